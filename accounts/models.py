@@ -1,0 +1,65 @@
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+from core.models import BaseModel
+
+
+class User(AbstractUser):
+    """An operator of the console. Subscribers are `Customer`s, not users."""
+
+    telegram_id = models.BigIntegerField(null=True, blank=True, unique=True)
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+class Language(models.TextChoices):
+    RU = "ru", "Русский"
+    EN = "en", "English"
+
+
+def referral_code_new() -> str:
+    return secrets.token_urlsafe(6).replace("-", "a").replace("_", "b")
+
+
+class Customer(BaseModel):
+    """A subscriber, keyed by Telegram id."""
+
+    telegram_id = models.BigIntegerField(unique=True)
+    username = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    first_name = models.CharField(max_length=128, blank=True, default="")
+    last_name = models.CharField(max_length=128, blank=True, default="")
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.RU)
+    # True once the customer chose a language in the bot; Telegram's language no longer overrides.
+    language_chosen = models.BooleanField(default=False)
+    referral_code = models.CharField(max_length=16, unique=True, default=referral_code_new)
+    referred_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
+    )
+    is_banned = models.BooleanField(default=False, db_index=True)
+    banned_reason = models.CharField(max_length=255, blank=True, default="")
+    bot_blocked_at = models.DateTimeField(null=True, blank=True)
+    trial_used_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(telegram_id__gt=0), name="customer_telegram_id_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(referred_by=models.F("id")), name="customer_not_self_referred"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.username}" if self.username else f"tg:{self.telegram_id}"
+
+    @property
+    def display_name(self) -> str:
+        full = f"{self.first_name} {self.last_name}".strip()
+        return full or str(self)

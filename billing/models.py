@@ -1,0 +1,117 @@
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from core.models import BaseModel
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
+
+
+class Payment(BaseModel):
+    """One purchase attempt. Its integer id is Robokassa's InvId and FreeKassa's order id."""
+
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="payments"
+    )
+    tariff = models.ForeignKey(
+        "subscriptions.Tariff", on_delete=models.PROTECT, related_name="payments"
+    )
+    # The subscription a renewal extends; empty for a new purchase until it is credited.
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+    )
+    provider = models.CharField(max_length=32, db_index=True)
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+    currency = models.CharField(max_length=3, default="RUB")
+    status = models.CharField(
+        max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, db_index=True
+    )
+    description = models.CharField(max_length=255, blank=True, default="")
+    provider_ref = models.CharField(max_length=128, blank=True, default="")
+    # The days this payment added to its subscription, so a refund takes back exactly those.
+    days_credited = models.PositiveIntegerField(default=0)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_non_negative"),
+            models.UniqueConstraint(
+                fields=["provider", "provider_ref"],
+                condition=~Q(provider_ref=""),
+                name="payment_unique_provider_ref",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(paid_at__isnull=False),
+                name="payment_paid_has_paid_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment #{self.pk} {self.amount} {self.currency} {self.status}"
+
+
+class WebhookEventStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    DUPLICATE = "duplicate", "Duplicate"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed"
+
+
+class WebhookEvent(BaseModel):
+    """Every notification a provider sent us, stored raw before anything else happens."""
+
+    provider = models.CharField(max_length=32, db_index=True)
+    # The provider's identity of the notification (e.g. "InvId:OutSum"); empty if unparseable.
+    event_key = models.CharField(max_length=128, blank=True, default="", db_index=True)
+    method = models.CharField(max_length=8, default="POST")
+    remote_ip = models.GenericIPAddressField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    query_string = models.TextField(blank=True, default="")
+    body = models.TextField(blank=True, default="")
+    body_truncated = models.BooleanField(default=False)
+    verified = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10,
+        choices=WebhookEventStatus.choices,
+        default=WebhookEventStatus.RECEIVED,
+        db_index=True,
+    )
+    outcome = models.CharField(max_length=255, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events"
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one delivery of a provider event is ever the one that credited it.
+            models.UniqueConstraint(
+                fields=["provider", "event_key"],
+                condition=Q(status="processed"),
+                name="webhookevent_unique_processed_event",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_key or '?'} {self.status}"

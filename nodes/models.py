@@ -1,0 +1,135 @@
+from django.db import models
+from django.db.models import Q
+
+from core.crypto import secret_mask
+from core.fields import EncryptedTextField
+from core.models import BaseModel
+
+
+class NodeHealth(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    UP = "up", "Up"
+    DEGRADED = "degraded", "Degraded"
+    DOWN = "down", "Down"
+
+
+class PanelGeneration(models.TextChoices):
+    UNKNOWN = "unknown", "Not detected"
+    LEGACY = "legacy", "Legacy (≤ v3.0.2, inbound-scoped clients)"
+    V3 = "v3", "v3.1+ (/panel/api/clients)"
+
+
+class Node(BaseModel):
+    """A 3x-ui panel with one VLESS inbound that holds our keys."""
+
+    name = models.CharField(max_length=64, unique=True)
+    country = models.CharField(max_length=2, blank=True, default="", help_text="ISO 3166 code")
+    location = models.CharField(max_length=64, blank=True, default="")
+    # Including webBasePath, e.g. https://panel.example.com:2053/Abc123/
+    panel_url = models.URLField(max_length=300)
+    panel_username = models.CharField(max_length=128, blank=True, default="")
+    panel_password = EncryptedTextField(blank=True, default="")
+    panel_api_token = EncryptedTextField(blank=True, default="")
+    inbound_id = models.PositiveIntegerField()
+    public_host = models.CharField(
+        max_length=255, blank=True, default="", help_text="Host in links; panel host if blank"
+    )
+    public_port = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Port in links; inbound port if blank"
+    )
+    is_enabled = models.BooleanField(default=True, db_index=True)
+    weight = models.PositiveSmallIntegerField(default=1)
+    max_clients = models.PositiveIntegerField(default=0, help_text="0 = unlimited")
+    # Balancer state: the number of picks so far, for smooth weighted round-robin.
+    assigned_total = models.PositiveBigIntegerField(default=0)
+
+    health = models.CharField(
+        max_length=10, choices=NodeHealth.choices, default=NodeHealth.UNKNOWN, db_index=True
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_check_at = models.DateTimeField(null=True, blank=True)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    panel_generation = models.CharField(
+        max_length=10, choices=PanelGeneration.choices, default=PanelGeneration.UNKNOWN
+    )
+    # The inbound as last fetched (port, protocol, streamSettings): links are built from it.
+    inbound_cache = models.JSONField(default=dict, blank=True)
+    inbound_cached_at = models.DateTimeField(null=True, blank=True)
+    last_reconcile_at = models.DateTimeField(null=True, blank=True)
+    last_reconcile_result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(weight__gte=0), name="node_weight_non_negative"),
+            models.CheckConstraint(condition=~Q(panel_url=""), name="node_panel_url_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def panel_password_masked(self) -> str:
+        return secret_mask(self.panel_password)
+
+    @property
+    def panel_api_token_masked(self) -> str:
+        return secret_mask(self.panel_api_token)
+
+
+class SyncState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SYNCED = "synced", "Synced"
+    ERROR = "error", "Error"
+    REMOVING = "removing", "Removing"
+    REMOVED = "removed", "Removed"
+
+
+class NodeClient(BaseModel):
+    """A key: one subscription's client on one node, with the state the panel must converge to."""
+
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription", on_delete=models.CASCADE, related_name="keys"
+    )
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="clients")
+    # Stable and derived (s<subscription id>); the panel's client key on v3.1+.
+    email = models.CharField(max_length=64)
+    # Desired state on the panel.
+    enable = models.BooleanField(default=True)
+    expiry_time_ms = models.BigIntegerField(default=0)
+    limit_ip = models.PositiveIntegerField(default=0)
+    total_bytes = models.PositiveBigIntegerField(default=0)
+    # Convergence bookkeeping: desired_version grows on every change; synced_version is the
+    # last one the panel confirmed, so a change made during a sync is never lost.
+    sync_state = models.CharField(
+        max_length=10, choices=SyncState.choices, default=SyncState.PENDING, db_index=True
+    )
+    desired_version = models.PositiveIntegerField(default=1)
+    synced_version = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    # Traffic as the panel last reported it.
+    traffic_up = models.PositiveBigIntegerField(default=0)
+    traffic_down = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["node", "email"], name="nodeclient_unique_email_per_node"
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "node"], name="nodeclient_one_key_per_subscription_node"
+            ),
+            models.CheckConstraint(
+                condition=Q(synced_version__lte=models.F("desired_version")),
+                name="nodeclient_synced_not_ahead",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email}@{self.node_id}"

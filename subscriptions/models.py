@@ -1,0 +1,112 @@
+import secrets
+import uuid
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from core.models import BaseModel
+
+GIB = 1024**3
+
+
+class Tariff(BaseModel):
+    name = models.CharField(max_length=100)
+    name_en = models.CharField(max_length=100, blank=True, default="")
+    duration_days = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    price = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+    currency = models.CharField(max_length=3, default="RUB")
+    device_limit = models.PositiveIntegerField(default=0, help_text="3x-ui limitIp; 0 = no limit")
+    traffic_limit_gb = models.PositiveIntegerField(default=0, help_text="0 = unlimited")
+    node_count = models.PositiveSmallIntegerField(
+        default=1, help_text="Nodes a subscription is placed on: 1 = one picked, 0 = every eligible"
+    )
+    eligible_nodes = models.ManyToManyField(
+        "nodes.Node", blank=True, related_name="tariffs", help_text="Empty = every node"
+    )
+    is_trial = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True, db_index=True)
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "price", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="tariff_price_non_negative"),
+            models.CheckConstraint(
+                condition=Q(duration_days__gt=0), name="tariff_duration_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def traffic_limit_bytes(self) -> int:
+        return self.traffic_limit_gb * GIB
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    SUSPENDED = "suspended", "Suspended"
+
+
+def sub_id_new() -> str:
+    # 3x-ui subIds are short lowercase alphanumerics.
+    return secrets.token_hex(8)
+
+
+def feed_token_new() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Subscription(BaseModel):
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(
+        max_length=10,
+        choices=SubscriptionStatus.choices,
+        default=SubscriptionStatus.ACTIVE,
+        db_index=True,
+    )
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    # Shared by every key of this subscription, persisted before any panel call (idempotency).
+    client_uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sub_id = models.CharField(max_length=32, default=sub_id_new, unique=True, editable=False)
+    feed_token = models.CharField(
+        max_length=64, default=feed_token_new, unique=True, editable=False
+    )
+    # Limits snapshotted from the tariff at purchase, so editing a tariff never changes
+    # what a customer already bought.
+    device_limit = models.PositiveIntegerField(default=0)
+    traffic_limit_bytes = models.PositiveBigIntegerField(default=0)
+    node_count = models.PositiveSmallIntegerField(default=1)
+    traffic_used_bytes = models.PositiveBigIntegerField(default=0)
+    is_trial = models.BooleanField(default=False)
+    # Which reminders were already queued for the current expires_at ("3d", "1d").
+    reminders_sent = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gte=models.F("started_at")),
+                name="subscription_expires_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.customer} {self.tariff}"
+
+    @property
+    def panel_email(self) -> str:
+        """Stable, derived identity of this subscription's client on every panel."""
+        return f"s{self.pk}"

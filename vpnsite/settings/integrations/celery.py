@@ -1,0 +1,66 @@
+"""Celery: broker, serializers, time limits and the beat schedule, all in one place.
+
+Docs: https://docs.celeryq.dev/en/stable/userguide/configuration.html
+"""
+
+from datetime import timedelta
+
+from vpnsite.env import VAR_DIR, env
+
+_REDIS_URL = env("REDIS_URL", default="")
+
+if _REDIS_URL:
+    CELERY_BROKER_URL = _REDIS_URL
+    CELERY_RESULT_BACKEND = _REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A task not acked within this time is redelivered; keep it above the hard time limit.
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": 5,
+    }
+else:
+    # The embedded broker: kombu's filesystem transport. A real worker and a real beat run on
+    # one machine without any server; messages are files under var/celery/.
+    _broker_dir = VAR_DIR / "celery" / "queue"
+    _processed_dir = VAR_DIR / "celery" / "processed"
+    _results_dir = VAR_DIR / "celery" / "results"
+    for _d in (_broker_dir, _processed_dir, _results_dir):
+        _d.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "processed_folder": str(_processed_dir),
+        "store_processed": False,
+    }
+    CELERY_RESULT_BACKEND = f"file://{_results_dir}"
+
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_TIME_LIMIT = 5 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
+# A task is acknowledged after it ran, so a worker killed mid-task leaves it to be redelivered.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+OUTBOX_FLUSH_INTERVAL = env.float("OUTBOX_FLUSH_INTERVAL", default=30.0)
+
+# The whole periodic schedule. Later features add their entries here, never elsewhere.
+CELERY_BEAT_SCHEDULE = {
+    "outbox-flush": {
+        "task": "telegram_bot.tasks.outbox_flush_task",
+        "schedule": timedelta(seconds=OUTBOX_FLUSH_INTERVAL),
+    },
+    "subscriptions-expire-due": {
+        "task": "subscriptions.tasks.subscriptions_expire_due_task",
+        "schedule": timedelta(seconds=env.float("SUBSCRIPTIONS_EXPIRE_INTERVAL", default=60.0)),
+    },
+}

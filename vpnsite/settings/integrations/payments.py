@@ -1,0 +1,46 @@
+"""Payment providers: credentials from the environment and the provider registry.
+
+A provider is enabled when its credentials are configured (issue: billing).
+"""
+
+from vpnsite.env import env
+
+ROBOKASSA_LOGIN = env("ROBOKASSA_LOGIN", default="")
+ROBOKASSA_PASSWORD1 = env("ROBOKASSA_PASSWORD1", default="")
+ROBOKASSA_PASSWORD2 = env("ROBOKASSA_PASSWORD2", default="")
+ROBOKASSA_HASH = env("ROBOKASSA_HASH", default="md5").lower()
+ROBOKASSA_TEST_MODE = env.bool("ROBOKASSA_TEST_MODE", default=False)
+
+FREEKASSA_MERCHANT_ID = env("FREEKASSA_MERCHANT_ID", default="")
+FREEKASSA_SECRET1 = env("FREEKASSA_SECRET1", default="")
+FREEKASSA_SECRET2 = env("FREEKASSA_SECRET2", default="")
+FREEKASSA_CHECK_IP = env.bool("FREEKASSA_CHECK_IP", default=True)
+# Client address behind a reverse proxy: only these proxy addresses may set X-Forwarded-For.
+TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
+
+PAYMENT_CURRENCY = env("PAYMENT_CURRENCY", default="RUB")
+PAYMENT_PENDING_TTL_MINUTES = env.int("PAYMENT_PENDING_TTL_MINUTES", default=60 * 24)
+WEBHOOK_BODY_MAX_BYTES = env.int("WEBHOOK_BODY_MAX_BYTES", default=64 * 1024)
+
+BILLING_PROVIDERS = {}
+if ROBOKASSA_LOGIN and ROBOKASSA_PASSWORD1 and ROBOKASSA_PASSWORD2:
+    BILLING_PROVIDERS["robokassa"] = (
+        "billing.providers.robokassa.RobokassaProvider",
+        {
+            "login": ROBOKASSA_LOGIN,
+            "password1": ROBOKASSA_PASSWORD1,
+            "password2": ROBOKASSA_PASSWORD2,
+            "hash_algorithm": ROBOKASSA_HASH,
+            "test_mode": ROBOKASSA_TEST_MODE,
+        },
+    )
+if FREEKASSA_MERCHANT_ID and FREEKASSA_SECRET1 and FREEKASSA_SECRET2:
+    BILLING_PROVIDERS["freekassa"] = (
+        "billing.providers.freekassa.FreeKassaProvider",
+        {
+            "merchant_id": FREEKASSA_MERCHANT_ID,
+            "secret1": FREEKASSA_SECRET1,
+            "secret2": FREEKASSA_SECRET2,
+            "check_ip": FREEKASSA_CHECK_IP,
+        },
+    )

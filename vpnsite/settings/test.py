@@ -1,0 +1,17 @@
+"""Tests: eager Celery (unit tests only), a fast hasher, an in-process cache, a fixed bot."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+CELERY_TASK_EAGER_PROPAGATES = True
+
+TELEGRAM_BOT_TOKEN = "123456:TEST-TOKEN"  # noqa: S105
+TELEGRAM_API_BASE_URL = "http://telegram.test"
+TELEGRAM_ADMIN_CHAT_IDS = [900001, 900002]
+NODE_SECRET_KEY = []
