@@ -38,7 +38,10 @@ class AuditEvent(models.TextChoices):
 
 
 class AuditLog(models.Model):
-    """Append-only record of every change of money or access: who, what, when (zulip RealmAuditLog)."""
+    """Append-only record of every change of money or access: who, what, when.
+
+    Modelled on zulip's RealmAuditLog: written in the same transaction as the change.
+    """
 
     event_time = models.DateTimeField(default=timezone.now, db_index=True)
     event_type = models.CharField(max_length=40, choices=AuditEvent.choices, db_index=True)
@@ -69,10 +72,11 @@ class AuditLog(models.Model):
         verbose_name = "audit record"
 
     def __str__(self) -> str:
-        return f"{self.event_time:%Y-%m-%d %H:%M} {self.event_type} {self.object_type}#{self.object_id}"
+        target = f"{self.object_type}#{self.object_id}" if self.object_type else ""
+        return f"{self.event_time:%Y-%m-%d %H:%M} {self.event_type} {target}".rstrip()
 
     def save(self, *args, **kwargs):
-        if self.pk is not None and not kwargs.pop("_allow_update", False):
+        if self.pk is not None:
             raise ValueError("AuditLog rows are append-only")
         super().save(*args, **kwargs)
 

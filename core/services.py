@@ -25,7 +25,7 @@ def audit_log_write(
     obj: models.Model | None = None,
     acting_user=None,
     actor_label: str = "",
-    customer=None,
+    customer_id: int | None = None,
     message: str = "",
     extra_data: dict | None = None,
 ) -> AuditLog:
@@ -34,7 +34,7 @@ def audit_log_write(
         event_type=event_type,
         acting_user=acting_user if getattr(acting_user, "pk", None) else None,
         actor_label=actor_label or ("" if getattr(acting_user, "pk", None) else "system"),
-        customer=customer,
+        customer_id=customer_id,
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         message=message[:500],

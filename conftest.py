@@ -1,0 +1,33 @@
+"""Shared fixtures for every test."""
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def on_postgres():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (row locks); CI runs it with DATABASE_URL set")
+    return True
+
+
+@pytest.fixture
+def customer(db):
+    from accounts.tests.factories import CustomerFactory
+
+    return CustomerFactory()
+
+
+@pytest.fixture
+def tariff(db):
+    from subscriptions.tests.factories import TariffFactory
+
+    return TariffFactory()

@@ -1,0 +1,27 @@
+import factory
+
+from nodes.models import Node, NodeClient
+from subscriptions.tests.factories import SubscriptionFactory
+
+
+class NodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Node
+
+    name = factory.Sequence(lambda n: f"node-{n}")
+    country = "DE"
+    location = "Frankfurt"
+    panel_url = factory.Sequence(lambda n: f"http://127.0.0.1:{20000 + n}/panel{n}/")
+    panel_username = "admin"
+    panel_password = "panel-secret-password"  # noqa: S105
+    inbound_id = 1
+    public_host = factory.Sequence(lambda n: f"n{n}.vpn.example.com")
+
+
+class NodeClientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = NodeClient
+
+    subscription = factory.SubFactory(SubscriptionFactory)
+    node = factory.SubFactory(NodeFactory)
+    email = factory.LazyAttribute(lambda o: f"s{o.subscription.pk}")

@@ -1,0 +1,9 @@
+from celery import shared_task
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
+def subscriptions_expire_due_task() -> int:
+    """Beat: expire every active subscription whose term has ended."""
+    from subscriptions.services import subscriptions_expire_due
+
+    return len(subscriptions_expire_due())
