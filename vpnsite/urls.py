@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 
+from core import admin_views
 from core import views as core_views
 
 admin.site.site_header = "vpnsite console"
@@ -11,5 +12,10 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path(
+        f"{settings.ADMIN_URL}system/worker-ping/",
+        admin.site.admin_view(admin_views.worker_ping),
+        name="admin-worker-ping",
+    ),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
