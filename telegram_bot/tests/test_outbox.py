@@ -1,8 +1,8 @@
 """The outbox against a Bot API faked with `responses`."""
 
 import json
-from unittest.mock import patch
 from datetime import timedelta
+from unittest.mock import patch
 
 import pytest
 import requests

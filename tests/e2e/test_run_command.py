@@ -107,7 +107,8 @@ def test_run_command_brings_up_web_worker_and_beat(running_system):
 
         output = log_path.read_text()
         assert "beat: Starting" in output
-        assert "celery@" in output and "ready." in output
+        assert "celery@" in output
+        assert "ready." in output
     except AssertionError:
         print(log_path.read_text()[-5000:])
         raise

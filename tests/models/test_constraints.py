@@ -47,7 +47,7 @@ def test_customer_referral_code_unique():
 def test_customer_cannot_refer_itself():
     customer = CustomerFactory()
     customer.referred_by_id = customer.pk
-    assert violates(lambda: customer.save())
+    assert violates(customer.save)
 
 
 def test_operator_telegram_id_unique():
@@ -150,14 +150,10 @@ def test_outbox_dedupe_key_unique_and_customer_messages_need_customer():
     customer = CustomerFactory()
     OutboxMessage.objects.create(customer=customer, chat_id=1, text="a", dedupe_key="k")
     assert violates(
-        lambda: OutboxMessage.objects.create(
-            customer=customer, chat_id=1, text="b", dedupe_key="k"
-        )
+        lambda: OutboxMessage.objects.create(customer=customer, chat_id=1, text="b", dedupe_key="k")
     )
     assert violates(
-        lambda: OutboxMessage.objects.create(
-            audience=OutboxAudience.CUSTOMER, chat_id=1, text="c"
-        )
+        lambda: OutboxMessage.objects.create(audience=OutboxAudience.CUSTOMER, chat_id=1, text="c")
     )
     OutboxMessage.objects.create(audience=OutboxAudience.ADMIN, chat_id=1, text="d")
 
