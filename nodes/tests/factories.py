@@ -13,7 +13,7 @@ class NodeFactory(factory.django.DjangoModelFactory):
     location = "Frankfurt"
     panel_url = factory.Sequence(lambda n: f"http://127.0.0.1:{20000 + n}/panel{n}/")
     panel_username = "admin"
-    panel_password = "panel-secret-password"  # noqa: S105
+    panel_password = "panel-secret-password"
     inbound_id = 1
     public_host = factory.Sequence(lambda n: f"n{n}.vpn.example.com")
 

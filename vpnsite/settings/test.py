@@ -1,7 +1,6 @@
 """Tests: eager Celery (unit tests only), a fast hasher, an in-process cache, a fixed bot."""
 
 from .base import *  # noqa: F403
-from .base import env
 
 DEBUG = False
 SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
@@ -12,7 +11,7 @@ STORAGES = {
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 
 TELEGRAM_BOT_TOKEN = "123456:TEST-TOKEN"  # noqa: S105
