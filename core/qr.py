@@ -3,6 +3,7 @@
 import io
 
 import qrcode
+import qrcode.image.svg
 from qrcode.constants import ERROR_CORRECT_M
 
 
@@ -13,3 +14,9 @@ def qr_png(*, data: str, box_size: int = 8, border: int = 2) -> bytes:
     buffer = io.BytesIO()
     qr.make_image().save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def qr_svg(*, data: str) -> str:
+    """An inline SVG (no external resources) for HTML pages."""
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    return image.to_string(encoding="unicode")

@@ -59,6 +59,8 @@ class Node(BaseModel):
     inbound_cached_at = models.DateTimeField(null=True, blank=True)
     last_reconcile_at = models.DateTimeField(null=True, blank=True)
     last_reconcile_result = models.JSONField(default=dict, blank=True)
+    # Our clients seen on the panel without a key here: email -> first seen (ISO time).
+    orphans_first_seen = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name"]

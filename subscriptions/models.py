@@ -92,6 +92,8 @@ class Subscription(BaseModel):
     is_trial = models.BooleanField(default=False)
     # Which reminders were already queued for the current expires_at ("3d", "1d").
     reminders_sent = models.JSONField(default=list, blank=True)
+    # When the customer was sent their keys (the first time a key was synced).
+    keys_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -14,6 +14,7 @@ from accounts.models import Customer
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write
+from nodes.services import subscription_keys_sync
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 
 
@@ -58,6 +59,7 @@ def subscription_create(
             "expires_at": subscription.expires_at.isoformat(),
         },
     )
+    subscription_keys_sync(subscription=subscription, now=now)
     return subscription
 
 
@@ -117,6 +119,7 @@ def subscription_extend(
             "expires_after": subscription.expires_at.isoformat(),
         },
     )
+    subscription_keys_sync(subscription=subscription, now=now)
     return subscription
 
 
@@ -160,6 +163,8 @@ def subscription_shorten(
             reason="no time left after refund",
             now=now,
         )
+    else:
+        subscription_keys_sync(subscription=subscription, now=now)
     return subscription
 
 
@@ -205,13 +210,17 @@ def subscription_expire(
             "early": before_expiry > now,
         },
     )
+    subscription_keys_sync(subscription=subscription, now=now)
     return subscription
 
 
-def subscriptions_expire_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+def subscriptions_expire_due(
+    *, now: datetime | None = None, limit: int = 500, chunk: int = 100
+) -> list[int]:
     """Expire every active subscription past `expires_at`; returns the ids it expired.
 
-    Each one is expired in its own transaction, so one bad row cannot hold back the rest.
+    Subscriptions are expired in chunks, one transaction each: the key changes of a chunk
+    reach each panel as one batched push, and a failure holds back one chunk at most.
     """
     now = now or timezone.now()
     due = list(
@@ -220,14 +229,16 @@ def subscriptions_expire_due(*, now: datetime | None = None, limit: int = 500) -
         ).values_list("pk", flat=True)[:limit]
     )
     expired = []
-    for pk in due:
-        subscription = subscription_expire(
-            subscription=Subscription(pk=pk),
-            actor_label="system",
-            reason="term ended",
-            now=now,
-            only_if_due=True,
-        )
-        if subscription.status == SubscriptionStatus.EXPIRED:
-            expired.append(pk)
+    for start in range(0, len(due), chunk):
+        with transaction.atomic():
+            for pk in due[start : start + chunk]:
+                subscription = subscription_expire(
+                    subscription=Subscription(pk=pk),
+                    actor_label="system",
+                    reason="term ended",
+                    now=now,
+                    only_if_due=True,
+                )
+                if subscription.status == SubscriptionStatus.EXPIRED:
+                    expired.append(pk)
     return expired

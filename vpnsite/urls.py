@@ -4,6 +4,7 @@ from django.urls import path
 
 from core import admin_views
 from core import views as core_views
+from subscriptions import views as subscription_views
 
 admin.site.site_header = "vpnsite console"
 admin.site.site_title = "vpnsite"
@@ -12,6 +13,7 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("sub/<str:token>", subscription_views.subscription_feed, name="subscription-feed"),
     path(
         f"{settings.ADMIN_URL}system/worker-ping/",
         admin.site.admin_view(admin_views.worker_ping),

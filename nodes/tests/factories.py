@@ -11,7 +11,8 @@ class NodeFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"node-{n}")
     country = "DE"
     location = "Frankfurt"
-    panel_url = factory.Sequence(lambda n: f"http://127.0.0.1:{20000 + n}/panel{n}/")
+    # Port 1 refuses connections: a factory node never reaches anything by accident.
+    panel_url = factory.Sequence(lambda n: f"http://127.0.0.1:1/panel{n}/")
     panel_username = "admin"
     panel_password = "panel-secret-password"
     inbound_id = 1

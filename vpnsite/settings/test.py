@@ -18,3 +18,5 @@ TELEGRAM_BOT_TOKEN = "123456:TEST-TOKEN"  # noqa: S105
 TELEGRAM_API_BASE_URL = "http://telegram.test"
 TELEGRAM_ADMIN_CHAT_IDS = [900001, 900002]
 NODE_SECRET_KEY = []
+# Eager tasks cannot wait between retries: fail fast; retry tests override this.
+NODE_PROVISION_MAX_RETRIES = 0

@@ -16,6 +16,14 @@ if _REDIS_URL:
         # A task not acked within this time is redelivered; keep it above the hard time limit.
         "visibility_timeout": 3600,
         "socket_connect_timeout": 5,
+        "nodes-health-check": {
+            "task": "nodes.tasks.nodes_health_check_task",
+            "schedule": timedelta(seconds=env.float("NODE_HEALTH_INTERVAL", default=60.0)),
+        },
+        "nodes-reconcile": {
+            "task": "nodes.tasks.nodes_reconcile_task",
+            "schedule": timedelta(seconds=env.float("NODE_RECONCILE_INTERVAL", default=600.0)),
+        },
     }
 else:
     # The embedded broker: kombu's filesystem transport. A real worker and a real beat run on
@@ -31,6 +39,14 @@ else:
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_processed_dir),
         "store_processed": False,
+        "nodes-health-check": {
+            "task": "nodes.tasks.nodes_health_check_task",
+            "schedule": timedelta(seconds=env.float("NODE_HEALTH_INTERVAL", default=60.0)),
+        },
+        "nodes-reconcile": {
+            "task": "nodes.tasks.nodes_reconcile_task",
+            "schedule": timedelta(seconds=env.float("NODE_RECONCILE_INTERVAL", default=600.0)),
+        },
     }
     CELERY_RESULT_BACKEND = f"file://{_results_dir}"
 
@@ -62,5 +78,13 @@ CELERY_BEAT_SCHEDULE = {
     "subscriptions-expire-due": {
         "task": "subscriptions.tasks.subscriptions_expire_due_task",
         "schedule": timedelta(seconds=env.float("SUBSCRIPTIONS_EXPIRE_INTERVAL", default=60.0)),
+    },
+    "nodes-health-check": {
+        "task": "nodes.tasks.nodes_health_check_task",
+        "schedule": timedelta(seconds=env.float("NODE_HEALTH_INTERVAL", default=60.0)),
+    },
+    "nodes-reconcile": {
+        "task": "nodes.tasks.nodes_reconcile_task",
+        "schedule": timedelta(seconds=env.float("NODE_RECONCILE_INTERVAL", default=600.0)),
     },
 }

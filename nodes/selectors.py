@@ -1,0 +1,71 @@
+"""Reads about nodes and keys."""
+
+from django.db.models import Count, Q, QuerySet
+
+from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+
+# Keys that exist (or must exist) on their panel.
+LIVE_KEY_STATES = (SyncState.PENDING, SyncState.SYNCED, SyncState.ERROR)
+
+
+def nodes_eligible(*, tariff: Tariff | None) -> QuerySet[Node]:
+    """Enabled nodes with positive weight that are not down and that the tariff allows."""
+    nodes = Node.objects.filter(is_enabled=True, weight__gt=0).exclude(health=NodeHealth.DOWN)
+    if tariff is not None and tariff.pk and tariff.eligible_nodes.exists():
+        nodes = nodes.filter(pk__in=tariff.eligible_nodes.values("pk"))
+    return nodes
+
+
+def nodes_with_load(*, nodes: QuerySet[Node]) -> QuerySet[Node]:
+    """Annotate `load`: keys that occupy a slot on the node (everything not removed)."""
+    return nodes.annotate(
+        load=Count("clients", filter=~Q(clients__sync_state=SyncState.REMOVED), distinct=True)
+    )
+
+
+def node_has_room(*, node: Node) -> bool:
+    return node.max_clients == 0 or node.load < node.max_clients
+
+
+def subscription_keys_live(*, subscription: Subscription) -> list[NodeClient]:
+    """Keys that serve the customer: live state, on an enabled node that is not down."""
+    return list(
+        subscription.keys.select_related("node")
+        .filter(sync_state__in=LIVE_KEY_STATES, node__is_enabled=True)
+        .exclude(node__health=NodeHealth.DOWN)
+    )
+
+
+def subscriptions_short_of_keys() -> QuerySet[Subscription]:
+    """Active subscriptions without any live key on a healthy node (to place or re-place)."""
+    healthy_live = Q(
+        keys__sync_state__in=LIVE_KEY_STATES,
+        keys__node__is_enabled=True,
+    ) & ~Q(keys__node__health=NodeHealth.DOWN)
+    return (
+        Subscription.objects.filter(status=SubscriptionStatus.ACTIVE)
+        .annotate(live=Count("keys", filter=healthy_live, distinct=True))
+        .filter(live=0)
+    )
+
+
+def node_keys_for_sync(*, node: Node, key_ids: list[int] | None = None) -> list[NodeClient]:
+    keys = NodeClient.objects.filter(node=node).exclude(sync_state=SyncState.REMOVED)
+    if key_ids is not None:
+        keys = keys.filter(pk__in=key_ids)
+    return list(keys.select_related("subscription", "subscription__customer"))
+
+
+VISION_FLOW = "xtls-rprx-vision"
+
+
+def inbound_flow(*, inbound: dict) -> str:
+    """3x-ui's Vision flow for VLESS over raw TCP with TLS or REALITY, else none.
+
+    `inbound` is a node's `inbound_cache`. Keys on the panel and links must agree on it.
+    """
+    stream = (inbound or {}).get("stream_settings") or {}
+    network = stream.get("network") or "tcp"
+    security = stream.get("security") or "none"
+    return VISION_FLOW if network in {"tcp", "raw"} and security in {"tls", "reality"} else ""

@@ -1,0 +1,116 @@
+"""Reads about subscriptions: links, feed data, what the customer sees."""
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db.models import Case, IntegerField, QuerySet, Sum, Value, When
+
+from nodes.models import NodeClient, NodeHealth, SyncState
+from nodes.selectors import inbound_flow
+from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.vless import VlessLinkError, vless_link_build, vless_remark
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KeyLink:
+    node_name: str
+    location: str
+    country: str
+    health: str
+    link: str
+
+
+def subscription_feed_url(*, subscription: Subscription) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/sub/{subscription.feed_token}"
+
+
+def _keys_for_links(subscription: Subscription) -> QuerySet[NodeClient]:
+    health_rank = Case(
+        When(node__health=NodeHealth.UP, then=Value(0)),
+        When(node__health=NodeHealth.UNKNOWN, then=Value(1)),
+        When(node__health=NodeHealth.DEGRADED, then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
+    return (
+        NodeClient.objects.filter(
+            subscription=subscription,
+            sync_state__in=[SyncState.PENDING, SyncState.SYNCED, SyncState.ERROR],
+            node__is_enabled=True,
+        )
+        .select_related("node")
+        .annotate(health_rank=health_rank)
+        .order_by("health_rank", "node__name")
+    )
+
+
+def subscription_links(*, subscription: Subscription) -> list[KeyLink]:
+    """VLESS links of the subscription's keys, healthy nodes first.
+
+    Built from our database (the node's cached inbound), never by asking a panel, so the
+    feed answers even when every panel is away. A node whose inbound was never fetched
+    yet is skipped (it gets a link after its first health check).
+    """
+    links = []
+    for key in _keys_for_links(subscription):
+        node = key.node
+        inbound = node.inbound_cache or {}
+        if not inbound:
+            continue
+        host = node.public_host or urlsplit(node.panel_url).hostname or ""
+        port = node.public_port or inbound.get("port") or 443
+        try:
+            link = vless_link_build(
+                client_uuid=str(subscription.client_uuid),
+                host=host,
+                port=int(port),
+                stream_settings=inbound.get("stream_settings") or {},
+                protocol_settings=inbound.get("settings") or {},
+                remark=vless_remark(
+                    node_name=node.name, location=node.location, country=node.country
+                ),
+                flow=inbound_flow(inbound=inbound),
+                client_key=subscription.sub_id,
+            )
+        except VlessLinkError as exc:
+            logger.warning("node %s: cannot build a link: %s", node.name, exc)
+            continue
+        links.append(
+            KeyLink(
+                node_name=node.name,
+                location=node.location,
+                country=node.country,
+                health=node.health,
+                link=link,
+            )
+        )
+    return links
+
+
+def subscription_by_feed_token(*, token: str) -> Subscription | None:
+    if not token or len(token) > 64:
+        return None
+    return (
+        Subscription.objects.select_related("customer", "tariff").filter(feed_token=token).first()
+    )
+
+
+def subscriptions_of_customer(*, customer_id: int) -> list[Subscription]:
+    return list(
+        Subscription.objects.filter(customer_id=customer_id)
+        .exclude(status=SubscriptionStatus.CANCELLED)
+        .select_related("tariff")
+        .order_by("-expires_at")
+    )
+
+
+def subscription_traffic(*, subscription: Subscription) -> tuple[int, int]:
+    """(upload, download) bytes over every key, as the panels last reported them."""
+    totals = NodeClient.objects.filter(subscription=subscription).aggregate(
+        up=Sum("traffic_up"), down=Sum("traffic_down")
+    )
+    return totals["up"] or 0, totals["down"] or 0

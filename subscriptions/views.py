@@ -1,0 +1,81 @@
+"""The subscription feed: /sub/<feed_token> for VPN apps, an HTML page for browsers."""
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone, translation
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from core.qr import qr_svg
+from subscriptions.feed import FEED_CONTENT_TYPE, feed_body_render, feed_headers_build
+from subscriptions.models import SubscriptionStatus
+from subscriptions.selectors import (
+    subscription_by_feed_token,
+    subscription_feed_url,
+    subscription_links,
+    subscription_traffic,
+)
+
+BROWSER_MARKERS = ("Mozilla/", "Chrome/", "Safari/")
+APP_MARKERS = (
+    "v2ray",
+    "hiddify",
+    "streisand",
+    "clash",
+    "sing-box",
+    "nekobox",
+    "v2box",
+    "shadowrocket",
+)
+
+
+def _wants_html(request: HttpRequest) -> bool:
+    agent = request.headers.get("User-Agent", "")
+    if any(marker in agent.lower() for marker in APP_MARKERS):
+        return False
+    return "text/html" in request.headers.get("Accept", "") and agent.startswith(BROWSER_MARKERS)
+
+
+@never_cache
+@require_GET
+def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
+    subscription = subscription_by_feed_token(token=token)
+    if subscription is None:
+        raise Http404("unknown subscription")
+    active = (
+        subscription.status == SubscriptionStatus.ACTIVE
+        and subscription.expires_at > timezone.now()
+        and not subscription.customer.is_banned
+    )
+    keys = subscription_links(subscription=subscription) if active else []
+    upload, download = subscription_traffic(subscription=subscription)
+    headers = feed_headers_build(
+        upload=upload,
+        download=download,
+        total=subscription.traffic_limit_bytes,
+        expire_ts=int(subscription.expires_at.timestamp()),
+        title=settings.SUBSCRIPTION_FEED_TITLE,
+        update_interval_hours=settings.SUBSCRIPTION_FEED_UPDATE_HOURS,
+    )
+    if _wants_html(request):
+        with translation.override(subscription.customer.language):
+            response = render(
+                request,
+                "subscriptions/feed.html",
+                {
+                    "subscription": subscription,
+                    "active": active,
+                    "keys": keys,
+                    "feed_url": subscription_feed_url(subscription=subscription),
+                    "qr_svg": qr_svg(data=subscription_feed_url(subscription=subscription)),
+                },
+            )
+    else:
+        response = HttpResponse(
+            feed_body_render(links=[key.link for key in keys]), content_type=FEED_CONTENT_TYPE
+        )
+    for name, value in headers.items():
+        response[name] = value
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
