@@ -7,13 +7,11 @@ from vpnsite.env import env
 NODE_SECRET_KEY = env.list("NODE_SECRET_KEY", default=[])
 X3UI_CONNECT_TIMEOUT = env.float("X3UI_CONNECT_TIMEOUT", default=5.0)
 X3UI_READ_TIMEOUT = env.float("X3UI_READ_TIMEOUT", default=15.0)
-# Health: check every node this often; after this many failures in a row it is down.
-NODE_HEALTH_INTERVAL = env.float("NODE_HEALTH_INTERVAL", default=60.0)
+# Health (interval: NODE_HEALTH_INTERVAL in celery.py): after this many failures in a row a
+# node is down.
 NODE_DOWN_AFTER_FAILURES = env.int("NODE_DOWN_AFTER_FAILURES", default=3)
 # Above this latency (ms) a reachable node is "degraded" (still takes keys, listed last).
 NODE_DEGRADED_LATENCY_MS = env.int("NODE_DEGRADED_LATENCY_MS", default=3000)
-# Reconciliation of every node against the database.
-NODE_RECONCILE_INTERVAL = env.float("NODE_RECONCILE_INTERVAL", default=600.0)
 # Our clients found on a panel without a key in the database: disabled at once, deleted after.
 NODE_ORPHAN_GRACE_HOURS = env.float("NODE_ORPHAN_GRACE_HOURS", default=24.0)
 # Provisioning retries (exponential backoff with jitter) before a key is marked error.
