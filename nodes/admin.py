@@ -26,6 +26,11 @@ def health_badge(health: str) -> str:
 class NodeForm(forms.ModelForm):
     """Credentials are write-only: the form never shows a stored secret; blank keeps it."""
 
+    panel_url = forms.URLField(
+        max_length=300,
+        assume_scheme="https",
+        help_text="Including webBasePath, e.g. https://panel.example.com:2053/Abc123/",
+    )
     panel_password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),

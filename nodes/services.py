@@ -38,7 +38,6 @@ from nodes.x3ui import (
     X3UIError,
     X3UINotFound,
     X3UIRejected,
-    X3UIUnavailable,
 )
 from subscriptions.models import Subscription, SubscriptionStatus
 
@@ -236,31 +235,42 @@ def _nodes_to_place(subscription: Subscription, keys: list[NodeClient]) -> list[
 # --- The one entry point for "something about this subscription changed" --------------------
 
 
+class _PushBuffer:
+    """Key ids changed in one transaction, grouped by node; flushed once on commit."""
+
+    def __init__(self) -> None:
+        self.by_node: dict[int, set[int]] = defaultdict(set)
+        self.flushed = False
+
+    def flush(self) -> None:
+        from nodes.tasks import node_keys_push_task
+
+        self.flushed = True
+        for node_id, key_ids in self.by_node.items():
+            node_keys_push_task.delay(node_id, sorted(key_ids))
+
+
 def _push_on_commit(keys: list[NodeClient]) -> None:
     """After commit, one push task per node for the keys that changed.
 
-    Keys changed in the same transaction (an expiry sweep of hundreds of subscriptions)
-    are coalesced per node, so the panel sees batched calls rather than one task per key.
+    Keys changed in the same transaction (an expiry sweep of a hundred subscriptions) are
+    coalesced per node, so a panel sees batched calls rather than one task per key. The
+    buffer lives on the connection while its flush is still registered for this
+    transaction; after a commit or a rollback the next change starts a new one.
     """
     if not keys:
         return
     connection = transaction.get_connection()
-    pending: dict[int, set[int]] | None = getattr(connection, "_vpnsite_key_push", None)
-    if pending is None:
-        pending = defaultdict(set)
-        connection._vpnsite_key_push = pending
+    buffer: _PushBuffer | None = getattr(connection, "_vpnsite_push_buffer", None)
+    registered = buffer is not None and any(
+        entry[1] == buffer.flush for entry in connection.run_on_commit
+    )
+    if buffer is None or buffer.flushed or not registered:
+        buffer = _PushBuffer()
+        connection._vpnsite_push_buffer = buffer
+        transaction.on_commit(buffer.flush)
     for key in keys:
-        pending[key.node_id].add(key.pk)
-
-    def flush() -> None:
-        from nodes.tasks import node_keys_push_task
-
-        batch = dict(pending)
-        pending.clear()
-        for node_id, key_ids in batch.items():
-            node_keys_push_task.delay(node_id, sorted(key_ids))
-
-    transaction.on_commit(flush)
+        buffer.by_node[key.node_id].add(key.pk)
 
 
 @transaction.atomic
@@ -449,18 +459,55 @@ def _upsert(client: X3UIClient, wanted: PanelClient) -> str:
     return "added"
 
 
+def _push_one(
+    client: X3UIClient,
+    key: NodeClient,
+    versions: dict[int, int],
+    result: PushResult,
+    *,
+    now: datetime,
+) -> bool:
+    """Push one key without a listing when that is safe; False means "use a listing".
+
+    A v3.1+ panel answers success to re-adding an email it already has with the same
+    subId, without changing it (x3ui-api.md §2b). So "add, and update on duplicate" is an
+    upsert only for a key whose desired state never changed since its first attempt; a key
+    the panel already holds is updated directly; anything else is decided from a listing.
+    """
+    version = versions[key.pk]
+    if key.sync_state == SyncState.REMOVING:
+        _delete_on_panel(client, key, result)
+        _mark_done(key, version, now=now, removed=True)
+        return True
+    wanted = panel_client_for_key(key=key)
+    if key.synced_version > 0:
+        try:
+            client.update_client(wanted)
+        except X3UIRejected:
+            return False  # deleted behind our back? the listing will tell
+        result.updated += 1
+        _mark_done(key, version, now=now)
+        return True
+    if version == 1:
+        outcome = _upsert(client, wanted)
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        _mark_done(key, version, now=now)
+        return True
+    return False
+
+
 def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = False) -> PushResult:
     """Make the panel of `node_id` hold the desired state of `key_ids`.
 
-    One key: add-or-update directly. Several: one listing, then batched adds and
-    per-client updates/deletes. Raises X3UIUnavailable/X3UIAuthError for the task to
-    retry; a rejection of one key marks that key and carries on with the rest.
+    One key: directly when that is safe (see `_push_one`). Several: one listing, then
+    batched adds and per-client updates/deletes. Raises X3UIUnavailable/X3UIAuthError
+    for the task to retry; a rejection of one key marks that key and carries on.
     """
     now = timezone.now()
-    node = Node.objects.get(pk=node_id)
     result = PushResult()
-    keys = node_keys_for_sync(node=node, key_ids=key_ids)
-    if not keys:
+    node = Node.objects.filter(pk=node_id).first()
+    keys = node_keys_for_sync(node=node, key_ids=key_ids) if node else []
+    if not keys:  # rolled back, or deleted since: nothing to push
         return result
     if not node.is_enabled or node.health == NodeHealth.DOWN:
         # The node's return triggers a reconciliation that carries these changes.
@@ -469,24 +516,15 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
     versions = {key.pk: key.desired_version for key in keys}
     client = x3ui_client_for_node(node=node)
     try:
-        if len(keys) == 1:
-            key = keys[0]
-            if key.sync_state == SyncState.REMOVING:
-                _delete_on_panel(client, key, result)
-                _mark_done(key, versions[key.pk], now=now, removed=True)
-            else:
-                outcome = _upsert(client, panel_client_for_key(key=key))
-                setattr(result, outcome, getattr(result, outcome) + 1)
-                _mark_done(key, versions[key.pk], now=now)
-        else:
+        if not (len(keys) == 1 and _push_one(client, keys[0], versions, result, now=now)):
             listing = {c.email: c for c in client.list_clients()}
             _apply(client, keys, listing, versions, result, now=now)
-    except (X3UIUnavailable, X3UIError) as exc:
-        if isinstance(exc, X3UIRejected):
-            for key in keys:
-                _mark_error(key, versions[key.pk], str(exc), final=True)
-            result.errors.update({k.email: str(exc) for k in keys})
-            return result
+    except X3UIRejected as exc:
+        for key in keys:
+            _mark_error(key, versions[key.pk], str(exc), final=True)
+        result.errors.update({k.email: str(exc) for k in keys})
+        return result
+    except X3UIError as exc:
         for key in keys:
             _mark_error(key, versions[key.pk], str(exc), final=final_attempt)
         raise
@@ -851,7 +889,9 @@ def node_keys_push_failed(*, node_id: int, key_ids: list[int], error: str) -> No
     """The last retry failed: keys are `error` (reconciliation retries them), admins told."""
     from telegram_bot.services import notify_admins
 
-    node = Node.objects.get(pk=node_id)
+    node = Node.objects.filter(pk=node_id).first()
+    if node is None:
+        return
     with transaction.atomic():
         NodeClient.objects.filter(pk__in=key_ids).exclude(
             sync_state__in=[SyncState.REMOVING, SyncState.REMOVED, SyncState.SYNCED]

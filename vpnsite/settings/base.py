@@ -80,7 +80,6 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default; panel URLs are https in practice
 
 # --- Cache -------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")

@@ -174,3 +174,49 @@ def test_concurrent_purchases_never_overfill_a_node(on_postgres):
     assert errors == []
     assert NodeClient.objects.filter(node=small).count() == 3
     assert NodeClient.objects.filter(node=big).count() == 9
+
+
+def test_changes_in_one_transaction_are_pushed_as_one_task_per_node(
+    django_capture_on_commit_callbacks,
+):
+    from unittest.mock import patch
+
+    from accounts.tests.factories import CustomerFactory
+    from subscriptions.services import subscriptions_expire_due
+
+    node = NodeFactory(health=NodeHealth.UP)
+    with (
+        patch("nodes.tasks.node_keys_push_task.delay"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        tariff = TariffFactory()
+        subs = [subscription_create(customer=CustomerFactory(), tariff=tariff) for _ in range(5)]
+    with (
+        patch("nodes.tasks.node_keys_push_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        expired = subscriptions_expire_due(now=timezone.now() + timedelta(days=365))
+    assert sorted(expired) == sorted(s.pk for s in subs)
+    delay.assert_called_once_with(node.pk, sorted(s.keys.get().pk for s in subs))
+
+
+def test_a_rolled_back_change_is_not_pushed(django_capture_on_commit_callbacks):
+    from unittest.mock import patch
+
+    NodeFactory(health=NodeHealth.UP)
+    with (
+        patch("nodes.tasks.node_keys_push_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        try:
+            with transaction.atomic():
+                subscription_create(
+                    customer=SubscriptionFactory.build().customer.__class__.objects.create(
+                        telegram_id=777
+                    ),
+                    tariff=TariffFactory(),
+                )
+                raise RuntimeError
+        except RuntimeError:
+            pass
+    delay.assert_not_called()

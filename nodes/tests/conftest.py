@@ -1,0 +1,45 @@
+"""Shared node fixtures: simulators on free loopback ports, stopped after each test."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from nodes.x3ui.simulator import X3UISimulator
+
+USERNAME = "admin"
+PASSWORD = "s3cret-Pa55"
+API_TOKEN = "tok-0123456789abcdef"
+# Short timeouts: everything is on loopback, and a hung test should fail fast.
+FAST_TIMEOUT = (1.0, 2.0)
+
+#: (generation, csrf): v3.x; legacy v3.0.2 (CSRF + tokens); legacy v2.8.3 (neither).
+FLAVOURS = {
+    "v3": {"generation": "v3"},
+    "legacy": {"generation": "legacy"},
+    "legacy-nocsrf": {"generation": "legacy", "csrf": False},
+}
+
+
+@pytest.fixture
+def sim_factory() -> Iterator[Callable[..., X3UISimulator]]:
+    """Start simulators with any options; all of them are stopped after the test."""
+    started: list[X3UISimulator] = []
+
+    def make(**kwargs: Any) -> X3UISimulator:
+        kwargs.setdefault("username", USERNAME)
+        kwargs.setdefault("password", PASSWORD)
+        kwargs.setdefault("api_tokens", [API_TOKEN])
+        kwargs.setdefault("base_path", "/panelXyz123/")
+        sim = X3UISimulator(**kwargs).start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+    leftovers = [t.name for t in threading.enumerate() if t.name.startswith("x3ui-sim")]
+    assert not leftovers, f"simulator threads leaked: {leftovers}"

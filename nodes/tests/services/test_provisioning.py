@@ -1,0 +1,333 @@
+"""Keys converge on real (simulated) panels over HTTP, for both API generations."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.test import override_settings
+from django.utils import timezone
+
+from accounts.tests.factories import CustomerFactory
+from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from nodes.services import (
+    OURS_COMMENT_PREFIX,
+    node_health_check,
+    node_keys_push,
+    node_reconcile,
+    subscription_keys_sync,
+    x3ui_clients_reset,
+)
+from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME
+from nodes.tests.factories import NodeFactory
+from subscriptions.models import Subscription
+from subscriptions.services import subscription_create, subscription_expire, subscription_extend
+from subscriptions.tests.factories import TariffFactory
+from telegram_bot.models import OutboxMessage
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_panel_sessions():
+    x3ui_clients_reset()
+    yield
+    x3ui_clients_reset()
+
+
+@pytest.fixture(params=["v3", "legacy"])
+def generation(request):
+    return request.param
+
+
+def node_for(sim, **kwargs) -> Node:
+    kwargs.setdefault("health", NodeHealth.UP)
+    node = NodeFactory(
+        panel_url=sim.url,
+        panel_username=USERNAME,
+        panel_password=PASSWORD,
+        inbound_id=sim.inbound_id,
+        **kwargs,
+    )
+    node_health_check(node=node)  # fetches the inbound for links, like beat would
+    node.refresh_from_db()
+    return node
+
+
+@pytest.fixture
+def panel(sim_factory, generation):
+    sim = sim_factory(**FLAVOURS[generation])
+    return sim, node_for(sim, name=f"panel-{generation}")
+
+
+def ms(moment) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def test_provisioning_from_empty(panel, customer, django_capture_on_commit_callbacks):
+    sim, node = panel
+    tariff = TariffFactory(device_limit=3, traffic_limit_gb=50)
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = subscription_create(customer=customer, tariff=tariff)
+    on_panel = sim.client(f"s{sub.pk}")
+    assert on_panel is not None
+    assert on_panel["id"] == str(sub.client_uuid)
+    assert on_panel["enable"] is True
+    assert on_panel["expiryTime"] == ms(sub.expires_at)
+    assert on_panel["limitIp"] == 3
+    assert on_panel["totalGB"] == 50 * 1024**3
+    assert on_panel["subId"] == sub.sub_id
+    assert on_panel["comment"] == f"{OURS_COMMENT_PREFIX}s{sub.pk}"
+    key = sub.keys.get()
+    assert (key.sync_state, key.synced_version) == (SyncState.SYNCED, key.desired_version)
+    node.refresh_from_db()
+    assert node.panel_generation == sim.generation
+    # The customer is sent their keys once, now that one is on a panel.
+    sub.refresh_from_db()
+    assert sub.keys_notified_at is not None
+    ready = OutboxMessage.objects.get(kind="keys-ready", customer=customer)
+    assert "vless://" in ready.text
+    assert sub.feed_token in ready.text
+    assert OutboxMessage.objects.filter(kind="keys-qr", customer=customer).count() == 1
+
+
+def test_extension_updates_and_expiry_disables(panel, customer, django_capture_on_commit_callbacks):
+    sim, _ = panel
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = subscription_create(customer=customer, tariff=TariffFactory())
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = subscription_extend(subscription=sub, days=30)
+    assert sim.client(sub.panel_email)["expiryTime"] == ms(sub.expires_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription_expire(subscription=sub)
+    assert sim.client(sub.panel_email)["enable"] is False
+    key = sub.keys.get()
+    assert key.sync_state == SyncState.SYNCED
+    # Still only one keys message: renewals do not resend keys.
+    assert OutboxMessage.objects.filter(kind="keys-ready").count() == 1
+
+
+def test_duplicate_add_is_treated_as_update(panel, customer, django_capture_on_commit_callbacks):
+    sim, _ = panel
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        sub = subscription_create(customer=customer, tariff=TariffFactory())
+    # The panel already has this email (an earlier attempt whose answer was lost).
+    sim.seed_client(sub.panel_email, id=str(sub.client_uuid), expiryTime=1, limitIp=99)
+    for callback in callbacks:
+        callback()
+    on_panel = sim.client(sub.panel_email)
+    assert on_panel["expiryTime"] == ms(sub.expires_at)
+    assert on_panel["limitIp"] == sub.device_limit
+    assert len([c for c in sim.clients() if c["email"] == sub.panel_email]) == 1
+    assert sub.keys.get().sync_state == SyncState.SYNCED
+
+
+def test_session_expiry_mid_run_relogs_transparently(
+    panel, customer, django_capture_on_commit_callbacks
+):
+    sim, _ = panel
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = subscription_create(customer=customer, tariff=TariffFactory())
+    sim.expire_sessions()
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = subscription_extend(subscription=sub, days=5)
+    assert sim.client(sub.panel_email)["expiryTime"] == ms(sub.expires_at)
+
+
+def test_panel_error_then_retry_converges(panel, customer, django_capture_on_commit_callbacks):
+    sim, _ = panel
+    sim.add_fault("http500", count=50)
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = subscription_create(customer=customer, tariff=TariffFactory())
+    key = sub.keys.get()
+    assert key.sync_state == SyncState.ERROR  # last retry (0 in tests) failed
+    assert "500" in key.last_error or key.last_error
+    assert OutboxMessage.objects.filter(kind="provision-failed").exists()
+    sim.clear_faults()
+    result = node_reconcile(node=key.node)
+    assert result["added"] == 1
+    key.refresh_from_db()
+    assert key.sync_state == SyncState.SYNCED
+    assert sim.client(sub.panel_email)["enable"] is True
+
+
+def test_batch_push_uses_one_listing_and_batched_adds(sim_factory):
+    sim = sim_factory(**FLAVOURS["legacy"])
+    node = node_for(sim)
+    tariff = TariffFactory()
+    subs = [subscription_create(customer=CustomerFactory(), tariff=tariff) for _ in range(20)]
+    key_ids = [s.keys.get().pk for s in subs]
+    sim.reset_counts()
+    result = node_keys_push(node_id=node.pk, key_ids=key_ids)
+    assert result.added == 20
+    adds = sum(n for route, n in sim.request_counts.items() if "addClient" in route)
+    assert adds == 1
+    assert NodeClient.objects.filter(pk__in=key_ids, sync_state=SyncState.SYNCED).count() == 20
+
+
+def test_reconcile_converges_drift_in_one_run_and_never_touches_foreign_clients(
+    panel, django_capture_on_commit_callbacks
+):
+    sim, node = panel
+    tariff = TariffFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        subs = [subscription_create(customer=CustomerFactory(), tariff=tariff) for _ in range(4)]
+    deleted, drifted, disabled_wrongly, _in_sync = subs
+    sim.seed_client("foreign-user", comment="made by hand", expiryTime=123)
+    sim.seed_client("s999999", comment=f"{OURS_COMMENT_PREFIX}s999999")  # our orphan
+    # Drift made behind our back on the panel.
+    from nodes.x3ui import X3UIClient
+
+    raw = X3UIClient(sim.url, username=USERNAME, password=PASSWORD, inbound_id=sim.inbound_id)
+    raw.delete_client(email=deleted.panel_email)
+    current = {c.email: c for c in raw.list_clients()}
+    raw.update_client(
+        type(current[drifted.panel_email])(
+            **{**current[drifted.panel_email].__dict__, "expiry_time_ms": 42}
+        )
+    )
+    raw.update_client(
+        type(current[disabled_wrongly.panel_email])(
+            **{**current[disabled_wrongly.panel_email].__dict__, "enable": False}
+        )
+    )
+    raw.close()
+    foreign_before = sim.client("foreign-user")
+
+    result = node_reconcile(node=node)
+
+    assert result["added"] == 1
+    assert result["updated"] == 2
+    assert result["orphans_disabled"] == 1
+    assert result["errors"] == 0
+    for sub in subs:
+        on_panel = sim.client(sub.panel_email)
+        assert on_panel["enable"] is True
+        assert on_panel["expiryTime"] == ms(sub.expires_at)
+    assert sim.client("foreign-user") == foreign_before
+    assert sim.client("s999999")["enable"] is False
+    # In sync now: a second run changes nothing.
+    again = node_reconcile(node=node)
+    assert (again["added"], again["updated"], again["orphans_disabled"]) == (0, 0, 0)
+    assert again["unchanged"] == 4
+    node.refresh_from_db()
+    assert node.last_reconcile_result["unchanged"] == 4
+
+
+@override_settings(NODE_ORPHAN_GRACE_HOURS=1)
+def test_orphans_are_deleted_after_the_grace_period(panel):
+    sim, node = panel
+    sim.seed_client("keep-me", comment="foreign")
+    sim.seed_client("s777", comment=f"{OURS_COMMENT_PREFIX}s777")
+    node_reconcile(node=node)
+    assert sim.client("s777")["enable"] is False
+    node.refresh_from_db()
+    result = node_reconcile(node=node, now=timezone.now() + timedelta(hours=2))
+    assert result["orphans_deleted"] == 1
+    assert sim.client("s777") is None
+    assert sim.client("keep-me") is not None
+
+
+def test_traffic_is_pulled_and_a_global_limit_disables_keys(
+    panel, customer, django_capture_on_commit_callbacks
+):
+    sim, node = panel
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = subscription_create(customer=customer, tariff=TariffFactory(traffic_limit_gb=1))
+    sim.set_traffic(sub.panel_email, up=100, down=1024**3)
+    with django_capture_on_commit_callbacks(execute=True):
+        node_reconcile(node=node)
+    sub.refresh_from_db()
+    assert sub.traffic_used_bytes == 1024**3 + 100
+    assert sim.client(sub.panel_email)["enable"] is False
+
+
+@override_settings(NODE_DOWN_AFTER_FAILURES=2)
+def test_node_killed_mid_batch_keys_replaced_and_old_key_removed_on_return(
+    sim_factory, django_capture_on_commit_callbacks
+):
+    sim_a = sim_factory(**FLAVOURS["v3"])
+    sim_b = sim_factory(**FLAVOURS["legacy"])
+    node_a = node_for(sim_a, name="a", weight=100)
+    node_b = node_for(sim_b, name="b", weight=1)
+    # Keep B out of rotation while A takes the first purchases.
+    Node.objects.filter(pk=node_b.pk).update(is_enabled=False)
+    tariff = TariffFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        synced = [subscription_create(customer=CustomerFactory(), tariff=tariff) for _ in range(3)]
+    sim_a.set_down()  # killed in the middle of the batch
+    with django_capture_on_commit_callbacks(execute=True):
+        stuck = [subscription_create(customer=CustomerFactory(), tariff=tariff) for _ in range(2)]
+    assert all(s.keys.get().sync_state == SyncState.ERROR for s in stuck)
+    Node.objects.filter(pk=node_b.pk).update(is_enabled=True)
+
+    node_a.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        node_health_check(node=node_a)
+        assert node_a.health != NodeHealth.DOWN
+        node_health_check(node=node_a)
+    node_a.refresh_from_db()
+    assert node_a.health == NodeHealth.DOWN
+    assert OutboxMessage.objects.filter(kind="node-down").count() == 2  # two admin chats
+
+    for sub in synced + stuck:
+        live = sub.keys.get(node=node_b)
+        assert live.sync_state == SyncState.SYNCED, live.last_error
+        assert sim_b.client(sub.panel_email)["enable"] is True
+        assert sub.keys.get(node=node_a).sync_state == SyncState.REMOVING
+    # Customers who already had keys are told their key moved.
+    assert OutboxMessage.objects.filter(kind="keys-moved").count() == 3
+
+    sim_a.set_up()
+    with django_capture_on_commit_callbacks(execute=True):
+        node_health_check(node=node_a)
+    node_a.refresh_from_db()
+    assert node_a.health == NodeHealth.UP
+    assert OutboxMessage.objects.filter(kind="node-up").count() == 2
+    for sub in synced:
+        assert sim_a.client(sub.panel_email) is None or not sim_a.client(sub.panel_email)["enable"]
+        assert sub.keys.get(node=node_a).sync_state == SyncState.REMOVED
+    assert not any(c["enable"] for c in sim_a.clients() if c["email"].startswith("s"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_provisioning_the_same_key_leave_one_client(sim_factory, generation):
+    sim = sim_factory(**FLAVOURS[generation])
+    node = node_for(sim)
+    sub = subscription_create(customer=CustomerFactory(), tariff=TariffFactory())
+    key = sub.keys.get()
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            node_keys_push(node_id=node.pk, key_ids=[key.pk])
+        except Exception as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert [c["email"] for c in sim.clients()].count(sub.panel_email) == 1
+    key.refresh_from_db()
+    assert key.sync_state == SyncState.SYNCED
+    assert Subscription.objects.get(pk=sub.pk).keys_notified_at is not None
+
+
+def test_resync_keeps_state_when_nothing_changed(
+    panel, customer, django_capture_on_commit_callbacks
+):
+    sim, _ = panel
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = subscription_create(customer=customer, tariff=TariffFactory())
+    sim.reset_counts()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        subscription_keys_sync(subscription=sub)
+    assert callbacks == []
+    assert sim.request_total == 0
