@@ -378,6 +378,9 @@ class PushResult:
     unchanged: int = 0
     errors: dict[str, str] = field(default_factory=dict)
     deferred: bool = False
+    # Confirmed by the panel, recorded in bulk by `_done_flush`: (key, version).
+    synced: list[tuple[NodeClient, int]] = field(default_factory=list, repr=False)
+    deleted: list[tuple[NodeClient, int]] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
         return {
@@ -389,24 +392,45 @@ class PushResult:
         }
 
 
-def _mark_done(key: NodeClient, version: int, *, now: datetime, removed: bool = False) -> None:
-    """Record that the panel holds `version` of `key`, unless a newer change arrived since."""
-    final_state = SyncState.REMOVED if removed else SyncState.SYNCED
-    done = NodeClient.objects.filter(pk=key.pk, desired_version=version).update(
-        sync_state=final_state,
-        synced_version=version,
-        attempts=0,
-        last_error="",
-        last_synced_at=now,
-        updated_at=now,
-    )
-    if not done:
-        NodeClient.objects.filter(pk=key.pk, synced_version__lt=version).update(
-            synced_version=version, last_synced_at=now
-        )
-    elif not removed:
-        key.sync_state = SyncState.SYNCED
-        _keys_ready_check(subscription_id=key.subscription_id)
+def _mark_done(result: PushResult, key: NodeClient, version: int, *, removed: bool = False):
+    """Note that the panel now holds `version` of `key` (written by `_done_flush`)."""
+    (result.deleted if removed else result.synced).append((key, version))
+
+
+def _done_flush(result: PushResult, *, now: datetime, chunk: int = 1000) -> None:
+    """Record confirmed keys with a few grouped UPDATEs, not one per key.
+
+    A key whose desired state changed while we talked to the panel keeps its new version
+    pending (only `synced_version` moves), so the change queued for it is not lost.
+    """
+    for removed, entries in ((False, result.synced), (True, result.deleted)):
+        by_version: dict[int, list[int]] = defaultdict(list)
+        for key, version in entries:
+            by_version[version].append(key.pk)
+        for version, ids in by_version.items():
+            for start in range(0, len(ids), chunk):
+                part = ids[start : start + chunk]
+                NodeClient.objects.filter(pk__in=part, desired_version=version).update(
+                    sync_state=SyncState.REMOVED if removed else SyncState.SYNCED,
+                    synced_version=version,
+                    attempts=0,
+                    last_error="",
+                    last_synced_at=now,
+                    updated_at=now,
+                )
+                NodeClient.objects.filter(pk__in=part, synced_version__lt=version).update(
+                    synced_version=version, last_synced_at=now
+                )
+    subscription_ids = {key.subscription_id for key, _ in result.synced}
+    result.synced, result.deleted = [], []
+    if subscription_ids:
+        waiting = Subscription.objects.filter(
+            pk__in=subscription_ids,
+            keys_notified_at__isnull=True,
+            keys__sync_state=SyncState.SYNCED,
+        ).values_list("pk", flat=True)
+        for subscription_id in set(waiting):
+            _keys_ready_check(subscription_id=subscription_id)
 
 
 def _mark_error(key: NodeClient, version: int, error: str, *, final: bool) -> None:
@@ -464,8 +488,6 @@ def _push_one(
     key: NodeClient,
     versions: dict[int, int],
     result: PushResult,
-    *,
-    now: datetime,
 ) -> bool:
     """Push one key without a listing when that is safe; False means "use a listing".
 
@@ -477,7 +499,7 @@ def _push_one(
     version = versions[key.pk]
     if key.sync_state == SyncState.REMOVING:
         _delete_on_panel(client, key, result)
-        _mark_done(key, version, now=now, removed=True)
+        _mark_done(result, key, version, removed=True)
         return True
     wanted = panel_client_for_key(key=key)
     if key.synced_version > 0:
@@ -486,12 +508,12 @@ def _push_one(
         except X3UIRejected:
             return False  # deleted behind our back? the listing will tell
         result.updated += 1
-        _mark_done(key, version, now=now)
+        _mark_done(result, key, version)
         return True
     if version == 1:
         outcome = _upsert(client, wanted)
         setattr(result, outcome, getattr(result, outcome) + 1)
-        _mark_done(key, version, now=now)
+        _mark_done(result, key, version)
         return True
     return False
 
@@ -516,9 +538,9 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
     versions = {key.pk: key.desired_version for key in keys}
     client = x3ui_client_for_node(node=node)
     try:
-        if not (len(keys) == 1 and _push_one(client, keys[0], versions, result, now=now)):
+        if not (len(keys) == 1 and _push_one(client, keys[0], versions, result)):
             listing = {c.email: c for c in client.list_clients()}
-            _apply(client, keys, listing, versions, result, now=now)
+            _apply(client, keys, listing, versions, result)
     except X3UIRejected as exc:
         for key in keys:
             _mark_error(key, versions[key.pk], str(exc), final=True)
@@ -529,6 +551,7 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
             _mark_error(key, versions[key.pk], str(exc), final=final_attempt)
         raise
     finally:
+        _done_flush(result, now=now)
         _generation_remember(node, client)
     return result
 
@@ -539,8 +562,6 @@ def _apply(
     listing: dict[str, PanelClient],
     versions: dict[int, int],
     result: PushResult,
-    *,
-    now: datetime,
 ) -> None:
     """Converge `keys` given the panel's current `listing` (shared by push and reconcile)."""
     to_add: list[tuple[NodeClient, PanelClient]] = []
@@ -550,7 +571,7 @@ def _apply(
             if key.sync_state == SyncState.REMOVING:
                 if panel is not None:
                     _delete_on_panel(client, key, result)
-                _mark_done(key, versions[key.pk], now=now, removed=True)
+                _mark_done(result, key, versions[key.pk], removed=True)
                 continue
             wanted = panel_client_for_key(key=key)
             if panel is None:
@@ -558,11 +579,11 @@ def _apply(
             elif _managed_differs(panel, wanted):
                 client.update_client(wanted)
                 result.updated += 1
-                _mark_done(key, versions[key.pk], now=now)
+                _mark_done(result, key, versions[key.pk])
             else:
                 result.unchanged += 1
                 if key.sync_state != SyncState.SYNCED or key.synced_version != versions[key.pk]:
-                    _mark_done(key, versions[key.pk], now=now)
+                    _mark_done(result, key, versions[key.pk])
         except X3UIRejected as exc:
             result.errors[key.email] = str(exc)
             _mark_error(key, versions[key.pk], str(exc), final=True)
@@ -579,11 +600,11 @@ def _apply(
                     _mark_error(key, versions[key.pk], str(exc), final=True)
                     continue
                 setattr(result, outcome, getattr(result, outcome) + 1)
-                _mark_done(key, versions[key.pk], now=now)
+                _mark_done(result, key, versions[key.pk])
         else:
             result.added += len(to_add)
             for key, _ in to_add:
-                _mark_done(key, versions[key.pk], now=now)
+                _mark_done(result, key, versions[key.pk])
 
 
 # --- Reconciliation --------------------------------------------------------------------------
@@ -607,7 +628,7 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
         keys = node_keys_for_sync(node=node)
         versions = {key.pk: key.desired_version for key in keys}
         _traffic_store(keys, listing)
-        _apply(client, keys, listing, versions, result, now=now)
+        _apply(client, keys, listing, versions, result)
         orphans = _orphans_handle(client, node, keys, panel_clients, now=now)
     except X3UIError as exc:
         summary = {"ok": False, "error": str(exc)[:500], "at": now.isoformat()}
@@ -616,6 +637,7 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
         )
         raise
     finally:
+        _done_flush(result, now=now)
         _generation_remember(node, client)
     summary = {
         "ok": not result.errors,
@@ -674,30 +696,33 @@ def _traffic_enforce(*, subscription_ids: set[int]) -> None:
     """Sum traffic over all nodes; a subscription over its limit gets its keys disabled.
 
     3x-ui enforces `totalGB` per panel only, so a multi-node subscription is capped here.
+    Two queries whatever the number of subscriptions, plus one write per changed total.
     """
     if not subscription_ids:
         return
-    totals = (
+    totals = dict(
         NodeClient.objects.filter(subscription_id__in=subscription_ids)
         .values("subscription_id")
         .annotate(total=Sum(F("traffic_up") + F("traffic_down")))
+        .values_list("subscription_id", "total")
     )
-    for row in totals:
-        total = row["total"] or 0
-        updated = Subscription.objects.filter(pk=row["subscription_id"]).exclude(
-            traffic_used_bytes=total
+    changed = [
+        sub
+        for sub in Subscription.objects.filter(pk__in=subscription_ids).only(
+            "pk", "traffic_used_bytes", "traffic_limit_bytes", "status"
         )
-        if not updated.update(traffic_used_bytes=total):
-            continue
-        subscription = Subscription.objects.select_related("customer").get(
-            pk=row["subscription_id"]
-        )
+        if (totals.get(sub.pk) or 0) != sub.traffic_used_bytes
+    ]
+    for sub in changed:
+        sub.traffic_used_bytes = totals.get(sub.pk) or 0
+    Subscription.objects.bulk_update(changed, ["traffic_used_bytes"], batch_size=500)
+    for sub in changed:
         if (
-            subscription.status == SubscriptionStatus.ACTIVE
-            and subscription.traffic_limit_bytes
-            and total >= subscription.traffic_limit_bytes
+            sub.status == SubscriptionStatus.ACTIVE
+            and sub.traffic_limit_bytes
+            and sub.traffic_used_bytes >= sub.traffic_limit_bytes
         ):
-            subscription_keys_sync(subscription=subscription, reason="traffic limit reached")
+            subscription_keys_sync(subscription=sub, reason="traffic limit reached")
 
 
 def subscriptions_place_missing(*, limit: int = 200) -> int:

@@ -1047,15 +1047,20 @@ class X3UISimulator:
             "updatedAt": client.get("updated_at", 0),
         }
 
-    def _traffic_out(self, email: str) -> dict[str, Any] | None:
+    def _traffic_out(
+        self, email: str, client: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """The clientStats row; pass `client` when known (listings stay linear, not n²)."""
         row = self._traffic_row(email)
         if row is None:
             return None
         out = dict(row)
-        found = self._find(email)
-        if found is not None:  # v2.8.3+: uuid and subId filled from the client
-            out["uuid"] = found[1].get("id", "")
-            out["subId"] = found[1].get("subId", "")
+        if client is None:
+            found = self._find(email)
+            client = found[1] if found is not None else None
+        if client is not None:  # v2.8.3+: uuid and subId filled from the client
+            out["uuid"] = client.get("id", "")
+            out["subId"] = client.get("subId", "")
         if self.generation == "legacy" and not self.version.startswith("2."):
             out["allTime"] = out["up"] + out["down"]
         return out
@@ -1065,7 +1070,7 @@ class X3UISimulator:
         for client in self._inbound["settings"]["clients"]:
             record = self._record(client)
             record["inboundIds"] = [self.inbound_id]
-            record["traffic"] = self._traffic_out(record["email"])
+            record["traffic"] = self._traffic_out(record["email"], client)
             rows.append(record)
         return self._ok(rows)
 
@@ -1230,11 +1235,11 @@ class X3UISimulator:
     def _inbound_out(self) -> dict[str, Any]:
         """The inbound as the API returns it: JSON columns as strings ≤ v3.0.2."""
         out = copy.deepcopy(self._inbound)
-        out["clientStats"] = [
-            self._traffic_out(str(c.get("email", "")))
+        stats = (
+            self._traffic_out(str(c.get("email", "")), c)
             for c in self._inbound["settings"]["clients"]
-            if self._traffic_row(str(c.get("email", ""))) is not None
-        ]
+        )
+        out["clientStats"] = [row for row in stats if row is not None]
         if self.generation == "legacy":
             for key in ("settings", "streamSettings", "sniffing"):
                 out[key] = json.dumps(out[key], indent=2, ensure_ascii=False)
