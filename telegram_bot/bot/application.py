@@ -1,0 +1,105 @@
+"""Builds the bot: the PTB `Application` with our handlers, error handler and commands.
+
+Docs: https://docs.python-telegram-bot.org/en/v22.5/telegram.ext.applicationbuilder.html
+"""
+
+import logging
+from collections.abc import Iterator
+from types import ModuleType
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, Defaults
+
+from accounts.models import Language
+from accounts.services import RUSSIAN_READING_LANGUAGES
+from telegram_bot.bot import texts
+from telegram_bot.bot.handlers import fallback, membership, start, stats
+from telegram_bot.bot.handlers import help as help_flow
+from telegram_bot.bot.handlers import language as language_flow
+from telegram_bot.bot.handlers.errors import error_handler
+
+logger = logging.getLogger(__name__)
+
+# Registered in this order in group 0: the first handler whose check matches wins, so the
+# catch-all `fallback` comes last. A new flow goes before it.
+FLOWS: tuple[ModuleType, ...] = (start, help_flow, language_flow, stats, membership)
+
+
+def command_languages() -> Iterator[tuple[str, str]]:
+    """(Telegram language_code, our language) for each command list we publish.
+
+    "" is Telegram's default list, seen by users whose client language has no list of its
+    own; those users are answered in English (see `language_from_telegram`).
+    """
+    yield "", Language.EN
+    yield Language.EN.value, Language.EN
+    for code in sorted(RUSSIAN_READING_LANGUAGES):
+        yield code, Language.RU
+
+
+async def _publish_commands(
+    application: Application, *, admin: bool = False, scope: BotCommandScope | None = None
+) -> None:
+    for language_code, language in command_languages():
+        pairs = texts.commands(language=language)
+        if admin:
+            pairs += texts.admin_commands(language=language)
+        try:
+            await application.bot.set_my_commands(
+                [BotCommand(name, description) for name, description in pairs],
+                scope=scope,
+                language_code=language_code or None,
+            )
+        except TelegramError as exc:
+            # Cosmetic: a bad admin chat id must not keep the bot from starting.
+            logger.warning("setMyCommands (%s, %r) failed: %s", scope, language_code, exc)
+
+
+async def post_init(application: Application) -> None:
+    """Publish the command menu in every language; admin chats also see /stats."""
+    await _publish_commands(application)
+    for chat_id in settings.TELEGRAM_ADMIN_CHAT_IDS:
+        await _publish_commands(application, admin=True, scope=BotCommandScopeChat(chat_id))
+    logger.info("bot @%s ready (API %s)", application.bot.username, settings.TELEGRAM_API_BASE_URL)
+
+
+def build_application() -> Application:
+    """The bot, talking to TELEGRAM_API_BASE_URL with explicit timeouts on every call."""
+    token = settings.TELEGRAM_BOT_TOKEN
+    if not token:
+        raise ImproperlyConfigured("TELEGRAM_BOT_TOKEN is empty")
+    api = settings.TELEGRAM_API_BASE_URL.rstrip("/")
+    connect_timeout, read_timeout = settings.TELEGRAM_HTTP_TIMEOUT
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        # PTB appends the token to both: {api}/bot<token>/<method>, {api}/file/bot<token>/...
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .connect_timeout(connect_timeout)
+        .read_timeout(read_timeout)
+        .write_timeout(read_timeout)
+        .pool_timeout(connect_timeout)
+        # getUpdates waits `timeout` (long polling) on top of this read timeout.
+        .get_updates_connect_timeout(connect_timeout)
+        .get_updates_read_timeout(read_timeout)
+        .get_updates_write_timeout(read_timeout)
+        .get_updates_pool_timeout(connect_timeout)
+        .post_init(post_init)
+        .build()
+    )
+    for flow in FLOWS:
+        application.add_handlers(flow.HANDLERS)
+    application.add_handlers(fallback.HANDLERS)
+    application.add_error_handler(error_handler)
+    return application

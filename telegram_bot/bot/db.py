@@ -1,0 +1,31 @@
+"""The one way bot handlers reach the database: sync services run via ``sync_to_async``."""
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connection
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _with_usable_connection(func: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(func)
+    def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+        # A long-running poller has no request cycle to recycle connections, so do what
+        # request_started does: drop a connection that broke (database restart) or aged
+        # past CONN_MAX_AGE. Never inside an atomic block (a test's transaction).
+        if not connection.in_atomic_block:
+            close_old_connections()
+        return func(*args, **kwargs)
+
+    return inner
+
+
+async def call_service(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a sync service or selector in Django's sync thread and await its result."""
+    return await sync_to_async(_with_usable_connection(func), thread_sensitive=True)(
+        *args, **kwargs
+    )

@@ -1,0 +1,43 @@
+"""Whatever no flow handled: free text, stickers, unknown commands, outdated buttons."""
+
+from telegram import Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes, MessageHandler
+
+from telegram_bot.bot import keyboards, texts
+from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, reply
+
+
+async def unknown_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any message no flow understood: a short hint and the main menu."""
+    customer = await customer_for_update(update)
+    if customer is None:
+        return
+    await reply(
+        update,
+        texts.fallback(language=customer.language),
+        keyboards.main_menu_keyboard(language=customer.language),
+    )
+
+
+async def outdated_button(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, *, answered: bool = False
+) -> None:
+    """A button no flow claims (an older keyboard): say so and send the menu anew."""
+    # The old message is left as it is: it may hold something the user still needs.
+    if not answered:
+        await update.callback_query.answer()
+    customer = await customer_for_update(update)
+    if customer is None:
+        return
+    await reply(
+        update,
+        texts.outdated_button(language=customer.language),
+        keyboards.main_menu_keyboard(language=customer.language),
+    )
+
+
+# Registered last, after every flow.
+HANDLERS: list[BaseHandler] = [
+    MessageHandler(PRIVATE_MESSAGE, unknown_message),
+    CallbackQueryHandler(outdated_button),
+]

@@ -1,0 +1,87 @@
+"""The bot against the local Bot API double: build the real Application, feed it updates."""
+
+from collections.abc import Iterator
+
+import pytest
+from asgiref.sync import async_to_sync
+from telegram import Update
+
+from telegram_bot.bot.application import build_application
+from tests.doubles.telegram_api import ApiCall, TelegramApiDouble
+
+USER_ID = 5550001
+
+
+@pytest.fixture
+def telegram_api(settings) -> Iterator[TelegramApiDouble]:
+    """A Bot API double on a free loopback port, which the bot and the outbox both use."""
+    with TelegramApiDouble(token=settings.TELEGRAM_BOT_TOKEN) as api:
+        settings.TELEGRAM_API_BASE_URL = api.base_url
+        settings.TELEGRAM_SUPPORT_CONTACT = "@vpn_support"
+        yield api
+
+
+class BotDriver:
+    """Runs updates through `build_application()` exactly as the poller would dispatch them.
+
+    The event loop runs under `async_to_sync`, so the handlers' `sync_to_async` services
+    execute on the test's own thread and inside its transaction (plain `django_db` works).
+    """
+
+    def __init__(self, api: TelegramApiDouble):
+        self.api = api
+
+    def process(self, *updates: dict) -> None:
+        async def scenario() -> None:
+            application = build_application()
+            async with application:  # initialize (getMe) ... shutdown
+                for data in updates:
+                    await application.process_update(Update.de_json(data, application.bot))
+
+        async_to_sync(scenario)()
+
+    def post_init(self) -> None:
+        async def scenario() -> None:
+            application = build_application()
+            async with application:
+                await application.post_init(application)
+
+        async_to_sync(scenario)()
+
+    # Shortcuts: send something as a user, get what the bot did.
+    def message(self, text: str | None = None, *, user_id: int = USER_ID, **kwargs) -> None:
+        self.process(self.api.message_update(user_id=user_id, text=text, **kwargs))
+
+    def press(self, data: str, *, user_id: int = USER_ID, **kwargs) -> dict:
+        update = self.api.callback_update(user_id=user_id, data=data, **kwargs)
+        self.process(update)
+        return update
+
+    def replies(self, chat_id: int = USER_ID) -> list[dict]:
+        return self.api.sent_messages(chat_id)
+
+    def last_reply(self, chat_id: int = USER_ID) -> dict:
+        replies = self.replies(chat_id)
+        assert replies, f"the bot sent nothing to {chat_id}; calls: {self.methods()}"
+        return replies[-1]
+
+    def calls(self, method: str) -> list[ApiCall]:
+        return self.api.calls_to(method)
+
+    def methods(self) -> list[str]:
+        """The Bot API methods called, in order, without the bootstrap getMe."""
+        return [c.method for c in self.api.calls if c.method != "getMe"]
+
+
+@pytest.fixture
+def bot(telegram_api) -> BotDriver:
+    return BotDriver(telegram_api)
+
+
+def buttons(markup: dict | None) -> list[tuple[str, str]]:
+    """(text, callback_data or url) of every button of an inline keyboard, row by row."""
+    return [
+        (b["text"], b.get("callback_data") or b.get("url", ""))
+        for row in (markup or {}).get("inline_keyboard", [])
+        for b in row
+    ]

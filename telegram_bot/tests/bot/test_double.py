@@ -1,0 +1,184 @@
+"""The Bot API double itself, and the outbox (``requests``, JSON and multipart) against it."""
+
+import threading
+import time
+
+import pytest
+import requests
+
+from accounts.tests.factories import CustomerFactory
+from telegram_bot.models import OutboxStatus
+from telegram_bot.services import notify_customer, outbox_message_send
+from telegram_bot.telegram_api import TelegramRejected, TelegramUnavailable, bot_api_call
+from tests.doubles.telegram_api import TelegramApiDouble, Upload, html_error
+
+
+@pytest.fixture
+def api(telegram_api, settings):
+    settings.TELEGRAM_RATE_PER_CHAT_SECONDS = 0
+    return telegram_api
+
+
+def post(api, method, token=None, **params):
+    return requests.post(api.api_url(method, token), json=params, timeout=5)
+
+
+def test_url_shape_token_and_unknown_method(api):
+    assert post(api, "getMe").json()["result"]["is_bot"] is True
+    wrong = post(api, "getMe", token="1:WRONG")
+    assert (wrong.status_code, wrong.json()["description"]) == (401, "Unauthorized")
+    assert post(api, "sendDice", chat_id=1).status_code == 404
+    assert requests.get(f"{api.base_url}/nothing", timeout=5).status_code == 404
+    # Method names are case-insensitive, as on Telegram; calls are recorded canonically.
+    assert post(api, "getme").status_code == 200
+    assert [c.method for c in api.calls] == ["getMe", "getMe", "sendDice", "getMe"]
+
+
+def test_send_message_checks_text_html_and_buttons(api):
+    assert post(api, "sendMessage", chat_id=1, text="").status_code == 400
+    bad_html = post(api, "sendMessage", chat_id=1, text="<user> hi", parse_mode="HTML")
+    assert "can't parse entities" in bad_html.json()["description"]
+    assert post(api, "sendMessage", chat_id=1, text="x" * 4097).status_code == 400
+    long_data = {"inline_keyboard": [[{"text": "a", "callback_data": "x" * 65}]]}
+    assert post(api, "sendMessage", chat_id=1, text="a", reply_markup=long_data).status_code == 400
+    ok = post(api, "sendMessage", chat_id=1, text="<b>1 &lt; 2</b>", parse_mode="HTML")
+    assert ok.json()["result"]["text"] == "<b>1 &lt; 2</b>"
+    assert html_error("<b>a</i>") is not None
+    assert html_error("<pre>x</pre> <a href='https://x'>y</a>") is None
+
+
+def test_outbox_json_message_reaches_the_double(api, db):
+    customer = CustomerFactory()
+    message = notify_customer(
+        customer=customer, text="<b>Keys</b>", reply_markup={"inline_keyboard": []}
+    )
+    assert outbox_message_send(message_id=message.pk).status == "sent"
+    call = api.calls_to("sendMessage")[0]
+    assert call.params["chat_id"] == customer.telegram_id
+    assert call.params["text"] == "<b>Keys</b>"
+    message.refresh_from_db()
+    assert message.telegram_message_id is not None
+
+
+def test_outbox_photo_is_multipart(api, db):
+    customer = CustomerFactory()
+    message = notify_customer(customer=customer, text="Scan me", qr_payload="vless://x")
+    assert outbox_message_send(message_id=message.pk).status == "sent"
+    params = api.calls_to("sendPhoto")[0].params
+    assert params["chat_id"] == customer.telegram_id
+    assert params["caption"] == "Scan me"
+    assert isinstance(params["photo"], Upload)
+    assert params["photo"].data.startswith(b"\x89PNG")
+    assert api.sent_messages(customer.telegram_id) == [params]
+
+
+def test_blocked_chat_and_injected_faults(api, db):
+    customer = CustomerFactory()
+    api.block_chat(customer.telegram_id)
+    message = notify_customer(customer=customer, text="hi")
+    assert outbox_message_send(message_id=message.pk).status == "blocked"
+
+    other = CustomerFactory()
+    api.fail_next("sendMessage", status=429, description="Too Many Requests", retry_after=7)
+    message = notify_customer(customer=other, text="hi")
+    result = outbox_message_send(message_id=message.pk)
+    assert (result.status, result.retry_in) == ("retry-after", 7)
+
+    api.fail_next("sendMessage", status=502, raw_body="<html>Bad Gateway</html>")
+    with pytest.raises(TelegramUnavailable, match="non-JSON"):
+        bot_api_call(method="sendMessage", data={"chat_id": 1, "text": "x"})
+    with pytest.raises(TelegramRejected):
+        bot_api_call(method="sendMessage", data={"chat_id": "@nobody", "text": "x"})
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.PENDING
+
+
+def test_get_updates_offset_and_short_long_poll(api):
+    first = api.push_message(user_id=1, text="a")
+    second = api.push_message(user_id=1, text="b")
+    got = post(api, "getUpdates", timeout=5).json()["result"]
+    assert [u["update_id"] for u in got] == [first["update_id"], second["update_id"]]
+    got = post(api, "getUpdates", offset=second["update_id"]).json()["result"]
+    assert [u["update_id"] for u in got] == [second["update_id"]]
+    got = post(api, "getUpdates", offset=second["update_id"] + 1, timeout=0.2).json()["result"]
+    assert got == []
+    assert api.pending_updates == []
+
+
+def test_callback_query_answered_once_and_edit_rules(api):
+    update = api.push_callback(user_id=5, data="menu")
+    query = update["callback_query"]
+    assert post(api, "answerCallbackQuery", callback_query_id=query["id"]).status_code == 200
+    assert post(api, "answerCallbackQuery", callback_query_id=query["id"]).status_code == 400
+    assert post(api, "answerCallbackQuery", callback_query_id="404").status_code == 400
+    message_id = query["message"]["message_id"]
+    edit = post(api, "editMessageText", chat_id=5, message_id=message_id, text="New")
+    assert edit.json()["result"]["text"] == "New"
+    same = post(api, "editMessageText", chat_id=5, message_id=message_id, text="New")
+    assert "not modified" in same.json()["description"]
+    missing = post(api, "editMessageText", chat_id=5, message_id=1, text="x")
+    assert "not found" in missing.json()["description"]
+    markup = {"inline_keyboard": [[{"text": "a", "callback_data": "a"}]]}
+    assert (
+        post(
+            api, "editMessageReplyMarkup", chat_id=5, message_id=message_id, reply_markup=markup
+        ).status_code
+        == 200
+    )
+
+
+def test_webhook_conflicts_with_polling_and_commands_roundtrip(api):
+    post(api, "setWebhook", url="https://example.com/hook")
+    assert post(api, "getUpdates").status_code == 409
+    post(api, "deleteWebhook", drop_pending_updates=True)
+    assert post(api, "getUpdates").json()["result"] == []
+    commands = [{"command": "start", "description": "Start"}]
+    post(api, "setMyCommands", commands=commands, language_code="en")
+    assert post(api, "getMyCommands", language_code="en").json()["result"] == commands
+    assert (
+        post(api, "setMyCommands", commands=[{"command": "Bad!", "description": "x"}]).status_code
+        == 400
+    )
+    post(api, "deleteMyCommands", language_code="en")
+    assert api.commands(language_code="en") == []
+    assert post(api, "logOut").json()["result"] is True
+    assert post(api, "close").json()["result"] is True
+
+
+def test_form_encoded_params_are_decoded(api):
+    requests.post(
+        api.api_url("sendMessage"),
+        data={"chat_id": "12", "text": "123", "reply_markup": '{"inline_keyboard": []}'},
+        timeout=5,
+    )
+    params = api.calls_to("sendMessage")[0].params
+    assert params == {"chat_id": 12, "text": "123", "reply_markup": {"inline_keyboard": []}}
+
+
+def test_control_routes(api):
+    requests.post(
+        f"{api.base_url}/__double__/updates",
+        json={"message": api.message_update(user_id=3, text="hi")["message"]},
+        timeout=5,
+    )
+    assert len(api.pending_updates) == 1
+    calls = requests.get(f"{api.base_url}/__double__/calls", timeout=5).json()["result"]
+    assert calls == []
+    requests.post(f"{api.base_url}/__double__/reset", timeout=5)
+    assert api.pending_updates == []
+
+
+def test_stop_ends_every_thread_even_during_a_long_poll():
+    before = set(threading.enumerate())
+    api = TelegramApiDouble(max_poll_wait=30).start()
+    poller = threading.Thread(
+        target=lambda: requests.post(api.api_url("getUpdates"), json={"timeout": 30}, timeout=40)
+    )
+    poller.start()
+    time.sleep(0.2)  # the long poll is waiting inside the double
+    started = time.monotonic()
+    api.stop()
+    poller.join(timeout=5)
+    assert time.monotonic() - started < 3
+    assert not poller.is_alive()
+    assert set(threading.enumerate()) <= before

@@ -1,0 +1,128 @@
+"""No Docker engine runs here, so the compose file and Dockerfile are kept honest by reading them:
+every service's command must exist in this project, and every variable must be documented.
+"""
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import get_commands
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+APP_SERVICES = ["migrate", "web", "worker", "beat", "bot"]
+
+
+def env_example_names() -> dict[str, str]:
+    """Variable name -> the comment line right above it in .env.example."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    names = {}
+    for i, line in enumerate(lines):
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=", line)
+        if match:
+            names[match[1]] = lines[i - 1] if i else ""
+    return names
+
+
+def test_all_services_present():
+    assert {"postgres", "redis", *APP_SERVICES} <= set(SERVICES)
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_use_the_image_and_env_file(name):
+    service = SERVICES[name]
+    assert service["build"] == "."
+    assert service["env_file"] == ".env"
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat", "bot"])
+def test_long_running_services_restart_and_wait_for_migrations(name):
+    service = SERVICES[name]
+    assert service["restart"] == "unless-stopped"
+    assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", ["postgres", "redis", "web", "worker"])
+def test_healthchecks(name):
+    assert SERVICES[name]["healthcheck"]["test"]
+
+
+def test_named_volumes_are_declared():
+    declared = set(COMPOSE["volumes"])
+    used = {
+        volume.split(":")[0]
+        for service in SERVICES.values()
+        for volume in service.get("volumes", [])
+        if not volume.startswith((".", "/"))
+    }
+    assert used
+    assert used <= declared
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_service_command_exists_in_the_project(name):
+    command = SERVICES[name]["command"]
+    program = command[0]
+    if program == "python":
+        assert command[1] == "manage.py"
+        assert command[2] in get_commands(), f"{name}: no management command {command[2]}"
+    elif program == "celery":
+        assert command[1:3] == ["-A", "vpnsite"]
+        app = importlib.import_module("vpnsite.celery").app
+        assert app.main == "vpnsite"
+        assert command[3] in {"worker", "beat"}
+    elif program == "gunicorn":
+        module, attr = "vpnsite.wsgi", "application"
+        assert command[1] == module
+        assert callable(getattr(importlib.import_module(module), attr))
+        config = command[command.index("--config") + 1]
+        assert (ROOT / config).is_file()
+        importlib.import_module("gunicorn")
+    else:
+        pytest.fail(f"{name}: unexpected program {program}")
+
+
+def test_compose_variables_are_documented():
+    text = (ROOT / "docker-compose.yml").read_text()
+    referenced = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", text))
+    missing = referenced - set(env_example_names()) - {"WEB_PORT"}
+    assert not missing
+
+
+def test_every_setting_read_from_the_environment_is_in_env_example():
+    pattern = re.compile(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]*)["']""")
+    read = set()
+    for path in [*(ROOT / "vpnsite").rglob("*.py"), ROOT / "gunicorn.conf.py"]:
+        read |= set(pattern.findall(path.read_text()))
+        read |= set(re.findall(r"""os\.environ\.get\(\s*["']([A-Z][A-Z0-9_]*)""", path.read_text()))
+    documented = env_example_names()
+    internal = {"GUNICORN_BIND", "GUNICORN_GRACEFUL_TIMEOUT", "GUNICORN_FORWARDED_ALLOW_IPS"}
+    missing = read - set(documented) - internal
+    assert not missing
+    for name in read & set(documented):
+        assert documented[name].startswith("#"), f"{name} has no comment above it"
+
+
+def test_design_contract_variables_are_in_env_example():
+    design_vars = {
+        "DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS",
+        "PUBLIC_BASE_URL", "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE_URL", "TELEGRAM_ADMIN_CHAT_IDS",
+        "ROBOKASSA_LOGIN", "ROBOKASSA_PASSWORD1", "ROBOKASSA_PASSWORD2", "ROBOKASSA_HASH",
+        "ROBOKASSA_TEST_MODE", "FREEKASSA_MERCHANT_ID", "FREEKASSA_SECRET1", "FREEKASSA_SECRET2",
+        "FREEKASSA_CHECK_IP", "TRUSTED_PROXY_IPS", "NODE_SECRET_KEY",
+    }  # fmt: skip
+    assert design_vars <= set(env_example_names())
+
+
+def test_dockerfile_is_slim_non_root_and_collects_static():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.\d+-slim", dockerfile, re.M)
+    assert re.search(r"^USER app$", dockerfile, re.M)
+    assert "collectstatic --noinput" in dockerfile
+    assert "gunicorn" in dockerfile
+    assert (ROOT / ".dockerignore").read_text().count(".env")
