@@ -752,6 +752,8 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
     try:
         status = client.server_status()
         inbound = client.get_inbound()
+        if not client.generation:
+            client.detect_generation()  # once per node; remembered on the Node row
     except X3UIError as exc:
         return _health_failure(node, str(exc) or exc.__class__.__name__, now=now)
     finally:

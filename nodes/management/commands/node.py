@@ -97,4 +97,6 @@ class Command(BaseCommand):
             except X3UIError as exc:
                 self.stdout.write(self.style.ERROR(f"{node.name}: failed: {exc}"))
                 continue
-            self.stdout.write(f"{node.name}: {result}")
+            details = ", ".join(f"{k} {v}" for k, v in result.items() if k not in {"ok", "at"})
+            style = self.style.SUCCESS if result["ok"] else self.style.WARNING
+            self.stdout.write(style(f"{node.name}: {details}"))
