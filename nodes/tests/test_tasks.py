@@ -1,0 +1,70 @@
+"""The push task's retry policy: transient errors retry with backoff; the last one alerts."""
+
+import pytest
+from celery.exceptions import Retry
+from django.test import override_settings
+
+from nodes.models import NodeHealth, SyncState
+from nodes.services import node_health_check, x3ui_clients_reset
+from nodes.tasks import _backoff, node_keys_push_task
+from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME
+from nodes.tests.factories import NodeFactory
+from subscriptions.services import subscription_create
+from subscriptions.tests.factories import TariffFactory
+from telegram_bot.models import OutboxMessage
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    x3ui_clients_reset()
+    yield
+    x3ui_clients_reset()
+
+
+@pytest.fixture(params=["v3", "legacy"])
+def key_on_panel(request, sim_factory, customer):
+    sim = sim_factory(**FLAVOURS[request.param])
+    node = NodeFactory(
+        panel_url=sim.url, panel_username=USERNAME, panel_password=PASSWORD, health=NodeHealth.UP
+    )
+    node_health_check(node=node)
+    subscription = subscription_create(customer=customer, tariff=TariffFactory())
+    return sim, node, subscription, subscription.keys.get()
+
+
+@override_settings(NODE_PROVISION_MAX_RETRIES=2)
+def test_transient_errors_retry_then_the_last_attempt_marks_error_and_alerts(key_on_panel):
+    sim, node, _, key = key_on_panel
+    sim.add_fault("http500")
+    for attempt in (0, 1):
+        with pytest.raises(Retry):
+            node_keys_push_task.apply(args=(node.pk, [key.pk]), retries=attempt)
+        key.refresh_from_db()
+        assert (key.sync_state, key.attempts) == (SyncState.PENDING, attempt + 1)
+    assert not OutboxMessage.objects.filter(kind="provision-failed").exists()
+    node_keys_push_task.apply(args=(node.pk, [key.pk]), retries=2)
+    key.refresh_from_db()
+    assert (key.sync_state, key.attempts) == (SyncState.ERROR, 3)
+    assert "500" in key.last_error
+    assert OutboxMessage.objects.filter(kind="provision-failed").count() == 2  # 2 admin chats
+
+
+@override_settings(NODE_PROVISION_MAX_RETRIES=5)
+def test_a_retry_after_a_transient_error_converges(key_on_panel):
+    sim, node, subscription, key = key_on_panel
+    sim.add_fault("http500", count=1)
+    with pytest.raises(Retry):
+        node_keys_push_task.apply(args=(node.pk, [key.pk]), retries=0)
+    node_keys_push_task.apply(args=(node.pk, [key.pk]), retries=1)
+    key.refresh_from_db()
+    assert key.sync_state == SyncState.SYNCED
+    assert sim.client(subscription.panel_email)["enable"] is True
+
+
+@override_settings(NODE_PROVISION_BACKOFF_BASE=5, NODE_PROVISION_BACKOFF_MAX=600)
+def test_backoff_is_exponential_with_jitter_and_capped():
+    for retries in range(12):
+        ceiling = min(5 * 2**retries, 600)
+        assert ceiling / 2 <= _backoff(retries) <= ceiling
