@@ -5,3 +5,17 @@ from celery import shared_task
 def ping_task(token: str) -> str:
     """Round trip used by smoke tests and /readyz tooling: proves a worker consumes tasks."""
     return f"pong:{token}"
+
+
+@shared_task(acks_late=True, soft_time_limit=3500, time_limit=3600, ignore_result=True)
+def backup_task() -> str:
+    """Beat: daily database backup with rotation, sent to the admin chats when small."""
+    from django.conf import settings
+
+    from core.backups import backup_create, backup_send_to_admins, backups_rotate
+
+    path = backup_create()
+    backups_rotate(directory=path.parent, keep=settings.BACKUP_KEEP)
+    if settings.BACKUP_SEND_TO_ADMINS:
+        backup_send_to_admins(path=path)
+    return path.name

@@ -155,6 +155,7 @@ LOGGING = {
 }
 
 # --- Integrations ------------------------------------------------------------------------
+from .integrations.backups import *  # noqa: E402, F403
 from .integrations.celery import *  # noqa: E402, F403
 from .integrations.payments import *  # noqa: E402, F403
 from .integrations.subscriptions import *  # noqa: E402, F403
