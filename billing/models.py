@@ -62,6 +62,8 @@ class Payment(BaseModel):
                 name="payment_paid_has_paid_at",
             ),
         ]
+        # The pending-expiry sweep (payments_expire_pending) filters on exactly this pair.
+        indexes = [models.Index(fields=["status", "expires_at"], name="payment_status_expires")]
 
     def __str__(self) -> str:
         return f"Payment #{self.pk} {self.amount} {self.currency} {self.status}"
@@ -79,7 +81,7 @@ class WebhookEvent(BaseModel):
     """Every notification a provider sent us, stored raw before anything else happens."""
 
     provider = models.CharField(max_length=32, db_index=True)
-    # The provider's identity of the notification (e.g. "InvId:OutSum"); empty if unparseable.
+    # The provider's identity of the notification (our payment id); empty if unparseable.
     event_key = models.CharField(max_length=128, blank=True, default="", db_index=True)
     method = models.CharField(max_length=8, default="POST")
     remote_ip = models.GenericIPAddressField(null=True, blank=True)
@@ -87,6 +89,9 @@ class WebhookEvent(BaseModel):
     query_string = models.TextField(blank=True, default="")
     body = models.TextField(blank=True, default="")
     body_truncated = models.BooleanField(default=False)
+    # The body was not storable verbatim (not UTF-8, or NUL bytes): ``body`` holds an escaped
+    # rendering for humans, so the stored request can no longer be re-verified.
+    body_escaped = models.BooleanField(default=False)
     verified = models.BooleanField(default=False)
     status = models.CharField(
         max_length=10,

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from core import admin_views
 from core import views as core_views
@@ -20,4 +20,5 @@ urlpatterns = [
         name="admin-worker-ping",
     ),
     path(settings.ADMIN_URL, admin.site.urls),
+    path("", include("billing.urls")),
 ]

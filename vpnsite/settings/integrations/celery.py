@@ -5,6 +5,8 @@ Docs: https://docs.celeryq.dev/en/stable/userguide/configuration.html
 
 from datetime import timedelta
 
+from celery.schedules import crontab
+
 from vpnsite.env import VAR_DIR, env
 
 _REDIS_URL = env("REDIS_URL", default="")
@@ -16,14 +18,6 @@ if _REDIS_URL:
         # A task not acked within this time is redelivered; keep it above the hard time limit.
         "visibility_timeout": 3600,
         "socket_connect_timeout": 5,
-        "nodes-health-check": {
-            "task": "nodes.tasks.nodes_health_check_task",
-            "schedule": timedelta(seconds=env.float("NODE_HEALTH_INTERVAL", default=60.0)),
-        },
-        "nodes-reconcile": {
-            "task": "nodes.tasks.nodes_reconcile_task",
-            "schedule": timedelta(seconds=env.float("NODE_RECONCILE_INTERVAL", default=600.0)),
-        },
     }
 else:
     # The embedded broker: kombu's filesystem transport. A real worker and a real beat run on
@@ -31,22 +25,16 @@ else:
     _broker_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
     _results_dir = VAR_DIR / "celery" / "results"
-    for _d in (_broker_dir, _processed_dir, _results_dir):
+    _control_dir = VAR_DIR / "celery" / "control"
+    for _d in (_broker_dir, _processed_dir, _results_dir, _control_dir):
         _d.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_processed_dir),
+        "control_folder": str(_control_dir),
         "store_processed": False,
-        "nodes-health-check": {
-            "task": "nodes.tasks.nodes_health_check_task",
-            "schedule": timedelta(seconds=env.float("NODE_HEALTH_INTERVAL", default=60.0)),
-        },
-        "nodes-reconcile": {
-            "task": "nodes.tasks.nodes_reconcile_task",
-            "schedule": timedelta(seconds=env.float("NODE_RECONCILE_INTERVAL", default=600.0)),
-        },
     }
     CELERY_RESULT_BACKEND = f"file://{_results_dir}"
 
@@ -67,7 +55,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# Intervals in seconds; the e2e suite shortens them so it runs in minutes.
 OUTBOX_FLUSH_INTERVAL = env.float("OUTBOX_FLUSH_INTERVAL", default=30.0)
+SUBSCRIPTIONS_EXPIRE_INTERVAL = env.float("SUBSCRIPTIONS_EXPIRE_INTERVAL", default=60.0)
+NODE_HEALTH_INTERVAL = env.float("NODE_HEALTH_INTERVAL", default=60.0)
+NODE_RECONCILE_INTERVAL = env.float("NODE_RECONCILE_INTERVAL", default=600.0)
 
 # The whole periodic schedule. Later features add their entries here, never elsewhere.
 CELERY_BEAT_SCHEDULE = {
@@ -77,14 +69,23 @@ CELERY_BEAT_SCHEDULE = {
     },
     "subscriptions-expire-due": {
         "task": "subscriptions.tasks.subscriptions_expire_due_task",
-        "schedule": timedelta(seconds=env.float("SUBSCRIPTIONS_EXPIRE_INTERVAL", default=60.0)),
+        "schedule": timedelta(seconds=SUBSCRIPTIONS_EXPIRE_INTERVAL),
     },
     "nodes-health-check": {
         "task": "nodes.tasks.nodes_health_check_task",
-        "schedule": timedelta(seconds=env.float("NODE_HEALTH_INTERVAL", default=60.0)),
+        "schedule": timedelta(seconds=NODE_HEALTH_INTERVAL),
     },
     "nodes-reconcile": {
         "task": "nodes.tasks.nodes_reconcile_task",
-        "schedule": timedelta(seconds=env.float("NODE_RECONCILE_INTERVAL", default=600.0)),
+        "schedule": timedelta(seconds=NODE_RECONCILE_INTERVAL),
+    },
+    "payments-expire-pending": {
+        "task": "billing.tasks.payments_expire_pending_task",
+        "schedule": timedelta(seconds=env.float("PAYMENTS_EXPIRE_INTERVAL", default=300.0)),
+    },
+    "backup-daily": {
+        "task": "core.tasks.backup_task",
+        # https://crontab.guru/#0_1_*_*_* (UTC)
+        "schedule": crontab(minute=0, hour=env.int("BACKUP_HOUR_UTC", default=1)),
     },
 }

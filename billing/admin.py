@@ -1,0 +1,292 @@
+"""The operator console for money: payments (refund, manual payment, totals) and the raw
+webhook log (read-only, reprocess). Every action calls a service (style.md rule 15)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from accounts.models import Customer
+from billing.models import Payment, PaymentStatus, WebhookEvent
+from billing.selectors import payment_totals
+from billing.services import payment_manual_create, payment_refund, webhook_event_reprocess
+from core.exceptions import ApplicationError
+from subscriptions.models import Subscription, Tariff
+
+MONEY_FIELDS = (
+    "customer",
+    "tariff",
+    "subscription",
+    "provider",
+    "amount",
+    "currency",
+    "status",
+    "provider_ref",
+    "days_credited",
+    "paid_at",
+    "expires_at",
+    "refunded_at",
+    "created_at",
+    "updated_at",
+)
+
+
+class RefundForm(forms.Form):
+    reason = forms.CharField(
+        max_length=255,
+        help_text="Why the money was returned (kept in the audit log). "
+        "Return the money itself in the provider's cabinet.",
+    )
+
+
+class CustomerField(forms.CharField):
+    """A customer by Telegram id or @username (what operators have at hand)."""
+
+    def clean(self, value):
+        text = super().clean(value).strip()
+        if text.isdigit():
+            customer = Customer.objects.filter(telegram_id=int(text)).first()
+        else:
+            customer = Customer.objects.filter(username__iexact=text.lstrip("@")).first()
+        if customer is None:
+            raise forms.ValidationError("No customer with this Telegram id or username.")
+        return customer
+
+
+class ManualPaymentForm(forms.Form):
+    customer = CustomerField(label="Customer", help_text="Telegram id or @username.")
+    tariff = forms.ModelChoiceField(queryset=Tariff.objects.filter(is_trial=False))
+    amount = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        help_text="What the customer actually paid.",
+    )
+    subscription = forms.ModelChoiceField(
+        queryset=Subscription.objects.all(),
+        required=False,
+        widget=forms.TextInput,
+        label="Renew subscription #",
+        help_text="Optional: the id of the subscription to extend; empty = a new subscription.",
+    )
+    reason = forms.CharField(
+        max_length=255, help_text="E.g. “cash at the office”, “bank transfer 12.03”."
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        customer, subscription = cleaned.get("customer"), cleaned.get("subscription")
+        if customer and subscription and subscription.customer_id != customer.pk:
+            raise forms.ValidationError("That subscription belongs to another customer.")
+        return cleaned
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "customer",
+        "tariff",
+        "provider",
+        "amount",
+        "currency",
+        "status",
+        "paid_at",
+        "subscription_link",
+    ]
+    list_filter = ["provider", "status", "created_at", "paid_at"]
+    search_fields = ["customer__username", "provider_ref"]
+    search_help_text = "Payment id, customer Telegram id, @username or provider reference."
+    list_select_related = ["customer", "tariff", "subscription"]
+    date_hierarchy = "created_at"
+    readonly_fields = MONEY_FIELDS
+    fields = (*MONEY_FIELDS, "description")
+    ordering = ["-created_at"]
+    actions = ["refund_selected"]
+    change_list_template = "billing/admin/payment_change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # payments come from checkout or from "Manual payment"
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # money records are never deleted
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.change_payment")
+
+    def has_manual_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.add_payment")
+
+    @admin.display(description="Subscription", ordering="subscription")
+    def subscription_link(self, obj: Payment) -> str:
+        if not obj.subscription_id:
+            return "—"
+        return format_html("#{}", obj.subscription_id)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Numbers match the payment id and the customer's Telegram id exactly (indexed)."""
+        term = search_term.strip()
+        if term.isdigit():
+            return queryset.filter(Q(pk=int(term)) | Q(customer__telegram_id=int(term))), False
+        return super().get_search_results(request, queryset, term.lstrip("@"))
+
+    def get_urls(self):
+        urls = [
+            path(
+                "manual/",
+                self.admin_site.admin_view(self.manual_payment_view),
+                name="billing_payment_manual",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_add_manual": self.has_manual_permission(request),
+        }
+        response = super().changelist_view(request, extra_context=extra_context)
+        context = getattr(response, "context_data", None)
+        if context and context.get("cl") is not None:
+            # The filtered changelist's queryset, totalled in one grouped query.
+            context["payment_totals"] = payment_totals(queryset=context["cl"].queryset)
+        return response
+
+    @admin.action(description="Refund selected payments…", permissions=["refund"])
+    def refund_selected(self, request: HttpRequest, queryset):
+        """Ask for a reason first (an intermediate page), then refund each payment."""
+        form = RefundForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            refunded = 0
+            for payment in queryset.order_by("pk"):
+                try:
+                    payment_refund(
+                        payment=payment, actor=request.user, reason=form.cleaned_data["reason"]
+                    )
+                except ApplicationError as exc:
+                    self.message_user(
+                        request, f"Payment #{payment.pk}: {exc.message}", messages.ERROR
+                    )
+                else:
+                    refunded += 1
+            if refunded:
+                self.message_user(
+                    request,
+                    f"Refunded {refunded} payment(s); their days were taken back.",
+                    messages.SUCCESS,
+                )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Refund payments",
+            "opts": self.model._meta,
+            "payments": queryset.select_related("customer", "tariff").order_by("pk"),
+            "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "not_paid": queryset.exclude(status=PaymentStatus.PAID).count(),
+        }
+        return TemplateResponse(request, "billing/admin/payment_refund_confirm.html", context)
+
+    def manual_payment_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_manual_permission(request):
+            raise PermissionDenied
+        form = ManualPaymentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                payment = payment_manual_create(
+                    customer=data["customer"],
+                    tariff=data["tariff"],
+                    amount=data["amount"],
+                    subscription=data["subscription"],
+                    actor=request.user,
+                    reason=data["reason"],
+                )
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"Manual payment #{payment.pk} recorded: {payment.amount} "
+                    f"{payment.currency}, +{payment.days_credited} days on subscription "
+                    f"#{payment.subscription_id}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:billing_payment_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Manual payment",
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "billing/admin/payment_manual.html", context)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    """The raw notification log: look, never touch; "Reprocess" re-verifies a stored request."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "provider",
+        "event_key",
+        "method",
+        "remote_ip",
+        "verified",
+        "status",
+        "outcome",
+        "payment_id",
+    ]
+    list_filter = ["provider", "status", "verified", "created_at"]
+    search_fields = ["=event_key", "outcome", "=remote_ip"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    actions = ["reprocess_selected"]
+
+    def get_queryset(self, request: HttpRequest):
+        queryset = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            # The list never shows the heavy columns.
+            queryset = queryset.defer("body", "headers", "traceback", "query_string")
+        return queryset
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.change_webhookevent")
+
+    @admin.action(description="Reprocess selected events", permissions=["reprocess"])
+    def reprocess_selected(self, request: HttpRequest, queryset) -> None:
+        counts: dict[str, int] = {}
+        for selected in queryset.order_by("pk"):
+            try:
+                event = webhook_event_reprocess(event=selected)
+            except Exception as exc:  # noqa: BLE001 - saved as FAILED with its traceback
+                self.message_user(
+                    request,
+                    f"Event #{selected.pk} failed: {type(exc).__name__}: {exc}",
+                    messages.ERROR,
+                )
+                continue
+            key = f"{event.status} ({event.outcome})" if event.outcome else event.status
+            counts[key] = counts.get(key, 0) + 1
+        if counts:
+            summary = ", ".join(f"{count} {key}" for key, count in sorted(counts.items()))
+            self.message_user(request, f"Reprocessed: {summary}.", messages.SUCCESS)

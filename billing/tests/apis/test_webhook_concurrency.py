@@ -1,0 +1,108 @@
+"""50 identical notifications at once, through the view, with real transactions (PostgreSQL).
+
+Exactly one delivery may credit; the other 49 must wait on the payment's row lock, see it
+PAID and answer the success body as duplicates. Without the lock, several deliveries read
+PENDING together: the losers then hit the "one PROCESSED event" constraint and answer 500
+(or, without that constraint too, credit again) -- either way this test fails.
+"""
+
+import threading
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from billing.models import PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.tests.factories import PaymentFactory
+from billing.tests.helpers import (
+    FK_IP,
+    FREEKASSA_URL,
+    ROBOKASSA_URL,
+    freekassa_params,
+    robokassa_params,
+    send,
+)
+from core.models import AuditEvent, AuditLog
+from subscriptions.models import Subscription
+from subscriptions.tests.factories import SubscriptionFactory
+from telegram_bot.models import OutboxAudience, OutboxMessage
+
+THREADS = 50
+
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("billing_providers")]
+
+
+def deliver_in_parallel(url, params, extra):
+    barrier = threading.Barrier(THREADS)
+    results: list = [None] * THREADS
+
+    def worker(index):
+        try:
+            client = Client()
+            barrier.wait(timeout=30)
+            response = send(client, url, params, **extra)
+            results[index] = (response.status_code, response.content.decode())
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            results[index] = ("exception", repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    # The outbox rows are what we count; sending them to Telegram is not this test's business.
+    with mock.patch("telegram_bot.services.outbox_send_task"):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("provider", ["robokassa", "freekassa"])
+def test_fifty_parallel_deliveries_credit_exactly_once(on_postgres, provider):
+    subscription = SubscriptionFactory()
+    expiry = subscription.expires_at
+    payment = PaymentFactory(
+        customer=subscription.customer,
+        tariff=subscription.tariff,
+        subscription=subscription,
+        provider=provider,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    if provider == "robokassa":
+        url, params, extra = ROBOKASSA_URL, robokassa_params(payment.pk), {}
+        success = f"OK{payment.pk}"
+    else:
+        url, params, extra = FREEKASSA_URL, freekassa_params(payment.pk), {"REMOTE_ADDR": FK_IP}
+        success = "YES"
+
+    results = deliver_in_parallel(url, params, extra)
+
+    assert results == [(200, success)] * THREADS
+    payment.refresh_from_db()
+    subscription.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+    assert subscription.expires_at == expiry + timedelta(days=30)
+    assert Subscription.objects.count() == 1
+    assert AuditLog.objects.filter(event_type=AuditEvent.PAYMENT_PAID).count() == 1
+    assert AuditLog.objects.filter(event_type=AuditEvent.SUBSCRIPTION_EXTENDED).count() == 1
+    assert (
+        OutboxMessage.objects.filter(audience=OutboxAudience.CUSTOMER, kind="payment-paid").count()
+        == 1
+    )
+    statuses = list(WebhookEvent.objects.values_list("status", flat=True))
+    assert len(statuses) == THREADS
+    assert statuses.count(WebhookEventStatus.PROCESSED) == 1
+    assert statuses.count(WebhookEventStatus.DUPLICATE) == THREADS - 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_new_purchase_creates_one_subscription(on_postgres):
+    payment = PaymentFactory(provider="robokassa", expires_at=timezone.now() + timedelta(hours=1))
+    results = deliver_in_parallel(ROBOKASSA_URL, robokassa_params(payment.pk), {})
+    assert results == [(200, f"OK{payment.pk}")] * THREADS
+    assert Subscription.objects.count() == 1
+    assert AuditLog.objects.filter(event_type=AuditEvent.SUBSCRIPTION_CREATED).count() == 1

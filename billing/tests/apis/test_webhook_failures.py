@@ -1,0 +1,140 @@
+"""Our own failures: 500 so the provider retries, the event kept as FAILED with its traceback
+(outside the rolled-back transaction), nothing half-done; the retry then credits once."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from billing.models import PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.services import webhook_event_reprocess
+from billing.tests.factories import PaymentFactory
+from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send, snapshot
+from core.models import AuditEvent, AuditLog
+from subscriptions.tests.factories import SubscriptionFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
+
+
+@pytest.fixture
+def renewal(db):
+    subscription = SubscriptionFactory()
+    payment = PaymentFactory(
+        customer=subscription.customer,
+        tariff=subscription.tariff,
+        subscription=subscription,
+        provider="robokassa",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    return payment, subscription
+
+
+def test_internal_failure_is_500_then_retry_credits_once(client, renewal):
+    payment, subscription = renewal
+    expiry = subscription.expires_at
+    params = robokassa_params(payment.pk)
+    before = snapshot()
+
+    with mock.patch(
+        "billing.services.subscription_extend", side_effect=RuntimeError("panel db exploded")
+    ):
+        response = send(client, ROBOKASSA_URL, params)
+
+    assert response.status_code == 500
+    assert response.content == b"ERROR: internal_error"
+    assert snapshot() == before  # nothing half-done: no audit, no outbox, still pending
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEventStatus.FAILED
+    assert event.verified is True
+    assert event.event_key == str(payment.pk)
+    assert "RuntimeError: panel db exploded" in event.error
+    assert "Traceback" in event.traceback
+    assert "subscription_extend" in event.traceback or "panel db exploded" in event.traceback
+
+    retry = send(client, ROBOKASSA_URL, params)
+    assert retry.status_code == 200
+    assert retry.content.decode() == f"OK{payment.pk}"
+    again = send(client, ROBOKASSA_URL, params)
+    assert again.content.decode() == f"OK{payment.pk}"
+
+    payment.refresh_from_db()
+    subscription.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+    assert subscription.expires_at == expiry + timedelta(days=30)
+    assert AuditLog.objects.filter(event_type=AuditEvent.PAYMENT_PAID).count() == 1
+    assert AuditLog.objects.filter(event_type=AuditEvent.SUBSCRIPTION_EXTENDED).count() == 1
+    assert list(WebhookEvent.objects.order_by("pk").values_list("status", flat=True)) == [
+        WebhookEventStatus.FAILED,
+        WebhookEventStatus.PROCESSED,
+        WebhookEventStatus.DUPLICATE,
+    ]
+
+
+def test_failure_in_the_notification_step_rolls_back_the_credit(client, renewal):
+    """Even a failure after the subscription was extended undoes the extension."""
+    payment, subscription = renewal
+    expiry = subscription.expires_at
+    with mock.patch("billing.services.notify_customer", side_effect=RuntimeError("outbox down")):
+        response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    assert response.status_code == 500
+    subscription.refresh_from_db()
+    payment.refresh_from_db()
+    assert subscription.expires_at == expiry
+    assert payment.status == PaymentStatus.PENDING
+    assert not AuditLog.objects.exists()
+
+
+def test_reprocessing_a_failed_event_credits_once(client, renewal):
+    payment, _subscription = renewal
+    with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("boom")):
+        send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    failed = WebhookEvent.objects.get()
+
+    event = webhook_event_reprocess(event=failed)
+    assert event.status == WebhookEventStatus.PROCESSED
+    assert event.error == ""
+    assert event.traceback == ""
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+
+    # Reprocessing again (or the provider's retry) never credits a second time.
+    assert webhook_event_reprocess(event=event).status == WebhookEventStatus.PROCESSED
+    assert send(client, ROBOKASSA_URL, robokassa_params(payment.pk)).status_code == 200
+    duplicate = WebhookEvent.objects.order_by("-pk").first()
+    assert webhook_event_reprocess(event=duplicate).status == WebhookEventStatus.DUPLICATE
+    assert AuditLog.objects.filter(event_type=AuditEvent.PAYMENT_PAID).count() == 1
+
+
+def test_reprocess_reverifies_the_stored_request(client, renewal):
+    payment, _subscription = renewal
+    params = robokassa_params(payment.pk)
+    params["Shp_user"] = "8"
+    send(client, ROBOKASSA_URL, params)
+    rejected = WebhookEvent.objects.get()
+    assert rejected.status == WebhookEventStatus.REJECTED
+    event = webhook_event_reprocess(event=rejected)
+    assert event.status == WebhookEventStatus.REJECTED
+    assert event.outcome == "signature_mismatch"
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING
+
+
+def test_reprocess_of_a_truncated_request_stays_rejected(client, settings, renewal):
+    payment, _subscription = renewal
+    settings.WEBHOOK_BODY_MAX_BYTES = 64
+    send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    event = WebhookEvent.objects.get()
+    assert event.body_truncated
+    event = webhook_event_reprocess(event=event)
+    assert event.status == WebhookEventStatus.REJECTED
+    assert event.outcome == "stored_request_incomplete"
+
+
+def test_reprocess_a_get_notification(client, renewal):
+    payment, _subscription = renewal
+    with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("boom")):
+        send(client, ROBOKASSA_URL, robokassa_params(payment.pk), method="GET")
+    event = webhook_event_reprocess(event=WebhookEvent.objects.get())
+    assert event.status == WebhookEventStatus.PROCESSED
+    assert event.method == "GET"

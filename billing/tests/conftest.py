@@ -1,0 +1,27 @@
+"""Billing fixtures: providers with the made-up credentials of payments.md §5."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from billing.tests.helpers import FREEKASSA, ROBOKASSA
+
+
+@pytest.fixture
+def billing_providers(settings):
+    """Both providers configured; FreeKassa checks sender IPs; no trusted proxy."""
+    settings.BILLING_PROVIDERS = {"robokassa": ROBOKASSA, "freekassa": FREEKASSA}
+    settings.TRUSTED_PROXY_IPS = []
+    settings.TELEGRAM_BOT_USERNAME = "vpnsite_bot"
+    settings.PAYMENT_PENDING_TTL_MINUTES = 60
+    settings.WEBHOOK_BODY_MAX_BYTES = 64 * 1024
+    return settings.BILLING_PROVIDERS
+
+
+@pytest.fixture
+def pending_payment(db, billing_providers):
+    """A new-purchase Robokassa payment of 299.00 RUB, pending for another hour."""
+    from billing.tests.factories import PaymentFactory
+
+    return PaymentFactory(provider="robokassa", expires_at=timezone.now() + timedelta(hours=1))

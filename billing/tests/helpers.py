@@ -1,0 +1,130 @@
+"""Signed notifications built straight from the documented formulas (payments.md §1.3, §2.3),
+and a snapshot of everything a notification may change."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from billing.models import Payment, WebhookEvent
+from core.models import AuditLog
+from subscriptions.models import Subscription
+from telegram_bot.models import OutboxMessage
+
+ROBOKASSA = (
+    "billing.providers.robokassa.RobokassaProvider",
+    {"login": "demo-shop", "password1": "p1-secret", "password2": "p2-secret"},
+)
+FREEKASSA = (
+    "billing.providers.freekassa.FreeKassaProvider",
+    {"merchant_id": "12345", "secret1": "s1", "secret2": "s2", "check_ip": True},
+)
+FK_IP = "168.119.157.136"
+ROBOKASSA_URL = "/api/payments/robokassa/result/"
+FREEKASSA_URL = "/api/payments/freekassa/notify/"
+FORM = "application/x-www-form-urlencoded"
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 - the providers' protocol
+
+
+def robokassa_params(
+    payment_id: int,
+    out_sum: str = "299.00",
+    *,
+    password: str = "p2-secret",
+    shp: dict[str, str] | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """A ResultURL notification, signed as Robokassa signs it (upper-case hex)."""
+    shp = {"Shp_user": "7"} if shp is None else shp
+    pairs = sorted(f"{key}={value}" for key, value in shp.items())
+    signature = md5(":".join([out_sum, str(payment_id), password, *pairs])).upper()
+    params = {
+        "OutSum": out_sum,
+        "InvId": str(payment_id),
+        "Fee": "11.66",
+        "EMail": "buyer@example.com",
+        "SignatureValue": signature,
+        "PaymentMethod": "BankCard",
+        "IncCurrLabel": "BankCardPSR",
+        **shp,
+    }
+    params.update(extra)
+    return params
+
+
+def freekassa_params(
+    payment_id: int,
+    amount: str = "299",
+    *,
+    merchant: str = "12345",
+    secret: str = "s2",
+    intid: str = "123456789",
+    **extra: str,
+) -> dict[str, str]:
+    """A notification as FreeKassa sends it (lower-case hex)."""
+    params = {
+        "MERCHANT_ID": merchant,
+        "AMOUNT": amount,
+        "intid": intid,
+        "MERCHANT_ORDER_ID": str(payment_id),
+        "P_EMAIL": "buyer@example.com",
+        "P_PHONE": "",
+        "CUR_ID": "44",
+        "SIGN": md5(f"{merchant}:{amount}:{secret}:{payment_id}"),
+        "us_user": "7",
+        "payer_account": "",
+        "commission": "0",
+    }
+    params.update(extra)
+    return params
+
+
+def send(client, url: str, params: dict[str, str] | bytes, *, method: str = "POST", **extra):
+    """POST the params as a form body (or raw bytes), or GET them as a query string."""
+    if method == "GET":
+        return client.get(f"{url}?{urlencode(params)}", **extra)
+    body = params if isinstance(params, bytes) else urlencode(params).encode()
+    return client.generic(method, url, body, content_type=extra.pop("content_type", FORM), **extra)
+
+
+def is_success(response) -> bool:
+    body = response.content.decode("utf-8", "replace")
+    return response.status_code == 200 and (body.startswith("OK") or body == "YES")
+
+
+def snapshot() -> dict:
+    """Everything a notification could change, as plain values (compare before/after)."""
+    return {
+        "payments": list(
+            Payment.objects.order_by("pk").values_list(
+                "pk",
+                "status",
+                "subscription_id",
+                "days_credited",
+                "paid_at",
+                "provider_ref",
+                "amount",
+                "refunded_at",
+            )
+        ),
+        "subscriptions": list(
+            Subscription.objects.order_by("pk").values_list("pk", "status", "expires_at")
+        ),
+        "audit": list(AuditLog.objects.order_by("pk").values_list("pk", "event_type")),
+        "outbox": list(OutboxMessage.objects.order_by("pk").values_list("pk", "kind", "chat_id")),
+    }
+
+
+def last_event() -> WebhookEvent:
+    return WebhookEvent.objects.order_by("-pk").first()
+
+
+def url_name(provider: str) -> str:
+    return reverse(
+        f"billing:{'robokassa-result' if provider == 'robokassa' else 'freekassa-notify'}"
+    )

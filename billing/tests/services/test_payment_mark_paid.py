@@ -1,0 +1,166 @@
+"""payment_mark_paid without HTTP: credit once, messages, flags."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from accounts.tests.factories import CustomerFactory
+from billing.exceptions import WebhookError
+from billing.models import PaymentStatus
+from billing.providers import ProviderNotification
+from billing.services import amounts_equal, payment_mark_paid
+from billing.tests.factories import PaymentFactory
+from telegram_bot.models import OutboxAudience, OutboxMessage
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
+
+
+def notification(payment, amount="299.00", provider_ref=""):
+    return ProviderNotification(
+        event_key=str(payment.pk),
+        payment_id=payment.pk,
+        amount=Decimal(amount),
+        currency=None,
+        provider_ref=provider_ref,
+        raw={},
+    )
+
+
+def mark(payment, **kwargs):
+    return payment_mark_paid(
+        payment_id=payment.pk,
+        provider=payment.provider,
+        notification=notification(payment, **kwargs),
+    )
+
+
+def test_credit_then_duplicate():
+    payment = PaymentFactory()
+    first = mark(payment)
+    second = mark(payment)
+    assert (first.credited, second.credited) == (True, False)
+    assert first.late is False
+    assert first.payment.status == PaymentStatus.PAID
+    assert OutboxMessage.objects.filter(kind="payment-paid").count() == 1
+
+
+def test_customer_message_in_english_with_local_expiry():
+    customer = CustomerFactory(language="en")
+    payment = PaymentFactory(customer=customer, tariff__name="Месяц", tariff__name_en="Month")
+    credit = mark(payment)
+    message = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER)
+    assert message.chat_id == customer.telegram_id
+    assert message.kind == "payment-paid"
+    assert f"#{payment.pk}" in message.text
+    assert "299.00 RUB" in message.text
+    assert "“Month”" in message.text
+    expiry = timezone.localtime(credit.payment.subscription.expires_at)
+    assert str(expiry.year) in message.text
+    assert "(MSK)" in message.text
+    assert "keys" in message.text  # promises the keys, does not send them
+
+
+def test_customer_message_in_russian_uses_russian_dates():
+    customer = CustomerFactory(language="ru")
+    payment = PaymentFactory(customer=customer)
+    mark(payment)
+    text = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER).text
+    assert "299,00 RUB" in text
+    month_names = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа")
+    more = ("сентября", "октября", "ноября", "декабря")
+    assert any(name in text for name in month_names + more)
+
+
+def test_admins_are_told_amount_provider_and_customer():
+    payment = PaymentFactory(customer__username="alice", provider="freekassa")
+    mark(payment)
+    messages = OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN, kind="payment-new")
+    assert sorted(messages.values_list("chat_id", flat=True)) == [900001, 900002]
+    text = messages.first().text
+    assert "@alice" in text
+    assert "freekassa" in text
+    assert "299,00 RUB" in text
+
+
+def test_html_in_names_is_escaped():
+    payment = PaymentFactory(tariff__name="<b>x</b>", customer__username="<i>")
+    mark(payment)
+    for message in OutboxMessage.objects.all():
+        assert "<b>x</b>" not in message.text
+        assert "<i>" not in message.text
+
+
+def test_a_customer_who_blocked_the_bot_still_gets_credited():
+    payment = PaymentFactory(customer__bot_blocked_at=timezone.now())
+    assert mark(payment).credited
+    assert OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER).status == "skipped"
+
+
+def test_provider_ref_taken_by_another_payment_is_not_reused():
+    PaymentFactory(
+        provider="freekassa",
+        provider_ref="555",
+        status=PaymentStatus.PAID,
+        paid_at=timezone.now(),
+    )
+    payment = PaymentFactory(provider="freekassa")
+    credit = mark(payment, provider_ref="555")
+    assert credit.credited
+    assert credit.payment.provider_ref == ""
+
+
+def test_unknown_payment():
+    with pytest.raises(WebhookError) as excinfo:
+        payment_mark_paid(
+            payment_id=424242,
+            provider="robokassa",
+            notification=ProviderNotification(
+                event_key="424242",
+                payment_id=424242,
+                amount=Decimal("1"),
+                currency=None,
+                provider_ref="",
+                raw={},
+            ),
+        )
+    assert excinfo.value.reason == "payment_unknown"
+
+
+def test_currency_mismatch():
+    payment = PaymentFactory()
+    with pytest.raises(WebhookError) as excinfo:
+        payment_mark_paid(
+            payment_id=payment.pk,
+            provider=payment.provider,
+            notification=ProviderNotification(
+                event_key=str(payment.pk),
+                payment_id=payment.pk,
+                amount=Decimal("299"),
+                currency="USD",
+                provider_ref="",
+                raw={},
+            ),
+        )
+    assert excinfo.value.reason == "currency_mismatch"
+
+
+def test_expired_pending_is_flagged_late():
+    payment = PaymentFactory(expires_at=timezone.now() - timedelta(seconds=1))
+    assert mark(payment).late is True
+
+
+@pytest.mark.parametrize(
+    ("received", "expected", "equal"),
+    [
+        ("299", "299.00", True),
+        ("299.00", "299.00", True),
+        ("299.000000", "299.00", True),
+        ("299.001", "299.00", False),
+        ("298.99", "299.00", False),
+        ("0.1", "0.10", True),
+    ],
+)
+def test_amounts_equal(received, expected, equal):
+    assert amounts_equal(received=Decimal(received), expected=Decimal(expected)) is equal

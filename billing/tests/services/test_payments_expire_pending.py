@@ -1,0 +1,52 @@
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from billing.models import PaymentStatus
+from billing.services import payments_expire_pending
+from billing.tasks import payments_expire_pending_task
+from billing.tests.factories import PaymentFactory
+from core.models import AuditEvent, AuditLog
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
+
+
+def test_only_pending_payments_past_their_expiry_are_cancelled():
+    now = timezone.now()
+    due = PaymentFactory(expires_at=now - timedelta(minutes=1))
+    fresh = PaymentFactory(expires_at=now + timedelta(minutes=1))
+    paid = PaymentFactory(
+        status=PaymentStatus.PAID, paid_at=now, expires_at=now - timedelta(days=1)
+    )
+    no_expiry = PaymentFactory(expires_at=None)
+    assert payments_expire_pending(now=now) == 1
+    assert payments_expire_pending(now=now) == 0  # idempotent
+    for payment in (due, fresh, paid, no_expiry):
+        payment.refresh_from_db()
+    states = {p.pk: p.status for p in (due, fresh, paid, no_expiry)}
+    assert states == {
+        due.pk: PaymentStatus.CANCELLED,
+        fresh.pk: PaymentStatus.PENDING,
+        paid.pk: PaymentStatus.PAID,
+        no_expiry.pk: PaymentStatus.PENDING,
+    }
+    audit = AuditLog.objects.get(event_type=AuditEvent.PAYMENT_CANCELLED)
+    assert audit.object_id == str(due.pk)
+
+
+def test_limit_and_batches():
+    now = timezone.now()
+    for _ in range(5):
+        PaymentFactory(expires_at=now - timedelta(minutes=1))
+    assert payments_expire_pending(now=now, limit=3) == 3
+    assert payments_expire_pending(now=now) == 2
+
+
+def test_task_and_beat_entry():
+    PaymentFactory(expires_at=timezone.now() - timedelta(minutes=1))
+    assert payments_expire_pending_task.delay().get() == 1
+    entry = settings.CELERY_BEAT_SCHEDULE["payments-expire-pending"]
+    assert entry["task"] == "billing.tasks.payments_expire_pending_task"
+    assert entry["schedule"].total_seconds() > 0

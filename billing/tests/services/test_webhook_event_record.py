@@ -1,0 +1,62 @@
+import pytest
+
+from billing.services import WebhookRequest, webhook_event_record
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
+
+
+def request(**overrides):
+    fields = {
+        "method": "POST",
+        "body": b"OutSum=299.00&InvId=1",
+        "content_type": "application/x-www-form-urlencoded",
+        "query_string": "",
+        "remote_ip": "185.59.216.65",
+        "headers": {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "sessionid=secret",
+            "Authorization": "Basic secret",
+            "Proxy-Authorization": "Basic secret",
+            "User-Agent": "Robokassa",
+        },
+    }
+    fields.update(overrides)
+    return WebhookRequest(**fields)
+
+
+def test_raw_request_is_stored():
+    event = webhook_event_record(provider="robokassa", request=request())
+    event.refresh_from_db()
+    assert event.status == "received"
+    assert event.body == "OutSum=299.00&InvId=1"
+    assert event.remote_ip == "185.59.216.65"
+    assert event.headers == {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": "Robokassa",
+    }
+    assert (event.body_truncated, event.body_escaped, event.verified) == (False, False, False)
+
+
+def test_body_is_capped(settings):
+    settings.WEBHOOK_BODY_MAX_BYTES = 10
+    event = webhook_event_record(provider="robokassa", request=request(body=b"x" * 11))
+    assert event.body == "x" * 10
+    assert event.body_truncated is True
+
+
+def test_undecodable_and_nul_bytes_are_stored_escaped():
+    event = webhook_event_record(provider="robokassa", request=request(body=b"a=\xff\x00"))
+    event.refresh_from_db()
+    assert event.body == "a=\\xff\\x00"
+    assert event.body_escaped is True
+
+
+def test_garbage_headers_and_no_ip():
+    event = webhook_event_record(
+        provider="freekassa",
+        request=request(remote_ip=None, headers={"X-Odd": "a\x00b", "X-Long": "y" * 5000}),
+    )
+    event.refresh_from_db()
+    assert event.remote_ip is None
+    assert event.headers["X-Odd"] == "a\\x00b"
+    assert len(event.headers["X-Long"]) == 2048

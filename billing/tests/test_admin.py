@@ -1,0 +1,286 @@
+"""The console: payment totals, refund action, manual payment, read-only webhook log."""
+
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.tests.factories import CustomerFactory
+from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.tests.factories import PaymentFactory
+from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
+from core.models import AuditEvent, AuditLog
+from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
+
+CHANGELIST = "admin:billing_payment_changelist"
+EVENTS = "admin:billing_webhookevent_changelist"
+
+
+@pytest.fixture
+def superuser(db):
+    return User.objects.create_superuser("root", "root@example.com", "pw-123-long")
+
+
+@pytest.fixture
+def admin_client(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+def texts(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def paid(**kwargs):
+    subscription = SubscriptionFactory(expires_at=timezone.now() + timedelta(days=40))
+    return PaymentFactory(
+        customer=subscription.customer,
+        tariff=subscription.tariff,
+        subscription=subscription,
+        status=PaymentStatus.PAID,
+        paid_at=timezone.now(),
+        days_credited=30,
+        **kwargs,
+    )
+
+
+def test_changelist_totals_come_from_one_grouped_query(admin_client):
+    paid(amount=Decimal("299.00"))
+    paid(amount=Decimal("100.50"), provider="freekassa")
+    PaymentFactory(amount=Decimal("299.00"))  # pending
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(reverse(CHANGELIST))
+    assert response.status_code == 200
+    totals = response.context["payment_totals"]
+    assert len(totals) == 1
+    by_status = {item["status"]: item for item in totals[0]["statuses"]}
+    assert by_status["paid"]["sum"] == Decimal("399.50")
+    assert by_status["paid"]["count"] == 2
+    assert by_status["pending"]["sum"] == Decimal("299.00")
+    assert by_status["refunded"]["sum"] == Decimal("0.00")
+    sums = [q["sql"] for q in queries.captured_queries if "SUM(" in q["sql"].upper()]
+    assert len(sums) == 1
+    assert "payment-totals" in response.content.decode()
+    assert reverse("admin:billing_payment_manual") in response.content.decode()
+
+
+def test_changelist_totals_follow_the_filters(admin_client):
+    paid(amount=Decimal("299.00"))
+    paid(amount=Decimal("100.50"), provider="freekassa")
+    response = admin_client.get(reverse(CHANGELIST), {"provider": "freekassa"})
+    by_status = {item["status"]: item for item in response.context["payment_totals"][0]["statuses"]}
+    assert by_status["paid"]["sum"] == Decimal("100.50")
+
+
+def test_search_by_id_telegram_id_and_username(admin_client):
+    payment = PaymentFactory(customer__telegram_id=777000111, customer__username="needle")
+    other = PaymentFactory()
+    for term in (str(payment.pk), "777000111", "@needle", "needle"):
+        response = admin_client.get(reverse(CHANGELIST), {"q": term})
+        found = {p.pk for p in response.context["cl"].result_list}
+        assert payment.pk in found, term
+        assert other.pk not in found, term
+
+
+def test_payment_change_page_is_read_only_for_money(admin_client):
+    payment = paid()
+    url = reverse("admin:billing_payment_change", args=[payment.pk])
+    assert admin_client.get(url).status_code == 200
+    admin_client.post(url, {"amount": "1.00", "status": "pending", "description": "x"})
+    payment.refresh_from_db()
+    assert payment.amount == Decimal("299.00")
+    assert payment.status == PaymentStatus.PAID
+    assert admin_client.get(reverse("admin:billing_payment_add")).status_code == 403
+
+
+def test_refund_action_asks_for_a_reason_then_refunds(admin_client, superuser):
+    payment = paid()
+    expiry = payment.subscription.expires_at
+    data = {"action": "refund_selected", "_selected_action": [payment.pk]}
+    confirm = admin_client.post(reverse(CHANGELIST), data)
+    assert confirm.status_code == 200
+    assert "reason" in confirm.content.decode()
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID  # nothing until confirmed
+
+    response = admin_client.post(
+        reverse(CHANGELIST), {**data, "apply": "yes", "reason": "customer asked"}, follow=True
+    )
+    assert any("Refunded 1 payment" in text for text in texts(response))
+    payment.refresh_from_db()
+    payment.subscription.refresh_from_db()
+    assert payment.status == PaymentStatus.REFUNDED
+    assert payment.subscription.expires_at == expiry - timedelta(days=30)
+    audit = AuditLog.objects.get(event_type=AuditEvent.PAYMENT_REFUNDED)
+    assert audit.acting_user == superuser
+    assert audit.extra_data["reason"] == "customer asked"
+
+
+def test_refund_action_reports_refusals(admin_client):
+    good, pending = paid(), PaymentFactory()
+    response = admin_client.post(
+        reverse(CHANGELIST),
+        {
+            "action": "refund_selected",
+            "_selected_action": [good.pk, pending.pk],
+            "apply": "yes",
+            "reason": "dispute",
+        },
+        follow=True,
+    )
+    messages = texts(response)
+    assert any(f"Payment #{pending.pk}" in text and "paid" in text for text in messages)
+    assert any("Refunded 1 payment" in text for text in messages)
+    pending.refresh_from_db()
+    assert pending.status == PaymentStatus.PENDING
+
+
+def test_refund_without_reason_shows_the_form_again(admin_client):
+    payment = paid()
+    response = admin_client.post(
+        reverse(CHANGELIST),
+        {"action": "refund_selected", "_selected_action": [payment.pk], "apply": "yes"},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+
+
+def test_manual_payment_view(admin_client, superuser):
+    customer = CustomerFactory(telegram_id=555123)
+    tariff = TariffFactory(duration_days=60)
+    url = reverse("admin:billing_payment_manual")
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(
+        url,
+        {"customer": "555123", "tariff": tariff.pk, "amount": "500.00", "reason": "cash"},
+        follow=True,
+    )
+    assert any("Manual payment #" in text for text in texts(response))
+    payment = Payment.objects.get()
+    assert payment.provider == "manual"
+    assert payment.status == PaymentStatus.PAID
+    assert payment.customer == customer
+    assert payment.amount == Decimal("500.00")
+    assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
+    assert AuditLog.objects.get(event_type=AuditEvent.PAYMENT_MANUAL).acting_user == superuser
+
+
+def test_manual_payment_renewal_by_username(admin_client):
+    subscription = SubscriptionFactory(customer__username="bob")
+    expiry = subscription.expires_at
+    admin_client.post(
+        reverse("admin:billing_payment_manual"),
+        {
+            "customer": "@bob",
+            "tariff": subscription.tariff.pk,
+            "amount": "299",
+            "subscription": subscription.pk,
+            "reason": "transfer",
+        },
+    )
+    subscription.refresh_from_db()
+    assert subscription.expires_at == expiry + timedelta(days=30)
+
+
+def test_manual_payment_form_errors(admin_client):
+    other = SubscriptionFactory()
+    CustomerFactory(telegram_id=42424242)
+    response = admin_client.post(
+        reverse("admin:billing_payment_manual"),
+        {
+            "customer": "42424242",
+            "tariff": other.tariff.pk,
+            "amount": "-5",
+            "subscription": other.pk,
+            "reason": "",
+        },
+    )
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert {"amount", "reason"} <= set(form.errors)
+    assert not Payment.objects.exists()
+
+
+def test_manual_payment_needs_permission(client):
+    staff = User.objects.create_user("staff", password="pw-123-long", is_staff=True)
+    client.force_login(staff)
+    assert client.get(reverse("admin:billing_payment_manual")).status_code == 403
+
+
+def test_webhook_events_are_read_only(admin_client, pending_payment):
+    send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
+    event = WebhookEvent.objects.get()
+    assert admin_client.get(reverse(EVENTS)).status_code == 200
+    assert admin_client.get(reverse(EVENTS), {"status": "processed"}).status_code == 200
+    assert admin_client.get(reverse(EVENTS), {"verified__exact": "1"}).status_code == 200
+    change = reverse("admin:billing_webhookevent_change", args=[event.pk])
+    page = admin_client.get(change)
+    assert page.status_code == 200
+    assert "OutSum=299.00" in page.content.decode()
+    admin_client.post(change, {"status": "failed"})
+    event.refresh_from_db()
+    assert event.status == WebhookEventStatus.PROCESSED
+    assert admin_client.get(reverse("admin:billing_webhookevent_add")).status_code == 403
+    delete = reverse("admin:billing_webhookevent_delete", args=[event.pk])
+    assert admin_client.get(delete).status_code == 403
+
+
+def test_reprocess_action(admin_client, pending_payment):
+    with mock.patch("billing.services.subscription_create", side_effect=RuntimeError("boom")):
+        send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
+    send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk, "1.00"))
+    failed, rejected = WebhookEvent.objects.order_by("pk")
+    assert failed.status == WebhookEventStatus.FAILED
+
+    response = admin_client.post(
+        reverse(EVENTS),
+        {"action": "reprocess_selected", "_selected_action": [failed.pk, rejected.pk]},
+        follow=True,
+    )
+    messages = texts(response)
+    assert any("1 processed (credited)" in text for text in messages), messages
+    assert any("1 rejected (amount_mismatch)" in text for text in messages), messages
+    pending_payment.refresh_from_db()
+    assert pending_payment.status == PaymentStatus.PAID
+
+    # Again: the processed one stays processed, nothing is credited twice.
+    admin_client.post(
+        reverse(EVENTS),
+        {"action": "reprocess_selected", "_selected_action": [failed.pk, rejected.pk]},
+    )
+    assert AuditLog.objects.filter(event_type=AuditEvent.PAYMENT_PAID).count() == 1
+
+
+def test_reprocess_reports_internal_errors(admin_client, pending_payment):
+    with mock.patch("billing.services.subscription_create", side_effect=RuntimeError("boom")):
+        send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
+        response = admin_client.post(
+            reverse(EVENTS),
+            {"action": "reprocess_selected", "_selected_action": [WebhookEvent.objects.get().pk]},
+            follow=True,
+        )
+    assert any("failed: RuntimeError: boom" in text for text in texts(response))
+    assert WebhookEvent.objects.get().status == WebhookEventStatus.FAILED
+
+
+def test_only_payment_and_webhook_event_are_registered():
+    from django.contrib import admin
+
+    billing_models = {
+        model._meta.model_name
+        for model in admin.site._registry
+        if model._meta.app_label == "billing"
+    }
+    assert billing_models == {"payment", "webhookevent"}
