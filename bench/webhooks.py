@@ -341,6 +341,11 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/15",
+        help="broker as in production; 'none' = the embedded filesystem broker",
+    )
     args = parser.parse_args()
 
     unique_needed = args.notifications - round(args.notifications * args.duplicates)
@@ -368,6 +373,7 @@ def main() -> int:
             "FREEKASSA_SECRET2": FREEKASSA["secret2"],
             "FREEKASSA_CHECK_IP": "false",
             "TELEGRAM_BOT_TOKEN": "",
+            **({"REDIS_URL": args.redis} if args.redis != "none" else {}),
             "TELEGRAM_ADMIN_CHAT_IDS": "1001,1002",
         }
     )

@@ -45,7 +45,11 @@ def subscription_create(
         node_count=tariff.node_count,
         is_trial=tariff.is_trial,
     )
-    subscription.full_clean()
+    # Field validation only: foreign keys, uniqueness and constraints are the database's
+    # job, and checking them here would cost a query each on the payment path.
+    subscription.full_clean(
+        exclude=["customer", "tariff"], validate_unique=False, validate_constraints=False
+    )
     subscription.save()
     audit_log_write(
         event_type=AuditEvent.SUBSCRIPTION_CREATED,
