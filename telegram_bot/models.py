@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -41,6 +43,14 @@ class OutboxMessage(BaseModel):
     # Makes a notification happen once (e.g. "reminder:3d:sub42:2026-12-01").
     dedupe_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL = no dedupe
     kind = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    # The broadcast this message belongs to: its progress is counted from these rows.
+    broadcast = models.ForeignKey(
+        "telegram_bot.Broadcast",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="outbox_messages",
+    )
 
     status = models.CharField(
         max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING, db_index=True
@@ -66,3 +76,72 @@ class OutboxMessage(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.audience}:{self.chat_id} {self.kind or 'message'} {self.status}"
+
+
+class BroadcastAudience(models.TextChoices):
+    ALL = "all", "Everyone"
+    ACTIVE = "active", "With an active subscription"
+    EXPIRED = "expired", "Expired in the last N days (and not renewed)"
+    NEVER_PAID = "never_paid", "Never paid"
+
+
+class BroadcastStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Broadcast(BaseModel):
+    """A message to many customers, delivered through the outbox (one row per recipient).
+
+    Banned customers and those who blocked the bot are never recipients. The counters are
+    recounted from the broadcast's outbox rows while it is delivered.
+    """
+
+    text = models.TextField(max_length=4096)
+    button_text = models.CharField(max_length=64, blank=True, default="")
+    button_url = models.URLField(max_length=500, blank=True, default="")
+    audience = models.CharField(
+        max_length=12, choices=BroadcastAudience.choices, default=BroadcastAudience.ALL
+    )
+    audience_days = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="For “expired in the last N days”: N.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    status = models.CharField(
+        max_length=10,
+        choices=BroadcastStatus.choices,
+        default=BroadcastStatus.DRAFT,
+        db_index=True,
+    )
+    recipients_total = models.PositiveIntegerField(default=0)
+    sent_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    blocked_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("send_broadcast", "Can send a broadcast")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(button_text="") | ~Q(button_url=""),
+                name="broadcast_button_has_url",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        first_line = self.text.strip().splitlines()[0] if self.text.strip() else ""
+        return f"#{self.pk} {first_line[:50]}"

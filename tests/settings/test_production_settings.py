@@ -27,7 +27,13 @@ def run(args, env_overrides, drop=()):
         env.pop(name, None)
     env["VPNSITE_VAR_DIR"] = env.get("VPNSITE_VAR_DIR", str(ROOT / "var"))
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

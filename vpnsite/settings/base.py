@@ -1,5 +1,7 @@
 """Settings shared by every environment. Values come from the environment (DESIGN §5)."""
 
+from datetime import timedelta
+
 from vpnsite.env import BASE_DIR, VAR_DIR, env
 
 VAR_DIR.mkdir(exist_ok=True)
@@ -27,6 +29,10 @@ INSTALLED_APPS = [
     "subscriptions",
     "billing",
     "telegram_bot",
+    # Console security: TOTP two-factor and login brute-force protection (docs/console.md).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -37,8 +43,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Sets request.user.is_verified() from the OTP device remembered in the session.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
+]
+
+# AxesStandaloneBackend first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "vpnsite.urls"
@@ -151,8 +167,28 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        # django-axes announces its configuration in every process at INFO.
+        "axes.apps": {"level": "WARNING"},
     },
 }
+
+# --- Console security --------------------------------------------------------------------
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# The database handler: attempts are shared by every web process and survive restarts, on
+# SQLite as on PostgreSQL (the cache handler would need Redis to be safe).
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+# One address guessing one account is locked out; other operators and addresses are not.
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_RESET_ON_SUCCESS = True
+# The client address behind our reverse proxy, as the payment webhooks resolve it.
+AXES_CLIENT_IP_CALLABLE = "core.admin.console_client_ip"
+# Staff with a confirmed TOTP device always give a code at login; with this flag every
+# staff user must have one (https://django-otp-official.readthedocs.io/).
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="vpnsite")
 
 # --- Integrations ------------------------------------------------------------------------
 from .integrations.backups import *  # noqa: E402, F403

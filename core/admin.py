@@ -1,0 +1,277 @@
+"""The console's shared pieces: the audit log admin, the login (TOTP, client address for
+django-axes), and the intermediate form page that admin actions ask their questions on."""
+
+from __future__ import annotations
+
+from django import forms
+from django.apps import apps
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django_otp import user_has_device
+
+from accounts.services import operator_otp_required, operator_otp_verify
+from billing.net import client_ip
+from core.exceptions import ApplicationError
+from core.models import AuditLog
+
+# --- Login: password, then a TOTP code for those who need one -------------------------------
+
+
+def console_client_ip(request: HttpRequest) -> str | None:
+    """The login's client address for django-axes: X-Forwarded-For only from our proxies."""
+    return client_ip(
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR"),
+        trusted_proxies=settings.TRUSTED_PROXY_IPS,
+    )
+
+
+class ConsoleAuthenticationForm(AdminAuthenticationForm):
+    """The admin login with an optional one-time code.
+
+    Staff who enrolled a TOTP device must give a valid code; with ADMIN_REQUIRE_2FA every
+    staff user must. The device that accepted it is remembered in the session (django-otp),
+    which `console_has_permission` checks.
+    """
+
+    otp_token = forms.CharField(
+        label="One-time code",
+        required=False,
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "size": 8}
+        ),
+        help_text="Only if you set up an authenticator app.",
+    )
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "otp_required": "Enter the one-time code from your authenticator app.",
+        "otp_invalid": "That one-time code is not valid. Try the current one.",
+        "otp_no_device": (
+            "Two-factor authentication is required for the console, and your account has no "
+            "authenticator device yet. Ask an administrator to enrol one."
+        ),
+    }
+
+    def clean(self):
+        cleaned = super().clean()
+        user = self.get_user()
+        if user is None or not operator_otp_required(user=user):
+            return cleaned
+        token = cleaned.get("otp_token", "")
+        if not token:
+            code = "otp_required" if user_has_device(user) else "otp_no_device"
+            raise forms.ValidationError(self.error_messages[code], code=code)
+        device = operator_otp_verify(user=user, token=token)
+        if device is None:
+            raise forms.ValidationError(self.error_messages["otp_invalid"], code="otp_invalid")
+        user.otp_device = device  # django-otp stores it in the session on login
+        return cleaned
+
+
+_default_has_permission = admin.site.has_permission
+
+
+def console_has_permission(request: HttpRequest) -> bool:
+    """Staff as usual; with ADMIN_REQUIRE_2FA, only sessions verified by a TOTP code."""
+    if not _default_has_permission(request):
+        return False
+    if settings.ADMIN_REQUIRE_2FA:
+        is_verified = getattr(request.user, "is_verified", None)
+        return bool(is_verified and is_verified())
+    return True
+
+
+admin.site.login_form = ConsoleAuthenticationForm
+admin.site.login_template = "admin/console/login.html"
+admin.site.has_permission = console_has_permission
+
+
+# --- Intermediate pages for actions ----------------------------------------------------------
+
+
+def action_form_page(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset,
+    *,
+    form: forms.Form,
+    action: str,
+    title: str,
+    submit: str,
+    intro: str = "",
+    extra: dict | None = None,
+) -> TemplateResponse:
+    """The page an action shows to ask its question (days, reason, text, node…).
+
+    Re-posts the selected ids and the action name, plus `apply`, back to the changelist.
+    """
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": opts,
+        "form": form,
+        "objects": queryset[:50],
+        "count": queryset.count(),
+        "action": action,
+        "submit": submit,
+        "intro": intro,
+        "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "select_across": request.POST.get("select_across", "0"),
+        **(extra or {}),
+    }
+    return TemplateResponse(request, "admin/console/action_form.html", context)
+
+
+def run_for_each(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset,
+    call,
+    *,
+    done: str,
+) -> int:
+    """Call `call(obj)` (a service) for each selected object; report errors and the count."""
+    ok = 0
+    for obj in queryset:
+        try:
+            call(obj)
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+        else:
+            ok += 1
+    if ok:
+        modeladmin.message_user(request, done.format(count=ok), messages.SUCCESS)
+    return ok
+
+
+# --- Audit log -------------------------------------------------------------------------------
+
+# Actors other than operators, as services label them.
+ACTOR_LABELS = ["system", "bot", "celery", "cli", "robokassa", "freekassa", "manual"]
+
+
+class ActorFilter(admin.SimpleListFilter):
+    """Who acted: a staff user, or one of the system's labels. No scan of the log itself."""
+
+    title = "actor"
+    parameter_name = "actor"
+
+    def lookups(self, request, model_admin):
+        users = get_user_model().objects.filter(is_staff=True).order_by("username")
+        return [
+            *((f"user:{user.pk}", user.get_username()) for user in users),
+            *((f"label:{label}", label) for label in ACTOR_LABELS),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value() or ""
+        kind, _, ident = value.partition(":")
+        if kind == "user" and ident.isdigit():
+            return queryset.filter(acting_user_id=int(ident))
+        if kind == "label" and ident:
+            return queryset.filter(acting_user__isnull=True, actor_label=ident)
+        return queryset
+
+
+class ObjectTypeFilter(admin.SimpleListFilter):
+    """The kind of object: every model of ours, listed without scanning the log."""
+
+    title = "object type"
+    parameter_name = "object_type"
+
+    def lookups(self, request, model_admin):
+        ours = ["accounts", "billing", "nodes", "subscriptions", "telegram_bot"]
+        return [
+            (model._meta.label_lower, model._meta.verbose_name.capitalize())
+            for label in ours
+            for model in apps.get_app_config(label).get_models()
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(object_type=self.value())
+        return queryset
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """Append-only: nobody adds, edits or deletes audit rows from the console."""
+
+    list_display = [
+        "event_time",
+        "event_type",
+        "actor_display",
+        "customer_link",
+        "object_display",
+        "message",
+    ]
+    list_filter = ["event_type", ActorFilter, ObjectTypeFilter, "event_time"]
+    list_select_related = ["acting_user", "customer"]
+    search_fields = ["message"]
+    search_help_text = "Object id (exact), customer Telegram id, or words of the message."
+    date_hierarchy = "event_time"
+    ordering = ["-event_time", "-id"]
+    show_full_result_count = False
+    readonly_fields = [
+        "event_time",
+        "event_type",
+        "acting_user",
+        "actor_label",
+        "customer",
+        "object_type",
+        "object_id",
+        "message",
+        "extra_data",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.isdigit():
+            return queryset.filter(Q(object_id=term) | Q(customer__telegram_id=int(term))), False
+        return super().get_search_results(request, queryset, term)
+
+    @admin.display(description="Actor", ordering="acting_user")
+    def actor_display(self, row: AuditLog) -> str:
+        return row.actor
+
+    @admin.display(description="Customer", ordering="customer")
+    def customer_link(self, row: AuditLog) -> str:
+        if not row.customer_id:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:accounts_customer_change", args=[row.customer_id]),
+            row.customer,
+        )
+
+    @admin.display(description="Object")
+    def object_display(self, row: AuditLog) -> str:
+        if not row.object_type:
+            return "—"
+        app_label, _, model = row.object_type.partition(".")
+        try:
+            url = reverse(f"admin:{app_label}_{model}_change", args=[row.object_id])
+        except NoReverseMatch:  # a model without an admin: plain text
+            return f"{row.object_type}#{row.object_id}"
+        return format_html('<a href="{}">{}#{}</a>', url, model, row.object_id)

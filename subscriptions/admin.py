@@ -1,0 +1,410 @@
+"""Console: tariffs (editable, ordered, enable/disable) and subscriptions (extend, expire,
+re-provision, move to another node). Every action calls a service and is audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import Prefetch, Q
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from core.admin import action_form_page, run_for_each
+from core.models import AuditEvent
+from core.services import audit_log_write, model_update
+from nodes.admin import health_badge
+from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from nodes.selectors import LIVE_KEY_STATES
+from nodes.services import node_keys_retry, subscription_keys_sync, subscription_move
+from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+from subscriptions.services import subscription_expire, subscription_extend
+
+# --- Tariffs ---------------------------------------------------------------------------------
+
+
+@admin.register(Tariff)
+class TariffAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "duration_days",
+        "price",
+        "currency",
+        "device_limit",
+        "traffic_limit_gb",
+        "node_count",
+        "is_trial",
+        "is_active",
+        "sort_order",
+    ]
+    list_editable = ["sort_order"]
+    list_filter = ["is_active", "is_trial", "currency"]
+    search_fields = ["name", "name_en"]
+    ordering = ["sort_order", "price", "id"]
+    filter_horizontal = ["eligible_nodes"]
+    actions = ["enable_selected", "disable_selected"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # subscriptions and payments reference tariffs: disable instead
+
+    def save_model(self, request, obj, form, change):
+        """Validated by the form (price ≥ 0, duration > 0, constraints); audited here."""
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            audit_log_write(
+                event_type=AuditEvent.ADMIN_ACTION,
+                obj=obj,
+                acting_user=request.user,
+                message=f"tariff {obj.name} {'changed' if change else 'added'}",
+                extra_data={
+                    "action": "tariff_change" if change else "tariff_add",
+                    "fields": sorted(form.changed_data),
+                    "price": str(obj.price),
+                    "duration_days": obj.duration_days,
+                },
+            )
+
+    def _set_active(self, request: HttpRequest, queryset, active: bool) -> None:
+        def toggle(tariff: Tariff) -> None:
+            with transaction.atomic():
+                _tariff, changed = model_update(instance=tariff, data={"is_active": active})
+                if changed:
+                    audit_log_write(
+                        event_type=AuditEvent.ADMIN_ACTION,
+                        obj=tariff,
+                        acting_user=request.user,
+                        message=f"tariff {tariff.name} {'enabled' if active else 'disabled'}",
+                        extra_data={"action": "tariff_set_active", "is_active": active},
+                    )
+
+        run_for_each(
+            self,
+            request,
+            queryset.order_by("pk"),
+            toggle,
+            done=f"{{count}} tariff(s) {'enabled' if active else 'disabled'}.",
+        )
+
+    @admin.action(
+        description="Enable selected tariffs (offered in the bot)", permissions=["change"]
+    )
+    def enable_selected(self, request: HttpRequest, queryset) -> None:
+        self._set_active(request, queryset, True)
+
+    @admin.action(description="Disable selected tariffs (no longer sold)", permissions=["change"])
+    def disable_selected(self, request: HttpRequest, queryset) -> None:
+        self._set_active(request, queryset, False)
+
+
+# --- Subscriptions ---------------------------------------------------------------------------
+
+
+class ExpiringFilter(admin.SimpleListFilter):
+    title = "expiring soon"
+    parameter_name = "expiring"
+
+    def lookups(self, request, model_admin):
+        return [("3d", "In 3 days"), ("7d", "In 7 days"), ("expired", "Already ended")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        running = Q(status=SubscriptionStatus.ACTIVE, expires_at__gt=now)
+        if self.value() == "3d":
+            return queryset.filter(running, expires_at__lte=now + timedelta(days=3))
+        if self.value() == "7d":
+            return queryset.filter(running, expires_at__lte=now + timedelta(days=7))
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now).exclude(status=SubscriptionStatus.CANCELLED)
+        return queryset
+
+
+class NodeFilter(admin.SimpleListFilter):
+    """Subscriptions with a live key on a node."""
+
+    title = "node"
+    parameter_name = "node"
+
+    def lookups(self, request, model_admin):
+        return [
+            (str(pk), name) for pk, name in Node.objects.order_by("name").values_list("pk", "name")
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(
+                keys__node_id=int(self.value()), keys__sync_state__in=LIVE_KEY_STATES
+            )
+        return queryset
+
+
+class KeyInline(admin.TabularInline):
+    model = NodeClient
+    fields = [
+        "node",
+        "email",
+        "sync_state",
+        "enable",
+        "attempts",
+        "last_synced_at",
+        "last_error",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "Keys"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("node")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ExtendForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=3650, initial=7)
+    reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
+
+
+class ExpireForm(forms.Form):
+    reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
+
+
+class MoveForm(forms.Form):
+    node = forms.ModelChoiceField(
+        queryset=Node.objects.filter(is_enabled=True).exclude(health=NodeHealth.DOWN),
+        help_text="Enabled nodes that are not down.",
+    )
+    reason = forms.CharField(max_length=255, required=False)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "customer_link",
+        "tariff",
+        "status",
+        "expires_at",
+        "days_left",
+        "nodes_display",
+        "is_trial",
+        "created_at",
+    ]
+    list_filter = ["status", ExpiringFilter, "tariff", NodeFilter, "is_trial"]
+    list_select_related = ["customer", "tariff"]
+    search_fields = ["customer__username", "=sub_id"]
+    search_help_text = "Subscription id or customer Telegram id (exact), @username, or sub id."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    show_full_result_count = False
+    inlines = [KeyInline]
+    actions = ["extend_selected", "expire_selected", "reprovision_selected", "move_selected"]
+    readonly_fields = [
+        "customer",
+        "tariff",
+        "status",
+        "started_at",
+        "expires_at",
+        "client_uuid",
+        "sub_id",
+        "device_limit",
+        "traffic_limit_bytes",
+        "node_count",
+        "traffic_used_bytes",
+        "is_trial",
+        "reminders_sent",
+        "keys_notified_at",
+        "created_at",
+        "updated_at",
+        "feed_link",
+    ]
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        live_keys = (
+            NodeClient.objects.filter(sync_state__in=LIVE_KEY_STATES)
+            .select_related("node")
+            .only("id", "subscription_id", "sync_state", "node__name", "node__health")
+            .order_by("node__name")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("keys", queryset=live_keys, to_attr="live_keys"))
+        )
+
+    def has_add_permission(self, request):
+        return False  # purchases, trials and manual payments create subscriptions
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_extend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("subscriptions.extend_subscription")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.isdigit():
+            return queryset.filter(Q(pk=int(term)) | Q(customer__telegram_id=int(term))), False
+        return super().get_search_results(request, queryset, term.lstrip("@"))
+
+    @admin.display(description="Customer", ordering="customer")
+    def customer_link(self, subscription: Subscription) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:accounts_customer_change", args=[subscription.customer_id]),
+            subscription.customer,
+        )
+
+    @admin.display(description="Days left")
+    def days_left(self, subscription: Subscription) -> str:
+        if subscription.status != SubscriptionStatus.ACTIVE:
+            return "—"
+        seconds = (subscription.expires_at - timezone.now()).total_seconds()
+        return f"{max(seconds, 0) / 86400:.1f}"
+
+    @admin.display(description="Nodes")
+    def nodes_display(self, subscription: Subscription) -> str:
+        keys = getattr(subscription, "live_keys", [])
+        if not keys:
+            return "—"
+        return format_html_join(
+            " ", "{} <small>{}</small>", ((k.node.name, k.sync_state) for k in keys)
+        )
+
+    @admin.display(description="Subscription page")
+    def feed_link(self, subscription: Subscription) -> str:
+        url = reverse("subscription-feed", args=[subscription.feed_token])
+        return format_html('<a href="{}" target="_blank" rel="noopener">open</a>', url)
+
+    # --- actions -------------------------------------------------------------------------
+
+    @admin.action(description="Extend selected subscriptions by N days…", permissions=["extend"])
+    def extend_selected(self, request: HttpRequest, queryset):
+        form = ExtendForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            days, reason = form.cleaned_data["days"], form.cleaned_data["reason"]
+            run_for_each(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda subscription: subscription_extend(
+                    subscription=subscription, days=days, actor=request.user, reason=reason
+                ),
+                done=f"Extended {{count}} subscription(s) by {days} day(s).",
+            )
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset.select_related("customer", "tariff"),
+            form=form,
+            action="extend_selected",
+            title="Extend subscriptions",
+            submit="Extend",
+            intro="A running subscription gets the days added; an ended one restarts from now.",
+        )
+
+    @admin.action(description="Expire selected subscriptions now…", permissions=["change"])
+    def expire_selected(self, request: HttpRequest, queryset):
+        form = ExpireForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            run_for_each(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda subscription: subscription_expire(
+                    subscription=subscription, actor=request.user, reason=reason
+                ),
+                done="Expired {count} subscription(s); their keys are being disabled.",
+            )
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset.select_related("customer", "tariff"),
+            form=form,
+            action="expire_selected",
+            title="Expire subscriptions now",
+            submit="Expire now",
+            intro="The subscriptions end now and their keys are disabled on every panel.",
+        )
+
+    @admin.action(description="Re-provision keys of selected subscriptions", permissions=["change"])
+    def reprovision_selected(self, request: HttpRequest, queryset) -> None:
+        def reprovision(subscription: Subscription) -> None:
+            with transaction.atomic():
+                key_ids = list(
+                    subscription.keys.exclude(sync_state=SyncState.REMOVED).values_list(
+                        "pk", flat=True
+                    )
+                )
+                retried = node_keys_retry(key_ids=key_ids)
+                keys = subscription_keys_sync(subscription=subscription, reason="re-provision")
+                audit_log_write(
+                    event_type=AuditEvent.ADMIN_ACTION,
+                    obj=subscription,
+                    acting_user=request.user,
+                    customer_id=subscription.customer_id,
+                    message=f"re-provision: {retried} key(s) pushed again",
+                    extra_data={
+                        "action": "subscription_reprovision",
+                        "retried_key_ids": key_ids,
+                        "keys_after": [key.pk for key in keys],
+                    },
+                )
+
+        run_for_each(
+            self,
+            request,
+            queryset.order_by("pk"),
+            reprovision,
+            done="Re-provisioning {count} subscription(s): their keys are pushed again.",
+        )
+
+    @admin.action(
+        description="Move selected subscriptions to another node…", permissions=["change"]
+    )
+    def move_selected(self, request: HttpRequest, queryset):
+        form = MoveForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            node, reason = form.cleaned_data["node"], form.cleaned_data["reason"]
+            run_for_each(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda subscription: subscription_move(
+                    subscription=subscription, node=node, actor=request.user, reason=reason
+                ),
+                done=f"Moved {{count}} subscription(s) to {node.name}.",
+            )
+            return None
+        nodes = list(form.fields["node"].queryset)
+        info = format_html_join(
+            ", ", "{} {}", ((node.name, health_badge(node.health)) for node in nodes)
+        )
+        return action_form_page(
+            self,
+            request,
+            queryset.select_related("customer", "tariff"),
+            form=form,
+            action="move_selected",
+            title="Move to another node",
+            submit="Move",
+            intro="Keys on other nodes are removed from their panels; the customer gets new "
+            "links (the subscription URL follows by itself).",
+            extra={"info": info},
+        )

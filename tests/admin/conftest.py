@@ -1,0 +1,73 @@
+"""Console fixtures: a superuser, a "support" and an "operators" member, logged-in clients."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
+from django.utils import timezone
+
+from accounts.models import User
+
+
+@pytest.fixture
+def superuser(db):
+    return User.objects.create_superuser("root", "root@example.com", "pw-123-long")
+
+
+def _member(username: str, group: str) -> User:
+    user = User.objects.create_user(username, f"{username}@example.com", "pw-123-long")
+    user.is_staff = True
+    user.save()
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def support_user(db):
+    return _member("helpdesk", "support")
+
+
+@pytest.fixture
+def operator_user(db):
+    return _member("operator", "operators")
+
+
+@pytest.fixture
+def as_superuser(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def as_support(client, support_user):
+    client.force_login(support_user)
+    return client
+
+
+@pytest.fixture
+def as_operator(client, operator_user):
+    client.force_login(operator_user)
+    return client
+
+
+def texts(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def levels(response) -> list[str]:
+    return [m.level_tag for m in get_messages(response.wsgi_request)]
+
+
+def action(client, url: str, name: str, ids, **data):
+    """Post an admin action for `ids` (with `apply` when data answers its form)."""
+    payload = {"action": name, "_selected_action": [str(pk) for pk in ids], **data}
+    if data:
+        payload["apply"] = "yes"
+    else:
+        payload["index"] = "0"
+    return client.post(url, payload, follow=False)
+
+
+def ago(**kwargs):
+    return timezone.now() - timedelta(**kwargs)
