@@ -1,0 +1,225 @@
+"""Property-based fuzzing of the public surface: the two webhooks and the subscription feed.
+
+Properties, for random and mutated input:
+- never a 5xx for bad input;
+- never a state change without a valid signature: a reply counts as success only when an
+  independent implementation of the provider's formula (payments.md §1.3, §2.3) says the
+  request is genuine, and payments, subscriptions, audit and outbox only change then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billing.models import Payment, PaymentStatus, WebhookEvent
+from billing.tests.factories import PaymentFactory
+from billing.tests.helpers import (
+    FK_IP,
+    FREEKASSA,
+    ROBOKASSA,
+    freekassa_params,
+    robokassa_params,
+    snapshot,
+)
+from subscriptions.tests.factories import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+RK_URL = "/api/payments/robokassa/result/"
+FK_URL = "/api/payments/freekassa/notify/"
+
+
+@pytest.fixture
+def world(settings, db):
+    settings.BILLING_PROVIDERS = {"robokassa": ROBOKASSA, "freekassa": FREEKASSA}
+    settings.TRUSTED_PROXY_IPS = []
+    payment = PaymentFactory(provider="robokassa", expires_at=timezone.now() + timedelta(hours=1))
+    fk_payment = PaymentFactory(
+        provider="freekassa", expires_at=timezone.now() + timedelta(hours=1)
+    )
+    return payment, fk_payment
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - the providers' protocol
+
+
+def robokassa_genuine(params: dict[str, str], payment: Payment) -> bool:
+    """Independent check: Password #2 signature over the values as sent, amount equal."""
+    try:
+        out_sum, inv_id, signature = params["OutSum"], params["InvId"], params["SignatureValue"]
+        amount = Decimal(out_sum)
+    except (KeyError, InvalidOperation):
+        return False
+    shp = sorted(f"{k}={v}" for k, v in params.items() if k.startswith("Shp_"))
+    expected = md5(":".join([out_sum, inv_id, ROBOKASSA[1]["password2"], *shp]))
+    return (
+        hmac.compare_digest(expected.lower().encode(), signature.lower().encode())
+        and inv_id == str(payment.pk)
+        and amount == payment.amount
+    )
+
+
+def freekassa_genuine(params: dict[str, str], payment: Payment) -> bool:
+    try:
+        merchant, amount, order = (
+            params["MERCHANT_ID"],
+            params["AMOUNT"],
+            params["MERCHANT_ORDER_ID"],
+        )
+        value = Decimal(amount)
+    except (KeyError, InvalidOperation):
+        return False
+    expected = md5(f"{merchant}:{amount}:{FREEKASSA[1]['secret2']}:{order}")
+    return (
+        hmac.compare_digest(expected.encode(), params.get("SIGN", "").lower().encode())
+        and merchant == FREEKASSA[1]["merchant_id"]
+        and order == str(payment.pk)
+        and value == payment.amount
+    )
+
+
+def _uncredit(payment: Payment) -> None:
+    """Back to pending so later examples can try again (a test-only rewind)."""
+    WebhookEvent.objects.filter(payment=payment).delete()
+    Payment.objects.filter(pk=payment.pk).update(
+        status=PaymentStatus.PENDING, paid_at=None, subscription=None
+    )
+
+
+def post(url: str, body: bytes, content_type="application/x-www-form-urlencoded", **extra):
+    return Client().generic("POST", url, body, content_type=content_type, **extra)
+
+
+def assert_reply(response, *, genuine: bool, state_before: dict) -> None:
+    assert response.status_code < 500, response.content[:200]
+    success = response.status_code == 200 and response.content.decode(
+        "utf-8", "replace"
+    ).startswith(("OK", "YES"))
+    if not genuine:
+        assert not success, response.content[:200]
+        assert snapshot() == state_before
+
+
+text = st.text(max_size=40)
+field_names = st.sampled_from(
+    ["OutSum", "InvId", "SignatureValue", "Shp_user", "MERCHANT_ID", "AMOUNT",
+     "MERCHANT_ORDER_ID", "SIGN", "intid", "IsTest", "Culture"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(body=st.binary(max_size=2048))
+def test_random_bytes_never_5xx_never_change_state(world, body):
+    before = snapshot()
+    for url in (RK_URL, FK_URL):
+        response = post(url, body, REMOTE_ADDR=FK_IP)
+        assert_reply(response, genuine=False, state_before=before)
+
+
+@FUZZ
+@given(
+    fields=st.dictionaries(field_names | text, text, max_size=8),
+    method=st.sampled_from(["GET", "POST"]),
+)
+def test_random_forms_never_5xx_never_change_state(world, fields, method):
+    before = snapshot()
+    for url in (RK_URL, FK_URL):
+        if method == "GET":
+            response = Client().get(f"{url}?{urlencode(fields)}", REMOTE_ADDR=FK_IP)
+        else:
+            response = post(url, urlencode(fields).encode(), REMOTE_ADDR=FK_IP)
+        assert_reply(response, genuine=False, state_before=before)
+
+
+def _mutate(params: dict[str, str], data) -> dict[str, str]:
+    mutated = dict(params)
+    key = data.draw(st.sampled_from(sorted(mutated)))
+    action = data.draw(st.sampled_from(["drop", "replace", "flip", "append", "case"]))
+    value = mutated[key]
+    if action == "drop":
+        del mutated[key]
+    elif action == "replace":
+        mutated[key] = data.draw(text)
+    elif action == "flip" and value:
+        i = data.draw(st.integers(0, len(value) - 1))
+        mutated[key] = value[:i] + chr((ord(value[i]) + 1) % 0x10FFFF or 65) + value[i + 1 :]
+    elif action == "append":
+        mutated[key] = value + data.draw(st.text(min_size=1, max_size=3))
+    else:
+        mutated[key] = value.swapcase()
+    return mutated
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_robokassa_notifications(world, data):
+    payment, _ = world
+    params = _mutate(robokassa_params(payment.pk, str(payment.amount)), data)
+    before = snapshot()
+    genuine = robokassa_genuine(params, payment)
+    response = post(RK_URL, urlencode(params).encode())
+    assert_reply(response, genuine=genuine, state_before=before)
+    payment.refresh_from_db()
+    if payment.status == PaymentStatus.PAID:
+        assert genuine  # a credit only ever follows a genuine notification
+        _uncredit(payment)
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_freekassa_notifications(world, data):
+    _, payment = world
+    params = _mutate(freekassa_params(payment.pk, str(payment.amount)), data)
+    before = snapshot()
+    genuine = freekassa_genuine(params, payment)
+    response = post(FK_URL, urlencode(params).encode(), REMOTE_ADDR=FK_IP)
+    assert_reply(response, genuine=genuine, state_before=before)
+    payment.refresh_from_db()
+    if payment.status == PaymentStatus.PAID:
+        assert genuine
+        _uncredit(payment)
+
+
+@pytest.fixture
+def feed_subscription(db):
+    return SubscriptionFactory()
+
+
+@FUZZ
+@given(
+    data=st.data(),
+    agent=st.sampled_from(["v2rayNG/1.8", "Mozilla/5.0 Chrome/120", "", "curl/8"]),
+    accept=st.sampled_from(["*/*", "text/html", ""]),
+)
+def test_feed_never_5xx_and_only_the_real_token_answers(feed_subscription, data, agent, accept):
+    real = feed_subscription.feed_token
+    token = data.draw(
+        st.one_of(
+            st.text(max_size=80),
+            st.just(real),
+            st.builds(lambda cut: real[:cut], st.integers(0, len(real) - 1)),
+            st.builds(lambda extra: real + extra, st.text(min_size=1, max_size=4)),
+        )
+    )
+    response = Client().get(
+        "/sub/" + token.replace("/", "%2F"), HTTP_USER_AGENT=agent, HTTP_ACCEPT=accept
+    )
+    assert response.status_code in {200, 404}, response.status_code
+    if response.status_code == 200:
+        assert token == real
