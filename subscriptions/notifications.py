@@ -1,13 +1,22 @@
-"""Messages about a customer's keys, queued through the outbox in the customer's language."""
+"""Messages about a customer's subscription, queued through the outbox in the customer's language.
 
+Buttons carry the bot's callback data (`telegram_bot.bot.callbacks`), so pressing one in a
+notification opens the same screen as in the bot, whenever it is pressed.
+"""
+
+from datetime import datetime
 from html import escape
 
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url, subscription_links
+from telegram_bot.bot import callbacks, texts
 from telegram_bot.services import notify_customer
+
+KIND_REMINDER = "subscription-reminder"
+KIND_EXPIRED = "subscription-expired"
 
 
 def _keys_text(subscription: Subscription, headline: str) -> str:
@@ -22,27 +31,48 @@ def _keys_text(subscription: Subscription, headline: str) -> str:
     return "\n".join(lines)
 
 
+def _button(text: str, data: str) -> dict:
+    return {"text": text, "callback_data": data}
+
+
 def _feed_button(subscription: Subscription) -> dict:
     return {
-        "inline_keyboard": [
-            [
-                {
-                    "text": _("Open subscription page"),
-                    "url": subscription_feed_url(subscription=subscription),
-                }
-            ]
-        ]
+        "text": _("Open subscription page"),
+        "url": subscription_feed_url(subscription=subscription),
     }
+
+
+def _my_subscription_button(subscription: Subscription, language: str) -> dict:
+    return _button(
+        texts.button_my_subscriptions(language=language),
+        callbacks.subscription_data(callbacks.SUB_VIEW, subscription.pk),
+    )
+
+
+def _renew_button(subscription: Subscription, language: str) -> dict:
+    """Renew this subscription; a trial cannot be renewed, so it leads to the tariffs."""
+    if subscription.is_trial:
+        return _button(texts.button_buy(language=language), callbacks.BUY)
+    return _button(texts.button_renew(language=language), callbacks.buy_renew_data(subscription.pk))
 
 
 def notify_keys_ready(*, subscription: Subscription) -> None:
     """The keys, the subscription URL and a QR code of it: sent once keys are on a panel."""
     customer = subscription.customer
-    with translation.override(customer.language):
+    language = customer.language
+    with translation.override(language):
         notify_customer(
             customer=customer,
             text=_keys_text(subscription, _("Your VPN keys are ready")),
-            reply_markup=_feed_button(subscription),
+            reply_markup={
+                "inline_keyboard": [
+                    [_feed_button(subscription)],
+                    [
+                        _my_subscription_button(subscription, language),
+                        _button(texts.button_how_to_connect(language=language), callbacks.HELP),
+                    ],
+                ]
+            },
             kind="keys-ready",
             dedupe_key=f"keys-ready:{subscription.pk}",
         )
@@ -58,13 +88,116 @@ def notify_keys_ready(*, subscription: Subscription) -> None:
 def notify_keys_moved(*, subscription: Subscription) -> None:
     """A node went down and the key was re-placed: new links (the feed follows by itself)."""
     customer = subscription.customer
-    with translation.override(customer.language):
+    language = customer.language
+    with translation.override(language):
         notify_customer(
             customer=customer,
             text=_keys_text(
                 subscription,
                 _("One of our servers is down, so your key was moved to another one"),
             ),
-            reply_markup=_feed_button(subscription),
+            reply_markup={
+                "inline_keyboard": [
+                    [_feed_button(subscription)],
+                    [
+                        _my_subscription_button(subscription, language),
+                        _renew_button(subscription, language),
+                    ],
+                ]
+            },
             kind="keys-moved",
+        )
+
+
+def _subscription_title(subscription: Subscription, language: str) -> str:
+    tariff = subscription.tariff
+    return escape(texts.tariff_name(name=tariff.name, name_en=tariff.name_en, language=language))
+
+
+def notify_subscription_reminder(
+    *, subscription: Subscription, reminder: str, now: datetime | None = None
+) -> None:
+    """Expiry is near (`reminder` is the threshold, e.g. "3d"): once per threshold and expiry."""
+    now = now or timezone.now()
+    customer = subscription.customer
+    language = customer.language
+    with translation.override(language):
+        values = {
+            "number": subscription.pk,
+            "tariff": _subscription_title(subscription, language),
+            "left": texts.time_left(subscription.expires_at - now),
+            "date": texts.when(subscription.expires_at),
+        }
+        if subscription.is_trial:
+            text = (
+                _(
+                    "⏰ Your free trial ends in %(left)s, on %(date)s.\n"
+                    "Choose a tariff to keep using the VPN without a break."
+                )
+                % values
+            )
+        else:
+            text = (
+                _(
+                    "⏰ Your subscription #%(number)s “%(tariff)s” ends in %(left)s, on %(date)s.\n"
+                    "Renew it now to stay connected: the time you buy is added to what is left, "
+                    "and your keys stay the same."
+                )
+                % values
+            )
+        notify_customer(
+            customer=customer,
+            text=text,
+            reply_markup={
+                "inline_keyboard": [
+                    [
+                        _renew_button(subscription, language),
+                        _my_subscription_button(subscription, language),
+                    ]
+                ]
+            },
+            kind=KIND_REMINDER,
+            dedupe_key=(
+                f"reminder:{subscription.pk}:{reminder}:{subscription.expires_at.isoformat()}"
+            ),
+        )
+
+
+def notify_subscription_expired(*, subscription: Subscription) -> None:
+    """The subscription has ended and its keys are off: once per expiry, with a renew button."""
+    subscription = Subscription.objects.select_related("customer", "tariff").get(pk=subscription.pk)
+    customer = subscription.customer
+    if customer.is_banned:
+        return
+    language = customer.language
+    with translation.override(language):
+        values = {"number": subscription.pk, "tariff": _subscription_title(subscription, language)}
+        if subscription.is_trial:
+            text = _(
+                "⛔ Your free trial has ended, and its keys are switched off.\n"
+                "Choose a tariff to connect again."
+            )
+        else:
+            text = (
+                _(
+                    "⛔ Your subscription #%(number)s “%(tariff)s” has ended, and its keys are "
+                    "switched off.\n"
+                    "Renew it to connect again: the same keys and the same subscription URL will "
+                    "work at once."
+                )
+                % values
+            )
+        notify_customer(
+            customer=customer,
+            text=text,
+            reply_markup={
+                "inline_keyboard": [
+                    [
+                        _renew_button(subscription, language),
+                        _button(texts.button_menu(language=language), callbacks.MENU),
+                    ]
+                ]
+            },
+            kind=KIND_EXPIRED,
+            dedupe_key=f"expired:{subscription.pk}:{subscription.expires_at}",
         )

@@ -7,15 +7,18 @@ instead of overwriting each other.
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from accounts.models import Customer
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
-from core.services import audit_log_write
+from core.services import audit_log_write, model_update
 from nodes.services import subscription_keys_sync
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+from subscriptions.notifications import notify_subscription_expired, notify_subscription_reminder
 
 
 def _locked(subscription: Subscription) -> Subscription:
@@ -245,4 +248,127 @@ def subscriptions_expire_due(
                 )
                 if subscription.status == SubscriptionStatus.EXPIRED:
                     expired.append(pk)
+                    _subscription_expired_notify(subscription=subscription)
     return expired
+
+
+# --- Free trial, renewal previews, reminders and expiry notices -------------------------------
+
+
+def trial_tariff_get() -> Tariff | None:
+    """The tariff TRIAL_TARIFF_ID names while it is an active trial tariff; else None."""
+    tariff_id = settings.TRIAL_TARIFF_ID
+    if not tariff_id:
+        return None
+    return Tariff.objects.filter(pk=tariff_id, is_active=True, is_trial=True).first()
+
+
+@transaction.atomic
+def subscription_trial_grant(*, customer: Customer, now: datetime | None = None) -> Subscription:
+    """The customer's one free trial: a subscription on the trial tariff, audited.
+
+    The customer row is locked first, so two concurrent requests (a double tap, two devices)
+    serialise and the second one sees `trial_used_at`. Refusals are `ApplicationError`s in
+    the customer's language, for the bot to show as they are.
+    """
+    now = now or timezone.now()
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    with translation.override(locked.language):
+        if locked.is_banned:
+            raise ApplicationError(_("Your account is blocked."), {"customer_id": locked.pk})
+        if locked.trial_used_at is not None:
+            raise ApplicationError(
+                _("You have already used your free trial."),
+                {"customer_id": locked.pk, "trial_used_at": locked.trial_used_at.isoformat()},
+            )
+        tariff = trial_tariff_get()
+        if tariff is None:
+            raise ApplicationError(
+                _("There is no free trial at the moment."),
+                {"trial_tariff_id": settings.TRIAL_TARIFF_ID},
+            )
+    locked, _changed = model_update(instance=locked, data={"trial_used_at": now})
+    subscription = subscription_create(
+        customer=locked, tariff=tariff, actor_label="bot", reason="free trial", now=now
+    )
+    audit_log_write(
+        event_type=AuditEvent.TRIAL_GRANTED,
+        obj=subscription,
+        actor_label="bot",
+        customer_id=locked.pk,
+        message=f"free trial: {tariff.name}, {tariff.duration_days} days",
+        extra_data={"tariff_id": tariff.pk, "expires_at": subscription.expires_at.isoformat()},
+    )
+    return subscription
+
+
+def subscription_expiry_after_extend(
+    *, subscription: Subscription, days: int, now: datetime | None = None
+) -> datetime:
+    """Where `subscription_extend(days=days)` would put `expires_at` now (for previews)."""
+    now = now or timezone.now()
+    running = subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now
+    return (subscription.expires_at if running else now) + timedelta(days=days)
+
+
+def _reminder_label(days: int) -> str:
+    return f"{days}d"
+
+
+def subscriptions_remind_due(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Queue the expiry reminders that are due (SUBSCRIPTION_REMINDER_DAYS); returns how many.
+
+    A reminder is due once the time left falls to its threshold. When several fell due
+    together (beat was down), only the nearest is sent; a threshold as long as the whole term
+    is skipped (a 3-day trial needs no "3 days left"). `reminders_sent` records them for the
+    current `expires_at` (an extension clears it) under the subscription's row lock, and the
+    outbox dedupe key names the expiry too: each reminder goes out once per expiry.
+    """
+    thresholds = sorted({days for days in settings.SUBSCRIPTION_REMINDER_DAYS if days > 0})
+    if not thresholds:
+        return 0
+    now = now or timezone.now()
+    candidates = list(
+        Subscription.objects.filter(
+            status=SubscriptionStatus.ACTIVE,
+            expires_at__gt=now,
+            expires_at__lte=now + timedelta(days=thresholds[-1]),
+            customer__is_banned=False,
+        )
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(
+        _subscription_remind(subscription_id=pk, thresholds=thresholds, now=now)
+        for pk in candidates
+    )
+
+
+@transaction.atomic
+def _subscription_remind(*, subscription_id: int, thresholds: list[int], now: datetime) -> bool:
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer", "tariff")
+        .filter(pk=subscription_id, status=SubscriptionStatus.ACTIVE, expires_at__gt=now)
+        .first()
+    )
+    if subscription is None:
+        return False
+    left = subscription.expires_at - now
+    term = subscription.expires_at - subscription.started_at
+    due = [d for d in thresholds if left <= timedelta(days=d) < term]
+    sent = list(subscription.reminders_sent or [])
+    fresh = [d for d in due if _reminder_label(d) not in sent]
+    if not fresh:
+        return False
+    subscription.reminders_sent = sent + [_reminder_label(d) for d in fresh]
+    subscription.save(update_fields=["reminders_sent", "updated_at"])
+    notify_subscription_reminder(
+        subscription=subscription, reminder=_reminder_label(min(fresh)), now=now
+    )
+    return True
+
+
+def _subscription_expired_notify(*, subscription: Subscription) -> None:
+    """The sweep expired `subscription`: tell its customer once, with a renew button."""
+    notify_subscription_expired(subscription=subscription)

@@ -17,7 +17,7 @@ from telegram.ext import Application, ApplicationBuilder, Defaults
 from accounts.models import Language
 from accounts.services import RUSSIAN_READING_LANGUAGES
 from telegram_bot.bot import texts
-from telegram_bot.bot.handlers import fallback, membership, start, stats
+from telegram_bot.bot.handlers import buy, fallback, membership, start, stats, subscriptions, trial
 from telegram_bot.bot.handlers import help as help_flow
 from telegram_bot.bot.handlers import language as language_flow
 from telegram_bot.bot.handlers.errors import error_handler
@@ -26,7 +26,16 @@ logger = logging.getLogger(__name__)
 
 # Registered in this order in group 0: the first handler whose check matches wins, so the
 # catch-all `fallback` comes last. A new flow goes before it.
-FLOWS: tuple[ModuleType, ...] = (start, help_flow, language_flow, stats, membership)
+FLOWS: tuple[ModuleType, ...] = (
+    start,
+    buy,
+    subscriptions,
+    trial,
+    help_flow,
+    language_flow,
+    stats,
+    membership,
+)
 
 
 def command_languages() -> Iterator[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""Inline keyboards and the callback-data scheme.
+"""Inline keyboards, built on the callback-data scheme of `callbacks`.
 
 Callback data is ``<prefix>[:<arg>...]`` (at most 64 bytes, Telegram's limit), e.g. ``menu``,
 ``help``, ``lang``, ``lang:en``. Everything a button needs is in its data, so keyboards sent
@@ -10,56 +10,77 @@ The main menu is built from a list of `MenuEntry`; a new flow adds its entry to
 `MAIN_MENU` (or passes its own list) and handles the entry's callback data.
 """
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from accounts.models import Language
 from telegram_bot.bot import texts
+from telegram_bot.bot.callbacks import (  # noqa: F401 - re-exported: the scheme lives there
+    BUY,
+    BUY_NEW,
+    BUY_PROVIDER,
+    BUY_RENEW,
+    BUY_TARIFF,
+    CALLBACK_DATA_MAX_BYTES,
+    HELP,
+    LANGUAGE,
+    MENU,
+    SEPARATOR,
+    SUB_KEYS,
+    SUB_QR,
+    SUB_URL,
+    SUB_VIEW,
+    SUBSCRIPTIONS,
+    TRIAL,
+    buy_provider_data,
+    buy_renew_data,
+    buy_tariff_data,
+    callback_args,
+    callback_data,
+    callback_exact,
+    callback_pattern,
+    int_arg,
+    subscription_data,
+)
 
-CALLBACK_DATA_MAX_BYTES = 64
-SEPARATOR = ":"
-
-# Prefixes, one per flow. Short on purpose: they travel in every button.
-MENU = "menu"
-HELP = "help"
-LANGUAGE = "lang"
-
-
-def callback_data(prefix: str, *args: str) -> str:
-    """Join a prefix and its arguments; refuse data Telegram would reject."""
-    data = SEPARATOR.join((prefix, *args))
-    if len(data.encode()) > CALLBACK_DATA_MAX_BYTES:
-        raise ValueError(f"callback data longer than {CALLBACK_DATA_MAX_BYTES} bytes: {data!r}")
-    return data
-
-
-def callback_pattern(prefix: str) -> str:
-    """A regex matching `prefix` alone or followed by arguments (``lang``, ``lang:en``)."""
-    return rf"^{re.escape(prefix)}(?:{re.escape(SEPARATOR)}.*)?$"
-
-
-def callback_args(data: str | None) -> list[str]:
-    """The arguments after the prefix: ``"lang:en"`` -> ``["en"]``."""
-    return (data or "").split(SEPARATOR)[1:]
+if TYPE_CHECKING:
+    from telegram_bot.bot.selectors import (
+        BuyOffer,
+        BuyOptions,
+        Checkout,
+        SubscriptionCard,
+    )
 
 
 @dataclass(frozen=True)
 class MenuEntry:
-    """A main-menu button: its callback data and a label function ``(language=) -> str``."""
+    """A main-menu button: its callback data and a label function ``(language=) -> str``.
+
+    A `trial_only` entry is shown only while the free trial is on offer to the customer.
+    """
 
     callback_data: str
     label: Callable[..., str]
+    trial_only: bool = False
 
 
+BUY_ENTRY = MenuEntry(callback_data(BUY), texts.button_buy)
+SUBSCRIPTIONS_ENTRY = MenuEntry(callback_data(SUBSCRIPTIONS), texts.button_my_subscriptions)
+TRIAL_ENTRY = MenuEntry(callback_data(TRIAL), texts.button_trial, trial_only=True)
 HELP_ENTRY = MenuEntry(callback_data(HELP), texts.button_help)
 LANGUAGE_ENTRY = MenuEntry(callback_data(LANGUAGE), texts.button_language)
 
-# In display order. Only flows that work are listed: buying, subscriptions and the trial
-# add their entries when they exist.
-MAIN_MENU: tuple[MenuEntry, ...] = (HELP_ENTRY, LANGUAGE_ENTRY)
+# In display order.
+MAIN_MENU: tuple[MenuEntry, ...] = (
+    BUY_ENTRY,
+    SUBSCRIPTIONS_ENTRY,
+    TRIAL_ENTRY,
+    HELP_ENTRY,
+    LANGUAGE_ENTRY,
+)
 
 
 def _rows(
@@ -69,11 +90,17 @@ def _rows(
 
 
 def main_menu_keyboard(
-    *, language: str, entries: Sequence[MenuEntry] = MAIN_MENU, per_row: int = 2
+    *,
+    language: str,
+    entries: Sequence[MenuEntry] = MAIN_MENU,
+    per_row: int = 2,
+    trial: bool = False,
 ) -> InlineKeyboardMarkup:
+    """The main menu; `trial` shows the free-trial entry (see `selectors.trial_offered`)."""
     buttons = [
         InlineKeyboardButton(entry.label(language=language), callback_data=entry.callback_data)
         for entry in entries
+        if trial or not entry.trial_only
     ]
     return InlineKeyboardMarkup(_rows(buttons, per_row))
 
@@ -101,3 +128,210 @@ def language_keyboard(*, language: str) -> InlineKeyboardMarkup:
         for code, label in Language.choices
     ]
     return InlineKeyboardMarkup([choices, [back_to_menu_button(language=language)]])
+
+
+def _button(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=data)
+
+
+def _menu_row(language: str, back: str | None = None) -> list[InlineKeyboardButton]:
+    row = [back_to_menu_button(language=language)]
+    if back is not None:
+        row.insert(0, _button(texts.button_back(language=language), back))
+    return row
+
+
+def dead_end_keyboard(*, language: str) -> InlineKeyboardMarkup:
+    """Nothing to do here right now: help (and support) or the menu."""
+    rows = []
+    url = texts.support_url()
+    if url:
+        rows.append([InlineKeyboardButton(texts.button_support(language=language), url=url)])
+    rows.append(
+        [
+            _button(texts.button_help(language=language), HELP),
+            back_to_menu_button(language=language),
+        ]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+# --- buying ------------------------------------------------------------------------------
+
+
+def buy_tariffs_keyboard(*, language: str, options: "BuyOptions") -> InlineKeyboardMarkup:
+    """One button per tariff; a renewal may switch to a new subscription instead."""
+    target_id = options.target.id if options.target else None
+    rows = [
+        [
+            _button(
+                texts.button_tariff(language=language, tariff=tariff),
+                buy_tariff_data(tariff.id, target_id),
+            )
+        ]
+        for tariff in options.tariffs
+    ]
+    if options.target is not None:
+        rows.append(
+            [_button(texts.button_new_subscription(language=language), callback_data(BUY, BUY_NEW))]
+        )
+    rows.append(_menu_row(language))
+    return InlineKeyboardMarkup(rows)
+
+
+def _buy_back(target_id: int | None) -> str:
+    """Back to the tariff list this purchase came from."""
+    return buy_renew_data(target_id) if target_id else callback_data(BUY, BUY_NEW)
+
+
+def buy_providers_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboardMarkup:
+    """One button per payment method, then back to the tariffs."""
+    target_id = offer.target.id if offer.target else None
+    rows = [
+        [_button(provider.title, buy_provider_data(offer.tariff.id, target_id, provider.code))]
+        for provider in offer.providers
+    ]
+    rows.append(_menu_row(language, back=_buy_back(target_id)))
+    return InlineKeyboardMarkup(rows)
+
+
+def buy_checkout_keyboard(*, language: str, checkout: "Checkout") -> InlineKeyboardMarkup:
+    """The payment link, another method, the menu."""
+    target_id = checkout.target.id if checkout.target else None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    texts.button_pay(
+                        language=language, amount=checkout.amount, currency=checkout.currency
+                    ),
+                    url=checkout.url,
+                )
+            ],
+            [
+                _button(
+                    texts.button_other_method(language=language),
+                    buy_tariff_data(checkout.tariff.id, target_id),
+                ),
+                back_to_menu_button(language=language),
+            ],
+        ]
+    )
+
+
+def buy_retry_keyboard(*, language: str) -> InlineKeyboardMarkup:
+    """After a refused purchase: start the purchase again, or the menu."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                _button(texts.button_buy(language=language), BUY),
+                back_to_menu_button(language=language),
+            ]
+        ]
+    )
+
+
+# --- subscriptions -----------------------------------------------------------------------
+
+
+def subscriptions_none_keyboard(*, language: str, trial: bool) -> InlineKeyboardMarkup:
+    row = [_button(texts.button_buy(language=language), BUY)]
+    if trial:
+        row.append(_button(texts.button_trial(language=language), TRIAL))
+    return InlineKeyboardMarkup([row, [back_to_menu_button(language=language)]])
+
+
+def subscriptions_list_keyboard(
+    *, language: str, cards: Sequence["SubscriptionCard"]
+) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            _button(
+                texts.subscription_button(language=language, card=card),
+                subscription_data(SUB_VIEW, card.id),
+            )
+        ]
+        for card in cards
+    ]
+    rows.append(
+        [_button(texts.button_buy(language=language), BUY), back_to_menu_button(language=language)]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+def _renew_button(language: str, card: "SubscriptionCard") -> InlineKeyboardButton:
+    """Renew this subscription; a trial or a suspended one cannot be: buy a new one instead."""
+    if card.is_trial or card.status == "suspended":
+        return _button(texts.button_buy(language=language), BUY)
+    return _button(texts.button_renew(language=language), buy_renew_data(card.id))
+
+
+def subscription_keyboard(
+    *, language: str, card: "SubscriptionCard", many: bool
+) -> InlineKeyboardMarkup:
+    """Keys, URL, QR and renew for one subscription; back to the list when there are more."""
+    rows = [
+        [
+            _button(texts.button_keys(language=language), subscription_data(SUB_KEYS, card.id)),
+            _button(
+                texts.button_subscription_url(language=language),
+                subscription_data(SUB_URL, card.id),
+            ),
+        ],
+        [
+            _button(texts.button_qr(language=language), subscription_data(SUB_QR, card.id)),
+            _renew_button(language, card),
+        ],
+    ]
+    last = [back_to_menu_button(language=language)]
+    if many:
+        last.insert(0, _button(texts.button_all_subscriptions(language=language), SUBSCRIPTIONS))
+    rows.append(last)
+    return InlineKeyboardMarkup(rows)
+
+
+def subscription_keys_keyboard(*, language: str, card: "SubscriptionCard") -> InlineKeyboardMarkup:
+    rows = [
+        [
+            _button(texts.button_qr(language=language), subscription_data(SUB_QR, card.id)),
+            _button(texts.button_how_to_connect(language=language), HELP),
+        ]
+    ]
+    if not card.running:
+        rows.append([_renew_button(language, card)])
+    rows.append(_menu_row(language, back=subscription_data(SUB_VIEW, card.id)))
+    return InlineKeyboardMarkup(rows)
+
+
+def subscription_url_keyboard(*, language: str, card: "SubscriptionCard") -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(texts.button_open_page(language=language), url=card.feed_url)],
+            [_button(texts.button_qr(language=language), subscription_data(SUB_QR, card.id))],
+            _menu_row(language, back=subscription_data(SUB_VIEW, card.id)),
+        ]
+    )
+
+
+def subscription_qr_keyboard(*, language: str, subscription_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [_menu_row(language, back=subscription_data(SUB_VIEW, subscription_id))]
+    )
+
+
+# --- trial -------------------------------------------------------------------------------
+
+
+def trial_granted_keyboard(*, language: str, subscription_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                _button(
+                    texts.button_my_subscriptions(language=language),
+                    subscription_data(SUB_VIEW, subscription_id),
+                ),
+                _button(texts.button_how_to_connect(language=language), HELP),
+            ],
+            [back_to_menu_button(language=language)],
+        ]
+    )

@@ -5,15 +5,30 @@ ready for ``parse_mode=HTML``: anything that comes from users or settings is esc
 Catalogs: ``locale/<lang>/LC_MESSAGES/django.po`` (``manage.py makemessages -l ru -l en``).
 """
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.utils import translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from telegram_bot.selectors import BotStats
+
+if TYPE_CHECKING:
+    from telegram_bot.bot.selectors import (
+        BuyOffer,
+        BuyOptions,
+        Checkout,
+        SubscriptionCard,
+        SubscriptionKeys,
+        TariffInfo,
+    )
 
 TELEGRAM_TEXT_LIMIT = 4096
 
@@ -39,6 +54,75 @@ def support_url() -> str | None:
     if contact.startswith(("https://", "http://", "tg://")):
         return contact
     return None
+
+
+# --- formatting (call inside `translation.override`: they use the active language) -------
+
+CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€"}
+GIB = 1024**3
+MIB = 1024**2
+
+
+def tariff_name(*, name: str, name_en: str, language: str) -> str:
+    """A tariff's name in `language`: ``name_en`` for English when set, else ``name``."""
+    return name_en if language == "en" and name_en else name
+
+
+def _local(moment: datetime) -> datetime:
+    return timezone.localtime(moment, ZoneInfo(settings.TIME_ZONE))
+
+
+def when(moment: datetime) -> str:
+    """A moment in the service's time zone: "25 December 2026, 14:30 (MSK)"."""
+    local = _local(moment)
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} ({local:%Z})"
+
+
+def day(moment: datetime) -> str:
+    """A short date in the service's time zone: "25.12.2026"."""
+    return formats.date_format(_local(moment), "SHORT_DATE_FORMAT")
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """ "299 ₽", "2 990 ₽", "4.99 $": kopecks only when there are some."""
+    places = 0 if amount == amount.to_integral_value() else 2
+    number = formats.number_format(amount, decimal_pos=places, use_l10n=True, force_grouping=True)
+    return f"{number}\u00a0{escape(CURRENCY_SIGNS.get(currency, currency))}"
+
+
+def days(count: int) -> str:
+    return ngettext("%(days)d day", "%(days)d days", count) % {"days": count}
+
+
+def time_left(delta: timedelta) -> str:
+    """ "3 days" (rounded) from a day on, else "5 hours" (rounded up, at least 1)."""
+    seconds = max(delta.total_seconds(), 0)
+    if seconds >= 86400:
+        return days(round(seconds / 86400))
+    hours = max(1, math.ceil(seconds / 3600))
+    return ngettext("%(hours)d hour", "%(hours)d hours", hours) % {"hours": hours}
+
+
+def traffic(size: int) -> str:
+    """Bytes as "1.5 GB" or "300 MB"."""
+    if size >= GIB:
+        value = Decimal(size) / GIB
+        places = 0 if value >= 100 else 1
+        number = formats.number_format(round(value, places), decimal_pos=places, use_l10n=True)
+        return _("%(size)s GB") % {"size": number}
+    return _("%(size)s MB") % {"size": formats.number_format(round(size / MIB), use_l10n=True)}
+
+
+def devices(limit: int) -> str:
+    if not limit:
+        return _("any number of devices")
+    return ngettext("up to %(count)d device", "up to %(count)d devices", limit) % {"count": limit}
+
+
+def traffic_limit(limit_gb: int) -> str:
+    if not limit_gb:
+        return _("unlimited traffic")
+    return _("%(size)s GB of traffic") % {"size": limit_gb}
 
 
 # --- conversation ------------------------------------------------------------------------
@@ -107,6 +191,300 @@ def error(*, language: str) -> str:
         return _("Something went wrong on our side. Please try again in a minute.")
 
 
+def not_available(*, language: str) -> str:
+    with translation.override(language):
+        return _("This option is no longer available. Here is what you can choose now:")
+
+
+# --- buying ------------------------------------------------------------------------------
+
+
+def _tariff_block(tariff: "TariffInfo") -> str:
+    return (
+        f"<b>{escape(tariff.name)}</b> — {money(tariff.price, tariff.currency)}\n"
+        f"{days(tariff.duration_days)} · {devices(tariff.device_limit)} · "
+        f"{traffic_limit(tariff.traffic_limit_gb)}"
+    )
+
+
+def buy_tariffs(*, language: str, options: "BuyOptions", notice: str = "") -> str:
+    """The tariff list; for a renewal, which subscription it extends."""
+    with translation.override(language):
+        parts = [notice] if notice else []
+        if options.refused == "trial":
+            parts.append(_("A free trial cannot be extended, but you can buy a subscription."))
+        elif options.refused == "gone":
+            parts.append(_("That subscription can no longer be renewed. You can buy a new one."))
+        target = options.target
+        if target is not None:
+            parts.append(
+                _("<b>🔄 Renew subscription #%(number)s “%(tariff)s”</b>")
+                % {"number": target.id, "tariff": escape(target.tariff_name)}
+            )
+            if target.running:
+                parts.append(
+                    _("It is active until %(date)s; the time you buy is added to that.")
+                    % {"date": when(target.expires_at)}
+                )
+            else:
+                parts.append(
+                    _("It has ended; once paid, it starts again from the moment of payment.")
+                )
+        else:
+            parts.append(_("<b>🛒 Choose a tariff</b>"))
+        parts.extend(_tariff_block(tariff) for tariff in options.tariffs)
+        if target is not None:
+            parts.append(_("Choose how long to renew it for:"))
+        return "\n\n".join(parts)
+
+
+def buy_no_tariffs(*, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "There is nothing on sale right now. Please check back later, "
+            "or ask support if you need access now."
+        )
+
+
+def buy_no_providers(*, language: str) -> str:
+    with translation.override(language):
+        return _(
+            "Payments are temporarily unavailable. Please try again a little later, "
+            "or write to support and we will help you."
+        )
+
+
+def buy_providers(*, language: str, offer: "BuyOffer") -> str:
+    """The chosen tariff and, for a renewal, the expiry it leads to; then the methods."""
+    with translation.override(language):
+        parts = [_tariff_block(offer.tariff)]
+        if offer.target is not None and offer.expires_after is not None:
+            parts.append(
+                _("This renews subscription #%(number)s: it will then run until %(date)s.")
+                % {"number": offer.target.id, "date": when(offer.expires_after)}
+            )
+        parts.append(_("Choose a payment method:"))
+        return "\n\n".join(parts)
+
+
+def _validity(minutes: int) -> str:
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return ngettext("%(hours)d hour", "%(hours)d hours", hours) % {"hours": hours}
+    return ngettext("%(minutes)d minute", "%(minutes)d minutes", minutes) % {"minutes": minutes}
+
+
+def buy_checkout(*, language: str, checkout: "Checkout") -> str:
+    """The payment created: what it is for, what happens after paying, how long the link lives."""
+    with translation.override(language):
+        parts = [
+            _("<b>💳 Payment #%(number)s</b>") % {"number": checkout.payment_id},
+            _("%(tariff)s — %(amount)s, via %(provider)s")
+            % {
+                "tariff": escape(checkout.tariff.name),
+                "amount": money(checkout.amount, checkout.currency),
+                "provider": escape(checkout.provider_title),
+            },
+        ]
+        if checkout.target is not None and checkout.expires_after is not None:
+            parts.append(
+                _("After payment, subscription #%(number)s will run until %(date)s.")
+                % {"number": checkout.target.id, "date": when(checkout.expires_after)}
+            )
+            parts.append(
+                _(
+                    "Tap “Pay” to open the payment page. When the payment goes through, this "
+                    "chat gets a confirmation and your keys simply keep working: there is no "
+                    "need to come back and check."
+                )
+            )
+        else:
+            parts.append(
+                _("After payment, your subscription starts at once for %(duration)s.")
+                % {"duration": days(checkout.tariff.duration_days)}
+            )
+            parts.append(
+                _(
+                    "Tap “Pay” to open the payment page. When the payment goes through, your "
+                    "keys arrive in this chat automatically: there is no need to come back "
+                    "and check."
+                )
+            )
+        parts.append(
+            _("The payment link is valid for %(duration)s.")
+            % {"duration": _validity(checkout.valid_minutes)}
+        )
+        return "\n\n".join(parts)
+
+
+# --- subscriptions -----------------------------------------------------------------------
+
+
+def _status(card: "SubscriptionCard") -> str:
+    if card.status == "active":
+        if card.over_traffic:
+            return _("⚠️ traffic limit reached")
+        return _("✅ active")
+    if card.status == "suspended":
+        return _("⏸ suspended")
+    return _("⛔ ended")
+
+
+def _card_title(card: "SubscriptionCard") -> str:
+    if card.is_trial:
+        return _("Free trial #%(number)s") % {"number": card.id}
+    return _("Subscription #%(number)s “%(tariff)s”") % {
+        "number": card.id,
+        "tariff": escape(card.tariff_name),
+    }
+
+
+def subscriptions_none(*, language: str) -> str:
+    with translation.override(language):
+        return _("You have no subscriptions yet. Choose a tariff to get your VPN keys in a minute.")
+
+
+def subscriptions_list(*, language: str, cards: Sequence["SubscriptionCard"]) -> str:
+    with translation.override(language):
+        lines = [_("<b>📋 Your subscriptions</b>"), ""]
+        for card in cards:
+            if card.running:
+                expiry = _("until %(date)s") % {"date": day(card.expires_at)}
+            else:
+                expiry = _("ended %(date)s") % {"date": day(card.expires_at)}
+            lines.append(f"• {_card_title(card)}: {_status(card)}, {expiry}")
+        lines += ["", _("Choose one to see its keys:")]
+        return "\n".join(lines)
+
+
+def subscription_button(*, language: str, card: "SubscriptionCard") -> str:
+    with translation.override(language):
+        mark = "✅" if card.running else "⛔"
+        name = _("Trial") if card.is_trial else card.tariff_name
+        return f"{mark} #{card.id} {name} · {day(card.expires_at)}"
+
+
+def subscription_card(*, language: str, card: "SubscriptionCard") -> str:
+    """Everything about one subscription: status, expiry, traffic, devices, locations."""
+    with translation.override(language):
+        lines = [f"<b>📋 {_card_title(card)}</b>", ""]
+        lines.append(_("Status: %(status)s") % {"status": _status(card)})
+        if card.running:
+            lines.append(_("Active until: %(date)s") % {"date": when(card.expires_at)})
+            lines.append(_("Time left: %(left)s") % {"left": time_left(card.time_left)})
+        else:
+            lines.append(_("Ended: %(date)s") % {"date": when(card.expires_at)})
+        if card.traffic_limit_bytes:
+            lines.append(
+                _("Traffic: %(used)s of %(limit)s")
+                % {
+                    "used": traffic(card.traffic_used_bytes),
+                    "limit": traffic(card.traffic_limit_bytes),
+                }
+            )
+        else:
+            lines.append(
+                _("Traffic: %(used)s used, no limit") % {"used": traffic(card.traffic_used_bytes)}
+            )
+        lines.append(_("Devices: %(devices)s") % {"devices": devices(card.device_limit)})
+        if card.locations:
+            places = ", ".join(escape(place) for place in card.locations)
+            lines.append(_("Locations: %(places)s") % {"places": places})
+        elif card.running:
+            lines.append(_("Locations: your keys are being set up, this takes a minute."))
+        if not card.running:
+            lines += ["", _("Renew it to switch the same keys on again.")]
+        return "\n".join(lines)
+
+
+def subscription_not_found(*, language: str) -> str:
+    with translation.override(language):
+        return _("This subscription was not found. Here are your subscriptions:")
+
+
+def subscription_keys(*, language: str, keys: "SubscriptionKeys") -> str:
+    """Each key as copyable code, then the subscription URL; within Telegram's limit."""
+    with translation.override(language):
+        head = [
+            _("<b>🔑 Keys of %(title)s</b>") % {"title": _card_title(keys.card)},
+            "",
+        ]
+        if not keys.card.running:
+            head += [_("⚠️ This subscription has ended: the keys work again once you renew."), ""]
+        tail = [
+            _("Subscription URL (add it to your app, it follows node changes):"),
+            f"<code>{escape(keys.card.feed_url)}</code>",
+            "",
+            _("Tap a key or the URL to copy it, then add it in your VPN app from the clipboard."),
+        ]
+        if not keys.links:
+            body = [
+                _(
+                    "Your keys are being set up on our servers. They will arrive in this chat "
+                    "in a minute or two; the subscription URL below already works."
+                ),
+                "",
+            ]
+            return "\n".join(head + body + tail)
+        body: list[str] = []
+        budget = TELEGRAM_TEXT_LIMIT - len("\n".join(head + tail)) - 200
+        shown = 0
+        for key in keys.links:
+            block = [escape(key.place), f"<code>{escape(key.link)}</code>", ""]
+            size = len("\n".join(block)) + 1
+            if size > budget:
+                break
+            body += block
+            budget -= size
+            shown += 1
+        if shown < len(keys.links):
+            body += [
+                _("…and %(count)d more: add the subscription URL to get them all.")
+                % {"count": len(keys.links) - shown},
+                "",
+            ]
+        return "\n".join(head + body + tail)
+
+
+def subscription_url(*, language: str, card: "SubscriptionCard") -> str:
+    with translation.override(language):
+        return "\n".join(
+            [
+                _("<b>🔗 Subscription URL of %(title)s</b>") % {"title": _card_title(card)},
+                "",
+                f"<code>{escape(card.feed_url)}</code>",
+                "",
+                _(
+                    "Add it in your VPN app as a subscription (“Import from clipboard” or "
+                    "“Add subscription”). It always holds your current keys, even when we "
+                    "move you to another server."
+                ),
+            ]
+        )
+
+
+def subscription_qr(*, language: str) -> str:
+    with translation.override(language):
+        return _("Scan this QR code in your VPN app to add the subscription.")
+
+
+# --- trial -------------------------------------------------------------------------------
+
+
+def trial_granted(*, language: str, expires_at: datetime, duration_days: int) -> str:
+    with translation.override(language):
+        return _(
+            "🎁 Your free trial is on: %(duration)s, until %(date)s.\n\n"
+            "Your keys are being set up and will arrive in this chat in a minute."
+        ) % {"duration": days(duration_days), "date": when(expires_at)}
+
+
+def trial_refused(*, language: str, reason: str) -> str:
+    """A refusal from the trial service (already in the customer's language), and what next."""
+    with translation.override(language):
+        return escape(reason) + "\n\n" + _("You can choose a tariff instead:")
+
+
 # --- buttons -----------------------------------------------------------------------------
 
 
@@ -130,6 +508,83 @@ def button_support(*, language: str) -> str:
         return _("✉️ Contact support")
 
 
+def button_buy(*, language: str) -> str:
+    with translation.override(language):
+        return _("🛒 Buy")
+
+
+def button_my_subscriptions(*, language: str) -> str:
+    with translation.override(language):
+        return _("📋 My subscriptions")
+
+
+def button_trial(*, language: str) -> str:
+    with translation.override(language):
+        return _("🎁 Free trial")
+
+
+def button_back(*, language: str) -> str:
+    with translation.override(language):
+        return _("« Back")
+
+
+def button_renew(*, language: str) -> str:
+    with translation.override(language):
+        return _("🔄 Renew")
+
+
+def button_new_subscription(*, language: str) -> str:
+    with translation.override(language):
+        return _("🆕 A new subscription instead")
+
+
+def button_tariff(*, language: str, tariff: "TariffInfo") -> str:
+    with translation.override(language):
+        return (
+            f"{tariff.name} · {days(tariff.duration_days)} · {money(tariff.price, tariff.currency)}"
+        )
+
+
+def button_pay(*, language: str, amount: Decimal, currency: str) -> str:
+    with translation.override(language):
+        return _("💳 Pay %(amount)s") % {"amount": money(amount, currency)}
+
+
+def button_other_method(*, language: str) -> str:
+    with translation.override(language):
+        return _("« Another payment method")
+
+
+def button_keys(*, language: str) -> str:
+    with translation.override(language):
+        return _("🔑 Keys")
+
+
+def button_subscription_url(*, language: str) -> str:
+    with translation.override(language):
+        return _("🔗 Subscription URL")
+
+
+def button_qr(*, language: str) -> str:
+    with translation.override(language):
+        return _("📷 QR code")
+
+
+def button_all_subscriptions(*, language: str) -> str:
+    with translation.override(language):
+        return _("« All subscriptions")
+
+
+def button_open_page(*, language: str) -> str:
+    with translation.override(language):
+        return _("Open subscription page")
+
+
+def button_how_to_connect(*, language: str) -> str:
+    with translation.override(language):
+        return _("❓ How to connect")
+
+
 # --- bot commands (the menu Telegram shows next to the input field) -----------------------
 
 
@@ -138,6 +593,9 @@ def commands(*, language: str) -> list[tuple[str, str]]:
     with translation.override(language):
         return [
             ("start", _("Main menu")),
+            ("buy", _("Buy or renew a subscription")),
+            ("subscriptions", _("My subscriptions and keys")),
+            ("trial", _("Free trial")),
             ("help", _("How to connect")),
             ("language", _("Change the language")),
         ]

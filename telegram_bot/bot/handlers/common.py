@@ -8,8 +8,9 @@ from telegram.ext import filters
 
 from accounts.models import Customer
 from accounts.services import customer_register_or_update
-from telegram_bot.bot import texts
+from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
+from telegram_bot.bot.selectors import trial_offered
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +70,9 @@ async def show(update: Update, text: str, reply_markup: InlineKeyboardMarkup | N
         else:
             return
     await reply(update, text, reply_markup)
+
+
+async def main_menu(customer: Customer) -> InlineKeyboardMarkup:
+    """The main menu for `customer`: the free trial is listed only while it is on offer."""
+    trial = await call_service(trial_offered, customer=customer)
+    return keyboards.main_menu_keyboard(language=customer.language, trial=trial)

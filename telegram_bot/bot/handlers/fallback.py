@@ -3,8 +3,8 @@
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes, MessageHandler
 
-from telegram_bot.bot import keyboards, texts
-from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, reply
+from telegram_bot.bot import texts
+from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, main_menu, reply
 
 
 async def unknown_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -15,7 +15,7 @@ async def unknown_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await reply(
         update,
         texts.fallback(language=customer.language),
-        keyboards.main_menu_keyboard(language=customer.language),
+        await main_menu(customer),
     )
 
 
@@ -32,7 +32,7 @@ async def outdated_button(
     await reply(
         update,
         texts.outdated_button(language=customer.language),
-        keyboards.main_menu_keyboard(language=customer.language),
+        await main_menu(customer),
     )
 
 

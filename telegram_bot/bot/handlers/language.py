@@ -7,7 +7,7 @@ from accounts.models import Language
 from accounts.services import customer_language_set
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
-from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
+from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, main_menu, show
 from telegram_bot.bot.handlers.fallback import outdated_button
 
 
@@ -43,7 +43,7 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         texts.language_changed(language=customer.language)
         + "\n\n"
         + texts.menu(language=customer.language),
-        keyboards.main_menu_keyboard(language=customer.language),
+        await main_menu(customer),
     )
 
 

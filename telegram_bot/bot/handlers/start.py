@@ -4,7 +4,13 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from telegram_bot.bot import keyboards, texts
-from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, reply, show
+from telegram_bot.bot.handlers.common import (
+    PRIVATE_MESSAGE,
+    customer_for_update,
+    main_menu,
+    reply,
+    show,
+)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -18,7 +24,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(
         update,
         texts.greeting(language=language, name=name),
-        keyboards.main_menu_keyboard(language=language),
+        await main_menu(customer),
     )
 
 
@@ -31,7 +37,7 @@ async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(
         update,
         texts.menu(language=customer.language),
-        keyboards.main_menu_keyboard(language=customer.language),
+        await main_menu(customer),
     )
 
 

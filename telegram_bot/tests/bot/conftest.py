@@ -1,15 +1,34 @@
 """The bot against the local Bot API double: build the real Application, feed it updates."""
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from asgiref.sync import async_to_sync
 from telegram import Update
 
+from billing.tests.helpers import FREEKASSA, ROBOKASSA
+from nodes.models import NodeHealth
+from nodes.tests.factories import NodeClientFactory, NodeFactory
+from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 from telegram_bot.bot.application import build_application
 from tests.doubles.telegram_api import ApiCall, TelegramApiDouble
 
 USER_ID = 5550001
+
+# The main menu without a free trial on offer (no TRIAL_TARIFF_ID).
+MENU_RU = [
+    ("🛒 Купить", "buy"),
+    ("📋 Мои подписки", "subs"),
+    ("❓ Помощь", "help"),
+    ("🌐 Язык", "lang"),
+]
+MENU_EN = [
+    ("🛒 Buy", "buy"),
+    ("📋 My subscriptions", "subs"),
+    ("❓ Help", "help"),
+    ("🌐 Language", "lang"),
+]
 
 
 @pytest.fixture
@@ -85,3 +104,83 @@ def buttons(markup: dict | None) -> list[tuple[str, str]]:
         for row in (markup or {}).get("inline_keyboard", [])
         for b in row
     ]
+
+
+# --- a shop: tariffs, payment methods, a trial, a node with a known inbound ----------------
+
+REALITY_INBOUND = {
+    "id": 1,
+    "port": 443,
+    "protocol": "vless",
+    "settings": {"decryption": "none", "encryption": "none"},
+    "stream_settings": {
+        "network": "tcp",
+        "security": "reality",
+        "tcpSettings": {"header": {"type": "none"}},
+        "realitySettings": {
+            "serverNames": ["www.microsoft.com"],
+            "shortIds": ["6ba85179e30d4fc2"],
+            "settings": {"publicKey": "PBK", "fingerprint": "chrome", "spiderX": "/"},
+        },
+    },
+}
+
+
+@pytest.fixture
+def providers(settings):
+    """Robokassa and FreeKassa configured (made-up credentials), links valid for a day."""
+    settings.BILLING_PROVIDERS = {"robokassa": ROBOKASSA, "freekassa": FREEKASSA}
+    settings.PAYMENT_PENDING_TTL_MINUTES = 24 * 60
+    return settings.BILLING_PROVIDERS
+
+
+@pytest.fixture
+def tariffs(db):
+    """What is on sale: two periods with the same limits and one with more devices."""
+    return {
+        "month": TariffFactory(
+            name="Месяц", name_en="Month", duration_days=30, price=Decimal("299"), sort_order=1
+        ),
+        "year": TariffFactory(
+            name="Год", name_en="Year", duration_days=365, price=Decimal("2990"), sort_order=2
+        ),
+        "family": TariffFactory(
+            name="Семья",
+            name_en="Family",
+            duration_days=30,
+            price=Decimal("499.50"),
+            device_limit=5,
+            traffic_limit_gb=500,
+            sort_order=3,
+        ),
+        # Never offered: off sale, and the trial.
+        "old": TariffFactory(name="Старый", is_active=False),
+    }
+
+
+@pytest.fixture
+def trial_tariff(db, settings):
+    tariff = TariffFactory(
+        name="Пробный", name_en="Trial", duration_days=3, price=Decimal("0"), is_trial=True
+    )
+    settings.TRIAL_TARIFF_ID = tariff.pk
+    return tariff
+
+
+@pytest.fixture
+def node(db):
+    return NodeFactory(
+        name="de-1",
+        country="DE",
+        location="Франкфурт",
+        health=NodeHealth.UP,
+        inbound_cache=REALITY_INBOUND,
+    )
+
+
+def subscription_for(customer, tariff, node=None, **kwargs):
+    """A subscription of `customer` on `tariff`, with a live key on `node` when given."""
+    subscription = SubscriptionFactory(customer=customer, tariff=tariff, **kwargs)
+    if node is not None:
+        NodeClientFactory(subscription=subscription, node=node, sync_state="synced")
+    return subscription

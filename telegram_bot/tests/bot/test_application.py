@@ -11,7 +11,7 @@ from telegram_bot.bot.application import build_application
 
 pytestmark = pytest.mark.django_db
 
-RU_NAMES = ["start", "help", "language"]
+RU_NAMES = ["start", "buy", "subscriptions", "trial", "help", "language"]
 
 
 def descriptions(commands: list[dict]) -> list[str]:
@@ -50,8 +50,22 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
     en = telegram_api.commands(language_code="en")
     default = telegram_api.commands()
     assert [c["command"] for c in ru] == RU_NAMES
-    assert descriptions(ru) == ["Главное меню", "Как подключиться", "Сменить язык"]
-    assert descriptions(en) == ["Main menu", "How to connect", "Change the language"]
+    assert descriptions(ru) == [
+        "Главное меню",
+        "Купить или продлить подписку",
+        "Мои подписки и ключи",
+        "Пробный период",
+        "Как подключиться",
+        "Сменить язык",
+    ]
+    assert descriptions(en) == [
+        "Main menu",
+        "Buy or renew a subscription",
+        "My subscriptions and keys",
+        "Free trial",
+        "How to connect",
+        "Change the language",
+    ]
     assert default == en
     for code in ("uk", "be", "kk"):
         assert telegram_api.commands(language_code=code) == ru

@@ -3,12 +3,9 @@
 import pytest
 
 from accounts.tests.factories import CustomerFactory
-from telegram_bot.tests.bot.conftest import USER_ID, buttons
+from telegram_bot.tests.bot.conftest import MENU_EN, MENU_RU, USER_ID, buttons
 
 pytestmark = pytest.mark.django_db
-
-MENU_RU = [("❓ Помощь", "help"), ("🌐 Язык", "lang")]
-MENU_EN = [("❓ Help", "help"), ("🌐 Language", "lang")]
 
 
 @pytest.mark.parametrize(
@@ -32,9 +29,13 @@ def test_unhandled_message_in_english(bot):
     assert buttons(reply["reply_markup"]) == MENU_EN
 
 
-def test_unknown_callback_from_an_old_keyboard(bot):
+@pytest.mark.parametrize(
+    "data",
+    ["promo:tariff:42", "buy:tariff:42", "buy:r:x", "buy:t:1", "buy:p:1:0", "subs:v:x", "subs:z"],
+)
+def test_unknown_callback_from_an_old_keyboard(bot, data):
     CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
-    update = bot.press("buy:tariff:42", message_id=77)
+    update = bot.press(data, message_id=77)
     # Answered first (the spinner stops), the old message is left alone, the menu is new.
     assert bot.methods() == ["answerCallbackQuery", "sendMessage"]
     assert (

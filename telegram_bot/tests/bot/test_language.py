@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory
-from telegram_bot.tests.bot.conftest import USER_ID, buttons
+from telegram_bot.tests.bot.conftest import MENU_EN, USER_ID, buttons
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def test_choosing_english_persists_and_confirms_in_english(bot):
     edit = bot.calls("editMessageText")[0].params
     assert edit["text"].startswith("Done: the bot now speaks English.")
     assert "Main menu" in edit["text"]
-    assert buttons(edit["reply_markup"]) == [("❓ Help", "help"), ("🌐 Language", "lang")]
+    assert buttons(edit["reply_markup"]) == MENU_EN
 
 
 def test_choosing_russian_confirms_in_russian(bot):
@@ -37,7 +37,7 @@ def test_choosing_russian_confirms_in_russian(bot):
     bot.press("lang:ru", language_code="en")
     edit = bot.calls("editMessageText")[0].params
     assert edit["text"].startswith("Готово: теперь бот говорит по-русски.")
-    assert buttons(edit["reply_markup"])[0] == ("❓ Помощь", "help")
+    assert buttons(edit["reply_markup"])[0] == ("🛒 Купить", "buy")
 
 
 def test_chosen_language_survives_telegram_language(bot):

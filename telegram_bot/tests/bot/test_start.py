@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory
-from telegram_bot.tests.bot.conftest import USER_ID, buttons
+from telegram_bot.tests.bot.conftest import MENU_EN, MENU_RU, USER_ID, buttons
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +16,8 @@ def test_start_registers_and_greets_in_russian_with_the_menu(bot):
     reply = bot.last_reply()
     assert reply["text"].startswith("Привет, Анна!")
     assert reply["parse_mode"] == "HTML"
-    # Only what works today: help and language (buy, subscriptions, trial come later).
-    assert buttons(reply["reply_markup"]) == [("❓ Помощь", "help"), ("🌐 Язык", "lang")]
+    # No trial tariff is configured, so no "Free trial" entry.
+    assert buttons(reply["reply_markup"]) == MENU_RU
     assert bot.methods() == ["sendMessage"]
 
 
@@ -26,7 +26,7 @@ def test_start_greets_in_english_for_other_languages(bot):
     assert Customer.objects.get().language == "en"
     reply = bot.last_reply()
     assert reply["text"].startswith("Hello, Max!")
-    assert buttons(reply["reply_markup"]) == [("❓ Help", "help"), ("🌐 Language", "lang")]
+    assert buttons(reply["reply_markup"]) == MENU_EN
 
 
 def test_start_escapes_the_name(bot):
@@ -91,7 +91,7 @@ def test_menu_button_edits_the_message_into_the_menu(bot):
     assert bot.methods() == ["answerCallbackQuery", "editMessageText"]
     edit = bot.calls("editMessageText")[0].params
     assert edit["text"] == "Main menu. Choose what you would like to do:"
-    assert buttons(edit["reply_markup"]) == [("❓ Help", "help"), ("🌐 Language", "lang")]
+    assert buttons(edit["reply_markup"]) == MENU_EN
 
 
 def test_start_in_a_group_is_ignored(bot):

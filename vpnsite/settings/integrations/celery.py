@@ -71,6 +71,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "subscriptions.tasks.subscriptions_expire_due_task",
         "schedule": timedelta(seconds=SUBSCRIPTIONS_EXPIRE_INTERVAL),
     },
+    "subscriptions-remind-due": {
+        "task": "subscriptions.tasks.subscriptions_remind_due_task",
+        "schedule": timedelta(seconds=env.float("SUBSCRIPTION_REMINDER_INTERVAL", default=900.0)),
+    },
     "nodes-health-check": {
         "task": "nodes.tasks.nodes_health_check_task",
         "schedule": timedelta(seconds=NODE_HEALTH_INTERVAL),

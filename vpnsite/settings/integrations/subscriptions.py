@@ -1,7 +1,11 @@
-"""Subscriptions: trial and feed."""
+"""Subscriptions: trial, feed and expiry reminders."""
 
 from vpnsite.env import env
 
 TRIAL_TARIFF_ID = env.int("TRIAL_TARIFF_ID", default=0)
 SUBSCRIPTION_FEED_UPDATE_HOURS = env.int("SUBSCRIPTION_FEED_UPDATE_HOURS", default=12)
 SUBSCRIPTION_FEED_TITLE = env("SUBSCRIPTION_FEED_TITLE", default="vpnsite")
+# Days before expiry when a reminder goes out, each once per expiry ("3,1"; empty: none).
+SUBSCRIPTION_REMINDER_DAYS = [
+    int(days) for days in env.list("SUBSCRIPTION_REMINDER_DAYS", default=["3", "1"]) if days
+]

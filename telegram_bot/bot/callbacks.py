@@ -1,0 +1,99 @@
+"""The callback-data scheme, as plain strings (no python-telegram-bot import).
+
+Callback data is ``<prefix>[:<arg>...]``, at most 64 bytes (Telegram's limit). Everything a
+button needs travels in its data, so a keyboard sent before a restart keeps working: the bot
+holds no per-chat state. Outbox notifications (built in Celery workers) use the same builders
+as the bot's keyboards, so a button in a notification lands in the same handler.
+
+Flows and their data:
+
+- ``menu``, ``help``, ``lang[:<code>]`` — main menu, help, language.
+- ``buy`` — the tariff list (renews the running subscription, if there is one);
+  ``buy:n`` — a new subscription even so; ``buy:r:<sub>`` — renew that subscription;
+  ``buy:t:<tariff>:<sub|0>`` — payment methods for a tariff;
+  ``buy:p:<tariff>:<sub|0>:<provider>`` — a new pending payment and its link.
+- ``subs`` — the customer's subscriptions; ``subs:v:<sub>`` one of them;
+  ``subs:k:<sub>`` its keys; ``subs:u:<sub>`` its subscription URL; ``subs:q:<sub>`` its QR code.
+- ``trial`` — take the free trial.
+"""
+
+import re
+
+CALLBACK_DATA_MAX_BYTES = 64
+SEPARATOR = ":"
+
+# Prefixes, one per flow. Short on purpose: they travel in every button.
+MENU = "menu"
+HELP = "help"
+LANGUAGE = "lang"
+BUY = "buy"
+SUBSCRIPTIONS = "subs"
+TRIAL = "trial"
+
+# Steps of the buy flow (the second part of its data).
+BUY_NEW = "n"
+BUY_RENEW = "r"
+BUY_TARIFF = "t"
+BUY_PROVIDER = "p"
+
+# What to show about one subscription.
+SUB_VIEW = "v"
+SUB_KEYS = "k"
+SUB_URL = "u"
+SUB_QR = "q"
+
+
+def callback_data(prefix: str, *args: str) -> str:
+    """Join a prefix and its arguments; refuse data Telegram would reject."""
+    data = SEPARATOR.join((prefix, *args))
+    if len(data.encode()) > CALLBACK_DATA_MAX_BYTES:
+        raise ValueError(f"callback data longer than {CALLBACK_DATA_MAX_BYTES} bytes: {data!r}")
+    return data
+
+
+def callback_pattern(prefix: str, *args: str) -> str:
+    """A regex matching `prefix` (and `args`) alone or followed by arguments.
+
+    ``callback_pattern("lang")`` matches ``lang`` and ``lang:en``;
+    ``callback_pattern("buy", "t")`` matches ``buy:t:3:0`` but not ``buy`` or ``buy:p:3:0:x``.
+    """
+    head = re.escape(SEPARATOR.join((prefix, *args)))
+    return rf"^{head}(?:{re.escape(SEPARATOR)}.*)?$"
+
+
+def callback_exact(prefix: str, *args: str) -> str:
+    """A regex matching exactly `prefix` (and `args`), with nothing after."""
+    return rf"^{re.escape(SEPARATOR.join((prefix, *args)))}$"
+
+
+def callback_args(data: str | None) -> list[str]:
+    """The arguments after the prefix: ``"lang:en"`` -> ``["en"]``."""
+    return (data or "").split(SEPARATOR)[1:]
+
+
+def int_arg(args: list[str], index: int) -> int | None:
+    """``args[index]`` as a non-negative int, or None when missing or malformed."""
+    try:
+        value = args[index]
+    except IndexError:
+        return None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None
+
+
+# --- builders for the buttons other modules (notifications) need ---------------------------
+
+
+def buy_renew_data(subscription_id: int) -> str:
+    return callback_data(BUY, BUY_RENEW, str(subscription_id))
+
+
+def buy_tariff_data(tariff_id: int, subscription_id: int | None) -> str:
+    return callback_data(BUY, BUY_TARIFF, str(tariff_id), str(subscription_id or 0))
+
+
+def buy_provider_data(tariff_id: int, subscription_id: int | None, provider: str) -> str:
+    return callback_data(BUY, BUY_PROVIDER, str(tariff_id), str(subscription_id or 0), provider)
+
+
+def subscription_data(action: str, subscription_id: int) -> str:
+    return callback_data(SUBSCRIPTIONS, action, str(subscription_id))

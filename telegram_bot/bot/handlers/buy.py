@@ -1,0 +1,163 @@
+"""/buy: tariffs → payment method → a pending payment and its link; renewals included.
+
+Steps (callback data, see `callbacks`): ``buy`` / ``buy:n`` / ``buy:r:<sub>`` list the
+tariffs, ``buy:t:<tariff>:<sub|0>`` the payment methods, ``buy:p:<tariff>:<sub|0>:<code>``
+creates the payment. All state is in the data, so any of these works after a restart.
+"""
+
+from html import escape
+
+from telegram import Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from accounts.models import Customer
+from core.exceptions import ApplicationError
+from telegram_bot.bot import keyboards, texts
+from telegram_bot.bot.callbacks import (
+    BUY,
+    BUY_NEW,
+    BUY_PROVIDER,
+    BUY_RENEW,
+    BUY_TARIFF,
+    callback_args,
+    callback_pattern,
+    int_arg,
+)
+from telegram_bot.bot.db import call_service
+from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
+from telegram_bot.bot.handlers.fallback import outdated_button
+from telegram_bot.bot.selectors import buy_offer_get, buy_options_get
+from telegram_bot.bot.services import checkout_start
+
+
+async def show_tariffs(
+    update: Update,
+    customer: Customer,
+    *,
+    subscription_id: int | None = None,
+    new: bool = False,
+    notice: str = "",
+) -> None:
+    """The tariff list, or why nothing can be bought right now (never a dead end)."""
+    language = customer.language
+    options = await call_service(
+        buy_options_get, customer=customer, subscription_id=subscription_id, new=new
+    )
+    if not options.providers:
+        text = texts.buy_no_providers(language=language)
+    elif not options.tariffs:
+        text = texts.buy_no_tariffs(language=language)
+    else:
+        await show(
+            update,
+            texts.buy_tariffs(language=language, options=options, notice=notice),
+            keyboards.buy_tariffs_keyboard(language=language, options=options),
+        )
+        return
+    await show(update, text, keyboards.dead_end_keyboard(language=language))
+
+
+async def buy_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/buy: the tariffs, renewing the running subscription when there is one."""
+    customer = await customer_for_update(update)
+    if customer is None:
+        return
+    await show_tariffs(update, customer)
+
+
+async def buy_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``buy``, ``buy:n`` (a new subscription) or ``buy:r:<sub>`` (renew it): the tariffs."""
+    query = update.callback_query
+    await query.answer()
+    args = callback_args(query.data)
+    action = args[0] if args else ""
+    subscription_id = int_arg(args, 1) if action == BUY_RENEW else None
+    if action not in ("", BUY_NEW, BUY_RENEW) or (action == BUY_RENEW and not subscription_id):
+        await outdated_button(update, context, answered=True)
+        return
+    customer = await customer_for_update(update)
+    if customer is None:
+        return
+    await show_tariffs(update, customer, subscription_id=subscription_id, new=action == BUY_NEW)
+
+
+async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``buy:t:<tariff>:<sub|0>``: the chosen tariff, what it renews, the payment methods."""
+    query = update.callback_query
+    await query.answer()
+    args = callback_args(query.data)
+    tariff_id, subscription_id = int_arg(args, 1), int_arg(args, 2)
+    if tariff_id is None or subscription_id is None:
+        await outdated_button(update, context, answered=True)
+        return
+    customer = await customer_for_update(update)
+    if customer is None:
+        return
+    language = customer.language
+    offer = await call_service(
+        buy_offer_get,
+        customer=customer,
+        tariff_id=tariff_id,
+        subscription_id=subscription_id or None,
+    )
+    if offer.tariff is None:
+        await show_tariffs(
+            update,
+            customer,
+            subscription_id=subscription_id or None,
+            new=not subscription_id,
+            notice=texts.not_available(language=language),
+        )
+    elif not offer.providers:
+        await show(
+            update,
+            texts.buy_no_providers(language=language),
+            keyboards.dead_end_keyboard(language=language),
+        )
+    else:
+        await show(
+            update,
+            texts.buy_providers(language=language, offer=offer),
+            keyboards.buy_providers_keyboard(language=language, offer=offer),
+        )
+
+
+async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``buy:p:<tariff>:<sub|0>:<code>``: one new pending payment and its link to pay."""
+    query = update.callback_query
+    await query.answer()
+    args = callback_args(query.data)
+    tariff_id, subscription_id = int_arg(args, 1), int_arg(args, 2)
+    provider = args[3] if len(args) > 3 else ""
+    if tariff_id is None or subscription_id is None or not provider:
+        await outdated_button(update, context, answered=True)
+        return
+    customer = await customer_for_update(update)
+    if customer is None:
+        return
+    language = customer.language
+    try:
+        checkout = await call_service(
+            checkout_start,
+            customer=customer,
+            tariff_id=tariff_id,
+            provider=provider,
+            subscription_id=subscription_id or None,
+        )
+    except ApplicationError as exc:
+        await show(update, escape(exc.message), keyboards.buy_retry_keyboard(language=language))
+        return
+    await show(
+        update,
+        texts.buy_checkout(language=language, checkout=checkout),
+        keyboards.buy_checkout_keyboard(language=language, checkout=checkout),
+    )
+
+
+# The specific steps first: the bare ``buy`` pattern would match their data too.
+HANDLERS: list[BaseHandler] = [
+    CommandHandler("buy", buy_command, filters=PRIVATE_MESSAGE),
+    CallbackQueryHandler(tariff_chosen, pattern=callback_pattern(BUY, BUY_TARIFF)),
+    CallbackQueryHandler(provider_chosen, pattern=callback_pattern(BUY, BUY_PROVIDER)),
+    CallbackQueryHandler(buy_button, pattern=callback_pattern(BUY)),
+]

@@ -1,0 +1,414 @@
+"""Reads behind the bot's screens: plain dataclasses, so handlers never touch the ORM.
+
+Each function is one `call_service` away from a handler and reads what its screen shows in
+one or two queries. Every subscription lookup is scoped to the asking customer: an id from
+callback data (which a client can forge) never reveals someone else's subscription.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from accounts.models import Customer
+from billing.providers import provider_get, providers_enabled
+from core.qr import qr_png
+from nodes.models import NodeClient
+from nodes.selectors import LIVE_KEY_STATES
+from subscriptions.models import GIB, Subscription, SubscriptionStatus, Tariff
+from subscriptions.selectors import subscription_feed_url, subscription_links
+from subscriptions.services import subscription_expiry_after_extend, trial_tariff_get
+from subscriptions.vless import vless_remark
+from telegram_bot.bot.texts import tariff_name
+
+# How long the bot trusts its answer to "is a free trial on offer?" (it is asked on every
+# main menu; an operator's change to the trial tariff shows within this time).
+TRIAL_OFFER_CACHE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class TariffInfo:
+    id: int
+    name: str  # in the customer's language
+    duration_days: int
+    device_limit: int
+    traffic_limit_gb: int
+    price: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    code: str
+    title: str
+
+
+@dataclass(frozen=True)
+class RenewalTarget:
+    """The subscription a purchase will extend."""
+
+    id: int
+    tariff_name: str
+    expires_at: datetime
+    running: bool
+
+
+@dataclass(frozen=True)
+class BuyOptions:
+    """The first buy screen: what is on sale, how to pay, and what a purchase extends."""
+
+    tariffs: tuple[TariffInfo, ...]
+    providers: tuple[ProviderInfo, ...]
+    target: RenewalTarget | None
+    # Why a renewal that was asked for became a new purchase: "", "trial" or "gone".
+    refused: str = ""
+
+
+@dataclass(frozen=True)
+class BuyOffer:
+    """A tariff chosen (None: no longer on sale for this purchase) and how to pay for it."""
+
+    tariff: TariffInfo | None
+    providers: tuple[ProviderInfo, ...]
+    target: RenewalTarget | None
+    expires_after: datetime | None  # a renewal's expiry once paid
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A pending payment and the link that pays it."""
+
+    payment_id: int
+    url: str
+    amount: Decimal
+    currency: str
+    provider_title: str
+    tariff: TariffInfo
+    target: RenewalTarget | None
+    expires_after: datetime | None
+    valid_minutes: int
+
+
+@dataclass(frozen=True)
+class SubscriptionCard:
+    id: int
+    tariff_name: str
+    status: str  # "active", "expired" (also an active one past its expiry), "suspended"
+    is_trial: bool
+    running: bool
+    over_traffic: bool
+    expires_at: datetime
+    time_left: timedelta
+    traffic_used_bytes: int
+    traffic_limit_bytes: int
+    device_limit: int
+    locations: tuple[str, ...]
+    feed_url: str
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    place: str
+    link: str
+
+
+@dataclass(frozen=True)
+class SubscriptionKeys:
+    card: SubscriptionCard
+    links: tuple[KeyInfo, ...]
+
+
+# --- trial -----------------------------------------------------------------------------------
+
+
+def trial_offered(*, customer: Customer) -> bool:
+    """Whether the main menu offers `customer` the free trial (cached: asked on every menu)."""
+    if customer.trial_used_at is not None or not settings.TRIAL_TARIFF_ID:
+        return False
+    key = f"bot:trial-offered:{settings.TRIAL_TARIFF_ID}"
+    offered = cache.get(key)
+    if offered is None:
+        offered = trial_tariff_get() is not None
+        cache.set(key, offered, TRIAL_OFFER_CACHE_SECONDS)
+    return offered
+
+
+# --- buying ----------------------------------------------------------------------------------
+
+
+def tariff_info(tariff: Tariff, language: str) -> TariffInfo:
+    return TariffInfo(
+        id=tariff.pk,
+        name=tariff_name(name=tariff.name, name_en=tariff.name_en, language=language),
+        duration_days=tariff.duration_days,
+        device_limit=tariff.device_limit,
+        traffic_limit_gb=tariff.traffic_limit_gb,
+        price=tariff.price,
+        currency=tariff.currency,
+    )
+
+
+def providers_get() -> tuple[ProviderInfo, ...]:
+    """The configured payment methods, in settings order."""
+    return tuple(ProviderInfo(code, provider_get(code).title) for code in providers_enabled())
+
+
+def _on_sale() -> Q:
+    return Q(is_active=True, is_trial=False, price__gt=0)
+
+
+def _renewal_tariffs(subscription: Subscription) -> Q:
+    """Tariffs that may pay for renewing `subscription`: its own, or one with the same limits.
+
+    A renewal only adds days (limits stay as bought), so a tariff with other limits would
+    charge for devices or traffic the customer does not get; that is a new subscription.
+    """
+    same_limits = Q(device_limit=subscription.device_limit, node_count=subscription.node_count)
+    if subscription.traffic_limit_bytes % GIB == 0:
+        same_limits &= Q(traffic_limit_gb=subscription.traffic_limit_bytes // GIB)
+    else:
+        same_limits = Q(pk__in=[])
+    return Q(pk=subscription.tariff_id) | same_limits
+
+
+def renewal_target(subscription: Subscription, language: str, now: datetime) -> RenewalTarget:
+    return RenewalTarget(
+        id=subscription.pk,
+        tariff_name=tariff_name(
+            name=subscription.tariff.name, name_en=subscription.tariff.name_en, language=language
+        ),
+        expires_at=subscription.expires_at,
+        running=subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now,
+    )
+
+
+def _renewable(*, customer: Customer, subscription_id: int) -> Subscription | None:
+    """The customer's subscription if a payment may extend it (not a trial, not suspended)."""
+    return (
+        Subscription.objects.select_related("tariff")
+        .filter(
+            pk=subscription_id,
+            customer=customer,
+            is_trial=False,
+            status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.EXPIRED],
+        )
+        .first()
+    )
+
+
+def buy_options_get(
+    *,
+    customer: Customer,
+    subscription_id: int | None = None,
+    new: bool = False,
+    now: datetime | None = None,
+) -> BuyOptions:
+    """Tariffs on sale, for a new subscription or a renewal.
+
+    With `subscription_id` that subscription is renewed (a trial or a foreign id becomes a
+    new purchase, and says why); without it and unless `new`, the customer's running paid
+    subscription that ends last is.
+    """
+    now = now or timezone.now()
+    language = customer.language
+    refused = ""
+    subscription = None
+    if subscription_id is not None:
+        subscription = _renewable(customer=customer, subscription_id=subscription_id)
+        if subscription is None:
+            is_trial = Subscription.objects.filter(
+                pk=subscription_id, customer=customer, is_trial=True
+            ).exists()
+            refused = "trial" if is_trial else "gone"
+    elif not new:
+        subscription = (
+            Subscription.objects.select_related("tariff")
+            .filter(
+                customer=customer,
+                is_trial=False,
+                status=SubscriptionStatus.ACTIVE,
+                expires_at__gt=now,
+            )
+            .order_by("-expires_at")
+            .first()
+        )
+    tariffs = Tariff.objects.filter(_on_sale())
+    if subscription is not None:
+        renewal = list(tariffs.filter(_renewal_tariffs(subscription)))
+        if renewal:
+            return BuyOptions(
+                tariffs=tuple(tariff_info(t, language) for t in renewal),
+                providers=providers_get(),
+                target=renewal_target(subscription, language, now),
+            )
+        if subscription_id is not None:
+            refused = "gone"
+    return BuyOptions(
+        tariffs=tuple(tariff_info(t, language) for t in tariffs),
+        providers=providers_get(),
+        target=None,
+        refused=refused,
+    )
+
+
+def buy_offer_load(
+    *, customer: Customer, tariff_id: int, subscription_id: int | None, now: datetime
+) -> tuple[Tariff | None, Subscription | None]:
+    """The tariff and renewal target of a purchase, as buttons name them; (None, _) when the
+    combination is no longer valid (tariff off sale, subscription not renewable with it)."""
+    tariffs = Tariff.objects.filter(_on_sale(), pk=tariff_id)
+    subscription = None
+    if subscription_id:
+        subscription = _renewable(customer=customer, subscription_id=subscription_id)
+        if subscription is None:
+            return None, None
+        tariffs = tariffs.filter(_renewal_tariffs(subscription))
+    return tariffs.first(), subscription
+
+
+def buy_offer_get(
+    *,
+    customer: Customer,
+    tariff_id: int,
+    subscription_id: int | None,
+    now: datetime | None = None,
+) -> BuyOffer:
+    """The second buy screen: the chosen tariff, the renewal it makes, the payment methods."""
+    now = now or timezone.now()
+    language = customer.language
+    tariff, subscription = buy_offer_load(
+        customer=customer, tariff_id=tariff_id, subscription_id=subscription_id, now=now
+    )
+    if tariff is None:
+        return BuyOffer(tariff=None, providers=(), target=None, expires_after=None)
+    target = expires_after = None
+    if subscription is not None:
+        target = renewal_target(subscription, language, now)
+        expires_after = subscription_expiry_after_extend(
+            subscription=subscription, days=tariff.duration_days, now=now
+        )
+    return BuyOffer(
+        tariff=tariff_info(tariff, language),
+        providers=providers_get(),
+        target=target,
+        expires_after=expires_after,
+    )
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+def _customer_subscriptions(customer: Customer, subscription_id: int | None = None):
+    subscriptions = (
+        Subscription.objects.filter(customer=customer)
+        .exclude(status=SubscriptionStatus.CANCELLED)
+        .select_related("tariff")
+        .prefetch_related(
+            Prefetch(
+                "keys",
+                queryset=NodeClient.objects.filter(
+                    sync_state__in=LIVE_KEY_STATES, node__is_enabled=True
+                )
+                .select_related("node")
+                .order_by("node__name"),
+                to_attr="live_keys",
+            )
+        )
+        .order_by("-expires_at", "-pk")
+    )
+    if subscription_id is not None:
+        subscriptions = subscriptions.filter(pk=subscription_id)
+    return subscriptions
+
+
+def _card(subscription: Subscription, language: str, now: datetime) -> SubscriptionCard:
+    running = subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now
+    status = subscription.status
+    if status == SubscriptionStatus.ACTIVE and not running:
+        status = SubscriptionStatus.EXPIRED
+    locations = tuple(
+        dict.fromkeys(
+            vless_remark(
+                node_name=key.node.name, location=key.node.location, country=key.node.country
+            )
+            for key in subscription.live_keys
+        )
+    )
+    limit = subscription.traffic_limit_bytes
+    return SubscriptionCard(
+        id=subscription.pk,
+        tariff_name=tariff_name(
+            name=subscription.tariff.name, name_en=subscription.tariff.name_en, language=language
+        ),
+        status=str(status),
+        is_trial=subscription.is_trial,
+        running=running,
+        over_traffic=bool(limit) and subscription.traffic_used_bytes >= limit,
+        expires_at=subscription.expires_at,
+        time_left=max(subscription.expires_at - now, timedelta(0)),
+        traffic_used_bytes=subscription.traffic_used_bytes,
+        traffic_limit_bytes=limit,
+        device_limit=subscription.device_limit,
+        locations=locations,
+        feed_url=subscription_feed_url(subscription=subscription),
+    )
+
+
+def subscription_cards_get(
+    *, customer: Customer, now: datetime | None = None
+) -> list[SubscriptionCard]:
+    """The customer's subscriptions (not cancelled), latest expiry first, in two queries."""
+    now = now or timezone.now()
+    return [_card(s, customer.language, now) for s in _customer_subscriptions(customer)]
+
+
+def subscription_card_get(
+    *, customer: Customer, subscription_id: int, now: datetime | None = None
+) -> tuple[SubscriptionCard | None, int]:
+    """One of the customer's subscriptions (None: not theirs, cancelled, unknown), and how
+    many they have (a "back to the list" button only makes sense with more than one)."""
+    now = now or timezone.now()
+    subscription = _customer_subscriptions(customer, subscription_id).first()
+    if subscription is None:
+        return None, 0
+    count = (
+        Subscription.objects.filter(customer=customer)
+        .exclude(status=SubscriptionStatus.CANCELLED)
+        .count()
+    )
+    return _card(subscription, customer.language, now), count
+
+
+def subscription_keys_get(
+    *, customer: Customer, subscription_id: int, now: datetime | None = None
+) -> SubscriptionKeys | None:
+    """A subscription's card and its VLESS links (healthy nodes first), or None."""
+    now = now or timezone.now()
+    subscription = _customer_subscriptions(customer, subscription_id).first()
+    if subscription is None:
+        return None
+    links = tuple(
+        KeyInfo(
+            place=vless_remark(node_name=key.node_name, location=key.location, country=key.country),
+            link=key.link,
+        )
+        for key in subscription_links(subscription=subscription)
+    )
+    return SubscriptionKeys(card=_card(subscription, customer.language, now), links=links)
+
+
+def subscription_qr_get(*, customer: Customer, subscription_id: int) -> bytes | None:
+    """A PNG QR code of the customer's subscription URL, or None when it is not theirs."""
+    subscription = (
+        Subscription.objects.filter(pk=subscription_id, customer=customer)
+        .exclude(status=SubscriptionStatus.CANCELLED)
+        .only("pk", "feed_token")
+        .first()
+    )
+    if subscription is None:
+        return None
+    return qr_png(data=subscription_feed_url(subscription=subscription))
