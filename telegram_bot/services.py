@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -162,11 +162,25 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
     id never both send it; no row lock is held across the HTTP call.
     """
     now = now or timezone.now()
-    claimed = OutboxMessage.objects.filter(
-        pk=message_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now
-    ).update(status=OutboxStatus.SENDING, claimed_at=now, updated_at=now)
+    earlier_in_chat = OutboxMessage.objects.filter(
+        chat_id=OuterRef("chat_id"),
+        pk__lt=OuterRef("pk"),
+        status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING],
+    )
+    claimed = (
+        OutboxMessage.objects.filter(
+            pk=message_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now
+        )
+        .filter(~Exists(earlier_in_chat))
+        .update(status=OutboxStatus.SENDING, claimed_at=now, updated_at=now)
+    )
     if not claimed:
-        return SendResult("not-due")
+        # One chat reads its messages in the order they were queued ("payment received"
+        # before "your keys"): a message waits while an earlier one to its chat is unsent.
+        waiting = OutboxMessage.objects.filter(
+            pk=message_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now
+        ).exists()
+        return SendResult("waiting", retry_in=1.0) if waiting else SendResult("not-due")
     message = OutboxMessage.objects.get(pk=message_id)
 
     wait = send_slot_reserve(chat_id=message.chat_id)

@@ -13,7 +13,13 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from telegram_bot.models import OutboxMessage, OutboxStatus
-from telegram_bot.services import notify_admins, notify_customer, outbox_flush, outbox_message_send
+from telegram_bot.services import (
+    SendResult,
+    notify_admins,
+    notify_customer,
+    outbox_flush,
+    outbox_message_send,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +235,34 @@ def test_flush_releases_stale_claims_and_requeues_due_messages():
     assert outbox_flush() == 1  # eager: the send task runs inside
     message.refresh_from_db()
     assert message.status == OutboxStatus.SENT
+
+
+@responses.activate
+@override_settings(TELEGRAM_RATE_PER_CHAT_SECONDS=0)
+def test_messages_to_one_chat_go_out_in_queue_order():
+    responses.post(f"{API}/sendMessage", json=ok())
+    customer = CustomerFactory()
+    first, second = queue(customer, text="payment received"), queue(customer, text="keys")
+    other_chat = queue(text="someone else")
+    # The later message waits for the earlier one; other chats are not held back.
+    assert outbox_message_send(message_id=second.pk) == SendResult("waiting", retry_in=1.0)
+    assert outbox_message_send(message_id=other_chat.pk).status == "sent"
+    assert outbox_message_send(message_id=first.pk).status == "sent"
+    assert outbox_message_send(message_id=second.pk).status == "sent"
+    texts = [json.loads(c.request.body)["text"] for c in responses.calls]
+    assert texts == ["someone else", "payment received", "keys"]
+
+
+@responses.activate
+@override_settings(TELEGRAM_RATE_PER_CHAT_SECONDS=0)
+def test_a_failed_earlier_message_does_not_hold_the_chat():
+    responses.post(
+        f"{API}/sendMessage",
+        status=400,
+        json={"ok": False, "error_code": 400, "description": "Bad Request: can't parse"},
+    )
+    responses.post(f"{API}/sendMessage", json=ok())
+    customer = CustomerFactory()
+    first, second = queue(customer), queue(customer)
+    assert outbox_message_send(message_id=first.pk).status == "failed"
+    assert outbox_message_send(message_id=second.pk).status == "sent"

@@ -35,6 +35,9 @@ else:
         "processed_folder": str(_processed_dir),
         "control_folder": str(_control_dir),
         "store_processed": False,
+        # kombu polls the folder; its 1 s default caps a worker at a couple of tasks a second
+        # (it also sleeps while its prefetch slots are full).
+        "polling_interval": 0.1,
     }
     CELERY_RESULT_BACKEND = f"file://{_results_dir}"
 
@@ -60,6 +63,8 @@ OUTBOX_FLUSH_INTERVAL = env.float("OUTBOX_FLUSH_INTERVAL", default=30.0)
 SUBSCRIPTIONS_EXPIRE_INTERVAL = env.float("SUBSCRIPTIONS_EXPIRE_INTERVAL", default=60.0)
 NODE_HEALTH_INTERVAL = env.float("NODE_HEALTH_INTERVAL", default=60.0)
 NODE_RECONCILE_INTERVAL = env.float("NODE_RECONCILE_INTERVAL", default=600.0)
+ALERTS_CHECK_INTERVAL = env.float("ALERTS_CHECK_INTERVAL", default=60.0)
+DAILY_SUMMARY_HOUR_UTC = env.int("DAILY_SUMMARY_HOUR_UTC", default=6)
 
 # The whole periodic schedule. Later features add their entries here, never elsewhere.
 CELERY_BEAT_SCHEDULE = {
@@ -91,5 +96,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.tasks.backup_task",
         # https://crontab.guru/#0_1_*_*_* (UTC)
         "schedule": crontab(minute=0, hour=env.int("BACKUP_HOUR_UTC", default=1)),
+    },
+    # Alerts (core/alerts.py): stuck outbox / queue, bad-signature probing, flapping nodes.
+    "alerts-check": {
+        "task": "core.tasks.alerts_check_task",
+        "schedule": timedelta(seconds=ALERTS_CHECK_INTERVAL),
+    },
+    "alerts-daily-summary": {
+        "task": "core.tasks.daily_summary_task",
+        # https://crontab.guru/#0_6_*_*_* (UTC)
+        "schedule": crontab(minute=0, hour=DAILY_SUMMARY_HOUR_UTC),
     },
 }
