@@ -38,6 +38,62 @@ class Shop:
         self.system.api.push_message(user_id=user_id, text="/start", language_code=language)
         wait_until(lambda: self.messages_to(user_id), timeout=20, what=f"/start reply to {user_id}")
 
+    def _bot_calls(self, chat_id: int) -> list:
+        return [
+            c
+            for c in self.system.api.calls
+            if c.method in ("sendMessage", "editMessageText", "sendPhoto")
+            and c.http_status == 200
+            and c.params.get("chat_id") == chat_id
+        ]
+
+    def press(self, chat_id: int, data: str, *, language: str = "en") -> list[dict]:
+        """Press an inline button; return the buttons of the bot's answer."""
+        # Let queued notifications land first, so the next call to this chat is the answer.
+        wait_until(
+            lambda: (
+                not self.system.sql(
+                    "SELECT 1 FROM telegram_bot_outboxmessage"
+                    " WHERE chat_id = %s AND status IN ('pending', 'sending')",
+                    (chat_id,),
+                )
+            ),
+            timeout=30,
+            what=f"outbox to {chat_id} drained",
+        )
+        before = len(self._bot_calls(chat_id))
+        self.system.api.push_callback(user_id=chat_id, data=data, language_code=language)
+        calls = wait_until(
+            lambda: (c := self._bot_calls(chat_id)) and len(c) > before and c,
+            timeout=20,
+            what=f"the bot's answer to {data}",
+        )
+        markup = calls[-1].params.get("reply_markup") or {}
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+    def bot_buy(self, *, user_id: int, provider: str, renew: int | None = None) -> dict:
+        """/buy through the bot's buttons: tariff -> payment method -> the payment link."""
+        buttons = self.press(user_id, f"buy:r:{renew}" if renew else "buy")
+        tariff = next(
+            b["callback_data"] for b in buttons if b.get("callback_data", "").startswith("buy:t:")
+        )
+        if renew:
+            assert tariff.endswith(f":{renew}"), tariff
+        buttons = self.press(user_id, tariff)
+        choice = next(
+            b["callback_data"]
+            for b in buttons
+            if b.get("callback_data", "").endswith(f":{provider}")
+        )
+        buttons = self.press(user_id, choice)
+        url = next(b["url"] for b in buttons if b.get("url", "").startswith("https://"))
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        if provider == "robokassa":
+            return {"id": int(query["InvId"]), "amount": query["OutSum"], "url": url}
+        return {"id": int(query["o"]), "amount": query["oa"], "url": url}
+
     def keys_messages(self, chat_id: int) -> list[str]:
         return [t for t in self.texts_to(chat_id) if "vless://" in t]
 

@@ -24,7 +24,7 @@ GIB = 1024**3
 def test_purchase_with_robokassa_delivers_keys_and_feed(system, shop):
     user = 710001
     shop.start(user)
-    payment = shop.payment_create(user_id=user, provider="robokassa")
+    payment = shop.bot_buy(user_id=user, provider="robokassa")
     assert payment["url"].startswith("https://auth.robokassa.ru/Merchant/Index.aspx?")
 
     reply = shop.robokassa_notify(payment)
@@ -68,7 +68,7 @@ def test_purchase_with_robokassa_delivers_keys_and_feed(system, shop):
 def test_purchase_with_freekassa_and_renewal_extends_db_and_panel(system, shop):
     user = 710002
     shop.start(user)
-    first = shop.payment_create(user_id=user, provider="freekassa")
+    first = shop.bot_buy(user_id=user, provider="freekassa")
     assert first["url"].startswith("https://pay.freekassa.com/?")
     reply = shop.freekassa_notify(first)
     assert (reply.status_code, reply.text) == (200, "YES")
@@ -76,7 +76,7 @@ def test_purchase_with_freekassa_and_renewal_extends_db_and_panel(system, shop):
     subscription = shop.subscription(user)
     expiry_before = shop.expiry_ms(subscription["expires_at"])
 
-    renewal = shop.payment_create(user_id=user, provider="freekassa", renew=subscription["id"])
+    renewal = shop.bot_buy(user_id=user, provider="freekassa", renew=subscription["id"])
     assert shop.freekassa_notify(renewal).text == "YES"
     renewed = wait_until(
         lambda: (
