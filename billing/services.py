@@ -845,11 +845,20 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
     """
     customer = payment.customer
     with translation.override(_language(customer.language)):
-        text = _(
-            "✅ Payment #%(payment)s received: %(amount)s.\n"
-            "Your subscription “%(tariff)s” is active until %(expires)s.\n"
-            "Your connection keys will follow in a separate message."
-        ) % {
+        if subscription.keys_notified_at:
+            # A renewal: the keys the customer has keep working, nothing else arrives.
+            message = _(
+                "✅ Payment #%(payment)s received: %(amount)s.\n"
+                "Your subscription “%(tariff)s” is extended until %(expires)s.\n"
+                "Your keys and subscription URL stay the same."
+            )
+        else:
+            message = _(
+                "✅ Payment #%(payment)s received: %(amount)s.\n"
+                "Your subscription “%(tariff)s” is active until %(expires)s.\n"
+                "Your connection keys will follow in a separate message."
+            )
+        text = message % {
             "payment": payment.pk,
             "amount": _money(payment.amount, payment.currency),
             "tariff": escape(_tariff_name(tariff=payment.tariff, language=customer.language)),

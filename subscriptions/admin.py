@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest
 from django.urls import reverse
@@ -15,14 +14,18 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.admin import action_form_page, run_for_each
-from core.models import AuditEvent
-from core.services import audit_log_write, model_update
 from nodes.admin import health_badge
-from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES
-from nodes.services import node_keys_retry, subscription_keys_sync, subscription_move
+from nodes.services import subscription_move
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
-from subscriptions.services import subscription_expire, subscription_extend
+from subscriptions.services import (
+    subscription_expire,
+    subscription_extend,
+    subscription_reprovision,
+    tariff_save,
+    tariff_set_active,
+)
 
 # --- Tariffs ---------------------------------------------------------------------------------
 
@@ -53,34 +56,12 @@ class TariffAdmin(admin.ModelAdmin):
         return False  # subscriptions and payments reference tariffs: disable instead
 
     def save_model(self, request, obj, form, change):
-        """Validated by the form (price ≥ 0, duration > 0, constraints); audited here."""
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            audit_log_write(
-                event_type=AuditEvent.ADMIN_ACTION,
-                obj=obj,
-                acting_user=request.user,
-                message=f"tariff {obj.name} {'changed' if change else 'added'}",
-                extra_data={
-                    "action": "tariff_change" if change else "tariff_add",
-                    "fields": sorted(form.changed_data),
-                    "price": str(obj.price),
-                    "duration_days": obj.duration_days,
-                },
-            )
+        """Validated by the form (price ≥ 0, duration > 0, constraints); saved by a service."""
+        tariff_save(tariff=obj, changed_fields=form.changed_data, actor=request.user)
 
     def _set_active(self, request: HttpRequest, queryset, active: bool) -> None:
         def toggle(tariff: Tariff) -> None:
-            with transaction.atomic():
-                _tariff, changed = model_update(instance=tariff, data={"is_active": active})
-                if changed:
-                    audit_log_write(
-                        event_type=AuditEvent.ADMIN_ACTION,
-                        obj=tariff,
-                        acting_user=request.user,
-                        message=f"tariff {tariff.name} {'enabled' if active else 'disabled'}",
-                        extra_data={"action": "tariff_set_active", "is_active": active},
-                    )
+            tariff_set_active(tariff=tariff, active=active, actor=request.user)
 
         run_for_each(
             self,
@@ -346,26 +327,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     @admin.action(description="Re-provision keys of selected subscriptions", permissions=["change"])
     def reprovision_selected(self, request: HttpRequest, queryset) -> None:
         def reprovision(subscription: Subscription) -> None:
-            with transaction.atomic():
-                key_ids = list(
-                    subscription.keys.exclude(sync_state=SyncState.REMOVED).values_list(
-                        "pk", flat=True
-                    )
-                )
-                retried = node_keys_retry(key_ids=key_ids)
-                keys = subscription_keys_sync(subscription=subscription, reason="re-provision")
-                audit_log_write(
-                    event_type=AuditEvent.ADMIN_ACTION,
-                    obj=subscription,
-                    acting_user=request.user,
-                    customer_id=subscription.customer_id,
-                    message=f"re-provision: {retried} key(s) pushed again",
-                    extra_data={
-                        "action": "subscription_reprovision",
-                        "retried_key_ids": key_ids,
-                        "keys_after": [key.pk for key in keys],
-                    },
-                )
+            subscription_reprovision(subscription=subscription, actor=request.user)
 
         run_for_each(
             self,

@@ -16,7 +16,8 @@ from accounts.models import Customer
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write, model_update
-from nodes.services import subscription_keys_sync
+from nodes.models import SyncState
+from nodes.services import node_keys_retry, subscription_keys_sync
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.notifications import notify_subscription_expired, notify_subscription_reminder
 
@@ -372,3 +373,72 @@ def _subscription_remind(*, subscription_id: int, thresholds: list[int], now: da
 def _subscription_expired_notify(*, subscription: Subscription) -> None:
     """The sweep expired `subscription`: tell its customer once, with a renew button."""
     notify_subscription_expired(subscription=subscription)
+
+
+# --- Operator actions on tariffs and subscriptions ------------------------------------------
+
+
+@transaction.atomic
+def tariff_save(*, tariff: Tariff, changed_fields: list[str], actor) -> Tariff:
+    """Create or change a tariff (validated), audited with the operator's name.
+
+    Subscriptions already sold keep their snapshotted limits; only new sales change.
+    """
+    created = tariff.pk is None
+    tariff.full_clean()
+    tariff.save()
+    audit_log_write(
+        event_type=AuditEvent.ADMIN_ACTION,
+        obj=tariff,
+        acting_user=actor,
+        message=f"tariff {tariff.name} {'added' if created else 'changed'}",
+        extra_data={
+            "action": "tariff_add" if created else "tariff_change",
+            "fields": sorted(changed_fields),
+            "price": str(tariff.price),
+            "duration_days": tariff.duration_days,
+        },
+    )
+    return tariff
+
+
+@transaction.atomic
+def tariff_set_active(*, tariff: Tariff, active: bool, actor) -> bool:
+    """Offer a tariff in the bot, or stop selling it. Returns whether anything changed."""
+    _tariff, changed = model_update(instance=tariff, data={"is_active": active})
+    if changed:
+        audit_log_write(
+            event_type=AuditEvent.ADMIN_ACTION,
+            obj=tariff,
+            acting_user=actor,
+            message=f"tariff {tariff.name} {'enabled' if active else 'disabled'}",
+            extra_data={"action": "tariff_set_active", "is_active": active},
+        )
+    return changed
+
+
+@transaction.atomic
+def subscription_reprovision(*, subscription: Subscription, actor) -> int:
+    """Push every key of `subscription` to its panel again and place missing ones.
+
+    For a customer whose app stopped working: it repairs a panel that lost or changed the
+    client without waiting for reconciliation. Returns the number of keys pushed again.
+    """
+    key_ids = list(
+        subscription.keys.exclude(sync_state=SyncState.REMOVED).values_list("pk", flat=True)
+    )
+    retried = node_keys_retry(key_ids=key_ids)
+    keys = subscription_keys_sync(subscription=subscription, reason="re-provision")
+    audit_log_write(
+        event_type=AuditEvent.ADMIN_ACTION,
+        obj=subscription,
+        acting_user=actor,
+        customer_id=subscription.customer_id,
+        message=f"re-provision: {retried} key(s) pushed again",
+        extra_data={
+            "action": "subscription_reprovision",
+            "retried_key_ids": key_ids,
+            "keys_after": [key.pk for key in keys],
+        },
+    )
+    return retried

@@ -164,3 +164,18 @@ def test_expired_pending_is_flagged_late():
 )
 def test_amounts_equal(received, expected, equal):
     assert amounts_equal(received=Decimal(received), expected=Decimal(expected)) is equal
+
+
+def test_renewal_message_says_the_keys_stay_the_same():
+    from subscriptions.tests.factories import SubscriptionFactory
+
+    customer = CustomerFactory(language="en")
+    subscription = SubscriptionFactory(customer=customer, keys_notified_at=timezone.now())
+    payment = PaymentFactory(
+        customer=customer, subscription=subscription, tariff=subscription.tariff
+    )
+    mark(payment)
+    text = OutboxMessage.objects.get(kind="payment-paid").text
+    assert "extended until" in text
+    assert "stay the same" in text
+    assert "will follow" not in text
