@@ -47,6 +47,10 @@ class Customer(BaseModel):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("ban_customer", "Can ban and unban customers"),
+            ("message_customer", "Can send a message to a customer"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(telegram_id__gt=0), name="customer_telegram_id_positive"

@@ -97,6 +97,7 @@ class Subscription(BaseModel):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("extend_subscription", "Can extend subscriptions")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(expires_at__gte=models.F("started_at")),
