@@ -27,9 +27,10 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from billing.exceptions import ProviderNotConfiguredError
-from billing.net import client_ip
+from billing.net import client_ip, ip_allowed
 from billing.providers import provider_get
 from billing.services import WebhookRequest, webhook_receive
+from core.ratelimit import rate_count, rate_hit
 
 logger = logging.getLogger(__name__)
 
@@ -77,27 +78,35 @@ class PaymentWebhookApi(APIView):
 
     def _handle(self, request: Request) -> HttpResponse:
         try:
-            provider_get(self.provider_code)
+            provider = provider_get(self.provider_code)
         except ProviderNotConfiguredError:
             return HttpResponse("ERROR: not_found", status=404, content_type=PLAIN_TEXT)
         http_request = request._request
+        meta = http_request.META
+        remote_ip = client_ip(
+            remote_addr=meta.get("REMOTE_ADDR", ""),
+            forwarded_for=meta.get("HTTP_X_FORWARDED_FOR"),
+            trusted_proxies=settings.TRUSTED_PROXY_IPS,
+        )
+        limited_key = self._reject_limit_key(provider=provider, remote_ip=remote_ip)
+        if limited_key and (
+            rate_count(key=limited_key, window=60) >= settings.WEBHOOK_REJECTS_PER_MINUTE
+        ):
+            response = HttpResponse("ERROR: too_many_rejected", status=429, content_type=PLAIN_TEXT)
+            response["Retry-After"] = "60"
+            return response
         try:
             body = http_request.body  # first, before anything parses the stream
         except RequestDataTooBig:
             # Over DATA_UPLOAD_MAX_MEMORY_SIZE: keep just enough to record it (it is refused
             # as too large by the parser since it exceeds WEBHOOK_BODY_MAX_BYTES anyway).
             body = http_request.read(settings.WEBHOOK_BODY_MAX_BYTES + 1)
-        meta = http_request.META
         webhook_request = WebhookRequest(
             method=http_request.method or "",
             body=body,
             content_type=meta.get("CONTENT_TYPE", ""),
             query_string=meta.get("QUERY_STRING", ""),
-            remote_ip=client_ip(
-                remote_addr=meta.get("REMOTE_ADDR", ""),
-                forwarded_for=meta.get("HTTP_X_FORWARDED_FOR"),
-                trusted_proxies=settings.TRUSTED_PROXY_IPS,
-            ),
+            remote_ip=remote_ip,
             headers=dict(http_request.headers),
         )
         try:
@@ -105,7 +114,22 @@ class PaymentWebhookApi(APIView):
         except Exception:  # the event row says what failed; a 5xx makes the provider retry
             logger.exception("webhook %s: internal failure", self.provider_code)
             return HttpResponse("ERROR: internal_error", status=500, content_type=PLAIN_TEXT)
+        if limited_key and 400 <= reply.status_code < 500:
+            rate_hit(key=limited_key, window=60)
         return HttpResponse(reply.body, status=reply.status_code, content_type=PLAIN_TEXT)
+
+    def _reject_limit_key(self, *, provider, remote_ip: str | None) -> str:
+        """The counter of rejected notifications for this sender, '' if it is never limited.
+
+        Only rejected requests count and the key is the sender's own address, so a prober
+        can only block itself; the provider's published addresses are never limited, and a
+        genuine notification is never counted, whoever sends it.
+        """
+        if settings.WEBHOOK_REJECTS_PER_MINUTE <= 0:
+            return ""  # limit switched off
+        if remote_ip and ip_allowed(ip=remote_ip, allowed=getattr(provider, "allowed_ips", ())):
+            return ""
+        return f"webhook-rejects:{self.provider_code}:{remote_ip or 'unknown'}"
 
 
 class RobokassaResultApi(PaymentWebhookApi):

@@ -7,7 +7,9 @@ from django.utils import timezone, translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from billing.net import client_ip
 from core.qr import qr_svg
+from core.ratelimit import rate_hit
 from subscriptions.feed import FEED_CONTENT_TYPE, feed_body_render, feed_headers_build
 from subscriptions.models import SubscriptionStatus
 from subscriptions.selectors import (
@@ -40,6 +42,19 @@ def _wants_html(request: HttpRequest) -> bool:
 @never_cache
 @require_GET
 def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
+    remote_ip = client_ip(
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR"),
+        trusted_proxies=settings.TRUSTED_PROXY_IPS,
+    )
+    # Per address, so guessing tokens is slow and no one can slow down anyone else's app.
+    if (
+        rate_hit(key=f"feed:{remote_ip or 'unknown'}", window=60)
+        > settings.FEED_REQUESTS_PER_MINUTE
+    ):
+        response = HttpResponse("Too many requests", status=429, content_type="text/plain")
+        response["Retry-After"] = "60"
+        return response
     subscription = subscription_by_feed_token(token=token)
     if subscription is None:
         raise Http404("unknown subscription")

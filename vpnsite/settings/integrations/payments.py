@@ -44,3 +44,7 @@ if FREEKASSA_MERCHANT_ID and FREEKASSA_SECRET1 and FREEKASSA_SECRET2:
             "check_ip": FREEKASSA_CHECK_IP,
         },
     )
+# Rejected notifications (bad signature, unknown order, ...) one address may send per
+# minute before it gets 429. Only rejects count, per sender address, and the providers'
+# published addresses are exempt: a prober can only ever block itself. 0 switches it off.
+WEBHOOK_REJECTS_PER_MINUTE = env.int("WEBHOOK_REJECTS_PER_MINUTE", default=30)

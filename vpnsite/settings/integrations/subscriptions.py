@@ -9,3 +9,5 @@ SUBSCRIPTION_FEED_TITLE = env("SUBSCRIPTION_FEED_TITLE", default="vpnsite")
 SUBSCRIPTION_REMINDER_DAYS = [
     int(days) for days in env.list("SUBSCRIPTION_REMINDER_DAYS", default=["3", "1"]) if days
 ]
+# Subscription feed requests per client address per minute (apps refresh every few hours).
+FEED_REQUESTS_PER_MINUTE = env.int("FEED_REQUESTS_PER_MINUTE", default=60)
