@@ -85,17 +85,22 @@ def notify_keys_ready(*, subscription: Subscription) -> None:
         )
 
 
-def notify_keys_moved(*, subscription: Subscription) -> None:
-    """A node went down and the key was re-placed: new links (the feed follows by itself)."""
+def notify_keys_moved(*, subscription: Subscription, node_down: bool = True) -> None:
+    """The key was re-placed (its node went down, or an operator moved it): new links.
+
+    The subscription URL follows by itself; the message is for people who added a link.
+    """
     customer = subscription.customer
     language = customer.language
     with translation.override(language):
+        headline = (
+            _("One of our servers is down, so your key was moved to another one")
+            if node_down
+            else _("Your key was moved to another server")
+        )
         notify_customer(
             customer=customer,
-            text=_keys_text(
-                subscription,
-                _("One of our servers is down, so your key was moved to another one"),
-            ),
+            text=_keys_text(subscription, headline),
             reply_markup={
                 "inline_keyboard": [
                     [_feed_button(subscription)],

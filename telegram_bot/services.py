@@ -126,6 +126,8 @@ def notify_admins(
 class SendResult:
     status: str
     retry_in: float | None = None
+    # The next message queued for the same chat, now free to go (see `_next_in_chat`).
+    next_id: int | None = None
 
 
 def _backoff(attempts: int) -> float:
@@ -180,7 +182,8 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
         waiting = OutboxMessage.objects.filter(
             pk=message_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now
         ).exists()
-        return SendResult("waiting", retry_in=1.0) if waiting else SendResult("not-due")
+        # The earlier message's task hands over to this one when it is done.
+        return SendResult("waiting") if waiting else SendResult("not-due")
     message = OutboxMessage.objects.get(pk=message_id)
 
     wait = send_slot_reserve(chat_id=message.chat_id)
@@ -209,17 +212,17 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
                 bot_blocked_at=now, updated_at=now
             )
         logger.info("outbox %s: chat %s blocked the bot", message_id, message.chat_id)
-        return SendResult("blocked")
+        return SendResult("blocked", next_id=_next_in_chat(message))
     except TelegramRejected as exc:
         _finish(message_id, status=OutboxStatus.FAILED, last_error=str(exc))
         logger.warning("outbox %s rejected: %s", message_id, exc)
-        return SendResult("failed")
+        return SendResult("failed", next_id=_next_in_chat(message))
     except TelegramUnavailable as exc:
         attempts = message.attempts + 1
         if attempts >= settings.OUTBOX_MAX_ATTEMPTS:
             _finish(message_id, status=OutboxStatus.FAILED, attempts=attempts, last_error=str(exc))
             logger.error("outbox %s failed after %s attempts: %s", message_id, attempts, exc)
-            return SendResult("failed")
+            return SendResult("failed", next_id=_next_in_chat(message))
         delay = _backoff(attempts)
         _finish(
             message_id,
@@ -238,7 +241,22 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
         last_error="",
         telegram_message_id=result.get("message_id") if isinstance(result, dict) else None,
     )
-    return SendResult("sent")
+    return SendResult("sent", next_id=_next_in_chat(message))
+
+
+def _next_in_chat(message: OutboxMessage) -> int | None:
+    """The oldest message still pending for the chat of `message`, if it is due."""
+    return (
+        OutboxMessage.objects.filter(
+            chat_id=message.chat_id,
+            status=OutboxStatus.PENDING,
+            pk__gt=message.pk,
+            next_attempt_at__lte=timezone.now(),
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def outbox_flush(*, now: datetime | None = None, limit: int = 500) -> int:

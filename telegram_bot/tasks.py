@@ -9,6 +9,8 @@ def outbox_send_task(message_id: int) -> str:
     result = outbox_message_send(message_id=message_id)
     if result.retry_in is not None:
         outbox_send_task.apply_async((message_id,), countdown=result.retry_in)
+    if result.next_id is not None:  # messages to one chat go out in order, one by one
+        outbox_send_task.delay(result.next_id)
     return result.status
 
 

@@ -245,9 +245,10 @@ def test_messages_to_one_chat_go_out_in_queue_order():
     first, second = queue(customer, text="payment received"), queue(customer, text="keys")
     other_chat = queue(text="someone else")
     # The later message waits for the earlier one; other chats are not held back.
-    assert outbox_message_send(message_id=second.pk) == SendResult("waiting", retry_in=1.0)
+    assert outbox_message_send(message_id=second.pk) == SendResult("waiting")
     assert outbox_message_send(message_id=other_chat.pk).status == "sent"
-    assert outbox_message_send(message_id=first.pk).status == "sent"
+    # Sending the first one hands over to the second.
+    assert outbox_message_send(message_id=first.pk) == SendResult("sent", next_id=second.pk)
     assert outbox_message_send(message_id=second.pk).status == "sent"
     texts = [json.loads(c.request.body)["text"] for c in responses.calls]
     assert texts == ["someone else", "payment received", "keys"]
