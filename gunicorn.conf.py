@@ -1,10 +1,18 @@
-"""gunicorn settings from the environment (docker compose and servers)."""
+"""gunicorn settings from the environment (docker compose and servers).
+
+Docs: https://docs.gunicorn.org/en/stable/settings.html
+"""
 
 import os
+
+from core import metrics_files
+from core.logging import record_factory_install
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM (docker compose stop) workers finish the requests they have for this long; the
+# compose file gives the container a little more (stop_grace_period) before SIGKILL.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 # Recycle workers now and then so a slow leak never takes the site down.
@@ -13,5 +21,49 @@ max_requests_jitter = 200
 # Request line/header limits: webhooks and feeds never need more.
 limit_request_line = 8190
 limit_request_fields = 100
-accesslog = "-"
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# --- Logs --------------------------------------------------------------------------------
+# No gunicorn access log: Django logs one line per request itself (core/middleware.py), with
+# the request id, the route instead of the raw path, and secrets masked. gunicorn's own lines
+# use the project's format (LOG_FORMAT) and redaction too.
+accesslog = None
+_production = os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith(".production")
+_log_format = os.environ.get("LOG_FORMAT") or ("json" if _production else "text")
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "context": {"()": "core.logging.ContextFilter"},
+        "redact": {"()": "core.logging.RedactFilter"},
+    },
+    "formatters": {
+        "text": {"()": "core.logging.TextFormatter"},
+        "json": {"()": "core.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": _log_format if _log_format in {"text", "json"} else "json",
+            "filters": ["context", "redact"],
+        },
+    },
+    "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["console"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        # Off: see accesslog above (gunicorn logs access lines whenever logconfig_dict is set).
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+    },
+}
+record_factory_install()
+
+
+# --- Metrics (PROMETHEUS_MULTIPROC_DIR; core/metrics_files.py) ----------------------------
+def on_starting(server) -> None:
+    """The master, before any worker: fold the metrics files the previous web left behind."""
+    metrics_files.service_start()
+
+
+def child_exit(server, worker) -> None:
+    """A worker ended (recycled, killed): fold its metrics files into the archive."""
+    metrics_files.process_exited()

@@ -19,3 +19,19 @@ def backup_task() -> str:
     if settings.BACKUP_SEND_TO_ADMINS:
         backup_send_to_admins(path=path)
     return path.name
+
+
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=60, ignore_result=True)
+def alerts_check_task() -> dict:
+    """Beat (ALERTS_CHECK_INTERVAL): backlogs, bad-signature probing, unreported node states."""
+    from core.alerts import alerts_check
+
+    return alerts_check()
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True)
+def daily_summary_task() -> int:
+    """Beat (DAILY_SUMMARY_HOUR_UTC): the last 24 hours to the admin chats, once a day."""
+    from core.alerts import daily_summary_send
+
+    return daily_summary_send()

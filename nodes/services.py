@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from html import escape
 
 from django.conf import settings
 from django.db import transaction
@@ -744,7 +745,7 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
     keys, admins are told once, and subscriptions stranded on it are re-placed. On the
     first success after being down it is up again, admins are told, and it is reconciled.
     """
-    from telegram_bot.services import notify_admins
+    from core.alerts import node_alert_sync
 
     now = now or timezone.now()
     client = x3ui_client_for_node(node=node)
@@ -777,11 +778,8 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
     if was == NodeHealth.DOWN:
         logger.warning("node %s is back (%s ms)", node.name, latency_ms)
         with transaction.atomic():
-            notify_admins(
-                text=f"✅ Node <b>{node.name}</b> is back ({latency_ms} ms). Reconciling.",
-                kind="node-up",
-                dedupe_key=f"node-up:{node.pk}:{now:%Y%m%d%H%M}",
-            )
+            # Once per outage, however much the node flaps (core/alerts.py).
+            node_alert_sync(node_id=node.pk, now=now, detail=f"{latency_ms} ms; reconciling")
             from nodes.tasks import node_reconcile_task
 
             transaction.on_commit(lambda: node_reconcile_task.delay(node.pk))
@@ -789,7 +787,7 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
 
 
 def _health_failure(node: Node, error: str, *, now: datetime) -> str:
-    from telegram_bot.services import notify_admins
+    from core.alerts import node_alert_sync
 
     with transaction.atomic():
         locked = Node.objects.select_for_update().get(pk=node.pk)
@@ -816,13 +814,14 @@ def _health_failure(node: Node, error: str, *, now: datetime) -> str:
         node.health, node.consecutive_failures = locked.health, failures
         if goes_down:
             logger.error("node %s is down after %s failures: %s", node.name, failures, error)
-            notify_admins(
-                text=(
-                    f"🔴 Node <b>{node.name}</b> is down after {failures} failed checks: "
-                    f"{error[:300]}. Re-placing its subscriptions."
+            # Once per outage, however much the node flaps (core/alerts.py).
+            node_alert_sync(
+                node_id=node.pk,
+                now=now,
+                detail=(
+                    f"{failures} failed checks in a row ({error[:300]}); "
+                    "its subscriptions are being re-placed"
                 ),
-                kind="node-down",
-                dedupe_key=f"node-down:{node.pk}:{now:%Y%m%d%H%M}",
             )
     if goes_down:
         node_failover(node=node)
@@ -925,8 +924,8 @@ def node_keys_push_failed(*, node_id: int, key_ids: list[int], error: str) -> No
         ).update(sync_state=SyncState.ERROR, last_error=error[:2000])
         notify_admins(
             text=(
-                f"⚠️ Provisioning on <b>{node.name}</b> failed after the last retry for "
-                f"{len(key_ids)} key(s): {error[:300]}"
+                f"⚠️ Provisioning on <b>{escape(node.name)}</b> failed after the last retry for "
+                f"{len(key_ids)} key(s): {escape(error[:300])}"
             ),
             kind="provision-failed",
             dedupe_key=f"provision-failed:{node_id}:{timezone.now():%Y%m%d%H}",
@@ -1050,6 +1049,6 @@ def subscription_move(
     if subscription.keys_notified_at:
         from subscriptions.notifications import notify_keys_moved
 
-        notify_keys_moved(subscription=subscription)
+        notify_keys_moved(subscription=subscription, node_down=False)
     _push_on_commit(changed)
     return keys

@@ -2,6 +2,7 @@
 
 import logging
 import random
+import time
 
 from celery import shared_task
 from django.conf import settings
@@ -27,18 +28,43 @@ def _backoff(retries: int) -> float:
 )
 def node_keys_push_task(self, node_id: int, key_ids: list[int]) -> dict:
     """Push the desired state of `key_ids` to the panel of `node_id`."""
+    from core.metrics import provisioning_observe
+    from nodes.models import Node
     from nodes.services import node_keys_push, node_keys_push_failed
     from nodes.x3ui import X3UIAuthError, X3UIUnavailable
 
     final = self.request.retries >= settings.NODE_PROVISION_MAX_RETRIES
+    started = time.perf_counter()
+
+    def observe(result: str) -> None:
+        try:
+            name = Node.objects.filter(pk=node_id).values_list("name", flat=True).first()
+        except Exception:  # noqa: BLE001 - the metric must not mask the task's own error
+            name = None
+        provisioning_observe(
+            node=name or f"#{node_id}", result=result, seconds=time.perf_counter() - started
+        )
+
     try:
         result = node_keys_push(node_id=node_id, key_ids=key_ids, final_attempt=final)
     except (X3UIUnavailable, X3UIAuthError) as exc:
+        observe("failed" if final else "retry")
         if final:
             node_keys_push_failed(node_id=node_id, key_ids=key_ids, error=str(exc))
             return {"failed": len(key_ids)}
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from None
-    return result.as_dict()
+    except Exception:
+        observe("error")
+        raise
+    counts = result.as_dict()
+    if result.deferred:
+        observe("deferred")
+    elif result.errors:
+        observe("rejected")
+    else:
+        done = counts["added"] + counts["updated"] + counts["removed"] + counts["unchanged"]
+        observe("ok" if done else "noop")
+    return counts
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True)

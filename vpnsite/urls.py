@@ -13,6 +13,7 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_views.metrics, name="metrics"),
     path("sub/<str:token>", subscription_views.subscription_feed, name="subscription-feed"),
     path(
         f"{settings.ADMIN_URL}system/worker-ping/",

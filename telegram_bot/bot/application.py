@@ -4,18 +4,22 @@ Docs: https://docs.python-telegram-bot.org/en/v22.5/telegram.ext.applicationbuil
 """
 
 import logging
+import time
 from collections.abc import Iterator
 from types import ModuleType
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, LinkPreviewOptions
+from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, Defaults
 
 from accounts.models import Language
 from accounts.services import RUSSIAN_READING_LANGUAGES
+from core import metrics_files
+from core.logging import update_id_var
+from core.metrics import bot_update_observe
 from telegram_bot.bot import texts
 from telegram_bot.bot.handlers import buy, fallback, membership, start, stats, subscriptions, trial
 from telegram_bot.bot.handlers import help as help_flow
@@ -76,6 +80,45 @@ async def post_init(application: Application) -> None:
     logger.info("bot @%s ready (API %s)", application.bot.username, settings.TELEGRAM_API_BASE_URL)
 
 
+def update_kind(update: object) -> str:
+    """message, callback_query, my_chat_member, ... (a bounded label for metrics)."""
+    if isinstance(update, Update):
+        for kind in Update.ALL_TYPES:
+            if getattr(update, kind, None) is not None:
+                return str(kind)
+    return "other"
+
+
+class MeteredApplication(Application):
+    """The Application, with every update counted and timed (`vpnsite_bot_updates_total`,
+    `vpnsite_bot_update_duration_seconds`) and its id on every log line it causes. A handler
+    that raised (PTB hands the error to the error handlers) counts as result="error". The
+    handlers themselves know nothing of this."""
+
+    async def process_update(self, update: object) -> None:
+        failed_updates = self.__dict__.setdefault("_failed_updates", set())
+        token = update_id_var.set(getattr(update, "update_id", None))
+        started = time.perf_counter()
+        failed = True
+        try:
+            await super().process_update(update)
+            failed = False
+        finally:
+            failed = id(update) in failed_updates or failed
+            failed_updates.discard(id(update))
+            bot_update_observe(
+                kind=update_kind(update),
+                result="error" if failed else "ok",
+                seconds=time.perf_counter() - started,
+            )
+            update_id_var.reset(token)
+
+    async def process_error(self, update: object | None, error: Exception, *args, **kwargs):
+        if update is not None:
+            self.__dict__.setdefault("_failed_updates", set()).add(id(update))
+        return await super().process_error(update, error, *args, **kwargs)
+
+
 def build_application() -> Application:
     """The bot, talking to TELEGRAM_API_BASE_URL with explicit timeouts on every call."""
     token = settings.TELEGRAM_BOT_TOKEN
@@ -83,8 +126,11 @@ def build_application() -> Application:
         raise ImproperlyConfigured("TELEGRAM_BOT_TOKEN is empty")
     api = settings.TELEGRAM_API_BASE_URL.rstrip("/")
     connect_timeout, read_timeout = settings.TELEGRAM_HTTP_TIMEOUT
+    if metrics_files.metrics_directory() is not None:
+        metrics_files.service_start()  # fold the metrics files of the bot this one replaces
     application = (
         ApplicationBuilder()
+        .application_class(MeteredApplication)
         .token(token)
         # PTB appends the token to both: {api}/bot<token>/<method>, {api}/file/bot<token>/...
         .base_url(f"{api}/bot")

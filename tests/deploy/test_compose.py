@@ -126,3 +126,64 @@ def test_dockerfile_is_slim_non_root_and_collects_static():
     assert "collectstatic --noinput" in dockerfile
     assert "gunicorn" in dockerfile
     assert (ROOT / ".dockerignore").read_text().count(".env")
+
+
+# --- Operations (issue 8) --------------------------------------------------------------------
+
+
+def _seconds(value: str) -> int:
+    match = re.fullmatch(r"(\d+)s", value)
+    assert match, value
+    return int(match[1])
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_every_service_has_a_memory_limit(name):
+    limit = SERVICES[name]["deploy"]["resources"]["limits"]["memory"]
+    assert re.fullmatch(r"\d+[MG]", limit)
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat", "bot"])
+def test_metrics_folder_is_on_the_volume_every_app_service_shares(name):
+    service = SERVICES[name]
+    folder = service["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    mounts = [volume.split(":") for volume in service["volumes"]]
+    assert any(source == "app-var" and folder.startswith(f"{target}/") for source, target in mounts)
+
+
+def test_graceful_shutdown_periods():
+    config = importlib.import_module("gunicorn_conf_for_test")
+    assert _seconds(SERVICES["web"]["stop_grace_period"]) > config.graceful_timeout
+    assert _seconds(SERVICES["worker"]["stop_grace_period"]) >= 60
+    assert "stop_grace_period" in SERVICES["bot"]
+
+
+def test_the_broker_never_evicts_tasks():
+    command = SERVICES["redis"]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+
+
+def test_gunicorn_config_hooks_and_logging():
+    config = importlib.import_module("gunicorn_conf_for_test")
+    assert callable(config.on_starting)
+    assert callable(config.child_exit)
+    assert config.accesslog is None  # Django logs each request itself, without the raw path
+    handler = config.logconfig_dict["handlers"]["console"]
+    assert handler["filters"] == ["context", "redact"]
+    assert handler["formatter"] in config.logconfig_dict["formatters"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _gunicorn_conf_importable():
+    """gunicorn.conf.py is not a valid module name: load it under another one."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "gunicorn_conf_for_test", ROOT / "gunicorn.conf.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["gunicorn_conf_for_test"] = module
+    yield
+    sys.modules.pop("gunicorn_conf_for_test", None)

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from django.core.exceptions import ImproperlyConfigured
+
 from vpnsite.env import BASE_DIR, VAR_DIR, env
 
 VAR_DIR.mkdir(exist_ok=True)
@@ -36,6 +38,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id is on every log line of the request, and the metrics time it all.
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -153,19 +158,41 @@ REST_FRAMEWORK = {
 }
 
 # --- Logging -----------------------------------------------------------------------------
+# One line per record on stderr: `text` for people (default here), `json` for log collectors
+# (the production default). Each line carries the request / task / bot update id; secrets,
+# e-mail addresses and card numbers are masked in every line, libraries' included
+# (core/logging.py; docs/deploy.md, "Logs").
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOG_FORMATS = ("text", "json")
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+# dictConfig plus the record factory that masks secrets in every record.
+LOGGING_CONFIG = "core.logging.logging_configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "context": {"()": "core.logging.ContextFilter"},
+        "redact": {"()": "core.logging.RedactFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"},
+        "text": {"()": "core.logging.TextFormatter"},
+        "json": {"()": "core.logging.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Through the root handler only (Django's default adds its own unfiltered one).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        # httpx logs every Bot API URL (with the bot token, masked anyway) at INFO.
         "httpx": {"level": "WARNING"},
         # django-axes announces its configuration in every process at INFO.
         "axes.apps": {"level": "WARNING"},
@@ -191,8 +218,10 @@ ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="vpnsite")
 
 # --- Integrations ------------------------------------------------------------------------
+from .integrations.alerts import *  # noqa: E402, F403
 from .integrations.backups import *  # noqa: E402, F403
 from .integrations.celery import *  # noqa: E402, F403
+from .integrations.observability import *  # noqa: E402, F403
 from .integrations.payments import *  # noqa: E402, F403
 from .integrations.subscriptions import *  # noqa: E402, F403
 from .integrations.telegram import *  # noqa: E402, F403

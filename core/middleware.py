@@ -1,0 +1,92 @@
+"""Request id, access log line and HTTP metrics (first in MIDDLEWARE, in this order)."""
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from core.logging import request_id_var
+from core.metrics import http_request_observe
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# An incoming id is kept when it is a plain token (a proxy's $request_id, a UUID); anything
+# else (too long, spaces, control characters) is replaced by a fresh one.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
+# Probes and scrapes are logged at DEBUG: they would drown everything else.
+QUIET_VIEWS = frozenset({"healthz", "readyz", "metrics"})
+
+access_logger = logging.getLogger("vpnsite.access")
+
+
+def request_id_from(*, header: str | None) -> str:
+    """The incoming X-Request-ID when it is sane, otherwise a new one."""
+    if header and _SANE_REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Every log line of a request carries its id; the response echoes it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_from(header=request.META.get("HTTP_X_REQUEST_ID"))
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+def view_label(request: HttpRequest) -> str:
+    """The URL name that answered (bounded: never the raw path), for metrics and logs."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        return match.view_name or "<unnamed>"
+    if request.path.startswith(f"/{settings.STATIC_URL.lstrip('/')}"):
+        return "static"
+    return "<unmatched>"
+
+
+class RequestMetricsMiddleware:
+    """Counts and times each request by view and status, and logs one access line (the route
+    pattern, never the path: feed tokens and query strings stay out of the logs)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        seconds = time.perf_counter() - started
+        view = view_label(request)
+        http_request_observe(
+            view=view, method=request.method or "", status=response.status_code, seconds=seconds
+        )
+        match = getattr(request, "resolver_match", None)
+        route = f"/{match.route}" if match is not None and match.route else request.path
+        access_logger.log(
+            logging.DEBUG if view in QUIET_VIEWS else logging.INFO,
+            "%s %s %s %.1fms",
+            request.method,
+            route,
+            response.status_code,
+            seconds * 1000,
+            extra={
+                "http_method": request.method,
+                "http_route": route,
+                "http_status": response.status_code,
+                "duration_ms": round(seconds * 1000, 1),
+                "view": view,
+            },
+        )
+        return response
