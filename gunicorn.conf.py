@@ -6,7 +6,7 @@ Docs: https://docs.gunicorn.org/en/stable/settings.html
 import os
 
 from core import metrics_files
-from core.logging import record_factory_install
+from core.logging import logging_dict, record_factory_install
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -30,31 +30,15 @@ forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1"
 accesslog = None
 _production = os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith(".production")
 _log_format = os.environ.get("LOG_FORMAT") or ("json" if _production else "text")
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "context": {"()": "core.logging.ContextFilter"},
-        "redact": {"()": "core.logging.RedactFilter"},
-    },
-    "formatters": {
-        "text": {"()": "core.logging.TextFormatter"},
-        "json": {"()": "core.logging.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": _log_format if _log_format in {"text", "json"} else "json",
-            "filters": ["context", "redact"],
-        },
-    },
-    "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["console"]},
-    "loggers": {
+logconfig_dict = logging_dict(
+    log_format=_log_format if _log_format in {"text", "json"} else "json",
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+    loggers={
         "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
         # Off: see accesslog above (gunicorn logs access lines whenever logconfig_dict is set).
         "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
     },
-}
+)
 record_factory_install()
 
 

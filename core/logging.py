@@ -349,3 +349,29 @@ def logging_configure(config: dict) -> None:
         setting_changed.connect(secrets_reset, dispatch_uid="core.logging.secrets_reset")
     except ImportError:  # pragma: no cover - gunicorn's master without Django
         pass
+
+
+def logging_dict(*, log_format: str, level: str, loggers: dict[str, dict]) -> dict[str, Any]:
+    """The one dictConfig of the project (Django settings and gunicorn.conf.py share it):
+    a console handler with the context and redaction filters, in `log_format`."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "context": {"()": "core.logging.ContextFilter"},
+            "redact": {"()": "core.logging.RedactFilter"},
+        },
+        "formatters": {
+            "text": {"()": "core.logging.TextFormatter"},
+            "json": {"()": "core.logging.JsonFormatter"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": log_format,
+                "filters": ["context", "redact"],
+            },
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": loggers,
+    }

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
+from core.logging import logging_dict
 from vpnsite.env import BASE_DIR, VAR_DIR, env
 
 VAR_DIR.mkdir(exist_ok=True)
@@ -169,26 +170,10 @@ if LOG_FORMAT not in LOG_FORMATS:
     raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
 # dictConfig plus the record factory that masks secrets in every record.
 LOGGING_CONFIG = "core.logging.logging_configure"
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "context": {"()": "core.logging.ContextFilter"},
-        "redact": {"()": "core.logging.RedactFilter"},
-    },
-    "formatters": {
-        "text": {"()": "core.logging.TextFormatter"},
-        "json": {"()": "core.logging.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["context", "redact"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
+LOGGING = logging_dict(
+    log_format=LOG_FORMAT,
+    level=LOG_LEVEL,
+    loggers={
         # Through the root handler only (Django's default adds its own unfiltered one).
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
@@ -197,7 +182,7 @@ LOGGING = {
         # django-axes announces its configuration in every process at INFO.
         "axes.apps": {"level": "WARNING"},
     },
-}
+)
 
 # --- Console security --------------------------------------------------------------------
 # https://django-axes.readthedocs.io/en/latest/4_configuration.html
