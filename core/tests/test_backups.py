@@ -33,7 +33,12 @@ def test_rotation_keeps_the_newest(tmp_path):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(shutil.which("pg_restore") is None, reason="needs postgresql-client")
 def test_backup_restores_into_a_fresh_database(on_postgres, tmp_path):
+    from billing.tests.factories import PaymentFactory
+    from subscriptions.tests.factories import SubscriptionFactory
+
     customer = CustomerFactory(username="restore_me")
+    subscription = SubscriptionFactory(customer=customer)
+    payment = PaymentFactory(customer=customer, subscription=subscription, amount="299.00")
     out = StringIO()
     call_command("backup_db", "--dir", str(tmp_path), "--keep", "3", stdout=out)
     dumps = list(tmp_path.glob("vpnsite-*.dump"))
@@ -63,7 +68,16 @@ def test_backup_restores_into_a_fresh_database(on_postgres, tmp_path):
             row = restored.execute(
                 "SELECT telegram_id FROM accounts_customer WHERE username = %s", ["restore_me"]
             ).fetchone()
+            sub_row = restored.execute(
+                "SELECT feed_token, expires_at FROM subscriptions_subscription WHERE id = %s",
+                [subscription.pk],
+            ).fetchone()
+            pay_row = restored.execute(
+                "SELECT amount, subscription_id FROM billing_payment WHERE id = %s", [payment.pk]
+            ).fetchone()
         assert row == (customer.telegram_id,)
+        assert sub_row == (subscription.feed_token, subscription.expires_at)
+        assert (str(pay_row[0]), pay_row[1]) == ("299.00", subscription.pk)
     finally:
         with psycopg.connect(dbname="postgres", autocommit=True, **admin_dsn) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
