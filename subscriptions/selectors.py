@@ -1,6 +1,7 @@
 """Reads about subscriptions: links, feed data, what the customer sees."""
 
 import logging
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -13,6 +14,9 @@ from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.vless import VlessLinkError, vless_link_build, vless_remark
 
 logger = logging.getLogger(__name__)
+
+# What ``feed_token_new`` (``secrets.token_urlsafe``) produces, up to the column's length.
+FEED_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,12 @@ def subscription_links(*, subscription: Subscription) -> list[KeyLink]:
 
 
 def subscription_by_feed_token(*, token: str) -> Subscription | None:
-    if not token or len(token) > 64:
+    """The subscription behind a feed URL; None for anything that cannot be a token.
+
+    Tokens are ``secrets.token_urlsafe`` output, so any other character (a NUL byte, which
+    PostgreSQL text cannot even hold) ends the lookup before the database sees it.
+    """
+    if not FEED_TOKEN_RE.fullmatch(token):
         return None
     return (
         Subscription.objects.select_related("customer", "tariff").filter(feed_token=token).first()
