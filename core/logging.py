@@ -99,7 +99,7 @@ _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*(@|%40)((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})"
 )
 # 14 to 19 digits, optionally grouped by single spaces or dashes.
-_CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){13,18}(?![\d])")
+_CARD = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){13,18}(?![\w-])")
 
 _secrets_pattern: re.Pattern | None = None
 _secrets_loaded = False

@@ -142,6 +142,13 @@ def test_card_numbers_are_masked_but_not_other_numbers():
     # Timestamps, ids, amounts and digit runs that fail the Luhn check stay.
     for text in ["expiry 1767225600000", "order 123456789", "sum 2990.00", "4111111111111112"]:
         assert redact(text) == text
+    # Digit groups inside ids (a Celery task UUID) are not card numbers, Luhn or not.
+    for text in [
+        "task 748d7d1e-4111-1111-1111-1111aaaaaaaa",
+        "task 4111-1111-1111-1111-aaaaaaaaaaaa",
+        "key a4111111111111111",
+    ]:
+        assert redact(text) == text
 
 
 @pytest.mark.usefixtures("secrets_configured")
