@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.qr import qr_png
 from core.services import audit_log_write, model_update
+from core.transactions import on_commit_collect
 from subscriptions.models import Subscription, SubscriptionStatus
 from telegram_bot.models import (
     Broadcast,
@@ -32,7 +33,7 @@ from telegram_bot.models import (
     OutboxStatus,
 )
 from telegram_bot.ratelimit import send_slot_reserve
-from telegram_bot.tasks import broadcast_enqueue_task, outbox_send_task
+from telegram_bot.tasks import broadcast_enqueue_task, outbox_send_many_task, outbox_send_task
 from telegram_bot.telegram_api import (
     TelegramBlocked,
     TelegramRejected,
@@ -49,27 +50,61 @@ TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
 
 
-def _enqueue_on_commit(message: OutboxMessage) -> None:
-    transaction.on_commit(lambda: outbox_send_task.delay(message.pk))
-
-
-def _outbox_create(**fields) -> OutboxMessage | None:
-    """Insert a row; with a dedupe key already used, return None (the notification exists).
-
-    Only a row with a dedupe key can collide, so only that one pays for a savepoint.
-    """
-    if fields.get("dedupe_key"):
-        try:
-            with transaction.atomic():
-                message = OutboxMessage.objects.create(**fields)
-        except IntegrityError:
-            logger.info("outbox: %s already queued", fields["dedupe_key"])
-            return None
+def _outbox_dispatch(message_ids: list[int]) -> None:
+    if len(message_ids) == 1:
+        outbox_send_task.delay(message_ids[0])
     else:
-        message = OutboxMessage.objects.create(**fields)
-    if message.status == OutboxStatus.PENDING:
-        _enqueue_on_commit(message)
-    return message
+        outbox_send_many_task.delay(message_ids)
+
+
+def _enqueue_on_commit(message_ids: list[int]) -> None:
+    """After commit, one broker message for every outbox row this transaction queued."""
+    on_commit_collect("outbox-send", message_ids, _outbox_dispatch)
+
+
+def _outbox_insert(messages: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Insert the rows in one statement; those whose dedupe key is taken are skipped.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: no savepoint per row, no aborted
+    transaction on a repeat. Values go through each field's own ``pre_save`` and
+    ``get_db_prep_save``, as Django's insert does. Returns the inserted messages, with ids.
+    """
+    connection = connections[router.db_for_write(OutboxMessage)]
+    meta = OutboxMessage._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    rows = ", ".join(["({})".format(", ".join(["%s"] * len(fields)))] * len(messages))
+    returning = f"{quote(meta.pk.column)}, {quote(meta.get_field('dedupe_key').column)}"
+    # Identifiers from the model's meta, values as parameters: nothing user-made in the text.
+    sql = f"INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT DO NOTHING RETURNING {returning}"  # noqa: E501, S608
+    params = [
+        f.get_db_prep_save(f.pre_save(message, add=True), connection)
+        for message in messages
+        for f in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = cursor.fetchall()
+    # Pair the returned rows with their messages by dedupe key; rows without one never
+    # conflict, so every keyless message came back, and those pair up in order.
+    by_key = {key: pk for pk, key in returned if key is not None}
+    keyless = iter(sorted(pk for pk, key in returned if key is None))
+    inserted = []
+    for message in messages:
+        if message.dedupe_key is None:
+            message.pk = next(keyless)
+        elif by_key.get(message.dedupe_key) is not None:
+            message.pk = by_key.pop(message.dedupe_key)  # a key twice in one call: first wins
+        else:
+            logger.info("outbox: %s already queued", message.dedupe_key)
+            continue
+        message._state.adding, message._state.db = False, connection.alias
+        inserted.append(message)
+    pending = [m.pk for m in inserted if m.status == OutboxStatus.PENDING]
+    _enqueue_on_commit(pending)
+    return inserted
 
 
 def notify_customer(
@@ -88,7 +123,7 @@ def notify_customer(
     kept so the operator sees what they missed.
     """
     status = OutboxStatus.SKIPPED if customer.bot_blocked_at else OutboxStatus.PENDING
-    return _outbox_create(
+    message = OutboxMessage(
         audience=OutboxAudience.CUSTOMER,
         customer=customer,
         chat_id=customer.telegram_id,
@@ -101,15 +136,16 @@ def notify_customer(
         status=status,
         last_error="customer has blocked the bot" if customer.bot_blocked_at else "",
     )
+    inserted = _outbox_insert([message])
+    return inserted[0] if inserted else None
 
 
 def notify_admins(
     *, text: str, kind: str = "", dedupe_key: str | None = None, parse_mode: str = "HTML"
 ) -> list[OutboxMessage]:
-    """Queue a message to every chat in TELEGRAM_ADMIN_CHAT_IDS."""
-    messages = []
-    for chat_id in settings.TELEGRAM_ADMIN_CHAT_IDS:
-        message = _outbox_create(
+    """Queue a message to every chat in TELEGRAM_ADMIN_CHAT_IDS (one INSERT for all)."""
+    messages = [
+        OutboxMessage(
             audience=OutboxAudience.ADMIN,
             chat_id=chat_id,
             text=text[:TELEGRAM_TEXT_LIMIT],
@@ -117,9 +153,9 @@ def notify_admins(
             dedupe_key=f"{dedupe_key}:{chat_id}" if dedupe_key else None,
             parse_mode=parse_mode,
         )
-        if message is not None:
-            messages.append(message)
-    return messages
+        for chat_id in settings.TELEGRAM_ADMIN_CHAT_IDS
+    ]
+    return _outbox_insert(messages) if messages else []
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,61 @@
+"""Per-transaction batching of after-commit work.
+
+A service that changes many rows in one transaction (a payment: a subscription, its keys,
+three notifications; an expiry sweep: hundreds) should hand the broker one message per kind of
+work, not one per row. ``on_commit_collect`` gathers items under a name for the current
+transaction and calls ``flush(items)`` once, after the outermost commit. Outside a
+transaction (autocommit) the flush runs at once, as ``transaction.on_commit`` does.
+"""
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+
+
+class _Batch:
+    def __init__(self, flush: Callable[[list[Any]], None]) -> None:
+        self.items: dict[Hashable, None] = {}  # ordered, without repeats
+        self.flush_items = flush
+        self.flushed = False
+
+    def flush(self) -> None:
+        self.flushed = True
+        if self.items:
+            self.flush_items(list(self.items))
+
+
+def on_commit_collect(
+    name: str,
+    items: list[Hashable],
+    flush: Callable[[list[Any]], None],
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+) -> None:
+    """Add `items` to this transaction's batch `name`; `flush(all items)` runs on commit.
+
+    The batch lives on the connection while its flush is registered for the current
+    transaction. After a commit, or a rollback that discarded the registration (the outer
+    transaction, or the savepoint it was registered in), the next call starts a new batch.
+    Items added in a savepoint that was later rolled back stay in the batch, so ``flush``
+    must tolerate ids whose rows no longer exist (the consumers look rows up and skip the
+    missing).
+    """
+    if not items:
+        return
+    connection = transaction.get_connection(using)
+    batches: dict[str, _Batch] = connection.__dict__.setdefault("_vpnsite_commit_batches", {})
+    batch = batches.get(name)
+    registered = batch is not None and any(
+        entry[1] == batch.flush for entry in connection.run_on_commit
+    )
+    if batch is None or batch.flushed or not registered:
+        batch = _Batch(flush)
+        batches[name] = batch
+        if connection.in_atomic_block:
+            transaction.on_commit(batch.flush, using=using)
+        else:  # autocommit: the row is already committed
+            batch.items.update(dict.fromkeys(items))
+            batch.flush()
+            return
+    batch.items.update(dict.fromkeys(items))
