@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
@@ -211,14 +212,25 @@ def payment_mark_paid(
     flagged ``late`` in the audit row and in the admins' message.
     """
     now = now or timezone.now()
+    provider_ref = notification.provider_ref
     # The lock is the point: concurrent deliveries of one notification queue up here and
     # each sees the status the previous one committed.
-    payment = (
+    payments = (
         Payment.objects.select_for_update(of=("self",))
         .select_related("customer", "tariff")
         .filter(pk=payment_id)
-        .first()
     )
+    if provider_ref:
+        # Whether another payment already holds the provider's operation id, in the same
+        # round trip (the unique constraint on it would otherwise abort the credit).
+        payments = payments.annotate(
+            provider_ref_taken=Exists(
+                Payment.objects.filter(provider=provider, provider_ref=provider_ref).exclude(
+                    pk=OuterRef("pk")
+                )
+            )
+        )
+    payment = payments.first()
     if payment is None:
         raise WebhookError(
             "Notification names no payment of ours.",
@@ -261,13 +273,7 @@ def payment_mark_paid(
     status_before = payment.status
     expired = payment.expires_at is not None and payment.expires_at <= now
     late = status_before != PaymentStatus.PENDING or expired
-    provider_ref = notification.provider_ref
-    provider_ref_conflict = bool(
-        provider_ref
-        and Payment.objects.filter(provider=provider, provider_ref=provider_ref)
-        .exclude(pk=payment.pk)
-        .exists()
-    )
+    provider_ref_conflict = bool(provider_ref and payment.provider_ref_taken)
     subscription, mode = _payment_credit(
         payment=payment,
         now=now,
@@ -521,12 +527,14 @@ def _payment_credit(
     reason = f"payment #{payment.pk}"
     if payment.subscription_id:
         subscription = subscription_extend(
-            subscription=payment.subscription,
+            # Only the id: the service reads and locks the current row itself.
+            subscription=Subscription(pk=payment.subscription_id),
             days=days,
             actor=actor,
             actor_label=actor_label,
             reason=reason,
             now=now,
+            place_keys_now=False,
         )
         mode = "extend"
     else:
@@ -537,6 +545,7 @@ def _payment_credit(
             actor_label=actor_label,
             reason=reason,
             now=now,
+            place_keys_now=False,
         )
         mode = "create"
     payment.status = PaymentStatus.PAID

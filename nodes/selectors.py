@@ -1,6 +1,6 @@
 """Reads about nodes and keys."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
@@ -12,8 +12,10 @@ LIVE_KEY_STATES = (SyncState.PENDING, SyncState.SYNCED, SyncState.ERROR)
 def nodes_eligible(*, tariff: Tariff | None) -> QuerySet[Node]:
     """Enabled nodes with positive weight that are not down and that the tariff allows."""
     nodes = Node.objects.filter(is_enabled=True, weight__gt=0).exclude(health=NodeHealth.DOWN)
-    if tariff is not None and tariff.pk and tariff.eligible_nodes.exists():
-        nodes = nodes.filter(pk__in=tariff.eligible_nodes.values("pk"))
+    if tariff is not None and tariff.pk:
+        # A tariff without a node list may use every node; one query either way.
+        allowed = Tariff.eligible_nodes.through.objects.filter(tariff_id=tariff.pk)
+        nodes = nodes.filter(~Exists(allowed) | Exists(allowed.filter(node_id=OuterRef("pk"))))
     return nodes
 
 
@@ -38,7 +40,11 @@ def subscription_keys_live(*, subscription: Subscription) -> list[NodeClient]:
 
 
 def subscriptions_short_of_keys() -> QuerySet[Subscription]:
-    """Active subscriptions without any live key on a healthy node (to place or re-place)."""
+    """Active subscriptions with fewer live keys on healthy nodes than their tariff asks for.
+
+    None at all first (those customers have no service), then the partly placed; a
+    placement task lost after a payment is made good here by the reconcile beat.
+    """
     healthy_live = Q(
         keys__sync_state__in=LIVE_KEY_STATES,
         keys__node__is_enabled=True,
@@ -46,7 +52,8 @@ def subscriptions_short_of_keys() -> QuerySet[Subscription]:
     return (
         Subscription.objects.filter(status=SubscriptionStatus.ACTIVE)
         .annotate(live=Count("keys", filter=healthy_live, distinct=True))
-        .filter(live=0)
+        .filter(Q(live=0) | Q(node_count__gt=F("live")))
+        .order_by("live", "pk")
     )
 
 

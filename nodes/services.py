@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core.models import AuditEvent
 from core.services import audit_log_write
+from core.transactions import on_commit_collect
 from nodes.models import Node, NodeClient, NodeHealth, PanelGeneration, SyncState
 from nodes.selectors import (
     LIVE_KEY_STATES,
@@ -208,16 +209,21 @@ def node_pick_for_new_client(*, tariff, exclude_node_ids=()) -> Node | None:
     return chosen
 
 
-def _nodes_to_place(subscription: Subscription, keys: list[NodeClient]) -> list[Node]:
-    """Nodes that should receive a new key for `subscription`."""
-    occupied = {k.node_id for k in keys if k.sync_state != SyncState.REMOVED}
-    live = [
+def _keys_serving(keys: list[NodeClient]) -> list[NodeClient]:
+    """The live keys on enabled nodes that are not down."""
+    return [
         k
         for k in keys
         if k.sync_state in LIVE_KEY_STATES
         and k.node.is_enabled
         and k.node.health != NodeHealth.DOWN
     ]
+
+
+def _nodes_to_place(subscription: Subscription, keys: list[NodeClient]) -> list[Node]:
+    """Nodes that should receive a new key for `subscription`."""
+    occupied = {k.node_id for k in keys if k.sync_state != SyncState.REMOVED}
+    live = _keys_serving(keys)
     if subscription.node_count == 0:
         return _candidates_locked(
             nodes_eligible(tariff=subscription.tariff).exclude(pk__in=occupied)
@@ -236,42 +242,23 @@ def _nodes_to_place(subscription: Subscription, keys: list[NodeClient]) -> list[
 # --- The one entry point for "something about this subscription changed" --------------------
 
 
-class _PushBuffer:
-    """Key ids changed in one transaction, grouped by node; flushed once on commit."""
+def _push_flush(items: list[tuple[int, int]]) -> None:
+    from nodes.tasks import node_keys_push_task
 
-    def __init__(self) -> None:
-        self.by_node: dict[int, set[int]] = defaultdict(set)
-        self.flushed = False
-
-    def flush(self) -> None:
-        from nodes.tasks import node_keys_push_task
-
-        self.flushed = True
-        for node_id, key_ids in self.by_node.items():
-            node_keys_push_task.delay(node_id, sorted(key_ids))
+    by_node: dict[int, set[int]] = defaultdict(set)
+    for node_id, key_id in items:
+        by_node[node_id].add(key_id)
+    for node_id, key_ids in by_node.items():
+        node_keys_push_task.delay(node_id, sorted(key_ids))
 
 
 def _push_on_commit(keys: list[NodeClient]) -> None:
     """After commit, one push task per node for the keys that changed.
 
     Keys changed in the same transaction (an expiry sweep of a hundred subscriptions) are
-    coalesced per node, so a panel sees batched calls rather than one task per key. The
-    buffer lives on the connection while its flush is still registered for this
-    transaction; after a commit or a rollback the next change starts a new one.
+    coalesced per node, so a panel sees batched calls rather than one task per key.
     """
-    if not keys:
-        return
-    connection = transaction.get_connection()
-    buffer: _PushBuffer | None = getattr(connection, "_vpnsite_push_buffer", None)
-    registered = buffer is not None and any(
-        entry[1] == buffer.flush for entry in connection.run_on_commit
-    )
-    if buffer is None or buffer.flushed or not registered:
-        buffer = _PushBuffer()
-        connection._vpnsite_push_buffer = buffer
-        transaction.on_commit(buffer.flush)
-    for key in keys:
-        buffer.by_node[key.node_id].add(key.pk)
+    on_commit_collect("nodes-push", [(key.node_id, key.pk) for key in keys], _push_flush)
 
 
 @transaction.atomic
@@ -284,13 +271,64 @@ def subscription_keys_sync(
     asks for, moves keys stranded on a down node (the old one is removed when its node
     returns), and updates enable/expiry/limits on every key. Nothing is sent to a panel here.
     """
-    now = now or timezone.now()
     subscription = (
         Subscription.objects.select_for_update(of=("self",))
         .select_related("customer", "tariff")
         .get(pk=subscription.pk)
     )
-    keys = list(subscription.keys.select_related("node").order_by("pk"))
+    return subscription_keys_sync_locked(subscription=subscription, now=now, reason=reason)
+
+
+def _keys_place_flush(subscription_ids: list[int]) -> None:
+    from nodes.tasks import subscriptions_keys_sync_task
+
+    subscriptions_keys_sync_task.delay(subscription_ids)
+
+
+def subscriptions_keys_sync(*, subscription_ids: list[int]) -> int:
+    """``subscription_keys_sync`` for each id, one transaction each; gone ids are skipped."""
+    done = 0
+    for subscription_id in subscription_ids:
+        try:
+            subscription_keys_sync(subscription=Subscription(pk=subscription_id))
+        except Subscription.DoesNotExist:
+            logger.info("keys sync: subscription #%s no longer exists", subscription_id)
+            continue
+        done += 1
+    return done
+
+
+def _keys_short(subscription: Subscription, keys: list[NodeClient]) -> bool:
+    """Whether placement would look for nodes (a key missing, or "every node" tariffs)."""
+    return subscription.node_count == 0 or len(_keys_serving(keys)) < subscription.node_count
+
+
+def subscription_keys_sync_locked(
+    *,
+    subscription: Subscription,
+    now: datetime | None = None,
+    reason: str = "",
+    keys: list[NodeClient] | None = None,
+    place_now: bool = True,
+) -> list[NodeClient]:
+    """``subscription_keys_sync`` for a caller that already holds the subscription's row lock.
+
+    For the subscription services, inside their own transaction: `subscription` is the
+    current row, locked (or created) in this transaction, with customer and tariff loaded;
+    `keys` may be given when they are known (``[]`` for a subscription created just now),
+    saving the query.
+
+    ``place_now=False`` (a payment being credited): the keys that exist get their new
+    desired state here, in the caller's transaction, but choosing nodes for missing keys
+    (which locks node rows) is left to a task queued on commit. The credit then never waits
+    on, nor fails because of, placement; if that task is lost, the reconcile beat's
+    ``subscriptions_place_missing`` places the keys.
+    """
+    now = now or timezone.now()
+    if keys is None:
+        keys = list(subscription.keys.select_related("node").order_by("pk"))
+    else:
+        keys = list(keys)
     stored_state = {key.pk: key.sync_state for key in keys}
     enable = subscription_key_enabled(subscription=subscription, now=now)
     created: list[NodeClient] = []
@@ -298,7 +336,10 @@ def subscription_keys_sync(
 
     # Expired or cancelled subscriptions keep their keys, disabled, so a renewal re-enables
     # them in place; only active ones get new keys.
-    if subscription.status == SubscriptionStatus.ACTIVE:
+    if subscription.status == SubscriptionStatus.ACTIVE and not place_now:
+        if _keys_short(subscription, keys):
+            on_commit_collect("keys-place", [subscription.pk], _keys_place_flush)
+    elif subscription.status == SubscriptionStatus.ACTIVE:
         new_nodes = _nodes_to_place(subscription, keys)
         by_node = {key.node_id: key for key in keys}
         for node in new_nodes:

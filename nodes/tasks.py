@@ -82,6 +82,29 @@ def node_reconcile_task(node_id: int) -> dict:
         return {"ok": False, "error": str(exc)}
 
 
+@shared_task(
+    bind=True,
+    acks_late=True,
+    soft_time_limit=120,
+    time_limit=150,
+    ignore_result=True,
+    max_retries=5,
+)
+def subscriptions_keys_sync_task(self, subscription_ids: list[int]) -> int:
+    """Place and update the keys of subscriptions changed by a payment (queued on commit).
+
+    Retried on a database error; the reconcile beat places whatever is still missing.
+    """
+    from django.db import DatabaseError
+
+    from nodes.services import subscriptions_keys_sync
+
+    try:
+        return subscriptions_keys_sync(subscription_ids=subscription_ids)
+    except DatabaseError as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True)
 def nodes_reconcile_task() -> int:
     """Beat: place keys for subscriptions short of them, then reconcile every healthy node."""

@@ -17,13 +17,18 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write, model_update
 from nodes.models import SyncState
-from nodes.services import node_keys_retry, subscription_keys_sync
+from nodes.services import node_keys_retry, subscription_keys_sync, subscription_keys_sync_locked
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.notifications import notify_subscription_expired, notify_subscription_reminder
 
 
 def _locked(subscription: Subscription) -> Subscription:
-    return Subscription.objects.select_for_update().get(pk=subscription.pk)
+    """The current row, locked (only the subscription's row), with customer and tariff."""
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer", "tariff")
+        .get(pk=subscription.pk)
+    )
 
 
 @transaction.atomic
@@ -35,8 +40,13 @@ def subscription_create(
     actor_label: str = "",
     reason: str = "",
     now: datetime | None = None,
+    place_keys_now: bool = True,
 ) -> Subscription:
-    """A new active subscription for `tariff.duration_days` from now, limits snapshotted."""
+    """A new active subscription for `tariff.duration_days` from now, limits snapshotted.
+
+    ``place_keys_now=False``: the keys are placed by a task after commit (see
+    ``subscription_keys_sync_locked``), as a payment credit does.
+    """
     now = now or timezone.now()
     subscription = Subscription(
         customer=customer,
@@ -67,7 +77,9 @@ def subscription_create(
             "expires_at": subscription.expires_at.isoformat(),
         },
     )
-    subscription_keys_sync(subscription=subscription, now=now)
+    subscription_keys_sync_locked(
+        subscription=subscription, now=now, keys=[], place_now=place_keys_now
+    )
     return subscription
 
 
@@ -80,10 +92,13 @@ def subscription_extend(
     actor_label: str = "",
     reason: str = "",
     now: datetime | None = None,
+    place_keys_now: bool = True,
 ) -> Subscription:
     """Add `days`: to `expires_at` while it is still running, else restart from now.
 
     A suspended or cancelled subscription is reactivated by an extension (it was paid for).
+    The existing keys get the new expiry in this transaction; with ``place_keys_now=False``
+    missing keys are placed by a task after commit.
     """
     if days <= 0:
         raise ApplicationError("Extension must be a positive number of days", {"days": days})
@@ -127,7 +142,7 @@ def subscription_extend(
             "expires_after": subscription.expires_at.isoformat(),
         },
     )
-    subscription_keys_sync(subscription=subscription, now=now)
+    subscription_keys_sync_locked(subscription=subscription, now=now, place_now=place_keys_now)
     return subscription
 
 
@@ -172,7 +187,7 @@ def subscription_shorten(
             now=now,
         )
     else:
-        subscription_keys_sync(subscription=subscription, now=now)
+        subscription_keys_sync_locked(subscription=subscription, now=now)
     return subscription
 
 
@@ -218,7 +233,7 @@ def subscription_expire(
             "early": before_expiry > now,
         },
     )
-    subscription_keys_sync(subscription=subscription, now=now)
+    subscription_keys_sync_locked(subscription=subscription, now=now)
     return subscription
 
 
