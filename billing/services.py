@@ -230,7 +230,10 @@ def payment_mark_paid(
                 )
             )
         )
-    payment = payments.first()
+    try:
+        payment = payments.get()  # not first(): no ORDER BY to build for one primary key
+    except Payment.DoesNotExist:
+        payment = None
     if payment is None:
         raise WebhookError(
             "Notification names no payment of ours.",

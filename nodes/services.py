@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from core.models import AuditEvent
 from core.services import audit_log_write
-from core.transactions import on_commit_collect
+from core.transactions import on_commit_collect, on_commit_task
 from nodes.models import Node, NodeClient, NodeHealth, PanelGeneration, SyncState
 from nodes.selectors import (
     LIVE_KEY_STATES,
@@ -279,12 +279,6 @@ def subscription_keys_sync(
     return subscription_keys_sync_locked(subscription=subscription, now=now, reason=reason)
 
 
-def _keys_place_flush(subscription_ids: list[int]) -> None:
-    from nodes.tasks import subscriptions_keys_sync_task
-
-    subscriptions_keys_sync_task.delay(subscription_ids)
-
-
 def subscriptions_keys_sync(*, subscription_ids: list[int]) -> int:
     """``subscription_keys_sync`` for each id, one transaction each; gone ids are skipped."""
     done = 0
@@ -338,7 +332,9 @@ def subscription_keys_sync_locked(
     # them in place; only active ones get new keys.
     if subscription.status == SubscriptionStatus.ACTIVE and not place_now:
         if _keys_short(subscription, keys):
-            on_commit_collect("keys-place", [subscription.pk], _keys_place_flush)
+            from nodes.tasks import subscriptions_keys_sync_task
+
+            on_commit_task(subscriptions_keys_sync_task, [subscription.pk])
     elif subscription.status == SubscriptionStatus.ACTIVE:
         new_nodes = _nodes_to_place(subscription, keys)
         by_node = {key.node_id: key for key in keys}

@@ -22,7 +22,7 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.qr import qr_png
 from core.services import audit_log_write, model_update
-from core.transactions import on_commit_collect
+from core.transactions import on_commit_task
 from subscriptions.models import Subscription, SubscriptionStatus
 from telegram_bot.models import (
     Broadcast,
@@ -50,16 +50,10 @@ TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
 
 
-def _outbox_dispatch(message_ids: list[int]) -> None:
-    if len(message_ids) == 1:
-        outbox_send_task.delay(message_ids[0])
-    else:
-        outbox_send_many_task.delay(message_ids)
-
-
 def _enqueue_on_commit(message_ids: list[int]) -> None:
-    """After commit, one broker message for every outbox row this transaction queued."""
-    on_commit_collect("outbox-send", message_ids, _outbox_dispatch)
+    """After commit, send the rows this transaction queued, in the transaction's one
+    broker message (``on_commit_task``)."""
+    on_commit_task(outbox_send_many_task, message_ids)
 
 
 def _outbox_insert(messages: list[OutboxMessage]) -> list[OutboxMessage]:

@@ -2,7 +2,7 @@
 
 import json
 from contextlib import suppress
-from unittest.mock import Mock
+from unittest.mock import Mock, call
 
 import pytest
 import responses
@@ -26,11 +26,13 @@ def ok(message_id=1):
 
 @pytest.fixture
 def dispatch(monkeypatch):
-    """The two send tasks as the services module sees them, replaced by recorders."""
-    one, many = Mock(), Mock()
-    monkeypatch.setattr("telegram_bot.services.outbox_send_task", one)
-    monkeypatch.setattr("telegram_bot.services.outbox_send_many_task", many)
-    return one, many
+    """What a commit publishes: `.delay` of the two send tasks and of the envelope that
+    carries several kinds of task (``tasks_run_task``), replaced by recorders."""
+    one, many, envelope = Mock(), Mock(), Mock()
+    monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.delay", one)
+    monkeypatch.setattr("telegram_bot.tasks.outbox_send_many_task.delay", many)
+    monkeypatch.setattr("core.tasks.tasks_run_task.delay", envelope)
+    return one, many, envelope
 
 
 def customer_message(customer, text, dedupe_key=None):
@@ -111,7 +113,7 @@ def test_insert_skips_taken_keys_and_pairs_ids_with_the_right_messages(dispatch)
 def test_insert_when_every_key_is_taken_returns_nothing_and_queues_nothing(
     dispatch, django_capture_on_commit_callbacks
 ):
-    one, many = dispatch
+    one, many, envelope = dispatch
     customer = CustomerFactory()
     _outbox_insert([customer_message(customer, "x", "x"), customer_message(customer, "y", "y")])
     with django_capture_on_commit_callbacks(execute=True):
@@ -119,8 +121,9 @@ def test_insert_when_every_key_is_taken_returns_nothing_and_queues_nothing(
             [customer_message(customer, "x2", "x"), customer_message(customer, "y2", "y")]
         )
     assert repeated == []
-    one.delay.assert_not_called()
-    many.delay.assert_not_called()
+    one.assert_not_called()
+    many.assert_not_called()
+    envelope.assert_not_called()
     assert sorted(OutboxMessage.objects.values_list("text", flat=True)) == ["x", "y"]
 
 
@@ -162,22 +165,24 @@ def test_notify_admins_without_admin_chats_writes_nothing(dispatch, settings):
 
 
 # --- One broker message per transaction --------------------------------------------------------
+# Only outbox work is queued here, so the batch task is sent by its own `.delay` (no envelope).
 
 
-def test_one_message_is_sent_by_the_single_task(dispatch, django_capture_on_commit_callbacks):
-    one, many = dispatch
+def test_one_message_is_sent_by_the_batch_task(dispatch, django_capture_on_commit_callbacks):
+    one, many, envelope = dispatch
     with django_capture_on_commit_callbacks(execute=True):
         message = notify_customer(customer=CustomerFactory(), text="hi")
-        one.delay.assert_not_called()  # not before commit
-    one.delay.assert_called_once_with(message.pk)
-    many.delay.assert_not_called()
+        many.assert_not_called()  # not before commit
+    many.assert_called_once_with([message.pk])
+    one.assert_not_called()
+    envelope.assert_not_called()
 
 
 def test_several_messages_of_a_transaction_go_in_one_batch_task(
     dispatch, settings, django_capture_on_commit_callbacks
 ):
     settings.TELEGRAM_ADMIN_CHAT_IDS = [900001, 900002]
-    one, many = dispatch
+    one, many, envelope = dispatch
     customer = CustomerFactory()
     with django_capture_on_commit_callbacks(execute=True):
         with transaction.atomic():
@@ -186,50 +191,53 @@ def test_several_messages_of_a_transaction_go_in_one_batch_task(
         # A repeat in the same transaction adds nothing.
         assert notify_customer(customer=customer, text="paid", dedupe_key="paid:9") is None
         keys = notify_customer(customer=customer, text="keys")
-    many.delay.assert_called_once_with([paid.pk, *(m.pk for m in admins), keys.pk])
-    one.delay.assert_not_called()
+    many.assert_called_once_with([paid.pk, *(m.pk for m in admins), keys.pk])
+    one.assert_not_called()
+    envelope.assert_not_called()
 
 
 def test_the_next_transaction_gets_its_own_task(dispatch, django_capture_on_commit_callbacks):
-    one, many = dispatch
+    one, many, envelope = dispatch
     customer = CustomerFactory()
     with django_capture_on_commit_callbacks(execute=True):
         first = notify_customer(customer=customer, text="1")
         second = notify_customer(customer=customer, text="2")
     with django_capture_on_commit_callbacks(execute=True):
         third = notify_customer(customer=customer, text="3")
-    many.delay.assert_called_once_with([first.pk, second.pk])
-    one.delay.assert_called_once_with(third.pk)
+    assert many.call_args_list == [call([first.pk, second.pk]), call([third.pk])]
+    one.assert_not_called()
+    envelope.assert_not_called()
 
 
 def test_skipped_rows_are_not_enqueued(dispatch, django_capture_on_commit_callbacks):
-    one, many = dispatch
+    one, many, envelope = dispatch
     blocked = CustomerFactory(bot_blocked_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
         skipped = notify_customer(customer=blocked, text="you blocked us")
         sent = notify_customer(customer=CustomerFactory(), text="hello")
     assert skipped.status == OutboxStatus.SKIPPED
     assert OutboxMessage.objects.get(pk=skipped.pk).status == OutboxStatus.SKIPPED
-    one.delay.assert_called_once_with(sent.pk)
-    many.delay.assert_not_called()
+    many.assert_called_once_with([sent.pk])
 
-    one.reset_mock()
+    many.reset_mock()
     with django_capture_on_commit_callbacks(execute=True):
         notify_customer(customer=blocked, text="still blocked")
-    one.delay.assert_not_called()
-    many.delay.assert_not_called()
+    many.assert_not_called()
+    one.assert_not_called()
+    envelope.assert_not_called()
 
 
 def test_a_rolled_back_transaction_enqueues_nothing(dispatch, django_capture_on_commit_callbacks):
-    one, many = dispatch
+    one, many, envelope = dispatch
     customer = CustomerFactory()
     with django_capture_on_commit_callbacks(execute=True):
         with suppress(RuntimeError), transaction.atomic():
             notify_customer(customer=customer, text="gone")
             raise RuntimeError
         kept = notify_customer(customer=customer, text="kept")
-    one.delay.assert_called_once_with(kept.pk)
-    many.delay.assert_not_called()
+    many.assert_called_once_with([kept.pk])
+    one.assert_not_called()
+    envelope.assert_not_called()
     assert list(OutboxMessage.objects.values_list("text", flat=True)) == ["kept"]
 
 

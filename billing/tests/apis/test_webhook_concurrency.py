@@ -51,13 +51,24 @@ def deliver_in_parallel(url, params, extra):
             connection.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    # The outbox rows are what we count; sending them to Telegram is not this test's business.
-    with mock.patch("telegram_bot.services.outbox_send_task"):
+    # The outbox rows and the key rows are what we count; sending messages to Telegram and
+    # placing keys (the transaction's after-commit tasks) is not this test's business.
+    with mock.patch("core.transactions._tasks_send") as after_commit:
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
-    return results
+    return results, [c.args[0] for c in after_commit.call_args_list]
+
+
+def assert_one_enqueue(sends, *, subscription_id):
+    """One transaction queued work after commit: one placement, one set of messages."""
+    [pairs] = sends
+    names = [name for name, _item in pairs]
+    assert pairs.count(("nodes.tasks.subscriptions_keys_sync_task", subscription_id)) == 1
+    assert names.count("nodes.tasks.subscriptions_keys_sync_task") == 1
+    # The customer's message and one per admin chat, sent together.
+    assert names.count("telegram_bot.tasks.outbox_send_many_task") == OutboxMessage.objects.count()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -79,9 +90,10 @@ def test_fifty_parallel_deliveries_credit_exactly_once(on_postgres, provider):
         url, params, extra = FREEKASSA_URL, freekassa_params(payment.pk), {"REMOTE_ADDR": FK_IP}
         success = "YES"
 
-    results = deliver_in_parallel(url, params, extra)
+    results, sends = deliver_in_parallel(url, params, extra)
 
     assert results == [(200, success)] * THREADS
+    assert_one_enqueue(sends, subscription_id=subscription.pk)
     payment.refresh_from_db()
     subscription.refresh_from_db()
     assert payment.status == PaymentStatus.PAID
@@ -102,7 +114,8 @@ def test_fifty_parallel_deliveries_credit_exactly_once(on_postgres, provider):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_new_purchase_creates_one_subscription(on_postgres):
     payment = PaymentFactory(provider="robokassa", expires_at=timezone.now() + timedelta(hours=1))
-    results = deliver_in_parallel(ROBOKASSA_URL, robokassa_params(payment.pk), {})
+    results, sends = deliver_in_parallel(ROBOKASSA_URL, robokassa_params(payment.pk), {})
     assert results == [(200, f"OK{payment.pk}")] * THREADS
     assert Subscription.objects.count() == 1
+    assert_one_enqueue(sends, subscription_id=Subscription.objects.get().pk)
     assert AuditLog.objects.filter(event_type=AuditEvent.SUBSCRIPTION_CREATED).count() == 1

@@ -1,46 +1,82 @@
 """A credited payment never places keys itself: placement is a task queued on commit.
 
 The credit only updates the keys that exist (new expiry); choosing nodes for missing keys
-(which locks node rows) is left to ``subscriptions_keys_sync_task``.
+(which locks node rows) is left to ``subscriptions_keys_sync_task``. The credit's task
+batches (placement, the outbox messages) leave in one broker message: ``tasks_run_task``
+when there are several kinds, the task's own ``delay`` when there is one.
 """
 
+import json
 from contextlib import suppress
 from datetime import timedelta
 from decimal import Decimal
 from unittest.mock import Mock
 
 import pytest
+import responses
 from django.db import transaction
 from django.utils import timezone
 
 from billing.models import PaymentStatus
 from billing.providers import ProviderNotification
-from billing.services import payment_mark_paid
+from billing.services import KIND_PAYMENT_PAID, payment_mark_paid
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
+from core.tasks import tasks_run_task
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.services import subscriptions_keys_sync
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory
+from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
 
+PLACE = "nodes.tasks.subscriptions_keys_sync_task"
+SEND_MANY = "telegram_bot.tasks.outbox_send_many_task"
+
+
 @pytest.fixture
 def tasks(monkeypatch):
-    """Every Celery task a credit queues, replaced by recorders (eager mode would run them)."""
+    """Every Celery task a credit queues, replaced by recorders (eager mode would run them).
+
+    ``envelope`` is ``tasks_run_task``, the one message that carries several kinds of batch.
+    """
     recorders = {
         "place": Mock(),
         "push": Mock(),
         "send": Mock(),
         "send_many": Mock(),
+        "envelope": Mock(),
     }
     monkeypatch.setattr("nodes.tasks.subscriptions_keys_sync_task.delay", recorders["place"])
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", recorders["push"])
-    monkeypatch.setattr("telegram_bot.services.outbox_send_task.delay", recorders["send"])
-    monkeypatch.setattr("telegram_bot.services.outbox_send_many_task.delay", recorders["send_many"])
+    monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.delay", recorders["send"])
+    monkeypatch.setattr("telegram_bot.tasks.outbox_send_many_task.delay", recorders["send_many"])
+    monkeypatch.setattr("core.tasks.tasks_run_task.delay", recorders["envelope"])
     return recorders
+
+
+def queued(tasks, name) -> list[list]:
+    """The item lists queued for task `name`, sent by its own `delay` or in an envelope."""
+    alone = {PLACE: tasks["place"], SEND_MANY: tasks["send_many"]}[name]
+    lists = [c.args[0] for c in alone.call_args_list]
+    for envelope in tasks["envelope"].call_args_list:
+        lists += [items for task_name, items in envelope.args[0] if task_name == name]
+    return lists
+
+
+def envelope_batches(tasks) -> dict[str, list]:
+    """The batches of the one envelope sent, by task name (each name once)."""
+    [envelope] = tasks["envelope"].call_args_list
+    batches = envelope.args[0]
+    assert len({name for name, _ in batches}) == len(batches)
+    return dict(batches)
+
+
+def outbox_ids() -> list[int]:
+    return list(OutboxMessage.objects.order_by("pk").values_list("pk", flat=True))
 
 
 def mark(payment):
@@ -83,11 +119,16 @@ def test_purchase_creates_no_key_and_queues_placement_once(
         credit = mark(payment)
         # Still inside the credit's transaction: no key, no node picked, nothing queued yet.
         assert not NodeClient.objects.exists()
+        tasks["envelope"].assert_not_called()
         tasks["place"].assert_not_called()
     subscription = credit.payment.subscription
     assert credit.payment.status == PaymentStatus.PAID
     assert subscription.status == SubscriptionStatus.ACTIVE
-    tasks["place"].assert_called_once_with([subscription.pk])
+    # One broker message: the placement and the messages (customer, two admins) together.
+    assert envelope_batches(tasks) == {PLACE: [subscription.pk], SEND_MANY: outbox_ids()}
+    assert len(outbox_ids()) == 3
+    tasks["place"].assert_not_called()
+    tasks["send_many"].assert_not_called()
     tasks["push"].assert_not_called()  # no key changed in the credit
     assert not NodeClient.objects.exists()
     node.refresh_from_db()
@@ -116,7 +157,8 @@ def test_purchase_through_the_webhook_twice_queues_placement_once(
             response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk, "299.00"))
         assert response.content.decode() == f"OK{payment.pk}"
     subscription = Subscription.objects.get()
-    tasks["place"].assert_called_once_with([subscription.pk])
+    assert queued(tasks, PLACE) == [[subscription.pk]]
+    tasks["envelope"].assert_called_once()  # the repeated delivery publishes nothing
     assert not NodeClient.objects.exists()
 
 
@@ -127,7 +169,10 @@ def test_payments_credited_in_one_transaction_share_one_placement_task(
     payments = [PaymentFactory(expires_at=timezone.now() + timedelta(hours=1)) for _ in range(2)]
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         paid = [mark(payment) for payment in payments]
-    tasks["place"].assert_called_once_with([c.payment.subscription.pk for c in paid])
+    batches = envelope_batches(tasks)
+    assert batches[PLACE] == [c.payment.subscription.pk for c in paid]
+    assert batches[SEND_MANY] == outbox_ids()
+    assert queued(tasks, PLACE) == [batches[PLACE]]
 
 
 def test_a_rolled_back_credit_queues_nothing(tasks, django_capture_on_commit_callbacks):
@@ -140,7 +185,8 @@ def test_a_rolled_back_credit_queues_nothing(tasks, django_capture_on_commit_cal
     ):
         mark(payment)
         raise RuntimeError
-    tasks["place"].assert_not_called()
+    for recorder in tasks.values():
+        recorder.assert_not_called()
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING
     assert not Subscription.objects.exists()
@@ -175,7 +221,10 @@ def test_renewal_with_a_live_key_updates_it_in_the_credit_and_queues_no_placemen
         assert key.synced_version == 3
         assert key.sync_state == SyncState.PENDING
     assert credit.payment.subscription_id == subscription.pk
-    tasks["place"].assert_not_called()
+    assert queued(tasks, PLACE) == []
+    # Only the messages were queued: their task's own message, no envelope.
+    tasks["envelope"].assert_not_called()
+    tasks["send_many"].assert_called_once_with(outbox_ids())
     tasks["push"].assert_called_once_with(node.pk, [key.pk])
     assert NodeClient.objects.count() == 1
 
@@ -205,7 +254,9 @@ def test_renewal_of_an_expired_subscription_re_enables_its_key_without_placement
     assert key.enable is True
     assert key.expiry_time_ms == expiry_ms(subscription.expires_at)
     assert key.desired_version == 2
-    tasks["place"].assert_not_called()
+    assert queued(tasks, PLACE) == []
+    tasks["envelope"].assert_not_called()
+    tasks["send_many"].assert_called_once_with(outbox_ids())
 
 
 @pytest.mark.parametrize("existing", ["none", "on-a-down-node", "removed", "on-a-disabled-node"])
@@ -237,7 +288,8 @@ def test_renewal_without_a_live_key_queues_placement(
     with django_capture_on_commit_callbacks(execute=True):
         mark(renewal(subscription))
         assert NodeClient.objects.count() == keys_before  # nothing placed in the credit
-    tasks["place"].assert_called_once_with([subscription.pk])
+    assert envelope_batches(tasks) == {PLACE: [subscription.pk], SEND_MANY: outbox_ids()}
+    assert queued(tasks, PLACE) == [[subscription.pk]]
     if existing in ("on-a-down-node", "on-a-disabled-node"):
         # The stranded key still gets the new expiry in the credit (it is moved by the task).
         old_key.refresh_from_db()
@@ -280,3 +332,50 @@ def test_placement_task_runs_the_service(monkeypatch):
     # Eager: the real task runs; an id that never existed is skipped.
     assert subscriptions_keys_sync_task.delay([subscription.pk, 10**9]).get() == 1
     assert NodeClient.objects.filter(subscription=subscription).count() == 1
+
+
+# --- End to end, eager Celery ------------------------------------------------------------------
+
+API = "http://telegram.test/bot123456:TEST-TOKEN"
+
+
+@responses.activate
+def test_a_credit_places_the_key_and_sends_the_messages_through_one_envelope(
+    monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    """Nothing replaced but the panel push: the commit's one message really runs both."""
+    settings.TELEGRAM_ADMIN_CHAT_IDS = [900001]
+    responses.post(f"{API}/sendMessage", json={"ok": True, "result": {"message_id": 5}})
+    pushed = Mock()  # the per-node push task is separate; there is no panel here
+    monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", pushed)
+    envelopes = []
+    run = tasks_run_task.delay
+    monkeypatch.setattr(
+        "core.tasks.tasks_run_task.delay", lambda batches: envelopes.append(batches) or run(batches)
+    )
+    node = NodeFactory(health=NodeHealth.UP)
+    payment = PaymentFactory(expires_at=timezone.now() + timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        credit = mark(payment)
+        assert envelopes == []
+        assert not NodeClient.objects.exists()
+
+    subscription = credit.payment.subscription
+    [envelope] = envelopes
+    assert sorted(name for name, _ in envelope) == sorted([PLACE, SEND_MANY])
+    # The placement batch ran: the key is on the node and its push was queued.
+    key = NodeClient.objects.get()
+    assert (key.subscription_id, key.node_id) == (subscription.pk, node.pk)
+    assert key.sync_state == SyncState.PENDING
+    pushed.assert_called_once_with(node.pk, [key.pk])
+    # The outbox batch ran: the customer's message went out through the Bot API.
+    message = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER)
+    assert message.status == OutboxStatus.SENT
+    assert message.telegram_message_id == 5
+    assert [c.request.url for c in responses.calls] == [f"{API}/sendMessage"] * 2
+    bodies = [json.loads(c.request.body) for c in responses.calls]
+    assert [b["chat_id"] for b in bodies] == [subscription.customer.telegram_id, 900001]
+    assert bodies[0]["text"] == message.text
+    assert message.kind == KIND_PAYMENT_PAID
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
