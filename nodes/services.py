@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from core.models import AuditEvent
 from core.services import audit_log_write
-from core.transactions import on_commit_collect, on_commit_task
+from core.transactions import on_commit_task
 from nodes.models import Node, NodeClient, NodeHealth, PanelGeneration, SyncState
 from nodes.selectors import (
     LIVE_KEY_STATES,
@@ -242,23 +242,17 @@ def _nodes_to_place(subscription: Subscription, keys: list[NodeClient]) -> list[
 # --- The one entry point for "something about this subscription changed" --------------------
 
 
-def _push_flush(items: list[tuple[int, int]]) -> None:
-    from nodes.tasks import node_keys_push_task
-
-    by_node: dict[int, set[int]] = defaultdict(set)
-    for node_id, key_id in items:
-        by_node[node_id].add(key_id)
-    for node_id, key_ids in by_node.items():
-        node_keys_push_task.delay(node_id, sorted(key_ids))
-
-
 def _push_on_commit(keys: list[NodeClient]) -> None:
     """After commit, one push task per node for the keys that changed.
 
     Keys changed in the same transaction (an expiry sweep of a hundred subscriptions) are
-    coalesced per node, so a panel sees batched calls rather than one task per key.
+    coalesced per node, so a panel sees batched calls rather than one task per key. The
+    pairs leave in the transaction's one broker message (``on_commit_task``); the worker
+    fans them out to one ``node_keys_push_task`` per node, each retrying on its own.
     """
-    on_commit_collect("nodes-push", [(key.node_id, key.pk) for key in keys], _push_flush)
+    from nodes.tasks import nodes_keys_push_task
+
+    on_commit_task(nodes_keys_push_task, [(key.node_id, key.pk) for key in keys])
 
 
 @transaction.atomic

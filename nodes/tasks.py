@@ -82,6 +82,18 @@ def node_reconcile_task(node_id: int) -> dict:
         return {"ok": False, "error": str(exc)}
 
 
+@shared_task(acks_late=True, soft_time_limit=30, time_limit=60, ignore_result=True)
+def nodes_keys_push_task(pairs: list[list[int]]) -> int:
+    """Fan one transaction's changed keys (``[node id, key id]`` pairs) out to one
+    ``node_keys_push_task`` per node. Returns how many nodes."""
+    by_node: dict[int, set[int]] = {}
+    for node_id, key_id in pairs:
+        by_node.setdefault(node_id, set()).add(key_id)
+    for node_id, key_ids in by_node.items():
+        node_keys_push_task.delay(node_id, sorted(key_ids))
+    return len(by_node)
+
+
 @shared_task(
     bind=True,
     acks_late=True,

@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers"
 
 PLACE = "nodes.tasks.subscriptions_keys_sync_task"
 SEND_MANY = "telegram_bot.tasks.outbox_send_many_task"
+PUSH = "nodes.tasks.nodes_keys_push_task"  # fans out to one node_keys_push_task per node
 
 
 @pytest.fixture
@@ -222,10 +223,9 @@ def test_renewal_with_a_live_key_updates_it_in_the_credit_and_queues_no_placemen
         assert key.sync_state == SyncState.PENDING
     assert credit.payment.subscription_id == subscription.pk
     assert queued(tasks, PLACE) == []
-    # Only the messages were queued: their task's own message, no envelope.
-    tasks["envelope"].assert_not_called()
-    tasks["send_many"].assert_called_once_with(outbox_ids())
-    tasks["push"].assert_called_once_with(node.pk, [key.pk])
+    # One message: the key's push and the messages, no placement.
+    assert envelope_batches(tasks) == {PUSH: [(node.pk, key.pk)], SEND_MANY: outbox_ids()}
+    tasks["send_many"].assert_not_called()
     assert NodeClient.objects.count() == 1
 
 
@@ -255,8 +255,7 @@ def test_renewal_of_an_expired_subscription_re_enables_its_key_without_placement
     assert key.expiry_time_ms == expiry_ms(subscription.expires_at)
     assert key.desired_version == 2
     assert queued(tasks, PLACE) == []
-    tasks["envelope"].assert_not_called()
-    tasks["send_many"].assert_called_once_with(outbox_ids())
+    assert envelope_batches(tasks) == {PUSH: [(node.pk, key.pk)], SEND_MANY: outbox_ids()}
 
 
 @pytest.mark.parametrize("existing", ["none", "on-a-down-node", "removed", "on-a-disabled-node"])
@@ -288,9 +287,13 @@ def test_renewal_without_a_live_key_queues_placement(
     with django_capture_on_commit_callbacks(execute=True):
         mark(renewal(subscription))
         assert NodeClient.objects.count() == keys_before  # nothing placed in the credit
-    assert envelope_batches(tasks) == {PLACE: [subscription.pk], SEND_MANY: outbox_ids()}
+    batches = envelope_batches(tasks)
+    stranded = existing in ("on-a-down-node", "on-a-disabled-node")
+    # A stranded key gets the new expiry pushed (it is moved by the placement task).
+    expected_push = {PUSH: [(old_key.node_id, old_key.pk)]} if stranded else {}
+    assert batches == {PLACE: [subscription.pk], SEND_MANY: outbox_ids(), **expected_push}
     assert queued(tasks, PLACE) == [[subscription.pk]]
-    if existing in ("on-a-down-node", "on-a-disabled-node"):
+    if stranded:
         # The stranded key still gets the new expiry in the credit (it is moved by the task).
         old_key.refresh_from_db()
         subscription.refresh_from_db()
