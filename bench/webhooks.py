@@ -252,15 +252,27 @@ def database_admin(pg: str, sql: str) -> None:
         connection.execute(sql)
 
 
-def seed(*, payments: int) -> dict[str, list[int]]:
-    """Customers, a tariff, a third of them with a subscription to renew, pending payments."""
+def seed(*, payments: int, nodes: int) -> dict[str, list[int]]:
+    """Nodes, customers, a tariff, pending payments; a third of the customers renew a
+    subscription whose key sits, synced, on one of the nodes (as in production)."""
     from django.utils import timezone
 
     from accounts.models import Customer
     from billing.models import Payment, PaymentStatus
+    from nodes.models import Node, NodeClient, NodeHealth, SyncState
     from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 
     now = timezone.now()
+    panels = Node.objects.bulk_create(
+        Node(
+            name=f"bench-{i}",
+            # Nothing is ever sent to it: no worker runs, the push tasks wait in the broker.
+            panel_url=f"http://127.0.0.1:9/bench-{i}/",
+            inbound_id=1,
+            health=NodeHealth.UP,
+        )
+        for i in range(nodes)
+    )
     tariff = Tariff.objects.create(name="Месяц", name_en="Month", duration_days=30, price=PRICE)
     customers = Customer.objects.bulk_create(
         Customer(
@@ -281,6 +293,18 @@ def seed(*, payments: int) -> dict[str, list[int]]:
         )
         for customer in customers[::3]
     )
+    if panels:
+        NodeClient.objects.bulk_create(
+            NodeClient(
+                subscription=subscription,
+                node=panels[i % len(panels)],
+                email=subscription.panel_email,
+                expiry_time_ms=int(subscription.expires_at.timestamp() * 1000),
+                sync_state=SyncState.SYNCED,
+                synced_version=1,
+            )
+            for i, subscription in enumerate(renewals)
+        )
     renewal_of = {subscription.customer_id: subscription for subscription in renewals}
     created = Payment.objects.bulk_create(
         Payment(
@@ -306,6 +330,7 @@ def results_check(*, unique_valid: int) -> dict[str, int]:
 
     from billing.models import Payment, PaymentStatus, WebhookEvent
     from core.models import AuditEvent, AuditLog
+    from nodes.models import NodeClient
     from telegram_bot.models import OutboxMessage
 
     events = dict(
@@ -323,6 +348,8 @@ def results_check(*, unique_valid: int) -> dict[str, int]:
             event_type=AuditEvent.SUBSCRIPTION_EXTENDED
         ).count(),
         "outbox_payment_paid": OutboxMessage.objects.filter(kind="payment-paid").count(),
+        # Renewed keys carry the new expiry for the panel (desired state bumped once each).
+        "keys_renewed": NodeClient.objects.filter(desired_version=2).count(),
         "unique_valid_orders": unique_valid,
         **{f"events_{status}": count for status, count in sorted(events.items())},
     }
@@ -335,6 +362,9 @@ def main() -> int:
     parser.add_argument("--duplicates", type=float, default=0.20)
     parser.add_argument("--tampered", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument(
+        "--nodes", type=int, default=3, help="nodes holding the renewals' keys (0: none)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--threads", type=int, default=1, help="gunicorn threads per worker (>1: gthread)"
@@ -397,7 +427,7 @@ def main() -> int:
 
         print(f"database {database}; migrating…", flush=True)
         call_command("migrate", verbosity=0, interactive=False)
-        payment_ids = seed(payments=payments)
+        payment_ids = seed(payments=payments, nodes=args.nodes)
         plan, unique_valid = plan_build(
             payment_ids=payment_ids,
             total=args.notifications,

@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
@@ -46,6 +45,7 @@ from billing.providers import (
     provider_get,
 )
 from billing.providers.base import TEXT_PLAIN
+from billing.selectors import payment_provider_ref_taken
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write
@@ -220,16 +220,6 @@ def payment_mark_paid(
         .select_related("customer", "tariff")
         .filter(pk=payment_id)
     )
-    if provider_ref:
-        # Whether another payment already holds the provider's operation id, in the same
-        # round trip (the unique constraint on it would otherwise abort the credit).
-        payments = payments.annotate(
-            provider_ref_taken=Exists(
-                Payment.objects.filter(provider=provider, provider_ref=provider_ref).exclude(
-                    pk=OuterRef("pk")
-                )
-            )
-        )
     try:
         payment = payments.get()  # not first(): no ORDER BY to build for one primary key
     except Payment.DoesNotExist:
@@ -276,7 +266,11 @@ def payment_mark_paid(
     status_before = payment.status
     expired = payment.expires_at is not None and payment.expires_at <= now
     late = status_before != PaymentStatus.PENDING or expired
-    provider_ref_conflict = bool(provider_ref and payment.provider_ref_taken)
+    # Another payment holding the provider's operation id would make the unique constraint
+    # abort this credit: credit it without the id instead, and say so in the audit row.
+    provider_ref_conflict = bool(provider_ref) and payment_provider_ref_taken(
+        provider=provider, provider_ref=provider_ref, payment_id=payment.pk
+    )
     subscription, mode = _payment_credit(
         payment=payment,
         now=now,
