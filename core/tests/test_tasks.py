@@ -67,7 +67,9 @@ def test_runs_every_batch_in_order_and_returns_how_many_ran(sent_alone):
 
 def test_is_a_registered_task_that_runs_the_batches(sent_alone):
     # Eager mode: `.delay` goes through Celery (registry, tracer) as a worker would.
-    assert tasks_run_task.delay([[SECOND, [7]], [FIRST, [8, 9]]]).get() == 2
+    # `.result`, not `.get()`: Celery refuses get() while its process-wide "inside a task"
+    # flag is set, which other tests in the same process can leave behind (seen in CI).
+    assert tasks_run_task.delay([[SECOND, [7]], [FIRST, [8, 9]]]).result == 2
     assert RAN == [("second", [7]), ("first", [8, 9])]
 
 
