@@ -622,17 +622,10 @@ def webhook_event_record(*, provider: str, request: WebhookRequest) -> WebhookEv
         body_truncated=body_truncated or query_truncated,
         body_escaped=body_escaped or query_escaped,
     )
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        event.save(force_insert=True)
-        return event
-    # Without waiting for the WAL flush: every path after this ends in a synchronous commit
-    # (the outcome update or the credit), which flushes this row too, before any reply goes
-    # out. A crash in between loses only a row whose sender got no answer and will retry.
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        event.save(force_insert=True)
+    # One autocommit INSERT, committed before anything reads the request. (It used to skip
+    # the WAL flush with SET LOCAL synchronous_commit inside its own transaction: three
+    # statements more per notification to save a flush that costs 0.1 ms here.)
+    event.save(force_insert=True)
     return event
 
 
