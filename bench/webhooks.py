@@ -4,11 +4,12 @@
 
 What it does, all on loopback, and it stops by itself:
 1. creates a fresh PostgreSQL database (``vpnsite_bench_<pid>``), migrates it and seeds
-   pending payments (half Robokassa, half FreeKassa; a third of them renewals);
+   pending payments (half Robokassa, half FreeKassa; a third of them renewals of a
+   subscription whose key sits, synced, on one of ``--nodes`` nodes);
 2. starts gunicorn (2 sync workers, ``vpnsite.settings.local``, DEBUG off, Robokassa +
-   FreeKassa credentials from the environment it sets, ``FREEKASSA_CHECK_IP=false``,
-   ``REDIS_URL`` unset so the outbox's on-commit sends go to the filesystem broker under a
-   temporary ``VPNSITE_VAR_DIR``);
+   FreeKassa credentials from the environment it sets, ``FREEKASSA_CHECK_IP=false``, Redis
+   db 15 as the broker, as in production; ``--redis none`` for the filesystem broker). No
+   worker runs: what a credit queues after commit (placement, pushes, messages) waits there;
 3. sends the notifications from a thread pool (20% exact duplicates, 5% tampered, GET and
    POST mixed, shuffled so duplicates race their originals);
 4. prints throughput, p50/p99 latency and credits vs unique valid orders, checks every reply,
@@ -51,6 +52,7 @@ FREEKASSA = {"merchant_id": "54321", "secret1": "bench-s1", "secret2": "bench-s2
 ROBOKASSA_PATH = "/api/payments/robokassa/result/"
 FREEKASSA_PATH = "/api/payments/freekassa/notify/"
 PRICE = Decimal("299.00")
+BENCH_REDIS = "redis://127.0.0.1:6379/15"
 DEADLINE_SECONDS = 600  # the whole run, whatever happens
 REQUEST_TIMEOUT = 10.0
 
@@ -184,6 +186,19 @@ def send(port: int, item: Notification) -> tuple[int, str, float]:
     finally:
         connection.close()
     return status, body, time.perf_counter() - started
+
+
+def reference_loop_ms() -> float:
+    """CPU time of a fixed pure-Python loop: how fast this machine is right now.
+
+    The figures below are CPU-bound, and a shared host's speed varies by a third from hour
+    to hour; printing this next to them lets two runs be compared.
+    """
+    started = time.process_time()
+    total = 0
+    for value in range(3_000_000):
+        total += value
+    return (time.process_time() - started) * 1000
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -373,8 +388,9 @@ def main() -> int:
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument(
         "--redis",
-        default="redis://127.0.0.1:6379/15",
-        help="broker as in production; 'none' = the embedded filesystem broker",
+        default=BENCH_REDIS,
+        help="broker as in production; 'none' = the embedded filesystem broker. The default "
+        "database (15) is the bench's own and is emptied after the run; any other is left as is",
     )
     args = parser.parse_args()
 
@@ -514,6 +530,7 @@ def main() -> int:
         counts = results_check(unique_valid=unique_valid)
         connections.close_all()
 
+        print(f"machine        reference loop {reference_loop_ms():.0f} ms (lower is faster)")
         print(f"elapsed        {elapsed:.2f} s")
         print(f"throughput     {throughput:.0f} notifications/s   (target >= 200)")
         print(f"latency p50    {p50:.1f} ms")
@@ -563,6 +580,10 @@ def main() -> int:
             print(f"closing connections: {exc}", file=sys.stderr)
         database_admin(args.pg, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)
+        if args.redis == BENCH_REDIS:  # the tasks no worker consumed, gone with the database
+            import redis
+
+            redis.Redis.from_url(BENCH_REDIS, socket_timeout=5).flushdb()
 
 
 if __name__ == "__main__":
