@@ -314,7 +314,11 @@ def subscription_keys_sync_locked(
     """
     now = now or timezone.now()
     if keys is None:
-        keys = list(subscription.keys.select_related("node").order_by("pk"))
+        keys = list(
+            subscription.keys.select_related("node")
+            .defer("node__panel_password", "node__panel_api_token")  # not decrypted for this
+            .order_by("pk")
+        )
     else:
         keys = list(keys)
     stored_state = {key.pk: key.sync_state for key in keys}
