@@ -99,7 +99,13 @@ _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*(@|%40)((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})"
 )
 # 14 to 19 digits, optionally grouped by single spaces or dashes.
-_CARD = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){13,18}(?![\w-])")
+_CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){13,18}(?!\d)")
+# Ids whose digit groups can look like a card number: UUIDs (Celery task ids) and 32-digit
+# hex ids (our request ids). Card-like runs inside them are left alone.
+_HEX_ID = re.compile(
+    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[0-9a-fA-F]{32})"
+    r"(?![0-9A-Za-z])"
+)
 
 _secrets_pattern: re.Pattern | None = None
 _secrets_loaded = False
@@ -162,7 +168,9 @@ def _secrets_regex() -> re.Pattern | None:
     return _secrets_pattern
 
 
-def _card_mask(match: re.Match) -> str:
+def _card_mask(match: re.Match, *, ids: list[tuple[int, int]]) -> str:
+    if any(start <= match.start() and match.end() <= end for start, end in ids):
+        return match[0]
     digits = re.sub(r"\D", "", match[0])
     if not _luhn_valid(digits):
         return match[0]
@@ -191,7 +199,8 @@ def redact(text: str) -> str:
     if "@" in text or "%40" in text:
         text = _EMAIL.sub(r"\1***\2\3", text)
     if any(char.isdigit() for char in text):
-        text = _CARD.sub(_card_mask, text)
+        ids = [match.span() for match in _HEX_ID.finditer(text)]
+        text = _CARD.sub(lambda match: _card_mask(match, ids=ids), text)
     return text
 
 

@@ -11,10 +11,13 @@ message. Outside a transaction (autocommit) the flush runs at once, as
 ``transaction.on_commit`` does.
 """
 
+import logging
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, transaction
+
+logger = logging.getLogger(__name__)
 
 
 class _Batch:
@@ -78,6 +81,21 @@ def on_commit_task(task, items: list[Hashable], *, using: str = DEFAULT_DB_ALIAS
 
 
 def _tasks_send(pairs: list[tuple[str, Hashable]]) -> None:
+    """Publish after commit; with the broker down, log and leave the work to the beat.
+
+    The transaction has committed: raising here would answer a provider 5xx for a payment
+    that was credited. Every kind of work sent this way has a sweep that finds it from the
+    database (outbox flush, reconcile and its placement of keyless subscriptions).
+    """
+    from kombu.exceptions import OperationalError
+
+    try:
+        _tasks_publish(pairs)
+    except OperationalError:
+        logger.exception("broker unreachable after commit; the beat sweeps will pick it up")
+
+
+def _tasks_publish(pairs: list[tuple[str, Hashable]]) -> None:
     from celery import current_app
 
     by_task: dict[str, list] = {}

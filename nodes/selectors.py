@@ -1,6 +1,6 @@
 """Reads about nodes and keys."""
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
@@ -40,10 +40,11 @@ def subscription_keys_live(*, subscription: Subscription) -> list[NodeClient]:
 
 
 def subscriptions_short_of_keys() -> QuerySet[Subscription]:
-    """Active subscriptions with fewer live keys on healthy nodes than their tariff asks for.
+    """Active subscriptions without any live key on a healthy node (to place or re-place).
 
-    None at all first (those customers have no service), then the partly placed; a
-    placement task lost after a payment is made good here by the reconcile beat.
+    A placement task lost after a payment is made good here by the reconcile beat: a new
+    subscription has no key at all. (Partly placed ones are left out on purpose: a tariff
+    asking for more nodes than are up would be re-synced, locking node rows, every run.)
     """
     healthy_live = Q(
         keys__sync_state__in=LIVE_KEY_STATES,
@@ -52,8 +53,8 @@ def subscriptions_short_of_keys() -> QuerySet[Subscription]:
     return (
         Subscription.objects.filter(status=SubscriptionStatus.ACTIVE)
         .annotate(live=Count("keys", filter=healthy_live, distinct=True))
-        .filter(Q(live=0) | Q(node_count__gt=F("live")))
-        .order_by("live", "pk")
+        .filter(live=0)
+        .order_by("pk")
     )
 
 

@@ -309,8 +309,10 @@ def subscription_keys_sync_locked(
     ``place_now=False`` (a payment being credited): the keys that exist get their new
     desired state here, in the caller's transaction, but choosing nodes for missing keys
     (which locks node rows) is left to a task queued on commit. The credit then never waits
-    on, nor fails because of, placement; if that task is lost, the reconcile beat's
-    ``subscriptions_place_missing`` places the keys.
+    on, nor fails because of, placement. If that task is lost, the reconcile beat's
+    ``subscriptions_place_missing`` places the keys of a subscription that has none (a new
+    one, or one whose only key is stranded); a multi-node tariff left short waits for its
+    next change or an operator's re-provision.
     """
     now = now or timezone.now()
     if keys is None:

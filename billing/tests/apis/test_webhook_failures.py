@@ -138,3 +138,28 @@ def test_reprocess_a_get_notification(client, renewal):
     event = webhook_event_reprocess(event=WebhookEvent.objects.get())
     assert event.status == WebhookEventStatus.PROCESSED
     assert event.method == "GET"
+
+
+def test_a_broker_down_at_commit_still_answers_success_and_leaves_work_to_the_sweeps(
+    client, renewal, caplog, django_capture_on_commit_callbacks
+):
+    """The credit committed: the provider gets its success reply, not a 5xx for a payment
+    that was credited; the queued rows are found again by the beat's sweeps."""
+    from kombu.exceptions import OperationalError
+
+    from telegram_bot.models import OutboxMessage, OutboxStatus
+
+    payment, _subscription = renewal
+    with (
+        mock.patch("core.transactions._tasks_publish", side_effect=OperationalError("down")),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    assert callbacks  # the credit's after-commit publish did run, and failed
+    assert (response.status_code, response.content.decode()) == (200, f"OK{payment.pk}")
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+    assert WebhookEvent.objects.get().status == WebhookEventStatus.PROCESSED
+    # Still pending in the outbox: the flush beat sends them when the broker is back.
+    assert OutboxMessage.objects.filter(status=OutboxStatus.PENDING).count() == 3
+    assert "broker unreachable after commit" in caplog.text

@@ -6,7 +6,6 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from accounts.tests.factories import CustomerFactory
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
 from nodes.services import node_pick_for_new_client, subscription_keys_sync
 from nodes.tests.factories import NodeFactory
@@ -84,26 +83,6 @@ def test_purchase_without_any_node_still_succeeds_and_is_placed_later(customer):
     NodeFactory(health=NodeHealth.UP)
     assert subscriptions_place_missing() == 1
     assert sub.keys.count() == 1
-
-
-def test_place_missing_also_completes_partly_placed_subscriptions(customer):
-    """A two-node tariff left with one key (its placement task lost) gets the second one."""
-    from nodes.selectors import subscriptions_short_of_keys
-    from nodes.services import subscriptions_place_missing
-
-    first = NodeFactory(health=NodeHealth.UP)
-    sub = subscription_create(customer=customer, tariff=TariffFactory(node_count=2))
-    none = subscription_create(customer=CustomerFactory(), tariff=TariffFactory())
-    complete = subscription_create(customer=CustomerFactory(), tariff=TariffFactory())
-    NodeClient.objects.filter(subscription=none).delete()
-    assert list(sub.keys.values_list("node_id", flat=True)) == [first.pk]
-    # Nothing at all first, then the partly placed; the complete one is not short.
-    assert list(subscriptions_short_of_keys()) == [none, sub]
-    second = NodeFactory(health=NodeHealth.UP)
-    assert subscriptions_place_missing() == 2
-    assert set(sub.keys.values_list("node_id", flat=True)) == {first.pk, second.pk}
-    assert complete.keys.count() == 1
-    assert list(subscriptions_short_of_keys()) == []
 
 
 def test_extend_and_expire_change_desired_state_and_bump_version(customer):
