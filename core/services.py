@@ -3,6 +3,7 @@ from typing import Any
 from django.db import models
 
 from core.models import AuditEvent, AuditLog
+from core.sql import row_insert
 
 
 def model_update(*, instance: models.Model, data: dict[str, Any]) -> tuple[models.Model, bool]:
@@ -29,14 +30,16 @@ def audit_log_write(
     message: str = "",
     extra_data: dict | None = None,
 ) -> AuditLog:
-    """Append one audit row, in the caller's transaction."""
-    return AuditLog.objects.create(
-        event_type=event_type,
-        acting_user=acting_user if getattr(acting_user, "pk", None) else None,
-        actor_label=actor_label or ("" if getattr(acting_user, "pk", None) else "system"),
-        customer_id=customer_id,
-        object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
-        message=message[:500],
-        extra_data=extra_data or {},
+    """Append one audit row, in the caller's transaction (one bound INSERT, ``core.sql``)."""
+    return row_insert(
+        AuditLog(
+            event_type=event_type,
+            acting_user=acting_user if getattr(acting_user, "pk", None) else None,
+            actor_label=actor_label or ("" if getattr(acting_user, "pk", None) else "system"),
+            customer_id=customer_id,
+            object_type=obj._meta.label_lower if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None else "",
+            message=message[:500],
+            extra_data=extra_data or {},
+        )
     )

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core.models import AuditEvent
 from core.services import audit_log_write
+from core.sql import row_update
 from core.transactions import on_commit_task
 from nodes.models import Node, NodeClient, NodeHealth, PanelGeneration, SyncState
 from nodes.selectors import (
@@ -384,9 +385,7 @@ def subscription_keys_sync_locked(
         if key.sync_state in (SyncState.SYNCED, SyncState.ERROR):
             key.sync_state = SyncState.PENDING
         key.attempts = 0
-        key.save(
-            update_fields=[*desired, "desired_version", "sync_state", "attempts", "updated_at"]
-        )
+        row_update(key, [*desired, "desired_version", "sync_state", "attempts", "updated_at"])
         changed.append(key)
 
     for old in moved_from:

@@ -16,6 +16,7 @@ from accounts.models import Customer
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write, model_update
+from core.sql import row_get, row_insert, row_update
 from nodes.models import SyncState
 from nodes.services import node_keys_retry, subscription_keys_sync, subscription_keys_sync_locked
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
@@ -23,12 +24,12 @@ from subscriptions.notifications import notify_subscription_expired, notify_subs
 
 
 def _locked(subscription: Subscription) -> Subscription:
-    """The current row, locked (only the subscription's row), with customer and tariff."""
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("customer", "tariff")
-        .get(pk=subscription.pk)
-    )
+    """The current row, locked (only the subscription's row), with customer and tariff.
+
+    One statement built once and bound per call (``core.sql``): every change to a
+    subscription, a payment's credit among them, starts here.
+    """
+    return row_get(Subscription, pk=subscription.pk, related=("customer", "tariff"), lock=True)
 
 
 # subscription_create and subscription_extend check their input first, then take no
@@ -71,7 +72,7 @@ def subscription_create(
         exclude=["customer", "tariff"], validate_unique=False, validate_constraints=False
     )
     with transaction.atomic(savepoint=False):
-        subscription.save()
+        row_insert(subscription)
         audit_log_write(
             event_type=AuditEvent.SUBSCRIPTION_CREATED,
             obj=subscription,
@@ -124,15 +125,16 @@ def subscription_extend(
         if running:
             # Reminders are for a specific expiry; a new expiry deserves new reminders.
             subscription.reminders_sent = []
-        subscription.save(
-            update_fields=[
+        row_update(
+            subscription,
+            [
                 "expires_at",
                 "started_at",
                 "status",
                 "reminders_sent",
                 "traffic_used_bytes",
                 "updated_at",
-            ]
+            ],
         )
         audit_log_write(
             event_type=AuditEvent.SUBSCRIPTION_EXTENDED,
