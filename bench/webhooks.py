@@ -454,15 +454,15 @@ def main() -> int:
         connections.close_all()
 
         port = port_free()
-        config = workdir / "gunicorn.bench.py"
-        config.write_text("accesslog = None\nkeepalive = 0\n")
         log = (workdir / "gunicorn.log").open("w")
         gunicorn = subprocess.Popen(
             [
                 str(ROOT / ".venv" / "bin" / "gunicorn"),
                 "vpnsite.wsgi",
+                # The project's own settings and hooks (the after-commit publisher among
+                # them), as deployed; the command line overrides the bind and worker count.
                 "--config",
-                str(config),
+                str(ROOT / "gunicorn.conf.py"),
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",

@@ -12,6 +12,9 @@ message. Outside a transaction (autocommit) the flush runs at once, as
 """
 
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -86,7 +89,14 @@ def _tasks_send(pairs: list[tuple[str, Hashable]]) -> None:
     The transaction has committed: raising here would answer a provider 5xx for a payment
     that was credited. Every kind of work sent this way has a sweep that finds it from the
     database (outbox flush, reconcile and its placement of keyless subscriptions).
+
+    In a web worker with a running ``TasksPublisher`` the pairs are handed to it instead,
+    to leave with those of the transactions committed around the same time.
     """
+    publisher = _Process.publisher
+    if publisher is not None and publisher.pid == os.getpid():
+        publisher.submit(pairs)
+        return
     from kombu.exceptions import OperationalError
 
     try:
@@ -108,3 +118,94 @@ def _tasks_publish(pairs: list[tuple[str, Hashable]]) -> None:
     from core.tasks import tasks_run_task
 
     tasks_run_task.delay([[name, items] for name, items in by_task.items()])
+
+
+# --- Coalescing across transactions (web workers) --------------------------------------------
+
+
+class TasksPublisher:
+    """One broker message per `window` for all the transactions of one process.
+
+    A Celery publish costs a web process about 1 ms of CPU, whatever the message holds. Under
+    load a gunicorn worker commits a transaction every few milliseconds (a provider's
+    notifications, the bot's feed...), and each would publish its own message. The publisher
+    takes the after-commit pairs of every request thread of the process, waits `window`
+    seconds from the first one for the others, and sends them all as one message (every task
+    sent this way takes a list, so batches of different transactions merge). A quiet process
+    pays `window` of latency; a busy one publishes at most 1/`window` times a second.
+
+    Started in each gunicorn worker (``gunicorn.conf.py``: ``post_fork``) and flushed when the
+    worker exits (``worker_exit``). A worker killed outright loses at most one window of
+    messages; every kind of work sent this way has a beat sweep that finds it in the
+    database, as for a broker outage. Everything else (Celery workers, the bot, tests,
+    management commands) publishes at commit, as before.
+    """
+
+    def __init__(self, *, window: float) -> None:
+        self.window = window
+        self.pid = os.getpid()
+        self._pending: dict[tuple[str, Hashable], None] = {}  # ordered, without repeats
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="tasks-publisher", daemon=True)
+
+    def start(self) -> "TasksPublisher":
+        self._thread.start()
+        return self
+
+    def submit(self, pairs: list[tuple[str, Hashable]]) -> None:
+        with self._lock:
+            self._pending.update(dict.fromkeys(pairs))
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Publish what is pending now; returns how many pairs left."""
+        with self._lock:
+            pairs, self._pending = list(self._pending), {}
+            self._wake.clear()
+        if pairs:
+            try:
+                _tasks_publish(pairs)
+            except Exception:  # the thread must live on; the beat sweeps catch up
+                logger.exception(
+                    "publishing %d after-commit tasks failed; the beat sweeps will pick them up",
+                    len(pairs),
+                )
+        return len(pairs)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread and publish what is left (a worker's graceful exit)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            if self._stopping:
+                return
+            time.sleep(self.window)  # let the burst gather
+            self.flush()
+
+
+class _Process:
+    publisher: TasksPublisher | None = None
+
+
+def tasks_publisher_start(*, window: float) -> TasksPublisher | None:
+    """Publish this process's after-commit tasks through a ``TasksPublisher`` (0: off)."""
+    tasks_publisher_stop()
+    if window <= 0:
+        return None
+    _Process.publisher = TasksPublisher(window=window).start()
+    return _Process.publisher
+
+
+def tasks_publisher_stop() -> None:
+    """Flush and stop this process's publisher, if it has one."""
+    publisher, _Process.publisher = _Process.publisher, None
+    if publisher is not None and publisher.pid == os.getpid():
+        publisher.stop()
