@@ -21,11 +21,12 @@ are always bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connections, router
+from django.core.exceptions import FieldDoesNotExist
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Model, signals
 from django.db.transaction import TransactionManagementError
 
@@ -65,9 +66,11 @@ def row_insert(instance: M, *, using: str | None = None) -> M:
             sql += f" RETURNING {quote(meta.pk.column)}"
         plan = _plans(connection)[key] = (sql, fields)
     sql, fields = plan
+    # As save(): an unsaved related object refuses, one saved after assignment lends its key.
+    instance._prepare_related_fields_for_save(operation_name="save")
     _send(signals.pre_save, instance, alias, created=None)
     params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
         if auto_pk:
             if connection.features.can_return_columns_from_insert:
@@ -83,21 +86,36 @@ def row_insert(instance: M, *, using: str | None = None) -> M:
 def row_update(instance: Model, fields: Sequence[str], *, using: str | None = None) -> None:
     """``instance.save(update_fields=fields)`` as one ``UPDATE ... WHERE pk = %s``.
 
-    As with Django's, a row that is gone raises ``DatabaseError`` ("did not affect any
+    As with Django's, no fields is a no-op, a repeated name counts once, an instance without
+    a primary key or a name that is not a concrete non-key field raises ``ValueError``
+    before any query, and a row that is gone raises ``DatabaseError`` ("did not affect any
     rows") rather than passing silently.
     """
+    fields = tuple(dict.fromkeys(fields))
+    if not fields:
+        return
+    if instance.pk is None:
+        raise ValueError("Cannot force an update in save() with no primary key.")
     model = type(instance)
     alias = using or router.db_for_write(model, instance=instance)
     connection = connections[alias]
     meta = model._meta
-    key = ("update", model, tuple(fields))
+    key = ("update", model, fields)
     plan = _plans(connection).get(key)
     if plan is None:
         quote = connection.ops.quote_name
-        targets = [meta.get_field(name) for name in fields]
-        for field in targets:
-            if not field.concrete or field.primary_key or field.many_to_many:
-                raise ValueError(f"{meta.label}.{field.name} cannot be updated this way")
+        targets = []
+        for name in fields:
+            try:
+                field = meta.get_field(name)
+            except FieldDoesNotExist:
+                field = None
+            if field is None or not field.concrete or field.primary_key or field.many_to_many:
+                raise ValueError(
+                    f"{meta.label}.{name} cannot be updated this way (not a concrete field "
+                    "other than the primary key)"
+                )
+            targets.append(field)
         assignments = ", ".join(f"{quote(f.column)} = %s" for f in targets)
         sql = (
             f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608
@@ -105,10 +123,11 @@ def row_update(instance: Model, fields: Sequence[str], *, using: str | None = No
         )
         plan = _plans(connection)[key] = (sql, targets)
     sql, targets = plan
+    instance._prepare_related_fields_for_save(operation_name="save")
     _send(signals.pre_save, instance, alias, created=None, update_fields=frozenset(fields))
     params = [f.get_db_prep_save(f.pre_save(instance, add=False), connection) for f in targets]
     params.append(meta.pk.get_db_prep_value(instance.pk, connection))
-    with connection.cursor() as cursor:
+    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
         if cursor.rowcount == 0:
             raise DatabaseError("Save with update_fields did not affect any rows.")
@@ -166,22 +185,72 @@ def row_get(
     ``TransactionManagementError``, and backends without row locks (SQLite) take none.
     Raises ``model.DoesNotExist`` when there is no such row.
     """
+    related, defer = tuple(related), tuple(defer)
     alias = using or (router.db_for_write(model) if lock else router.db_for_read(model))
     connection = connections[alias]
     if lock and connection.features.has_select_for_update and connection.get_autocommit():
         raise TransactionManagementError(
             "select_for_update cannot be used outside of a transaction."
         )
-    key = ("get", model, tuple(related), tuple(defer), lock)
+    key = ("get", model, related, defer, lock)
     plan = _plans(connection).get(key)
     if plan is None:
-        plan = _plans(connection)[key] = _select_plan(connection, model, related, defer, lock)
+        plan = _plans(connection)[key] = _select_plan(
+            connection, model, related, defer, lock=lock, where=model._meta.pk
+        )
     sql, parts = plan
     with connection.cursor() as cursor:
         cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection)])
         row = cursor.fetchone()
     if row is None:
         raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+    return _instance(row, parts, alias, connection)
+
+
+def rows_where(
+    model: type[M],
+    *,
+    field: str,
+    value: Any,
+    related: Iterable[str] = (),
+    defer: Iterable[str] = (),
+    known: Mapping[str, Model] | None = None,
+    using: str | None = None,
+) -> list[M]:
+    """``model.objects.filter(<field>=value).select_related(*related).defer(*defer)
+    .order_by("pk")``, the rows of one parent.
+
+    `field` is a concrete field of `model` (a foreign key takes the parent's id).
+    ``known``: foreign keys whose object the caller already holds, e.g.
+    ``{"subscription": subscription}``; it is cached on every row, as a related manager
+    (``subscription.keys.all()``) does.
+    """
+    related, defer = tuple(related), tuple(defer)
+    alias = using or router.db_for_read(model)
+    connection = connections[alias]
+    where = model._meta.get_field(field)
+    key = ("where", model, field, related, defer)
+    plan = _plans(connection).get(key)
+    if plan is None:
+        if not where.concrete or where.many_to_many:
+            raise ValueError(f"{model._meta.label}.{field} is not a column to filter on")
+        plan = _plans(connection)[key] = _select_plan(
+            connection, model, related, defer, lock=False, where=where, order_by_pk=True
+        )
+    sql, parts = plan
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [where.get_db_prep_value(value, connection)])
+        rows = cursor.fetchall()
+    instances = [_instance(row, parts, alias, connection) for row in rows]
+    for name, obj in (known or {}).items():
+        cache = model._meta.get_field(name)
+        for instance in instances:
+            cache.set_cached_value(instance, obj)
+    return instances
+
+
+def _instance(row: Sequence, parts: list[_Part], alias: str, connection) -> Any:
+    """The main model's instance from one joined row, its related rows cached on it."""
     row = list(row)
     instance = None
     for part in parts:
@@ -196,7 +265,10 @@ def row_get(
         elif values[part.pk_index] is None:
             part.via.set_cached_value(instance, None)  # a null key, LEFT JOINed
         else:
-            part.via.set_cached_value(instance, part.model.from_db(alias, part.attnames, values))
+            related_instance = part.model.from_db(alias, part.attnames, values)
+            part.via.set_cached_value(instance, related_instance)
+            if part.via.unique:  # a one-to-one: the other side knows its partner, as in Django
+                part.via.remote_field.set_cached_value(related_instance, instance)
     return instance
 
 
@@ -207,7 +279,9 @@ def _converters(connection, field, table_alias: str) -> tuple:
     )
 
 
-def _select_plan(connection, model, related, defer, lock) -> tuple[str, list[_Part]]:
+def _select_plan(
+    connection, model, related, defer, *, lock: bool, where, order_by_pk: bool = False
+) -> tuple[str, list[_Part]]:
     quote = connection.ops.quote_name
     meta = model._meta
     deferred = set(defer)
@@ -256,8 +330,10 @@ def _select_plan(connection, model, related, defer, lock) -> tuple[str, list[_Pa
         )
     sql = (
         f"SELECT {', '.join(columns)} FROM {table}{''.join(joins)}"  # noqa: S608
-        f" WHERE {table}.{quote(meta.pk.column)} = %s"
+        f" WHERE {table}.{quote(where.column)} = %s"
     )
+    if order_by_pk:
+        sql += f" ORDER BY {table}.{quote(meta.pk.column)} ASC"
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
         if connection.features.has_select_for_update_of:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from core.models import AuditEvent
 from core.services import audit_log_write
-from core.sql import row_update
+from core.sql import row_update, rows_where
 from core.transactions import on_commit_task
 from nodes.models import Node, NodeClient, NodeHealth, PanelGeneration, SyncState
 from nodes.selectors import (
@@ -317,10 +317,15 @@ def subscription_keys_sync_locked(
     """
     now = now or timezone.now()
     if keys is None:
-        keys = list(
-            subscription.keys.select_related("node")
-            .defer("node__panel_password", "node__panel_api_token")  # not decrypted for this
-            .order_by("pk")
+        # subscription.keys.select_related("node").defer(...).order_by("pk"), built once and
+        # bound per call (core.sql): a renewal's credit runs this.
+        keys = rows_where(
+            NodeClient,
+            field="subscription",
+            value=subscription.pk,
+            related=("node",),
+            defer=("node__panel_password", "node__panel_api_token"),  # not decrypted for this
+            known={"subscription": subscription},
         )
     else:
         keys = list(keys)
