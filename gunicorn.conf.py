@@ -3,7 +3,10 @@
 Docs: https://docs.gunicorn.org/en/stable/settings.html
 """
 
+import logging
 import os
+
+from gunicorn import glogging
 
 from core import metrics_files
 from core.logging import logging_dict, record_factory_install
@@ -40,6 +43,18 @@ logconfig_dict = logging_dict(
     },
 )
 record_factory_install()
+
+
+class _Logger(glogging.Logger):
+    """gunicorn builds an access line's atoms before its logger looks at the level; with the
+    access logger off (above) that is work for nothing on every request."""
+
+    def access(self, resp, req, environ, request_time):
+        if self.access_log.isEnabledFor(logging.INFO):
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = _Logger
 
 
 # --- Metrics (PROMETHEUS_MULTIPROC_DIR; core/metrics_files.py) ----------------------------

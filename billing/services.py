@@ -52,7 +52,13 @@ from core.services import audit_log_write
 from core.sql import row_get, row_insert, row_update
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
-from telegram_bot.services import notify_admins, notify_customer
+from telegram_bot.services import (
+    admin_messages,
+    customer_message,
+    notify_admins,
+    notify_customer,
+    outbox_queue,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -861,7 +867,7 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             "tariff": escape(_tariff_name(tariff=payment.tariff, language=customer.language)),
             "expires": _local_datetime(subscription.expires_at),
         }
-        notify_customer(
+        to_customer = customer_message(
             customer=customer,
             text=text,
             kind=KIND_PAYMENT_PAID,
@@ -886,11 +892,13 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             admin_text += "\n" + _(
                 "⚠️ Paid after the payment had expired or been cancelled; credited anyway."
             )
-        notify_admins(
+        to_admins = admin_messages(
             text=admin_text,
             kind=KIND_PAYMENT_NEW_ADMIN,
             dedupe_key=f"payment-new:{payment.pk}",
         )
+    # One INSERT for the customer's and the admins' rows: a statement less per credit.
+    outbox_queue([to_customer, *to_admins])
 
 
 def _notify_refunded(*, payment: Payment, subscription: Subscription | None, now: datetime) -> None:

@@ -101,7 +101,7 @@ def _outbox_insert(messages: list[OutboxMessage]) -> list[OutboxMessage]:
     return inserted
 
 
-def notify_customer(
+def customer_message(
     *,
     customer: Customer,
     text: str,
@@ -110,14 +110,14 @@ def notify_customer(
     kind: str = "",
     dedupe_key: str | None = None,
     parse_mode: str = "HTML",
-) -> OutboxMessage | None:
-    """Queue a message to a customer. Returns None if `dedupe_key` was already used.
+) -> OutboxMessage:
+    """The unsaved outbox row of a message to a customer (``notify_customer`` queues it).
 
     A customer who blocked the bot gets a `skipped` row instead of a send attempt; it is
     kept so the operator sees what they missed.
     """
     status = OutboxStatus.SKIPPED if customer.bot_blocked_at else OutboxStatus.PENDING
-    message = OutboxMessage(
+    return OutboxMessage(
         audience=OutboxAudience.CUSTOMER,
         customer=customer,
         chat_id=customer.telegram_id,
@@ -130,15 +130,13 @@ def notify_customer(
         status=status,
         last_error="customer has blocked the bot" if customer.bot_blocked_at else "",
     )
-    inserted = _outbox_insert([message])
-    return inserted[0] if inserted else None
 
 
-def notify_admins(
+def admin_messages(
     *, text: str, kind: str = "", dedupe_key: str | None = None, parse_mode: str = "HTML"
 ) -> list[OutboxMessage]:
-    """Queue a message to every chat in TELEGRAM_ADMIN_CHAT_IDS (one INSERT for all)."""
-    messages = [
+    """The unsaved outbox rows of a message to every chat in TELEGRAM_ADMIN_CHAT_IDS."""
+    return [
         OutboxMessage(
             audience=OutboxAudience.ADMIN,
             chat_id=chat_id,
@@ -149,7 +147,48 @@ def notify_admins(
         )
         for chat_id in settings.TELEGRAM_ADMIN_CHAT_IDS
     ]
+
+
+def outbox_queue(messages: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Queue unsaved rows (``customer_message``, ``admin_messages``) with one INSERT.
+
+    Rows whose dedupe key was already used are skipped; returns the ones queued, with ids.
+    Their send leaves after commit in the transaction's one broker message.
+    """
     return _outbox_insert(messages) if messages else []
+
+
+def notify_customer(
+    *,
+    customer: Customer,
+    text: str,
+    reply_markup: dict | None = None,
+    qr_payload: str = "",
+    kind: str = "",
+    dedupe_key: str | None = None,
+    parse_mode: str = "HTML",
+) -> OutboxMessage | None:
+    """Queue a message to a customer. Returns None if `dedupe_key` was already used."""
+    message = customer_message(
+        customer=customer,
+        text=text,
+        reply_markup=reply_markup,
+        qr_payload=qr_payload,
+        kind=kind,
+        dedupe_key=dedupe_key,
+        parse_mode=parse_mode,
+    )
+    inserted = outbox_queue([message])
+    return inserted[0] if inserted else None
+
+
+def notify_admins(
+    *, text: str, kind: str = "", dedupe_key: str | None = None, parse_mode: str = "HTML"
+) -> list[OutboxMessage]:
+    """Queue a message to every chat in TELEGRAM_ADMIN_CHAT_IDS (one INSERT for all)."""
+    return outbox_queue(
+        admin_messages(text=text, kind=kind, dedupe_key=dedupe_key, parse_mode=parse_mode)
+    )
 
 
 @dataclass(frozen=True)

@@ -187,3 +187,22 @@ def _gunicorn_conf_importable():
     sys.modules["gunicorn_conf_for_test"] = module
     yield
     sys.modules.pop("gunicorn_conf_for_test", None)
+
+
+def test_gunicorn_builds_no_access_line_while_the_access_logger_is_off():
+    import logging
+    from unittest import mock
+
+    from gunicorn import glogging
+
+    config = importlib.import_module("gunicorn_conf_for_test")
+    assert config.logger_class is config._Logger
+    logger = config._Logger.__new__(config._Logger)  # no cfg needed for access()
+    logger.access_log = logging.getLogger("vpnsite.test.gunicorn.access")
+    logger.access_log.setLevel(logging.WARNING)
+    with mock.patch.object(glogging.Logger, "access") as parent:
+        logger.access(None, None, {}, None)
+        parent.assert_not_called()
+        logger.access_log.setLevel(logging.INFO)
+        logger.access(None, None, {}, None)
+        parent.assert_called_once()

@@ -75,7 +75,7 @@ def test_failure_in_the_notification_step_rolls_back_the_credit(client, renewal)
     """Even a failure after the subscription was extended undoes the extension."""
     payment, subscription = renewal
     expiry = subscription.expires_at
-    with mock.patch("billing.services.notify_customer", side_effect=RuntimeError("outbox down")):
+    with mock.patch("billing.services.outbox_queue", side_effect=RuntimeError("outbox down")):
         response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     assert response.status_code == 500
     subscription.refresh_from_db()

@@ -382,3 +382,19 @@ def test_a_credit_places_the_key_and_sends_the_messages_through_one_envelope(
     assert bodies[0]["text"] == message.text
     assert message.kind == KIND_PAYMENT_PAID
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
+
+
+def test_the_customers_and_the_admins_messages_are_one_insert(tasks, tariff):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    payment = PaymentFactory(tariff=tariff, amount=Decimal("299.00"))
+    with CaptureQueriesContext(connection) as captured:
+        mark(payment)
+    inserts = [q["sql"] for q in captured if 'INTO "telegram_bot_outboxmessage"' in q["sql"]]
+    assert len(inserts) == 1
+    rows = OutboxMessage.objects.filter(dedupe_key__contains=f":{payment.pk}")
+    assert sorted(rows.values_list("audience", "chat_id")) == sorted(
+        [(OutboxAudience.CUSTOMER, payment.customer.telegram_id)]
+        + [(OutboxAudience.ADMIN, chat_id) for chat_id in (900001, 900002)]
+    )
