@@ -457,7 +457,7 @@ def main() -> int:
         log = (workdir / "gunicorn.log").open("w")
         gunicorn = subprocess.Popen(
             [
-                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                str(Path(sys.executable).parent / "gunicorn"),  # the running venv's
                 "vpnsite.wsgi",
                 # The project's own settings and hooks (the after-commit publisher among
                 # them), as deployed; the command line overrides the bind and worker count.

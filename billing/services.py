@@ -48,7 +48,7 @@ from billing.providers.base import TEXT_PLAIN
 from billing.selectors import payment_provider_ref_taken
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
-from core.services import audit_log_write
+from core.services import audit_log_batch, audit_log_write
 from core.sql import row_get, row_insert, row_update
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
@@ -202,6 +202,7 @@ class PaymentCredit:
 
 
 @transaction.atomic
+@audit_log_batch()  # the subscription's and the payment's audit rows: one INSERT
 def payment_mark_paid(
     *,
     payment_id: int,

@@ -1,9 +1,12 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import models
 
 from core.models import AuditEvent, AuditLog
-from core.sql import row_insert
+from core.sql import row_insert, rows_insert
 
 
 def model_update(*, instance: models.Model, data: dict[str, Any]) -> tuple[models.Model, bool]:
@@ -30,16 +33,47 @@ def audit_log_write(
     message: str = "",
     extra_data: dict | None = None,
 ) -> AuditLog:
-    """Append one audit row, in the caller's transaction (one bound INSERT, ``core.sql``)."""
-    return row_insert(
-        AuditLog(
-            event_type=event_type,
-            acting_user=acting_user if getattr(acting_user, "pk", None) else None,
-            actor_label=actor_label or ("" if getattr(acting_user, "pk", None) else "system"),
-            customer_id=customer_id,
-            object_type=obj._meta.label_lower if obj is not None else "",
-            object_id=str(obj.pk) if obj is not None else "",
-            message=message[:500],
-            extra_data=extra_data or {},
-        )
+    """Append one audit row, in the caller's transaction (one bound INSERT, ``core.sql``).
+
+    Inside ``audit_log_batch`` the row is written with the block's others when it ends, and
+    the instance returned has no primary key yet.
+    """
+    row = AuditLog(
+        event_type=event_type,
+        acting_user=acting_user if getattr(acting_user, "pk", None) else None,
+        actor_label=actor_label or ("" if getattr(acting_user, "pk", None) else "system"),
+        customer_id=customer_id,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        message=message[:500],
+        extra_data=extra_data or {},
     )
+    batch = _audit_batch.get()
+    if batch is not None:
+        batch.append(row)
+        return row
+    return row_insert(row)
+
+
+_audit_batch: ContextVar[list[AuditLog] | None] = ContextVar("audit_batch", default=None)
+
+
+@contextmanager
+def audit_log_batch() -> Iterator[None]:
+    """Write the audit rows of the block with one INSERT when it ends.
+
+    For a service that writes several rows in one transaction (a payment's credit writes the
+    subscription's and the payment's): use it inside that transaction, so the rows still
+    commit or roll back with the change. A block left by an exception writes nothing (its
+    transaction is rolling back). Nested blocks join the outer one.
+    """
+    if _audit_batch.get() is not None:
+        yield
+        return
+    rows: list[AuditLog] = []
+    token = _audit_batch.set(rows)
+    try:
+        yield
+    finally:
+        _audit_batch.reset(token)
+    rows_insert(rows)

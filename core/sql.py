@@ -83,6 +83,55 @@ def row_insert(instance: M, *, using: str | None = None) -> M:
     return instance
 
 
+def rows_insert(instances: Sequence[M], *, using: str | None = None) -> list[M]:
+    """``row_insert`` for several new rows of one model as one multi-row INSERT.
+
+    Every instance must have no primary key yet (the database assigns them, in order).
+    Backends that cannot return the keys of a multi-row insert insert one row at a time.
+    """
+    instances = list(instances)
+    if not instances:
+        return []
+    model = type(instances[0])
+    alias = using or router.db_for_write(model, instance=instances[0])
+    connection = connections[alias]
+    if len(instances) == 1 or not connection.features.can_return_rows_from_bulk_insert:
+        return [row_insert(instance, using=alias) for instance in instances]
+    meta = model._meta
+    for instance in instances:
+        if type(instance) is not model or instance.pk is not None:
+            raise ValueError("rows_insert takes new rows of one model, without primary keys")
+    key = ("insert-many", model, len(instances))
+    plan = _plans(connection).get(key)
+    if plan is None:
+        quote = connection.ops.quote_name
+        fields = [f for f in meta.concrete_fields if f is not meta.pk]
+        columns = ", ".join(quote(f.column) for f in fields)
+        row = "({})".format(", ".join(["%s"] * len(fields)))
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES {', '.join([row] * len(instances))} RETURNING {quote(meta.pk.column)}"
+        )
+        plan = _plans(connection)[key] = (sql, fields)
+    sql, fields = plan
+    params = []
+    for instance in instances:
+        instance._prepare_related_fields_for_save(operation_name="save")
+        _send(signals.pre_save, instance, alias, created=None)
+        params.extend(
+            f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields
+        )
+    with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        pks = [pk for (pk,) in cursor.fetchall()]
+    # PostgreSQL and SQLite return the keys of a VALUES list in its order.
+    for instance, pk in zip(instances, sorted(pks), strict=True):
+        setattr(instance, meta.pk.attname, pk)
+        instance._state.adding, instance._state.db = False, alias
+        _send(signals.post_save, instance, alias, created=True)
+    return instances
+
+
 def row_update(instance: Model, fields: Sequence[str], *, using: str | None = None) -> None:
     """``instance.save(update_fields=fields)`` as one ``UPDATE ... WHERE pk = %s``.
 
@@ -123,7 +172,7 @@ def row_update(instance: Model, fields: Sequence[str], *, using: str | None = No
         )
         plan = _plans(connection)[key] = (sql, targets)
     sql, targets = plan
-    instance._prepare_related_fields_for_save(operation_name="save")
+    instance._prepare_related_fields_for_save(operation_name="save", fields=targets)
     _send(signals.pre_save, instance, alias, created=None, update_fields=frozenset(fields))
     params = [f.get_db_prep_save(f.pre_save(instance, add=False), connection) for f in targets]
     params.append(meta.pk.get_db_prep_value(instance.pk, connection))

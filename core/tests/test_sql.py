@@ -35,7 +35,7 @@ from accounts.tests.factories import CustomerFactory
 from billing.models import Payment, PaymentStatus, WebhookEvent
 from billing.tests.factories import PaymentFactory
 from core.models import AuditEvent, AuditLog
-from core.sql import row_get, row_insert, row_update, rows_where
+from core.sql import row_get, row_insert, row_update, rows_insert, rows_where
 from nodes.models import Node, NodeClient
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.models import Subscription, Tariff
@@ -1200,3 +1200,61 @@ def test_rows_where_builds_its_statement_once(plans, django_assert_num_queries):
     for _ in range(3):
         rows_where(NodeClient, field="subscription", value=key.subscription_id, related=("node",))
     assert len([k for k in plans if k[0] == "where"]) == 1
+
+
+# --- rows_insert: several new rows, one statement ---------------------------------------------
+
+
+def test_rows_insert_is_one_statement_and_reads_back_like_the_orm(
+    customer, django_assert_num_queries
+):
+    rows = [
+        AuditLog(
+            event_type=AuditEvent.PAYMENT_PAID,
+            customer=customer,
+            object_type="billing.payment",
+            object_id=str(n),
+            message=f"row {n}",
+            extra_data={"n": n, "amount": "299.00"},
+        )
+        for n in range(3)
+    ]
+    with django_assert_num_queries(1):
+        returned = rows_insert(rows)
+    assert returned == rows
+    assert [row.pk for row in rows] == sorted(row.pk for row in rows)
+    for n, row in enumerate(rows):
+        assert row._state.adding is False
+        assert row._state.db == "default"
+        stored = AuditLog.objects.get(pk=row.pk)
+        assert (stored.message, stored.extra_data, stored.customer_id) == (
+            f"row {n}",
+            {"n": n, "amount": "299.00"},
+            customer.pk,
+        )
+        assert stored.event_time == row.event_time
+
+
+def test_rows_insert_of_nothing_and_of_one(customer, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert rows_insert([]) == []
+    row = AuditLog(event_type=AuditEvent.PAYMENT_PAID, message="alone")
+    with django_assert_num_queries(1):
+        rows_insert([row])
+    assert AuditLog.objects.get(pk=row.pk).message == "alone"
+
+
+def test_rows_insert_refuses_mixed_models_and_rows_with_keys(customer):
+    with pytest.raises(ValueError, match="one model"):
+        rows_insert([AuditLog(event_type=AuditEvent.PAYMENT_PAID), CustomerFactory.build()])
+    with pytest.raises(ValueError, match="without primary keys"):
+        rows_insert(
+            [AuditLog(event_type=AuditEvent.PAYMENT_PAID), AuditLog(pk=10**9, event_type="x")]
+        )
+    assert not AuditLog.objects.exists()
+
+
+def test_rows_insert_builds_one_plan_per_row_count(plans):
+    for count in (2, 2, 3):
+        rows_insert([AuditLog(event_type=AuditEvent.PAYMENT_PAID) for _ in range(count)])
+    assert sorted(key[2] for key in plans if key[0] == "insert-many") == [2, 3]

@@ -1,0 +1,85 @@
+"""audit_log_batch: the audit rows of a block leave in one INSERT when it ends."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from billing.providers import ProviderNotification
+from billing.services import payment_mark_paid
+from billing.tests.factories import PaymentFactory
+from core.models import AuditEvent, AuditLog
+from core.services import audit_log_batch, audit_log_write
+
+pytestmark = pytest.mark.django_db
+
+
+def write(n: int) -> AuditLog:
+    return audit_log_write(event_type=AuditEvent.PAYMENT_PAID, message=f"row {n}")
+
+
+def audit_inserts(captured) -> list[str]:
+    return [q["sql"] for q in captured if 'INTO "core_auditlog"' in q["sql"]]
+
+
+def test_rows_are_written_together_when_the_block_ends_in_order():
+    with CaptureQueriesContext(connection) as captured, audit_log_batch():
+        rows = [write(n) for n in range(3)]
+        assert all(row.pk is None for row in rows)
+        assert not AuditLog.objects.exists()
+    assert len(audit_inserts(captured)) == 1
+    assert [row.pk for row in rows] == sorted(row.pk for row in rows)
+    assert list(AuditLog.objects.order_by("pk").values_list("message", flat=True)) == [
+        "row 0",
+        "row 1",
+        "row 2",
+    ]
+
+
+def test_a_block_left_by_an_exception_writes_nothing():
+    def fail_after_writing():
+        with transaction.atomic(), audit_log_batch():
+            write(1)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fail_after_writing()
+    assert not AuditLog.objects.exists()
+
+
+def test_nested_blocks_join_the_outer_one():
+    with CaptureQueriesContext(connection) as captured, audit_log_batch():
+        write(1)
+        with audit_log_batch():
+            write(2)
+        assert not AuditLog.objects.exists()  # the inner block's end wrote nothing
+    assert len(audit_inserts(captured)) == 1
+    assert AuditLog.objects.count() == 2
+
+
+def test_outside_a_block_each_row_is_written_at_once():
+    row = write(1)
+    assert row.pk is not None
+    assert AuditLog.objects.filter(pk=row.pk).exists()
+
+
+def test_a_credit_writes_its_audit_rows_in_one_insert(tariff):
+    payment = PaymentFactory(tariff=tariff, amount=Decimal("299.00"))
+    with CaptureQueriesContext(connection) as captured:
+        payment_mark_paid(
+            payment_id=payment.pk,
+            provider=payment.provider,
+            notification=ProviderNotification(
+                event_key=str(payment.pk),
+                payment_id=payment.pk,
+                amount=Decimal("299.00"),
+                currency=None,
+                provider_ref="",
+                raw={},
+            ),
+        )
+    assert len(audit_inserts(captured)) == 1
+    assert sorted(AuditLog.objects.values_list("event_type", flat=True)) == sorted(
+        [AuditEvent.PAYMENT_PAID, AuditEvent.SUBSCRIPTION_CREATED]
+    )
