@@ -341,3 +341,38 @@ def test_batch_task_budget_is_measured_with_the_monotonic_clock(dispatch, monkey
     assert outbox_send_many_task(ids) == 2
     assert requeued == [ids[2:]]
     assert sent_texts() == ["message 0", "message 1"]
+
+
+def test_columns_unset_in_every_row_are_left_out_and_stored_as_null(dispatch):
+    """A credit's three rows fit the 50 parameters psycopg caches a statement for."""
+    from telegram_bot.services import admin_messages, outbox_queue
+    from telegram_bot.services import customer_message as build_customer_message
+
+    customer = CustomerFactory()
+    rows = [
+        build_customer_message(customer=customer, text="paid", dedupe_key="paid:1"),
+        *admin_messages(text="new payment", dedupe_key="new:1"),
+    ]
+    assert len(rows) == 3  # two admin chats in the test settings
+    with CaptureQueriesContext(connection) as captured:
+        outbox_queue(rows)
+    [insert] = [q["sql"] for q in captured if "INSERT" in q["sql"]]
+    for left_out in ("reply_markup", "broadcast_id", "claimed_at", "sent_at"):
+        assert f'"{left_out}"' not in insert
+    assert '"customer_id"' in insert  # set in one row: kept, NULL in the others
+    columns = insert.split("(", 1)[1].split(")", 1)[0].split(", ")
+    assert len(columns) * len(rows) <= 50
+    stored = OutboxMessage.objects.order_by("pk")
+    assert [m.customer_id for m in stored] == [customer.pk, None, None]
+    assert all(m.reply_markup is None and m.sent_at is None for m in stored)
+
+
+def test_a_column_set_in_any_row_is_written_for_all(dispatch):
+    customer = CustomerFactory()
+    markup = {"inline_keyboard": [[{"text": "Open", "url": "https://example.com"}]]}
+    with_markup = customer_message(customer, "a", dedupe_key="m:1")
+    with_markup.reply_markup = markup
+    plain = customer_message(customer, "b", dedupe_key="m:2")
+    _outbox_insert([with_markup, plain])
+    assert OutboxMessage.objects.get(dedupe_key="m:1").reply_markup == markup
+    assert OutboxMessage.objects.get(dedupe_key="m:2").reply_markup is None
