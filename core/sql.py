@@ -67,7 +67,7 @@ def row_insert(instance: M, *, using: str | None = None) -> M:
         plan = _plans(connection)[key] = (sql, fields)
     sql, fields = plan
     # As save(): an unsaved related object refuses, one saved after assignment lends its key.
-    instance._prepare_related_fields_for_save(operation_name="save")
+    _related_prepare(instance, fields)
     _send(signals.pre_save, instance, alias, created=None)
     params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
     with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
@@ -116,7 +116,7 @@ def rows_insert(instances: Sequence[M], *, using: str | None = None) -> list[M]:
     sql, fields = plan
     params = []
     for instance in instances:
-        instance._prepare_related_fields_for_save(operation_name="save")
+        _related_prepare(instance, fields)
         _send(signals.pre_save, instance, alias, created=None)
         params.extend(
             f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields
@@ -172,7 +172,7 @@ def row_update(instance: Model, fields: Sequence[str], *, using: str | None = No
         )
         plan = _plans(connection)[key] = (sql, targets)
     sql, targets = plan
-    instance._prepare_related_fields_for_save(operation_name="save", fields=targets)
+    _related_prepare(instance, targets)
     _send(signals.pre_save, instance, alias, created=None, update_fields=frozenset(fields))
     params = [f.get_db_prep_save(f.pre_save(instance, add=False), connection) for f in targets]
     params.append(meta.pk.get_db_prep_value(instance.pk, connection))
@@ -182,6 +182,14 @@ def row_update(instance: Model, fields: Sequence[str], *, using: str | None = No
             raise DatabaseError("Save with update_fields did not affect any rows.")
     instance._state.adding, instance._state.db = False, alias
     _send(signals.post_save, instance, alias, created=False, update_fields=frozenset(fields))
+
+
+def _related_prepare(instance: Model, fields: Sequence) -> None:
+    """What ``save()`` does with related objects assigned to the fields being written: an
+    unsaved one refuses, one saved after assignment lends its key. Skipped when no related
+    object is cached on them (most rows of a hot path carry plain ids)."""
+    if any(f.is_relation and f.is_cached(instance) for f in fields):
+        instance._prepare_related_fields_for_save(operation_name="save", fields=frozenset(fields))
 
 
 def _send(signal, instance: Model, alias: str, *, created: bool | None, update_fields=None):
