@@ -71,7 +71,7 @@ def child_exit(server, worker) -> None:
 # --- After-commit tasks (core/transactions.py: TasksPublisher) ----------------------------
 # Each worker sends the Celery messages of the transactions it committed within this many
 # milliseconds as one message (0: one message per transaction, at commit).
-_tasks_publish_window = float(os.environ.get("TASKS_PUBLISH_WINDOW_MS", "100")) / 1000
+_tasks_publish_window = float(os.environ.get("TASKS_PUBLISH_WINDOW_MS") or "100") / 1000
 
 
 def post_fork(server, worker) -> None:

@@ -773,7 +773,10 @@ def _webhook_fail(*, event: WebhookEvent, error: BaseException) -> None:
 def _event_update(*, event: WebhookEvent, **fields: Any) -> None:
     for name, value in fields.items():
         setattr(event, name, value)
-    row_update(event, [*fields, "updated_at"])  # updated_at: auto_now stamps it
+    # updated_at: auto_now stamps it. A row deleted meanwhile (an operator cleaning up while
+    # a reprocess runs) is no reason to fail the notification: say so and carry on.
+    if not row_update(event, [*fields, "updated_at"], missing_ok=True):
+        logger.warning("webhook event #%s is gone; its outcome was not stored", event.pk)
 
 
 def _raw_text(*, data: bytes, limit: int) -> tuple[str, bool, bool]:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import DatabaseError, connections, router, transaction
-from django.db.models import Model, signals
+from django.db import DatabaseError, NotSupportedError, connections, router, transaction
+from django.db.models import NOT_PROVIDED, Model, signals
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
@@ -58,7 +58,9 @@ def row_insert(instance: M, *, using: str | None = None) -> M:
     plan = _plans(connection).get(key)
     if plan is None:
         quote = connection.ops.quote_name
+        _single_table(model)
         fields = [f for f in meta.concrete_fields if not (auto_pk and f is meta.pk)]
+        _writable(model, fields)
         columns = ", ".join(quote(f.column) for f in fields)
         placeholders = ", ".join(["%s"] * len(fields))
         sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
@@ -69,7 +71,9 @@ def row_insert(instance: M, *, using: str | None = None) -> M:
     # As save(): an unsaved related object refuses, one saved after assignment lends its key.
     _related_prepare(instance, fields)
     _send(signals.pre_save, instance, alias, created=None)
-    params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+    params = [
+        f.get_db_prep_save(_plain(f.pre_save(instance, add=True)), connection) for f in fields
+    ]
     with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
         if auto_pk:
@@ -105,7 +109,9 @@ def rows_insert(instances: Sequence[M], *, using: str | None = None) -> list[M]:
     plan = _plans(connection).get(key)
     if plan is None:
         quote = connection.ops.quote_name
+        _single_table(model)
         fields = [f for f in meta.concrete_fields if f is not meta.pk]
+        _writable(model, fields)
         columns = ", ".join(quote(f.column) for f in fields)
         row = "({})".format(", ".join(["%s"] * len(fields)))
         sql = (
@@ -119,7 +125,7 @@ def rows_insert(instances: Sequence[M], *, using: str | None = None) -> list[M]:
         _related_prepare(instance, fields)
         _send(signals.pre_save, instance, alias, created=None)
         params.extend(
-            f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields
+            f.get_db_prep_save(_plain(f.pre_save(instance, add=True)), connection) for f in fields
         )
     with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -132,17 +138,20 @@ def rows_insert(instances: Sequence[M], *, using: str | None = None) -> list[M]:
     return instances
 
 
-def row_update(instance: Model, fields: Sequence[str], *, using: str | None = None) -> None:
+def row_update(
+    instance: Model, fields: Sequence[str], *, using: str | None = None, missing_ok: bool = False
+) -> bool:
     """``instance.save(update_fields=fields)`` as one ``UPDATE ... WHERE pk = %s``.
 
     As with Django's, no fields is a no-op, a repeated name counts once, an instance without
     a primary key or a name that is not a concrete non-key field raises ``ValueError``
     before any query, and a row that is gone raises ``DatabaseError`` ("did not affect any
-    rows") rather than passing silently.
+    rows") rather than passing silently -- unless ``missing_ok``, which returns False for it
+    (``QuerySet.update``'s leniency). Returns whether a row was updated.
     """
     fields = tuple(dict.fromkeys(fields))
     if not fields:
-        return
+        return False
     if instance.pk is None:
         raise ValueError("Cannot force an update in save() with no primary key.")
     model = type(instance)
@@ -165,6 +174,8 @@ def row_update(instance: Model, fields: Sequence[str], *, using: str | None = No
                     "other than the primary key)"
                 )
             targets.append(field)
+        _single_table(model)
+        _writable(model, targets)
         assignments = ", ".join(f"{quote(f.column)} = %s" for f in targets)
         sql = (
             f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608
@@ -174,14 +185,20 @@ def row_update(instance: Model, fields: Sequence[str], *, using: str | None = No
     sql, targets = plan
     _related_prepare(instance, targets)
     _send(signals.pre_save, instance, alias, created=None, update_fields=frozenset(fields))
-    params = [f.get_db_prep_save(f.pre_save(instance, add=False), connection) for f in targets]
+    params = [
+        f.get_db_prep_save(_plain(f.pre_save(instance, add=False)), connection) for f in targets
+    ]
     params.append(meta.pk.get_db_prep_value(instance.pk, connection))
     with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if cursor.rowcount == 0:
+        updated = cursor.rowcount > 0
+        if not updated and not missing_ok:
             raise DatabaseError("Save with update_fields did not affect any rows.")
+    if not updated:
+        return False
     instance._state.adding, instance._state.db = False, alias
     _send(signals.post_save, instance, alias, created=False, update_fields=frozenset(fields))
+    return True
 
 
 def _related_prepare(instance: Model, fields: Sequence) -> None:
@@ -283,6 +300,8 @@ def rows_where(
     (``subscription.keys.all()``) does.
     """
     related, defer = tuple(related), tuple(defer)
+    if value is None:
+        raise ValueError("rows_where compares with =: a None value would match nothing")
     alias = using or router.db_for_read(model)
     connection = connections[alias]
     where = model._meta.get_field(field)
@@ -341,7 +360,16 @@ def _select_plan(
 ) -> tuple[str, list[_Part]]:
     quote = connection.ops.quote_name
     meta = model._meta
-    deferred = set(defer)
+    _single_table(model)
+    features = connection.features
+    if (
+        lock
+        and related
+        and features.has_select_for_update
+        and not features.has_select_for_update_of
+    ):
+        raise NotSupportedError("locking only the main row needs SELECT ... FOR UPDATE OF")
+    deferred = _deferred_names(model, related, defer)
     table = quote(meta.db_table)
     sources: list[tuple[type[Model], str, Any]] = [(model, meta.db_table, None)]
     joins = []
@@ -349,6 +377,7 @@ def _select_plan(
         via = meta.get_field(name)
         if not (via.many_to_one or via.one_to_one) or not via.concrete:
             raise ValueError(f"{meta.label}.{name} is not a foreign key")
+        _single_table(via.related_model)
         target = via.related_model
         join_alias = f"r{number}"
         kind = "LEFT OUTER JOIN" if via.null else "INNER JOIN"
@@ -396,3 +425,40 @@ def _select_plan(
         if connection.features.has_select_for_update_of:
             sql += f" OF {table}"
     return sql, parts
+
+
+def _single_table(model: type[Model]) -> None:
+    if model._meta.parents:
+        raise ValueError(f"{model._meta.label} spans tables (inheritance): use the ORM")
+
+
+def _writable(model: type[Model], fields: Iterable) -> None:
+    for field in fields:
+        if getattr(field, "generated", False) or field.db_default is not NOT_PROVIDED:
+            raise ValueError(
+                f"{model._meta.label}.{field.name} is computed by the database: use the ORM"
+            )
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "resolve_expression"):
+        raise ValueError(f"core.sql binds plain values, not expressions ({value!r}): use the ORM")
+    return value
+
+
+def _deferred_names(model: type[Model], related: tuple, defer: tuple) -> set[str]:
+    """``defer`` as ``name`` / ``fk__name`` field names, checked as the ORM checks them."""
+    names = set()
+    for item in defer:
+        owner, prefix, name = model, "", item
+        if "__" in item:
+            fk, name = item.split("__", 1)
+            if fk not in related:
+                raise ValueError(f"defer {item}: {fk} is not in related")
+            owner, prefix = model._meta.get_field(fk).related_model, f"{fk}__"
+        # FieldDoesNotExist for an unknown name; the primary key is never deferred.
+        field = owner._meta.pk if name == "pk" else owner._meta.get_field(name)
+        if not prefix and field.name in related:
+            raise ValueError(f"{field.name} cannot be deferred and loaded with related")
+        names.add(f"{prefix}{field.name}")
+    return names

@@ -12,7 +12,8 @@ TASKS_RUN_RETRY_SECONDS = 10
 
 @shared_task(acks_late=True, soft_time_limit=150, time_limit=180, ignore_result=True)
 def tasks_run_task(batches: list[list]) -> int:
-    """Run the task batches one transaction queued after its commit (one broker message).
+    """Run the task batches queued after commit (one broker message: one transaction's, or
+    a web worker's window of them, see ``core.transactions.TasksPublisher``).
 
     Each ``[task name, items]`` runs here, in order. One that raises, asks for a retry or
     meets the soft time limit is sent on its own instead: it then retries under its own

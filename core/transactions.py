@@ -8,13 +8,13 @@ per row or per kind of work: a publish costs the web process more CPU than most 
 ``flush(items)`` once, after the outermost commit. ``on_commit_task`` builds on it for Celery
 tasks that take one list: every task batch of a transaction leaves in a single broker
 message. Outside a transaction (autocommit) the flush runs at once, as
-``transaction.on_commit`` does.
+``transaction.on_commit`` does. In a gunicorn worker the ``TasksPublisher`` below goes one
+step further and merges the messages of the transactions committed within a short window.
 """
 
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -87,8 +87,9 @@ def _tasks_send(pairs: list[tuple[str, Hashable]]) -> None:
     """Publish after commit; with the broker down, log and leave the work to the beat.
 
     The transaction has committed: raising here would answer a provider 5xx for a payment
-    that was credited. Every kind of work sent this way has a sweep that finds it from the
-    database (outbox flush, reconcile and its placement of keyless subscriptions).
+    that was credited. The beat's sweeps find the work from the database (outbox flush,
+    reconcile and its placement of keyless subscriptions; see ``TasksPublisher`` for the one
+    kind they leave to the next change).
 
     In a web worker with a running ``TasksPublisher`` the pairs are handed to it instead,
     to leave with those of the transactions committed around the same time.
@@ -97,6 +98,10 @@ def _tasks_send(pairs: list[tuple[str, Hashable]]) -> None:
     if publisher is not None and publisher.pid == os.getpid():
         publisher.submit(pairs)
         return
+    _tasks_send_now(pairs)
+
+
+def _tasks_send_now(pairs: list[tuple[str, Hashable]]) -> None:
     from kombu.exceptions import OperationalError
 
     try:
@@ -131,14 +136,18 @@ class TasksPublisher:
     notifications, the bot's feed...), and each would publish its own message. The publisher
     takes the after-commit pairs of every request thread of the process, waits `window`
     seconds from the first one for the others, and sends them all as one message (every task
-    sent this way takes a list, so batches of different transactions merge). A quiet process
-    pays `window` of latency; a busy one publishes at most 1/`window` times a second.
+    sent this way takes a list, so batches of different transactions merge), at most
+    ``TASKS_PUBLISH_MAX_ITEMS`` items a message. A quiet process pays `window` of latency; a
+    busy one publishes about 1/`window` times a second.
 
     Started in each gunicorn worker (``gunicorn.conf.py``: ``post_fork``) and flushed when the
-    worker exits (``worker_exit``). A worker killed outright loses at most one window of
-    messages; every kind of work sent this way has a beat sweep that finds it in the
-    database, as for a broker outage. Everything else (Celery workers, the bot, tests,
-    management commands) publishes at commit, as before.
+    worker exits (``worker_exit``). A worker killed outright (SIGKILL, out of memory) loses
+    what it held, at most one window of messages, as a broker outage at commit loses its
+    message. The beat's sweeps find that work in the database: the outbox flush resends
+    queued messages, the reconcile pushes keys and places the keys of an active subscription
+    that has none. A multi-node subscription left with some of its keys waits for its next
+    change or an operator's re-provision (``subscription_keys_sync_locked``). Everything else
+    (Celery workers, the bot, tests, management commands) publishes at commit.
     """
 
     def __init__(self, *, window: float) -> None:
@@ -147,7 +156,7 @@ class TasksPublisher:
         self._pending: dict[tuple[str, Hashable], None] = {}  # ordered, without repeats
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._stopping = False
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tasks-publisher", daemon=True)
 
     def start(self) -> "TasksPublisher":
@@ -156,39 +165,53 @@ class TasksPublisher:
 
     def submit(self, pairs: list[tuple[str, Hashable]]) -> None:
         with self._lock:
-            self._pending.update(dict.fromkeys(pairs))
-            self._wake.set()
+            if not self._stop.is_set():
+                self._pending.update(dict.fromkeys(pairs))
+                self._wake.set()
+                return
+        # Stopped (a request that outlived the worker's exit): no thread to hand them to.
+        _tasks_send_now(pairs)
 
     def flush(self) -> int:
         """Publish what is pending now; returns how many pairs left."""
         with self._lock:
             pairs, self._pending = list(self._pending), {}
             self._wake.clear()
-        if pairs:
+        for chunk in _chunks(pairs, TASKS_PUBLISH_MAX_ITEMS):
             try:
-                _tasks_publish(pairs)
+                _tasks_publish(chunk)
             except Exception:  # the thread must live on; the beat sweeps catch up
                 logger.exception(
                     "publishing %d after-commit tasks failed; the beat sweeps will pick them up",
-                    len(pairs),
+                    len(chunk),
                 )
         return len(pairs)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and publish what is left (a worker's graceful exit)."""
-        self._stopping = True
+        with self._lock:
+            self._stop.set()
         self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self.flush()
 
     def _run(self) -> None:
-        while not self._stopping:
+        while not self._stop.is_set():
             self._wake.wait()
-            if self._stopping:
+            # Let the burst gather; a stop cuts the wait short (stop() flushes what is left).
+            if self._stop.wait(self.window):
                 return
-            time.sleep(self.window)  # let the burst gather
             self.flush()
+
+
+# One message carries at most this many items: a window of a busy worker stays a handful of
+# messages, and one bad item held up in a retry holds up few others.
+TASKS_PUBLISH_MAX_ITEMS = 50
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 class _Process:

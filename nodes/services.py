@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -274,16 +274,35 @@ def subscription_keys_sync(
     return subscription_keys_sync_locked(subscription=subscription, now=now, reason=reason)
 
 
+class SubscriptionsKeysSyncError(DatabaseError):
+    """Some subscriptions of a batch failed on a database error; ``failed`` lists them."""
+
+    def __init__(self, failed: list[int]) -> None:
+        super().__init__(f"keys sync failed for subscriptions {failed}")
+        self.failed = failed
+
+
 def subscriptions_keys_sync(*, subscription_ids: list[int]) -> int:
-    """``subscription_keys_sync`` for each id, one transaction each; gone ids are skipped."""
-    done = 0
+    """``subscription_keys_sync`` for each id, one transaction each; gone ids are skipped.
+
+    A database error on one id does not hold up the others (a batch can carry the
+    subscriptions of several payments): they all run, then ``SubscriptionsKeysSyncError``
+    names the ids that failed, for the task to retry just those.
+    """
+    done, failed = 0, []
     for subscription_id in subscription_ids:
         try:
             subscription_keys_sync(subscription=Subscription(pk=subscription_id))
         except Subscription.DoesNotExist:
             logger.info("keys sync: subscription #%s no longer exists", subscription_id)
             continue
+        except DatabaseError:
+            logger.exception("keys sync: subscription #%s failed", subscription_id)
+            failed.append(subscription_id)
+            continue
         done += 1
+    if failed:
+        raise SubscriptionsKeysSyncError(failed)
     return done
 
 

@@ -84,8 +84,8 @@ def node_reconcile_task(node_id: int) -> dict:
 
 @shared_task(acks_late=True, soft_time_limit=30, time_limit=60, ignore_result=True)
 def nodes_keys_push_task(pairs: list[list[int]]) -> int:
-    """Fan one transaction's changed keys (``[node id, key id]`` pairs) out to one
-    ``node_keys_push_task`` per node. Returns how many nodes."""
+    """Fan changed keys (``[node id, key id]`` pairs of one commit, or of a web worker's
+    window of commits) out to one ``node_keys_push_task`` per node. Returns how many nodes."""
     by_node: dict[int, set[int]] = {}
     for node_id, key_id in pairs:
         by_node.setdefault(node_id, set()).add(key_id)
@@ -109,10 +109,14 @@ def subscriptions_keys_sync_task(self, subscription_ids: list[int]) -> int:
     """
     from django.db import DatabaseError
 
-    from nodes.services import subscriptions_keys_sync
+    from nodes.services import SubscriptionsKeysSyncError, subscriptions_keys_sync
 
     try:
         return subscriptions_keys_sync(subscription_ids=subscription_ids)
+    except SubscriptionsKeysSyncError as exc:  # the others went through: retry just these
+        raise self.retry(
+            args=(exc.failed,), exc=exc, countdown=_backoff(self.request.retries)
+        ) from exc
     except DatabaseError as exc:
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
 

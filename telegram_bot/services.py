@@ -165,7 +165,7 @@ def outbox_queue(messages: list[OutboxMessage]) -> list[OutboxMessage]:
     """Queue unsaved rows (``customer_message``, ``admin_messages``) with one INSERT.
 
     Rows whose dedupe key was already used are skipped; returns the ones queued, with ids.
-    Their send leaves after commit in the transaction's one broker message.
+    Their send leaves after commit with the transaction's other after-commit work.
     """
     return _outbox_insert(messages) if messages else []
 

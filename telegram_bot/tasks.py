@@ -26,7 +26,8 @@ def outbox_send_task(message_id: int) -> str:
 
 @shared_task(acks_late=True, soft_time_limit=40, time_limit=60, ignore_result=True)
 def outbox_send_many_task(message_ids: list[int]) -> int:
-    """Send the messages one transaction queued, in order (one broker message for all).
+    """Send the messages queued after commit (one transaction's, or a web worker's window of
+    them), in order (one broker message for all).
 
     Each goes through the same claim as ``outbox_send_task``, so a message also handed to
     another task is still sent once. Returns how many this task handled; the rest, past the

@@ -1,9 +1,11 @@
 """audit_log_batch: the audit rows of a block leave in one INSERT when it ends."""
 
+from contextlib import suppress
 from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from billing.providers import ProviderNotification
@@ -24,13 +26,12 @@ def audit_inserts(captured) -> list[str]:
 
 
 def test_rows_are_written_together_when_the_block_ends_in_order():
-    with CaptureQueriesContext(connection) as captured, audit_log_batch():
+    with CaptureQueriesContext(connection) as captured, transaction.atomic(), audit_log_batch():
         rows = [write(n) for n in range(3)]
         assert all(row.pk is None for row in rows)
         assert not AuditLog.objects.exists()
     assert len(audit_inserts(captured)) == 1
-    assert [row.pk for row in rows] == sorted(row.pk for row in rows)
-    assert list(AuditLog.objects.order_by("pk").values_list("message", flat=True)) == [
+    assert [AuditLog.objects.get(pk=row.pk).message for row in rows] == [
         "row 0",
         "row 1",
         "row 2",
@@ -39,23 +40,43 @@ def test_rows_are_written_together_when_the_block_ends_in_order():
 
 def test_a_block_left_by_an_exception_writes_nothing():
     def fail_after_writing():
-        with transaction.atomic(), audit_log_batch():
+        with audit_log_batch():
             write(1)
             raise RuntimeError("boom")
 
-    with pytest.raises(RuntimeError):
+    # The test's own transaction stays open: only the missing INSERT can show here.
+    with CaptureQueriesContext(connection) as captured, pytest.raises(RuntimeError):
         fail_after_writing()
+    assert audit_inserts(captured) == []
     assert not AuditLog.objects.exists()
 
 
-def test_nested_blocks_join_the_outer_one():
+def test_outside_a_transaction_the_block_refuses(transactional_db):
+    with pytest.raises(TransactionManagementError), audit_log_batch():
+        pass
+
+
+def test_a_nested_block_writes_its_rows_when_it_ends():
     with CaptureQueriesContext(connection) as captured, audit_log_batch():
         write(1)
         with audit_log_batch():
             write(2)
-        assert not AuditLog.objects.exists()  # the inner block's end wrote nothing
-    assert len(audit_inserts(captured)) == 1
-    assert AuditLog.objects.count() == 2
+        assert AuditLog.objects.count() == 1  # the inner block's row
+        write(3)
+    assert len(audit_inserts(captured)) == 2
+    assert AuditLog.objects.count() == 3
+
+
+def test_a_row_written_inside_a_rolled_back_savepoint_is_not_kept():
+    with audit_log_batch():
+        write(1)
+        with suppress(RuntimeError), transaction.atomic():
+            write(2)  # a savepoint opened in the block: written at once...
+            raise RuntimeError("inner step failed")  # ...and rolled back with it
+        with transaction.atomic(savepoint=False):
+            write(3)  # no savepoint of its own: waits for the block's end
+        assert list(AuditLog.objects.values_list("message", flat=True)) == []
+    assert sorted(AuditLog.objects.values_list("message", flat=True)) == ["row 1", "row 3"]
 
 
 def test_outside_a_block_each_row_is_written_at_once():

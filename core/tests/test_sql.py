@@ -1258,3 +1258,53 @@ def test_rows_insert_builds_one_plan_per_row_count(plans):
     for count in (2, 2, 3):
         rows_insert([AuditLog(event_type=AuditEvent.PAYMENT_PAID) for _ in range(count)])
     assert sorted(key[2] for key in plans if key[0] == "insert-many") == [2, 3]
+
+
+# --- what core.sql refuses rather than do differently from the ORM ----------------------------
+
+
+def test_expressions_are_refused_before_any_query(customer, tariff, django_assert_num_queries):
+    from django.db.models import F
+
+    payment = PaymentFactory(customer=customer, tariff=tariff)
+    payment.days_credited = F("days_credited") + 5
+    with django_assert_num_queries(0), pytest.raises(ValueError, match="plain values"):
+        row_update(payment, ["days_credited"])
+
+
+@pytest.mark.parametrize(
+    ("defer", "error"),
+    [
+        (("nope",), "no field named"),
+        (("customer",), "deferred and loaded"),
+        (("node__name",), "not in related"),
+    ],
+)
+def test_get_refuses_defer_names_the_orm_refuses(defer, error):
+    from django.core.exceptions import FieldDoesNotExist
+
+    payment = PaymentFactory()
+    with pytest.raises((ValueError, FieldDoesNotExist), match=error):
+        row_get(Payment, pk=payment.pk, related=("customer",), defer=defer)
+
+
+def test_get_defers_by_attname_like_the_orm():
+    payment = PaymentFactory()
+    got = row_get(Payment, pk=payment.pk, defer=("subscription_id",))
+    assert got.get_deferred_fields() == {"subscription_id"}
+
+
+def test_rows_where_refuses_none():
+    with pytest.raises(ValueError, match="None"):
+        rows_where(NodeClient, field="subscription", value=None)
+
+
+def test_rows_where_orders_by_primary_key(django_assert_num_queries):
+    key = NodeClientFactory()
+    with CaptureQueriesContext(connection) as captured:
+        rows_where(NodeClient, field="subscription", value=key.subscription_id)
+    assert (
+        captured.captured_queries[0]["sql"]
+        .rstrip()
+        .endswith('ORDER BY "nodes_nodeclient"."id" ASC')
+    )

@@ -197,6 +197,9 @@ def test_gunicorn_builds_no_access_line_while_the_access_logger_is_off():
 
     config = importlib.import_module("gunicorn_conf_for_test")
     assert config.logger_class is config._Logger
+    # The project's own logging keeps the access logger above INFO: the skip applies.
+    access = config.logconfig_dict["loggers"]["gunicorn.access"]["level"]
+    assert logging.getLevelName(access) > logging.INFO
     logger = config._Logger.__new__(config._Logger)  # no cfg needed for access()
     logger.access_log = logging.getLogger("vpnsite.test.gunicorn.access")
     logger.access_log.setLevel(logging.WARNING)

@@ -69,7 +69,8 @@ def robokassa_genuine(params: dict[str, str], payment: Payment) -> bool:
     shp = sorted(f"{k}={v}" for k, v in params.items() if k.startswith("Shp_"))
     expected = md5(":".join([out_sum, inv_id, ROBOKASSA[1]["password2"], *shp]))
     return (
-        hmac.compare_digest(expected.lower().encode(), signature.lower().encode())
+        # Surrounding whitespace is forgiven, as billing.providers.base.signature_matches does.
+        hmac.compare_digest(expected.lower().encode(), signature.strip().lower().encode())
         and inv_id == str(payment.pk)
         and amount == payment.amount
     )
@@ -87,7 +88,7 @@ def freekassa_genuine(params: dict[str, str], payment: Payment) -> bool:
         return False
     expected = md5(f"{merchant}:{amount}:{FREEKASSA[1]['secret2']}:{order}")
     return (
-        hmac.compare_digest(expected.encode(), params.get("SIGN", "").lower().encode())
+        hmac.compare_digest(expected.encode(), params.get("SIGN", "").strip().lower().encode())
         and merchant == FREEKASSA[1]["merchant_id"]
         and order == str(payment.pk)
         and value == payment.amount

@@ -337,6 +337,44 @@ def test_placement_task_runs_the_service(monkeypatch):
     assert NodeClient.objects.filter(subscription=subscription).count() == 1
 
 
+def test_a_database_error_on_one_subscription_does_not_hold_up_the_others(tasks, monkeypatch):
+    from django.db import DatabaseError
+
+    from nodes import services as node_services
+    from nodes.services import SubscriptionsKeysSyncError
+
+    node = NodeFactory(health=NodeHealth.UP)
+    first, broken, last = SubscriptionFactory(), SubscriptionFactory(), SubscriptionFactory()
+    real = node_services.subscription_keys_sync
+
+    def sync(*, subscription, **kwargs):
+        if subscription.pk == broken.pk:
+            raise DatabaseError("deadlock detected")
+        return real(subscription=subscription, **kwargs)
+
+    monkeypatch.setattr(node_services, "subscription_keys_sync", sync)
+    with pytest.raises(SubscriptionsKeysSyncError) as caught:
+        subscriptions_keys_sync(subscription_ids=[first.pk, broken.pk, last.pk])
+    assert caught.value.failed == [broken.pk]
+    placed = dict(NodeClient.objects.values_list("subscription_id", "node_id"))
+    assert placed == {first.pk: node.pk, last.pk: node.pk}
+
+
+def test_the_placement_task_retries_only_the_failed_ids(monkeypatch):
+    from nodes.services import SubscriptionsKeysSyncError
+    from nodes.tasks import subscriptions_keys_sync_task
+
+    retried = Mock(side_effect=RuntimeError("retry raised"))
+    monkeypatch.setattr(subscriptions_keys_sync_task, "retry", retried)
+    monkeypatch.setattr(
+        "nodes.services.subscriptions_keys_sync",
+        Mock(side_effect=SubscriptionsKeysSyncError([7])),
+    )
+    with pytest.raises(RuntimeError, match="retry raised"):
+        subscriptions_keys_sync_task.run([5, 7, 9])
+    assert retried.call_args.kwargs["args"] == ([7],)
+
+
 # --- End to end, eager Celery ------------------------------------------------------------------
 
 API = "http://telegram.test/bot123456:TEST-TOKEN"
