@@ -9,6 +9,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -170,37 +171,17 @@ def outbox_queue(messages: list[OutboxMessage]) -> list[OutboxMessage]:
     return _outbox_insert(messages) if messages else []
 
 
-def notify_customer(
-    *,
-    customer: Customer,
-    text: str,
-    reply_markup: dict | None = None,
-    qr_payload: str = "",
-    kind: str = "",
-    dedupe_key: str | None = None,
-    parse_mode: str = "HTML",
-) -> OutboxMessage | None:
-    """Queue a message to a customer. Returns None if `dedupe_key` was already used."""
-    message = customer_message(
-        customer=customer,
-        text=text,
-        reply_markup=reply_markup,
-        qr_payload=qr_payload,
-        kind=kind,
-        dedupe_key=dedupe_key,
-        parse_mode=parse_mode,
-    )
-    inserted = outbox_queue([message])
+def notify_customer(*, customer: Customer, text: str, **options: Any) -> OutboxMessage | None:
+    """Queue a message to a customer (`options`: ``customer_message``'s). Returns None if
+    its `dedupe_key` was already used."""
+    inserted = outbox_queue([customer_message(customer=customer, text=text, **options)])
     return inserted[0] if inserted else None
 
 
-def notify_admins(
-    *, text: str, kind: str = "", dedupe_key: str | None = None, parse_mode: str = "HTML"
-) -> list[OutboxMessage]:
-    """Queue a message to every chat in TELEGRAM_ADMIN_CHAT_IDS (one INSERT for all)."""
-    return outbox_queue(
-        admin_messages(text=text, kind=kind, dedupe_key=dedupe_key, parse_mode=parse_mode)
-    )
+def notify_admins(*, text: str, **options: Any) -> list[OutboxMessage]:
+    """Queue a message to every chat in TELEGRAM_ADMIN_CHAT_IDS (one INSERT for all;
+    `options`: ``admin_messages``')."""
+    return outbox_queue(admin_messages(text=text, **options))
 
 
 @dataclass(frozen=True)

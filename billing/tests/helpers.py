@@ -128,3 +128,24 @@ def url_name(provider: str) -> str:
     return reverse(
         f"billing:{'robokassa-result' if provider == 'robokassa' else 'freekassa-notify'}"
     )
+
+
+def mark_paid(payment: Payment, *, amount: str = "299.00", provider_ref: str = ""):
+    """``payment_mark_paid`` with a verified notification for `payment`, as a view would."""
+    from decimal import Decimal
+
+    from billing.providers import ProviderNotification
+    from billing.services import payment_mark_paid
+
+    return payment_mark_paid(
+        payment_id=payment.pk,
+        provider=payment.provider,
+        notification=ProviderNotification(
+            event_key=str(payment.pk),
+            payment_id=payment.pk,
+            amount=Decimal(amount),
+            currency=None,
+            provider_ref=provider_ref,
+            raw={},
+        ),
+    )

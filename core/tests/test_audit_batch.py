@@ -8,9 +8,8 @@ from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
-from billing.providers import ProviderNotification
-from billing.services import payment_mark_paid
 from billing.tests.factories import PaymentFactory
+from billing.tests.helpers import mark_paid
 from core.models import AuditEvent, AuditLog
 from core.services import audit_log_batch, audit_log_write
 
@@ -88,18 +87,7 @@ def test_outside_a_block_each_row_is_written_at_once():
 def test_a_credit_writes_its_audit_rows_in_one_insert(tariff):
     payment = PaymentFactory(tariff=tariff, amount=Decimal("299.00"))
     with CaptureQueriesContext(connection) as captured:
-        payment_mark_paid(
-            payment_id=payment.pk,
-            provider=payment.provider,
-            notification=ProviderNotification(
-                event_key=str(payment.pk),
-                payment_id=payment.pk,
-                amount=Decimal("299.00"),
-                currency=None,
-                provider_ref="",
-                raw={},
-            ),
-        )
+        mark_paid(payment)
     assert len(audit_inserts(captured)) == 1
     assert sorted(AuditLog.objects.values_list("event_type", flat=True)) == sorted(
         [AuditEvent.PAYMENT_PAID, AuditEvent.SUBSCRIPTION_CREATED]

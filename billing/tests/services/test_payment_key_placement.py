@@ -18,10 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import PaymentStatus
-from billing.providers import ProviderNotification
-from billing.services import KIND_PAYMENT_PAID, payment_mark_paid
+from billing.services import KIND_PAYMENT_PAID
 from billing.tests.factories import PaymentFactory
-from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
+from billing.tests.helpers import ROBOKASSA_URL, mark_paid, robokassa_params, send
 from core.tasks import tasks_run_task
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.services import subscriptions_keys_sync
@@ -81,18 +80,7 @@ def outbox_ids() -> list[int]:
 
 
 def mark(payment):
-    return payment_mark_paid(
-        payment_id=payment.pk,
-        provider=payment.provider,
-        notification=ProviderNotification(
-            event_key=str(payment.pk),
-            payment_id=payment.pk,
-            amount=Decimal("299.00"),
-            currency=None,
-            provider_ref="",
-            raw={},
-        ),
-    )
+    return mark_paid(payment)
 
 
 def expiry_ms(moment) -> int:
