@@ -79,10 +79,6 @@ def outbox_ids() -> list[int]:
     return list(OutboxMessage.objects.order_by("pk").values_list("pk", flat=True))
 
 
-def mark(payment):
-    return mark_paid(payment)
-
-
 def expiry_ms(moment) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -105,7 +101,7 @@ def test_purchase_creates_no_key_and_queues_placement_once(
     node = NodeFactory(health=NodeHealth.UP)
     payment = PaymentFactory(expires_at=timezone.now() + timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=True):
-        credit = mark(payment)
+        credit = mark_paid(payment)
         # Still inside the credit's transaction: no key, no node picked, nothing queued yet.
         assert not NodeClient.objects.exists()
         tasks["envelope"].assert_not_called()
@@ -157,7 +153,7 @@ def test_payments_credited_in_one_transaction_share_one_placement_task(
     NodeFactory(health=NodeHealth.UP)
     payments = [PaymentFactory(expires_at=timezone.now() + timedelta(hours=1)) for _ in range(2)]
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        paid = [mark(payment) for payment in payments]
+        paid = [mark_paid(payment) for payment in payments]
     batches = envelope_batches(tasks)
     assert batches[PLACE] == [c.payment.subscription.pk for c in paid]
     assert batches[SEND_MANY] == outbox_ids()
@@ -172,7 +168,7 @@ def test_a_rolled_back_credit_queues_nothing(tasks, django_capture_on_commit_cal
         suppress(RuntimeError),
         transaction.atomic(),
     ):
-        mark(payment)
+        mark_paid(payment)
         raise RuntimeError
     for recorder in tasks.values():
         recorder.assert_not_called()
@@ -200,7 +196,7 @@ def test_renewal_with_a_live_key_updates_it_in_the_credit_and_queues_no_placemen
     )
     payment = renewal(subscription)
     with django_capture_on_commit_callbacks(execute=True):
-        credit = mark(payment)
+        credit = mark_paid(payment)
         # Inside the credit's transaction the key already carries the new expiry.
         key.refresh_from_db()
         renewed = Subscription.objects.get(pk=subscription.pk)
@@ -235,7 +231,7 @@ def test_renewal_of_an_expired_subscription_re_enables_its_key_without_placement
         expiry_time_ms=expiry_ms(ended),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        mark(renewal(subscription))
+        mark_paid(renewal(subscription))
     key.refresh_from_db()
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.ACTIVE
@@ -273,7 +269,7 @@ def test_renewal_without_a_live_key_queues_placement(
         )
     keys_before = NodeClient.objects.count()
     with django_capture_on_commit_callbacks(execute=True):
-        mark(renewal(subscription))
+        mark_paid(renewal(subscription))
         assert NodeClient.objects.count() == keys_before  # nothing placed in the credit
     batches = envelope_batches(tasks)
     stranded = existing in ("on-a-down-node", "on-a-disabled-node")
@@ -386,7 +382,7 @@ def test_a_credit_places_the_key_and_sends_the_messages_through_one_envelope(
     payment = PaymentFactory(expires_at=timezone.now() + timedelta(hours=1))
 
     with django_capture_on_commit_callbacks(execute=True):
-        credit = mark(payment)
+        credit = mark_paid(payment)
         assert envelopes == []
         assert not NodeClient.objects.exists()
 
@@ -416,7 +412,7 @@ def test_the_customers_and_the_admins_messages_are_one_insert(tasks, tariff):
 
     payment = PaymentFactory(tariff=tariff, amount=Decimal("299.00"))
     with CaptureQueriesContext(connection) as captured:
-        mark(payment)
+        mark_paid(payment)
     inserts = [q["sql"] for q in captured if 'INTO "telegram_bot_outboxmessage"' in q["sql"]]
     assert len(inserts) == 1
     rows = OutboxMessage.objects.filter(dedupe_key__contains=f":{payment.pk}")

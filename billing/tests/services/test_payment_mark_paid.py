@@ -12,34 +12,16 @@ from billing.models import PaymentStatus
 from billing.providers import ProviderNotification
 from billing.services import amounts_equal, payment_mark_paid
 from billing.tests.factories import PaymentFactory
+from billing.tests.helpers import mark_paid
 from telegram_bot.models import OutboxAudience, OutboxMessage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
 
-def notification(payment, amount="299.00", provider_ref=""):
-    return ProviderNotification(
-        event_key=str(payment.pk),
-        payment_id=payment.pk,
-        amount=Decimal(amount),
-        currency=None,
-        provider_ref=provider_ref,
-        raw={},
-    )
-
-
-def mark(payment, **kwargs):
-    return payment_mark_paid(
-        payment_id=payment.pk,
-        provider=payment.provider,
-        notification=notification(payment, **kwargs),
-    )
-
-
 def test_credit_then_duplicate():
     payment = PaymentFactory()
-    first = mark(payment)
-    second = mark(payment)
+    first = mark_paid(payment)
+    second = mark_paid(payment)
     assert (first.credited, second.credited) == (True, False)
     assert first.late is False
     assert first.payment.status == PaymentStatus.PAID
@@ -49,7 +31,7 @@ def test_credit_then_duplicate():
 def test_customer_message_in_english_with_local_expiry():
     customer = CustomerFactory(language="en")
     payment = PaymentFactory(customer=customer, tariff__name="Месяц", tariff__name_en="Month")
-    credit = mark(payment)
+    credit = mark_paid(payment)
     message = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER)
     assert message.chat_id == customer.telegram_id
     assert message.kind == "payment-paid"
@@ -65,7 +47,7 @@ def test_customer_message_in_english_with_local_expiry():
 def test_customer_message_in_russian_uses_russian_dates():
     customer = CustomerFactory(language="ru")
     payment = PaymentFactory(customer=customer)
-    mark(payment)
+    mark_paid(payment)
     text = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER).text
     assert "299,00 RUB" in text
     month_names = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа")
@@ -75,7 +57,7 @@ def test_customer_message_in_russian_uses_russian_dates():
 
 def test_admins_are_told_amount_provider_and_customer():
     payment = PaymentFactory(customer__username="alice", provider="freekassa")
-    mark(payment)
+    mark_paid(payment)
     messages = OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN, kind="payment-new")
     assert sorted(messages.values_list("chat_id", flat=True)) == [900001, 900002]
     text = messages.first().text
@@ -86,7 +68,7 @@ def test_admins_are_told_amount_provider_and_customer():
 
 def test_html_in_names_is_escaped():
     payment = PaymentFactory(tariff__name="<b>x</b>", customer__username="<i>")
-    mark(payment)
+    mark_paid(payment)
     for message in OutboxMessage.objects.all():
         assert "<b>x</b>" not in message.text
         assert "<i>" not in message.text
@@ -94,7 +76,7 @@ def test_html_in_names_is_escaped():
 
 def test_a_customer_who_blocked_the_bot_still_gets_credited():
     payment = PaymentFactory(customer__bot_blocked_at=timezone.now())
-    assert mark(payment).credited
+    assert mark_paid(payment).credited
     assert OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER).status == "skipped"
 
 
@@ -106,7 +88,7 @@ def test_provider_ref_taken_by_another_payment_is_not_reused():
         paid_at=timezone.now(),
     )
     payment = PaymentFactory(provider="freekassa")
-    credit = mark(payment, provider_ref="555")
+    credit = mark_paid(payment, provider_ref="555")
     assert credit.credited
     assert credit.payment.provider_ref == ""
 
@@ -148,7 +130,7 @@ def test_currency_mismatch():
 
 def test_expired_pending_is_flagged_late():
     payment = PaymentFactory(expires_at=timezone.now() - timedelta(seconds=1))
-    assert mark(payment).late is True
+    assert mark_paid(payment).late is True
 
 
 @pytest.mark.parametrize(
@@ -174,7 +156,7 @@ def test_renewal_message_says_the_keys_stay_the_same():
     payment = PaymentFactory(
         customer=customer, subscription=subscription, tariff=subscription.tariff
     )
-    mark(payment)
+    mark_paid(payment)
     text = OutboxMessage.objects.get(kind="payment-paid").text
     assert "extended until" in text
     assert "stay the same" in text
