@@ -227,14 +227,12 @@ def payment_mark_paid(
     # a credit to compile through the ORM.
     try:
         payment = row_get(Payment, pk=payment_id, related=("customer", "tariff"), lock=True)
-    except Payment.DoesNotExist:
-        payment = None
-    if payment is None:
+    except Payment.DoesNotExist as exc:
         raise WebhookError(
             "Notification names no payment of ours.",
             reason="payment_unknown",
             extra={"payment_id": payment_id},
-        )
+        ) from exc
     if payment.provider != provider:
         raise WebhookError(
             "Payment was created for another provider.",

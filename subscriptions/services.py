@@ -120,11 +120,9 @@ def subscription_extend(
             subscription.started_at = min(subscription.started_at, now)
             subscription.expires_at = now + timedelta(days=days)
             subscription.status = SubscriptionStatus.ACTIVE
-            subscription.reminders_sent = []
             subscription.traffic_used_bytes = 0
-        if running:
-            # Reminders are for a specific expiry; a new expiry deserves new reminders.
-            subscription.reminders_sent = []
+        # Reminders are for a specific expiry; a new expiry deserves new reminders.
+        subscription.reminders_sent = []
         row_update(
             subscription,
             [
