@@ -201,8 +201,6 @@ class PaymentCredit:
     late: bool = False
 
 
-@transaction.atomic
-@audit_log_batch()  # the subscription's and the payment's audit rows: one INSERT
 def payment_mark_paid(
     *,
     payment_id: int,
@@ -219,6 +217,30 @@ def payment_mark_paid(
     an expired, CANCELLED or FAILED one, because the provider took the money -- that credit is
     flagged ``late`` in the audit row and in the admins' message.
     """
+    result = _payment_mark_paid(
+        payment_id=payment_id, provider=provider, notification=notification, event=event, now=now
+    )
+    if isinstance(result, WebhookError):
+        raise result
+    return result
+
+
+@transaction.atomic
+@audit_log_batch()  # the subscription's and the payment's audit rows: one INSERT
+def _payment_mark_paid(
+    *,
+    payment_id: int,
+    provider: str,
+    notification: ProviderNotification,
+    event: WebhookEvent | None,
+    now: datetime | None,
+) -> PaymentCredit | WebhookError:
+    """``payment_mark_paid`` in its transaction. A refusal is returned, not raised: it is
+    found before anything is written, so the transaction ends with COMMIT (releasing the
+    row lock) instead of ROLLBACK. psycopg forgets every prepared statement of the
+    connection on a ROLLBACK, and a web worker would then plan the credit's statements
+    afresh for its next few notifications: a sender of refused notifications would slow
+    the genuine ones down."""
     now = now or timezone.now()
     provider_ref = notification.provider_ref
     # The lock is the point: concurrent deliveries of one notification queue up here and
@@ -227,35 +249,15 @@ def payment_mark_paid(
     # a credit to compile through the ORM.
     try:
         payment = row_get(Payment, pk=payment_id, related=("customer", "tariff"), lock=True)
-    except Payment.DoesNotExist as exc:
-        raise WebhookError(
+    except Payment.DoesNotExist:
+        return WebhookError(
             "Notification names no payment of ours.",
             reason="payment_unknown",
             extra={"payment_id": payment_id},
-        ) from exc
-    if payment.provider != provider:
-        raise WebhookError(
-            "Payment was created for another provider.",
-            reason="provider_mismatch",
-            extra={"payment_id": payment.pk, "payment_provider": payment.provider},
         )
-    if not amounts_equal(received=notification.amount, expected=payment.amount):
-        raise WebhookError(
-            "Notification amount differs from the payment amount.",
-            reason="amount_mismatch",
-            extra={
-                "payment_id": payment.pk,
-                "expected": str(payment.amount),
-                "received": str(notification.amount),
-            },
-        )
-    currency = notification.currency or payment.currency
-    if currency.upper() != payment.currency.upper():
-        raise WebhookError(
-            "Notification currency differs from the payment currency.",
-            reason="currency_mismatch",
-            extra={"payment_id": payment.pk, "expected": payment.currency, "received": currency},
-        )
+    refusal = _payment_refusal(payment=payment, provider=provider, notification=notification)
+    if refusal is not None:
+        return refusal
     if payment.status in CREDITED_STATUSES:
         if event is not None:
             _event_outcome(
@@ -324,6 +326,36 @@ def payment_mark_paid(
             outcome="credited_late" if late else "credited",
         )
     return PaymentCredit(payment=payment, credited=True, late=late)
+
+
+def _payment_refusal(
+    *, payment: Payment, provider: str, notification: ProviderNotification
+) -> WebhookError | None:
+    """Why a verified notification cannot credit `payment`, or None if it names it rightly."""
+    if payment.provider != provider:
+        return WebhookError(
+            "Payment was created for another provider.",
+            reason="provider_mismatch",
+            extra={"payment_id": payment.pk, "payment_provider": payment.provider},
+        )
+    if not amounts_equal(received=notification.amount, expected=payment.amount):
+        return WebhookError(
+            "Notification amount differs from the payment amount.",
+            reason="amount_mismatch",
+            extra={
+                "payment_id": payment.pk,
+                "expected": str(payment.amount),
+                "received": str(notification.amount),
+            },
+        )
+    currency = notification.currency or payment.currency
+    if currency.upper() != payment.currency.upper():
+        return WebhookError(
+            "Notification currency differs from the payment currency.",
+            reason="currency_mismatch",
+            extra={"payment_id": payment.pk, "expected": payment.currency, "received": currency},
+        )
+    return None
 
 
 def _event_outcome(*, event: WebhookEvent, payment: Payment, status: str, outcome: str) -> None:
