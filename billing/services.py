@@ -1,12 +1,15 @@
 """Billing writes: payments, provider notifications, refunds, manual payments, expiry.
 
-Notifications follow the house webhook protocol (style.md §7): store the raw request first (so
-even garbage leaves a row), verify and parse it with the provider, lock the payment row, check
-its state, act, reply. A payment is credited at most once because every credit happens while
-holding ``SELECT ... FOR UPDATE`` on the payment row and re-reading its status under that
-lock; the partial unique constraint "one PROCESSED event per (provider, event_key)" is the
-second line of defence. Crediting only ever calls the subscription services: keys, panels and
-the "your keys are ready" message belong to the nodes layer, which hooks into those services.
+Notifications follow the house webhook protocol (style.md §7): take the raw request (so even
+garbage leaves a row), verify and parse it with the provider, lock the payment row, check its
+state, act, reply. Every delivery is stored once, as one ``WebhookEvent`` row written with its
+outcome: in the crediting transaction for a credit or a duplicate, on its own for a refusal,
+after the rollback for a failure (see ``webhook_event_process``). A payment is credited at most
+once because every credit happens while holding ``SELECT ... FOR UPDATE`` on the payment row
+and re-reading its status under that lock; the partial unique constraint "one PROCESSED event
+per (provider, event_key)" is the second line of defence. Crediting only ever calls the
+subscription services: keys, panels and the "your keys are ready" message belong to the nodes
+layer, which hooks into those services.
 """
 
 from __future__ import annotations
@@ -283,6 +286,15 @@ def _payment_mark_paid(
         actor_label=provider,
         provider_ref="" if provider_ref_conflict else provider_ref,
     )
+    if event is not None:
+        # In the crediting transaction: the "one PROCESSED event per key" constraint then
+        # backs up the row lock.
+        _event_outcome(
+            event=event,
+            payment=payment,
+            status=WebhookEventStatus.PROCESSED,
+            outcome="credited_late" if late else "credited",
+        )
     note = ""
     if late:
         note = f" LATE: credited although the payment was {status_before}" + (
@@ -316,15 +328,6 @@ def _payment_mark_paid(
         },
     )
     _notify_paid(payment=payment, subscription=subscription, late=late)
-    if event is not None:
-        # In the crediting transaction: the "one PROCESSED event per key" constraint then
-        # backs up the row lock.
-        _event_outcome(
-            event=event,
-            payment=payment,
-            status=WebhookEventStatus.PROCESSED,
-            outcome="credited_late" if late else "credited",
-        )
     return PaymentCredit(payment=payment, credited=True, late=late)
 
 
@@ -359,7 +362,7 @@ def _payment_refusal(
 
 
 def _event_outcome(*, event: WebhookEvent, payment: Payment, status: str, outcome: str) -> None:
-    _event_update(
+    _event_save(
         event=event,
         status=status,
         outcome=outcome,
@@ -634,12 +637,13 @@ def webhook_receive(*, provider: str, request: WebhookRequest) -> WebhookReply:
 
 
 def webhook_event_record(*, provider: str, request: WebhookRequest) -> WebhookEvent:
-    """Store the untrusted request before anything else looks at it (autocommit).
+    """The untrusted request as an event row, before anything else looks at it (unsaved:
+    ``webhook_event_process`` writes it once, with its outcome).
 
     The body and query string are capped at ``WEBHOOK_BODY_MAX_BYTES`` (``body_truncated``);
-    bytes that are not UTF-8, and NULs, which PostgreSQL text cannot hold, are stored escaped
+    bytes that are not UTF-8, and NULs, which PostgreSQL text cannot hold, are kept escaped
     (``body_escaped``). Cookies and credentials are dropped from the headers. No
-    ``full_clean``: the row must be written whatever the request holds, and every value is
+    ``full_clean``: the row must be writable whatever the request holds, and every value is
     sanitized here.
     """
     limit = settings.WEBHOOK_BODY_MAX_BYTES
@@ -657,11 +661,6 @@ def webhook_event_record(*, provider: str, request: WebhookRequest) -> WebhookEv
         body_truncated=body_truncated or query_truncated,
         body_escaped=body_escaped or query_escaped,
     )
-    # From the webhook view (no transaction open) this is one autocommit INSERT, committed
-    # before anything reads the request (inside a caller's transaction it joins it).
-    # (It used to skip the WAL flush with SET LOCAL synchronous_commit in a transaction of
-    # its own: three statements more per notification to save a flush of about 0.1 ms here.)
-    row_insert(event)
     return event
 
 
@@ -675,6 +674,12 @@ def webhook_event_process(
     credited; the success body again, nothing changed), REJECTED (bad signature, unknown
     order, wrong amount, malformed...; 400 + a failure body), FAILED (our bug or outage:
     error and traceback saved outside the rolled-back transaction, then re-raised).
+
+    A new event (``webhook_event_record``) is written once, with its outcome: PROCESSED and
+    DUPLICATE inside the payment's transaction, so the row commits with the credit it
+    records; REJECTED on its own; FAILED after the rollback. One INSERT per delivery instead
+    of an INSERT before and an UPDATE after. A process killed mid-delivery leaves no row,
+    and sends no reply either: the provider delivers again.
     """
     try:
         provider = provider_get(event.provider)
@@ -695,6 +700,7 @@ def webhook_event_process(
 
     event.verified = True
     event.event_key = notification.event_key[:128]
+    stored = not event._state.adding  # a reprocessed event; a live one is written below
     try:
         payment_mark_paid(
             payment_id=notification.payment_id,
@@ -708,7 +714,7 @@ def webhook_event_process(
             _notify_admins_mismatch(event=event, error=exc)
         return reply
     except Exception as exc:
-        _webhook_fail(event=event, error=exc)
+        _webhook_fail(event=event, error=exc, stored=stored)
         raise
     body, content_type = provider.success_response(notification=notification)
     return WebhookReply(status_code=200, body=body, content_type=content_type, event=event)
@@ -757,7 +763,7 @@ def _webhook_reject(
     detail = error.message
     if error.extra:
         detail = f"{detail} {json.dumps(error.extra, default=str, ensure_ascii=False)}"
-    _event_update(
+    _event_save(
         event=event,
         status=WebhookEventStatus.REJECTED,
         outcome=error.reason[:255],
@@ -782,11 +788,19 @@ def _webhook_reject(
     return WebhookReply(status_code=400, body=body, content_type=content_type, event=event)
 
 
-def _webhook_fail(*, event: WebhookEvent, error: BaseException) -> None:
-    """Save the failure outside the rolled-back transaction; never mask the original error."""
-    logger.exception("webhook %s #%s failed", event.provider, event.pk)
+def _webhook_fail(*, event: WebhookEvent, error: BaseException, stored: bool) -> None:
+    """Save the failure outside the rolled-back transaction; never mask the original error.
+
+    `stored`: the row existed before processing (a reprocess). A live event's row written in
+    the rolled-back transaction went with it, unless the failure came after the commit.
+    """
     try:
-        _event_update(
+        if not stored and event.pk is not None:
+            if WebhookEvent.objects.filter(pk=event.pk).exists():
+                stored = True  # committed: the failure came after (an after-commit hook)
+            else:
+                event.pk, event._state.adding = None, True
+        _event_save(
             event=event,
             status=WebhookEventStatus.FAILED,
             outcome="internal_error",
@@ -797,12 +811,18 @@ def _webhook_fail(*, event: WebhookEvent, error: BaseException) -> None:
             processed_at=timezone.now(),
         )
     except Exception:  # the database may be the thing that failed
-        logger.exception("webhook %s #%s: could not record the failure", event.provider, event.pk)
+        logger.exception("webhook %s: could not record the failure", event.provider)
+    logger.exception("webhook %s #%s failed", event.provider, event.pk)
 
 
-def _event_update(*, event: WebhookEvent, **fields: Any) -> None:
+def _event_save(*, event: WebhookEvent, **fields: Any) -> None:
+    """Set `fields` on the event and write it: an INSERT for a new one, an UPDATE of those
+    fields for a stored one (a reprocess)."""
     for name, value in fields.items():
         setattr(event, name, value)
+    if event._state.adding:
+        row_insert(event)
+        return
     # updated_at: auto_now stamps it. A row deleted meanwhile (an operator cleaning up while
     # a reprocess runs) is no reason to fail the notification: say so and carry on.
     if not row_update(event, [*fields, "updated_at"], missing_ok=True):

@@ -83,6 +83,36 @@ def test_failure_in_the_notification_step_rolls_back_the_credit(client, renewal)
     assert subscription.expires_at == expiry
     assert payment.status == PaymentStatus.PENDING
     assert not AuditLog.objects.exists()
+    # The event row written in the rolled-back transaction went with it; the failure is
+    # stored once, after the rollback.
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEventStatus.FAILED
+    assert "outbox down" in event.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_after_the_event_row_was_written_stores_one_failed_row(renewal):
+    """With real transactions: the failure comes after the PROCESSED row's INSERT, the
+    rollback takes it, and the FAILED row is written in its place (a new row, no update of
+    a row that no longer exists)."""
+    from django.test import Client
+
+    payment, _subscription = renewal
+    client = Client()
+    with mock.patch("billing.services.outbox_queue", side_effect=RuntimeError("outbox down")):
+        response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    assert response.status_code == 500
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.payment_id) == (WebhookEventStatus.FAILED, payment.pk)
+    assert event.event_key == str(payment.pk)
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING
+    retry = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    assert (retry.status_code, retry.content.decode()) == (200, f"OK{payment.pk}")
+    assert list(WebhookEvent.objects.order_by("pk").values_list("status", flat=True)) == [
+        WebhookEventStatus.FAILED,
+        WebhookEventStatus.PROCESSED,
+    ]
 
 
 def test_reprocessing_a_failed_event_credits_once(client, renewal):

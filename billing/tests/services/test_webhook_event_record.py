@@ -1,6 +1,7 @@
 import pytest
 
-from billing.services import WebhookRequest, webhook_event_record
+from billing.models import WebhookEvent
+from billing.services import WebhookRequest, webhook_event_record, webhook_receive
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
@@ -24,10 +25,21 @@ def request(**overrides):
     return WebhookRequest(**fields)
 
 
-def test_raw_request_is_stored():
+def test_the_event_is_built_unsaved():
+    """webhook_event_process writes it once, with its outcome."""
     event = webhook_event_record(provider="robokassa", request=request())
-    event.refresh_from_db()
+    assert event.pk is None
+    assert event._state.adding
+    assert not WebhookEvent.objects.exists()
     assert event.status == "received"
+
+
+def test_raw_request_is_stored_with_its_outcome():
+    reply = webhook_receive(provider="robokassa", request=request())
+    assert reply.status_code == 400  # no signature
+    event = WebhookEvent.objects.get()
+    assert event.pk == reply.event.pk
+    assert event.status == "rejected"
     assert event.body == "OutSum=299.00&InvId=1"
     assert event.remote_ip == "185.59.216.65"
     assert event.headers == {
@@ -45,18 +57,18 @@ def test_body_is_capped(settings):
 
 
 def test_undecodable_and_nul_bytes_are_stored_escaped():
-    event = webhook_event_record(provider="robokassa", request=request(body=b"a=\xff\x00"))
-    event.refresh_from_db()
+    webhook_receive(provider="robokassa", request=request(body=b"a=\xff\x00"))
+    event = WebhookEvent.objects.get()
     assert event.body == "a=\\xff\\x00"
     assert event.body_escaped is True
 
 
 def test_garbage_headers_and_no_ip():
-    event = webhook_event_record(
+    webhook_receive(
         provider="freekassa",
         request=request(remote_ip=None, headers={"X-Odd": "a\x00b", "X-Long": "y" * 5000}),
     )
-    event.refresh_from_db()
+    event = WebhookEvent.objects.get()
     assert event.remote_ip is None
     assert event.headers["X-Odd"] == "a\\x00b"
     assert len(event.headers["X-Long"]) == 2048
