@@ -901,7 +901,20 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
     The keys themselves are sent by the nodes layer once they are on a panel.
     """
     customer = payment.customer
+    formatted: dict[str, tuple[str, str]] = {}
+
+    def amount_and_expiry() -> tuple[str, str]:
+        """In the active language; the admins' message usually shares the customer's."""
+        language = translation.get_language()
+        if language not in formatted:
+            formatted[language] = (
+                _money(payment.amount, payment.currency),
+                _local_datetime(subscription.expires_at),
+            )
+        return formatted[language]
+
     with translation.override(_language(customer.language)):
+        amount, expires = amount_and_expiry()
         if subscription.keys_notified_at:
             # A renewal: the keys the customer has keep working, nothing else arrives.
             message = _(
@@ -917,9 +930,9 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             )
         text = message % {
             "payment": payment.pk,
-            "amount": _money(payment.amount, payment.currency),
+            "amount": amount,
             "tariff": escape(_tariff_name(tariff=payment.tariff, language=customer.language)),
-            "expires": _local_datetime(subscription.expires_at),
+            "expires": expires,
         }
         to_customer = customer_message(
             customer=customer,
@@ -928,19 +941,20 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             dedupe_key=f"payment-paid:{payment.pk}",
         )
     with translation.override(settings.LANGUAGE_CODE):
+        amount, expires = amount_and_expiry()
         admin_text = _(
             "💰 New payment #%(payment)s: %(amount)s via %(provider)s\n"
             "Customer: %(customer)s (Telegram id %(telegram_id)s)\n"
             "Tariff: %(tariff)s, subscription #%(subscription)s until %(expires)s"
         ) % {
             "payment": payment.pk,
-            "amount": _money(payment.amount, payment.currency),
+            "amount": amount,
             "provider": escape(payment.provider),
             "customer": escape(str(customer)),
             "telegram_id": customer.telegram_id,
             "tariff": escape(payment.tariff.name),
             "subscription": subscription.pk,
-            "expires": _local_datetime(subscription.expires_at),
+            "expires": expires,
         }
         if late:
             admin_text += "\n" + _(

@@ -207,3 +207,16 @@ def test_a_refusal_keeps_the_connections_prepared_statements(on_postgres):
     assert before > 0
     assert _refused(payments[6], amount="1.00") == "amount_mismatch"
     assert prepared() == before
+
+
+def test_each_message_formats_amount_and_expiry_in_its_own_language():
+    """An English customer's message and the admins' Russian one format the same facts
+    differently; neither borrows the other's."""
+    payment = PaymentFactory(customer__language="en")
+    mark_paid(payment)
+    to_customer = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER).text
+    to_admin = OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN).first().text
+    assert "299.00 RUB" in to_customer
+    assert "299,00 RUB" in to_admin
+    assert "299,00" not in to_customer
+    assert "299.00" not in to_admin
