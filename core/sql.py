@@ -66,10 +66,10 @@ def row_insert(instance: M, *, using: str | None = None) -> M:
         sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
         if auto_pk and connection.features.can_return_columns_from_insert:
             sql += f" RETURNING {quote(meta.pk.column)}"
-        plan = _plans(connection)[key] = (sql, fields)
-    sql, fields = plan
+        plan = _plans(connection)[key] = (sql, fields, _relations(fields))
+    sql, fields, relations = plan
     # As save(): an unsaved related object refuses, one saved after assignment lends its key.
-    _related_prepare(instance, fields)
+    _related_prepare(instance, fields, relations)
     _send(signals.pre_save, instance, alias, created=None)
     params = [
         f.get_db_prep_save(_plain(f.pre_save(instance, add=True)), connection) for f in fields
@@ -118,11 +118,11 @@ def rows_insert(instances: Sequence[M], *, using: str | None = None) -> list[M]:
             f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
             f"VALUES {', '.join([row] * len(instances))} RETURNING {quote(meta.pk.column)}"
         )
-        plan = _plans(connection)[key] = (sql, fields)
-    sql, fields = plan
+        plan = _plans(connection)[key] = (sql, fields, _relations(fields))
+    sql, fields, relations = plan
     params = []
     for instance in instances:
-        _related_prepare(instance, fields)
+        _related_prepare(instance, fields, relations)
         _send(signals.pre_save, instance, alias, created=None)
         params.extend(
             f.get_db_prep_save(_plain(f.pre_save(instance, add=True)), connection) for f in fields
@@ -181,9 +181,9 @@ def row_update(
             f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608
             f"WHERE {quote(meta.pk.column)} = %s"
         )
-        plan = _plans(connection)[key] = (sql, targets)
-    sql, targets = plan
-    _related_prepare(instance, targets)
+        plan = _plans(connection)[key] = (sql, targets, _relations(targets))
+    sql, targets, relations = plan
+    _related_prepare(instance, targets, relations)
     _send(signals.pre_save, instance, alias, created=None, update_fields=frozenset(fields))
     params = [
         f.get_db_prep_save(_plain(f.pre_save(instance, add=False)), connection) for f in targets
@@ -201,11 +201,17 @@ def row_update(
     return True
 
 
-def _related_prepare(instance: Model, fields: Sequence) -> None:
+def _relations(fields: Sequence) -> tuple:
+    """The foreign keys among a statement's fields (kept in its plan)."""
+    return tuple(f for f in fields if f.is_relation)
+
+
+def _related_prepare(instance: Model, fields: Sequence, relations: Sequence) -> None:
     """What ``save()`` does with related objects assigned to the fields being written: an
     unsaved one refuses, one saved after assignment lends its key. Skipped when no related
-    object is cached on them (most rows of a hot path carry plain ids)."""
-    if any(f.is_relation and f.is_cached(instance) for f in fields):
+    object is cached on them (most rows of a hot path carry plain ids). `relations`: the
+    foreign keys among `fields`."""
+    if any(f.is_cached(instance) for f in relations):
         instance._prepare_related_fields_for_save(operation_name="save", fields=frozenset(fields))
 
 

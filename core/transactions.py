@@ -78,9 +78,8 @@ def on_commit_task(task, items: list[Hashable], *, using: str = DEFAULT_DB_ALIAS
     ``core.tasks.tasks_run_task`` message carries every batch, and the worker runs them in
     the order they were first queued.
     """
-    on_commit_collect(
-        "celery-tasks", [(task.name, item) for item in items], _tasks_send, using=using
-    )
+    name = task.name  # a Celery task proxy resolves every attribute access
+    on_commit_collect("celery-tasks", [(name, item) for item in items], _tasks_send, using=using)
 
 
 def _tasks_send(pairs: list[tuple[str, Hashable]]) -> None:
