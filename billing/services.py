@@ -795,11 +795,14 @@ def _webhook_fail(*, event: WebhookEvent, error: BaseException, stored: bool) ->
     the rolled-back transaction went with it, unless the failure came after the commit.
     """
     try:
-        if not stored and event.pk is not None:
-            if WebhookEvent.objects.filter(pk=event.pk).exists():
-                stored = True  # committed: the failure came after (an after-commit hook)
-            else:
-                event.pk, event._state.adding = None, True
+        if (
+            not stored
+            and event.pk is not None
+            and not WebhookEvent.objects.filter(pk=event.pk).exists()
+        ):
+            # Written in the transaction that rolled back: write it anew. (A row that exists
+            # was committed, and the failure came after it, in an after-commit hook.)
+            event.pk, event._state.adding = None, True
         _event_save(
             event=event,
             status=WebhookEventStatus.FAILED,
