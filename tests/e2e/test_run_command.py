@@ -32,7 +32,9 @@ def wait_for(url: str, deadline: float) -> requests.Response:
     while time.monotonic() < deadline:
         try:
             return requests.get(url, timeout=2)
-        except requests.ConnectionError as exc:
+        # Refused, or accepted by a listening socket whose worker is still starting (a
+        # loaded machine): both mean "not up yet".
+        except (requests.ConnectionError, requests.Timeout) as exc:
             last_error = exc
             time.sleep(0.5)
     raise AssertionError(f"{url} did not answer: {last_error}")

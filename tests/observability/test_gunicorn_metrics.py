@@ -58,7 +58,7 @@ def web(tmp_path):
         try:
             if requests.get(f"{url}/healthz", timeout=2).ok:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet
             pass
         assert time.monotonic() < deadline, (tmp_path / "web.log").read_text()[-3000:]
         time.sleep(0.2)
