@@ -80,6 +80,13 @@ def post_fork(server, worker) -> None:
     tasks_publisher_start(window=_tasks_publish_window)
 
 
+def post_worker_init(worker) -> None:
+    """The app is loaded: load the broker client too, before the first request needs it."""
+    from core.transactions import broker_warm
+
+    broker_warm()
+
+
 def worker_exit(server, worker) -> None:
     """A graceful exit (recycled, SIGTERM): what the publisher holds is sent first."""
     from core.transactions import tasks_publisher_stop

@@ -191,3 +191,57 @@ def test_gunicorn_hooks_start_and_stop_the_publisher(published, monkeypatch):
     config.worker_exit(server=None, worker=None)
     assert transactions._Process.publisher is None
     assert published.calls == [[("a.task", 1)]]
+    with mock.patch.object(transactions, "broker_warm") as warm:
+        config.post_worker_init(worker=None)
+    warm.assert_called_once_with()
+
+
+def test_broker_warm_loads_what_the_first_publish_would_without_sending_anything():
+    """In a fresh process, as a gunicorn worker is: after the warm-up the Redis transport is
+    imported and the producer pool and the (thread-shared) result backend exist, while no
+    connection was opened (port 9 on loopback: nothing listens there)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys, django; django.setup()\n"
+        "from celery import current_app\n"
+        "from core.transactions import broker_warm\n"
+        "assert 'kombu.transport.redis' not in sys.modules\n"
+        "broker_warm()\n"
+        "app = current_app._get_current_object()\n"
+        "assert 'kombu.transport.redis' in sys.modules\n"
+        "assert app.amqp._producer_pool is not None\n"
+        "assert app._backend_cache is not None\n"
+        "print('warm')\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "vpnsite.settings.test",
+        "REDIS_URL": "redis://127.0.0.1:9/0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "warm"
+    assert "failed" not in result.stderr
+
+
+def test_broker_warm_logs_a_failure_and_never_raises(caplog):
+    from celery import current_app
+
+    current_app = current_app._get_current_object()
+    with mock.patch.object(
+        type(current_app), "producer_pool", new_callable=mock.PropertyMock
+    ) as pool:
+        pool.side_effect = RuntimeError("transport import failed")
+        transactions.broker_warm()
+    assert "warming the Celery producer up failed" in caplog.text
