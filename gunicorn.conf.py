@@ -81,10 +81,11 @@ def post_fork(server, worker) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """The app is loaded: load the broker client too, before the first request needs it."""
-    from core.transactions import broker_warm
+    """The app is loaded: load what its first requests would (URLconf, translations, the
+    Celery producer) before the worker accepts any."""
+    from core.warmup import web_worker_warm
 
-    broker_warm()
+    web_worker_warm()
 
 
 def worker_exit(server, worker) -> None:

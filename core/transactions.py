@@ -127,28 +127,6 @@ def _tasks_publish(pairs: list[tuple[str, Hashable]]) -> None:
 # --- Coalescing across transactions (web workers) --------------------------------------------
 
 
-def broker_warm() -> None:
-    """Load what the first publish of a process would load, before it serves anything.
-
-    Celery builds its app, result backend, routes and producer pool lazily, and the pool
-    imports the broker's transport (kombu's Redis transport imports redis-py): about 100 ms
-    of CPU the first paid notification after each gunicorn worker start (every
-    ``max_requests``) would otherwise spend under the GIL. Called from gunicorn's
-    ``post_worker_init``; nothing is sent and no connection is opened, so a broker that is
-    down delays nothing here (the publish at commit reports it, as before). A failure is
-    logged, never raised: the worker must start anyway.
-    """
-    from celery import current_app
-
-    try:
-        current_app.finalize(auto=True)
-        current_app.backend  # noqa: B018 - the lazy property is the point
-        current_app.amqp.router  # noqa: B018
-        current_app.producer_pool  # noqa: B018 - imports the broker transport
-    except Exception:
-        logger.exception("warming the Celery producer up failed; the first publish will")
-
-
 class TasksPublisher:
     """One broker message per `window` for all the transactions of one process.
 
