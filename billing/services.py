@@ -701,6 +701,7 @@ def webhook_event_process(
     event.verified = True
     event.event_key = notification.event_key[:128]
     stored = not event._state.adding  # a reprocessed event; a live one is written below
+    outcome_before = (event.status, event.processed_at)
     try:
         payment_mark_paid(
             payment_id=notification.payment_id,
@@ -714,7 +715,7 @@ def webhook_event_process(
             _notify_admins_mismatch(event=event, error=exc)
         return reply
     except Exception as exc:
-        _webhook_fail(event=event, error=exc, stored=stored)
+        _webhook_fail(event=event, error=exc, stored=stored, outcome_before=outcome_before)
         raise
     body, content_type = provider.success_response(notification=notification)
     return WebhookReply(status_code=200, body=body, content_type=content_type, event=event)
@@ -788,31 +789,56 @@ def _webhook_reject(
     return WebhookReply(status_code=400, body=body, content_type=content_type, event=event)
 
 
-def _webhook_fail(*, event: WebhookEvent, error: BaseException, stored: bool) -> None:
+def _webhook_fail(
+    *,
+    event: WebhookEvent,
+    error: BaseException,
+    stored: bool,
+    outcome_before: tuple[str, datetime | None],
+) -> None:
     """Save the failure outside the rolled-back transaction; never mask the original error.
 
     `stored`: the row existed before processing (a reprocess). A live event's row written in
-    the rolled-back transaction went with it, unless the failure came after the commit.
+    the rolled-back transaction went with it: it is written anew, as FAILED.
+
+    A failure can also come after the commit, from an after-commit hook: then the outcome
+    this processing wrote (PROCESSED: the credit stands; or DUPLICATE) is in the database
+    and stays, with the error and traceback beside it. The 5xx reply makes the provider
+    deliver again, and that delivery is a DUPLICATE. `outcome_before` (status, processed_at
+    before processing) tells this processing's outcome from an older one of a reprocess.
     """
     try:
-        if (
-            not stored
-            and event.pk is not None
-            and not WebhookEvent.objects.filter(pk=event.pk).exists()
-        ):
-            # Written in the transaction that rolled back: write it anew. (A row that exists
-            # was committed, and the failure came after it, in an after-commit hook.)
-            event.pk, event._state.adding = None, True
-        _event_save(
-            event=event,
-            status=WebhookEventStatus.FAILED,
-            outcome="internal_error",
-            error=f"{type(error).__name__}: {error}"[:WEBHOOK_ERROR_MAX_LENGTH],
-            traceback="".join(traceback_module.format_exception(error))[-TRACEBACK_MAX_LENGTH:],
-            verified=event.verified,
-            event_key=event.event_key,
-            processed_at=timezone.now(),
+        failure = {
+            "error": f"{type(error).__name__}: {error}"[:WEBHOOK_ERROR_MAX_LENGTH],
+            "traceback": "".join(traceback_module.format_exception(error))[-TRACEBACK_MAX_LENGTH:],
+        }
+        in_database = (
+            WebhookEvent.objects.filter(pk=event.pk).values_list("status", "processed_at").first()
+            if event.pk is not None
+            else None
         )
+        outcome = (event.status, event.processed_at)
+        if outcome != outcome_before and in_database == outcome:
+            # This processing's own outcome (status and time) committed: keep it.
+            _event_save(event=event, **failure)
+            logger.error(
+                "webhook %s #%s: %s committed, then an after-commit step failed",
+                event.provider,
+                event.pk,
+                event.status,
+            )
+        else:
+            if in_database is None and not stored and event.pk is not None:
+                event.pk, event._state.adding = None, True  # went with the rollback
+            _event_save(
+                event=event,
+                status=WebhookEventStatus.FAILED,
+                outcome="internal_error",
+                verified=event.verified,
+                event_key=event.event_key,
+                processed_at=timezone.now(),
+                **failure,
+            )
     except Exception:  # the database may be the thing that failed
         logger.exception("webhook %s: could not record the failure", event.provider)
     logger.exception("webhook %s #%s failed", event.provider, event.pk)

@@ -115,6 +115,80 @@ def test_a_failure_after_the_event_row_was_written_stores_one_failed_row(renewal
     ]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_after_the_commit_keeps_the_processed_row_with_the_error(renewal, caplog):
+    """With real transactions: an after-commit step raises (a bug: the shipped ones catch
+    their errors). The credit committed, so the event row stays PROCESSED, the one row of
+    the delivery, with the error and traceback beside it; the 500 makes the provider
+    deliver again, and that delivery is a DUPLICATE that changes nothing."""
+    from django.test import Client
+
+    payment, subscription = renewal
+    client = Client()
+    with mock.patch("core.transactions._tasks_publish", side_effect=RuntimeError("hook bug")):
+        response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    assert response.status_code == 500
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.outcome) == (WebhookEventStatus.PROCESSED, "credited")
+    assert event.payment_id == payment.pk
+    assert event.error == "RuntimeError: hook bug"
+    assert "Traceback" in event.traceback
+    assert "committed, then an after-commit step failed" in caplog.text
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+    extended = subscription.__class__.objects.get(pk=subscription.pk).expires_at
+
+    retry = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    assert (retry.status_code, retry.content.decode()) == (200, f"OK{payment.pk}")
+    assert list(WebhookEvent.objects.order_by("pk").values_list("status", flat=True)) == [
+        WebhookEventStatus.PROCESSED,
+        WebhookEventStatus.DUPLICATE,
+    ]
+    assert subscription.__class__.objects.get(pk=subscription.pk).expires_at == extended
+    assert AuditLog.objects.filter(event_type=AuditEvent.PAYMENT_PAID).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reprocess_that_fails_after_its_commit_keeps_its_processed_outcome(renewal):
+    from django.test import Client
+
+    payment, _subscription = renewal
+    with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("boom")):
+        send(Client(), ROBOKASSA_URL, robokassa_params(payment.pk))
+    failed = WebhookEvent.objects.get()
+    assert failed.status == WebhookEventStatus.FAILED
+
+    with (
+        mock.patch("core.transactions._tasks_publish", side_effect=RuntimeError("hook bug")),
+        pytest.raises(RuntimeError, match="hook bug"),
+    ):
+        webhook_event_reprocess(event=failed)
+    failed.refresh_from_db()
+    assert failed.status == WebhookEventStatus.PROCESSED
+    assert failed.error == "RuntimeError: hook bug"
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+
+
+def test_a_reprocess_that_fails_again_stays_failed_with_the_new_error(client, renewal):
+    """The outcome set in the rolled-back transaction is not mistaken for a committed one:
+    the stored row still holds the old FAILED outcome, and gets the new error."""
+    payment, _subscription = renewal
+    with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("first")):
+        send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    event = WebhookEvent.objects.get()
+    with (
+        mock.patch("billing.services.outbox_queue", side_effect=RuntimeError("second")),
+        pytest.raises(RuntimeError, match="second"),
+    ):
+        webhook_event_reprocess(event=event)
+    event.refresh_from_db()
+    assert (event.status, event.error) == (WebhookEventStatus.FAILED, "RuntimeError: second")
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING
+    assert WebhookEvent.objects.count() == 1
+
+
 def test_reprocessing_a_failed_event_credits_once(client, renewal):
     payment, _subscription = renewal
     with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("boom")):
