@@ -240,6 +240,27 @@ def cpu_seconds(*, pids: tuple[int, ...] | None = None, user: str | None = None)
     return total / ticks
 
 
+def machine_ticks() -> list[int]:
+    """The whole machine's CPU time by state since boot (/proc/stat's first line), in ticks:
+    user, nice, system, idle, iowait, irq, softirq, steal."""
+    with Path("/proc/stat").open() as stat:
+        return [int(value) for value in stat.readline().split()[1:9]]
+
+
+def machine_split(before: list[int], after: list[int]) -> str:
+    """How the machine's cores spent the run: busy (every process), idle, waiting on the
+    disk, and stolen (another tenant of the host ran on the core meanwhile)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        b - a for a, b in zip(before, after, strict=True)
+    )
+    total = max(user + nice + system + idle + iowait + irq + softirq + steal, 1)
+    busy = user + nice + system + irq + softirq
+    return (
+        f"busy {100 * busy / total:.0f}%, idle {100 * idle / total:.0f}%, "
+        f"iowait {100 * iowait / total:.0f}%, stolen by the host {100 * steal / total:.0f}%"
+    )
+
+
 def children_of(pid: int) -> tuple[int, ...]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -515,10 +536,12 @@ def main() -> int:
             cpu_seconds(user="postgres"),
             time.process_time(),
         )
+        machine_before = machine_ticks()
         started = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
             replies = list(pool.map(lambda request: send(port, request), requests))
         elapsed = time.perf_counter() - started
+        machine_after = machine_ticks()
         cpu_after = (
             cpu_seconds(pids=server_pids),
             cpu_seconds(user="postgres"),
@@ -564,6 +587,7 @@ def main() -> int:
             f" client {cpu_client * per:.1f} ms; machine load avg {os.getloadavg()[0]:.1f} "
             f"on {os.cpu_count()} cores"
         )
+        print(f"machine CPU during the run: {machine_split(machine_before, machine_after)}")
         for key, value in counts.items():
             print(f"{key:28} {value}")
         print(f"unexpected replies           {len(wrong)}")
