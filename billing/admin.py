@@ -278,10 +278,12 @@ class WebhookEventAdmin(admin.ModelAdmin):
         for selected in queryset.order_by("pk"):
             try:
                 event = webhook_event_reprocess(event=selected)
-            except Exception as exc:  # noqa: BLE001 - saved as FAILED with its traceback
+            except Exception as exc:  # noqa: BLE001 - the row keeps the error and traceback
+                # (FAILED, or PROCESSED when the failure came after the credit committed)
                 self.message_user(
                     request,
-                    f"Event #{selected.pk} failed: {type(exc).__name__}: {exc}",
+                    f"Event #{selected.pk} failed: {type(exc).__name__}: {exc}. "
+                    "Its row keeps the error and traceback.",
                     messages.ERROR,
                 )
                 continue

@@ -629,8 +629,9 @@ class WebhookReply:
 def webhook_receive(*, provider: str, request: WebhookRequest) -> WebhookReply:
     """The whole protocol for one delivery: record raw, then verify, lock, act, reply.
 
-    Internal failures propagate (after the event row was marked FAILED) so the view answers
-    5xx and the provider retries.
+    Internal failures propagate (after the event row recorded them: FAILED, or the committed
+    outcome with the error beside it when the failure came after the commit) so the view
+    answers 5xx and the provider retries.
     """
     event = webhook_event_record(provider=provider, request=request)
     return webhook_event_process(event=event, request=request)
@@ -727,7 +728,7 @@ def webhook_event_reprocess(*, event: WebhookEvent) -> WebhookEvent:
     The stored request is verified again from scratch. A PROCESSED event is left alone (it is
     the one that credited); everything else ends as PROCESSED, DUPLICATE, REJECTED or FAILED
     by the same rules as a live delivery, so reprocessing can never credit twice. Internal
-    failures propagate after the row was marked FAILED.
+    failures propagate after the row recorded them (``_webhook_fail``).
     """
     event.refresh_from_db()
     if event.status == WebhookEventStatus.PROCESSED:

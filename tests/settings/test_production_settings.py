@@ -68,3 +68,21 @@ def test_check_deploy_is_clean_with_a_sample_environment():
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], {})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://vpnsite:secret@127.0.0.1:5432/vpnsite", "10"),
+        ("postgres://vpnsite:secret@127.0.0.1:5432/vpnsite?connect_timeout=3", "3"),
+    ],
+)
+def test_postgresql_connections_give_up_on_an_unreachable_host(url, expected):
+    """A bounded connect: 10 s unless DATABASE_URL says otherwise."""
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS']['connect_timeout'])"
+    )
+    result = run(["-c", script], {"DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected

@@ -105,6 +105,10 @@ else:
         server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
         prepare_threshold=env.int("DATABASE_PREPARE_THRESHOLD", default=5) or None,
     )
+    # An unreachable database host fails a connection attempt in 10 s rather than the
+    # kernel's TCP timeout (minutes, past gunicorn's worker timeout); ?connect_timeout=N in
+    # DATABASE_URL overrides it.
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache -------------------------------------------------------------------------------

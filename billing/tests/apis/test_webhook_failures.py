@@ -170,13 +170,14 @@ def test_a_reprocess_that_fails_after_its_commit_keeps_its_processed_outcome(ren
     assert payment.status == PaymentStatus.PAID
 
 
-def test_a_reprocess_that_fails_again_stays_failed_with_the_new_error(client, renewal):
-    """The outcome set in the rolled-back transaction is not mistaken for a committed one:
-    the stored row still holds the old FAILED outcome, and gets the new error."""
+def test_a_reprocess_that_fails_again_is_a_new_failure(client, renewal, caplog):
+    """The PROCESSED outcome set in the rolled-back transaction is not mistaken for a
+    committed one: the row is written as this reprocess's failure (new error, new time)."""
     payment, _subscription = renewal
     with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("first")):
         send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     event = WebhookEvent.objects.get()
+    first_failed_at = event.processed_at
     with (
         mock.patch("billing.services.outbox_queue", side_effect=RuntimeError("second")),
         pytest.raises(RuntimeError, match="second"),
@@ -184,9 +185,30 @@ def test_a_reprocess_that_fails_again_stays_failed_with_the_new_error(client, re
         webhook_event_reprocess(event=event)
     event.refresh_from_db()
     assert (event.status, event.error) == (WebhookEventStatus.FAILED, "RuntimeError: second")
+    assert event.processed_at > first_failed_at
+    assert "committed, then an after-commit step failed" not in caplog.text
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING
     assert WebhookEvent.objects.count() == 1
+
+
+def test_a_reprocess_that_fails_before_setting_an_outcome_is_failed(client, renewal, caplog):
+    """A DUPLICATE event reprocessed, failing before its outcome is written: the row in the
+    database still equals the event in memory (the old DUPLICATE), which must not be taken
+    for an outcome this reprocess committed. It becomes FAILED."""
+    payment, _subscription = renewal
+    send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
+    duplicate = WebhookEvent.objects.get(status=WebhookEventStatus.DUPLICATE)
+    with (
+        mock.patch("billing.services.row_get", side_effect=RuntimeError("lookup failed")),
+        pytest.raises(RuntimeError, match="lookup failed"),
+    ):
+        webhook_event_reprocess(event=duplicate)
+    duplicate.refresh_from_db()
+    assert (duplicate.status, duplicate.outcome) == (WebhookEventStatus.FAILED, "internal_error")
+    assert duplicate.error == "RuntimeError: lookup failed"
+    assert "committed, then an after-commit step failed" not in caplog.text
 
 
 def test_reprocessing_a_failed_event_credits_once(client, renewal):
