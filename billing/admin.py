@@ -231,6 +231,24 @@ class PaymentAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "billing/admin/payment_manual.html", context)
 
 
+class EventErrorFilter(admin.SimpleListFilter):
+    """Events that recorded an error: every FAILED one, and a PROCESSED one whose failure came
+    after its credit committed (an after-commit step), which the status filter cannot show."""
+
+    title = "error"
+    parameter_name = "has_error"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has an error"), ("no", "No error")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(error="")
+        if self.value() == "no":
+            return queryset.filter(error="")
+        return queryset
+
+
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
     """The raw notification log: look, never touch; "Reprocess" re-verifies a stored request."""
@@ -247,7 +265,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "outcome",
         "payment_id",
     ]
-    list_filter = ["provider", "status", "verified", "created_at"]
+    list_filter = ["provider", "status", EventErrorFilter, "verified", "created_at"]
     search_fields = ["=event_key", "outcome", "=remote_ip"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]

@@ -284,3 +284,28 @@ def test_only_payment_and_webhook_event_are_registered():
         if model._meta.app_label == "billing"
     }
     assert billing_models == {"payment", "webhookevent"}
+
+
+def test_the_webhook_log_filters_events_that_recorded_an_error(admin_client):
+    """A FAILED event, and a PROCESSED one whose after-commit step failed, both show under
+    "Has an error"; a clean one under "No error"."""
+    failed = WebhookEvent.objects.create(
+        provider="robokassa", status=WebhookEventStatus.FAILED, error="RuntimeError: boom"
+    )
+    credited_then_failed = WebhookEvent.objects.create(
+        provider="robokassa",
+        event_key="41",
+        status=WebhookEventStatus.PROCESSED,
+        error="RuntimeError: hook",
+    )
+    clean = WebhookEvent.objects.create(
+        provider="robokassa", event_key="42", status=WebhookEventStatus.PROCESSED
+    )
+
+    def listed(value):
+        response = admin_client.get(reverse(EVENTS), {"has_error": value})
+        assert response.status_code == 200
+        return {event.pk for event in response.context["cl"].result_list}
+
+    assert listed("yes") == {failed.pk, credited_then_failed.pk}
+    assert listed("no") == {clean.pk}
