@@ -2,14 +2,10 @@
 
 import importlib.util
 import os
-import subprocess
-import sys
-from pathlib import Path
 from unittest import mock
 
 from core import warmup
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fresh_process import ROOT, python_run
 
 
 def test_a_fresh_process_is_warm_without_any_connection_opened():
@@ -44,16 +40,7 @@ def test_a_fresh_process_is_warm_without_any_connection_opened():
         "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none",
         "REDIS_URL": "redis://127.0.0.1:9/0",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
+    result = python_run(script, env=env)
     assert result.stdout.strip() == "warm"
     assert "failed" not in result.stderr
 

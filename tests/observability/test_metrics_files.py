@@ -5,8 +5,6 @@ files of finished processes keeps every sum."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,9 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 from core import metrics_files
 from core.metrics_files import FilesCollector, metrics_file_parse, metrics_fold, process_role
+from tests.fresh_process import python_run
 from tests.observability.conftest import Scrape
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST = metrics_files._HOST
 ROLE = metrics_files._ROLE
 
@@ -32,18 +30,7 @@ metrics.http_request_observe(view="healthz", method="GET", status=200, seconds=0
 
 
 def record_in_another_process(directory: Path) -> None:
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
-    env["DJANGO_SETTINGS_MODULE"] = "vpnsite.settings.test"
-    result = subprocess.run(
-        [sys.executable, "-c", RECORD],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    python_run(RECORD, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)})
 
 
 def exposition(directory: Path) -> Scrape:

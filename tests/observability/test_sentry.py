@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 from core.sentry import sentry_before_breadcrumb, sentry_before_send, sentry_options
+from tests.fresh_process import python_run
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 
 
@@ -60,18 +57,7 @@ if client.is_active():
 
 def probe(**env_extra: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
-    env.update({"DJANGO_SETTINGS_MODULE": "vpnsite.settings.test", **env_extra})
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return python_run(PROBE, env={**env, **env_extra}).stdout
 
 
 def test_switched_on_by_the_dsn_only():
