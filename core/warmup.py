@@ -4,7 +4,7 @@ Django imports the URLconf (and with it every view module) at the first request,
 reads a language's catalogs the first time it is activated, and Celery builds its producer
 pool, result backend and routes at the first publish (the pool imports kombu's Redis
 transport, and that imports redis-py). A fresh worker's first requests used to pay all of
-it: about 300 ms of CPU for the first paid notification, under the GIL. A worker restarts
+it: about 260 ms of CPU for the first paid notification, under the GIL. A worker restarts
 every ``max_requests`` (gunicorn.conf.py), so this happened every few thousand requests.
 
 ``web_worker_warm`` runs in gunicorn's ``post_worker_init``: after the app is loaded, before
