@@ -682,6 +682,8 @@ def webhook_event_process(
     of an INSERT before and an UPDATE after. A process killed mid-delivery leaves no row,
     and sends no reply either: the provider delivers again.
     """
+    stored = not event._state.adding  # a reprocessed event; a live one is written below
+    outcome_before = (event.status, event.processed_at)
     try:
         provider = provider_get(event.provider)
     except ProviderNotConfiguredError as exc:
@@ -698,11 +700,12 @@ def webhook_event_process(
         notification = provider.notification_parse(params=params, remote_ip=request.remote_ip)
     except WebhookError as exc:
         return _webhook_reject(event=event, provider=provider, error=exc, verified=False)
+    except Exception as exc:  # a parser bug on odd input: the raw request is still kept
+        _webhook_fail(event=event, error=exc, stored=stored, outcome_before=outcome_before)
+        raise
 
     event.verified = True
     event.event_key = notification.event_key[:128]
-    stored = not event._state.adding  # a reprocessed event; a live one is written below
-    outcome_before = (event.status, event.processed_at)
     try:
         payment_mark_paid(
             payment_id=notification.payment_id,

@@ -90,6 +90,25 @@ def test_failure_in_the_notification_step_rolls_back_the_credit(client, renewal)
     assert "outbox down" in event.error
 
 
+def test_a_parser_failure_still_keeps_the_raw_request_as_a_failed_row(client, renewal):
+    """An unexpected error while verifying (a bug on odd input, not a refusal) is a 500 for
+    the provider to retry, and the delivery is still stored raw, with the error."""
+    payment, _subscription = renewal
+    params = robokassa_params(payment.pk)
+    with mock.patch(
+        "billing.providers.robokassa.RobokassaProvider.notification_parse",
+        side_effect=TypeError("parser bug"),
+    ):
+        response = send(client, ROBOKASSA_URL, params)
+    assert response.status_code == 500
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.verified) == (WebhookEventStatus.FAILED, False)
+    assert event.error == "TypeError: parser bug"
+    assert f"InvId={payment.pk}" in event.body
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_failure_after_the_event_row_was_written_stores_one_failed_row(renewal):
     """With real transactions: the failure comes after the PROCESSED row's INSERT, the
