@@ -160,7 +160,7 @@ def run(args, sims) -> None:
             NodeClient(
                 subscription=sub,
                 node=nodes[i % len(nodes)],
-                email=f"s{sub.pk}",
+                email=f"s{sub.pk}n{nodes[i % len(nodes)].pk}",
                 expiry_time_ms=int(sub.expires_at.timestamp() * 1000),
                 limit_ip=2,
                 sync_state=SyncState.PENDING,

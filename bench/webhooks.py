@@ -349,7 +349,7 @@ def seed(*, payments: int, nodes: int) -> dict[str, list[int]]:
             NodeClient(
                 subscription=subscription,
                 node=panels[i % len(panels)],
-                email=subscription.panel_email,
+                email=f"s{subscription.pk}n{panels[i % len(panels)].pk}",
                 expiry_time_ms=int(subscription.expires_at.timestamp() * 1000),
                 sync_state=SyncState.SYNCED,
                 synced_version=1,

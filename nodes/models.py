@@ -1,3 +1,6 @@
+from urllib.parse import urlsplit, urlunsplit
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -17,6 +20,28 @@ class PanelGeneration(models.TextChoices):
     UNKNOWN = "unknown", "Not detected"
     LEGACY = "legacy", "Legacy (≤ v3.0.2, inbound-scoped clients)"
     V3 = "v3", "v3.1+ (/panel/api/clients)"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def panel_url_normalize(url: str) -> str:
+    """One spelling per panel: lower-case scheme and host, no default port, a trailing slash.
+
+    3x-ui's ``webBasePath`` is case-sensitive, so the path is kept as written.
+    """
+    parts = urlsplit((url or "").strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        return url  # field validation reports it
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    path = parts.path if parts.path.endswith("/") else f"{parts.path}/"
+    return urlunsplit((scheme, netloc, path, "", ""))
 
 
 class Node(BaseModel):
@@ -61,16 +86,45 @@ class Node(BaseModel):
     last_reconcile_result = models.JSONField(default=dict, blank=True)
     # Our clients seen on the panel without a key here: email -> first seen (ISO time).
     orphans_first_seen = models.JSONField(default=dict, blank=True)
+    # The panel refused our login: no login is tried again for a while (nodes.services.
+    # node_login_paused_until), unless the credentials (their digest here) change.
+    login_refusals = models.PositiveIntegerField(default=0)
+    login_refused_at = models.DateTimeField(null=True, blank=True)
+    login_refused_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(weight__gte=0), name="node_weight_non_negative"),
             models.CheckConstraint(condition=~Q(panel_url=""), name="node_panel_url_not_empty"),
+            models.UniqueConstraint(
+                fields=["panel_url", "inbound_id"], name="node_one_per_panel_inbound"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """One node per panel inbound: two nodes on one inbound would each take the other's
+        keys for orphans (disable, then delete them)."""
+        super().clean()
+        if not self.panel_url or self.inbound_id is None:
+            return
+        self.panel_url = panel_url_normalize(self.panel_url)
+        twin = (
+            Node.objects.filter(panel_url=self.panel_url, inbound_id=self.inbound_id)
+            .exclude(pk=self.pk)
+            .first()
+        )
+        if twin is not None:
+            raise ValidationError(
+                {
+                    "inbound_id": (
+                        f"Node {twin.name} already uses inbound {self.inbound_id} of this panel."
+                    )
+                }
+            )
 
     @property
     def panel_password_masked(self) -> str:

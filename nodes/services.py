@@ -37,17 +37,39 @@ from nodes.selectors import (
 from nodes.x3ui import (
     PanelClient,
     X3UIClient,
-    X3UIDuplicateClient,
     X3UIError,
-    X3UINotFound,
+    X3UIForeignClient,
+    X3UILoginRefused,
     X3UIRejected,
 )
 from subscriptions.models import Subscription, SubscriptionStatus
 
 logger = logging.getLogger(__name__)
 
-# Marks a panel client as ours; clients without it are never touched.
+# Marks a panel client as ours. A client is ours only when it carries this marker *and* our
+# UUID for the subscription the marker names; any other client is never touched.
 OURS_COMMENT_PREFIX = "vpnsite:"
+
+
+def key_email(*, subscription_id: int, node_id: int) -> str:
+    """A new key's email: unique per node, so two nodes on one panel never share a client.
+
+    3x-ui v3.1+ keys clients by email across all inbounds of a panel (update and delete act
+    on every inbound the email is attached to), so a subscription's keys on two inbounds of
+    the same panel must not share it. Keys created before this rule keep ``s<id>``.
+    """
+    return f"s{subscription_id}n{node_id}"
+
+
+def key_sub_id(*, key: NodeClient) -> str:
+    """The key's 3x-ui ``subId``: per node for the same reason (v3.1+ refuses a subId that
+    another email holds). Our feed does not use it; the panel's own subscription page does."""
+    return f"{key.subscription.sub_id}n{key.node_id}"
+
+
+def panel_client_is_ours(*, panel: PanelClient, wanted: PanelClient) -> bool:
+    """Our marker and our UUID together: a look-alike email alone is not enough."""
+    return panel.comment.startswith(OURS_COMMENT_PREFIX) and panel.id == wanted.id
 
 
 # --- Panel clients ---------------------------------------------------------------------------
@@ -56,15 +78,68 @@ _clients: dict[tuple, X3UIClient] = {}
 _clients_lock = threading.Lock()
 
 
+def node_credentials_digest(*, node: Node) -> str:
+    """A digest of the node's panel credentials (never the credentials themselves)."""
+    return hashlib.sha256(
+        f"{node.panel_username}\0{node.panel_password}\0{node.panel_api_token}".encode()
+    ).hexdigest()
+
+
+def node_login_paused_until(*, node: Node) -> datetime | None:
+    """Until when no login may be tried on `node`: its panel refused these credentials.
+
+    The pause is NODE_LOGIN_PAUSE_MINUTES after a refusal, doubling with each refusal in a
+    row (at most 8x); it ends at once when the node's credentials change.
+    """
+    if not node.login_refusals or node.login_refused_at is None:
+        return None
+    if node.login_refused_digest != node_credentials_digest(node=node):
+        return None
+    factor = 2 ** min(node.login_refusals - 1, 3)
+    return node.login_refused_at + timedelta(minutes=settings.NODE_LOGIN_PAUSE_MINUTES * factor)
+
+
+def _login_refused(node: Node, exc: X3UILoginRefused, *, now: datetime | None = None) -> None:
+    """Record a refused login (pausing further ones) and tell the admins once per password."""
+    if not exc.sent:
+        return  # paused: no request was made, nothing new to record
+    now = now or timezone.now()
+    digest = node_credentials_digest(node=node)
+    refusals = node.login_refusals + 1 if node.login_refused_digest == digest else 1
+    Node.objects.filter(pk=node.pk).update(
+        login_refusals=refusals, login_refused_at=now, login_refused_digest=digest
+    )
+    node.login_refusals, node.login_refused_at, node.login_refused_digest = refusals, now, digest
+    paused_until = node_login_paused_until(node=node)
+    logger.error("node %s: panel refused our login; paused until %s", node.name, paused_until)
+    from telegram_bot.services import notify_admins
+
+    notify_admins(
+        text=(
+            f"🔐 The panel of <b>{escape(node.name)}</b> refused our login "
+            f"({escape(str(exc)[:200])}). No login is tried there until "
+            f"{paused_until:%Y-%m-%d %H:%M} UTC (3x-ui blocks a user after repeated failures); "
+            "fix the node's credentials in the console to retry at once."
+        ),
+        kind="panel-login-refused",
+        dedupe_key=f"panel-login-refused:{node.pk}:{digest[:16]}",
+    )
+
+
+def _login_ok(node: Node) -> None:
+    if node.login_refusals:
+        Node.objects.filter(pk=node.pk).update(login_refusals=0, login_refused_at=None)
+        node.login_refusals, node.login_refused_at = 0, None
+
+
 def x3ui_client_for_node(*, node: Node) -> X3UIClient:
     """A panel client for `node`, reused within the process so its session cookie is too.
 
     The cache key includes a digest of the credentials, so editing a node takes effect at
-    once and no plaintext secret is kept as a dict key.
+    once and no plaintext secret is kept as a dict key. The client is told whether a login
+    is paused after a refusal (``node_login_paused_until``).
     """
-    digest = hashlib.sha256(
-        f"{node.panel_username}\0{node.panel_password}\0{node.panel_api_token}".encode()
-    ).hexdigest()
+    digest = node_credentials_digest(node=node)
     key = (node.pk, node.panel_url, node.inbound_id, digest)
     with _clients_lock:
         client = _clients.get(key)
@@ -83,6 +158,8 @@ def x3ui_client_for_node(*, node: Node) -> X3UIClient:
                 timeout=(settings.X3UI_CONNECT_TIMEOUT, settings.X3UI_READ_TIMEOUT),
             )
             _clients[key] = client
+    paused_until = node_login_paused_until(node=node)
+    client.login_paused_until = paused_until.timestamp() if paused_until else 0.0
     return client
 
 
@@ -141,7 +218,7 @@ def panel_client_for_key(*, key: NodeClient) -> PanelClient:
         expiry_time_ms=key.expiry_time_ms,
         limit_ip=key.limit_ip,
         total_bytes=key.total_bytes,
-        sub_id=subscription.sub_id,
+        sub_id=key_sub_id(key=key),
         tg_id=0,
         comment=f"{OURS_COMMENT_PREFIX}s{subscription.pk}",
         flow=inbound_flow(inbound=key.node.inbound_cache),
@@ -221,9 +298,13 @@ def _keys_serving(keys: list[NodeClient]) -> list[NodeClient]:
     ]
 
 
-def _nodes_to_place(subscription: Subscription, keys: list[NodeClient]) -> list[Node]:
+def _nodes_to_place(
+    subscription: Subscription, keys: list[NodeClient], exclude_node_ids=frozenset()
+) -> list[Node]:
     """Nodes that should receive a new key for `subscription`."""
-    occupied = {k.node_id for k in keys if k.sync_state != SyncState.REMOVED}
+    occupied = {k.node_id for k in keys if k.sync_state != SyncState.REMOVED} | set(
+        exclude_node_ids
+    )
     live = _keys_serving(keys)
     if subscription.node_count == 0:
         return _candidates_locked(
@@ -318,6 +399,7 @@ def subscription_keys_sync_locked(
     reason: str = "",
     keys: list[NodeClient] | None = None,
     place_now: bool = True,
+    exclude_node_ids=frozenset(),
 ) -> list[NodeClient]:
     """``subscription_keys_sync`` for a caller that already holds the subscription's row lock.
 
@@ -361,7 +443,7 @@ def subscription_keys_sync_locked(
 
             on_commit_task(subscriptions_keys_sync_task, [subscription.pk])
     elif subscription.status == SubscriptionStatus.ACTIVE:
-        new_nodes = _nodes_to_place(subscription, keys)
+        new_nodes = _nodes_to_place(subscription, keys, exclude_node_ids)
         by_node = {key.node_id: key for key in keys}
         for node in new_nodes:
             key = by_node.get(node.pk)
@@ -371,7 +453,7 @@ def subscription_keys_sync_locked(
             key = NodeClient.objects.create(
                 subscription=subscription,
                 node=node,
-                email=subscription.panel_email,
+                email=key_email(subscription_id=subscription.pk, node_id=node.pk),
                 **_desired_fields(subscription, enable=enable),
             )
             keys.append(key)
@@ -442,6 +524,10 @@ class PushResult:
     # Confirmed by the panel, recorded in bulk by `_done_flush`: (key, version).
     synced: list[tuple[NodeClient, int]] = field(default_factory=list, repr=False)
     deleted: list[tuple[NodeClient, int]] = field(default_factory=list, repr=False)
+    # Refused for a reason a retry cannot fix, handled by `_refusals_handle`: (key, error).
+    refused: list[tuple[NodeClient, str]] = field(default_factory=list, repr=False)
+    # Keys whose attempt was counted before their add was sent (`_add_attempt_mark`).
+    attempted: set[int] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict:
         return {
@@ -494,8 +580,12 @@ def _done_flush(result: PushResult, *, now: datetime, chunk: int = 1000) -> None
             _keys_ready_check(subscription_id=subscription_id)
 
 
-def _mark_error(key: NodeClient, version: int, error: str, *, final: bool) -> None:
-    fields = {"last_error": error[:2000], "attempts": F("attempts") + 1}
+def _mark_error(
+    key: NodeClient, version: int, error: str, *, final: bool, counted: bool = False
+) -> None:
+    fields = {"last_error": error[:2000]}
+    if not counted:
+        fields["attempts"] = F("attempts") + 1
     if final:
         fields["sync_state"] = SyncState.ERROR
     NodeClient.objects.filter(pk=key.pk, desired_version=version).exclude(
@@ -520,13 +610,19 @@ def _keys_ready_check(*, subscription_id: int) -> None:
 
 
 def _delete_on_panel(client: X3UIClient, key: NodeClient, result: PushResult) -> None:
+    """Remove the key's client; a client that is already gone counts as removed.
+
+    A delete whose answer came too late is retried and finds nothing: the client settles
+    that by reading the panel (``X3UIClient.delete_client``), never by guessing.
+    """
+    wanted = panel_client_for_key(key=key)
     try:
-        client.delete_client(email=key.email, client_id=str(key.subscription.client_uuid))
-    except X3UINotFound:
-        pass
+        client.delete_client(email=key.email, client_id=wanted.id)
+    except X3UIForeignClient:
+        pass  # the email is held by someone else's client: ours is not there
     except X3UIRejected:
         # Legacy panels refuse to delete an inbound's last client: disable it instead.
-        client.update_client(_disabled(panel_client_for_key(key=key)))
+        client.update_client(_disabled(wanted))
     result.removed += 1
 
 
@@ -534,14 +630,50 @@ def _disabled(client: PanelClient) -> PanelClient:
     return PanelClient(**{**client.__dict__, "enable": False})
 
 
-def _upsert(client: X3UIClient, wanted: PanelClient) -> str:
-    """Add, or update when the panel already has the email: 'added' / 'updated'."""
+def _foreign(key: NodeClient, panel: PanelClient) -> X3UIForeignClient:
+    return X3UIForeignClient(
+        f"the panel already has a client {panel.email!r} that is not ours "
+        f"(UUID {panel.id or '-'}, comment {panel.comment[:40]!r}); it is left alone",
+        endpoint="",
+    )
+
+
+def _add_settled(client: X3UIClient, key: NodeClient, wanted: PanelClient) -> str:
+    """Add one client: 'added', 'updated' or 'unchanged'.
+
+    A refusal is settled by reading the panel's record back: our own client (marker and
+    UUID) already there is updated if it drifted; anyone else's raises
+    ``X3UIForeignClient`` and is never touched; nothing there means a real refusal.
+    """
     try:
         client.add_client(wanted)
-    except X3UIDuplicateClient:
-        client.update_client(wanted)
-        return "updated"
+    except X3UIRejected as refusal:
+        if refusal.status_code == 404:
+            raise
+        present = client.find_client(wanted.email)
+        if present is None:
+            raise
+        if not panel_client_is_ours(panel=present, wanted=wanted):
+            raise _foreign(key, present) from refusal
+        if present.inbound_ids is not None and client.inbound_id not in present.inbound_ids:
+            raise  # ours, but attached elsewhere only: the panel's message says why
+        if _managed_differs(present, wanted):
+            client.update_client(wanted)
+            return "updated"
+        return "unchanged"
     return "added"
+
+
+def _add_attempt_mark(key: NodeClient, result: PushResult) -> None:
+    """Note, before the request, that an add of `key` may reach the panel.
+
+    If its answer is lost (a timeout after the panel applied it, a killed worker), the next
+    push of the key reads the panel first instead of adding it again: a re-add duplicates
+    the client on v3.0.x and v3.2.8-v3.4.2 and is refused on v3.1.0-v3.2.7.
+    """
+    NodeClient.objects.filter(pk=key.pk).update(attempts=F("attempts") + 1)
+    key.attempts += 1
+    result.attempted.add(key.pk)
 
 
 def _push_one(
@@ -552,10 +684,9 @@ def _push_one(
 ) -> bool:
     """Push one key without a listing when that is safe; False means "use a listing".
 
-    A v3.1+ panel answers success to re-adding an email it already has with the same
-    subId, without changing it (x3ui-api.md §2b). So "add, and update on duplicate" is an
-    upsert only for a key whose desired state never changed since its first attempt; a key
-    the panel already holds is updated directly; anything else is decided from a listing.
+    A removal settles itself; a key the panel already holds is updated directly; a key
+    never sent before is added. A key whose earlier add may have reached the panel, or
+    whose update was refused, is decided from a listing.
     """
     version = versions[key.pk]
     if key.sync_state == SyncState.REMOVING:
@@ -571,8 +702,9 @@ def _push_one(
         result.updated += 1
         _mark_done(result, key, version)
         return True
-    if version == 1:
-        outcome = _upsert(client, wanted)
+    if key.attempts == 0:
+        _add_attempt_mark(key, result)
+        outcome = _add_settled(client, key, wanted)
         setattr(result, outcome, getattr(result, outcome) + 1)
         _mark_done(result, key, version)
         return True
@@ -584,7 +716,8 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
 
     One key: directly when that is safe (see `_push_one`). Several: one listing, then
     batched adds and per-client updates/deletes. Raises X3UIUnavailable/X3UIAuthError
-    for the task to retry; a rejection of one key marks that key and carries on.
+    for the task to retry; a refusal of one key marks that key, tells the admins and
+    carries on (see `_refusals_handle`).
     """
     now = timezone.now()
     result = PushResult()
@@ -600,21 +733,40 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
     client = x3ui_client_for_node(node=node)
     try:
         if not (len(keys) == 1 and _push_one(client, keys[0], versions, result)):
-            listing = {c.email: c for c in client.list_clients()}
-            _apply(client, keys, listing, versions, result)
+            _apply(client, keys, _listing(client.list_clients()), versions, result)
     except X3UIRejected as exc:
         for key in keys:
-            _mark_error(key, versions[key.pk], str(exc), final=True)
-        result.errors.update({k.email: str(exc) for k in keys})
-        return result
+            _refused(result, key, versions[key.pk], exc)
     except X3UIError as exc:
+        if isinstance(exc, X3UILoginRefused):
+            _login_refused(node, exc)
         for key in keys:
-            _mark_error(key, versions[key.pk], str(exc), final=final_attempt)
+            _mark_error(
+                key,
+                versions[key.pk],
+                str(exc),
+                final=final_attempt,
+                counted=key.pk in result.attempted,
+            )
         raise
     finally:
         _done_flush(result, now=now)
         _generation_remember(node, client)
+    _login_ok(node)
+    _refusals_handle(node, result)
     return result
+
+
+def _listing(clients: list[PanelClient]) -> dict[str, PanelClient]:
+    """Panel clients by casefolded email (v3.0+ panels compare emails case-insensitively)."""
+    return {c.email.casefold(): c for c in clients}
+
+
+def _refused(result: PushResult, key: NodeClient, version: int, exc: X3UIRejected) -> None:
+    """A write the panel refused for a reason a retry cannot fix: the key is `error`."""
+    result.errors[key.email] = str(exc)
+    result.refused.append((key, str(exc)))
+    _mark_error(key, version, str(exc), final=True, counted=key.pk in result.attempted)
 
 
 def _apply(
@@ -627,7 +779,7 @@ def _apply(
     """Converge `keys` given the panel's current `listing` (shared by push and reconcile)."""
     to_add: list[tuple[NodeClient, PanelClient]] = []
     for key in keys:
-        panel = listing.get(key.email)
+        panel = listing.get(key.email.casefold())
         try:
             if key.sync_state == SyncState.REMOVING:
                 if panel is not None:
@@ -637,6 +789,8 @@ def _apply(
             wanted = panel_client_for_key(key=key)
             if panel is None:
                 to_add.append((key, wanted))
+            elif not panel_client_is_ours(panel=panel, wanted=wanted):
+                raise _foreign(key, panel)
             elif _managed_differs(panel, wanted):
                 client.update_client(wanted)
                 result.updated += 1
@@ -646,26 +800,84 @@ def _apply(
                 if key.sync_state != SyncState.SYNCED or key.synced_version != versions[key.pk]:
                     _mark_done(result, key, versions[key.pk])
         except X3UIRejected as exc:
-            result.errors[key.email] = str(exc)
-            _mark_error(key, versions[key.pk], str(exc), final=True)
-    if to_add:
-        try:
-            client.add_clients([wanted for _, wanted in to_add])
-        except X3UIRejected:
-            # One bad client spoils a batch: fall back to one call each to find it.
-            for key, wanted in to_add:
-                try:
-                    outcome = _upsert(client, wanted)
-                except X3UIRejected as exc:
-                    result.errors[key.email] = str(exc)
-                    _mark_error(key, versions[key.pk], str(exc), final=True)
-                    continue
-                setattr(result, outcome, getattr(result, outcome) + 1)
+            _refused(result, key, versions[key.pk], exc)
+    if not to_add:
+        return
+    try:
+        client.add_clients([wanted for _, wanted in to_add])
+    except X3UIRejected as exc:
+        # Part of a batch refused: those the panel accepted are done; each of the others is
+        # tried alone and settled from the panel's record (never re-added blindly).
+        accepted = {email.casefold() for email in exc.added}
+        for key, wanted in to_add:
+            if key.email.casefold() in accepted:
+                result.added += 1
                 _mark_done(result, key, versions[key.pk])
-        else:
-            result.added += len(to_add)
-            for key, _ in to_add:
-                _mark_done(result, key, versions[key.pk])
+                continue
+            try:
+                outcome = _add_settled(client, key, wanted)
+            except X3UIRejected as refusal:
+                _refused(result, key, versions[key.pk], refusal)
+                continue
+            setattr(result, outcome, getattr(result, outcome) + 1)
+            _mark_done(result, key, versions[key.pk])
+    else:
+        result.added += len(to_add)
+        for key, _ in to_add:
+            _mark_done(result, key, versions[key.pk])
+
+
+def _refusals_handle(node: Node, result: PushResult) -> None:
+    """Tell the admins once per refused key, and re-place a subscription left without keys.
+
+    A key the panel never held (its add was refused: someone else's client has the email,
+    a duplicate, an unknown inbound) is given up on this node when another node can take
+    the subscription; otherwise it stays `error` and reconciliation keeps trying.
+    """
+    from telegram_bot.services import notify_admins
+
+    refused, result.refused = result.refused, []
+    for key, error in refused:
+        notify_admins(
+            text=(
+                f"⚠️ The panel of <b>{escape(node.name)}</b> refused key "
+                f"<code>{escape(key.email)}</code> (subscription #{key.subscription_id}): "
+                f"{escape(error[:300])}"
+            ),
+            kind="key-refused",
+            dedupe_key=f"key-refused:{key.pk}:{hashlib.sha256(error.encode()).hexdigest()[:12]}",
+        )
+        if key.synced_version == 0:
+            _key_replace_elsewhere(key_id=key.pk, reason=f"{node.name} refused the key")
+
+
+@transaction.atomic
+def _key_replace_elsewhere(*, key_id: int, reason: str) -> bool:
+    """Place the subscription of a never-placed, refused key on another node, if one can."""
+    key = (
+        NodeClient.objects.select_for_update()
+        .filter(pk=key_id, sync_state=SyncState.ERROR, synced_version=0)
+        .first()
+    )
+    if key is None:
+        return False
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer", "tariff")
+        .get(pk=key.subscription_id)
+    )
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        return False
+    key.sync_state = SyncState.REMOVED  # nothing of ours is on that panel
+    key.save(update_fields=["sync_state", "updated_at"])
+    keys = subscription_keys_sync_locked(
+        subscription=subscription, reason=reason, exclude_node_ids={key.node_id}
+    )
+    if any(k.node_id != key.node_id and k.sync_state in LIVE_KEY_STATES for k in keys):
+        return True
+    key.sync_state = SyncState.ERROR  # nowhere else to go: keep trying here
+    key.save(update_fields=["sync_state", "updated_at"])
+    return False
 
 
 # --- Reconciliation --------------------------------------------------------------------------
@@ -674,9 +886,9 @@ def _apply(
 def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
     """Converge one panel to the database with a single listing.
 
-    Missing keys are added (batched), drifted ones updated, removed ones deleted; clients
-    marked as ours without a key here are disabled at once and deleted after the grace
-    period; clients we did not create are never touched. Traffic is pulled into the keys.
+    Missing keys are added (batched), drifted ones updated, removed ones deleted; our
+    clients (marker and UUID) without a key here are disabled at once and deleted after the
+    grace period; anyone else's clients are never touched. Traffic is pulled into the keys.
     The result is recorded on the node.
     """
     now = now or timezone.now()
@@ -685,13 +897,15 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
     result = PushResult()
     try:
         panel_clients = client.list_clients()
-        listing = {c.email: c for c in panel_clients}
+        listing = _listing(panel_clients)
         keys = node_keys_for_sync(node=node)
         versions = {key.pk: key.desired_version for key in keys}
         _traffic_store(keys, listing)
         _apply(client, keys, listing, versions, result)
         orphans = _orphans_handle(client, node, keys, panel_clients, now=now)
     except X3UIError as exc:
+        if isinstance(exc, X3UILoginRefused):
+            _login_refused(node, exc, now=now)
         summary = {"ok": False, "error": str(exc)[:500], "at": now.isoformat()}
         Node.objects.filter(pk=node.pk).update(
             last_reconcile_at=now, last_reconcile_result=summary, last_error=str(exc)[:2000]
@@ -708,25 +922,60 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
         "at": now.isoformat(),
     }
     Node.objects.filter(pk=node.pk).update(last_reconcile_at=now, last_reconcile_result=summary)
+    _login_ok(node)
+    _refusals_handle(node, result)
     _traffic_enforce(subscription_ids={k.subscription_id for k in keys})
     return summary
 
 
+def _orphans(node: Node, keys: list[NodeClient], panel_clients: list[PanelClient]):
+    """Our clients on the panel without a key on this node.
+
+    Ours means our marker naming a subscription *and* that subscription's UUID; a client
+    that is the live key of another node (two nodes on one panel) is that node's, not an
+    orphan.
+    """
+    known = {k.email.casefold() for k in keys}
+    marked = {}
+    for panel in panel_clients:
+        if panel.email.casefold() in known or not panel.comment.startswith(OURS_COMMENT_PREFIX):
+            continue
+        tail = panel.comment[len(OURS_COMMENT_PREFIX) :]
+        if tail.startswith("s") and tail[1:].isdigit():
+            marked[panel] = int(tail[1:])
+    if not marked:
+        return []
+    uuids = dict(
+        Subscription.objects.filter(pk__in=set(marked.values())).values_list("pk", "client_uuid")
+    )
+    elsewhere = set(
+        NodeClient.objects.filter(
+            email__in=[p.email for p in marked], sync_state__in=LIVE_KEY_STATES
+        )
+        .exclude(node=node)
+        .values_list("email", flat=True)
+    )
+    return [
+        panel
+        for panel, subscription_id in marked.items()
+        if str(uuids.get(subscription_id, "")) == panel.id and panel.email not in elsewhere
+    ]
+
+
 def _orphans_handle(client, node, keys, panel_clients, *, now) -> dict:
-    known = {k.email for k in keys}
     grace = timedelta(hours=settings.NODE_ORPHAN_GRACE_HOURS)
     seen = dict(node.orphans_first_seen or {})
     disabled = deleted = 0
     current = set()
-    for panel in panel_clients:
-        if not panel.comment.startswith(OURS_COMMENT_PREFIX) or panel.email in known:
-            continue
+    for panel in _orphans(node, keys, panel_clients):
         current.add(panel.email)
         first_seen = datetime.fromisoformat(seen.setdefault(panel.email, now.isoformat()))
         if now - first_seen >= grace:
             try:
                 client.delete_client(email=panel.email, client_id=panel.id)
                 deleted += 1
+                current.discard(panel.email)
+            except X3UIForeignClient:
                 current.discard(panel.email)
             except X3UIRejected:
                 if panel.enable:
@@ -744,7 +993,7 @@ def _orphans_handle(client, node, keys, panel_clients, *, now) -> dict:
 def _traffic_store(keys: list[NodeClient], listing: dict[str, PanelClient]) -> None:
     changed = []
     for key in keys:
-        panel = listing.get(key.email)
+        panel = listing.get(key.email.casefold())
         if panel is None:
             continue
         if (key.traffic_up, key.traffic_down) != (panel.up, panel.down):
@@ -816,9 +1065,12 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
         if not client.generation:
             client.detect_generation()  # once per node; remembered on the Node row
     except X3UIError as exc:
+        if isinstance(exc, X3UILoginRefused):
+            _login_refused(node, exc, now=now)
         return _health_failure(node, str(exc) or exc.__class__.__name__, now=now)
     finally:
         _generation_remember(node, client)
+    _login_ok(node)
     latency_ms = round((time.monotonic() - started) * 1000)
     degraded = not status.xray_running or latency_ms > settings.NODE_DEGRADED_LATENCY_MS
     new_health = NodeHealth.DEGRADED if degraded else NodeHealth.UP
@@ -923,7 +1175,11 @@ def node_create(
     country: str = "",
     location: str = "",
     actor=None,
+    check: bool = True,
+    force: bool = False,
 ) -> Node:
+    """Add a node; with `check` its panel is contacted first and a failure refuses the node
+    (with the panel's own message) unless `force`."""
     from core.exceptions import ApplicationError
 
     if not api_token and not (username and password):
@@ -943,6 +1199,12 @@ def node_create(
         location=location,
     )
     node.full_clean()
+    if check:
+        try:
+            node_panel_check(node=node)
+        except ApplicationError:
+            if not force:
+                raise
     node.save()
     audit_log_write(
         event_type=AuditEvent.NODE_CHANGED,
@@ -953,6 +1215,40 @@ def node_create(
         extra_data={"panel_url": node.panel_url, "inbound_id": inbound_id},
     )
     return node
+
+
+def node_panel_check(*, node: Node) -> None:
+    """Log in to a node's panel (saved or not) and read its status and our inbound.
+
+    Raises ``ApplicationError`` with the panel's own message when that fails or the inbound
+    is not VLESS; on success the node knows its API generation and inbound (unsaved).
+    """
+    from core.exceptions import ApplicationError
+
+    client = X3UIClient(
+        node.panel_url,
+        username=node.panel_username,
+        password=node.panel_password,
+        api_token=node.panel_api_token,
+        inbound_id=node.inbound_id,
+        timeout=(settings.X3UI_CONNECT_TIMEOUT, settings.X3UI_READ_TIMEOUT),
+    )
+    try:
+        client.server_status()
+        inbound = client.get_inbound()
+        client.detect_generation()
+    except X3UIError as exc:
+        raise ApplicationError(f"Panel check failed: {exc}", {"node": node.name}) from None
+    finally:
+        client.close()
+    if inbound.protocol != "vless":
+        raise ApplicationError(
+            f"Inbound {node.inbound_id} is {inbound.protocol or 'of no protocol'}, not VLESS.",
+            {"node": node.name},
+        )
+    node.panel_generation = client.generation or PanelGeneration.UNKNOWN
+    node.inbound_cache = inbound.to_cache()
+    node.inbound_cached_at = timezone.now()
 
 
 def node_keys_retry(*, key_ids: list[int]) -> int:
@@ -1064,7 +1360,10 @@ def subscription_move(
         changed.append(key)
     if on_target is None:
         on_target = NodeClient.objects.create(
-            subscription=subscription, node=target, email=subscription.panel_email, **desired
+            subscription=subscription,
+            node=target,
+            email=key_email(subscription_id=subscription.pk, node_id=target.pk),
+            **desired,
         )
         keys.append(on_target)
         Node.objects.filter(pk=target.pk).update(assigned_total=F("assigned_total") + 1)

@@ -108,8 +108,3 @@ class Subscription(BaseModel):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.customer} {self.tariff}"
-
-    @property
-    def panel_email(self) -> str:
-        """Stable, derived identity of this subscription's client on every panel."""
-        return f"s{self.pk}"

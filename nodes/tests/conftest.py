@@ -43,3 +43,25 @@ def sim_factory() -> Iterator[Callable[..., X3UISimulator]]:
         sim.stop()
     leftovers = [t.name for t in threading.enumerate() if t.name.startswith("x3ui-sim")]
     assert not leftovers, f"simulator threads leaked: {leftovers}"
+
+
+def panel_email(subscription, sim) -> str:
+    """The email of `subscription`'s key on the node that points at `sim`."""
+    from nodes.models import Node, panel_url_normalize
+    from nodes.services import key_email
+
+    node = Node.objects.get(panel_url=panel_url_normalize(sim.url), inbound_id=sim.inbound_id)
+    return key_email(subscription_id=subscription.pk, node_id=node.pk)
+
+
+def seed_orphan(sim, email: str = "") -> str:
+    """Seed a client that is ours (marker + the UUID of a real subscription) with no key."""
+    from nodes.services import OURS_COMMENT_PREFIX
+    from subscriptions.tests.factories import SubscriptionFactory
+
+    subscription = SubscriptionFactory()
+    email = email or f"s{subscription.pk}n999"
+    sim.seed_client(
+        email, id=str(subscription.client_uuid), comment=f"{OURS_COMMENT_PREFIX}s{subscription.pk}"
+    )
+    return email

@@ -25,4 +25,4 @@ class NodeClientFactory(factory.django.DjangoModelFactory):
 
     subscription = factory.SubFactory(SubscriptionFactory)
     node = factory.SubFactory(NodeFactory)
-    email = factory.LazyAttribute(lambda o: f"s{o.subscription.pk}")
+    email = factory.LazyAttribute(lambda o: f"s{o.subscription.pk}n{o.node.pk}")

@@ -7,7 +7,7 @@ from django.test import override_settings
 from nodes.models import NodeHealth, SyncState
 from nodes.services import node_health_check, x3ui_clients_reset
 from nodes.tasks import _backoff, node_keys_push_task
-from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME
+from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email
 from nodes.tests.factories import NodeFactory
 from subscriptions.services import subscription_create
 from subscriptions.tests.factories import TariffFactory
@@ -60,7 +60,7 @@ def test_a_retry_after_a_transient_error_converges(key_on_panel):
     node_keys_push_task.apply(args=(node.pk, [key.pk]), retries=1)
     key.refresh_from_db()
     assert key.sync_state == SyncState.SYNCED
-    assert sim.client(subscription.panel_email)["enable"] is True
+    assert sim.client(panel_email(subscription, sim))["enable"] is True
 
 
 @override_settings(NODE_PROVISION_BACKOFF_BASE=5, NODE_PROVISION_BACKOFF_MAX=600)

@@ -6,10 +6,12 @@ way a panel can fail into one of our exceptions (``exceptions.py``).
 
 Request budget, because reconciliation runs against every node on a schedule:
 
-- ``list_clients()`` is one request in both generations (the inbound with ``clientStats``, or
-  ``/clients/list`` with embedded traffic). On a client built with ``generation=None`` the
-  detection probe doubles as the listing, so detection costs nothing on v3 and one request
-  on legacy panels.
+- ``list_clients()`` is one request in both generations (``inbounds/list``, the only legacy
+  route whose inbounds carry ``clientStats``, or ``/clients/list`` with embedded traffic).
+  On a client built with ``generation=None`` the detection probe doubles as the listing,
+  so detection costs nothing on v3 and one request on legacy panels.
+- ``find_client()`` (one request) reads the panel's own record back; it settles a write
+  whose answer was a refusal or came too late.
 - Authentication: an API token costs nothing; a password login costs one request on panels
   without CSRF and two (``csrf-token`` + ``login``) on v3.0+. A new instance built with
   ``auth_state=`` from an earlier one's ``auth_state()`` (or with a long-lived
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
@@ -35,6 +38,8 @@ from .exceptions import (
     X3UIAuthError,
     X3UIDuplicateClient,
     X3UIError,
+    X3UIForeignClient,
+    X3UILoginRefused,
     X3UINotFound,
     X3UIRejected,
     X3UIUnavailable,
@@ -138,6 +143,10 @@ class X3UIClient:
         self._csrf_supported: bool | None = None
         # v3 bulkCreate exists in later v3.x; None until tried, False after a 404.
         self._v3_bulk_supported: bool | None = None
+        #: Unix time before which ``login()`` refuses to send credentials (set by the caller
+        #: after the panel refused them: 3x-ui's limiter and owner alerts, see
+        #: ``X3UILoginRefused``).
+        self.login_paused_until: float = 0.0
         if auth_state:
             self._restore_auth_state(auth_state)
         self._logged_in = bool(api_token) or self._has_session_cookie()
@@ -212,6 +221,13 @@ class X3UIClient:
             return
         if not self.username or not self._password:
             raise X3UIAuthError("no panel credentials configured", endpoint="POST login")
+        if time.time() < self.login_paused_until:
+            raise X3UILoginRefused(
+                "login paused after the panel refused these credentials "
+                f"(until {time.strftime('%H:%M:%S UTC', time.gmtime(self.login_paused_until))})",
+                endpoint="POST login",
+                sent=False,
+            )
         self._logged_in = False
         if self._csrf_supported is not False:
             self._fetch_csrf_token()
@@ -236,7 +252,7 @@ class X3UIClient:
         try:
             self._envelope(response, "POST login")
         except X3UIRejected as exc:
-            raise X3UIAuthError(
+            raise X3UILoginRefused(
                 f"login refused: {_one_line(exc.msg) or 'bad credentials'}",
                 endpoint="POST login",
                 status_code=response.status_code,
@@ -257,21 +273,59 @@ class X3UIClient:
             generation, payload = self._probe_generation()
             return self._parse_listing(generation, payload)
         return self._dispatch(
-            legacy=lambda: self._parse_listing(
-                GENERATION_LEGACY, self._call("GET", self._inbound_path())
-            ),
+            legacy=lambda: self._parse_listing(GENERATION_LEGACY, self._call("GET", _LEGACY_LIST)),
             v3=lambda: self._parse_listing(
                 GENERATION_V3, self._call("GET", "panel/api/clients/list")
             ),
         )
 
     def get_client(self, email: str) -> PanelClient | None:
-        """One client by email (case-insensitive, as v3.0+ panels compare), or ``None``."""
+        """One client of our inbound by email (case-insensitive, as v3.0+ compare), or None."""
         wanted = email.casefold()
         for client in self.list_clients():
             if client.email.casefold() == wanted:
                 return client
         return None
+
+    def find_client(self, email: str) -> PanelClient | None:
+        """The panel's client with this email on *any* inbound, with ``inbound_ids``; or None.
+
+        What a write's refusal or a late answer is settled with: the panel's own record,
+        read back (one request in both generations). Legacy panels compare emails exactly
+        (v2.x) or case-insensitively (v3.0); both are matched case-insensitively here and
+        the first inbound that has it wins.
+        """
+
+        def legacy() -> PanelClient | None:
+            wanted = email.casefold()
+            found: PanelClient | None = None
+            where: list[int] = []
+            for inbound in self._legacy_inbounds(self._call("GET", _LEGACY_LIST)):
+                for client in inbound.clients:
+                    if client.email.casefold() == wanted:
+                        found = found or client
+                        where.append(inbound.id)
+            if found is None:
+                return None
+            return PanelClient(**{**found.__dict__, "inbound_ids": tuple(where)})
+
+        def v3() -> PanelClient | None:
+            label = f"GET panel/api/clients/get/{_q(email)}"
+            try:
+                obj = self._call("GET", f"panel/api/clients/get/{_q(email)}")
+            except X3UIRejected as exc:
+                if isinstance(exc, _RouteMissing):
+                    raise
+                return None  # "Obtain (record not found)"
+            if not isinstance(obj, Mapping) or not isinstance(obj.get("client"), Mapping):
+                raise X3UIUnavailable("unexpected client record shape", endpoint=label)
+            record = dict(obj["client"])
+            record["inboundIds"] = obj.get("inboundIds")
+            if isinstance(obj.get("traffic"), Mapping):
+                record.setdefault("traffic", obj["traffic"])
+            return PanelClient.from_panel(record)
+
+        return self._dispatch(legacy=legacy, v3=v3)
 
     def add_client(self, client: PanelClient) -> None:
         """Add one client; ``X3UIDuplicateClient`` if its email exists (update instead)."""
@@ -308,24 +362,58 @@ class X3UIClient:
             v3=lambda: self._v3_update(client),
         )
 
-    def delete_client(self, *, email: str = "", client_id: str = "") -> None:
-        """Delete a client; pass both keys to avoid a lookup (legacy needs the UUID, v3 the email).
+    def delete_client(self, *, email: str, client_id: str) -> bool:
+        """Remove the client ``email`` with UUID ``client_id`` from our inbound.
 
-        Legacy panels refuse to delete the inbound's last client (``X3UIRejected``); a
-        caller that must revoke the key can disable it instead.
+        Returns True when this call removed it and False when the panel no longer has it
+        (a retry after a delete whose answer came too late). Nothing else is touched:
+
+        - legacy panels delete by UUID inside our inbound; a refusal is settled by reading
+          the inbound back (gone: False). They refuse to delete an inbound's last client
+          (``X3UIRejected``): a caller that must revoke the key disables it instead.
+        - v3.1+ panels delete by email from *every* inbound it is attached to, so the
+          record is read first: a client with another UUID is not ours
+          (``X3UIForeignClient``), one also attached elsewhere is only detached from ours.
         """
-        if not email and not client_id:
-            raise ValueError("delete_client needs email or client_id")
+        if not email or not client_id:
+            raise ValueError("delete_client needs both email and client_id")
 
-        def legacy() -> None:
-            uuid = client_id or self._lookup(email=email).id
-            self._call("POST", f"panel/api/inbounds/{self.inbound_id}/delClient/{_q(uuid)}")
+        def legacy() -> bool:
+            path = f"panel/api/inbounds/{self.inbound_id}/delClient/{_q(client_id)}"
+            try:
+                self._call("POST", path, allow_empty=True)
+            except X3UIRejected as exc:
+                if isinstance(exc, _RouteMissing):
+                    raise
+                if any(c.id == client_id for c in self.list_clients()):
+                    raise
+                return False
+            return True
 
-        def v3() -> None:
-            key = email or self._lookup(client_id=client_id).email
-            self._call("POST", f"panel/api/clients/del/{_q(key)}")
+        def v3() -> bool:
+            record = self.find_client(email)
+            if record is None or (
+                record.inbound_ids is not None and self.inbound_id not in record.inbound_ids
+            ):
+                return False
+            if record.id != client_id:
+                raise X3UIForeignClient(
+                    f"client {email} on this panel has another UUID: not ours, left alone",
+                    endpoint=f"GET panel/api/clients/get/{_q(email)}",
+                )
+            others = [i for i in record.inbound_ids or () if i != self.inbound_id]
+            if others:
+                self._call(
+                    "POST",
+                    f"panel/api/clients/{_q(email)}/detach",
+                    json_body={"inboundIds": [self.inbound_id]},
+                    allow_empty=True,
+                )
+            else:
+                self._call("POST", f"panel/api/clients/del/{_q(email)}", allow_empty=True)
+            return True
 
-        self._dispatch(legacy=legacy, v3=v3)
+        return self._dispatch(legacy=legacy, v3=v3)
 
     def get_inbound(self) -> Inbound:
         """Our inbound: port, protocol, parsed settings/streamSettings (for links), clients."""
@@ -380,14 +468,9 @@ class X3UIClient:
             self.generation = GENERATION_V3
             return GENERATION_V3, payload
         try:
-            payload = self._call("GET", self._inbound_path())
+            payload = self._call("GET", _LEGACY_LIST)
         except _RouteMissing as exc:
             raise self._route_error(exc.endpoint, what="neither client API") from None
-        except X3UIRejected:
-            # The inbound routes answered (success:false, e.g. unknown inbound id) while the
-            # v3 client routes do not exist: that is a legacy panel.
-            self.generation = GENERATION_LEGACY
-            raise
         self.generation = GENERATION_LEGACY
         return GENERATION_LEGACY, payload
 
@@ -418,9 +501,11 @@ class X3UIClient:
         )
 
     def _v3_update(self, client: PanelClient) -> None:
+        # ?inboundIds= keeps the update on our inbound: without it the panel rewrites the
+        # client on every inbound the email is attached to.
         self._call(
             "POST",
-            f"panel/api/clients/update/{_q(client.email)}",
+            f"panel/api/clients/update/{_q(client.email)}?inboundIds={self.inbound_id}",
             json_body=client.to_panel(),
             allow_empty=True,
         )
@@ -470,9 +555,34 @@ class X3UIClient:
 
     # -- parsing ---------------------------------------------------------------------------
 
+    def _legacy_inbounds(self, payload: Any) -> list[Inbound]:
+        """``GET panel/api/inbounds/list``: every inbound, each with its ``clientStats``."""
+        if payload is None:
+            return []
+        if not isinstance(payload, list):
+            raise X3UIUnavailable("unexpected inbound list shape", endpoint=f"GET {_LEGACY_LIST}")
+        inbounds = []
+        for row in payload:
+            if not isinstance(row, Mapping):
+                continue
+            try:
+                inbounds.append(Inbound.from_panel(row))
+            except ValueError as exc:
+                raise X3UIUnavailable(
+                    f"inbound has malformed JSON settings ({exc})", endpoint=f"GET {_LEGACY_LIST}"
+                ) from None
+        return inbounds
+
     def _parse_listing(self, generation: Generation, payload: Any) -> list[PanelClient]:
         if generation == GENERATION_LEGACY:
-            return list(self._parse_inbound(payload).clients)
+            # The list, not get/{id}: only GetInbounds preloads ClientStats, so get/{id}
+            # reports no traffic on v2.x/v3.0 (docs/x3ui.md "Traffic").
+            for inbound in self._legacy_inbounds(payload):
+                if inbound.id == self.inbound_id:
+                    return list(inbound.clients)
+            raise X3UINotFound(
+                f"inbound {self.inbound_id} not found", endpoint=f"GET {_LEGACY_LIST}"
+            )
         if payload is None:  # obj: null is how Go encodes an empty slice
             return []
         if not isinstance(payload, list):
@@ -483,10 +593,11 @@ class X3UIClient:
         for row in payload:
             if not isinstance(row, Mapping):
                 continue
-            inbound_ids = row.get("inboundIds")
-            if isinstance(inbound_ids, list) and self.inbound_id not in inbound_ids:
+            client = PanelClient.from_panel(row)
+            # A record attached to no inbound ("inboundIds": null) is on none of them.
+            if client.inbound_ids is not None and self.inbound_id not in client.inbound_ids:
                 continue
-            clients.append(PanelClient.from_panel(row))
+            clients.append(client)
         return clients
 
     def _parse_inbound(self, payload: Any) -> Inbound:
@@ -501,18 +612,6 @@ class X3UIClient:
             raise X3UIUnavailable(
                 f"inbound has malformed JSON settings ({exc})", endpoint=endpoint
             ) from None
-
-    def _lookup(self, *, email: str = "", client_id: str = "") -> PanelClient:
-        """Find the missing key of a client (UUID from email or the reverse) via the listing."""
-        for client in self.list_clients():
-            if (email and client.email.casefold() == email.casefold()) or (
-                client_id and client.id == client_id
-            ):
-                return client
-        raise X3UINotFound(
-            f"client {email or client_id} is not on inbound {self.inbound_id}",
-            endpoint=f"GET {self._inbound_path()}",
-        )
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -722,6 +821,9 @@ class X3UIClient:
         if not data.get("success"):
             raise _rejection(as_str(data.get("msg")), label, status)
         return data.get("obj")
+
+
+_LEGACY_LIST: Final = "panel/api/inbounds/list"
 
 
 def _q(value: str) -> str:

@@ -59,6 +59,20 @@ class X3UIAuthError(X3UIError):
     """Login failed, the API token was refused, or the session could not be restored."""
 
 
+class X3UILoginRefused(X3UIAuthError):
+    """The panel refused the username/password (or a login is paused after such a refusal).
+
+    3x-ui v3.0+ blocks a user for 15 minutes after five failed logins in five minutes (even
+    with the right password afterwards), and v2.x sends its owner a Telegram alert for
+    every failure: a caller must not try again soon. ``sent`` is False when no request was
+    made because the login was paused (``X3UIClient.login_paused_until``).
+    """
+
+    def __init__(self, message: str, *, sent: bool = True, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.sent = sent
+
+
 class X3UIRejected(X3UIError):
     """The panel answered ``success: false`` (or refused the request outright)."""
 
@@ -107,3 +121,7 @@ class X3UIDuplicateClient(X3UIRejected):
 
 class X3UINotFound(X3UIRejected):
     """The endpoint, inbound or client does not exist on this panel."""
+
+
+class X3UIForeignClient(X3UIRejected):
+    """A client that is not ours holds the email we need: it is never updated or deleted."""

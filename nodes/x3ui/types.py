@@ -42,6 +42,19 @@ _RECORD_ONLY_KEYS: Final = frozenset({"inboundIds", "traffic", "createdAt", "upd
 # Other protocols' credentials: a v3 record carries them as "" for VLESS clients, and an
 # explicit empty value must not overwrite anything on update, so empty ones are not sent.
 _CREDENTIAL_KEYS: Final = frozenset({"password", "auth", "secret"})
+# Keys of 3x-ui's ``model.Client`` that Go decodes into a slice. A v3.4.2+ listing writes
+# ``allowedIPs`` (a WireGuard field) as ``""`` for every client, while ``update`` binds the
+# body into the struct and refuses a string there ("cannot unmarshal string into Go struct
+# field Client.allowedIPs of type []string"): such a value is not sent back.
+_GO_LIST_KEYS: Final = frozenset({"allowedIPs"})
+_ABSENT: Final = object()
+
+
+def _go_type_fits(key: str, value: Any) -> bool:
+    """Whether an ``extra`` value can be sent back in a client body without a bind error."""
+    if key in _GO_LIST_KEYS:
+        return isinstance(value, list)
+    return True
 
 
 def as_int(value: Any, default: int = 0) -> int:
@@ -126,6 +139,8 @@ class PanelClient:
     up: int = 0
     down: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    #: The inbounds a v3.1+ client record is attached to (``None``: not reported, legacy).
+    inbound_ids: tuple[int, ...] | None = field(default=None, compare=False, hash=False)
 
     @property
     def traffic_bytes(self) -> int:
@@ -155,6 +170,7 @@ class PanelClient:
             if k not in _CLIENT_KEYS
             and k not in _RECORD_ONLY_KEYS
             and not (k in _CREDENTIAL_KEYS and not v)
+            and _go_type_fits(k, v)
         }
         data.update(
             {
@@ -191,6 +207,14 @@ class PanelClient:
         extra = {
             k: v for k, v in data.items() if k not in _CLIENT_KEYS and k not in _RECORD_ONLY_KEYS
         }
+        raw_inbounds = data.get("inboundIds", _ABSENT)
+        inbound_ids: tuple[int, ...] | None
+        if raw_inbounds is _ABSENT:
+            inbound_ids = None
+        elif isinstance(raw_inbounds, list):
+            inbound_ids = tuple(as_int(i) for i in raw_inbounds)
+        else:  # null: a v3.1+ record attached to no inbound at all
+            inbound_ids = ()
         return cls(
             id=as_str(raw_id),
             email=as_str(data.get("email")),
@@ -205,6 +229,7 @@ class PanelClient:
             up=as_int(traffic.get("up")),
             down=as_int(traffic.get("down")),
             extra=extra,
+            inbound_ids=inbound_ids,
         )
 
 

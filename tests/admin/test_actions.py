@@ -122,7 +122,7 @@ def test_customer_change_page_shows_inlines_and_keys(as_superuser):
     assert page.status_code == 200
     html = page.content.decode()
     assert "fra-1" in html
-    assert f"s{subscription.pk}" in html
+    assert f"s{subscription.pk}n" in html
     assert "Payments (newest 20)" in html
     assert "Subscriptions (newest 20)" in html
 

@@ -175,7 +175,7 @@ def test_a_provisioning_task_moves_provisioning_and_key_series(
 
     with django_capture_on_commit_callbacks(execute=True):
         subscription = subscription_create(customer=customer, tariff=TariffFactory())
-    assert sim.client(f"s{subscription.pk}") is not None
+    assert sim.client(subscription.keys.get().email) is not None
     after = scrape()
 
     def delta(name, **labels):

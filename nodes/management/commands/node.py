@@ -27,6 +27,9 @@ class Command(BaseCommand):
         add.add_argument("--country", default="", help="ISO 3166 code, e.g. DE")
         add.add_argument("--location", default="")
         add.add_argument("--no-check", action="store_true", help="do not contact the panel")
+        add.add_argument(
+            "--force", action="store_true", help="add the node even if its panel check fails"
+        )
         sub.add_parser("list", help="list nodes with health and load")
         for name in ("check", "reconcile"):
             p = sub.add_parser(name, help=f"{name} one node or all")
@@ -59,6 +62,8 @@ class Command(BaseCommand):
                 max_clients=o["max_clients"],
                 country=o["country"],
                 location=o["location"],
+                check=not o["no_check"],
+                force=o["force"],
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from None

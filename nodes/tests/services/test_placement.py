@@ -60,7 +60,7 @@ def test_new_subscription_gets_one_key_on_a_picked_node(customer):
     sub = subscription_create(customer=customer, tariff=tariff)
     key = NodeClient.objects.get(subscription=sub)
     assert key.node == node
-    assert key.email == f"s{sub.pk}"
+    assert key.email == f"s{sub.pk}n{node.pk}"
     assert key.enable is True
     assert key.limit_ip == 2
     assert key.total_bytes == 10 * 1024**3

@@ -18,7 +18,7 @@ from nodes.services import (
     subscription_keys_sync,
     x3ui_clients_reset,
 )
-from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME
+from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email, seed_orphan
 from nodes.tests.factories import NodeFactory
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_create, subscription_expire, subscription_extend
@@ -69,14 +69,14 @@ def test_provisioning_from_empty(panel, customer, django_capture_on_commit_callb
     tariff = TariffFactory(device_limit=3, traffic_limit_gb=50)
     with django_capture_on_commit_callbacks(execute=True):
         sub = subscription_create(customer=customer, tariff=tariff)
-    on_panel = sim.client(f"s{sub.pk}")
+    on_panel = sim.client(f"s{sub.pk}n{node.pk}")
     assert on_panel is not None
     assert on_panel["id"] == str(sub.client_uuid)
     assert on_panel["enable"] is True
     assert on_panel["expiryTime"] == ms(sub.expires_at)
     assert on_panel["limitIp"] == 3
     assert on_panel["totalGB"] == 50 * 1024**3
-    assert on_panel["subId"] == sub.sub_id
+    assert on_panel["subId"] == f"{sub.sub_id}n{node.pk}"
     assert on_panel["comment"] == f"{OURS_COMMENT_PREFIX}s{sub.pk}"
     key = sub.keys.get()
     assert (key.sync_state, key.synced_version) == (SyncState.SYNCED, key.desired_version)
@@ -97,10 +97,10 @@ def test_extension_updates_and_expiry_disables(panel, customer, django_capture_o
         sub = subscription_create(customer=customer, tariff=TariffFactory())
     with django_capture_on_commit_callbacks(execute=True):
         sub = subscription_extend(subscription=sub, days=30)
-    assert sim.client(sub.panel_email)["expiryTime"] == ms(sub.expires_at)
+    assert sim.client(panel_email(sub, sim))["expiryTime"] == ms(sub.expires_at)
     with django_capture_on_commit_callbacks(execute=True):
         subscription_expire(subscription=sub)
-    assert sim.client(sub.panel_email)["enable"] is False
+    assert sim.client(panel_email(sub, sim))["enable"] is False
     key = sub.keys.get()
     assert key.sync_state == SyncState.SYNCED
     # Still only one keys message: renewals do not resend keys.
@@ -112,13 +112,19 @@ def test_duplicate_add_is_treated_as_update(panel, customer, django_capture_on_c
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         sub = subscription_create(customer=customer, tariff=TariffFactory())
     # The panel already has this email (an earlier attempt whose answer was lost).
-    sim.seed_client(sub.panel_email, id=str(sub.client_uuid), expiryTime=1, limitIp=99)
+    sim.seed_client(
+        panel_email(sub, sim),
+        id=str(sub.client_uuid),
+        comment=f"{OURS_COMMENT_PREFIX}s{sub.pk}",
+        expiryTime=1,
+        limitIp=99,
+    )
     for callback in callbacks:
         callback()
-    on_panel = sim.client(sub.panel_email)
+    on_panel = sim.client(panel_email(sub, sim))
     assert on_panel["expiryTime"] == ms(sub.expires_at)
     assert on_panel["limitIp"] == sub.device_limit
-    assert len([c for c in sim.clients() if c["email"] == sub.panel_email]) == 1
+    assert len([c for c in sim.clients() if c["email"] == panel_email(sub, sim)]) == 1
     assert sub.keys.get().sync_state == SyncState.SYNCED
 
 
@@ -131,7 +137,7 @@ def test_session_expiry_mid_run_relogs_transparently(
     sim.expire_sessions()
     with django_capture_on_commit_callbacks(execute=True):
         sub = subscription_extend(subscription=sub, days=5)
-    assert sim.client(sub.panel_email)["expiryTime"] == ms(sub.expires_at)
+    assert sim.client(panel_email(sub, sim))["expiryTime"] == ms(sub.expires_at)
 
 
 def test_panel_error_then_retry_converges(panel, customer, django_capture_on_commit_callbacks):
@@ -148,7 +154,7 @@ def test_panel_error_then_retry_converges(panel, customer, django_capture_on_com
     assert result["added"] == 1
     key.refresh_from_db()
     assert key.sync_state == SyncState.SYNCED
-    assert sim.client(sub.panel_email)["enable"] is True
+    assert sim.client(panel_email(sub, sim))["enable"] is True
 
 
 def test_batch_push_uses_one_listing_and_batched_adds(sim_factory):
@@ -174,21 +180,21 @@ def test_reconcile_converges_drift_in_one_run_and_never_touches_foreign_clients(
         subs = [subscription_create(customer=CustomerFactory(), tariff=tariff) for _ in range(4)]
     deleted, drifted, disabled_wrongly, _in_sync = subs
     sim.seed_client("foreign-user", comment="made by hand", expiryTime=123)
-    sim.seed_client("s999999", comment=f"{OURS_COMMENT_PREFIX}s999999")  # our orphan
+    orphan = seed_orphan(sim)
     # Drift made behind our back on the panel.
     from nodes.x3ui import X3UIClient
 
     raw = X3UIClient(sim.url, username=USERNAME, password=PASSWORD, inbound_id=sim.inbound_id)
-    raw.delete_client(email=deleted.panel_email)
+    raw.delete_client(email=panel_email(deleted, sim), client_id=str(deleted.client_uuid))
     current = {c.email: c for c in raw.list_clients()}
     raw.update_client(
-        type(current[drifted.panel_email])(
-            **{**current[drifted.panel_email].__dict__, "expiry_time_ms": 42}
+        type(current[panel_email(drifted, sim)])(
+            **{**current[panel_email(drifted, sim)].__dict__, "expiry_time_ms": 42}
         )
     )
     raw.update_client(
-        type(current[disabled_wrongly.panel_email])(
-            **{**current[disabled_wrongly.panel_email].__dict__, "enable": False}
+        type(current[panel_email(disabled_wrongly, sim)])(
+            **{**current[panel_email(disabled_wrongly, sim)].__dict__, "enable": False}
         )
     )
     raw.close()
@@ -201,11 +207,11 @@ def test_reconcile_converges_drift_in_one_run_and_never_touches_foreign_clients(
     assert result["orphans_disabled"] == 1
     assert result["errors"] == 0
     for sub in subs:
-        on_panel = sim.client(sub.panel_email)
+        on_panel = sim.client(panel_email(sub, sim))
         assert on_panel["enable"] is True
         assert on_panel["expiryTime"] == ms(sub.expires_at)
     assert sim.client("foreign-user") == foreign_before
-    assert sim.client("s999999")["enable"] is False
+    assert sim.client(orphan)["enable"] is False
     # In sync now: a second run changes nothing.
     again = node_reconcile(node=node)
     assert (again["added"], again["updated"], again["orphans_disabled"]) == (0, 0, 0)
@@ -218,13 +224,16 @@ def test_reconcile_converges_drift_in_one_run_and_never_touches_foreign_clients(
 def test_orphans_are_deleted_after_the_grace_period(panel):
     sim, node = panel
     sim.seed_client("keep-me", comment="foreign")
-    sim.seed_client("s777", comment=f"{OURS_COMMENT_PREFIX}s777")
+    orphan = seed_orphan(sim)
+    # Marked as ours but with a UUID that is not ours: someone else's, never touched.
+    sim.seed_client("s778", comment=f"{OURS_COMMENT_PREFIX}s778")
     node_reconcile(node=node)
-    assert sim.client("s777")["enable"] is False
+    assert sim.client(orphan)["enable"] is False
     node.refresh_from_db()
     result = node_reconcile(node=node, now=timezone.now() + timedelta(hours=2))
     assert result["orphans_deleted"] == 1
-    assert sim.client("s777") is None
+    assert sim.client(orphan) is None
+    assert sim.client("s778")["enable"] is True
     assert sim.client("keep-me") is not None
 
 
@@ -234,12 +243,12 @@ def test_traffic_is_pulled_and_a_global_limit_disables_keys(
     sim, node = panel
     with django_capture_on_commit_callbacks(execute=True):
         sub = subscription_create(customer=customer, tariff=TariffFactory(traffic_limit_gb=1))
-    sim.set_traffic(sub.panel_email, up=100, down=1024**3)
+    sim.set_traffic(panel_email(sub, sim), up=100, down=1024**3)
     with django_capture_on_commit_callbacks(execute=True):
         node_reconcile(node=node)
     sub.refresh_from_db()
     assert sub.traffic_used_bytes == 1024**3 + 100
-    assert sim.client(sub.panel_email)["enable"] is False
+    assert sim.client(panel_email(sub, sim))["enable"] is False
 
 
 @override_settings(NODE_DOWN_AFTER_FAILURES=2)
@@ -273,7 +282,7 @@ def test_node_killed_mid_batch_keys_replaced_and_old_key_removed_on_return(
     for sub in synced + stuck:
         live = sub.keys.get(node=node_b)
         assert live.sync_state == SyncState.SYNCED, live.last_error
-        assert sim_b.client(sub.panel_email)["enable"] is True
+        assert sim_b.client(panel_email(sub, sim_b))["enable"] is True
         assert sub.keys.get(node=node_a).sync_state == SyncState.REMOVING
     # Customers who already had keys are told their key moved.
     assert OutboxMessage.objects.filter(kind="keys-moved").count() == 3
@@ -285,7 +294,8 @@ def test_node_killed_mid_batch_keys_replaced_and_old_key_removed_on_return(
     assert node_a.health == NodeHealth.UP
     assert OutboxMessage.objects.filter(kind="node-up").count() == 2
     for sub in synced:
-        assert sim_a.client(sub.panel_email) is None or not sim_a.client(sub.panel_email)["enable"]
+        left = sim_a.client(panel_email(sub, sim_a))
+        assert left is None or not left["enable"]
         assert sub.keys.get(node=node_a).sync_state == SyncState.REMOVED
     assert not any(c["enable"] for c in sim_a.clients() if c["email"].startswith("s"))
 
@@ -319,7 +329,7 @@ def test_two_workers_provisioning_the_same_key_leave_one_client(
     for t in threads:
         t.join(timeout=30)
     assert errors == []
-    assert [c["email"] for c in sim.clients()].count(sub.panel_email) == 1
+    assert [c["email"] for c in sim.clients()].count(panel_email(sub, sim)) == 1
     key.refresh_from_db()
     assert key.sync_state == SyncState.SYNCED
     assert Subscription.objects.get(pk=sub.pk).keys_notified_at is not None

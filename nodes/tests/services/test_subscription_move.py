@@ -53,7 +53,7 @@ def test_move_marks_old_key_removing_creates_new_one_audits_and_pushes(
     new_key = NodeClient.objects.get(subscription=subscription, node=new)
     assert new_key.sync_state == SyncState.PENDING
     assert new_key.enable is True
-    assert new_key.email == f"s{subscription.pk}"
+    assert new_key.email == f"s{subscription.pk}n{new_key.node_id}"
     assert {k.pk for k in keys} == {old_key.pk, new_key.pk}
     audit = AuditLog.objects.get(event_type=AuditEvent.KEY_MOVED)
     assert audit.acting_user == operator

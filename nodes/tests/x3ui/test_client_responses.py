@@ -1,7 +1,9 @@
 """Raw edge cases real panels produce, replayed with ``responses`` (no sockets).
 
-The JSON under ``responses/`` follows the shapes in x3ui-api.md §4 (the legacy one is the
-py3xui recording quoted there, the v3 ones follow ``ClientRecord`` and ``Status``).
+The JSON under ``responses/`` follows the panel's shapes (docs/x3ui.md): the legacy inbound
+is a py3xui recording, served by ``inbounds/list`` with its ``clientStats`` and by
+``inbounds/get/{id}`` without them (``GetInbound`` preloads no stats on v2.x/v3.0); the v3
+ones follow ``ClientRecord`` and ``Status``.
 """
 
 from __future__ import annotations
@@ -66,9 +68,12 @@ def _login_ok(mocked, *, csrf: bool = True) -> None:
 # -- parsing -----------------------------------------------------------------------------
 
 
+LEGACY_LIST = BASE + "panel/api/inbounds/list"
+
+
 def test_legacy_settings_as_strings_and_tg_id_as_empty_string(mocked):
     _login_ok(mocked, csrf=False)
-    mocked.get(BASE + "panel/api/inbounds/get/1", json=_fixture("legacy_inbound_get.json"))
+    mocked.get(LEGACY_LIST, json=_fixture("legacy_inbounds_list.json"))
     client = _client(generation="legacy")
     foreign, ours = client.list_clients()
     assert foreign.tg_id == 0  # "" in the panel
@@ -212,16 +217,14 @@ def test_headers_timeout_and_bearer(mocked):
 
 def test_every_request_gets_the_timeout(mocked):
     _login_ok(mocked)
-    mocked.get(BASE + "panel/api/inbounds/get/1", json=_fixture("legacy_inbound_get.json"))
+    mocked.get(LEGACY_LIST, json=_fixture("legacy_inbounds_list.json"))
     _client(generation="legacy").list_clients()
     assert [call.request.req_kwargs["timeout"] for call in mocked.calls] == [(5.0, 15.0)] * 3
 
 
 def test_307_redirect_is_not_followed_and_relogin_happens_once(mocked):
     _login_ok(mocked, csrf=False)
-    redirect = mocked.get(
-        BASE + "panel/api/inbounds/get/1", status=307, headers={"Location": "/Abc123xyz/"}
-    )
+    redirect = mocked.get(LEGACY_LIST, status=307, headers={"Location": "/Abc123xyz/"})
     landing = mocked.get(BASE, body="<html>login</html>")
     client = _client(generation="legacy")
     with pytest.raises(X3UIAuthError, match="could not be restored"):
@@ -234,8 +237,8 @@ def test_307_redirect_is_not_followed_and_relogin_happens_once(mocked):
 def test_401_json_of_old_panels_triggers_one_relogin(mocked):
     _login_ok(mocked, csrf=False)
     expired = {"success": False, "msg": "Your session has expired, please log in again"}
-    mocked.get(BASE + "panel/api/inbounds/get/1", status=401, json=expired)
-    mocked.get(BASE + "panel/api/inbounds/get/1", json=_fixture("legacy_inbound_get.json"))
+    mocked.get(LEGACY_LIST, status=401, json=expired)
+    mocked.get(LEGACY_LIST, json=_fixture("legacy_inbounds_list.json"))
     client = _client(generation="legacy", session=_session_with_cookie())
     assert len(client.list_clients()) == 2
     assert sum(1 for c in mocked.calls if c.request.url.endswith("/login")) == 1
@@ -309,7 +312,7 @@ def test_token_scope_403_is_auth_error_with_msg(mocked):
 def test_404_everywhere_with_password_is_not_found(mocked):
     _login_ok(mocked)
     mocked.get(BASE + "panel/api/clients/list", status=404)
-    mocked.get(BASE + "panel/api/inbounds/get/1", status=404)
+    mocked.get(LEGACY_LIST, status=404)
     client = _client()
     with pytest.raises(X3UINotFound):
         client.list_clients()
@@ -319,12 +322,44 @@ def test_404_everywhere_with_password_is_not_found(mocked):
 def test_legacy_panel_with_unknown_inbound(mocked):
     _login_ok(mocked)
     mocked.get(BASE + "panel/api/clients/list", status=404)
-    missing = {"success": False, "msg": "Obtain (record not found)", "obj": None}
-    mocked.get(BASE + "panel/api/inbounds/get/1", json=missing)
-    client = _client()
-    with pytest.raises(X3UIRejected):
+    mocked.get(LEGACY_LIST, json=_fixture("legacy_inbounds_list.json"))
+    client = _client(inbound_id=9)
+    with pytest.raises(X3UINotFound, match="inbound 9 not found"):
         client.list_clients()
     assert client.generation == "legacy"
+
+
+def test_legacy_traffic_comes_from_the_list_not_from_get(mocked):
+    # v2.8.3 web/service/inbound.go GetInbound: no Preload("ClientStats"), so get/{id}
+    # answers "clientStats": null; only GetInbounds (inbounds/list) carries the traffic.
+    mocked.get(BASE + "panel/api/inbounds/get/1", json=_fixture("legacy_inbound_get.json"))
+    mocked.get(LEGACY_LIST, json=_fixture("legacy_inbounds_list.json"))
+    client = _client(api_token=TOKEN, generation="legacy")
+    assert {c.email: c.traffic_bytes for c in client.list_clients()} == {
+        "alhtim2x": 300,
+        "s42": 7000,
+    }
+    assert [c.request.url for c in mocked.calls] == [LEGACY_LIST]
+
+
+def test_v3_record_on_no_inbound_is_not_listed(mocked):
+    rows = _fixture("v3_clients_list.json")
+    rows["obj"][0]["inboundIds"] = None  # detached from every inbound
+    mocked.get(BASE + "panel/api/clients/list", json=rows)
+    clients = _client(api_token=TOKEN, generation="v3").list_clients()
+    assert "s42" not in [c.email for c in clients]
+
+
+def test_a_listing_row_sent_back_drops_a_string_where_go_wants_a_list(mocked):
+    # v3.4.2+: list rows carry "allowedIPs": "" while update binds []string.
+    rows = _fixture("v3_clients_list.json")
+    rows["obj"][0]["allowedIPs"] = ""
+    mocked.get(BASE + "panel/api/clients/list", json=rows)
+    s42 = _client(api_token=TOKEN, generation="v3").list_clients()[0]
+    assert "allowedIPs" not in s42.to_panel()
+    assert PanelClient(**{**s42.__dict__, "extra": {"allowedIPs": ["10.0.0.2/32"]}}).to_panel()[
+        "allowedIPs"
+    ] == ["10.0.0.2/32"]
 
 
 def test_constructor_validation():

@@ -11,7 +11,12 @@ from billing.models import Payment, PaymentStatus
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from nodes.models import NodeHealth, SyncState
 from nodes.services import node_health_check, x3ui_clients_reset
-from nodes.tests.conftest import PASSWORD, USERNAME, sim_factory  # noqa: F401 - the fixture
+from nodes.tests.conftest import (  # noqa: F401 - sim_factory is a fixture
+    PASSWORD,
+    USERNAME,
+    panel_email,
+    sim_factory,
+)
 from nodes.tests.factories import NodeFactory
 from subscriptions.models import Subscription
 from telegram_bot.models import OutboxMessage, OutboxStatus
@@ -70,7 +75,7 @@ def test_paid_twice_gives_one_payment_message_and_one_keys_message(
     assert subscription.customer.telegram_id == USER_ID
     key = subscription.keys.get()
     assert key.sync_state == SyncState.SYNCED
-    assert panel.client(subscription.panel_email)["id"] == str(subscription.client_uuid)
+    assert panel.client(panel_email(subscription, panel))["id"] == str(subscription.client_uuid)
 
     sent = bot.replies()[before:]
     paid = [m for m in sent if m.get("text", "").startswith(f"✅ Payment #{payment.pk} received")]

@@ -18,3 +18,7 @@ NODE_ORPHAN_GRACE_HOURS = env.float("NODE_ORPHAN_GRACE_HOURS", default=24.0)
 NODE_PROVISION_MAX_RETRIES = env.int("NODE_PROVISION_MAX_RETRIES", default=6)
 NODE_PROVISION_BACKOFF_BASE = env.float("NODE_PROVISION_BACKOFF_BASE", default=5.0)
 NODE_PROVISION_BACKOFF_MAX = env.float("NODE_PROVISION_BACKOFF_MAX", default=600.0)
+# After a panel refuses our login, no login is tried on that node for this long (doubling
+# on each further refusal, at most 8x), unless its credentials are changed: 3x-ui v3.0+
+# blocks a user for 15 min after 5 failures in 5 min, and v2.x alerts its owner each time.
+NODE_LOGIN_PAUSE_MINUTES = env.float("NODE_LOGIN_PAUSE_MINUTES", default=15.0)
