@@ -132,6 +132,20 @@ def _login_ok(node: Node) -> None:
         node.login_refusals, node.login_refused_at = 0, None
 
 
+def _x3ui_client_new(node: Node) -> X3UIClient:
+    return X3UIClient(
+        node.panel_url,
+        username=node.panel_username,
+        password=node.panel_password,
+        api_token=node.panel_api_token,
+        inbound_id=node.inbound_id,
+        generation=node.panel_generation
+        if node.panel_generation != PanelGeneration.UNKNOWN
+        else None,
+        timeout=(settings.X3UI_CONNECT_TIMEOUT, settings.X3UI_READ_TIMEOUT),
+    )
+
+
 def x3ui_client_for_node(*, node: Node) -> X3UIClient:
     """A panel client for `node`, reused within the process so its session cookie is too.
 
@@ -146,17 +160,7 @@ def x3ui_client_for_node(*, node: Node) -> X3UIClient:
         if client is None:
             for stale in [k for k in _clients if k[0] == node.pk]:
                 _clients.pop(stale).close()
-            client = X3UIClient(
-                node.panel_url,
-                username=node.panel_username,
-                password=node.panel_password,
-                api_token=node.panel_api_token,
-                inbound_id=node.inbound_id,
-                generation=node.panel_generation
-                if node.panel_generation != PanelGeneration.UNKNOWN
-                else None,
-                timeout=(settings.X3UI_CONNECT_TIMEOUT, settings.X3UI_READ_TIMEOUT),
-            )
+            client = _x3ui_client_new(node)
             _clients[key] = client
     paused_until = node_login_paused_until(node=node)
     client.login_paused_until = paused_until.timestamp() if paused_until else 0.0
@@ -1225,14 +1229,7 @@ def node_panel_check(*, node: Node) -> None:
     """
     from core.exceptions import ApplicationError
 
-    client = X3UIClient(
-        node.panel_url,
-        username=node.panel_username,
-        password=node.panel_password,
-        api_token=node.panel_api_token,
-        inbound_id=node.inbound_id,
-        timeout=(settings.X3UI_CONNECT_TIMEOUT, settings.X3UI_READ_TIMEOUT),
-    )
+    client = _x3ui_client_new(node)
     try:
         client.server_status()
         inbound = client.get_inbound()

@@ -362,8 +362,8 @@ class X3UIClient:
             v3=lambda: self._v3_update(client),
         )
 
-    def delete_client(self, *, email: str, client_id: str) -> bool:
-        """Remove the client ``email`` with UUID ``client_id`` from our inbound.
+    def delete_client(self, *, email: str = "", client_id: str = "") -> bool:
+        """Remove a client from our inbound; give its email, its UUID, or (best) both.
 
         Returns True when this call removed it and False when the panel no longer has it
         (a retry after a delete whose answer came too late). Nothing else is touched:
@@ -372,45 +372,67 @@ class X3UIClient:
           the inbound back (gone: False). They refuse to delete an inbound's last client
           (``X3UIRejected``): a caller that must revoke the key disables it instead.
         - v3.1+ panels delete by email from *every* inbound it is attached to, so the
-          record is read first: a client with another UUID is not ours
-          (``X3UIForeignClient``), one also attached elsewhere is only detached from ours.
+          record is read first: with both keys given, a client with another UUID is not
+          ours (``X3UIForeignClient``); one also attached elsewhere is only detached.
         """
-        if not email or not client_id:
-            raise ValueError("delete_client needs both email and client_id")
+        if not email and not client_id:
+            raise ValueError("delete_client needs email or client_id")
+
+        def listed() -> PanelClient | None:
+            return next(
+                (
+                    c
+                    for c in self.list_clients()
+                    if (client_id and c.id == client_id)
+                    or (not client_id and c.email.casefold() == email.casefold())
+                ),
+                None,
+            )
 
         def legacy() -> bool:
-            path = f"panel/api/inbounds/{self.inbound_id}/delClient/{_q(client_id)}"
+            uuid = client_id
+            if not uuid:
+                found = listed()
+                if found is None:
+                    return False
+                uuid = found.id
+            path = f"panel/api/inbounds/{self.inbound_id}/delClient/{_q(uuid)}"
             try:
                 self._call("POST", path, allow_empty=True)
             except X3UIRejected as exc:
                 if isinstance(exc, _RouteMissing):
                     raise
-                if any(c.id == client_id for c in self.list_clients()):
+                if any(c.id == uuid for c in self.list_clients()):
                     raise
                 return False
             return True
 
         def v3() -> bool:
-            record = self.find_client(email)
+            key = email
+            if not key:
+                found = listed()
+                if found is None:
+                    return False
+                key = found.email
+            record = self.find_client(key)
             if record is None or (
                 record.inbound_ids is not None and self.inbound_id not in record.inbound_ids
             ):
                 return False
-            if record.id != client_id:
+            if client_id and record.id != client_id:
                 raise X3UIForeignClient(
-                    f"client {email} on this panel has another UUID: not ours, left alone",
-                    endpoint=f"GET panel/api/clients/get/{_q(email)}",
+                    f"client {key} on this panel has another UUID: not ours, left alone",
+                    endpoint=f"GET panel/api/clients/get/{_q(key)}",
                 )
-            others = [i for i in record.inbound_ids or () if i != self.inbound_id]
-            if others:
+            if any(i != self.inbound_id for i in record.inbound_ids or ()):
                 self._call(
                     "POST",
-                    f"panel/api/clients/{_q(email)}/detach",
+                    f"panel/api/clients/{_q(key)}/detach",
                     json_body={"inboundIds": [self.inbound_id]},
                     allow_empty=True,
                 )
             else:
-                self._call("POST", f"panel/api/clients/del/{_q(email)}", allow_empty=True)
+                self._call("POST", f"panel/api/clients/del/{_q(key)}", allow_empty=True)
             return True
 
         return self._dispatch(legacy=legacy, v3=v3)

@@ -253,9 +253,18 @@ def test_delete_client(sim, client):
     assert [c.email for c in client.list_clients()] == ["s1"]
 
 
-def test_delete_needs_both_keys(client):
-    with pytest.raises(ValueError, match="both"):
-        client.delete_client(email="s2", client_id="")
+def test_delete_needs_a_key(client):
+    with pytest.raises(ValueError, match="email or client_id"):
+        client.delete_client()
+
+
+@pytest.mark.parametrize("key", ["email", "client_id"])
+def test_delete_with_one_key_looks_the_other_up(key, sim, client):
+    keep, gone = _client("s1"), _client("s2")
+    client.add_clients([keep, gone])
+    assert client.delete_client(**{key: getattr(gone, "email" if key == "email" else "id")})
+    assert sim.client("s2") is None
+    assert sim.client("s1") is not None
 
 
 def test_delete_of_a_client_already_gone_is_settled_by_reading_the_panel(sim, client):
