@@ -1,6 +1,6 @@
-"""``manage.py x3ui_simulator``: run a local 3x-ui stand-in (DESIGN.md §5 "Commands").
+"""``manage.py x3ui_simulator``: run a local 3x-ui stand-in of one release (docs/x3ui.md).
 
-A thin interface (style.md §8 rule 2): parse flags, build ``X3UISimulator``, serve until
+A thin interface: parse flags, build ``X3UISimulator``, serve until
 Ctrl-C or SIGTERM. Faults and state are driven over ``/__sim__/`` from other processes.
 """
 
@@ -10,14 +10,20 @@ import signal
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from nodes.x3ui.simulator import DEFAULT_SESSION_MAX_AGE, X3UISimulator
+from nodes.x3ui.simulator import DEFAULT_SESSION_MAX_AGE, VERSIONS, X3UISimulator
 
 
 def simulator_from_options(options: dict[str, Any]) -> X3UISimulator:
-    """Map parsed command options to a (not yet started) simulator."""
+    """Map parsed command options to a (not yet started) simulator.
+
+    ``--version`` names a release; without it ``--generation`` (default v3) with
+    ``--no-csrf`` / ``--no-bulk-create`` picks one (legacy→3.0.2, legacy+no-csrf→2.8.3,
+    v3→3.6.0, v3+no-bulk-create→3.1.0). Contradictions raise ``ValueError``.
+    """
     return X3UISimulator(
+        version=options.get("version"),
         generation=options["generation"],
         host=options["host"],
         port=options["port"],
@@ -27,8 +33,8 @@ def simulator_from_options(options: dict[str, Any]) -> X3UISimulator:
         inbound_id=options["inbound_id"],
         inbound_port=options["inbound_port"],
         api_tokens=options["api_token"] or (),
-        csrf=not options["no_csrf"],
-        bulk_create=not options["no_bulk_create"],
+        csrf=False if options["no_csrf"] else None,
+        bulk_create=False if options["no_bulk_create"] else None,
         session_max_age=options["session_max_age"],
         lang=options["lang"],
         state_file=options["state"],
@@ -37,23 +43,41 @@ def simulator_from_options(options: dict[str, Any]) -> X3UISimulator:
 
 class Command(BaseCommand):
     help = (
-        "Run a local 3x-ui panel simulator (legacy <= v3.0.2 or v3.1+ client API). "
+        "Run a local 3x-ui panel simulator reproducing one release "
+        f"({', '.join(VERSIONS)}). "
         "Control it over HTTP at /__sim__/state and /__sim__/faults."
     )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # Django's own --version (print Django's version) gives way to the panel release.
+        kwargs.setdefault("conflict_handler", "resolve")
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=2053, help="0 picks a free port")
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--generation", choices=["legacy", "v3"], default="v3")
+        parser.add_argument(
+            "--version",
+            dest="version",
+            choices=list(VERSIONS),
+            default=None,
+            help="the 3x-ui release to reproduce (overrides the --generation shorthand)",
+        )
+        parser.add_argument(
+            "--generation",
+            choices=["legacy", "v3"],
+            default=None,
+            help="shorthand: legacy = 3.0.2, v3 = 3.6.0 (default v3)",
+        )
         parser.add_argument(
             "--no-csrf",
             action="store_true",
-            help="legacy only: behave like v2.8.3 (no CSRF, no API tokens, 307/401 answers)",
+            help="with --generation legacy: v2.8.3 (no CSRF, no API tokens, 307/401 answers)",
         )
         parser.add_argument(
             "--no-bulk-create",
             action="store_true",
-            help="v3 only: behave like v3.1.x without /panel/api/clients/bulkCreate",
+            help="with --generation v3: v3.1.0 (no /panel/api/clients/bulkCreate)",
         )
         parser.add_argument("--state", default=None, help="JSON file that persists panel state")
         parser.add_argument("--username", default="admin")
@@ -76,15 +100,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["no_csrf"] and options["generation"] != "legacy":
-            self.stderr.write("--no-csrf only applies to --generation legacy")
-            raise SystemExit(2)
-        sim = simulator_from_options(options).start()
+        try:
+            sim = simulator_from_options(options)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        sim.start()
         stop = threading.Event()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
         self.stdout.write(
-            f"3x-ui simulator ({sim.generation}, like v{sim.version}) at {sim.url} "
+            f"3x-ui simulator (v{sim.version}, {sim.generation} API) at {sim.url} "
             f"- control: {sim.root_url}/__sim__/state"
         )
         self.stdout.flush()

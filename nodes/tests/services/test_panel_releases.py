@@ -1,0 +1,402 @@
+"""Keys hold on every real 3x-ui release we support (docs/x3ui.md "Releases").
+
+Each test names the defect it guards and runs against the simulator of the releases where
+the real panel behaves that way (``X3UISimulator(version=...)``, modelled on the panel's Go
+source). Every one of them failed on the code before the fix, on the releases named.
+"""
+
+from datetime import timedelta
+
+import pytest
+import requests
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.db.models import F
+from django.test import override_settings
+from django.utils import timezone
+
+from accounts.tests.factories import CustomerFactory
+from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from nodes.services import (
+    key_email,
+    node_create,
+    node_health_check,
+    node_keys_push,
+    node_pick_for_new_client,
+    node_reconcile,
+    subscription_keys_sync,
+    x3ui_clients_reset,
+)
+from nodes.tests.conftest import PASSWORD, USERNAME, seed_orphan
+from nodes.tests.factories import NodeFactory
+from nodes.x3ui import X3UIUnavailable
+from subscriptions.services import subscription_create, subscription_extend
+from subscriptions.tests.factories import TariffFactory
+from telegram_bot.models import OutboxMessage
+
+pytestmark = pytest.mark.django_db
+
+RELEASES = ["2.8.3", "3.0.2", "3.1.0", "3.4.2", "3.6.0"]
+LEGACY = {"2.8.3", "3.0.2"}
+# Where a request lands, by release family (for faults aimed at one kind of write).
+ADD_PATH = {"legacy": "inbounds/addClient", "v3": "clients/add"}
+DELETE_PATH = {"legacy": "/delClient/", "v3": "clients/del/"}
+ADMIN_CHATS = 2  # TELEGRAM_ADMIN_CHAT_IDS in the test settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_panel_sessions():
+    x3ui_clients_reset()
+    yield
+    x3ui_clients_reset()
+
+
+def family(version: str) -> str:
+    return "legacy" if version in LEGACY else "v3"
+
+
+def node_for(sim, *, inbound_id: int | None = None, **kwargs) -> Node:
+    kwargs.setdefault("health", NodeHealth.UP)
+    node = NodeFactory(
+        panel_url=sim.url,
+        panel_username=USERNAME,
+        panel_password=PASSWORD,
+        inbound_id=inbound_id or sim.inbound_id,
+        **kwargs,
+    )
+    node_health_check(node=node)
+    node.refresh_from_db()
+    return node
+
+
+def bought(capture, tariff=None, *, execute=True):
+    """A subscription whose keys were pushed (or, with execute=False, only queued).
+
+    `capture` is pytest-django's ``django_capture_on_commit_callbacks``.
+    """
+    with capture(execute=execute):
+        return subscription_create(customer=CustomerFactory(), tariff=tariff or TariffFactory())
+
+
+def panel_post(sim, path: str, body: dict) -> None:
+    """A write through the panel's own API, as its web UI would make it (behind our back)."""
+    with requests.Session() as session:
+        base = sim.url
+        token = session.get(base + "csrf-token", timeout=5).json()["obj"]
+        headers = {"X-CSRF-Token": token, "X-Requested-With": "XMLHttpRequest"}
+        login = {"username": USERNAME, "password": PASSWORD}
+        assert session.post(base + "login", data=login, headers=headers, timeout=5).json()[
+            "success"
+        ]
+        answer = session.post(base + path, json=body, headers=headers, timeout=5).json()
+        assert answer["success"], answer
+
+
+@pytest.fixture(params=RELEASES)
+def release(request, sim_factory):
+    sim = sim_factory(version=request.param)
+    return request.param, sim, node_for(sim, name=f"panel-{request.param}")
+
+
+# -- 1. traffic ------------------------------------------------------------------------------
+
+
+def test_traffic_is_read_on_every_release(release, django_capture_on_commit_callbacks):
+    """Defect 1: v2.x/v3.0 ``inbounds/get/{id}`` has no clientStats; usage read 0."""
+    _version, sim, node = release
+    tariff = TariffFactory(traffic_limit_gb=1)
+    sub = bought(django_capture_on_commit_callbacks, tariff)
+    key = sub.keys.get()
+    sim.set_traffic(key.email, up=600 * 1024**2, down=500 * 1024**2)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        node_reconcile(node=node)
+
+    key.refresh_from_db()
+    sub.refresh_from_db()
+    assert (key.traffic_up, key.traffic_down) == (600 * 1024**2, 500 * 1024**2)
+    assert sub.traffic_used_bytes == 1100 * 1024**2
+    # Over the limit: the key is disabled on the panel (the cross-node limit is enforced).
+    assert sim.client(key.email)["enable"] is False
+
+
+# -- 2. a late answer ------------------------------------------------------------------------
+
+
+@override_settings(X3UI_READ_TIMEOUT=0.5)
+def test_a_retried_add_after_a_late_answer_leaves_one_working_client(
+    release, django_capture_on_commit_callbacks
+):
+    """Defect 2: a re-add duplicates the client (v3.0.x, v3.2.8-v3.4.2) or is refused and
+    strands the key in `error` (v3.1.0-v3.2.7)."""
+    version, sim, node = release
+    x3ui_clients_reset()  # panel clients made before the short read timeout was set
+    sub = bought(django_capture_on_commit_callbacks, execute=False)
+    key = sub.keys.get()
+    sim.add_fault("late", delay=1.5, path=ADD_PATH[family(version)], count=1)
+
+    with pytest.raises(X3UIUnavailable, match="timed out"):
+        node_keys_push(node_id=node.pk, key_ids=[key.pk])
+    assert sim.client(key.email) is not None  # the panel did apply it
+    node_keys_push(node_id=node.pk, key_ids=[key.pk])  # the task's retry
+
+    key.refresh_from_db()
+    assert key.sync_state == SyncState.SYNCED, key.last_error
+    assert sim.client_copies(key.email) == 1
+    assert sim.client(key.email)["id"] == str(sub.client_uuid)
+    assert not OutboxMessage.objects.filter(kind="key-refused").exists()
+
+
+@override_settings(X3UI_READ_TIMEOUT=0.5)
+def test_a_retried_delete_after_a_late_answer_is_done(release, django_capture_on_commit_callbacks):
+    """Defect 2: the retry of a delete the panel applied was a refusal on v3.0+ (not found),
+    and the key stayed `removing`."""
+    version, sim, node = release
+    sim.seed_client("someone-else", comment="made by hand")  # legacy keeps a last client
+    sub = bought(django_capture_on_commit_callbacks)
+    key = sub.keys.get()
+    NodeClient.objects.filter(pk=key.pk).update(
+        sync_state=SyncState.REMOVING, enable=False, desired_version=F("desired_version") + 1
+    )
+    x3ui_clients_reset()  # panel clients made before the short read timeout was set
+    sim.add_fault("late", delay=1.5, path=DELETE_PATH[family(version)], count=1)
+
+    with pytest.raises(X3UIUnavailable, match="timed out"):
+        node_keys_push(node_id=node.pk, key_ids=[key.pk])
+    assert sim.client(key.email) is None  # applied
+    node_keys_push(node_id=node.pk, key_ids=[key.pk])
+
+    key.refresh_from_db()
+    assert key.sync_state == SyncState.REMOVED, key.last_error
+    assert sim.client("someone-else") is not None
+
+
+# -- 3. our left-over client on v3.4.2+ -----------------------------------------------------
+
+
+def test_reconcile_disables_our_left_over_client(release):
+    """Defect 3: on v3.4.2+ the listing row was sent back with ``"allowedIPs": ""`` and the
+    update failed for ever."""
+    _version, sim, node = release
+    orphan = seed_orphan(sim)
+    result = node_reconcile(node=node)
+    assert result["ok"] is True, result
+    assert result["orphans_disabled"] == 1
+    assert sim.client(orphan)["enable"] is False
+    assert node_reconcile(node=node)["orphans_disabled"] == 0
+
+
+# -- 4. a client that is not ours ------------------------------------------------------------
+
+
+def test_a_foreign_client_with_our_email_is_never_touched(
+    release, django_capture_on_commit_callbacks
+):
+    """Defect 4: on v3.1+ the add was refused as a duplicate and the fallback replaced the
+    foreign client's uuid, subId and comment; on v2.x it ended in "empty client ID"."""
+    _version, sim, node = release
+    sub = bought(django_capture_on_commit_callbacks, execute=False)
+    key = sub.keys.get()
+    sim.seed_client(key.email, comment="made by hand", sub_id="foreignsub123456")
+    foreign = sim.client(key.email)
+
+    node_keys_push(node_id=node.pk, key_ids=[key.pk])
+    node_reconcile(node=node)
+    node_reconcile(node=node)
+
+    assert sim.client(key.email) == foreign
+    key.refresh_from_db()
+    assert key.sync_state == SyncState.ERROR
+    assert "not ours" in key.last_error
+    alerts = OutboxMessage.objects.filter(kind="key-refused")
+    assert alerts.count() == ADMIN_CHATS  # once, however often it is retried
+    assert node.name in alerts.first().text
+    assert key.email in alerts.first().text
+
+
+def test_a_subscription_refused_by_one_node_is_placed_on_another(
+    sim_factory, django_capture_on_commit_callbacks
+):
+    sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.0.2")
+    node_a = node_for(sim_a, name="a", weight=100)
+    node_b = node_for(sim_b, name="b", weight=1)
+    sub = _subscription(TariffFactory())  # no keys yet
+    sim_a.seed_client(key_email(subscription_id=sub.pk, node_id=node_a.pk), comment="by hand")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription_keys_sync(subscription=sub)  # placed on a, refused there, moved to b
+
+    key = sub.keys.get(node=node_a)
+    key.refresh_from_db()
+    assert key.sync_state == SyncState.REMOVED  # it never reached panel a
+    moved = sub.keys.get(node=node_b)
+    assert moved.sync_state == SyncState.SYNCED
+    assert sim_b.client(moved.email)["id"] == str(sub.client_uuid)
+    assert sim_a.client(key.email)["comment"] == "by hand"
+
+
+# -- 5. one node per panel inbound -----------------------------------------------------------
+
+
+def test_the_same_panel_inbound_cannot_be_two_nodes(sim_factory):
+    """Defect 5: a second node on the same inbound took the first one's keys for orphans."""
+    sim = sim_factory(version="3.6.0")
+    node_create(name="one", panel_url=sim.url, inbound_id=1, username=USERNAME, password=PASSWORD)
+    same = sim.url.replace("127.0.0.1", "127.0.0.1".upper()).rstrip("/")  # another spelling
+    with pytest.raises(ValidationError, match="already uses inbound 1"):
+        node_create(name="two", panel_url=same, inbound_id=1, username="x", password="y")
+    assert Node.objects.count() == 1
+
+
+def test_a_key_of_another_node_on_the_same_panel_is_no_orphan(
+    sim_factory, django_capture_on_commit_callbacks
+):
+    sim = sim_factory(version="3.6.0", inbounds=[{"id": 1, "port": 443}, {"id": 2, "port": 8443}])
+    node_one = node_for(sim, name="one", inbound_id=1)
+    node_two = node_for(sim, name="two", inbound_id=2)
+    sub = bought(django_capture_on_commit_callbacks)
+    key = sub.keys.get()
+    other = node_two if key.node_id == node_one.pk else node_one
+    # Our client of `key`, also attached to the other node's inbound behind our back (a
+    # disable there would disable it everywhere: 3x-ui v3 shares one record per email).
+    panel_post(sim, f"panel/api/clients/{key.email}/attach", {"inboundIds": [other.inbound_id]})
+    result = node_reconcile(node=other)
+    assert result["orphans_disabled"] == 0
+    assert sim.client(key.email, inbound_id=key.node.inbound_id)["enable"] is True
+
+
+# -- 6. one email, several inbounds ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["3.0.2", "3.1.0", "3.4.2", "3.6.0"])
+def test_keys_on_two_inbounds_of_one_panel_are_separate_clients(
+    version, sim_factory, django_capture_on_commit_callbacks
+):
+    """Defect 6: one email on two inbounds: a change on one node changed (or deleted) the
+    other node's client."""
+    sim = sim_factory(version=version, inbounds=[{"id": 1, "port": 443}, {"id": 2, "port": 8443}])
+    node_one = node_for(sim, name="one", inbound_id=1)
+    node_two = node_for(sim, name="two", inbound_id=2)
+    everywhere = TariffFactory(node_count=0)
+    sub = bought(django_capture_on_commit_callbacks, everywhere)
+    key_one, key_two = sub.keys.get(node=node_one), sub.keys.get(node=node_two)
+    assert key_one.email != key_two.email
+    assert {key_one.sync_state, key_two.sync_state} == {SyncState.SYNCED}
+
+    # A removal on node one leaves node two's client alone.
+    NodeClient.objects.filter(pk=key_one.pk).update(
+        sync_state=SyncState.REMOVING, enable=False, desired_version=F("desired_version") + 1
+    )
+    sim.seed_client("keeps-inbound-1-alive", inbound_id=1)
+    node_keys_push(node_id=node_one.pk, key_ids=[key_one.pk])
+    assert sim.client(key_one.email, inbound_id=1) is None
+    assert sim.client(key_two.email, inbound_id=2)["enable"] is True
+
+    # A renewal reaches node two's client.
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription_extend(subscription=sub, days=30)
+    sub.refresh_from_db()
+    expiry = int(sub.expires_at.timestamp() * 1000)
+    assert sim.client(key_two.email, inbound_id=2)["expiryTime"] == expiry
+
+
+@pytest.mark.parametrize("version", ["3.1.0", "3.4.2", "3.6.0"])
+def test_a_client_detached_from_our_inbound_is_put_back(
+    version, sim_factory, django_capture_on_commit_callbacks
+):
+    """Defect 6: a record on no inbound (``inboundIds: null``) counted as present."""
+    sim = sim_factory(version=version)
+    sim.seed_client("keeps-the-inbound-busy")
+    node = node_for(sim)
+    sub = bought(django_capture_on_commit_callbacks)
+    key = sub.keys.get()
+    panel_post(sim, f"panel/api/clients/{key.email}/detach", {"inboundIds": [node.inbound_id]})
+    assert sim.client(key.email) is None
+
+    result = node_reconcile(node=node)
+
+    assert result["unchanged"] == 0
+    assert sim.client(key.email)["id"] == str(sub.client_uuid)
+
+
+# -- 7. the panel's login limiter ------------------------------------------------------------
+
+
+def test_a_refused_login_is_not_retried_before_the_limiter_window(release):
+    """Defect 7: our retries and health checks tripped the limiter (v3.0+: 5 failures in
+    5 minutes block the user for 15, even with the right password), and on v2.8.3 every
+    failure sent the panel owner the password we tried."""
+    version, sim, node = release
+    Node.objects.filter(pk=node.pk).update(panel_password="an-old-password")
+    node.refresh_from_db()
+    x3ui_clients_reset()
+
+    for _ in range(8):  # health checks every minute, pushes, reconciles
+        node_health_check(node=node)
+        node.refresh_from_db()
+    with pytest.raises(Exception, match="login"):
+        node_reconcile(node=node)
+
+    assert sim.login_failures == 1
+    if version == "2.8.3":  # each failure sends the panel's owner the password tried
+        failed = [a for a in sim.owner_alerts if a["status"] == "failed"]
+        assert len(failed) == 1
+    assert OutboxMessage.objects.filter(kind="panel-login-refused").count() == ADMIN_CHATS
+
+    # The operator fixes the password: the next check logs in at once, and the panel's
+    # limiter never blocked the user.
+    Node.objects.filter(pk=node.pk).update(panel_password=PASSWORD)
+    node.refresh_from_db()
+    assert node_health_check(node=node) == NodeHealth.UP
+    node.refresh_from_db()
+    assert node.login_refusals == 0
+
+
+def test_a_paused_login_is_tried_again_after_the_window(release):
+    _version, sim, node = release
+    Node.objects.filter(pk=node.pk).update(panel_password="wrong")
+    node.refresh_from_db()
+    x3ui_clients_reset()
+    node_health_check(node=node)
+    node.refresh_from_db()
+    node_health_check(node=node)
+    assert sim.login_failures == 1
+
+    Node.objects.filter(pk=node.pk).update(login_refused_at=timezone.now() - timedelta(minutes=16))
+    node.refresh_from_db()
+    node_health_check(node=node)
+    node.refresh_from_db()
+    assert sim.login_failures == 2
+    assert node.login_refusals == 2  # the next pause is twice as long
+    assert OutboxMessage.objects.filter(kind="panel-login-refused").count() == ADMIN_CHATS
+
+
+# -- placement and adding nodes ---------------------------------------------------------------
+
+
+def test_placement_prefers_a_healthy_node_with_room():
+    up = NodeFactory(name="up", health=NodeHealth.UP, max_clients=1, weight=1)
+    NodeFactory(name="unknown", health=NodeHealth.UNKNOWN, weight=100)
+    NodeFactory(name="degraded", health=NodeHealth.DEGRADED, weight=100)
+    tariff = TariffFactory()
+    assert node_pick_for_new_client(tariff=tariff) == up
+    NodeClient.objects.create(subscription=_subscription(tariff), node=up, email="s-full")
+    assert node_pick_for_new_client(tariff=tariff).name == "unknown"
+
+
+def test_node_add_fails_on_a_failed_check_unless_forced(sim_factory):
+    sim = sim_factory(version="3.4.2")
+    args = ["node", "add", "--name", "n1", "--url", sim.url, "--inbound-id", "1"]
+    with pytest.raises(CommandError, match="login refused"):
+        call_command(*args, "--username", USERNAME, "--password", "wrong")
+    assert not Node.objects.exists()
+    with pytest.raises(CommandError, match="record not found"):
+        call_command(*args[:-1], "7", "--username", USERNAME, "--password", PASSWORD)
+    call_command(*args, "--username", USERNAME, "--password", "wrong", "--force")
+    assert Node.objects.filter(name="n1").exists()
+
+
+def _subscription(tariff):
+    from subscriptions.tests.factories import SubscriptionFactory
+
+    return SubscriptionFactory(tariff=tariff)
