@@ -1,7 +1,7 @@
 """The subscription feed (``/sub/<feed_token>``), rendered the way 3x-ui's ``/sub/`` renders it.
 
 Why: client apps (v2rayN/NG, Happ, Streisand, Hiddify, …) already understand 3x-ui's
-subscription format, so ours is byte-compatible with it (``reference/x3ui-api.md`` §6,
+subscription format, so ours is byte-compatible with it (docs/x3ui.md "Links and feed",
 ``internal/sub/controller.go`` ``subs`` and ``ApplyCommonHeaders``):
 
 - body: every link followed by ``\\n`` (the last one too), then standard base64 *with*

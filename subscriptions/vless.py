@@ -3,7 +3,7 @@
 Why this module exists: a subscriber's app must import *our* links exactly as it would import
 links fetched from the node's own 3x-ui ``/sub/`` endpoint, so every query parameter, its
 encoding and the remark encoding follow 3x-ui's Go generator (``internal/sub/service.go``
-``genVlessLink`` and its ``applyShare*Params`` helpers; see ``reference/x3ui-api.md`` §5).
+``genVlessLink`` and its ``applyShare*Params`` helpers; see docs/x3ui.md "Links and feed").
 
 Deliberate differences from 3x-ui, all in favour of a pure, deterministic function:
 

@@ -1,8 +1,8 @@
-"""A pure HTTP client for one inbound on one 3x-ui panel (no ORM: style.md §8 rule 6).
+"""A pure HTTP client for one inbound on one 3x-ui panel (no ORM).
 
-It hides the two incompatible client APIs (x3ui-api.md §2a legacy ≤ v3.0.2, §2b v3.1+)
-behind one set of methods, logs in with or without CSRF (v3.0+ vs older), and turns every
-way a panel can fail into one of our exceptions (``exceptions.py``).
+It hides the two incompatible client APIs (legacy ≤ v3.0.2, the clients API of v3.1+;
+docs/x3ui.md) behind one set of methods, logs in with or without CSRF (v3.0+ vs older),
+and turns every way a panel can fail into one of our exceptions (``exceptions.py``).
 
 Request budget, because reconciliation runs against every node on a schedule:
 
@@ -63,7 +63,7 @@ DEFAULT_TIMEOUT: Final = (5.0, 15.0)
 #: Cookie names of the panel session: ``3x-ui`` since v2.3.8, ``session`` before.
 SESSION_COOKIE_NAMES: Final = ("3x-ui", "session")
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-# The only message text we ever branch on (x3ui-api.md §3 "Uniqueness rules", §7 "Matching"):
+# The only message text we ever branch on (docs/x3ui.md "Writes whose answer is lost"):
 # the Go error inside the translated context stays English, e.g.
 # "Something went wrong (Duplicate email: alice\n)" or "... (email already in use: alice\n)".
 _DUPLICATE_RE: Final = re.compile(

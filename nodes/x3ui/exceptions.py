@@ -3,11 +3,11 @@
 The split is about what the caller should do next, not about HTTP details:
 
 - ``X3UIUnavailable``: try again later (timeouts, refused connections, 5xx, a body that is
-  not the JSON envelope). Celery tasks retry on this one only (style.md §8 rule 5).
+  not the JSON envelope). Celery tasks retry on this one only.
 - ``X3UIRejected``: the panel understood us and said no (``success: false``). Retrying the
   same request will not help.
 - ``X3UIDuplicateClient``: a rejection that means "this email already exists", so a caller
-  that was trying to create a client can update it instead (style.md §8 rule 9).
+  that was trying to create a client can update it instead.
 - ``X3UINotFound``: the panel has no such endpoint, inbound or client.
 - ``X3UIAuthError``: bad credentials, a rejected API token, or a session that could not be
   restored by logging in again. An operator has to fix the node's configuration.

@@ -1,6 +1,6 @@
 """Dataclasses in and out of the 3x-ui client, and the tolerant parsing behind them.
 
-Real panels disagree on shapes (x3ui-api.md §3, §4): ``settings`` and ``streamSettings`` are
+Real panels disagree on shapes (docs/x3ui.md): ``settings`` and ``streamSettings`` are
 JSON *strings* up to v3.0.2 and objects from v3.1; ``tgId`` is ``""`` when the v2 UI wrote it;
 a v3.1+ ``ClientRecord`` keeps the VLESS UUID in ``uuid`` while ``id`` is a database row
 number. Everything here accepts all of those, so the client code above it never has to.
@@ -77,7 +77,8 @@ def as_int(value: Any, default: int = 0) -> int:
 
 
 def as_bool(value: Any, default: bool = False) -> bool:
-    """Coerce a panel boolean; omitted means ``False`` on 3x-ui (x3ui-api.md §2a)."""
+    """Coerce a panel boolean; omitted means ``False`` on 3x-ui (a legacy add stores the map
+    as sent, and Go reads a missing ``enable`` as false)."""
     if isinstance(value, bool):
         return value
     if value is None:

@@ -1,4 +1,4 @@
-"""Subscription feed body and headers against 3x-ui's ``/sub/`` (reference/x3ui-api.md §6)."""
+"""Subscription feed body and headers against 3x-ui's ``/sub/`` (docs/x3ui.md "Links and feed")."""
 
 from __future__ import annotations
 

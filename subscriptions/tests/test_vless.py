@@ -1,4 +1,4 @@
-"""VLESS share links against 3x-ui's own output (reference/x3ui-api.md §5).
+"""VLESS share links against 3x-ui's own output (docs/x3ui.md "Links and feed").
 
 Links are compared as parsed parts (uuid, host, port, query dict, remark), as the reference
 asks, because equivalent links differ in order and escaping between 3x-ui versions. Where the

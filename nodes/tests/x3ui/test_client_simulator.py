@@ -212,7 +212,8 @@ def test_v3_partial_batch_reports_failures_and_added(sim_factory, client_factory
 
 
 def test_v3_readd_with_same_sub_id_is_silently_skipped(sim_factory, client_factory):
-    """x3ui-api.md §2b: same email + same non-empty subId is a success that changes nothing."""
+    """Same email + same non-empty subId: a success that changes nothing (3.5.0+; docs/x3ui.md
+    "Writes whose answer is lost")."""
     sim = sim_factory(generation="v3")
     client = client_factory(sim)
     first = _client("s1", comment="first")
