@@ -165,6 +165,9 @@ class NodeClient(BaseModel):
     desired_version = models.PositiveIntegerField(default=1)
     synced_version = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
+    # Set before an add is sent, cleared when the panel's answer or a listing settled it: a
+    # key with an add in doubt is never added blindly again (docs/x3ui.md).
+    add_sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     last_synced_at = models.DateTimeField(null=True, blank=True)
     # Traffic as the panel last reported it.

@@ -10,14 +10,14 @@ import hashlib
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from core.models import AuditEvent
@@ -35,10 +35,12 @@ from nodes.selectors import (
     subscriptions_short_of_keys,
 )
 from nodes.x3ui import (
+    GENERATION_V3,
     PanelClient,
     X3UIClient,
     X3UIError,
     X3UIForeignClient,
+    X3UIInboundNotFound,
     X3UILoginRefused,
     X3UIRejected,
 )
@@ -63,8 +65,16 @@ def key_email(*, subscription_id: int, node_id: int) -> str:
 
 def key_sub_id(*, key: NodeClient) -> str:
     """The key's 3x-ui ``subId``: per node for the same reason (v3.1+ refuses a subId that
-    another email holds). Our feed does not use it; the panel's own subscription page does."""
-    return f"{key.subscription.sub_id}n{key.node_id}"
+    another email holds). Our feed does not use it; the panel's own subscription page does.
+
+    A key made before the per-node rule (email ``s<id>``) keeps the subscription's subId: a
+    new one would rewrite every such client once, and on v3.1+ a record shared by two
+    inbounds would be rewritten by each node in turn.
+    """
+    subscription = key.subscription
+    if key.email == f"s{subscription.pk}":
+        return subscription.sub_id
+    return f"{subscription.sub_id}n{key.node_id}"
 
 
 def panel_client_is_ours(*, panel: PanelClient, wanted: PanelClient) -> bool:
@@ -126,8 +136,10 @@ def _login_refused(node: Node, exc: X3UILoginRefused, *, now: datetime | None = 
     )
 
 
-def _login_ok(node: Node) -> None:
-    if node.login_refusals:
+def _login_ok(node: Node, client: X3UIClient, logins_before: int) -> None:
+    """Lift a login pause once the panel accepted our credentials (a request that reused a
+    session cookie proves nothing: v2.x sessions outlive a password change)."""
+    if node.login_refusals and client.login_count > logins_before:
         Node.objects.filter(pk=node.pk).update(login_refusals=0, login_refused_at=None)
         node.login_refusals, node.login_refused_at = 0, None
 
@@ -305,10 +317,14 @@ def _keys_serving(keys: list[NodeClient]) -> list[NodeClient]:
 def _nodes_to_place(
     subscription: Subscription, keys: list[NodeClient], exclude_node_ids=frozenset()
 ) -> list[Node]:
-    """Nodes that should receive a new key for `subscription`."""
-    occupied = {k.node_id for k in keys if k.sync_state != SyncState.REMOVED} | set(
-        exclude_node_ids
-    )
+    """Nodes that should receive a new key for `subscription`.
+
+    A node holds a slot while the key there is not removed, and for good once it refused
+    the key (removed without ever being synced, `_key_replace_elsewhere`).
+    """
+    occupied = {
+        k.node_id for k in keys if k.sync_state != SyncState.REMOVED or k.synced_version == 0
+    } | set(exclude_node_ids)
     live = _keys_serving(keys)
     if subscription.node_count == 0:
         return _candidates_locked(
@@ -530,8 +546,6 @@ class PushResult:
     deleted: list[tuple[NodeClient, int]] = field(default_factory=list, repr=False)
     # Refused for a reason a retry cannot fix, handled by `_refusals_handle`: (key, error).
     refused: list[tuple[NodeClient, str]] = field(default_factory=list, repr=False)
-    # Keys whose attempt was counted before their add was sent (`_add_attempt_mark`).
-    attempted: set[int] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict:
         return {
@@ -572,6 +586,10 @@ def _done_flush(result: PushResult, *, now: datetime, chunk: int = 1000) -> None
                 NodeClient.objects.filter(pk__in=part, synced_version__lt=version).update(
                     synced_version=version, last_synced_at=now
                 )
+                # The panel's own answer settled whether an add reached it.
+                NodeClient.objects.filter(pk__in=part, add_sent_at__isnull=False).update(
+                    add_sent_at=None
+                )
     subscription_ids = {key.subscription_id for key, _ in result.synced}
     result.synced, result.deleted = [], []
     if subscription_ids:
@@ -584,12 +602,8 @@ def _done_flush(result: PushResult, *, now: datetime, chunk: int = 1000) -> None
             _keys_ready_check(subscription_id=subscription_id)
 
 
-def _mark_error(
-    key: NodeClient, version: int, error: str, *, final: bool, counted: bool = False
-) -> None:
-    fields = {"last_error": error[:2000]}
-    if not counted:
-        fields["attempts"] = F("attempts") + 1
+def _mark_error(key: NodeClient, version: int, error: str, *, final: bool) -> None:
+    fields = {"last_error": error[:2000], "attempts": F("attempts") + 1}
     if final:
         fields["sync_state"] = SyncState.ERROR
     NodeClient.objects.filter(pk=key.pk, desired_version=version).exclude(
@@ -668,16 +682,17 @@ def _add_settled(client: X3UIClient, key: NodeClient, wanted: PanelClient) -> st
     return "added"
 
 
-def _add_attempt_mark(key: NodeClient, result: PushResult) -> None:
-    """Note, before the request, that an add of `key` may reach the panel.
+def _adds_sent_mark(keys: list[NodeClient], *, now: datetime) -> None:
+    """Note, before the request, that an add of `keys` may reach the panel.
 
-    If its answer is lost (a timeout after the panel applied it, a killed worker), the next
-    push of the key reads the panel first instead of adding it again: a re-add duplicates
-    the client on v3.0.x and v3.2.8-v3.4.2 and is refused on v3.1.0-v3.2.7.
+    If its answer is lost (a timeout after the panel applied it, a killed worker), every
+    later push of those keys reads the panel first instead of adding again: a re-add
+    duplicates the client on v3.0.x and v3.2.8-v3.4.2, is refused on v3.1.0-v3.2.7 and is
+    a silent no-op from v3.5.0. Only the panel's confirmation clears it (`_done_flush`).
     """
-    NodeClient.objects.filter(pk=key.pk).update(attempts=F("attempts") + 1)
-    key.attempts += 1
-    result.attempted.add(key.pk)
+    NodeClient.objects.filter(pk__in=[k.pk for k in keys]).update(add_sent_at=now)
+    for key in keys:
+        key.add_sent_at = now
 
 
 def _push_one(
@@ -688,9 +703,11 @@ def _push_one(
 ) -> bool:
     """Push one key without a listing when that is safe; False means "use a listing".
 
-    A removal settles itself; a key the panel already holds is updated directly; a key
-    never sent before is added. A key whose earlier add may have reached the panel, or
-    whose update was refused, is decided from a listing.
+    A removal settles itself; a key the panel already holds is updated (on v3.1+ after
+    reading its record: an update of a client attached to no inbound answers success and
+    changes nothing there); a key never sent before is added. A key whose earlier add may
+    have reached the panel, or whose update cannot be made directly, is decided from a
+    listing.
     """
     version = versions[key.pk]
     if key.sync_state == SyncState.REMOVING:
@@ -699,6 +716,14 @@ def _push_one(
         return True
     wanted = panel_client_for_key(key=key)
     if key.synced_version > 0:
+        if client.detect_generation() == GENERATION_V3:
+            present = client.find_client(key.email)
+            if present is None or (
+                present.inbound_ids is not None and client.inbound_id not in present.inbound_ids
+            ):
+                return False  # detached or deleted behind our back: the listing adds it
+            if not panel_client_is_ours(panel=present, wanted=wanted):
+                raise _foreign(key, present)
         try:
             client.update_client(wanted)
         except X3UIRejected:
@@ -706,8 +731,8 @@ def _push_one(
         result.updated += 1
         _mark_done(result, key, version)
         return True
-    if key.attempts == 0:
-        _add_attempt_mark(key, result)
+    if key.add_sent_at is None:
+        _adds_sent_mark([key], now=timezone.now())
         outcome = _add_settled(client, key, wanted)
         setattr(result, outcome, getattr(result, outcome) + 1)
         _mark_done(result, key, version)
@@ -735,9 +760,15 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
         return result
     versions = {key.pk: key.desired_version for key in keys}
     client = x3ui_client_for_node(node=node)
+    logins = client.login_count
     try:
         if not (len(keys) == 1 and _push_one(client, keys[0], versions, result)):
-            _apply(client, keys, _listing(client.list_clients()), versions, result)
+            _apply(client, keys, client.list_clients(), versions, result)
+    except X3UIInboundNotFound as exc:
+        for key in keys:
+            _mark_error(key, versions[key.pk], str(exc), final=True)
+        _inbound_missing_alert(node, exc)
+        return result
     except X3UIRejected as exc:
         for key in keys:
             _refused(result, key, versions[key.pk], exc)
@@ -750,37 +781,60 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
                 versions[key.pk],
                 str(exc),
                 final=final_attempt,
-                counted=key.pk in result.attempted,
             )
         raise
     finally:
         _done_flush(result, now=now)
         _generation_remember(node, client)
-    _login_ok(node)
+    _login_ok(node, client, logins)
     _refusals_handle(node, result)
     return result
 
 
+def _inbound_missing_alert(node: Node, exc: X3UIInboundNotFound) -> None:
+    from telegram_bot.services import notify_admins
+
+    notify_admins(
+        text=(
+            f"⚠️ The panel of <b>{escape(node.name)}</b> has no inbound {node.inbound_id} for "
+            f"our panel user ({escape(str(exc)[:200])}): its keys wait. Check the node's "
+            "inbound id and panel user in the console."
+        ),
+        kind="inbound-missing",
+        dedupe_key=f"inbound-missing:{node.pk}:{timezone.now():%Y%m%d}",
+    )
+
+
 def _listing(clients: list[PanelClient]) -> dict[str, PanelClient]:
-    """Panel clients by casefolded email (v3.0+ panels compare emails case-insensitively)."""
-    return {c.email.casefold(): c for c in clients}
+    """Panel clients by casefolded email (v3.0+ panels compare emails case-insensitively);
+    of several copies the first, the one a legacy update changes."""
+    listing: dict[str, PanelClient] = {}
+    for client in clients:
+        listing.setdefault(client.email.casefold(), client)
+    return listing
 
 
 def _refused(result: PushResult, key: NodeClient, version: int, exc: X3UIRejected) -> None:
     """A write the panel refused for a reason a retry cannot fix: the key is `error`."""
     result.errors[key.email] = str(exc)
     result.refused.append((key, str(exc)))
-    _mark_error(key, version, str(exc), final=True, counted=key.pk in result.attempted)
+    _mark_error(key, version, str(exc), final=True)
 
 
 def _apply(
     client: X3UIClient,
     keys: list[NodeClient],
-    listing: dict[str, PanelClient],
+    panel_clients: list[PanelClient],
     versions: dict[int, int],
     result: PushResult,
 ) -> None:
-    """Converge `keys` given the panel's current `listing` (shared by push and reconcile)."""
+    """Converge `keys` given the panel's current clients (shared by push and reconcile).
+
+    A client of ours that the panel holds twice (a re-add before this rule, on v3.0.x or
+    v3.2.8-v3.4.2) is deleted, which removes every copy, and added once.
+    """
+    listing = _listing(panel_clients)
+    copies = Counter(c.email.casefold() for c in panel_clients)
     to_add: list[tuple[NodeClient, PanelClient]] = []
     for key in keys:
         panel = listing.get(key.email.casefold())
@@ -795,6 +849,8 @@ def _apply(
                 to_add.append((key, wanted))
             elif not panel_client_is_ours(panel=panel, wanted=wanted):
                 raise _foreign(key, panel)
+            elif copies[key.email.casefold()] > 1 and _copies_removed(client, key, wanted):
+                to_add.append((key, wanted))
             elif _managed_differs(panel, wanted):
                 client.update_client(wanted)
                 result.updated += 1
@@ -807,6 +863,7 @@ def _apply(
             _refused(result, key, versions[key.pk], exc)
     if not to_add:
         return
+    _adds_sent_mark([key for key, _ in to_add], now=timezone.now())
     try:
         client.add_clients([wanted for _, wanted in to_add])
     except X3UIRejected as exc:
@@ -829,6 +886,16 @@ def _apply(
         result.added += len(to_add)
         for key, _ in to_add:
             _mark_done(result, key, versions[key.pk])
+
+
+def _copies_removed(client: X3UIClient, key: NodeClient, wanted: PanelClient) -> bool:
+    """Delete every copy of our duplicated client; False when the panel refuses (a legacy
+    inbound keeps its last client), and the first copy is then kept up to date instead."""
+    try:
+        return client.delete_client(email=key.email, client_id=wanted.id)
+    except X3UIRejected:
+        logger.warning("%s: duplicated client %s could not be removed", client, key.email)
+        return False
 
 
 def _refusals_handle(node: Node, result: PushResult) -> None:
@@ -877,7 +944,8 @@ def _key_replace_elsewhere(*, key_id: int, reason: str) -> bool:
     keys = subscription_keys_sync_locked(
         subscription=subscription, reason=reason, exclude_node_ids={key.node_id}
     )
-    if any(k.node_id != key.node_id and k.sync_state in LIVE_KEY_STATES for k in keys):
+    working = (SyncState.PENDING, SyncState.SYNCED)
+    if any(k.node_id != key.node_id and k.sync_state in working for k in _keys_serving(keys)):
         return True
     key.sync_state = SyncState.ERROR  # nowhere else to go: keep trying here
     key.save(update_fields=["sync_state", "updated_at"])
@@ -897,15 +965,14 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
     """
     now = now or timezone.now()
     client = x3ui_client_for_node(node=node)
-    before = client.request_count
+    before, logins = client.request_count, client.login_count
     result = PushResult()
     try:
         panel_clients = client.list_clients()
-        listing = _listing(panel_clients)
         keys = node_keys_for_sync(node=node)
         versions = {key.pk: key.desired_version for key in keys}
-        _traffic_store(keys, listing)
-        _apply(client, keys, listing, versions, result)
+        _traffic_store(keys, _listing(panel_clients))
+        _apply(client, keys, panel_clients, versions, result)
         orphans = _orphans_handle(client, node, keys, panel_clients, now=now)
     except X3UIError as exc:
         if isinstance(exc, X3UILoginRefused):
@@ -926,7 +993,7 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
         "at": now.isoformat(),
     }
     Node.objects.filter(pk=node.pk).update(last_reconcile_at=now, last_reconcile_result=summary)
-    _login_ok(node)
+    _login_ok(node, client, logins)
     _refusals_handle(node, result)
     _traffic_enforce(subscription_ids={k.subscription_id for k in keys})
     return summary
@@ -1010,16 +1077,20 @@ def _traffic_enforce(*, subscription_ids: set[int]) -> None:
     """Sum traffic over all nodes; a subscription over its limit gets its keys disabled.
 
     3x-ui enforces `totalGB` per panel only, so a multi-node subscription is capped here.
-    Two queries whatever the number of subscriptions, plus one write per changed total.
+    A panel counts traffic once per email, so two keys sharing one (keys made before the
+    per-node emails, on two inbounds of one panel) are counted once. Two queries whatever
+    the number of subscriptions, plus one write per changed total.
     """
     if not subscription_ids:
         return
-    totals = dict(
-        NodeClient.objects.filter(subscription_id__in=subscription_ids)
-        .values("subscription_id")
-        .annotate(total=Sum(F("traffic_up") + F("traffic_down")))
-        .values_list("subscription_id", "total")
-    )
+    totals: dict[int, int] = defaultdict(int)
+    counted = set()
+    for subscription_id, email, panel_url, up, down in NodeClient.objects.filter(
+        subscription_id__in=subscription_ids
+    ).values_list("subscription_id", "email", "node__panel_url", "traffic_up", "traffic_down"):
+        if (panel_url, email.casefold()) not in counted:
+            counted.add((panel_url, email.casefold()))
+            totals[subscription_id] += up + down
     changed = [
         sub
         for sub in Subscription.objects.filter(pk__in=subscription_ids).only(
@@ -1062,6 +1133,7 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
 
     now = now or timezone.now()
     client = x3ui_client_for_node(node=node)
+    logins = client.login_count
     started = time.monotonic()
     try:
         status = client.server_status()
@@ -1074,7 +1146,7 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
         return _health_failure(node, str(exc) or exc.__class__.__name__, now=now)
     finally:
         _generation_remember(node, client)
-    _login_ok(node)
+    _login_ok(node, client, logins)
     latency_ms = round((time.monotonic() - started) * 1000)
     degraded = not status.xray_running or latency_ms > settings.NODE_DEGRADED_LATENCY_MS
     new_health = NodeHealth.DEGRADED if degraded else NodeHealth.UP

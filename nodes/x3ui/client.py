@@ -39,6 +39,7 @@ from .exceptions import (
     X3UIDuplicateClient,
     X3UIError,
     X3UIForeignClient,
+    X3UIInboundNotFound,
     X3UILoginRefused,
     X3UINotFound,
     X3UIRejected,
@@ -136,6 +137,8 @@ class X3UIClient:
         )
         #: Every HTTP request this instance sent (logins and probes included).
         self.request_count = 0
+        #: Logins the panel accepted (a request riding on an old session cookie is not one).
+        self.login_count = 0
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
         self._csrf_token: str | None = None
@@ -259,6 +262,7 @@ class X3UIClient:
                 msg=exc.msg,
             ) from None
         self._logged_in = True
+        self.login_count += 1
 
     def detect_generation(self, *, force: bool = False) -> Generation:
         """Which client API the panel has, probing only when unknown (or ``force``)."""
@@ -602,7 +606,7 @@ class X3UIClient:
             for inbound in self._legacy_inbounds(payload):
                 if inbound.id == self.inbound_id:
                     return list(inbound.clients)
-            raise X3UINotFound(
+            raise X3UIInboundNotFound(
                 f"inbound {self.inbound_id} not found", endpoint=f"GET {_LEGACY_LIST}"
             )
         if payload is None:  # obj: null is how Go encodes an empty slice
@@ -625,7 +629,7 @@ class X3UIClient:
     def _parse_inbound(self, payload: Any) -> Inbound:
         endpoint = f"GET {self._inbound_path()}"
         if payload is None:
-            raise X3UINotFound(f"inbound {self.inbound_id} not found", endpoint=endpoint)
+            raise X3UIInboundNotFound(f"inbound {self.inbound_id} not found", endpoint=endpoint)
         if not isinstance(payload, Mapping):
             raise X3UIUnavailable("unexpected inbound shape", endpoint=endpoint)
         try:

@@ -123,5 +123,10 @@ class X3UINotFound(X3UIRejected):
     """The endpoint, inbound or client does not exist on this panel."""
 
 
+class X3UIInboundNotFound(X3UINotFound):
+    """Our inbound is not on the panel (deleted, or not visible to the panel user we log in
+    as): a problem of the node, not of any key."""
+
+
 class X3UIForeignClient(X3UIRejected):
     """A client that is not ours holds the email we need: it is never updated or deleted."""
