@@ -106,9 +106,7 @@ _CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){13,18}(?!\d)")
 # A feed path: what follows /sub/ up to the end of the path segment is a token (a real one, a
 # mistyped one, garbage); only its first FEED_TOKEN_KEPT characters are kept.
 FEED_TOKEN_KEPT = 4
-_FEED_PATH = re.compile(
-    rf"(/sub/)([^\s/?#\"'<>,;\\]{{1,{FEED_TOKEN_KEPT}}})[^\s/?#\"'<>,;\\]*"
-)
+_FEED_PATH = re.compile(rf"(/sub/)([^\s/?#\"'<>,;\\]{{1,{FEED_TOKEN_KEPT}}})[^\s/?#\"'<>,;\\]*")
 # Ids whose digit groups can look like a card number: UUIDs (Celery task ids) and 32-digit
 # hex ids (our request ids). Card-like runs inside them are left alone.
 _HEX_ID = re.compile(
@@ -310,6 +308,23 @@ class RedactFilter(logging.Filter):
         return True
 
 
+class OneLineWarningFilter(logging.Filter):
+    """On a logger: its records become one-line WARNINGs, without traceback.
+
+    For `django.security.DisallowedHost`: Django logs every request with a Host header not in
+    ALLOWED_HOSTS at ERROR with a traceback (and Sentry would make an event of each), while
+    scanners send them all day and the client already got its 400.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.WARNING:
+            record.levelno = logging.WARNING
+            record.levelname = logging.getLevelName(logging.WARNING)
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 class TextFormatter(logging.Formatter):
     """`time LEVEL logger pid [req=… task=…] message` — the local, human format."""
 
@@ -393,6 +408,7 @@ def logging_dict(*, log_format: str, level: str, loggers: dict[str, dict]) -> di
         "filters": {
             "context": {"()": "core.logging.ContextFilter"},
             "redact": {"()": "core.logging.RedactFilter"},
+            "one_line_warning": {"()": "core.logging.OneLineWarningFilter"},
         },
         "formatters": {
             "text": {"()": "core.logging.TextFormatter"},
