@@ -221,14 +221,23 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
-# One address guessing one account is locked out; other operators and addresses are not.
-AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+# AXES_FAILURE_LIMIT failures lock out whichever of these they share: one address guessing one
+# account; one address trying many accounts (password spraying); one account guessed from
+# many addresses (a botnet). django-axes counts each combination separately.
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"], "ip_address", "username"]
+# A locked-out client's further tries are refused without being counted, so a sprayer that
+# keeps going after its address is locked cannot also push the usernames it names (a real
+# operator's among them) over the limit.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 # The client address behind our reverse proxy, as the payment webhooks resolve it.
 AXES_CLIENT_IP_CALLABLE = "core.admin.console_client_ip"
 # Staff with a confirmed TOTP device always give a code at login; with this flag every
 # staff user must have one (https://django-otp-official.readthedocs.io/).
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
+# The same for superusers only; on by default in production (settings/production.py). A
+# superuser's first device: `python manage.py otp_enrol <username>` (docs/console.md).
+ADMIN_REQUIRE_2FA_SUPERUSERS = env.bool("ADMIN_REQUIRE_2FA_SUPERUSERS", default=False)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="vpnsite")
 
 # --- Integrations ------------------------------------------------------------------------
