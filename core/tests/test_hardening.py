@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from billing.tests.factories import PaymentFactory
@@ -72,6 +73,10 @@ def _assert_obeys_its_policy(response) -> None:
     assert policy["script-src"][0] == "'self'"
     assert "'unsafe-inline'" not in policy["script-src"] + policy["style-src"]
     html = response.content.decode()
+    linked = re.findall(rf'(?:href|src)="{settings.STATIC_URL}([^"?]+)', html)
+    assert linked, "no static file linked"
+    for path in linked:
+        assert finders.find(path), path
     for body in re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", html, re.S):
         if body.strip():
             assert _sha256(body) in policy["script-src"], body[:200]
@@ -79,8 +84,6 @@ def _assert_obeys_its_policy(response) -> None:
         assert _sha256(body) in policy["style-src"], body[:200]
     assert not re.search(r"<[^>]+\sstyle=", html), "an inline style attribute"
     assert not re.search(r"<[^>]+\son[a-z]+=", html), "an inline event handler"
-    for path in re.findall(rf'(?:href|src)="{settings.STATIC_URL}([^"?]+)', html):
-        assert finders.find(path), path
 
 
 @pytest.mark.django_db
@@ -94,10 +97,12 @@ def test_every_page_carries_a_csp_its_inline_code_obeys():
     feed_page = client.get(f"/sub/{subscription.feed_token}", **BROWSER)
     assert feed_page["Content-Type"].startswith("text/html")
     assert "<svg" in feed_page.content.decode()  # the QR code, inline SVG
+    assert "subscriptions/feed.css" in feed_page.content.decode()
     _assert_obeys_its_policy(feed_page)
     _assert_obeys_its_policy(client.get(reverse("billing:pay-success")))
 
-    client.force_login(User.objects.create_superuser("csp", "csp@example.com", "pw-123-long"))
+    operator = User.objects.create_superuser("csp", "csp@example.com", "pw-123-long")
+    client.force_login(operator)
     for name in [
         "admin:index",
         "admin:core_auditlog_changelist",
@@ -105,6 +110,12 @@ def test_every_page_carries_a_csp_its_inline_code_obeys():
         "admin:subscriptions_subscription_changelist",
     ]:
         _assert_obeys_its_policy(client.get(reverse(name)))
+    # The authenticator enrolment page: its QR code is an image from the site itself.
+    device = TOTPDevice.objects.create(user=operator, name="phone", confirmed=False)
+    config = client.get(reverse("admin:otp_totp_totpdevice_config", args=[device.pk]))
+    _assert_obeys_its_policy(config)
+    qr_path = reverse("admin:otp_totp_totpdevice_qrcode", args=[device.pk])
+    assert f'src="{qr_path}"' in config.content.decode()
     assert "Content-Security-Policy" in client.get(f"/sub/{subscription.feed_token}")
 
 
