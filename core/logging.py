@@ -106,7 +106,9 @@ _CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){13,18}(?!\d)")
 # A feed path: what follows /sub/ up to the end of the path segment is a token (a real one, a
 # mistyped one, garbage); only its first FEED_TOKEN_KEPT characters are kept.
 FEED_TOKEN_KEPT = 4
-_FEED_PATH = re.compile(rf"(/sub/)([^\s/?#\"'<>,;\\]{{1,{FEED_TOKEN_KEPT}}})[^\s/?#\"'<>,;\\]*")
+# Ends at whitespace, a path or query delimiter, a quote or a closing bracket.
+_FEED_PATH_CHAR = r"[^\s/?#\"'<>,;()\[\]{}\\]"
+_FEED_PATH = re.compile(rf"(/sub/)({_FEED_PATH_CHAR}{{1,{FEED_TOKEN_KEPT}}}){_FEED_PATH_CHAR}*")
 # Ids whose digit groups can look like a card number: UUIDs (Celery task ids) and 32-digit
 # hex ids (our request ids). Card-like runs inside them are left alone.
 _HEX_ID = re.compile(

@@ -189,3 +189,8 @@ def test_every_handler_of_the_logging_config_masks():
         assert handler["filters"][:2] == ["context", "redact"]
     assert handler["filters"] == ["context", "redact", "mine"]
     assert redact("GET /sub/AbCdEfGhIjKlMnOpQrStUvWx HTTP/1.1") == "GET /sub/AbCd… HTTP/1.1"
+    assert redact("(https://vpn.example.com/sub/AbCdEfGh?x=1)") == (
+        "(https://vpn.example.com/sub/AbCd…?x=1)"
+    )
+    assert redact("route /sub/<str:token>") == "route /sub/<str:token>"
+    assert redact(redact("/sub/AbCdEfGh")) == "/sub/AbCd…"
