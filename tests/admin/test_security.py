@@ -200,6 +200,7 @@ def test_superusers_need_2fa_by_default_in_production():
     assert default.returncode == 0, default.stderr
     assert default.stdout.split() == ["True", "False"]
     opted_out = run(show, {"ADMIN_REQUIRE_2FA_SUPERUSERS": "false"})
+    assert opted_out.returncode == 0, opted_out.stderr
     assert opted_out.stdout.split() == ["False", "False"]
 
 
