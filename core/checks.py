@@ -1,4 +1,4 @@
-"""System checks for settings that would turn the abuse limits against real users.
+"""System checks for the client-address settings, which the abuse limits depend on.
 
 Run by `manage.py check` and by every `migrate` (compose's one-shot migrate service and
 `bin/run` print them before anything starts); CI runs `check --fail-level WARNING`.
@@ -6,8 +6,12 @@ Run by `manage.py check` and by every `migrate` (compose's one-shot migrate serv
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from billing.net import networks_parse
 
 PROXY_WITHOUT_TRUSTED_PROXY = "core.W001"
+TRUSTED_PROXY_INVALID = "core.E001"
 
 
 @checks.register(checks.Tags.security)
@@ -30,3 +34,20 @@ def proxy_header_without_trusted_proxy(app_configs, **kwargs) -> list[checks.Che
             id=PROXY_WITHOUT_TRUSTED_PROXY,
         )
     ]
+
+
+@checks.register(checks.Tags.security)
+def trusted_proxies_parse(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """A TRUSTED_PROXY_IPS entry that is not an address or network fails at start, not at the
+    first request that needs the client address."""
+    try:
+        networks_parse(entries=settings.TRUSTED_PROXY_IPS)
+    except ImproperlyConfigured as exc:
+        return [
+            checks.Error(
+                f"TRUSTED_PROXY_IPS: {exc}",
+                hint="Comma-separated addresses or CIDRs, e.g. 172.16.0.0/12,10.0.0.5",
+                id=TRUSTED_PROXY_INVALID,
+            )
+        ]
+    return []

@@ -7,7 +7,7 @@ from django.core.checks import WARNING, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from core.checks import PROXY_WITHOUT_TRUSTED_PROXY
+from core.checks import PROXY_WITHOUT_TRUSTED_PROXY, TRUSTED_PROXY_INVALID
 from tests.deploy.test_compose import ROOT
 from tests.settings.test_production_settings import SAMPLE_ENV, run
 
@@ -35,6 +35,14 @@ def test_proxy_header_with_a_trusted_proxy_or_no_proxy_is_quiet(settings):
     settings.SECURE_PROXY_SSL_HEADER = None
     settings.TRUSTED_PROXY_IPS = []
     assert _proxy_warnings() == []
+
+
+def test_a_trusted_proxy_entry_that_is_no_address_fails_at_start(settings):
+    settings.TRUSTED_PROXY_IPS = ["172.16.0.0/12", "proxy.local"]
+    (error,) = [m for m in run_checks() if m.id == TRUSTED_PROXY_INVALID]
+    assert "'proxy.local'" in error.msg
+    settings.TRUSTED_PROXY_IPS = ["172.16.0.0/12", "10.0.0.5"]
+    assert [m for m in run_checks() if m.id == TRUSTED_PROXY_INVALID] == []
 
 
 def _env_example() -> dict[str, str]:
