@@ -424,12 +424,7 @@ def logging_dict(*, log_format: str, level: str, loggers: dict[str, dict]) -> di
             },
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {
-            # runserver's request lines (Django's default config gives them their own handler,
-            # which would print raw paths): through the root handler instead.
-            "django.server": {"handlers": [], "level": "INFO", "propagate": True},
-            **loggers,
-        },
+        "loggers": loggers,
     }
     return logging_filters_install(config)
 
