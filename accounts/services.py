@@ -282,14 +282,22 @@ def _max_length(field_name: str) -> int:
 def operator_otp_required(*, user) -> bool:
     """Whether `user` must give a TOTP code to log in to the console.
 
-    Staff with a confirmed device always do; with ADMIN_REQUIRE_2FA every staff user does
-    (one without a device cannot log in until an administrator enrols one).
+    Staff with a confirmed device always do; with ADMIN_REQUIRE_2FA every staff user does, and
+    with ADMIN_REQUIRE_2FA_SUPERUSERS (the production default) every superuser (one without a
+    device cannot log in until one is enrolled: `manage.py otp_enrol`).
     """
     if user is None or not user.is_active:
         return False
     if user_has_device(user, confirmed=True):
         return True
-    return bool(settings.ADMIN_REQUIRE_2FA and user.is_staff)
+    return operator_otp_mandatory(user=user)
+
+
+def operator_otp_mandatory(*, user) -> bool:
+    """Whether the settings make a TOTP code mandatory for `user`, device or not."""
+    if settings.ADMIN_REQUIRE_2FA and user.is_staff:
+        return True
+    return bool(settings.ADMIN_REQUIRE_2FA_SUPERUSERS and user.is_superuser)
 
 
 def operator_otp_verify(*, user, token: str):
@@ -306,3 +314,21 @@ def operator_otp_verify(*, user, token: str):
             if allowed and device.verify_token(token):
                 return device
     return None
+
+
+def operator_totp_enrol(*, user, name: str):
+    """A new confirmed TOTP device for the staff user `user` (named `name`).
+
+    For the server's shell (`manage.py otp_enrol`): where a code is mandatory (a superuser in
+    production) the first device cannot be added through the console. Refuses, changing
+    nothing, a user who cannot use the console or an empty or over-long name.
+    """
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    name = (name or "").strip()
+    if not user.is_active or not user.is_staff:
+        raise ApplicationError(f"{user.get_username()} is not an active staff user.")
+    max_length = TOTPDevice._meta.get_field("name").max_length
+    if not name or len(name) > max_length:
+        raise ApplicationError(f"The device name must be 1 to {max_length} characters.")
+    return TOTPDevice.objects.create(user=user, name=name, confirmed=True)

@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django_otp import user_has_device
 
-from accounts.services import operator_otp_required, operator_otp_verify
+from accounts.services import operator_otp_mandatory, operator_otp_required, operator_otp_verify
 from billing.net import client_ip
 from core.exceptions import ApplicationError
 from core.models import AuditLog
@@ -37,8 +37,9 @@ class ConsoleAuthenticationForm(AdminAuthenticationForm):
     """The admin login with an optional one-time code.
 
     Staff who enrolled a TOTP device must give a valid code; with ADMIN_REQUIRE_2FA every
-    staff user must. The device that accepted it is remembered in the session (django-otp),
-    which `console_has_permission` checks.
+    staff user must, with ADMIN_REQUIRE_2FA_SUPERUSERS every superuser. The device that
+    accepted it is remembered in the session (django-otp), which `console_has_permission`
+    checks.
     """
 
     otp_token = forms.CharField(
@@ -57,7 +58,8 @@ class ConsoleAuthenticationForm(AdminAuthenticationForm):
         "otp_invalid": "That one-time code is not valid. Try the current one.",
         "otp_no_device": (
             "Two-factor authentication is required for the console, and your account has no "
-            "authenticator device yet. Ask an administrator to enrol one."
+            "authenticator device yet. Ask an administrator to enrol one (on the server: "
+            "python manage.py otp_enrol <username>)."
         ),
     }
 
@@ -81,10 +83,11 @@ _default_has_permission = admin.site.has_permission
 
 
 def console_has_permission(request: HttpRequest) -> bool:
-    """Staff as usual; with ADMIN_REQUIRE_2FA, only sessions verified by a TOTP code."""
+    """Staff as usual; where 2FA is mandatory for the user (ADMIN_REQUIRE_2FA for staff,
+    ADMIN_REQUIRE_2FA_SUPERUSERS for superusers), only sessions verified by a TOTP code."""
     if not _default_has_permission(request):
         return False
-    if settings.ADMIN_REQUIRE_2FA:
+    if operator_otp_mandatory(user=request.user):
         is_verified = getattr(request.user, "is_verified", None)
         return bool(is_verified and is_verified())
     return True

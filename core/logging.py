@@ -9,8 +9,11 @@ carrying the request / Celery task / bot update it belongs to, with secrets mask
   caplog and Sentry's breadcrumbs see the masked text too); a filter on the root handler masks
   extra fields; the formatters mask what they finally write. Masked: the configured secrets
   (`SECRET_SETTINGS`, provider credentials, database/Redis passwords), anything shaped like a
-  Telegram bot token (httpx and urllib3 log Bot API URLs, which carry it), e-mail addresses
-  (`a***@example.com`) and card-like numbers (14-19 digits passing the Luhn check).
+  Telegram bot token (httpx and urllib3 log Bot API URLs, which carry it), subscription feed
+  tokens in `/sub/<token>` paths and URLs (`/sub/AbCd…`: the token alone fetches someone's
+  keys), e-mail addresses (`a***@example.com`) and card-like numbers (14-19 digits passing the
+  Luhn check). Request objects attached to records (Django's `django.request` lines) are
+  replaced by their masked description.
 
 Nothing here imports Django models; settings are read only once they are configured, the
 environment before that (gunicorn's master process logs before Django exists).
@@ -100,6 +103,12 @@ _EMAIL = re.compile(
 )
 # 14 to 19 digits, optionally grouped by single spaces or dashes.
 _CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){13,18}(?!\d)")
+# A feed path: what follows /sub/ up to the end of the path segment is a token (a real one, a
+# mistyped one, garbage); only its first FEED_TOKEN_KEPT characters are kept.
+FEED_TOKEN_KEPT = 4
+# Ends at whitespace, a path or query delimiter, a quote or a closing bracket.
+_FEED_PATH_CHAR = r"[^\s/?#\"'<>,;()\[\]{}\\]"
+_FEED_PATH = re.compile(rf"(/sub/)({_FEED_PATH_CHAR}{{1,{FEED_TOKEN_KEPT}}}){_FEED_PATH_CHAR}*")
 # Ids whose digit groups can look like a card number: UUIDs (Celery task ids) and 32-digit
 # hex ids (our request ids). Card-like runs inside them are left alone.
 _HEX_ID = re.compile(
@@ -188,7 +197,8 @@ def _luhn_valid(digits: str) -> bool:
 
 
 def redact(text: str) -> str:
-    """`text` with secrets, bot tokens, e-mail addresses and card numbers masked."""
+    """`text` with secrets, bot tokens, feed tokens, e-mail addresses and card numbers
+    masked."""
     if not text:
         return text
     pattern = _secrets_regex()
@@ -196,6 +206,8 @@ def redact(text: str) -> str:
         text = pattern.sub(REDACTED, text)
     if ":" in text:
         text = _BOT_TOKEN.sub(REDACTED, text)
+    if "/sub/" in text:
+        text = _FEED_PATH.sub(r"\1\2…", text)
     if "@" in text or "%40" in text:
         text = _EMAIL.sub(r"\1***\2\3", text)
     if any(char.isdigit() for char in text):
@@ -275,15 +287,43 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def _is_request(value: Any) -> bool:
+    """A Django request (duck-typed: this module does not import Django at load)."""
+    return isinstance(getattr(value, "path", None), str) and hasattr(value, "get_full_path")
+
+
 class RedactFilter(logging.Filter):
-    """On the root handler: masks message, traceback and extra fields of every record,
-    third-party loggers' included."""
+    """On every handler of the project's logging config: masks message, traceback and extra
+    fields of every record, third-party loggers' included. A request attached to the record
+    (Django's `django.request` and `django.security` lines) becomes its masked description,
+    so no handler (Sentry's included) can read the raw path from it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         _record_redact(record)
         for name, value in list(record.__dict__.items()):
-            if name not in _STANDARD_ATTRS and isinstance(value, str | dict | list | tuple):
+            if name in _STANDARD_ATTRS:
+                continue
+            if isinstance(value, str | dict | list | tuple):
                 record.__dict__[name] = redact_data(value)
+            elif _is_request(value):
+                record.__dict__[name] = redact(repr(value))
+        return True
+
+
+class OneLineWarningFilter(logging.Filter):
+    """On a logger: its records become one-line WARNINGs, without traceback.
+
+    For `django.security.DisallowedHost`: Django logs every request with a Host header not in
+    ALLOWED_HOSTS at ERROR with a traceback (and Sentry would make an event of each), while
+    scanners send them all day and the client already got its 400.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.WARNING:
+            record.levelno = logging.WARNING
+            record.levelname = logging.getLevelName(logging.WARNING)
+        record.exc_info = None
+        record.exc_text = None
         return True
 
 
@@ -349,7 +389,7 @@ class JsonFormatter(_JsonFormatterBase):
 def logging_configure(config: dict) -> None:
     """Django's LOGGING_CONFIG callable (and Celery's setup_logging): dictConfig, then the
     process-wide redacting record factory."""
-    logging.config.dictConfig(config)
+    logging.config.dictConfig(logging_filters_install(config))
     record_factory_install()
     secrets_reset()  # settings may hold more than the environment read before them
     try:
@@ -362,13 +402,15 @@ def logging_configure(config: dict) -> None:
 
 def logging_dict(*, log_format: str, level: str, loggers: dict[str, dict]) -> dict[str, Any]:
     """The one dictConfig of the project (Django settings and gunicorn.conf.py share it):
-    a console handler with the context and redaction filters, in `log_format`."""
-    return {
+    a console handler in `log_format`; every handler gets the context and redaction filters
+    (`logging_filters_install`)."""
+    config = {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
             "context": {"()": "core.logging.ContextFilter"},
             "redact": {"()": "core.logging.RedactFilter"},
+            "one_line_warning": {"()": "core.logging.OneLineWarningFilter"},
         },
         "formatters": {
             "text": {"()": "core.logging.TextFormatter"},
@@ -384,3 +426,19 @@ def logging_dict(*, log_format: str, level: str, loggers: dict[str, dict]) -> di
         "root": {"handlers": ["console"], "level": level},
         "loggers": loggers,
     }
+    return logging_filters_install(config)
+
+
+LOGGING_FILTERS = ("context", "redact")
+
+
+def logging_filters_install(config: dict[str, Any]) -> dict[str, Any]:
+    """Put the context and redaction filters first on every handler of `config` (one added
+    later by a settings module or gunicorn's config included); returns `config`."""
+    filters = config.setdefault("filters", {})
+    filters.setdefault("context", {"()": "core.logging.ContextFilter"})
+    filters.setdefault("redact", {"()": "core.logging.RedactFilter"})
+    for handler in config.get("handlers", {}).values():
+        others = [name for name in handler.get("filters", []) if name not in LOGGING_FILTERS]
+        handler["filters"] = [*LOGGING_FILTERS, *others]
+    return config

@@ -5,6 +5,8 @@ import logging
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -46,3 +48,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return response
     body, content_type = metrics_render()
     return HttpResponse(body, content_type=content_type)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 page (handler404), never stored by a cache: a feed URL that is unknown
+    now may be a subscriber's after the next payment, and a cached 404 would outlive that."""
+    response = defaults.page_not_found(request, exception)
+    add_never_cache_headers(response)
+    return response

@@ -39,15 +39,17 @@ def _wants_html(request: HttpRequest) -> bool:
     return "text/html" in request.headers.get("Accept", "") and agent.startswith(BROWSER_MARKERS)
 
 
-@never_cache
-@require_GET
-def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
+def _unknown_token_answer(request: HttpRequest) -> HttpResponse:
+    """404, or 429 once the client's address sent too many unknown tokens this minute.
+
+    Only unknown tokens count against an address: guessing stays slow, while subscribers
+    behind one carrier NAT (one address for thousands of phones) never limit each other.
+    """
     remote_ip = client_ip(
         remote_addr=request.META.get("REMOTE_ADDR", ""),
         forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR"),
         trusted_proxies=settings.TRUSTED_PROXY_IPS,
     )
-    # Per address, so guessing tokens is slow and no one can slow down anyone else's app.
     if (
         rate_hit(key=f"feed:{remote_ip or 'unknown'}", window=60)
         > settings.FEED_REQUESTS_PER_MINUTE
@@ -55,9 +57,15 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         response = HttpResponse("Too many requests", status=429, content_type="text/plain")
         response["Retry-After"] = "60"
         return response
+    raise Http404("unknown subscription")
+
+
+@never_cache
+@require_GET
+def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
     subscription = subscription_by_feed_token(token=token)
     if subscription is None:
-        raise Http404("unknown subscription")
+        return _unknown_token_answer(request)
     active = (
         subscription.status == SubscriptionStatus.ACTIVE
         and subscription.expires_at > timezone.now()

@@ -10,6 +10,9 @@ admin.site.site_header = "vpnsite console"
 admin.site.site_title = "vpnsite"
 admin.site.index_title = "Operations"
 
+# Every 404 (/sub/<unknown token> included) carries Cache-Control: no-store.
+handler404 = "core.views.page_not_found"
+
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),

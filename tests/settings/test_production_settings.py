@@ -16,11 +16,16 @@ SAMPLE_ENV = {
     "DATABASE_URL": "postgres://vpnsite:secret@127.0.0.1:5432/vpnsite",
     "PUBLIC_BASE_URL": "https://vpn.example.com",
     "DJANGO_SECURE_PROXY_SSL_HEADER": "true",
+    "TRUSTED_PROXY_IPS": "172.16.0.0/12",
 }
 
 
 def run(args, env_overrides, drop=()):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_")) and k != "TRUSTED_PROXY_IPS"
+    }
     env.update(SAMPLE_ENV)
     env.update(env_overrides)
     for name in drop:

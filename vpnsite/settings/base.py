@@ -43,6 +43,7 @@ MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     "core.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -153,6 +154,24 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# --- Content-Security-Policy -------------------------------------------------------------
+# Sent on every response (core.middleware.ContentSecurityPolicyMiddleware; Django 6.0's
+# SECURE_CSP shape). Scripts and styles only from our static files: the console, the feed page
+# (its QR code is inline SVG, no style) and the payment pages have no inline script or style,
+# and neither has Django's admin as we use it (its one inline style is for a ModelAdmin with
+# actions_on_top and actions_on_bottom both off: allow that by its 'sha256-…' if one ever is).
+# data: images are the admin's icons in CSS.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
 # --- Request limits ----------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
@@ -185,6 +204,8 @@ LOGGING = logging_dict(
         # Through the root handler only (Django's default adds its own unfiltered one).
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        # A bad Host header (scanners): one WARNING line, not an ERROR with a traceback.
+        "django.security.DisallowedHost": {"filters": ["one_line_warning"]},
         # httpx logs every Bot API URL (with the bot token, masked anyway) at INFO.
         "httpx": {"level": "WARNING"},
         # django-axes announces its configuration in every process at INFO.
@@ -200,14 +221,23 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
-# One address guessing one account is locked out; other operators and addresses are not.
-AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+# AXES_FAILURE_LIMIT failures lock out whichever of these they share: one address guessing one
+# account; one address trying many accounts (password spraying); one account guessed from
+# many addresses (a botnet). django-axes counts each combination separately.
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"], "ip_address", "username"]
+# A locked-out client's further tries are refused without being counted, so a sprayer that
+# keeps going after its address is locked cannot also push the usernames it names (a real
+# operator's among them) over the limit.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 # The client address behind our reverse proxy, as the payment webhooks resolve it.
 AXES_CLIENT_IP_CALLABLE = "core.admin.console_client_ip"
 # Staff with a confirmed TOTP device always give a code at login; with this flag every
 # staff user must have one (https://django-otp-official.readthedocs.io/).
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
+# The same for superusers only; on by default in production (settings/production.py). A
+# superuser's first device: `python manage.py otp_enrol <username>` (docs/console.md).
+ADMIN_REQUIRE_2FA_SUPERUSERS = env.bool("ADMIN_REQUIRE_2FA_SUPERUSERS", default=False)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="vpnsite")
 
 # --- Integrations ------------------------------------------------------------------------

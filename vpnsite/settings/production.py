@@ -45,6 +45,10 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Console ---------------------------------------------------------------------------
+# Superusers must log in with a TOTP code (enrol with `manage.py otp_enrol`; docs/console.md).
+ADMIN_REQUIRE_2FA_SUPERUSERS = env.bool("ADMIN_REQUIRE_2FA_SUPERUSERS", default=True)
+
 # --- Logs --------------------------------------------------------------------------------
 # JSON lines for the log collector unless LOG_FORMAT=text (core/logging.py).
 LOG_FORMAT = env("LOG_FORMAT", default="json")

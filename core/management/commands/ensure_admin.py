@@ -42,3 +42,8 @@ class Command(BaseCommand):
                 f"  (saved in {password_file})"
             )
         )
+        if settings.ADMIN_REQUIRE_2FA or settings.ADMIN_REQUIRE_2FA_SUPERUSERS:
+            self.stdout.write(
+                f"  two-factor is required: python manage.py otp_enrol {username}"
+                " (then scan the QR code it prints)"
+            )

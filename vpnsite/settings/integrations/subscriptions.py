@@ -9,5 +9,6 @@ SUBSCRIPTION_FEED_TITLE = env("SUBSCRIPTION_FEED_TITLE", default="vpnsite")
 SUBSCRIPTION_REMINDER_DAYS = [
     int(days) for days in env.list("SUBSCRIPTION_REMINDER_DAYS", default=["3", "1"]) if days
 ]
-# Subscription feed requests per client address per minute (apps refresh every few hours).
+# Feed requests with an unknown token per client address per minute before 429 (slows token
+# guessing); requests with a valid token never count, whatever their address.
 FEED_REQUESTS_PER_MINUTE = env.int("FEED_REQUESTS_PER_MINUTE", default=60)
