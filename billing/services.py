@@ -51,8 +51,7 @@ from billing.providers.base import TEXT_PLAIN
 from billing.selectors import payment_provider_ref_taken
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
-from core.services import audit_log_batch, audit_log_write
-from core.sql import row_get, row_insert, row_update
+from core.services import audit_log_write
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
 from telegram_bot.services import (
@@ -229,7 +228,6 @@ def payment_mark_paid(
 
 
 @transaction.atomic
-@audit_log_batch()  # the subscription's and the payment's audit rows: one INSERT
 def _payment_mark_paid(
     *,
     payment_id: int,
@@ -248,10 +246,12 @@ def _payment_mark_paid(
     provider_ref = notification.provider_ref
     # The lock is the point: concurrent deliveries of one notification queue up here and
     # each sees the status the previous one committed.
-    # Built once, bound per call (core.sql): this lookup is the most expensive statement of
-    # a credit to compile through the ORM.
     try:
-        payment = row_get(Payment, pk=payment_id, related=("customer", "tariff"), lock=True)
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("customer", "tariff")
+            .get(pk=payment_id)
+        )
     except Payment.DoesNotExist:
         return WebhookError(
             "Notification names no payment of ours.",
@@ -592,8 +592,8 @@ def _payment_credit(
         payment.provider_ref = provider_ref[:128]
         update_fields.append("provider_ref")
     # No full_clean here: every value is computed above, and the database constraints
-    # (paid has paid_at, unique provider_ref) guard the invariants on this hot path.
-    row_update(payment, update_fields)
+    # (paid has paid_at, unique provider_ref) guard the invariants.
+    payment.save(update_fields=update_fields)
     return subscription, mode
 
 
@@ -713,6 +713,7 @@ def webhook_event_process(
             notification=notification,
             event=event,
         )
+        body, content_type = provider.success_response(notification=notification)
     except WebhookError as exc:
         reply = _webhook_reject(event=event, provider=provider, error=exc, verified=True)
         if exc.reason in _ALERT_REASONS:
@@ -721,7 +722,6 @@ def webhook_event_process(
     except Exception as exc:
         _webhook_fail(event=event, error=exc, stored=stored, outcome_before=outcome_before)
         raise
-    body, content_type = provider.success_response(notification=notification)
     return WebhookReply(status_code=200, body=body, content_type=content_type, event=event)
 
 
@@ -854,11 +854,12 @@ def _event_save(*, event: WebhookEvent, **fields: Any) -> None:
     for name, value in fields.items():
         setattr(event, name, value)
     if event._state.adding:
-        row_insert(event)
+        event.save(force_insert=True)
         return
-    # updated_at: auto_now stamps it. A row deleted meanwhile (an operator cleaning up while
-    # a reprocess runs) is no reason to fail the notification: say so and carry on.
-    if not row_update(event, [*fields, "updated_at"], missing_ok=True):
+    # A row deleted meanwhile (an operator cleaning up while a reprocess runs) is no reason
+    # to fail the notification: say so and carry on.
+    event.updated_at = timezone.now()
+    if not WebhookEvent.objects.filter(pk=event.pk).update(updated_at=event.updated_at, **fields):
         logger.warning("webhook event #%s is gone; its outcome was not stored", event.pk)
 
 
@@ -998,7 +999,6 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             kind=KIND_PAYMENT_NEW_ADMIN,
             dedupe_key=f"payment-new:{payment.pk}",
         )
-    # One INSERT for the customer's and the admins' rows: a statement less per credit.
     outbox_queue([to_customer, *to_admins])
 
 

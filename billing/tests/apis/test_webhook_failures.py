@@ -1,5 +1,6 @@
 """Our own failures: 500 so the provider retries, the event kept as FAILED with its traceback
-(outside the rolled-back transaction), nothing half-done; the retry then credits once."""
+(outside the rolled-back transaction), nothing half-done; the retry then credits once. A
+failure after the credit committed leaves it credited: PROCESSED, with the error beside it."""
 
 from datetime import timedelta
 from unittest import mock
@@ -134,17 +135,35 @@ def test_a_failure_after_the_event_row_was_written_stores_one_failed_row(renewal
     ]
 
 
+def _after_commit_hook_fails(real_outbox_queue):
+    """``outbox_queue`` as shipped, plus an after-commit hook that raises (a bug: the
+    shipped hooks are ``robust``)."""
+    from django.db import transaction
+
+    def outbox_queue(messages):
+        def hook():
+            raise RuntimeError("hook bug")
+
+        transaction.on_commit(hook)
+        return real_outbox_queue(messages)
+
+    return outbox_queue
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_failure_after_the_commit_keeps_the_processed_row_with_the_error(renewal, caplog):
-    """With real transactions: an after-commit step raises (a bug: the shipped ones catch
-    their errors). The credit committed, so the event row stays PROCESSED, the one row of
-    the delivery, with the error and traceback beside it; the 500 makes the provider
+    """With real transactions: a step after the commit raises (building the reply, or an
+    after-commit hook). The credit committed, so the event row stays PROCESSED, the one row
+    of the delivery, with the error and traceback beside it; the 500 makes the provider
     deliver again, and that delivery is a DUPLICATE that changes nothing."""
     from django.test import Client
 
     payment, subscription = renewal
     client = Client()
-    with mock.patch("core.transactions._tasks_publish", side_effect=RuntimeError("hook bug")):
+    with mock.patch(
+        "billing.providers.robokassa.RobokassaProvider.success_response",
+        side_effect=RuntimeError("hook bug"),
+    ):
         response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     assert response.status_code == 500
     event = WebhookEvent.objects.get()
@@ -168,6 +187,25 @@ def test_a_failure_after_the_commit_keeps_the_processed_row_with_the_error(renew
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_after_commit_hook_that_raises_leaves_the_credit_processed(renewal, caplog):
+    """The same through a (non-robust) after-commit hook of the crediting transaction."""
+    from django.test import Client
+
+    from billing.services import outbox_queue
+
+    payment, _subscription = renewal
+    with mock.patch(
+        "billing.services.outbox_queue", side_effect=_after_commit_hook_fails(outbox_queue)
+    ):
+        response = send(Client(), ROBOKASSA_URL, robokassa_params(payment.pk))
+    assert response.status_code == 500
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.error) == (WebhookEventStatus.PROCESSED, "RuntimeError: hook bug")
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_reprocess_that_fails_after_its_commit_keeps_its_processed_outcome(renewal):
     from django.test import Client
 
@@ -178,7 +216,10 @@ def test_a_reprocess_that_fails_after_its_commit_keeps_its_processed_outcome(ren
     assert failed.status == WebhookEventStatus.FAILED
 
     with (
-        mock.patch("core.transactions._tasks_publish", side_effect=RuntimeError("hook bug")),
+        mock.patch(
+            "billing.providers.robokassa.RobokassaProvider.success_response",
+            side_effect=RuntimeError("hook bug"),
+        ),
         pytest.raises(RuntimeError, match="hook bug"),
     ):
         webhook_event_reprocess(event=failed)
@@ -220,7 +261,7 @@ def test_a_reprocess_that_fails_before_setting_an_outcome_is_failed(client, rene
     send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     duplicate = WebhookEvent.objects.get(status=WebhookEventStatus.DUPLICATE)
     with (
-        mock.patch("billing.services.row_get", side_effect=RuntimeError("lookup failed")),
+        mock.patch("billing.services._payment_refusal", side_effect=RuntimeError("lookup failed")),
         pytest.raises(RuntimeError, match="lookup failed"),
     ):
         webhook_event_reprocess(event=duplicate)
@@ -295,16 +336,19 @@ def test_a_broker_down_at_commit_still_answers_success_and_leaves_work_to_the_sw
     from telegram_bot.models import OutboxMessage, OutboxStatus
 
     payment, _subscription = renewal
+    down = mock.Mock(side_effect=OperationalError("down"))
     with (
-        mock.patch("core.transactions._tasks_publish", side_effect=OperationalError("down")),
+        mock.patch("telegram_bot.tasks.outbox_send_task.delay", down),
+        mock.patch("nodes.tasks.subscription_keys_sync_task.delay", down),
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
-    assert callbacks  # the credit's after-commit publish did run, and failed
+    assert callbacks  # the credit's after-commit publishes did run, and failed
+    assert down.call_count == len(callbacks)
     assert (response.status_code, response.content.decode()) == (200, f"OK{payment.pk}")
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PAID
     assert WebhookEvent.objects.get().status == WebhookEventStatus.PROCESSED
     # Still pending in the outbox: the flush beat sends them when the broker is back.
     assert OutboxMessage.objects.filter(status=OutboxStatus.PENDING).count() == 3
-    assert "broker unreachable after commit" in caplog.text
+    assert "in on_commit()" in caplog.text
