@@ -1,6 +1,7 @@
-"""Our own failures: 500 so the provider retries, the event kept as FAILED with its traceback
-(outside the rolled-back transaction), nothing half-done; the retry then credits once. A
-failure after the credit committed leaves it credited: PROCESSED, with the error beside it."""
+"""Our own failures: 500 so the provider retries, the event (stored raw before processing)
+marked FAILED with its traceback after the rollback, nothing half-done; the retry then
+credits once. A failure after the credit committed leaves it credited: PROCESSED, with the
+error beside it."""
 
 from datetime import timedelta
 from unittest import mock
@@ -84,8 +85,8 @@ def test_failure_in_the_notification_step_rolls_back_the_credit(client, renewal)
     assert subscription.expires_at == expiry
     assert payment.status == PaymentStatus.PENDING
     assert not AuditLog.objects.exists()
-    # The event row written in the rolled-back transaction went with it; the failure is
-    # stored once, after the rollback.
+    # The outcome written in the rolled-back transaction went with it; the raw row stored
+    # before processing stays, and records the failure.
     event = WebhookEvent.objects.get()
     assert event.status == WebhookEventStatus.FAILED
     assert "outbox down" in event.error
@@ -111,10 +112,10 @@ def test_a_parser_failure_still_keeps_the_raw_request_as_a_failed_row(client, re
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failure_after_the_event_row_was_written_stores_one_failed_row(renewal):
-    """With real transactions: the failure comes after the PROCESSED row's INSERT, the
-    rollback takes it, and the FAILED row is written in its place (a new row, no update of
-    a row that no longer exists)."""
+def test_a_failure_after_the_outcome_was_written_leaves_one_failed_row(renewal):
+    """With real transactions: the failure comes after the PROCESSED outcome was written in
+    the crediting transaction; the rollback takes the outcome back, and the row stored
+    before processing is marked FAILED (still one row for the delivery)."""
     from django.test import Client
 
     payment, _subscription = renewal
@@ -171,7 +172,7 @@ def test_a_failure_after_the_commit_keeps_the_processed_row_with_the_error(renew
     assert event.payment_id == payment.pk
     assert event.error == "RuntimeError: hook bug"
     assert "Traceback" in event.traceback
-    assert "committed, then an after-commit step failed" in caplog.text
+    assert "committed, then a later step failed" in caplog.text
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PAID
     extended = subscription.__class__.objects.get(pk=subscription.pk).expires_at
@@ -246,7 +247,7 @@ def test_a_reprocess_that_fails_again_is_a_new_failure(client, renewal, caplog):
     event.refresh_from_db()
     assert (event.status, event.error) == (WebhookEventStatus.FAILED, "RuntimeError: second")
     assert event.processed_at > first_failed_at
-    assert "committed, then an after-commit step failed" not in caplog.text
+    assert "committed, then a later step failed" not in caplog.text
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING
     assert WebhookEvent.objects.count() == 1
@@ -261,14 +262,14 @@ def test_a_reprocess_that_fails_before_setting_an_outcome_is_failed(client, rene
     send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     duplicate = WebhookEvent.objects.get(status=WebhookEventStatus.DUPLICATE)
     with (
-        mock.patch("billing.services._payment_refusal", side_effect=RuntimeError("lookup failed")),
+        mock.patch("billing.services._payment_check", side_effect=RuntimeError("lookup failed")),
         pytest.raises(RuntimeError, match="lookup failed"),
     ):
         webhook_event_reprocess(event=duplicate)
     duplicate.refresh_from_db()
     assert (duplicate.status, duplicate.outcome) == (WebhookEventStatus.FAILED, "internal_error")
     assert duplicate.error == "RuntimeError: lookup failed"
-    assert "committed, then an after-commit step failed" not in caplog.text
+    assert "committed, then a later step failed" not in caplog.text
 
 
 def test_reprocessing_a_failed_event_credits_once(client, renewal):
