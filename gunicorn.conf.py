@@ -66,12 +66,3 @@ def on_starting(server) -> None:
 def child_exit(server, worker) -> None:
     """A worker ended (recycled, killed): fold its metrics files into the archive."""
     metrics_files.process_exited()
-
-
-# --- Warm-up (core/warmup.py) --------------------------------------------------------------
-def post_worker_init(worker) -> None:
-    """The app is loaded: load what its first requests would (URLconf, translations, the
-    Celery producer) before the worker accepts any."""
-    from core.warmup import web_worker_warm
-
-    web_worker_warm()
