@@ -102,26 +102,38 @@ def outbox_queue(messages: list[OutboxMessage]) -> list[OutboxMessage]:
     """Save unsaved rows (``customer_message``, ``admin_messages``) in the caller's
     transaction; each pending one is sent by ``outbox_send_task`` after commit.
 
-    A row whose dedupe key was already used is skipped (its INSERT runs in a savepoint, so
-    the conflict does not abort the caller's transaction). Returns the rows queued.
+    A row whose dedupe key was already used is skipped. The rows go in one ``bulk_create``
+    inside a savepoint; if that meets a taken key, they are saved one by one, each in its
+    own savepoint, so the conflict never aborts the caller's transaction. Returns the rows
+    queued.
     """
-    queued = []
-    for message in messages:
-        if message.dedupe_key is None:
-            message.save(force_insert=True)
-        else:
-            try:
-                with transaction.atomic():
-                    message.save(force_insert=True)
-            except IntegrityError:
-                if not OutboxMessage.objects.filter(dedupe_key=message.dedupe_key).exists():
-                    raise  # another constraint: a bug, not a repeat
-                logger.info("outbox: %s already queued", message.dedupe_key)
-                continue
-        queued.append(message)
+    if not messages:
+        return []
+    try:
+        with transaction.atomic():
+            queued = OutboxMessage.objects.bulk_create(messages)
+    except IntegrityError:
+        queued = [message for message in messages if _outbox_save(message)]
+    for message in queued:
         if message.status == OutboxStatus.PENDING:
             transaction.on_commit(lambda pk=message.pk: outbox_send_task.delay(pk), robust=True)
     return queued
+
+
+def _outbox_save(message: OutboxMessage) -> bool:
+    """Save one row in a savepoint; False if its dedupe key was already used."""
+    message.pk = None
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        if message.dedupe_key is None or not (
+            OutboxMessage.objects.filter(dedupe_key=message.dedupe_key).exists()
+        ):
+            raise  # another constraint: a bug, not a repeat
+        logger.info("outbox: %s already queued", message.dedupe_key)
+        return False
+    return True
 
 
 def notify_customer(*, customer: Customer, text: str, **options: Any) -> OutboxMessage | None:
