@@ -66,30 +66,3 @@ def on_starting(server) -> None:
 def child_exit(server, worker) -> None:
     """A worker ended (recycled, killed): fold its metrics files into the archive."""
     metrics_files.process_exited()
-
-
-# --- After-commit tasks (core/transactions.py: TasksPublisher) ----------------------------
-# Each worker sends the Celery messages of the transactions it committed within this many
-# milliseconds as one message (0: one message per transaction, at commit).
-_tasks_publish_window = float(os.environ.get("TASKS_PUBLISH_WINDOW_MS") or "100") / 1000
-
-
-def post_fork(server, worker) -> None:
-    from core.transactions import tasks_publisher_start
-
-    tasks_publisher_start(window=_tasks_publish_window)
-
-
-def post_worker_init(worker) -> None:
-    """The app is loaded: load what its first requests would (URLconf, translations, the
-    Celery producer) before the worker accepts any."""
-    from core.warmup import web_worker_warm
-
-    web_worker_warm()
-
-
-def worker_exit(server, worker) -> None:
-    """A graceful exit (recycled, SIGTERM): what the publisher holds is sent first."""
-    from core.transactions import tasks_publisher_stop
-
-    tasks_publisher_stop()

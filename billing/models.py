@@ -78,8 +78,8 @@ class WebhookEventStatus(models.TextChoices):
 
 
 class WebhookEvent(BaseModel):
-    """Every notification a provider sent us, stored raw with the outcome it got (one row per
-    delivery, written once: see ``billing.services.webhook_event_process``)."""
+    """Every notification a provider sent us: stored raw as it arrives (RECEIVED), then given
+    the outcome of its processing (one row per delivery: see ``billing.services``)."""
 
     provider = models.CharField(max_length=32, db_index=True)
     # The provider's identity of the notification (our payment id); empty if unparseable.

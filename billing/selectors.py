@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import connections, router
 from django.db.models import Count, Q, QuerySet, Sum
 
 from billing.models import Payment, PaymentStatus
@@ -15,25 +14,12 @@ def payment_get(*, payment_id: int) -> Payment | None:
 
 
 def payment_provider_ref_taken(*, provider: str, provider_ref: str, payment_id: int) -> bool:
-    """Whether another payment of `provider` already holds the provider's operation id.
-
-    Runs for every credit on the webhook path, so it is one hand-written statement: the ORM
-    spends several times longer building this query (an ``exists()``, or an ``Exists``
-    annotation on the locking select) than the database spends answering it from the
-    unique index. Parameters are bound; table and column names come from the model.
-    """
-    meta = Payment._meta
-    connection = connections[router.db_for_read(Payment)]
-    quote = connection.ops.quote_name
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    provider_col = quote(meta.get_field("provider").column)
-    ref_col = quote(meta.get_field("provider_ref").column)
-    sql = (
-        f"SELECT 1 FROM {table} WHERE {provider_col} = %s AND {ref_col} = %s AND {pk} <> %s LIMIT 1"  # noqa: S608
+    """Whether another payment of `provider` already holds the provider's operation id."""
+    return (
+        Payment.objects.filter(provider=provider, provider_ref=provider_ref)
+        .exclude(pk=payment_id)
+        .exists()
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [provider, provider_ref, payment_id])
-        return cursor.fetchone() is not None
 
 
 def payment_totals(*, queryset: QuerySet[Payment]) -> list[dict]:

@@ -1,15 +1,15 @@
 """Billing writes: payments, provider notifications, refunds, manual payments, expiry.
 
-Notifications follow the house webhook protocol (style.md §7): take the raw request (so even
-garbage leaves a row), verify and parse it with the provider, lock the payment row, check its
-state, act, reply. Every delivery is stored once, as one ``WebhookEvent`` row written with its
-outcome: in the crediting transaction for a credit or a duplicate, on its own for a refusal,
-after the rollback for a failure (see ``webhook_event_process``). A payment is credited at most
-once because every credit happens while holding ``SELECT ... FOR UPDATE`` on the payment row
-and re-reading its status under that lock; the partial unique constraint "one PROCESSED event
-per (provider, event_key)" is the second line of defence. Crediting only ever calls the
-subscription services: keys, panels and the "your keys are ready" message belong to the nodes
-layer, which hooks into those services.
+Notifications are stored first, then processed (dj-stripe's protocol): the raw request is
+saved as a ``WebhookEvent`` before anything looks at it (its own autocommit INSERT, so even
+garbage, or a delivery whose parser crashes, leaves a row); then it is verified and parsed,
+the payment is credited in a transaction that holds ``SELECT ... FOR UPDATE`` on the payment
+row, and the outcome (processed, duplicate, rejected, failed, with the error) is written on
+the event row. A payment is credited at most once because every credit re-reads its status
+under that lock; the partial unique constraint "one PROCESSED event per (provider,
+event_key)" is the second line of defence. Crediting only ever calls the subscription
+services: keys, panels and the "your keys are ready" message belong to the nodes layer,
+which hooks into those services.
 """
 
 from __future__ import annotations
@@ -51,8 +51,7 @@ from billing.providers.base import TEXT_PLAIN
 from billing.selectors import payment_provider_ref_taken
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
-from core.services import audit_log_batch, audit_log_write
-from core.sql import row_get, row_insert, row_update
+from core.services import audit_log_write
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
 from telegram_bot.services import (
@@ -204,6 +203,7 @@ class PaymentCredit:
     late: bool = False
 
 
+@transaction.atomic
 def payment_mark_paid(
     *,
     payment_id: int,
@@ -220,47 +220,23 @@ def payment_mark_paid(
     an expired, CANCELLED or FAILED one, because the provider took the money -- that credit is
     flagged ``late`` in the audit row and in the admins' message.
     """
-    result = _payment_mark_paid(
-        payment_id=payment_id, provider=provider, notification=notification, event=event, now=now
-    )
-    if isinstance(result, WebhookError):
-        raise result
-    return result
-
-
-@transaction.atomic
-@audit_log_batch()  # the subscription's and the payment's audit rows: one INSERT
-def _payment_mark_paid(
-    *,
-    payment_id: int,
-    provider: str,
-    notification: ProviderNotification,
-    event: WebhookEvent | None,
-    now: datetime | None,
-) -> PaymentCredit | WebhookError:
-    """``payment_mark_paid`` in its transaction. A refusal is returned, not raised: it is
-    found before anything is written, so the transaction ends with COMMIT (releasing the
-    row lock) instead of ROLLBACK. psycopg forgets every prepared statement of the
-    connection on a ROLLBACK, and a web worker would then plan the credit's statements
-    afresh for its next few notifications: a sender of refused notifications would slow
-    the genuine ones down."""
     now = now or timezone.now()
     provider_ref = notification.provider_ref
     # The lock is the point: concurrent deliveries of one notification queue up here and
     # each sees the status the previous one committed.
-    # Built once, bound per call (core.sql): this lookup is the most expensive statement of
-    # a credit to compile through the ORM.
     try:
-        payment = row_get(Payment, pk=payment_id, related=("customer", "tariff"), lock=True)
-    except Payment.DoesNotExist:
-        return WebhookError(
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("customer", "tariff")
+            .get(pk=payment_id)
+        )
+    except Payment.DoesNotExist as exc:
+        raise WebhookError(
             "Notification names no payment of ours.",
             reason="payment_unknown",
             extra={"payment_id": payment_id},
-        )
-    refusal = _payment_refusal(payment=payment, provider=provider, notification=notification)
-    if refusal is not None:
-        return refusal
+        ) from exc
+    _payment_check(payment=payment, provider=provider, notification=notification)
     if payment.status in CREDITED_STATUSES:
         if event is not None:
             _event_outcome(
@@ -331,18 +307,16 @@ def _payment_mark_paid(
     return PaymentCredit(payment=payment, credited=True, late=late)
 
 
-def _payment_refusal(
-    *, payment: Payment, provider: str, notification: ProviderNotification
-) -> WebhookError | None:
-    """Why a verified notification cannot credit `payment`, or None if it names it rightly."""
+def _payment_check(*, payment: Payment, provider: str, notification: ProviderNotification) -> None:
+    """Raise ``WebhookError`` unless a verified notification names `payment` rightly."""
     if payment.provider != provider:
-        return WebhookError(
+        raise WebhookError(
             "Payment was created for another provider.",
             reason="provider_mismatch",
             extra={"payment_id": payment.pk, "payment_provider": payment.provider},
         )
     if not amounts_equal(received=notification.amount, expected=payment.amount):
-        return WebhookError(
+        raise WebhookError(
             "Notification amount differs from the payment amount.",
             reason="amount_mismatch",
             extra={
@@ -353,12 +327,11 @@ def _payment_refusal(
         )
     currency = notification.currency or payment.currency
     if currency.upper() != payment.currency.upper():
-        return WebhookError(
+        raise WebhookError(
             "Notification currency differs from the payment currency.",
             reason="currency_mismatch",
             extra={"payment_id": payment.pk, "expected": payment.currency, "received": currency},
         )
-    return None
 
 
 def _event_outcome(*, event: WebhookEvent, payment: Payment, status: str, outcome: str) -> None:
@@ -592,8 +565,8 @@ def _payment_credit(
         payment.provider_ref = provider_ref[:128]
         update_fields.append("provider_ref")
     # No full_clean here: every value is computed above, and the database constraints
-    # (paid has paid_at, unique provider_ref) guard the invariants on this hot path.
-    row_update(payment, update_fields)
+    # (paid has paid_at, unique provider_ref) guard the invariants.
+    payment.save(update_fields=update_fields)
     return subscription, mode
 
 
@@ -627,7 +600,7 @@ class WebhookReply:
 
 
 def webhook_receive(*, provider: str, request: WebhookRequest) -> WebhookReply:
-    """The whole protocol for one delivery: record raw, then verify, lock, act, reply.
+    """The whole protocol for one delivery: store it raw, then verify, lock, act, reply.
 
     Internal failures propagate (after the event row recorded them: FAILED, or the committed
     outcome with the error beside it when the failure came after the commit) so the view
@@ -638,21 +611,21 @@ def webhook_receive(*, provider: str, request: WebhookRequest) -> WebhookReply:
 
 
 def webhook_event_record(*, provider: str, request: WebhookRequest) -> WebhookEvent:
-    """The untrusted request as an event row, before anything else looks at it (unsaved:
-    ``webhook_event_process`` writes it once, with its outcome).
+    """Save the untrusted request as a RECEIVED event row, before anything else looks at it.
 
-    The body and query string are capped at ``WEBHOOK_BODY_MAX_BYTES`` (``body_truncated``);
-    bytes that are not UTF-8, and NULs, which PostgreSQL text cannot hold, are kept escaped
-    (``body_escaped``). Cookies and credentials are dropped from the headers. No
-    ``full_clean``: the row must be writable whatever the request holds, and every value is
-    sanitized here.
+    The row is written at once (autocommit: webhooks run without ``ATOMIC_REQUESTS``), so
+    it stays whatever happens next. The body and query string are capped at
+    ``WEBHOOK_BODY_MAX_BYTES`` (``body_truncated``); bytes that are not UTF-8, and NULs,
+    which PostgreSQL text cannot hold, are kept escaped (``body_escaped``). Cookies and
+    credentials are dropped from the headers. No ``full_clean``: the row must be writable
+    whatever the request holds, and every value is sanitized here.
     """
     limit = settings.WEBHOOK_BODY_MAX_BYTES
     body, body_truncated, body_escaped = _raw_text(data=request.body, limit=limit)
     query, query_truncated, query_escaped = _raw_text(
         data=request.query_string.encode("utf-8", errors="surrogateescape"), limit=limit
     )
-    event = WebhookEvent(
+    return WebhookEvent.objects.create(
         provider=provider[:32],
         method=_safe_text(request.method)[:8],
         remote_ip=request.remote_ip or None,
@@ -662,27 +635,22 @@ def webhook_event_record(*, provider: str, request: WebhookRequest) -> WebhookEv
         body_truncated=body_truncated or query_truncated,
         body_escaped=body_escaped or query_escaped,
     )
-    return event
 
 
 def webhook_event_process(
     *, event: WebhookEvent, request: WebhookRequest | None = None
 ) -> WebhookReply:
-    """Verify, parse and apply one recorded notification; the event row gets its outcome.
+    """Verify, parse and apply one stored notification; the event row gets its outcome.
 
     ``request`` is the live request; without it the stored copy is re-verified (reprocessing).
     Outcomes: PROCESSED (credited; 200 + the provider's success body), DUPLICATE (already
     credited; the success body again, nothing changed), REJECTED (bad signature, unknown
     order, wrong amount, malformed...; 400 + a failure body), FAILED (our bug or outage:
-    error and traceback saved outside the rolled-back transaction, then re-raised).
+    error and traceback saved after the rollback, then re-raised).
 
-    A new event (``webhook_event_record``) is written once, with its outcome: PROCESSED and
-    DUPLICATE inside the payment's transaction, so the row commits with the credit it
-    records; REJECTED on its own; FAILED after the rollback. One INSERT per delivery instead
-    of an INSERT before and an UPDATE after. A process killed mid-delivery leaves no row,
-    and sends no reply either: the provider delivers again.
+    PROCESSED and DUPLICATE are written inside the payment's transaction, so the outcome
+    commits with the credit it records.
     """
-    stored = not event._state.adding  # a reprocessed event; a live one is written below
     outcome_before = (event.status, event.processed_at)
     try:
         provider = provider_get(event.provider)
@@ -701,7 +669,7 @@ def webhook_event_process(
     except WebhookError as exc:
         return _webhook_reject(event=event, provider=provider, error=exc, verified=False)
     except Exception as exc:  # a parser bug on odd input: the raw request is still kept
-        _webhook_fail(event=event, error=exc, stored=stored, outcome_before=outcome_before)
+        _webhook_fail(event=event, error=exc, outcome_before=outcome_before)
         raise
 
     event.verified = True
@@ -713,15 +681,15 @@ def webhook_event_process(
             notification=notification,
             event=event,
         )
+        body, content_type = provider.success_response(notification=notification)
     except WebhookError as exc:
         reply = _webhook_reject(event=event, provider=provider, error=exc, verified=True)
         if exc.reason in _ALERT_REASONS:
             _notify_admins_mismatch(event=event, error=exc)
         return reply
     except Exception as exc:
-        _webhook_fail(event=event, error=exc, stored=stored, outcome_before=outcome_before)
+        _webhook_fail(event=event, error=exc, outcome_before=outcome_before)
         raise
-    body, content_type = provider.success_response(notification=notification)
     return WebhookReply(status_code=200, body=body, content_type=content_type, event=event)
 
 
@@ -773,6 +741,7 @@ def _webhook_reject(
         status=WebhookEventStatus.REJECTED,
         outcome=error.reason[:255],
         error=detail[:WEBHOOK_ERROR_MAX_LENGTH],
+        traceback="",
         verified=verified,
         event_key=event.event_key,
         # Only a payment the lookup found is linked (never an id a sender made up).
@@ -794,22 +763,17 @@ def _webhook_reject(
 
 
 def _webhook_fail(
-    *,
-    event: WebhookEvent,
-    error: BaseException,
-    stored: bool,
-    outcome_before: tuple[str, datetime | None],
+    *, event: WebhookEvent, error: BaseException, outcome_before: tuple[str, datetime | None]
 ) -> None:
-    """Save the failure outside the rolled-back transaction; never mask the original error.
+    """Record the failure on the event row (outside the rolled-back transaction); never
+    mask the original error.
 
-    `stored`: the row existed before processing (a reprocess). A live event's row written in
-    the rolled-back transaction went with it: it is written anew, as FAILED.
-
-    A failure can also come after the commit, from an after-commit hook: then the outcome
-    this processing wrote (PROCESSED: the credit stands; or DUPLICATE) is in the database
-    and stays, with the error and traceback beside it. The 5xx reply makes the provider
-    deliver again, and that delivery is a DUPLICATE. `outcome_before` (status, processed_at
-    before processing) tells this processing's outcome from an older one of a reprocess.
+    A failure can also come after the commit (building the reply, an after-commit hook):
+    then the outcome this processing committed (PROCESSED: the credit stands; or DUPLICATE)
+    is in the database and stays, with the error and traceback beside it. The 5xx reply
+    makes the provider deliver again, and that delivery is a DUPLICATE. `outcome_before`
+    (status, processed_at before processing) tells this processing's outcome from the one
+    an earlier processing of the same row (a reprocess) left.
     """
     try:
         failure = {
@@ -818,28 +782,25 @@ def _webhook_fail(
         }
         in_database = (
             WebhookEvent.objects.filter(pk=event.pk).values_list("status", "processed_at").first()
-            if event.pk is not None
-            else None
         )
-        outcome = (event.status, event.processed_at)
-        if outcome != outcome_before and in_database == outcome:
-            # This processing's own outcome (status and time) committed: keep it.
+        if in_database is not None and in_database != outcome_before:
+            # This processing's own outcome committed: keep it.
+            event.status, event.processed_at = in_database
             _event_save(event=event, **failure)
             logger.error(
-                "webhook %s #%s: %s committed, then an after-commit step failed",
+                "webhook %s #%s: %s committed, then a later step failed",
                 event.provider,
                 event.pk,
                 event.status,
             )
         else:
-            if in_database is None and not stored and event.pk is not None:
-                event.pk, event._state.adding = None, True  # went with the rollback
             _event_save(
                 event=event,
                 status=WebhookEventStatus.FAILED,
                 outcome="internal_error",
                 verified=event.verified,
                 event_key=event.event_key,
+                payment_id=event.payment_id,
                 processed_at=timezone.now(),
                 **failure,
             )
@@ -849,16 +810,15 @@ def _webhook_fail(
 
 
 def _event_save(*, event: WebhookEvent, **fields: Any) -> None:
-    """Set `fields` on the event and write it: an INSERT for a new one, an UPDATE of those
-    fields for a stored one (a reprocess)."""
+    """Set `fields` on the stored event and write just those (``updated_at`` too).
+
+    A row deleted meanwhile (an operator cleaning up while a reprocess runs) is no reason
+    to fail the notification: say so and carry on.
+    """
     for name, value in fields.items():
         setattr(event, name, value)
-    if event._state.adding:
-        row_insert(event)
-        return
-    # updated_at: auto_now stamps it. A row deleted meanwhile (an operator cleaning up while
-    # a reprocess runs) is no reason to fail the notification: say so and carry on.
-    if not row_update(event, [*fields, "updated_at"], missing_ok=True):
+    event.updated_at = timezone.now()
+    if not WebhookEvent.objects.filter(pk=event.pk).update(updated_at=event.updated_at, **fields):
         logger.warning("webhook event #%s is gone; its outcome was not stored", event.pk)
 
 
@@ -998,7 +958,6 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             kind=KIND_PAYMENT_NEW_ADMIN,
             dedupe_key=f"payment-new:{payment.pk}",
         )
-    # One INSERT for the customer's and the admins' rows: a statement less per credit.
     outbox_queue([to_customer, *to_admins])
 
 

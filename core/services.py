@@ -1,13 +1,8 @@
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, models, transaction
-from django.db.transaction import TransactionManagementError
+from django.db import models
 
 from core.models import AuditEvent, AuditLog
-from core.sql import row_insert, rows_insert
 
 
 def model_update(*, instance: models.Model, data: dict[str, Any]) -> tuple[models.Model, bool]:
@@ -34,12 +29,8 @@ def audit_log_write(
     message: str = "",
     extra_data: dict | None = None,
 ) -> AuditLog:
-    """Append one audit row, in the caller's transaction (one bound INSERT, ``core.sql``).
-
-    Inside ``audit_log_batch`` the row is written with the block's others when it ends, and
-    the instance returned has no primary key yet.
-    """
-    row = AuditLog(
+    """Append one audit row, in the caller's transaction."""
+    return AuditLog.objects.create(
         event_type=event_type,
         acting_user=acting_user if getattr(acting_user, "pk", None) else None,
         actor_label=actor_label or ("" if getattr(acting_user, "pk", None) else "system"),
@@ -49,51 +40,3 @@ def audit_log_write(
         message=message[:500],
         extra_data=extra_data or {},
     )
-    batch = _audit_batch.get()
-    if batch is not None and batch.takes_now():
-        batch.rows.append(row)
-        return row
-    return row_insert(row)
-
-
-class _AuditBatch:
-    def __init__(self, connection) -> None:
-        self.connection = connection
-        self.savepoints = self._savepoints()
-        self.rows: list[AuditLog] = []
-
-    def _savepoints(self) -> tuple[str, ...]:
-        # atomic(savepoint=False) records None: it opens no savepoint of its own.
-        return tuple(sid for sid in self.connection.savepoint_ids if sid is not None)
-
-    def takes_now(self) -> bool:
-        """Only rows written under the savepoints the block began in wait for its end: a
-        row written inside a savepoint opened since then is written at once, so rolling
-        that savepoint back takes the row with it."""
-        return self._savepoints() == self.savepoints
-
-
-_audit_batch: ContextVar[_AuditBatch | None] = ContextVar("audit_batch", default=None)
-
-
-@contextmanager
-def audit_log_batch(*, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
-    """Write the audit rows of the block with one INSERT when it ends.
-
-    For a service that writes several rows in one transaction (a payment's credit writes the
-    subscription's and the payment's). The block must run inside that transaction, so the
-    rows still commit or roll back with the change; rows written inside a savepoint opened
-    in the block are written at once (see ``_AuditBatch.takes_now``). A block left by an
-    exception writes nothing (its transaction is rolling back). A nested block writes its
-    own rows when it ends.
-    """
-    connection = transaction.get_connection(using)
-    if not connection.in_atomic_block:
-        raise TransactionManagementError("audit_log_batch runs inside a transaction")
-    batch = _AuditBatch(connection)
-    token = _audit_batch.set(batch)
-    try:
-        yield
-    finally:
-        _audit_batch.reset(token)
-    rows_insert(batch.rows, using=using)

@@ -16,14 +16,12 @@ from datetime import datetime, timedelta
 from html import escape
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core.models import AuditEvent
 from core.services import audit_log_write
-from core.sql import row_update, rows_where
-from core.transactions import on_commit_task
 from nodes.models import Node, NodeClient, NodeHealth, PanelGeneration, SyncState
 from nodes.selectors import (
     LIVE_KEY_STATES,
@@ -345,16 +343,38 @@ def _nodes_to_place(
 
 
 def _push_on_commit(keys: list[NodeClient]) -> None:
-    """After commit, one push task per node for the keys that changed.
+    """After commit, one ``node_keys_push_task`` per node for the keys that changed.
 
-    Keys changed in the same transaction (an expiry sweep of a hundred subscriptions) are
-    coalesced per node, so a panel sees batched calls rather than one task per key. The
-    pairs leave in the transaction's one broker message (``on_commit_task``); the worker
-    fans them out to one ``node_keys_push_task`` per node, each retrying on its own.
+    One call covers the keys it is given: a change to one subscription gives each of its
+    nodes one task. A sweep that changes many subscriptions in one transaction pushes them
+    together with ``keys_push_pending_on_commit``, so a panel sees one batched call per
+    chunk rather than one per key. If the broker is down at commit the error is logged
+    (``robust``): the reconcile beat converges the panels from the database.
     """
-    from nodes.tasks import nodes_keys_push_task
+    from nodes.tasks import node_keys_push_task
 
-    on_commit_task(nodes_keys_push_task, [(key.node_id, key.pk) for key in keys])
+    by_node: dict[int, set[int]] = defaultdict(set)
+    for key in keys:
+        by_node[key.node_id].add(key.pk)
+    for node_id, ids in by_node.items():
+        key_ids = sorted(ids)
+        transaction.on_commit(
+            lambda node_id=node_id, key_ids=key_ids: node_keys_push_task.delay(node_id, key_ids),
+            robust=True,
+        )
+
+
+def keys_push_pending_on_commit(*, subscription_ids: list[int]) -> None:
+    """After commit, push every key of `subscription_ids` that waits for its panel, one
+    task per node (for callers that changed them with ``push=False``)."""
+    _push_on_commit(
+        list(
+            NodeClient.objects.filter(
+                subscription_id__in=subscription_ids,
+                sync_state__in=[SyncState.PENDING, SyncState.REMOVING],
+            ).only("pk", "node_id")
+        )
+    )
 
 
 @transaction.atomic
@@ -375,38 +395,6 @@ def subscription_keys_sync(
     return subscription_keys_sync_locked(subscription=subscription, now=now, reason=reason)
 
 
-class SubscriptionsKeysSyncError(DatabaseError):
-    """Some subscriptions of a batch failed on a database error; ``failed`` lists them."""
-
-    def __init__(self, failed: list[int]) -> None:
-        super().__init__(f"keys sync failed for subscriptions {failed}")
-        self.failed = failed
-
-
-def subscriptions_keys_sync(*, subscription_ids: list[int]) -> int:
-    """``subscription_keys_sync`` for each id, one transaction each; gone ids are skipped.
-
-    A database error on one id does not hold up the others (a batch can carry the
-    subscriptions of several payments): they all run, then ``SubscriptionsKeysSyncError``
-    names the ids that failed, for the task to retry just those.
-    """
-    done, failed = 0, []
-    for subscription_id in subscription_ids:
-        try:
-            subscription_keys_sync(subscription=Subscription(pk=subscription_id))
-        except Subscription.DoesNotExist:
-            logger.info("keys sync: subscription #%s no longer exists", subscription_id)
-            continue
-        except DatabaseError:
-            logger.exception("keys sync: subscription #%s failed", subscription_id)
-            failed.append(subscription_id)
-            continue
-        done += 1
-    if failed:
-        raise SubscriptionsKeysSyncError(failed)
-    return done
-
-
 def _keys_short(subscription: Subscription, keys: list[NodeClient]) -> bool:
     """Whether placement would look for nodes (a key missing, or "every node" tariffs)."""
     return subscription.node_count == 0 or len(_keys_serving(keys)) < subscription.node_count
@@ -420,6 +408,7 @@ def subscription_keys_sync_locked(
     keys: list[NodeClient] | None = None,
     place_now: bool = True,
     exclude_node_ids=frozenset(),
+    push: bool = True,
 ) -> list[NodeClient]:
     """``subscription_keys_sync`` for a caller that already holds the subscription's row lock.
 
@@ -435,19 +424,20 @@ def subscription_keys_sync_locked(
     ``subscriptions_place_missing`` places the keys of a subscription that has none (a new
     one, or one whose only key is stranded); a multi-node tariff left short waits for its
     next change or an operator's re-provision.
+
+    ``push=False``: the changed keys are left pending for the caller to push with
+    ``keys_push_pending_on_commit`` (the expiry sweep, one push per node per chunk).
     """
     now = now or timezone.now()
     if keys is None:
-        # subscription.keys.select_related("node").defer(...).order_by("pk"), built once and
-        # bound per call (core.sql): a renewal's credit runs this.
-        keys = rows_where(
-            NodeClient,
-            field="subscription",
-            value=subscription.pk,
-            related=("node",),
-            defer=("node__panel_password", "node__panel_api_token"),  # not decrypted for this
-            known={"subscription": subscription},
+        keys = list(
+            NodeClient.objects.filter(subscription=subscription)
+            .select_related("node")
+            .defer("node__panel_password", "node__panel_api_token")  # not decrypted for this
+            .order_by("pk")
         )
+        for key in keys:
+            key.subscription = subscription
     else:
         keys = list(keys)
     stored_state = {key.pk: key.sync_state for key in keys}
@@ -459,9 +449,11 @@ def subscription_keys_sync_locked(
     # them in place; only active ones get new keys.
     if subscription.status == SubscriptionStatus.ACTIVE and not place_now:
         if _keys_short(subscription, keys):
-            from nodes.tasks import subscriptions_keys_sync_task
+            from nodes.tasks import subscription_keys_sync_task
 
-            on_commit_task(subscriptions_keys_sync_task, [subscription.pk])
+            transaction.on_commit(
+                lambda: subscription_keys_sync_task.delay(subscription.pk), robust=True
+            )
     elif subscription.status == SubscriptionStatus.ACTIVE:
         new_nodes = _nodes_to_place(subscription, keys, exclude_node_ids)
         by_node = {key.node_id: key for key in keys}
@@ -511,7 +503,9 @@ def subscription_keys_sync_locked(
         if key.sync_state in (SyncState.SYNCED, SyncState.ERROR):
             key.sync_state = SyncState.PENDING
         key.attempts = 0
-        row_update(key, [*desired, "desired_version", "sync_state", "attempts", "updated_at"])
+        key.save(
+            update_fields=[*desired, "desired_version", "sync_state", "attempts", "updated_at"]
+        )
         changed.append(key)
 
     for old in moved_from:
@@ -526,7 +520,8 @@ def subscription_keys_sync_locked(
         from subscriptions.notifications import notify_keys_moved
 
         notify_keys_moved(subscription=subscription)
-    _push_on_commit(changed)
+    if push:
+        _push_on_commit(changed)
     return keys
 
 

@@ -82,18 +82,6 @@ def node_reconcile_task(node_id: int) -> dict:
         return {"ok": False, "error": str(exc)}
 
 
-@shared_task(acks_late=True, soft_time_limit=30, time_limit=60, ignore_result=True)
-def nodes_keys_push_task(pairs: list[list[int]]) -> int:
-    """Fan changed keys (``[node id, key id]`` pairs of one commit, or of a web worker's
-    window of commits) out to one ``node_keys_push_task`` per node. Returns how many nodes."""
-    by_node: dict[int, set[int]] = {}
-    for node_id, key_id in pairs:
-        by_node.setdefault(node_id, set()).add(key_id)
-    for node_id, key_ids in by_node.items():
-        node_keys_push_task.delay(node_id, sorted(key_ids))
-    return len(by_node)
-
-
 @shared_task(
     bind=True,
     acks_late=True,
@@ -102,23 +90,25 @@ def nodes_keys_push_task(pairs: list[list[int]]) -> int:
     ignore_result=True,
     max_retries=5,
 )
-def subscriptions_keys_sync_task(self, subscription_ids: list[int]) -> int:
-    """Place and update the keys of subscriptions changed by a payment (queued on commit).
+def subscription_keys_sync_task(self, subscription_id: int) -> bool:
+    """Place and update the keys of a subscription a payment changed (queued on commit).
 
-    Retried on a database error; the reconcile beat places whatever is still missing.
+    A subscription deleted since is skipped. Retried on a database error; the reconcile
+    beat places whatever is still missing.
     """
     from django.db import DatabaseError
 
-    from nodes.services import SubscriptionsKeysSyncError, subscriptions_keys_sync
+    from nodes.services import subscription_keys_sync
+    from subscriptions.models import Subscription
 
     try:
-        return subscriptions_keys_sync(subscription_ids=subscription_ids)
-    except SubscriptionsKeysSyncError as exc:  # the others went through: retry just these
-        raise self.retry(
-            args=(exc.failed,), exc=exc, countdown=_backoff(self.request.retries)
-        ) from exc
+        subscription_keys_sync(subscription=Subscription(pk=subscription_id))
+    except Subscription.DoesNotExist:
+        logger.info("keys sync: subscription #%s no longer exists", subscription_id)
+        return False
     except DatabaseError as exc:
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    return True
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True)

@@ -16,29 +16,27 @@ from accounts.models import Customer
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write, model_update
-from core.sql import row_get, row_insert, row_update
 from nodes.models import SyncState
-from nodes.services import node_keys_retry, subscription_keys_sync, subscription_keys_sync_locked
+from nodes.services import (
+    keys_push_pending_on_commit,
+    node_keys_retry,
+    subscription_keys_sync,
+    subscription_keys_sync_locked,
+)
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.notifications import notify_subscription_expired, notify_subscription_reminder
 
 
 def _locked(subscription: Subscription) -> Subscription:
-    """The current row, locked (only the subscription's row), with customer and tariff.
-
-    One statement built once and bound per call (``core.sql``): every change to a
-    subscription, a payment's credit among them, starts here.
-    """
-    return row_get(Subscription, pk=subscription.pk, related=("customer", "tariff"), lock=True)
-
-
-# subscription_create and subscription_extend check their input first, then take no
-# savepoint when nested (``savepoint=False``): a payment credit, a trial grant and the
-# operator's actions call them as one step of their own transaction, so a database failure
-# fails that whole transaction -- which is what those callers want -- for two statements
-# less per call on the payment path.
+    """The current row, locked (only the subscription's row), with customer and tariff."""
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer", "tariff")
+        .get(pk=subscription.pk)
+    )
 
 
+@transaction.atomic
 def subscription_create(
     *,
     customer: Customer,
@@ -71,26 +69,26 @@ def subscription_create(
     subscription.full_clean(
         exclude=["customer", "tariff"], validate_unique=False, validate_constraints=False
     )
-    with transaction.atomic(savepoint=False):
-        row_insert(subscription)
-        audit_log_write(
-            event_type=AuditEvent.SUBSCRIPTION_CREATED,
-            obj=subscription,
-            acting_user=actor,
-            actor_label=actor_label,
-            customer_id=customer.pk,
-            message=reason or f"{tariff.name}: {tariff.duration_days} days",
-            extra_data={
-                "tariff_id": tariff.pk,
-                "expires_at": subscription.expires_at.isoformat(),
-            },
-        )
-        subscription_keys_sync_locked(
-            subscription=subscription, now=now, keys=[], place_now=place_keys_now
-        )
+    subscription.save(force_insert=True)
+    audit_log_write(
+        event_type=AuditEvent.SUBSCRIPTION_CREATED,
+        obj=subscription,
+        acting_user=actor,
+        actor_label=actor_label,
+        customer_id=customer.pk,
+        message=reason or f"{tariff.name}: {tariff.duration_days} days",
+        extra_data={
+            "tariff_id": tariff.pk,
+            "expires_at": subscription.expires_at.isoformat(),
+        },
+    )
+    subscription_keys_sync_locked(
+        subscription=subscription, now=now, keys=[], place_now=place_keys_now
+    )
     return subscription
 
 
+@transaction.atomic
 def subscription_extend(
     *,
     subscription: Subscription,
@@ -110,46 +108,44 @@ def subscription_extend(
     if days <= 0:
         raise ApplicationError("Extension must be a positive number of days", {"days": days})
     now = now or timezone.now()
-    with transaction.atomic(savepoint=False):
-        subscription = _locked(subscription)
-        before_status, before_expiry = subscription.status, subscription.expires_at
-        running = subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now
-        if running:
-            subscription.expires_at += timedelta(days=days)
-        else:
-            subscription.started_at = min(subscription.started_at, now)
-            subscription.expires_at = now + timedelta(days=days)
-            subscription.status = SubscriptionStatus.ACTIVE
-            subscription.traffic_used_bytes = 0
-        # Reminders are for a specific expiry; a new expiry deserves new reminders.
-        subscription.reminders_sent = []
-        row_update(
-            subscription,
-            [
-                "expires_at",
-                "started_at",
-                "status",
-                "reminders_sent",
-                "traffic_used_bytes",
-                "updated_at",
-            ],
-        )
-        audit_log_write(
-            event_type=AuditEvent.SUBSCRIPTION_EXTENDED,
-            obj=subscription,
-            acting_user=actor,
-            actor_label=actor_label,
-            customer_id=subscription.customer_id,
-            message=reason or f"+{days} days",
-            extra_data={
-                "days": days,
-                "mode": "extend" if running else "restart",
-                "status_before": before_status,
-                "expires_before": before_expiry.isoformat(),
-                "expires_after": subscription.expires_at.isoformat(),
-            },
-        )
-        subscription_keys_sync_locked(subscription=subscription, now=now, place_now=place_keys_now)
+    subscription = _locked(subscription)
+    before_status, before_expiry = subscription.status, subscription.expires_at
+    running = subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now
+    if running:
+        subscription.expires_at += timedelta(days=days)
+    else:
+        subscription.started_at = min(subscription.started_at, now)
+        subscription.expires_at = now + timedelta(days=days)
+        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.traffic_used_bytes = 0
+    # Reminders are for a specific expiry; a new expiry deserves new reminders.
+    subscription.reminders_sent = []
+    subscription.save(
+        update_fields=[
+            "expires_at",
+            "started_at",
+            "status",
+            "reminders_sent",
+            "traffic_used_bytes",
+            "updated_at",
+        ]
+    )
+    audit_log_write(
+        event_type=AuditEvent.SUBSCRIPTION_EXTENDED,
+        obj=subscription,
+        acting_user=actor,
+        actor_label=actor_label,
+        customer_id=subscription.customer_id,
+        message=reason or f"+{days} days",
+        extra_data={
+            "days": days,
+            "mode": "extend" if running else "restart",
+            "status_before": before_status,
+            "expires_before": before_expiry.isoformat(),
+            "expires_after": subscription.expires_at.isoformat(),
+        },
+    )
+    subscription_keys_sync_locked(subscription=subscription, now=now, place_now=place_keys_now)
     return subscription
 
 
@@ -207,12 +203,14 @@ def subscription_expire(
     reason: str = "",
     now: datetime | None = None,
     only_if_due: bool = False,
+    push_keys: bool = True,
 ) -> Subscription:
     """Mark expired. Idempotent: an already expired subscription is returned unchanged.
 
     Expiring early (an operator's "expire now") moves `expires_at` back to now, so the
     database never claims time the customer no longer has. With `only_if_due` (the sweep),
-    a subscription extended after it was selected is left alone.
+    a subscription extended after it was selected is left alone. ``push_keys=False``: the
+    disabled keys are left pending for the caller to push (the sweep, per chunk).
     """
     now = now or timezone.now()
     subscription = _locked(subscription)
@@ -240,7 +238,7 @@ def subscription_expire(
             "early": before_expiry > now,
         },
     )
-    subscription_keys_sync_locked(subscription=subscription, now=now)
+    subscription_keys_sync_locked(subscription=subscription, now=now, push=push_keys)
     return subscription
 
 
@@ -250,7 +248,8 @@ def subscriptions_expire_due(
     """Expire every active subscription past `expires_at`; returns the ids it expired.
 
     Subscriptions are expired in chunks, one transaction each: the key changes of a chunk
-    reach each panel as one batched push, and a failure holds back one chunk at most.
+    are pushed after its commit as one task per node (``keys_push_pending_on_commit``), so
+    each panel gets one batched call per chunk; a failure holds back one chunk at most.
     """
     now = now or timezone.now()
     due = list(
@@ -261,6 +260,7 @@ def subscriptions_expire_due(
     expired = []
     for start in range(0, len(due), chunk):
         with transaction.atomic():
+            expired_now = []
             for pk in due[start : start + chunk]:
                 subscription = subscription_expire(
                     subscription=Subscription(pk=pk),
@@ -268,10 +268,13 @@ def subscriptions_expire_due(
                     reason="term ended",
                     now=now,
                     only_if_due=True,
+                    push_keys=False,
                 )
                 if subscription.status == SubscriptionStatus.EXPIRED:
-                    expired.append(pk)
+                    expired_now.append(pk)
                     _subscription_expired_notify(subscription=subscription)
+            keys_push_pending_on_commit(subscription_ids=expired_now)
+        expired += expired_now
     return expired
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connections, router, transaction
-from django.db.models import NOT_PROVIDED, Count, Exists, OuterRef
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -23,7 +23,6 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.qr import qr_png
 from core.services import audit_log_write, model_update
-from core.transactions import on_commit_task
 from subscriptions.models import Subscription, SubscriptionStatus
 from telegram_bot.models import (
     Broadcast,
@@ -34,7 +33,7 @@ from telegram_bot.models import (
     OutboxStatus,
 )
 from telegram_bot.ratelimit import send_slot_reserve
-from telegram_bot.tasks import broadcast_enqueue_task, outbox_send_many_task, outbox_send_task
+from telegram_bot.tasks import broadcast_enqueue_task, outbox_send_task
 from telegram_bot.telegram_api import (
     TelegramBlocked,
     TelegramRejected,
@@ -49,69 +48,6 @@ logger = logging.getLogger(__name__)
 OUTBOX_CLAIM_STALE_AFTER = timedelta(minutes=5)
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
-
-
-def _enqueue_on_commit(message_ids: list[int]) -> None:
-    """After commit, send the rows this transaction queued, in the transaction's one
-    broker message (``on_commit_task``)."""
-    on_commit_task(outbox_send_many_task, message_ids)
-
-
-def _outbox_insert(messages: list[OutboxMessage]) -> list[OutboxMessage]:
-    """Insert the rows in one statement; those whose dedupe key is taken are skipped.
-
-    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: no savepoint per row, no aborted
-    transaction on a repeat. Values go through each field's own ``pre_save`` and
-    ``get_db_prep_save``, as Django's insert does. Returns the inserted messages, with ids.
-    """
-    connection = connections[router.db_for_write(OutboxMessage)]
-    meta = OutboxMessage._meta
-    # Nullable columns that are None in every row are left out (the column's default is
-    # NULL: no field here has a db_default). A new message leaves half a dozen unset, and a
-    # credit's three rows then stay within the 50 parameters psycopg caches a statement for.
-    fields = [
-        f
-        for f in meta.concrete_fields
-        if not f.primary_key
-        and not (
-            f.null
-            and f.db_default is NOT_PROVIDED
-            and all(getattr(message, f.attname) is None for message in messages)
-        )
-    ]
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    columns = ", ".join(quote(f.column) for f in fields)
-    rows = ", ".join(["({})".format(", ".join(["%s"] * len(fields)))] * len(messages))
-    returning = f"{quote(meta.pk.column)}, {quote(meta.get_field('dedupe_key').column)}"
-    # Identifiers from the model's meta, values as parameters: nothing user-made in the text.
-    sql = f"INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT DO NOTHING RETURNING {returning}"  # noqa: E501, S608
-    params = [
-        f.get_db_prep_save(f.pre_save(message, add=True), connection)
-        for message in messages
-        for f in fields
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        returned = cursor.fetchall()
-    # Pair the returned rows with their messages by dedupe key; rows without one never
-    # conflict, so every keyless message came back, and those pair up in order.
-    by_key = {key: pk for pk, key in returned if key is not None}
-    keyless = iter(sorted(pk for pk, key in returned if key is None))
-    inserted = []
-    for message in messages:
-        if message.dedupe_key is None:
-            message.pk = next(keyless)
-        elif by_key.get(message.dedupe_key) is not None:
-            message.pk = by_key.pop(message.dedupe_key)  # a key twice in one call: first wins
-        else:
-            logger.info("outbox: %s already queued", message.dedupe_key)
-            continue
-        message._state.adding, message._state.db = False, connection.alias
-        inserted.append(message)
-    pending = [m.pk for m in inserted if m.status == OutboxStatus.PENDING]
-    _enqueue_on_commit(pending)
-    return inserted
 
 
 def customer_message(
@@ -163,12 +99,41 @@ def admin_messages(
 
 
 def outbox_queue(messages: list[OutboxMessage]) -> list[OutboxMessage]:
-    """Queue unsaved rows (``customer_message``, ``admin_messages``) with one INSERT.
+    """Save unsaved rows (``customer_message``, ``admin_messages``) in the caller's
+    transaction; each pending one is sent by ``outbox_send_task`` after commit.
 
-    Rows whose dedupe key was already used are skipped; returns the ones queued, with ids.
-    Their send leaves after commit with the transaction's other after-commit work.
+    A row whose dedupe key was already used is skipped. The rows go in one ``bulk_create``
+    inside a savepoint; if that meets a taken key, they are saved one by one, each in its
+    own savepoint, so the conflict never aborts the caller's transaction. Returns the rows
+    queued.
     """
-    return _outbox_insert(messages) if messages else []
+    if not messages:
+        return []
+    try:
+        with transaction.atomic():
+            queued = OutboxMessage.objects.bulk_create(messages)
+    except IntegrityError:
+        queued = [message for message in messages if _outbox_save(message)]
+    for message in queued:
+        if message.status == OutboxStatus.PENDING:
+            transaction.on_commit(lambda pk=message.pk: outbox_send_task.delay(pk), robust=True)
+    return queued
+
+
+def _outbox_save(message: OutboxMessage) -> bool:
+    """Save one row in a savepoint; False if its dedupe key was already used."""
+    message.pk = None
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        if message.dedupe_key is None or not (
+            OutboxMessage.objects.filter(dedupe_key=message.dedupe_key).exists()
+        ):
+            raise  # another constraint: a bug, not a repeat
+        logger.info("outbox: %s already queued", message.dedupe_key)
+        return False
+    return True
 
 
 def notify_customer(*, customer: Customer, text: str, **options: Any) -> OutboxMessage | None:
@@ -179,8 +144,8 @@ def notify_customer(*, customer: Customer, text: str, **options: Any) -> OutboxM
 
 
 def notify_admins(*, text: str, **options: Any) -> list[OutboxMessage]:
-    """Queue a message to every chat in TELEGRAM_ADMIN_CHAT_IDS (one INSERT for all;
-    `options`: ``admin_messages``')."""
+    """Queue a message to every chat in TELEGRAM_ADMIN_CHAT_IDS (`options`:
+    ``admin_messages``')."""
     return outbox_queue(admin_messages(text=text, **options))
 
 

@@ -1,10 +1,4 @@
-import time
-
 from celery import shared_task
-
-# A batch task stops starting new sends after this long and passes the rest on, so one slow
-# Bot API call (up to connect + read timeout) still ends inside the soft time limit.
-OUTBOX_BATCH_BUDGET_SECONDS = 15
 
 
 def _outbox_send_one(message_id: int) -> str:
@@ -22,24 +16,6 @@ def _outbox_send_one(message_id: int) -> str:
 def outbox_send_task(message_id: int) -> str:
     """Send one outbox message; reschedule itself when Telegram or our rate limit says wait."""
     return _outbox_send_one(message_id)
-
-
-@shared_task(acks_late=True, soft_time_limit=40, time_limit=60, ignore_result=True)
-def outbox_send_many_task(message_ids: list[int]) -> int:
-    """Send the messages queued after commit (one transaction's, or a web worker's window of
-    them), in order (one broker message for all).
-
-    Each goes through the same claim as ``outbox_send_task``, so a message also handed to
-    another task is still sent once. Returns how many this task handled; the rest, past the
-    time budget, continue in a new task.
-    """
-    started = time.monotonic()
-    for index, message_id in enumerate(message_ids):
-        if index and time.monotonic() - started > OUTBOX_BATCH_BUDGET_SECONDS:
-            outbox_send_many_task.delay(message_ids[index:])
-            return index
-        _outbox_send_one(message_id)
-    return len(message_ids)
 
 
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60, ignore_result=True)

@@ -1,6 +1,6 @@
 """Run a snippet of Python in a new interpreter with the project's test settings: what
-happens at process start (settings read from the environment, a worker's warm-up, metrics
-files) cannot be seen from inside the already-configured test process."""
+happens at process start (settings read from the environment, metrics files) cannot be seen
+from inside the already-configured test process."""
 
 from __future__ import annotations
 

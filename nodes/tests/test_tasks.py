@@ -68,16 +68,3 @@ def test_backoff_is_exponential_with_jitter_and_capped():
     for retries in range(12):
         ceiling = min(5 * 2**retries, 600)
         assert ceiling / 2 <= _backoff(retries) <= ceiling
-
-
-def test_a_transactions_pairs_fan_out_to_one_push_per_node(monkeypatch):
-    """The web sends [node, key] pairs in its one message; the worker splits them by node."""
-    from unittest.mock import Mock
-
-    from nodes.tasks import nodes_keys_push_task
-
-    push = Mock()
-    monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", push)
-    # As they arrive from the broker: JSON lists, in any order, a key possibly twice.
-    assert nodes_keys_push_task([[2, 9], [1, 5], [2, 3], [1, 5]]) == 2
-    assert sorted(c.args for c in push.call_args_list) == [(1, [5]), (2, [3, 9])]

@@ -102,14 +102,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
-        prepare_threshold=env.int("DATABASE_PREPARE_THRESHOLD", default=5) or None,
-    )
     # An unreachable database host fails a connection attempt in 10 s rather than the
     # kernel's TCP timeout (minutes, past gunicorn's worker timeout); ?connect_timeout=N in
     # DATABASE_URL overrides it.
-    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 10)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache -------------------------------------------------------------------------------

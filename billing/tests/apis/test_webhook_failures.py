@@ -1,5 +1,7 @@
-"""Our own failures: 500 so the provider retries, the event kept as FAILED with its traceback
-(outside the rolled-back transaction), nothing half-done; the retry then credits once."""
+"""Our own failures: 500 so the provider retries, the event (stored raw before processing)
+marked FAILED with its traceback after the rollback, nothing half-done; the retry then
+credits once. A failure after the credit committed leaves it credited: PROCESSED, with the
+error beside it."""
 
 from datetime import timedelta
 from unittest import mock
@@ -83,8 +85,8 @@ def test_failure_in_the_notification_step_rolls_back_the_credit(client, renewal)
     assert subscription.expires_at == expiry
     assert payment.status == PaymentStatus.PENDING
     assert not AuditLog.objects.exists()
-    # The event row written in the rolled-back transaction went with it; the failure is
-    # stored once, after the rollback.
+    # The outcome written in the rolled-back transaction went with it; the raw row stored
+    # before processing stays, and records the failure.
     event = WebhookEvent.objects.get()
     assert event.status == WebhookEventStatus.FAILED
     assert "outbox down" in event.error
@@ -110,10 +112,10 @@ def test_a_parser_failure_still_keeps_the_raw_request_as_a_failed_row(client, re
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failure_after_the_event_row_was_written_stores_one_failed_row(renewal):
-    """With real transactions: the failure comes after the PROCESSED row's INSERT, the
-    rollback takes it, and the FAILED row is written in its place (a new row, no update of
-    a row that no longer exists)."""
+def test_a_failure_after_the_outcome_was_written_leaves_one_failed_row(renewal):
+    """With real transactions: the failure comes after the PROCESSED outcome was written in
+    the crediting transaction; the rollback takes the outcome back, and the row stored
+    before processing is marked FAILED (still one row for the delivery)."""
     from django.test import Client
 
     payment, _subscription = renewal
@@ -134,17 +136,35 @@ def test_a_failure_after_the_event_row_was_written_stores_one_failed_row(renewal
     ]
 
 
+def _after_commit_hook_fails(real_outbox_queue):
+    """``outbox_queue`` as shipped, plus an after-commit hook that raises (a bug: the
+    shipped hooks are ``robust``)."""
+    from django.db import transaction
+
+    def outbox_queue(messages):
+        def hook():
+            raise RuntimeError("hook bug")
+
+        transaction.on_commit(hook)
+        return real_outbox_queue(messages)
+
+    return outbox_queue
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_failure_after_the_commit_keeps_the_processed_row_with_the_error(renewal, caplog):
-    """With real transactions: an after-commit step raises (a bug: the shipped ones catch
-    their errors). The credit committed, so the event row stays PROCESSED, the one row of
-    the delivery, with the error and traceback beside it; the 500 makes the provider
+    """With real transactions: a step after the commit raises (building the reply, or an
+    after-commit hook). The credit committed, so the event row stays PROCESSED, the one row
+    of the delivery, with the error and traceback beside it; the 500 makes the provider
     deliver again, and that delivery is a DUPLICATE that changes nothing."""
     from django.test import Client
 
     payment, subscription = renewal
     client = Client()
-    with mock.patch("core.transactions._tasks_publish", side_effect=RuntimeError("hook bug")):
+    with mock.patch(
+        "billing.providers.robokassa.RobokassaProvider.success_response",
+        side_effect=RuntimeError("hook bug"),
+    ):
         response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     assert response.status_code == 500
     event = WebhookEvent.objects.get()
@@ -152,7 +172,7 @@ def test_a_failure_after_the_commit_keeps_the_processed_row_with_the_error(renew
     assert event.payment_id == payment.pk
     assert event.error == "RuntimeError: hook bug"
     assert "Traceback" in event.traceback
-    assert "committed, then an after-commit step failed" in caplog.text
+    assert "committed, then a later step failed" in caplog.text
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PAID
     extended = subscription.__class__.objects.get(pk=subscription.pk).expires_at
@@ -168,6 +188,25 @@ def test_a_failure_after_the_commit_keeps_the_processed_row_with_the_error(renew
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_after_commit_hook_that_raises_leaves_the_credit_processed(renewal, caplog):
+    """The same through a (non-robust) after-commit hook of the crediting transaction."""
+    from django.test import Client
+
+    from billing.services import outbox_queue
+
+    payment, _subscription = renewal
+    with mock.patch(
+        "billing.services.outbox_queue", side_effect=_after_commit_hook_fails(outbox_queue)
+    ):
+        response = send(Client(), ROBOKASSA_URL, robokassa_params(payment.pk))
+    assert response.status_code == 500
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.error) == (WebhookEventStatus.PROCESSED, "RuntimeError: hook bug")
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_reprocess_that_fails_after_its_commit_keeps_its_processed_outcome(renewal):
     from django.test import Client
 
@@ -178,7 +217,10 @@ def test_a_reprocess_that_fails_after_its_commit_keeps_its_processed_outcome(ren
     assert failed.status == WebhookEventStatus.FAILED
 
     with (
-        mock.patch("core.transactions._tasks_publish", side_effect=RuntimeError("hook bug")),
+        mock.patch(
+            "billing.providers.robokassa.RobokassaProvider.success_response",
+            side_effect=RuntimeError("hook bug"),
+        ),
         pytest.raises(RuntimeError, match="hook bug"),
     ):
         webhook_event_reprocess(event=failed)
@@ -205,7 +247,7 @@ def test_a_reprocess_that_fails_again_is_a_new_failure(client, renewal, caplog):
     event.refresh_from_db()
     assert (event.status, event.error) == (WebhookEventStatus.FAILED, "RuntimeError: second")
     assert event.processed_at > first_failed_at
-    assert "committed, then an after-commit step failed" not in caplog.text
+    assert "committed, then a later step failed" not in caplog.text
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING
     assert WebhookEvent.objects.count() == 1
@@ -220,14 +262,14 @@ def test_a_reprocess_that_fails_before_setting_an_outcome_is_failed(client, rene
     send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     duplicate = WebhookEvent.objects.get(status=WebhookEventStatus.DUPLICATE)
     with (
-        mock.patch("billing.services.row_get", side_effect=RuntimeError("lookup failed")),
+        mock.patch("billing.services._payment_check", side_effect=RuntimeError("lookup failed")),
         pytest.raises(RuntimeError, match="lookup failed"),
     ):
         webhook_event_reprocess(event=duplicate)
     duplicate.refresh_from_db()
     assert (duplicate.status, duplicate.outcome) == (WebhookEventStatus.FAILED, "internal_error")
     assert duplicate.error == "RuntimeError: lookup failed"
-    assert "committed, then an after-commit step failed" not in caplog.text
+    assert "committed, then a later step failed" not in caplog.text
 
 
 def test_reprocessing_a_failed_event_credits_once(client, renewal):
@@ -295,16 +337,19 @@ def test_a_broker_down_at_commit_still_answers_success_and_leaves_work_to_the_sw
     from telegram_bot.models import OutboxMessage, OutboxStatus
 
     payment, _subscription = renewal
+    down = mock.Mock(side_effect=OperationalError("down"))
     with (
-        mock.patch("core.transactions._tasks_publish", side_effect=OperationalError("down")),
+        mock.patch("telegram_bot.tasks.outbox_send_task.delay", down),
+        mock.patch("nodes.tasks.subscription_keys_sync_task.delay", down),
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
-    assert callbacks  # the credit's after-commit publish did run, and failed
+    assert callbacks  # the credit's after-commit publishes did run, and failed
+    assert down.call_count == len(callbacks)
     assert (response.status_code, response.content.decode()) == (200, f"OK{payment.pk}")
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PAID
     assert WebhookEvent.objects.get().status == WebhookEventStatus.PROCESSED
     # Still pending in the outbox: the flush beat sends them when the broker is back.
     assert OutboxMessage.objects.filter(status=OutboxStatus.PENDING).count() == 3
-    assert "broker unreachable after commit" in caplog.text
+    assert "in on_commit()" in caplog.text

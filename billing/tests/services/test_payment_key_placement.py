@@ -1,29 +1,26 @@
 """A credited payment never places keys itself: placement is a task queued on commit.
 
 The credit only updates the keys that exist (new expiry); choosing nodes for missing keys
-(which locks node rows) is left to ``subscriptions_keys_sync_task``. The credit's task
-batches (placement, the outbox messages) leave in one broker message: ``tasks_run_task``
-when there are several kinds, the task's own ``delay`` when there is one.
+(which locks node rows) is left to ``subscription_keys_sync_task``, queued once per
+subscription after commit. Each outbox message and each node's push is its own task.
 """
 
 import json
 from contextlib import suppress
 from datetime import timedelta
-from decimal import Decimal
 from unittest.mock import Mock
 
 import pytest
 import responses
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from billing.models import PaymentStatus
 from billing.services import KIND_PAYMENT_PAID
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, mark_paid, robokassa_params, send
-from core.tasks import tasks_run_task
 from nodes.models import NodeClient, NodeHealth, SyncState
-from nodes.services import subscriptions_keys_sync
+from nodes.services import subscription_keys_sync
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory
@@ -32,47 +29,29 @@ from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
 
-PLACE = "nodes.tasks.subscriptions_keys_sync_task"
-SEND_MANY = "telegram_bot.tasks.outbox_send_many_task"
-PUSH = "nodes.tasks.nodes_keys_push_task"  # fans out to one node_keys_push_task per node
-
-
 @pytest.fixture
 def tasks(monkeypatch):
-    """Every Celery task a credit queues, replaced by recorders (eager mode would run them).
-
-    ``envelope`` is ``tasks_run_task``, the one message that carries several kinds of batch.
-    """
-    recorders = {
-        "place": Mock(),
-        "push": Mock(),
-        "send": Mock(),
-        "send_many": Mock(),
-        "envelope": Mock(),
-    }
-    monkeypatch.setattr("nodes.tasks.subscriptions_keys_sync_task.delay", recorders["place"])
+    """Every Celery task a credit queues, replaced by recorders (eager mode would run them)."""
+    recorders = {"place": Mock(), "push": Mock(), "send": Mock()}
+    monkeypatch.setattr("nodes.tasks.subscription_keys_sync_task.delay", recorders["place"])
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", recorders["push"])
     monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.delay", recorders["send"])
-    monkeypatch.setattr("telegram_bot.tasks.outbox_send_many_task.delay", recorders["send_many"])
-    monkeypatch.setattr("core.tasks.tasks_run_task.delay", recorders["envelope"])
     return recorders
 
 
-def queued(tasks, name) -> list[list]:
-    """The item lists queued for task `name`, sent by its own `delay` or in an envelope."""
-    alone = {PLACE: tasks["place"], SEND_MANY: tasks["send_many"]}[name]
-    lists = [c.args[0] for c in alone.call_args_list]
-    for envelope in tasks["envelope"].call_args_list:
-        lists += [items for task_name, items in envelope.args[0] if task_name == name]
-    return lists
+def placed(tasks) -> list[int]:
+    """The subscription ids queued for placement, in order."""
+    return [c.args[0] for c in tasks["place"].call_args_list]
 
 
-def envelope_batches(tasks) -> dict[str, list]:
-    """The batches of the one envelope sent, by task name (each name once)."""
-    [envelope] = tasks["envelope"].call_args_list
-    batches = envelope.args[0]
-    assert len({name for name, _ in batches}) == len(batches)
-    return dict(batches)
+def pushed(tasks) -> list[tuple[int, list[int]]]:
+    """The (node id, key ids) pushes queued, in order."""
+    return [c.args for c in tasks["push"].call_args_list]
+
+
+def sent(tasks) -> list[int]:
+    """The outbox message ids queued for sending, in order."""
+    return [c.args[0] for c in tasks["send"].call_args_list]
 
 
 def outbox_ids() -> list[int]:
@@ -104,16 +83,15 @@ def test_purchase_creates_no_key_and_queues_placement_once(
         credit = mark_paid(payment)
         # Still inside the credit's transaction: no key, no node picked, nothing queued yet.
         assert not NodeClient.objects.exists()
-        tasks["envelope"].assert_not_called()
         tasks["place"].assert_not_called()
+        tasks["send"].assert_not_called()
     subscription = credit.payment.subscription
     assert credit.payment.status == PaymentStatus.PAID
     assert subscription.status == SubscriptionStatus.ACTIVE
-    # One broker message: the placement and the messages (customer, two admins) together.
-    assert envelope_batches(tasks) == {PLACE: [subscription.pk], SEND_MANY: outbox_ids()}
+    # After commit: one placement, one send per message (customer, two admins).
+    assert placed(tasks) == [subscription.pk]
+    assert sent(tasks) == outbox_ids()
     assert len(outbox_ids()) == 3
-    tasks["place"].assert_not_called()
-    tasks["send_many"].assert_not_called()
     tasks["push"].assert_not_called()  # no key changed in the credit
     assert not NodeClient.objects.exists()
     node.refresh_from_db()
@@ -121,7 +99,7 @@ def test_purchase_creates_no_key_and_queues_placement_once(
 
     # The queued task then places the key on the eligible node.
     with django_capture_on_commit_callbacks(execute=True):
-        assert subscriptions_keys_sync(subscription_ids=[subscription.pk]) == 1
+        subscription_keys_sync(subscription=subscription)
     key = NodeClient.objects.get()
     assert (key.subscription_id, key.node_id) == (subscription.pk, node.pk)
     assert key.sync_state == SyncState.PENDING
@@ -142,22 +120,21 @@ def test_purchase_through_the_webhook_twice_queues_placement_once(
             response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk, "299.00"))
         assert response.content.decode() == f"OK{payment.pk}"
     subscription = Subscription.objects.get()
-    assert queued(tasks, PLACE) == [[subscription.pk]]
-    tasks["envelope"].assert_called_once()  # the repeated delivery publishes nothing
+    assert placed(tasks) == [subscription.pk]  # the repeated delivery queues nothing
+    assert len(sent(tasks)) == 3
     assert not NodeClient.objects.exists()
 
 
-def test_payments_credited_in_one_transaction_share_one_placement_task(
+def test_payments_credited_in_one_transaction_queue_one_placement_each(
     tasks, django_capture_on_commit_callbacks
 ):
     NodeFactory(health=NodeHealth.UP)
     payments = [PaymentFactory(expires_at=timezone.now() + timedelta(hours=1)) for _ in range(2)]
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         paid = [mark_paid(payment) for payment in payments]
-    batches = envelope_batches(tasks)
-    assert batches[PLACE] == [c.payment.subscription.pk for c in paid]
-    assert batches[SEND_MANY] == outbox_ids()
-    assert queued(tasks, PLACE) == [batches[PLACE]]
+        tasks["place"].assert_not_called()
+    assert placed(tasks) == [c.payment.subscription.pk for c in paid]
+    assert sent(tasks) == outbox_ids()
 
 
 def test_a_rolled_back_credit_queues_nothing(tasks, django_capture_on_commit_callbacks):
@@ -206,10 +183,10 @@ def test_renewal_with_a_live_key_updates_it_in_the_credit_and_queues_no_placemen
         assert key.synced_version == 3
         assert key.sync_state == SyncState.PENDING
     assert credit.payment.subscription_id == subscription.pk
-    assert queued(tasks, PLACE) == []
-    # One message: the key's push and the messages, no placement.
-    assert envelope_batches(tasks) == {PUSH: [(node.pk, key.pk)], SEND_MANY: outbox_ids()}
-    tasks["send_many"].assert_not_called()
+    # The key's push and the messages, no placement.
+    assert placed(tasks) == []
+    assert pushed(tasks) == [(node.pk, [key.pk])]
+    assert sent(tasks) == outbox_ids()
     assert NodeClient.objects.count() == 1
 
 
@@ -238,8 +215,9 @@ def test_renewal_of_an_expired_subscription_re_enables_its_key_without_placement
     assert key.enable is True
     assert key.expiry_time_ms == expiry_ms(subscription.expires_at)
     assert key.desired_version == 2
-    assert queued(tasks, PLACE) == []
-    assert envelope_batches(tasks) == {PUSH: [(node.pk, key.pk)], SEND_MANY: outbox_ids()}
+    assert placed(tasks) == []
+    assert pushed(tasks) == [(node.pk, [key.pk])]
+    assert sent(tasks) == outbox_ids()
 
 
 @pytest.mark.parametrize("existing", ["none", "on-a-down-node", "removed", "on-a-disabled-node"])
@@ -271,12 +249,11 @@ def test_renewal_without_a_live_key_queues_placement(
     with django_capture_on_commit_callbacks(execute=True):
         mark_paid(renewal(subscription))
         assert NodeClient.objects.count() == keys_before  # nothing placed in the credit
-    batches = envelope_batches(tasks)
     stranded = existing in ("on-a-down-node", "on-a-disabled-node")
     # A stranded key gets the new expiry pushed (it is moved by the placement task).
-    expected_push = {PUSH: [(old_key.node_id, old_key.pk)]} if stranded else {}
-    assert batches == {PLACE: [subscription.pk], SEND_MANY: outbox_ids(), **expected_push}
-    assert queued(tasks, PLACE) == [[subscription.pk]]
+    assert pushed(tasks) == ([(old_key.node_id, [old_key.pk])] if stranded else [])
+    assert placed(tasks) == [subscription.pk]
+    assert sent(tasks) == outbox_ids()
     if stranded:
         # The stranded key still gets the new expiry in the credit (it is moved by the task).
         old_key.refresh_from_db()
@@ -289,21 +266,24 @@ def test_renewal_without_a_live_key_queues_placement(
 # --- The placement task's service --------------------------------------------------------------
 
 
-def test_keys_sync_skips_subscriptions_that_no_longer_exist(tasks):
-    node = NodeFactory(health=NodeHealth.UP)
-    first, gone, last = SubscriptionFactory(), SubscriptionFactory(), SubscriptionFactory()
+def test_the_placement_task_skips_a_subscription_that_no_longer_exists(tasks):
+    from nodes.tasks import subscription_keys_sync_task
+
+    NodeFactory(health=NodeHealth.UP)
+    gone = SubscriptionFactory()
     gone_id = gone.pk
     gone.delete()
-    assert subscriptions_keys_sync(subscription_ids=[first.pk, gone_id, last.pk]) == 2
-    placed = dict(NodeClient.objects.values_list("subscription_id", "node_id"))
-    assert placed == {first.pk: node.pk, last.pk: node.pk}
+    assert subscription_keys_sync_task.run(gone_id) is False
+    assert not NodeClient.objects.exists()
 
 
-def test_keys_sync_is_a_no_op_for_a_subscription_already_placed(tasks):
+def test_the_placement_task_is_a_no_op_for_a_subscription_already_placed(tasks):
+    from nodes.tasks import subscription_keys_sync_task
+
     node = NodeFactory(health=NodeHealth.UP)
     subscription = SubscriptionFactory()
-    assert subscriptions_keys_sync(subscription_ids=[subscription.pk]) == 1
-    assert subscriptions_keys_sync(subscription_ids=[subscription.pk]) == 1
+    assert subscription_keys_sync_task.run(subscription.pk) is True
+    assert subscription_keys_sync_task.run(subscription.pk) is True
     key = NodeClient.objects.get()
     assert (key.node_id, key.desired_version) == (node.pk, 1)
     node.refresh_from_db()
@@ -311,52 +291,27 @@ def test_keys_sync_is_a_no_op_for_a_subscription_already_placed(tasks):
 
 
 def test_placement_task_runs_the_service(monkeypatch):
-    from nodes.tasks import subscriptions_keys_sync_task
+    from nodes.tasks import subscription_keys_sync_task
 
     NodeFactory(health=NodeHealth.UP)
     subscription = SubscriptionFactory()
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", Mock())
-    # Eager: the real task runs; an id that never existed is skipped.
-    assert subscriptions_keys_sync_task.delay([subscription.pk, 10**9]).get() == 1
+    # Eager: the real task runs.
+    assert subscription_keys_sync_task.delay(subscription.pk).get() is True
     assert NodeClient.objects.filter(subscription=subscription).count() == 1
 
 
-def test_a_database_error_on_one_subscription_does_not_hold_up_the_others(tasks, monkeypatch):
-    from django.db import DatabaseError
-
-    from nodes import services as node_services
-    from nodes.services import SubscriptionsKeysSyncError
-
-    node = NodeFactory(health=NodeHealth.UP)
-    first, broken, last = SubscriptionFactory(), SubscriptionFactory(), SubscriptionFactory()
-    real = node_services.subscription_keys_sync
-
-    def sync(*, subscription, **kwargs):
-        if subscription.pk == broken.pk:
-            raise DatabaseError("deadlock detected")
-        return real(subscription=subscription, **kwargs)
-
-    monkeypatch.setattr(node_services, "subscription_keys_sync", sync)
-    with pytest.raises(SubscriptionsKeysSyncError) as caught:
-        subscriptions_keys_sync(subscription_ids=[first.pk, broken.pk, last.pk])
-    assert caught.value.failed == [broken.pk]
-    placed = dict(NodeClient.objects.values_list("subscription_id", "node_id"))
-    assert placed == {first.pk: node.pk, last.pk: node.pk}
-
-
-def test_the_placement_task_retries_only_the_failed_ids(monkeypatch):
-    from nodes.services import SubscriptionsKeysSyncError
-    from nodes.tasks import subscriptions_keys_sync_task
+def test_the_placement_task_retries_on_a_database_error(monkeypatch):
+    from nodes.tasks import subscription_keys_sync_task
 
     retried = Mock(side_effect=RuntimeError("retry raised"))
-    monkeypatch.setattr(subscriptions_keys_sync_task, "retry", retried)
+    monkeypatch.setattr(subscription_keys_sync_task, "retry", retried)
     monkeypatch.setattr(
-        "nodes.services.subscriptions_keys_sync",
-        Mock(side_effect=SubscriptionsKeysSyncError([7])),
+        "nodes.services.subscription_keys_sync", Mock(side_effect=DatabaseError("deadlock"))
     )
     with pytest.raises(RuntimeError, match="retry raised"):
-        subscriptions_keys_sync_task.run([5, 7, 9])
-    assert retried.call_args.kwargs["args"] == ([7],)
+        subscription_keys_sync_task.run(7)
+    assert isinstance(retried.call_args.kwargs["exc"], DatabaseError)
 
 
 # --- End to end, eager Celery ------------------------------------------------------------------
@@ -365,36 +320,29 @@ API = "http://telegram.test/bot123456:TEST-TOKEN"
 
 
 @responses.activate
-def test_a_credit_places_the_key_and_sends_the_messages_through_one_envelope(
+def test_a_credit_places_the_key_and_sends_the_messages_after_commit(
     monkeypatch, settings, django_capture_on_commit_callbacks
 ):
-    """Nothing replaced but the panel push: the commit's one message really runs both."""
+    """Nothing replaced but the panel push: the commit's tasks really run (eager)."""
     settings.TELEGRAM_ADMIN_CHAT_IDS = [900001]
     responses.post(f"{API}/sendMessage", json={"ok": True, "result": {"message_id": 5}})
-    pushed = Mock()  # the per-node push task is separate; there is no panel here
-    monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", pushed)
-    envelopes = []
-    run = tasks_run_task.delay
-    monkeypatch.setattr(
-        "core.tasks.tasks_run_task.delay", lambda batches: envelopes.append(batches) or run(batches)
-    )
+    pushed_now = Mock()  # there is no panel here
+    monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", pushed_now)
     node = NodeFactory(health=NodeHealth.UP)
     payment = PaymentFactory(expires_at=timezone.now() + timedelta(hours=1))
 
     with django_capture_on_commit_callbacks(execute=True):
         credit = mark_paid(payment)
-        assert envelopes == []
         assert not NodeClient.objects.exists()
+        assert not responses.calls
 
     subscription = credit.payment.subscription
-    [envelope] = envelopes
-    assert sorted(name for name, _ in envelope) == sorted([PLACE, SEND_MANY])
-    # The placement batch ran: the key is on the node and its push was queued.
+    # The placement task ran: the key is on the node and its push was queued.
     key = NodeClient.objects.get()
     assert (key.subscription_id, key.node_id) == (subscription.pk, node.pk)
     assert key.sync_state == SyncState.PENDING
-    pushed.assert_called_once_with(node.pk, [key.pk])
-    # The outbox batch ran: the customer's message went out through the Bot API.
+    pushed_now.assert_called_once_with(node.pk, [key.pk])
+    # The send tasks ran: the customer's message went out through the Bot API.
     message = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER)
     assert message.status == OutboxStatus.SENT
     assert message.telegram_message_id == 5
@@ -404,19 +352,3 @@ def test_a_credit_places_the_key_and_sends_the_messages_through_one_envelope(
     assert bodies[0]["text"] == message.text
     assert message.kind == KIND_PAYMENT_PAID
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
-
-
-def test_the_customers_and_the_admins_messages_are_one_insert(tasks, tariff):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    payment = PaymentFactory(tariff=tariff, amount=Decimal("299.00"))
-    with CaptureQueriesContext(connection) as captured:
-        mark_paid(payment)
-    inserts = [q["sql"] for q in captured if 'INTO "telegram_bot_outboxmessage"' in q["sql"]]
-    assert len(inserts) == 1
-    rows = OutboxMessage.objects.filter(dedupe_key__contains=f":{payment.pk}")
-    assert sorted(rows.values_list("audience", "chat_id")) == sorted(
-        [(OutboxAudience.CUSTOMER, payment.customer.telegram_id)]
-        + [(OutboxAudience.ADMIN, chat_id) for chat_id in (900001, 900002)]
-    )

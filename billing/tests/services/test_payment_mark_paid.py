@@ -170,43 +170,16 @@ def _refused(payment, *, amount: str) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_refusal_ends_its_transaction_with_commit_not_rollback():
-    """Nothing is written before a refusal is known, so there is nothing to roll back: a
-    ROLLBACK would make psycopg forget the connection's prepared statements."""
-    from unittest import mock
-
-    from django.db import connection
+def test_a_refusal_is_raised_and_changes_nothing():
+    from core.models import AuditLog
 
     payment = PaymentFactory(amount=Decimal("299.00"))
-    with (
-        mock.patch.object(connection, "rollback", wraps=connection.rollback) as rollback,
-        mock.patch.object(connection, "commit", wraps=connection.commit) as commit,
-    ):
-        assert _refused(payment, amount="199.00") == "amount_mismatch"
-    assert rollback.call_count == 0
-    assert commit.call_count == 1
+    assert _refused(payment, amount="199.00") == "amount_mismatch"
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING
+    assert payment.subscription_id is None
     assert not OutboxMessage.objects.exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_refusal_keeps_the_connections_prepared_statements(on_postgres):
-    from django.db import connection
-
-    payments = [PaymentFactory() for _ in range(7)]
-    for payment in payments[:6]:  # past psycopg's prepare threshold
-        mark_paid(payment)
-
-    def prepared() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
-            return cursor.fetchone()[0]
-
-    before = prepared()
-    assert before > 0
-    assert _refused(payments[6], amount="1.00") == "amount_mismatch"
-    assert prepared() == before
+    assert not AuditLog.objects.exists()
 
 
 def test_each_message_formats_amount_and_expiry_in_its_own_language():

@@ -25,13 +25,13 @@ def request(**overrides):
     return WebhookRequest(**fields)
 
 
-def test_the_event_is_built_unsaved():
-    """webhook_event_process writes it once, with its outcome."""
+def test_the_event_is_stored_before_anything_looks_at_it():
+    """Stored RECEIVED at once; ``webhook_event_process`` then writes its outcome on it."""
     event = webhook_event_record(provider="robokassa", request=request())
-    assert event.pk is None
-    assert event._state.adding
-    assert not WebhookEvent.objects.exists()
-    assert event.status == "received"
+    assert event.pk is not None
+    stored = WebhookEvent.objects.get()
+    assert (stored.pk, stored.status, stored.verified) == (event.pk, "received", False)
+    assert stored.body == "OutSum=299.00&InvId=1"
 
 
 def test_raw_request_is_stored_with_its_outcome():

@@ -47,10 +47,6 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = 3600
-# One result backend object per process, shared by its threads (redis-py's client and pool
-# are thread-safe): a web worker's publisher thread uses the one gunicorn's post_worker_init
-# built (core.warmup) instead of building its own at its first publish.
-CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_TASK_TIME_LIMIT = 5 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 # A task is acknowledged after it ran, so a worker killed mid-task leaves it to be redelivered.
