@@ -153,7 +153,8 @@ def plan_build(
         raise SystemExit(f"need {n_unique} seeded payments, have {len(everyone)}")
     chosen = everyone[:n_unique]
     originals = [notification_build(rng, p, pid) for p, pid in chosen]
-    # A redelivery is byte-for-byte the same request (payments.md §1.9, §2.5).
+    # A redelivery is byte-for-byte the same request (docs/payments.md "Robokassa: retries and
+    # duplicates", "FreeKassa: reply and retries").
     repeats = [rng.choice(originals) for _ in range(n_duplicates)]
     kinds = ["signature", "amount", "valid-signature-wrong-amount"]
     bad = [

@@ -1,5 +1,5 @@
 """The operator console for money: payments (refund, manual payment, totals) and the raw
-webhook log (read-only, reprocess). Every action calls a service (style.md rule 15)."""
+webhook log (read-only, reprocess). Every action calls a service."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Billing integration errors (style.md rule 10: a hierarchy separate from ApplicationError).
+"""Billing integration errors (a hierarchy separate from ApplicationError).
 
 Every error carries a short machine ``reason`` (stable, snake_case, safe to log, store in
 ``WebhookEvent.outcome`` and put in a 4xx reply body) and a human ``message``. Neither ever

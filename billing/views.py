@@ -1,6 +1,7 @@
 """Where the provider sends the buyer's browser back: /pay/success/ and /pay/fail/.
 
-These pages are never proof of payment (payments.md §1.4, §3.11) and change nothing: only the
+These pages are never proof of payment (docs/payments.md "Robokassa: Success URL and Fail URL",
+"Rules for both providers") and change nothing: only the
 server-to-server notification credits. They say what we know, in the buyer's language, and
 send the person back to the bot.
 """

@@ -97,7 +97,7 @@ def stream_settings_parse(value: str | dict | None) -> dict:
     """Return an inbound's ``streamSettings`` as a dict, whatever form the panel used.
 
     Panels ≤ v3.0.2 return it as a (pretty-printed) JSON string, ≥ v3.1.0 as an embedded
-    object (reference §4), and we cache whichever we got. ``None`` or an empty string means
+    object (docs/x3ui.md), and we cache whichever we got. ``None`` or an empty string means
     "no stream settings" and yields ``{}``. The result is a deep copy so callers may mutate it.
     """
     if value is None:

@@ -3,7 +3,7 @@
 ``BILLING_PROVIDERS = {"robokassa": ("billing.providers.robokassa.RobokassaProvider", {...})}``
 is built in ``vpnsite/settings/integrations/payments.py``; a provider appears there only when
 its credentials are set, so "enabled" simply means "present in the dict" (django-payments'
-``PAYMENT_VARIANTS`` + ``provider_factory``, style.md rule 7).
+``PAYMENT_VARIANTS`` + ``provider_factory``).
 
 Instances are cached (they are immutable and cheap, but import + validation per request is
 wasteful). The cache is dropped whenever ``BILLING_PROVIDERS`` changes through Django's

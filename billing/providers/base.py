@@ -1,10 +1,10 @@
 """The provider contract: build a payment link, verify and parse a notification.
 
-Providers are pure (style.md rule 7): no ORM, no settings lookups, no HTTP. They answer two
+Providers are pure: no ORM, no settings lookups, no HTTP. They answer two
 questions -- "what URL does the buyer open?" and "is this notification authentic, and what does
 it say?" -- and leave every decision (unknown order, wrong amount, already paid) to the billing
 services. Shapes follow django-payments' ``BasicProvider``; the verification rules come from
-``/work/shared/reference/payments.md``.
+``docs/payments.md``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ _AMOUNT_RE = re.compile(
 # Our order ids are positive integers without leading zeros (we generate them as str(int)).
 _POSITIVE_INT_RE = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
 # Custom params (Robokassa Shp_*, FreeKassa us_*): a conservative alphabet so that no
-# URL-encoding or ':'-joining ambiguity can change a signature (payments.md §1.2, §1.8).
+# URL-encoding or ':'-joining ambiguity can change a signature (docs/payments.md "Robokassa: link
+# signature", "Robokassa: Shp_ parameters").
 _CUSTOM_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,31}", re.ASCII)
 _CUSTOM_VALUE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}", re.ASCII)
 _CURRENCY_RE = re.compile(r"[A-Z]{3}", re.ASCII)
@@ -56,7 +57,8 @@ _VALUE_PREVIEW_LENGTH = 64
 
 @dataclass(frozen=True)
 class ReceiptItem:
-    """One 54-FZ receipt line (Robokassa ``Receipt.items[]``, payments.md §1.6)."""
+    """One 54-FZ receipt line (Robokassa ``Receipt.items[]``, docs/payments.md "Robokassa:
+    Receipt")."""
 
     name: str
     sum: Decimal
@@ -82,7 +84,8 @@ class CheckoutRequest:
     """What a service asks a provider to charge; validated so a provider cannot mis-sign it.
 
     ``amount`` must be a ``Decimal`` with at most two decimal places: floats format as
-    ``'299.0'`` and break signatures (payments.md §3.1), and silently rounding money is worse.
+    ``'299.0'`` and break signatures (docs/payments.md "Rules for both providers"), and silently
+    rounding money is worse.
     ``custom_params`` become ``Shp_<key>`` (Robokassa) / ``us_<key>`` (FreeKassa); they are
     echoed back but, for FreeKassa, unsigned, so never use them for identity.
     """
@@ -122,7 +125,8 @@ class CheckoutRequest:
                     f"custom param {key!r} value must match {_CUSTOM_VALUE_RE.pattern}"
                 )
         # Robokassa implementations disagree on sorting when one key prefixes another
-        # ("a" vs "a1"); forbidding such sets makes every implementation agree (§1.8).
+        # ("a" vs "a1"); forbidding such sets makes every implementation agree (docs/payments.md
+        # "Robokassa: Shp_ parameters").
         for key in params:
             for other in params:
                 if key != other and other.startswith(key):
@@ -202,7 +206,8 @@ def signature_matches(*, expected: str, received: str) -> bool:
     """Constant-time, case-insensitive hex comparison.
 
     Robokassa sends upper-case hex, FreeKassa lower-case; both are "any case" per the docs
-    (payments.md §3.3). Comparing bytes keeps ``compare_digest`` from raising on non-ASCII.
+    (docs/payments.md "Rules for both providers"). Comparing bytes keeps ``compare_digest`` from
+    raising on non-ASCII.
     """
     return hmac.compare_digest(
         expected.strip().lower().encode("utf-8"), received.strip().lower().encode("utf-8")
@@ -342,7 +347,8 @@ def params_from_request_data(
     The webhook view should call this with ``request.body``, ``request.content_type`` and
     ``request.META["QUERY_STRING"]`` instead of reading ``request.POST``/``request.data``:
     Django decodes forms with ``errors="replace"``, so non-UTF-8 bytes would silently turn into
-    U+FFFD instead of being rejected (both providers send UTF-8, payments.md §1.3).
+    U+FFFD instead of being rejected (both providers send UTF-8, docs/payments.md "Robokassa: Result
+    URL").
 
     - Non-empty body: must be ``application/x-www-form-urlencoded`` (POST notifications).
     - Empty body: the query string is parsed (GET notifications).

@@ -1,6 +1,6 @@
 """FreeKassa SCI: payment form links and "URL оповещения" notification verification.
 
-Formulas, reply bodies and pitfalls: /work/shared/reference/payments.md §2 and §3.
+Formulas, reply bodies and pitfalls: docs/payments.md, "FreeKassa: …" sections.
 
 - Form:         md5(m:oa:secret1:currency:o)  (the legacy formula without currency is wrong)
 - Notification: md5(MERCHANT_ID:AMOUNT:secret2:MERCHANT_ORDER_ID), AMOUNT as received;
@@ -36,7 +36,8 @@ from billing.providers.base import (
 )
 
 PAYMENT_URL = "https://pay.freekassa.com/"
-# Current notification server list (payments.md §2.4; older lists had 138.201.88.124 and the
+# Current notification server list (docs/payments.md "FreeKassa: IP addresses"; older lists had
+# 138.201.88.124 and the
 # legacy free-kassa.ru 136.243.38.x / 88.198.88.98 addresses). Configurable per instance.
 FREEKASSA_IPS: tuple[str, ...] = (
     "168.119.157.136",
@@ -99,7 +100,8 @@ class FreeKassaProvider(PaymentProvider):
         """Build the SCI link. ``oa`` is formatted once and signed exactly as sent.
 
         Integral amounts go out as ``299`` (the documented form, vector F1), others as
-        ``299.50``; never ``str(float)`` (``'299.0'`` is a different signature, §3.1).
+        ``299.50``; never ``str(float)`` (``'299.0'`` is a different signature, docs/payments.md
+        "Rules for both providers").
         """
         oa = _amount_format(request=request)
         order_id = str(request.payment_id)
@@ -150,7 +152,8 @@ class FreeKassaProvider(PaymentProvider):
         )
         amount = amount_parse(value=amount_raw, field_name="AMOUNT")
         return ProviderNotification(
-            # Keyed on the signed order id: intid is unsigned, so not a safe dedupe key (§0.5).
+            # Keyed on the signed order id: intid is unsigned, so not a safe dedupe key
+            # (docs/payments.md "FreeKassa: notification").
             event_key=str(payment_id),
             payment_id=payment_id,
             amount=amount,

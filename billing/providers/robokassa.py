@@ -1,6 +1,6 @@
 """Robokassa: payment links (Index.aspx) and ResultURL verification.
 
-Formulas, reply bodies and pitfalls: /work/shared/reference/payments.md §1 and §3.
+Formulas, reply bodies and pitfalls: docs/payments.md, "Robokassa: …" sections.
 
 - Link:      hash(MerchantLogin:OutSum:InvId[:Receipt]:Password#1[:Shp_a=..:Shp_b=..])
 - ResultURL: hash(OutSum:InvId:Password#2[:Shp_a=..]) over the strings *as received*
@@ -40,7 +40,8 @@ from billing.providers.base import (
 
 PAYMENT_URL = "https://auth.robokassa.ru/Merchant/Index.aspx"
 # Official list (docs.robokassa.ru "notifications-and-redirects"). Off by default: the
-# signature is the real check and third parties report other sender addresses (§1.10).
+# signature is the real check and third parties report other sender addresses (docs/payments.md
+# "Robokassa: IP addresses").
 ROBOKASSA_IPS: tuple[str, ...] = ("185.59.216.65", "185.59.217.65")
 HASH_ALGORITHMS: tuple[str, ...] = ("md5", "sha256", "sha384", "sha512")
 INV_ID_MAX = 2_147_483_647
@@ -54,7 +55,8 @@ _INFO_VALUE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}", re.ASCII)
 class RobokassaProvider(PaymentProvider):
     """Robokassa classic protocol. One instance = one shop in one mode (live or test).
 
-    Test mode has its own Password#1/#2 in the Robokassa cabinet (§1.5): configure the test
+    Test mode has its own Password#1/#2 in the Robokassa cabinet (docs/payments.md "Robokassa: test
+    mode"): configure the test
     passwords together with ``test_mode=True``. The password is never picked from the incoming
     ``IsTest`` flag, and a notification flagged ``IsTest`` is refused in live mode.
     """
@@ -164,7 +166,8 @@ class RobokassaProvider(PaymentProvider):
             params["Receipt"] = receipt
         params.update(shp)
         params["Culture"] = request.language
-        # The payment page otherwise assumes windows-1251 for Description (§1.1).
+        # The payment page otherwise assumes windows-1251 for Description (docs/payments.md
+        # "Robokassa: payment link").
         params["Encoding"] = "utf-8"
         if request.email:
             params["Email"] = request.email
@@ -173,7 +176,8 @@ class RobokassaProvider(PaymentProvider):
         return CheckoutSession(url=f"{self.payment_url}?{urlencode(params)}", params=params)
 
     def receipt_encode(self, *, request: CheckoutRequest) -> str:
-        """The ``Receipt`` value: URL-encoded compact JSON, as signed and as sent (§1.6).
+        """The ``Receipt`` value: URL-encoded compact JSON, as signed and as sent (docs/payments.md
+        "Robokassa: Receipt").
 
         The docs (and the official PHP SDK) sign ``urlencode(json)``; the form/URL then adds
         its own transport encoding on top, so a GET link carries it double-encoded. Without
@@ -238,7 +242,8 @@ class RobokassaProvider(PaymentProvider):
         """Check a SuccessURL redirect (Password#1) and return the payment id it names.
 
         Useful only to show "payment #N is being processed" on /pay/success/: a redirect is
-        never proof of payment (§1.4) -- only the ResultURL notification credits anything.
+        never proof of payment (docs/payments.md "Robokassa: Success URL and Fail URL") -- only the
+        ResultURL notification credits anything.
         """
         data = params_validate(params=params)
         out_sum = field_required(params=data, name="OutSum")
@@ -260,7 +265,8 @@ def _shp_pairs(params: Mapping[str, str]) -> list[str]:
     """``key=value`` for Shp_* fields only, sorted as the official SDK sorts them.
 
     Keys are taken verbatim (``Shp_``/``SHP_``/``shp_`` give different hashes), and the list is
-    built from the prefix only -- never from "everything except SignatureValue" (§1.8).
+    built from the prefix only -- never from "everything except SignatureValue" (docs/payments.md
+    "Robokassa: Shp_ parameters").
     """
     return sorted(f"{key}={value}" for key, value in params.items() if _is_shp(key))
 

@@ -1,4 +1,4 @@
-"""Billing fixtures: providers with the made-up credentials of payments.md §5."""
+"""Billing fixtures: providers with the made-up credentials of docs/payments.md's test vectors."""
 
 from datetime import timedelta
 

@@ -1,4 +1,5 @@
-"""Signed notifications built straight from the documented formulas (payments.md §1.3, §2.3),
+"""Signed notifications built straight from the documented formulas (docs/payments.md "Robokassa:
+Result URL", "FreeKassa: notification"),
 and a snapshot of everything a notification may change."""
 
 from __future__ import annotations

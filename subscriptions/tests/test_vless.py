@@ -55,7 +55,7 @@ def query(link: str) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- stream fixtures
 
-# §5 worked example, verbatim (privateKey elided in the reference too).
+# docs/x3ui.md "Links and feed": the worked example, verbatim (privateKey elided).
 REALITY_SETTINGS_JSON = (
     '{"clients":[{"id":"b831381d-6324-4d53-ad4f-8cda48b30811","flow":"xtls-rprx-vision",'
     '"email":"alice","limitIp":0,"totalGB":0,"expiryTime":0,"enable":true,"tgId":0,'
@@ -133,12 +133,12 @@ def stream_for(network: str, security: str) -> dict:
     return stream
 
 
-# --------------------------------------------------------------------------- §5 worked examples
+# ---------------------------------------------------- worked examples (docs/x3ui.md)
 
 
 class TestReferenceExamples:
     def test_reality_example_head(self):
-        """§5 main example: HEAD (v3.5+) output for alice, as /sub/ produces it."""
+        """The main worked example: HEAD (v3.5+) output for alice, as /sub/ produces it."""
         settings = json.loads(REALITY_SETTINGS_JSON)
         client = settings["clients"][0]
         link = vless_link_build(
@@ -211,7 +211,7 @@ class TestReferenceExamples:
         assert link.split("?", 1)[1].split("#", 1)[0] == expected
 
     def test_characterization_tls_example(self):
-        """§5 cites HEAD ``characterization_test.go``: tcp+tls with alpn, fp and a cert pin."""
+        """3x-ui HEAD ``characterization_test.go``: tcp+tls with alpn, fp and a cert pin."""
         stream = {
             "network": "tcp",
             "security": "tls",
@@ -234,7 +234,8 @@ class TestReferenceExamples:
         assert link == expected
 
     def test_spider_x_reference_vector(self):
-        """§5: ``("/seed", "subAlice")`` → ``/c252fbc3ecd3e3c`` (frontend spider-x.test.ts)."""
+        """3x-ui v3.5+: ``("/seed", "subAlice")`` → ``/c252fbc3ecd3e3c`` (frontend
+        spider-x.test.ts)."""
         assert spider_x_derive(seed="/seed", client_key="subAlice") == "/c252fbc3ecd3e3c"
 
 

@@ -3,7 +3,8 @@
 Properties, for random and mutated input:
 - never a 5xx for bad input;
 - never a state change without a valid signature: a reply counts as success only when an
-  independent implementation of the provider's formula (payments.md §1.3, §2.3) says the
+  independent implementation of the provider's formula (docs/payments.md "Robokassa: Result URL",
+  "FreeKassa: notification") says the
   request is genuine, and payments, subscriptions, audit and outbox only change then.
 """
 

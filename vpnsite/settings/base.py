@@ -1,4 +1,4 @@
-"""Settings shared by every environment. Values come from the environment (DESIGN §5)."""
+"""Settings shared by every environment; values come from the environment (.env.example)."""
 
 from datetime import timedelta
 
@@ -90,7 +90,7 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-# Webhooks manage their own transactions (style.md §7), so no ATOMIC_REQUESTS.
+# Webhooks manage their own transactions (billing.services.webhook_receive), so no ATOMIC_REQUESTS.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout lets web, worker, beat and bot share the file.

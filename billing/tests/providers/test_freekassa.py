@@ -1,4 +1,5 @@
-"""FreeKassa provider: vectors from payments.md §5.2 and §6 (made-up credentials), tamper suite.
+"""FreeKassa provider: vectors from docs/payments.md "FreeKassa: test vectors" (made-up
+credentials), tamper suite.
 
 Pure tests: no database, no HTTP. Expected hashes are the reference's published vectors, or
 computed here with hashlib straight from the documented formula -- never from provider code.
@@ -233,7 +234,8 @@ def test_notify_malformed_unsigned_intid_is_dropped_not_fatal(intid):
 
 
 def test_third_party_published_vectors_reproduce():
-    """payments.md §6: freekassa-node README and maksa988/laravel-freekassa tests."""
+    """docs/payments.md "FreeKassa: test vectors": freekassa-node README and the
+    maksa988/laravel-freekassa tests."""
     node = make_provider(merchant_id="14963", secret2="secret_word_2")
     assert node.notification_signature(amount="99", order_id="ID_234") == (
         "c0905625cf96d7730487a4dda69c6a09"

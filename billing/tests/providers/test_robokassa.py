@@ -1,4 +1,5 @@
-"""Robokassa provider: vectors from payments.md §5.1 (made-up credentials), tamper suite.
+"""Robokassa provider: vectors from docs/payments.md "Robokassa: test vectors" (made-up
+credentials), tamper suite.
 
 Pure tests: no database, no HTTP. Expected hashes are the reference's published vectors, or
 computed here with hashlib straight from the documented formula -- never from provider code.
@@ -196,7 +197,7 @@ def test_checkout_r1_link_matches_vector(algorithm):
     )
     expected = {**query_of(R1_URL), "SignatureValue": R1[algorithm]}
     # Deliberate addition to the vector: Encoding=utf-8 (unsigned) so that Cyrillic
-    # descriptions are not read as windows-1251 (payments.md §1.1).
+    # descriptions are not read as windows-1251 (docs/payments.md "Robokassa: payment link").
     assert query_of(session.url) == {**expected, "Encoding": "utf-8"}
     assert session.params == query_of(session.url)
 
