@@ -1105,11 +1105,23 @@ def _traffic_enforce(*, subscription_ids: set[int]) -> None:
             subscription_keys_sync(subscription=sub, reason="traffic limit reached")
 
 
-def subscriptions_place_missing(*, limit: int = 200) -> int:
-    """Place keys for active subscriptions that have none on a healthy node."""
+def subscriptions_place_missing(*, seconds: float = 25.0) -> int:
+    """Place keys for every active subscription that has none on a healthy node.
+
+    The lost placement tasks behind them (a worker killed after a credit) are found by the
+    beat every NODE_PLACE_MISSING_INTERVAL, whatever their number: one pass over the ones
+    short of keys now, one transaction each, until `seconds` have passed (the next run
+    carries on). Returns how many got a live key.
+    """
+    deadline = time.monotonic() + seconds
     count = 0
-    for subscription in subscriptions_short_of_keys()[:limit]:
-        keys = subscription_keys_sync(subscription=subscription)
+    for subscription_id in list(subscriptions_short_of_keys().values_list("pk", flat=True)):
+        if time.monotonic() > deadline:
+            break
+        try:
+            keys = subscription_keys_sync(subscription=Subscription(pk=subscription_id))
+        except Subscription.DoesNotExist:
+            continue
         count += any(k.sync_state in LIVE_KEY_STATES for k in keys)
     return count
 

@@ -111,13 +111,19 @@ def subscription_keys_sync_task(self, subscription_id: int) -> bool:
     return True
 
 
-@shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True)
-def nodes_reconcile_task() -> int:
-    """Beat: place keys for subscriptions short of them, then reconcile every healthy node."""
-    from nodes.models import Node, NodeHealth
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True)
+def subscriptions_place_missing_task() -> int:
+    """Beat: place the keys of subscriptions left without any (a lost placement task)."""
     from nodes.services import subscriptions_place_missing
 
-    subscriptions_place_missing()
+    return subscriptions_place_missing()
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True)
+def nodes_reconcile_task() -> int:
+    """Beat: reconcile every enabled node that is not down."""
+    from nodes.models import Node, NodeHealth
+
     node_ids = list(
         Node.objects.filter(is_enabled=True)
         .exclude(health=NodeHealth.DOWN)

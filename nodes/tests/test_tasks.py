@@ -68,3 +68,48 @@ def test_backoff_is_exponential_with_jitter_and_capped():
     for retries in range(12):
         ceiling = min(5 * 2**retries, 600)
         assert ceiling / 2 <= _backoff(retries) <= ceiling
+
+
+def test_lost_placements_are_found_within_a_minute_whatever_their_number(
+    django_capture_on_commit_callbacks,
+):
+    """A worker killed after credits leaves subscriptions without keys: one beat run places
+    all of them (the old sweep placed 200 per reconcile, every 10 minutes)."""
+    from django.conf import settings
+
+    from nodes.tasks import subscriptions_place_missing_task
+    from subscriptions.tests.factories import SubscriptionFactory
+
+    NodeFactory(health=NodeHealth.UP)
+    stranded = SubscriptionFactory.create_batch(230)
+    with django_capture_on_commit_callbacks(execute=False):  # the panel is not the point
+        placed = subscriptions_place_missing_task.apply().get()
+    assert placed == 230
+    assert all(s.keys.exists() for s in stranded)
+    schedule = settings.CELERY_BEAT_SCHEDULE["nodes-place-missing"]["schedule"]
+    assert schedule.total_seconds() <= 60
+
+
+def test_failover_within_a_minute_at_the_defaults_without_moving_keys_on_one_lost_check():
+    """Down after NODE_DOWN_AFTER_FAILURES checks NODE_HEALTH_INTERVAL apart, the last one as
+    slow as the panel timeouts allow: within 60 s (it was 162 s), and never on one check."""
+    from vpnsite.settings.integrations import celery as beat
+    from vpnsite.settings.integrations import x3ui
+
+    failures = x3ui.NODE_DOWN_AFTER_FAILURES
+    worst = (
+        beat.NODE_HEALTH_INTERVAL * failures + x3ui.X3UI_CONNECT_TIMEOUT + x3ui.X3UI_READ_TIMEOUT
+    )
+    assert failures >= 2
+    assert worst <= 60, f"failover can take {worst:.0f} s at the defaults"
+
+
+@override_settings(NODE_DOWN_AFTER_FAILURES=3)
+def test_one_lost_check_moves_no_key(customer):
+    node = NodeFactory(health=NodeHealth.UP)  # port 1: every check fails
+    sub = subscription_create(customer=customer, tariff=TariffFactory())
+    NodeFactory(name="spare", health=NodeHealth.UP)
+    node_health_check(node=node)
+    node.refresh_from_db()
+    assert node.health == NodeHealth.DEGRADED
+    assert list(sub.keys.values_list("node_id", flat=True)) == [node.pk]

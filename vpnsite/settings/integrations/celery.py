@@ -61,7 +61,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Intervals in seconds; the e2e suite shortens them so it runs in minutes.
 OUTBOX_FLUSH_INTERVAL = env.float("OUTBOX_FLUSH_INTERVAL", default=30.0)
 SUBSCRIPTIONS_EXPIRE_INTERVAL = env.float("SUBSCRIPTIONS_EXPIRE_INTERVAL", default=60.0)
-NODE_HEALTH_INTERVAL = env.float("NODE_HEALTH_INTERVAL", default=60.0)
+# Failover within a minute at the defaults: down after NODE_DOWN_AFTER_FAILURES (3) checks
+# 12 s apart, the last one bounded by the panel timeouts (nodes/tests/test_tasks.py).
+NODE_HEALTH_INTERVAL = env.float("NODE_HEALTH_INTERVAL", default=12.0)
+NODE_PLACE_MISSING_INTERVAL = env.float("NODE_PLACE_MISSING_INTERVAL", default=30.0)
 NODE_RECONCILE_INTERVAL = env.float("NODE_RECONCILE_INTERVAL", default=600.0)
 ALERTS_CHECK_INTERVAL = env.float("ALERTS_CHECK_INTERVAL", default=60.0)
 DAILY_SUMMARY_HOUR_UTC = env.int("DAILY_SUMMARY_HOUR_UTC", default=6)
@@ -83,6 +86,10 @@ CELERY_BEAT_SCHEDULE = {
     "nodes-health-check": {
         "task": "nodes.tasks.nodes_health_check_task",
         "schedule": timedelta(seconds=NODE_HEALTH_INTERVAL),
+    },
+    "nodes-place-missing": {
+        "task": "nodes.tasks.subscriptions_place_missing_task",
+        "schedule": timedelta(seconds=NODE_PLACE_MISSING_INTERVAL),
     },
     "nodes-reconcile": {
         "task": "nodes.tasks.nodes_reconcile_task",

@@ -10,6 +10,8 @@ X3UI_READ_TIMEOUT = env.float("X3UI_READ_TIMEOUT", default=15.0)
 # Health (interval: NODE_HEALTH_INTERVAL in celery.py): after this many failures in a row a
 # node is down.
 NODE_DOWN_AFTER_FAILURES = env.int("NODE_DOWN_AFTER_FAILURES", default=3)
+if NODE_DOWN_AFTER_FAILURES < 2:
+    raise ValueError("NODE_DOWN_AFTER_FAILURES must be at least 2: one lost check moves no key")
 # Above this latency (ms) a reachable node is "degraded" (still takes keys, listed last).
 NODE_DEGRADED_LATENCY_MS = env.int("NODE_DEGRADED_LATENCY_MS", default=3000)
 # Our clients found on a panel without a key in the database: disabled at once, deleted after.
