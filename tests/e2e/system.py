@@ -285,6 +285,7 @@ class E2ESystem:
                 "NODE_HEALTH_INTERVAL": "2",
                 "NODE_DOWN_AFTER_FAILURES": "2",
                 "NODE_RECONCILE_INTERVAL": "6",
+                "NODE_PLACE_MISSING_INTERVAL": "3",
                 "NODE_PROVISION_MAX_RETRIES": "4",
                 "NODE_PROVISION_BACKOFF_BASE": "0.5",
                 "NODE_PROVISION_BACKOFF_MAX": "3",
