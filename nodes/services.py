@@ -317,11 +317,16 @@ def _nodes_to_place(
 ) -> list[Node]:
     """Nodes that should receive a new key for `subscription`.
 
-    A node holds a slot while the key there is not removed, and for good once it refused
-    the key (removed without ever being synced, `_key_replace_elsewhere`).
+    A node holds a slot while the key there is not removed, and for NODE_REFUSED_AVOID_HOURS
+    after it refused the key (removed without ever being synced, `_key_replace_elsewhere`),
+    so a subscription refused everywhere does not bounce between nodes.
     """
+    refused_since = timezone.now() - timedelta(hours=settings.NODE_REFUSED_AVOID_HOURS)
     occupied = {
-        k.node_id for k in keys if k.sync_state != SyncState.REMOVED or k.synced_version == 0
+        k.node_id
+        for k in keys
+        if k.sync_state != SyncState.REMOVED
+        or (k.synced_version == 0 and k.updated_at >= refused_since)
     } | set(exclude_node_ids)
     live = _keys_serving(keys)
     if subscription.node_count == 0:
@@ -541,6 +546,8 @@ class PushResult:
     deleted: list[tuple[NodeClient, int]] = field(default_factory=list, repr=False)
     # Refused for a reason a retry cannot fix, handled by `_refusals_handle`: (key, error).
     refused: list[tuple[NodeClient, str]] = field(default_factory=list, repr=False)
+    # Ours, but held more than once by the panel (reported by `_refusals_handle`).
+    duplicated: list[NodeClient] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
         return {
@@ -665,6 +672,7 @@ def _add_settled(client: X3UIClient, key: NodeClient, wanted: PanelClient) -> st
             raise
         present = client.find_client(wanted.email)
         if present is None:
+            client.get_inbound()  # X3UIInboundNotFound: a problem of the node, not of the key
             raise
         if not panel_client_is_ours(panel=present, wanted=wanted):
             raise _foreign(key, present) from refusal
@@ -677,17 +685,27 @@ def _add_settled(client: X3UIClient, key: NodeClient, wanted: PanelClient) -> st
     return "added"
 
 
-def _adds_sent_mark(keys: list[NodeClient], *, now: datetime) -> None:
-    """Note, before the request, that an add of `keys` may reach the panel.
+def _add_claim(key: NodeClient, *, now: datetime) -> bool:
+    """Claim the add of `key` before the request is sent; False: another worker has.
 
-    If its answer is lost (a timeout after the panel applied it, a killed worker), every
-    later push of those keys reads the panel first instead of adding again: a re-add
-    duplicates the client on v3.0.x and v3.2.8-v3.4.2, is refused on v3.1.0-v3.2.7 and is
-    a silent no-op from v3.5.0. Only the panel's confirmation clears it (`_done_flush`).
+    The mark means "an add may have reached the panel": if its answer is lost (a timeout
+    after the panel applied it, a killed worker), every later push of the key reads the
+    panel first instead of adding again (a re-add duplicates the client on v3.0.x and
+    v3.2.8-v3.4.2, is refused on v3.1.0-v3.2.7 and is a silent no-op from v3.5.0). It is set
+    only if nobody changed it since the key was loaded, so two workers never both add, and
+    only the panel's confirmation clears it (`_done_flush`).
     """
-    NodeClient.objects.filter(pk__in=[k.pk for k in keys]).update(add_sent_at=now)
-    for key in keys:
-        key.add_sent_at = now
+    # The synced version too: a worker that loaded the key before another one added it and
+    # the panel confirmed it (which clears the mark) must not claim the add again.
+    rows = NodeClient.objects.filter(pk=key.pk, synced_version=key.synced_version)
+    if key.add_sent_at is None:
+        rows = rows.filter(add_sent_at__isnull=True)
+    else:
+        rows = rows.filter(add_sent_at=key.add_sent_at)
+    if rows.update(add_sent_at=now) != 1:
+        return False
+    key.add_sent_at = now
+    return True
 
 
 def _push_one(
@@ -726,8 +744,7 @@ def _push_one(
         result.updated += 1
         _mark_done(result, key, version)
         return True
-    if key.add_sent_at is None:
-        _adds_sent_mark([key], now=timezone.now())
+    if key.add_sent_at is None and _add_claim(key, now=timezone.now()):
         outcome = _add_settled(client, key, wanted)
         setattr(result, outcome, getattr(result, outcome) + 1)
         _mark_done(result, key, version)
@@ -758,7 +775,8 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
     logins = client.login_count
     try:
         if not (len(keys) == 1 and _push_one(client, keys[0], versions, result)):
-            _apply(client, keys, client.list_clients(), versions, result)
+            listed_at = timezone.now()
+            _apply(client, keys, client.list_clients(), versions, result, listed_at=listed_at)
     except X3UIInboundNotFound as exc:
         for key in keys:
             _mark_error(key, versions[key.pk], str(exc), final=True)
@@ -822,11 +840,16 @@ def _apply(
     panel_clients: list[PanelClient],
     versions: dict[int, int],
     result: PushResult,
+    *,
+    listed_at: datetime,
 ) -> None:
-    """Converge `keys` given the panel's current clients (shared by push and reconcile).
+    """Converge `keys` given the panel's clients as listed at `listed_at` (push, reconcile).
 
-    A client of ours that the panel holds twice (a re-add before this rule, on v3.0.x or
-    v3.2.8-v3.4.2) is deleted, which removes every copy, and added once.
+    A key absent from the listing is added only if this worker claims its add and nobody
+    sent or confirmed one since the listing was taken (that add may be on the panel already;
+    the next push or reconcile settles it). A client
+    of ours that the panel holds twice (a re-add before this rule, on v3.0.x) is reported:
+    the first copy, the one a legacy update changes, is kept up to date.
     """
     listing = _listing(panel_clients)
     copies = Counter(c.email.casefold() for c in panel_clients)
@@ -841,12 +864,19 @@ def _apply(
                 continue
             wanted = panel_client_for_key(key=key)
             if panel is None:
-                to_add.append((key, wanted))
-            elif not panel_client_is_ours(panel=panel, wanted=wanted):
+                # An add sent, or confirmed, since the listing was taken: it may be there.
+                touched_since = max(
+                    key.add_sent_at or listed_at - timedelta(seconds=1),
+                    key.last_synced_at or listed_at - timedelta(seconds=1),
+                )
+                if touched_since < listed_at and _add_claim(key, now=timezone.now()):
+                    to_add.append((key, wanted))
+                continue
+            if not panel_client_is_ours(panel=panel, wanted=wanted):
                 raise _foreign(key, panel)
-            elif copies[key.email.casefold()] > 1 and _copies_removed(client, key, wanted):
-                to_add.append((key, wanted))
-            elif _managed_differs(panel, wanted):
+            if copies[key.email.casefold()] > 1:
+                result.duplicated.append(key)
+            if _managed_differs(panel, wanted):
                 client.update_client(wanted)
                 result.updated += 1
                 _mark_done(result, key, versions[key.pk])
@@ -854,11 +884,12 @@ def _apply(
                 result.unchanged += 1
                 if key.sync_state != SyncState.SYNCED or key.synced_version != versions[key.pk]:
                     _mark_done(result, key, versions[key.pk])
+        except X3UIInboundNotFound:
+            raise
         except X3UIRejected as exc:
             _refused(result, key, versions[key.pk], exc)
     if not to_add:
         return
-    _adds_sent_mark([key for key, _ in to_add], now=timezone.now())
     try:
         client.add_clients([wanted for _, wanted in to_add])
     except X3UIRejected as exc:
@@ -872,6 +903,8 @@ def _apply(
                 continue
             try:
                 outcome = _add_settled(client, key, wanted)
+            except X3UIInboundNotFound:
+                raise
             except X3UIRejected as refusal:
                 _refused(result, key, versions[key.pk], refusal)
                 continue
@@ -883,16 +916,6 @@ def _apply(
             _mark_done(result, key, versions[key.pk])
 
 
-def _copies_removed(client: X3UIClient, key: NodeClient, wanted: PanelClient) -> bool:
-    """Delete every copy of our duplicated client; False when the panel refuses (a legacy
-    inbound keeps its last client), and the first copy is then kept up to date instead."""
-    try:
-        return client.delete_client(email=key.email, client_id=wanted.id)
-    except X3UIRejected:
-        logger.warning("%s: duplicated client %s could not be removed", client, key.email)
-        return False
-
-
 def _refusals_handle(node: Node, result: PushResult) -> None:
     """Tell the admins once per refused key, and re-place a subscription left without keys.
 
@@ -902,6 +925,18 @@ def _refusals_handle(node: Node, result: PushResult) -> None:
     """
     from telegram_bot.services import notify_admins
 
+    for key in result.duplicated:
+        notify_admins(
+            text=(
+                f"⚠️ The panel of <b>{escape(node.name)}</b> holds client "
+                f"<code>{escape(key.email)}</code> (subscription #{key.subscription_id}) more "
+                "than once (an add repeated before a fix of ours). The first copy is kept up "
+                "to date; delete the others in the panel."
+            ),
+            kind="key-duplicated",
+            dedupe_key=f"key-duplicated:{key.pk}",
+        )
+    result.duplicated = []
     refused, result.refused = result.refused, []
     for key, error in refused:
         notify_admins(
@@ -963,15 +998,18 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
     before, logins = client.request_count, client.login_count
     result = PushResult()
     try:
+        listed_at = timezone.now()
         panel_clients = client.list_clients()
         keys = node_keys_for_sync(node=node)
         versions = {key.pk: key.desired_version for key in keys}
         _traffic_store(keys, _listing(panel_clients))
-        _apply(client, keys, panel_clients, versions, result)
+        _apply(client, keys, panel_clients, versions, result, listed_at=listed_at)
         orphans = _orphans_handle(client, node, keys, panel_clients, now=now)
     except X3UIError as exc:
         if isinstance(exc, X3UILoginRefused):
             _login_refused(node, exc, now=now)
+        if isinstance(exc, X3UIInboundNotFound):
+            _inbound_missing_alert(node, exc)
         summary = {"ok": False, "error": str(exc)[:500], "at": now.isoformat()}
         Node.objects.filter(pk=node.pk).update(
             last_reconcile_at=now, last_reconcile_result=summary, last_error=str(exc)[:2000]
@@ -1072,20 +1110,22 @@ def _traffic_enforce(*, subscription_ids: set[int]) -> None:
     """Sum traffic over all nodes; a subscription over its limit gets its keys disabled.
 
     3x-ui enforces `totalGB` per panel only, so a multi-node subscription is capped here.
-    A panel counts traffic once per email, so two keys sharing one (keys made before the
-    per-node emails, on two inbounds of one panel) are counted once. Two queries whatever
+    A panel counts traffic once per email, so two keys of a subscription sharing one (keys
+    made before the per-node emails, on two inbounds of one panel) are counted once, with the
+    higher of their counters (a removed key's counter stops being read). Two queries whatever
     the number of subscriptions, plus one write per changed total.
     """
     if not subscription_ids:
         return
-    totals: dict[int, int] = defaultdict(int)
-    counted = set()
+    per_client: dict[tuple, int] = {}
     for subscription_id, email, panel_url, up, down in NodeClient.objects.filter(
         subscription_id__in=subscription_ids
     ).values_list("subscription_id", "email", "node__panel_url", "traffic_up", "traffic_down"):
-        if (panel_url, email.casefold()) not in counted:
-            counted.add((panel_url, email.casefold()))
-            totals[subscription_id] += up + down
+        client_key = (subscription_id, panel_url, email.casefold())
+        per_client[client_key] = max(per_client.get(client_key, 0), up + down)
+    totals: dict[int, int] = defaultdict(int)
+    for (subscription_id, _panel, _email), used in per_client.items():
+        totals[subscription_id] += used
     changed = [
         sub
         for sub in Subscription.objects.filter(pk__in=subscription_ids).only(
@@ -1242,7 +1282,6 @@ def node_failover(*, node: Node) -> int:
 # --- Operator actions ------------------------------------------------------------------------
 
 
-@transaction.atomic
 def node_create(
     *,
     name: str,
@@ -1282,21 +1321,22 @@ def node_create(
         location=location,
     )
     node.full_clean()
-    if check:
+    if check:  # before the transaction: it waits on the panel
         try:
             node_panel_check(node=node)
         except ApplicationError:
             if not force:
                 raise
-    node.save()
-    audit_log_write(
-        event_type=AuditEvent.NODE_CHANGED,
-        obj=node,
-        acting_user=actor,
-        actor_label="" if actor else "cli",
-        message=f"node {name} added",
-        extra_data={"panel_url": node.panel_url, "inbound_id": inbound_id},
-    )
+    with transaction.atomic():
+        node.save()
+        audit_log_write(
+            event_type=AuditEvent.NODE_CHANGED,
+            obj=node,
+            acting_user=actor,
+            actor_label="" if actor else "cli",
+            message=f"node {name} added",
+            extra_data={"panel_url": node.panel_url, "inbound_id": inbound_id},
+        )
     return node
 
 
@@ -1328,8 +1368,16 @@ def node_panel_check(*, node: Node) -> None:
 
 
 def node_keys_retry(*, key_ids: list[int]) -> int:
-    """Queue a fresh push for keys (an operator's "retry"): reset attempts, state pending."""
-    keys = list(NodeClient.objects.filter(pk__in=key_ids).exclude(sync_state=SyncState.REMOVED))
+    """Queue a fresh push for keys (an operator's "retry"): reset attempts, state pending.
+
+    A key its panel refused and that was given up there (removed, never synced) comes back
+    too: the operator has settled what the panel objected to.
+    """
+    keys = list(
+        NodeClient.objects.filter(pk__in=key_ids).exclude(
+            sync_state=SyncState.REMOVED, synced_version__gt=0
+        )
+    )
     with transaction.atomic():
         for key in keys:
             NodeClient.objects.filter(pk=key.pk).update(

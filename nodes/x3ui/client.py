@@ -442,8 +442,22 @@ class X3UIClient:
         return self._dispatch(legacy=legacy, v3=v3)
 
     def get_inbound(self) -> Inbound:
-        """Our inbound: port, protocol, parsed settings/streamSettings (for links), clients."""
-        obj = self._call_public("GET", self._inbound_path())
+        """Our inbound: port, protocol, parsed settings/streamSettings (for links), clients.
+
+        A refusal ("Obtain (record not found)") means the panel user does not see our inbound:
+        ``X3UIInboundNotFound``.
+        """
+        try:
+            obj = self._call_public("GET", self._inbound_path())
+        except X3UIRejected as exc:
+            if exc.status_code == 404:
+                raise
+            raise X3UIInboundNotFound(
+                f"inbound {self.inbound_id} not found: {_one_line(exc.msg)}",
+                endpoint=exc.endpoint,
+                status_code=exc.status_code,
+                msg=exc.msg,
+            ) from None
         return self._parse_inbound(obj)
 
     def server_status(self) -> ServerStatus:

@@ -9,6 +9,7 @@ issue restates.
 
 import json
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 import requests
@@ -25,6 +26,7 @@ from nodes.services import (
     node_create,
     node_health_check,
     node_keys_push,
+    node_keys_retry,
     node_pick_for_new_client,
     node_reconcile,
     subscription_keys_sync,
@@ -32,7 +34,7 @@ from nodes.services import (
 )
 from nodes.tests.conftest import PASSWORD, USERNAME, seed_orphan
 from nodes.tests.factories import NodeFactory
-from nodes.x3ui import X3UIUnavailable
+from nodes.x3ui import X3UIInboundNotFound, X3UIUnavailable
 from subscriptions.services import subscription_create, subscription_extend
 from subscriptions.tests.factories import TariffFactory
 from telegram_bot.models import OutboxMessage
@@ -461,8 +463,12 @@ def test_a_reconcile_whose_add_came_back_late_leaves_one_client(
     assert sim.client_copies(key.email) == 1
 
 
-def test_a_client_the_panel_holds_twice_is_repaired(sim_factory):
-    """v3.0.2 keeps a second copy of a re-added client; its update changes the first only."""
+def test_a_client_the_panel_holds_twice_is_reported_and_kept_converged(sim_factory):
+    """v3.0.2 keeps a second copy of a re-added client; its update changes the first only.
+
+    Deleting the copies would also drop the panel's traffic row (the customer's usage), so
+    the first copy is kept up to date and the admins are told once to remove the others.
+    """
     sim = sim_factory(version="3.0.2")
     sim.seed_client("keeps-the-inbound-busy")
     node = node_for(sim)
@@ -479,9 +485,10 @@ def test_a_client_the_panel_holds_twice_is_repaired(sim_factory):
 
     results = [node_reconcile(node=node) for _ in range(3)]
 
-    assert sim.client_copies(email) == 1
     assert sub.keys.get().sync_state == SyncState.SYNCED
+    assert results[0]["updated"] == 1  # the first copy gets our subId, expiry and limits
     assert [(r["updated"], r["added"]) for r in results[1:]] == [(0, 0), (0, 0)]
+    assert OutboxMessage.objects.filter(kind="key-duplicated").count() == ADMIN_CHATS
 
 
 def test_a_subscription_refused_everywhere_does_not_bounce(
@@ -606,6 +613,148 @@ def test_one_email_on_two_inbounds_is_counted_once(version, sim_factory):
 
 
 def _no_push():
-    from unittest import mock
-
     return mock.patch("nodes.services._push_on_commit")
+
+
+# -- second review: races, a missing inbound, a way back after a refusal --------------------
+
+
+def _loading_then(action):
+    """`node_keys_for_sync` that lets `action` run right after the caller loaded its keys
+    (or, for a reconcile, right after its listing): a second worker in between."""
+    from nodes import services
+
+    real, state = services.node_keys_for_sync, {"done": False}
+
+    def loading(*, node, key_ids=None):
+        if key_ids is None and not state["done"]:  # a reconcile, after its listing
+            state["done"] = True
+            action()
+        keys = real(node=node, key_ids=key_ids)
+        if key_ids is not None and not state["done"]:  # a push, after loading its keys
+            state["done"] = True
+            action()
+        return keys
+
+    return mock.patch.object(services, "node_keys_for_sync", loading)
+
+
+@pytest.mark.parametrize("version", ["3.0.2", "3.4.2"])
+def test_two_workers_pushing_one_new_key_add_it_once(
+    version, sim_factory, django_capture_on_commit_callbacks
+):
+    sim = sim_factory(version=version)
+    sim.seed_client("keeps-the-inbound-busy")
+    node = node_for(sim)
+    key = bought(django_capture_on_commit_callbacks, execute=False).keys.get()
+    with _loading_then(lambda: node_keys_push(node_id=node.pk, key_ids=[key.pk])):
+        node_keys_push(node_id=node.pk, key_ids=[key.pk])
+    assert sim.client_copies(key.email) == 1
+
+
+@pytest.mark.parametrize("version", ["3.0.2", "3.4.2"])
+def test_a_push_between_a_reconciles_listing_and_its_keys_adds_once(
+    version, sim_factory, django_capture_on_commit_callbacks
+):
+    sim = sim_factory(version=version)
+    sim.seed_client("keeps-the-inbound-busy")
+    node = node_for(sim)
+    key = bought(django_capture_on_commit_callbacks, execute=False).keys.get()
+    with _loading_then(lambda: node_keys_push(node_id=node.pk, key_ids=[key.pk])):
+        node_reconcile(node=node)
+    node_reconcile(node=node)
+    assert sim.client_copies(key.email) == 1
+
+
+@pytest.mark.parametrize("version", ["3.0.2", "3.4.2"])
+def test_a_missing_inbound_on_a_one_key_push_is_a_node_problem(
+    version, sim_factory, django_capture_on_commit_callbacks
+):
+    sim = sim_factory(version=version)
+    node = node_for(sim, weight=100)
+    other = node_for(sim_factory(version=version), name="other", weight=1)
+    key = bought(django_capture_on_commit_callbacks, execute=False).keys.get(node=node)
+    Node.objects.filter(pk=node.pk).update(inbound_id=9)
+    x3ui_clients_reset()
+
+    node_keys_push(node_id=node.pk, key_ids=[key.pk])
+
+    assert not OutboxMessage.objects.filter(kind="key-refused").exists()
+    assert OutboxMessage.objects.filter(kind="inbound-missing").count() == ADMIN_CHATS
+    assert not NodeClient.objects.filter(node=other).exists()
+
+
+def test_a_missing_inbound_on_a_v3_reconcile_refuses_no_key(
+    sim_factory, django_capture_on_commit_callbacks
+):
+    sim = sim_factory(version="3.4.2")
+    node = node_for(sim, weight=100)
+    node_for(sim_factory(version="3.4.2"), name="other", weight=1)
+    for _ in range(3):
+        bought(django_capture_on_commit_callbacks, execute=False)
+    Node.objects.filter(pk=node.pk).update(inbound_id=9)
+    node.refresh_from_db()
+    x3ui_clients_reset()
+
+    with pytest.raises(X3UIInboundNotFound):
+        node_reconcile(node=node)
+
+    assert not OutboxMessage.objects.filter(kind="key-refused").exists()
+    assert OutboxMessage.objects.filter(kind="inbound-missing").count() == ADMIN_CHATS
+
+
+def test_an_operators_retry_brings_a_refused_key_back(
+    sim_factory, django_capture_on_commit_callbacks
+):
+    sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.6.0")
+    node_for(sim_a, name="a", weight=1)
+    node_b = node_for(sim_b, name="b", weight=100)
+    sub = _subscription(TariffFactory(node_count=0))
+    email_b = key_email(subscription_id=sub.pk, node_id=node_b.pk)
+    sim_b.seed_client(email_b, comment="made by hand")
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription_keys_sync(subscription=sub)
+    refused = sub.keys.get(node=node_b)
+    assert refused.sync_state == SyncState.REMOVED
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription_keys_sync(subscription=sub)
+    assert sub.keys.get(node=node_b).sync_state == SyncState.REMOVED  # not retried at once
+
+    panel_post(sim_b, f"panel/api/clients/del/{email_b}", {})  # the operator clears it
+    with django_capture_on_commit_callbacks(execute=True):
+        node_keys_retry(key_ids=[refused.pk])
+
+    refused.refresh_from_db()
+    assert refused.sync_state == SyncState.SYNCED
+    assert sim_b.client(email_b)["id"] == str(sub.client_uuid)
+
+
+def test_shared_email_traffic_takes_the_live_counter():
+    sub = _subscription(TariffFactory(node_count=0))
+    one = NodeFactory(name="one", panel_url="http://127.0.0.1:1/p/", inbound_id=1)
+    two = NodeFactory(name="two", panel_url="http://127.0.0.1:1/p/", inbound_id=2)
+    email = f"s{sub.pk}"
+    NodeClient.objects.create(
+        subscription=sub,
+        node=one,
+        email=email,
+        sync_state=SyncState.SYNCED,
+        synced_version=1,
+        traffic_up=700 * 1024**2,
+        traffic_down=500 * 1024**2,
+    )
+    NodeClient.objects.create(  # newer, removed: its counter stopped being read
+        subscription=sub,
+        node=two,
+        email=email,
+        sync_state=SyncState.REMOVED,
+        synced_version=1,
+        traffic_up=50 * 1024**2,
+        traffic_down=50 * 1024**2,
+    )
+    from nodes.services import _traffic_enforce
+
+    with _no_push():
+        _traffic_enforce(subscription_ids={sub.pk})
+    sub.refresh_from_db()
+    assert sub.traffic_used_bytes == 1200 * 1024**2

@@ -24,3 +24,6 @@ NODE_PROVISION_BACKOFF_MAX = env.float("NODE_PROVISION_BACKOFF_MAX", default=600
 # on each further refusal, at most 8x), unless its credentials are changed: 3x-ui v3.0+
 # blocks a user for 15 min after 5 failures in 5 min, and v2.x alerts its owner each time.
 NODE_LOGIN_PAUSE_MINUTES = env.float("NODE_LOGIN_PAUSE_MINUTES", default=15.0)
+# A node that refused a subscription's key (someone else's client holds its email) is not
+# picked for that subscription again for this long.
+NODE_REFUSED_AVOID_HOURS = env.float("NODE_REFUSED_AVOID_HOURS", default=24.0)
