@@ -637,6 +637,18 @@ def webhook_event_record(*, provider: str, request: WebhookRequest) -> WebhookEv
     )
 
 
+def webhook_event_refuse(*, event: WebhookEvent, reason: str) -> WebhookEvent:
+    """Close a stored delivery unprocessed (REJECTED with `reason`), e.g. a sender over its
+    limit of rejected notifications. Nothing is verified, nothing else changes."""
+    _event_save(
+        event=event,
+        status=WebhookEventStatus.REJECTED,
+        outcome=reason[:255],
+        processed_at=timezone.now(),
+    )
+    return event
+
+
 def webhook_event_process(
     *, event: WebhookEvent, request: WebhookRequest | None = None
 ) -> WebhookReply:
