@@ -74,6 +74,9 @@ class PaymentWebhookApi(APIView):
     renderer_classes: ClassVar[list] = [PlainTextRenderer]
     content_negotiation_class = FirstRendererNegotiation
     throttle_classes: ClassVar[list] = []
+    # Only what a provider sends: anything else (OPTIONS, HEAD, PUT...) is DRF's 405 with
+    # ``Allow: GET, POST``, answered before a row is stored.
+    http_method_names: ClassVar[list[str]] = ["get", "post"]
 
     def get(self, request: Request) -> HttpResponse:
         return self._handle(request)
