@@ -76,9 +76,14 @@ CREDITED_STATUSES = (PaymentStatus.PAID, PaymentStatus.REFUNDED)
 SENSITIVE_HEADERS = frozenset(
     {"cookie", "authorization", "proxy-authorization", "x-api-key", "x-csrftoken"}
 )
-HEADERS_MAX_COUNT = 100
-HEADER_NAME_MAX_LENGTH = 128
-HEADER_VALUE_MAX_LENGTH = 2048
+# A provider sends a dozen short headers; together with the body cap
+# (WEBHOOK_BODY_MAX_BYTES, shared by body and query string) these bound one stored delivery
+# to the body cap plus about 4 KB of headers, whatever a sender puts in it.
+HEADERS_MAX_COUNT = 32
+HEADER_NAME_MAX_LENGTH = 64
+HEADER_VALUE_MAX_LENGTH = 256
+HEADERS_MAX_CHARS = 4096
+HEADERS_DROPPED = "X-Vpnsite-Headers-Dropped"
 WEBHOOK_ERROR_MAX_LENGTH = 4000
 TRACEBACK_MAX_LENGTH = 20000
 
@@ -614,16 +619,19 @@ def webhook_event_record(*, provider: str, request: WebhookRequest) -> WebhookEv
     """Save the untrusted request as a RECEIVED event row, before anything else looks at it.
 
     The row is written at once (autocommit: webhooks run without ``ATOMIC_REQUESTS``), so
-    it stays whatever happens next. The body and query string are capped at
-    ``WEBHOOK_BODY_MAX_BYTES`` (``body_truncated``); bytes that are not UTF-8, and NULs,
-    which PostgreSQL text cannot hold, are kept escaped (``body_escaped``). Cookies and
-    credentials are dropped from the headers. No ``full_clean``: the row must be writable
-    whatever the request holds, and every value is sanitized here.
+    it stays whatever happens next. The body and query string together are capped at
+    ``WEBHOOK_BODY_MAX_BYTES`` (``body_truncated``), the headers at ``HEADERS_MAX_*``;
+    bytes that are not UTF-8, and NULs, which PostgreSQL text cannot hold, are kept escaped
+    (``body_escaped``, cut to the same cap). Cookies and credentials are dropped from the
+    headers. No ``full_clean``: the row must be writable whatever the request holds, and
+    every value is sanitized here.
     """
     limit = settings.WEBHOOK_BODY_MAX_BYTES
     body, body_truncated, body_escaped = _raw_text(data=request.body, limit=limit)
+    # One budget for both: a notification comes in the body or in the query string.
     query, query_truncated, query_escaped = _raw_text(
-        data=request.query_string.encode("utf-8", errors="surrogateescape"), limit=limit
+        data=request.query_string.encode("utf-8", errors="surrogateescape"),
+        limit=max(limit - min(len(request.body), limit), 0),
     )
     return WebhookEvent.objects.create(
         provider=provider[:32],
@@ -847,6 +855,9 @@ def _raw_text(*, data: bytes, limit: int) -> tuple[str, bool, bool]:
     if "\x00" in text:
         text = text.replace("\x00", "\\x00")
         escaped = True
+    if len(text) > limit:  # escaping made it longer: the cap holds for what is stored
+        text = text[:limit]
+        truncated = True
     return text, truncated, escaped
 
 
@@ -857,14 +868,27 @@ def _safe_text(value: object) -> str:
 
 
 def _headers_clean(*, headers: Mapping[str, str], content_type: str) -> dict[str, str]:
+    """The headers worth keeping, Content-Type first (reprocessing needs it), each one cut
+    to HEADER_*_MAX_LENGTH, at most HEADERS_MAX_COUNT of them and HEADERS_MAX_CHARS in all;
+    what does not fit is dropped and counted under ``X-Vpnsite-Headers-Dropped``."""
     clean: dict[str, str] = {}
-    for name, value in list(headers.items())[:HEADERS_MAX_COUNT]:
+    size = 0
+    dropped = 0
+    items = list(headers.items())
+    if content_type:
+        items.insert(0, ("Content-Type", content_type))
+    for name, value in items:
         key = _safe_text(name)[:HEADER_NAME_MAX_LENGTH]
-        if key.lower() in SENSITIVE_HEADERS:
+        if key.lower() in SENSITIVE_HEADERS or key in clean:
             continue
-        clean[key] = _safe_text(value)[:HEADER_VALUE_MAX_LENGTH]
-    if content_type and "Content-Type" not in clean:
-        clean["Content-Type"] = _safe_text(content_type)[:HEADER_VALUE_MAX_LENGTH]
+        text = _safe_text(value)[:HEADER_VALUE_MAX_LENGTH]
+        if len(clean) >= HEADERS_MAX_COUNT or size + len(key) + len(text) > HEADERS_MAX_CHARS:
+            dropped += 1
+            continue
+        clean[key] = text
+        size += len(key) + len(text)
+    if dropped:
+        clean[HEADERS_DROPPED] = str(dropped)
     return clean
 
 
