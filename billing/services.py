@@ -822,11 +822,71 @@ def _webhook_fail(
                 event_key=event.event_key,
                 payment_id=event.payment_id,
                 processed_at=timezone.now(),
+                dismissed_at=None,
                 **failure,
             )
+            _alert_failed(event=event)
     except Exception:  # the database may be the thing that failed
         logger.exception("webhook %s: could not record the failure", event.provider)
     logger.exception("webhook %s #%s failed", event.provider, event.pk)
+
+
+def _alert_failed(*, event: WebhookEvent) -> None:
+    """The admins hear of a FAILED notification once (``core.alerts``; the periodic check
+    catches up if this call fails too)."""
+    from core.alerts import webhook_failed_alert
+
+    try:
+        webhook_failed_alert(event=event)
+    except Exception:
+        logger.exception("webhook %s #%s: could not queue the alert", event.provider, event.pk)
+
+
+@transaction.atomic
+def webhook_event_dismiss(
+    *, event: WebhookEvent, actor: Any, reason: str, now: datetime | None = None
+) -> WebhookEvent:
+    """An operator settled a FAILED notification by hand: it leaves the dashboard (audited).
+
+    Only a FAILED event not dismissed yet, and only with a reason. Reprocessing stays
+    possible; a new failure puts it back on the dashboard.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("Dismissing a failed event needs a reason.", {"event_id": event.pk})
+    locked = WebhookEvent.objects.select_for_update().filter(pk=event.pk).first()
+    if locked is None:
+        raise ApplicationError("Webhook event not found.", {"event_id": event.pk})
+    if locked.status != WebhookEventStatus.FAILED:
+        raise ApplicationError(
+            f"Only a failed event can be dismissed (event #{locked.pk} is {locked.status}).",
+            {"event_id": locked.pk, "status": locked.status},
+        )
+    if locked.dismissed_at is not None:
+        raise ApplicationError(f"Event #{locked.pk} is already dismissed.", {"event_id": locked.pk})
+    locked.dismissed_at = now
+    locked.save(update_fields=["dismissed_at", "updated_at"])
+    audit_log_write(
+        event_type=AuditEvent.ADMIN_ACTION,
+        obj=locked,
+        acting_user=actor,
+        message=(
+            f"failed {locked.provider} notification #{locked.pk} "
+            f"(payment {locked.event_key or '?'}) dismissed: {reason}"
+        ),
+        extra_data={
+            "action": "webhook_event_dismiss",
+            "webhook_event_id": locked.pk,
+            "provider": locked.provider,
+            "event_key": locked.event_key,
+            "payment_id": locked.payment_id,
+            "error": locked.error[:500],
+            "reason": reason,
+        },
+    )
+    event.dismissed_at = locked.dismissed_at
+    return locked
 
 
 def _event_save(*, event: WebhookEvent, **fields: Any) -> None:
