@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
@@ -727,6 +728,42 @@ def webhook_event_reprocess(*, event: WebhookEvent) -> WebhookEvent:
     webhook_event_process(event=event)
     event.refresh_from_db()
     return event
+
+
+def webhook_events_prune(
+    *, now: datetime | None = None, retention_days: int | None = None, batch: int = 1000
+) -> int:
+    """Delete webhook log rows past the retention (beat, daily); returns how many.
+
+    Older than ``WEBHOOK_RETENTION_DAYS``: REJECTED and DUPLICATE rows, RECEIVED ones (a
+    delivery whose processing died; never one younger than a day, which may be in flight)
+    and FAILED ones an operator dismissed that long ago. Never a PROCESSED row (the record of
+    a credit) nor a FAILED one still waiting for an operator. In batches of `batch` rows,
+    each its own short DELETE.
+    """
+    now = now or timezone.now()
+    days = settings.WEBHOOK_RETENTION_DAYS if retention_days is None else retention_days
+    cutoff = now - timedelta(days=max(days, 0))
+    due = WebhookEvent.objects.filter(
+        Q(
+            status__in=[WebhookEventStatus.REJECTED, WebhookEventStatus.DUPLICATE],
+            created_at__lt=cutoff,
+        )
+        | Q(
+            status=WebhookEventStatus.RECEIVED,
+            created_at__lt=min(cutoff, now - timedelta(days=1)),
+        )
+        | Q(status=WebhookEventStatus.FAILED, dismissed_at__lt=cutoff)
+    )
+    deleted = 0
+    while True:
+        ids = list(due.order_by().values_list("pk", flat=True)[:batch])
+        if not ids:
+            break
+        deleted += WebhookEvent.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        logger.info("webhook log: %s row(s) older than %s day(s) deleted", deleted, days)
+    return deleted
 
 
 def _stored_request(*, event: WebhookEvent) -> WebhookRequest:
