@@ -55,6 +55,7 @@ from core.models import AuditEvent
 from core.services import audit_log_write
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
+from telegram_bot.bot.texts import button_support, support_contact, support_url
 from telegram_bot.services import (
     admin_messages,
     customer_message,
@@ -1039,9 +1040,32 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             )
         return formatted[language]
 
+    reply_markup = None
     with translation.override(_language(customer.language)):
         amount, expires = amount_and_expiry()
-        if subscription.keys_notified_at:
+        if customer.is_banned:
+            # The money was taken, so the days are credited; but the keys stay disabled and
+            # the nodes layer sends no keys: say so, and how to reach support.
+            message = _(
+                "✅ Payment #%(payment)s received: %(amount)s.\n"
+                "⛔ Your account is blocked, so your VPN keys are disabled and no keys will be "
+                "sent. The paid days are added to your subscription “%(tariff)s” (until "
+                "%(expires)s); its keys work again if the block is lifted."
+            )
+            contact = support_contact()
+            if contact:
+                message += "\n" + _("To sort this out, write to support: %(contact)s") % {
+                    "contact": escape(contact).replace("%", "%%")
+                }
+            else:
+                message += "\n" + _("To sort this out, please contact support.")
+            if url := support_url():
+                reply_markup = {
+                    "inline_keyboard": [
+                        [{"text": button_support(language=customer.language), "url": url}]
+                    ]
+                }
+        elif subscription.keys_notified_at:
             # A renewal: the keys the customer has keep working, nothing else arrives.
             message = _(
                 "✅ Payment #%(payment)s received: %(amount)s.\n"
@@ -1063,6 +1087,7 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
         to_customer = customer_message(
             customer=customer,
             text=text,
+            reply_markup=reply_markup,
             kind=KIND_PAYMENT_PAID,
             dedupe_key=f"payment-paid:{payment.pk}",
         )
@@ -1085,6 +1110,11 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
         if late:
             admin_text += "\n" + _(
                 "⚠️ Paid after the payment had expired or been cancelled; credited anyway."
+            )
+        if customer.is_banned:
+            admin_text += "\n" + _(
+                "⛔ The customer is banned: the days are credited, the keys stay disabled and "
+                "the customer was told to contact support."
             )
         to_admins = admin_messages(
             text=admin_text,
