@@ -59,6 +59,13 @@ def test_the_feed_answers_while_redis_is_down(redis_down):
     subscription = SubscriptionFactory()
     client = Client(raise_request_exception=False)
     assert client.get(f"/sub/{subscription.feed_token}", REMOTE_ADDR=SENDER).status_code == 200
+    page = client.get(
+        f"/sub/{subscription.feed_token}",
+        REMOTE_ADDR=SENDER,
+        HTTP_ACCEPT="text/html",
+        HTTP_USER_AGENT="Mozilla/5.0",
+    )
+    assert (page.status_code, page["Content-Type"].split(";")[0]) == (200, "text/html")
     assert client.get("/sub/unknowntoken", REMOTE_ADDR=SENDER).status_code == 404
 
 
