@@ -17,7 +17,13 @@ from django.utils.html import format_html
 from accounts.models import Customer
 from billing.models import Payment, PaymentStatus, WebhookEvent
 from billing.selectors import payment_totals
-from billing.services import payment_manual_create, payment_refund, webhook_event_reprocess
+from billing.services import (
+    payment_manual_create,
+    payment_refund,
+    webhook_event_dismiss,
+    webhook_event_reprocess,
+)
+from core.admin import action_form_page, run_for_each
 from core.exceptions import ApplicationError
 from subscriptions.models import Subscription, Tariff
 
@@ -44,6 +50,14 @@ class RefundForm(forms.Form):
         max_length=255,
         help_text="Why the money was returned (kept in the audit log). "
         "Return the money itself in the provider's cabinet.",
+    )
+
+
+class DismissForm(forms.Form):
+    reason = forms.CharField(
+        max_length=255,
+        help_text="How the notification was settled (kept in the audit log), e.g. "
+        "“no money was taken” or “credited by hand as payment #…”.",
     )
 
 
@@ -264,12 +278,13 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "status",
         "outcome",
         "payment_id",
+        "dismissed_at",
     ]
     list_filter = ["provider", "status", EventErrorFilter, "verified", "created_at"]
     search_fields = ["=event_key", "outcome", "=remote_ip"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
-    actions = ["reprocess_selected"]
+    actions = ["reprocess_selected", "dismiss_selected"]
 
     def get_queryset(self, request: HttpRequest):
         queryset = super().get_queryset(request)
@@ -289,6 +304,33 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.change_webhookevent")
+
+    @admin.action(description="Dismiss selected failed events…", permissions=["reprocess"])
+    def dismiss_selected(self, request: HttpRequest, queryset):
+        """A FAILED event settled by hand leaves the dashboard (a reason is asked first)."""
+        form = DismissForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run_for_each(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda event: webhook_event_dismiss(
+                    event=event, actor=request.user, reason=form.cleaned_data["reason"]
+                ),
+                done="Dismissed {count} failed event(s).",
+            )
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form=form,
+            action="dismiss_selected",
+            title="Dismiss failed payment notifications",
+            submit="Dismiss",
+            intro="Only for a failure settled by hand: the provider may have taken the money. "
+            "A dismissed event leaves the dashboard and can still be reprocessed.",
+        )
 
     @admin.action(description="Reprocess selected events", permissions=["reprocess"])
     def reprocess_selected(self, request: HttpRequest, queryset) -> None:

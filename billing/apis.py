@@ -29,7 +29,12 @@ from rest_framework.views import APIView
 from billing.exceptions import ProviderNotConfiguredError
 from billing.net import client_ip, ip_allowed
 from billing.providers import provider_get
-from billing.services import WebhookRequest, webhook_receive
+from billing.services import (
+    WebhookRequest,
+    webhook_event_process,
+    webhook_event_record,
+    webhook_event_refuse,
+)
 from core.ratelimit import rate_count, rate_hit
 
 logger = logging.getLogger(__name__)
@@ -69,6 +74,9 @@ class PaymentWebhookApi(APIView):
     renderer_classes: ClassVar[list] = [PlainTextRenderer]
     content_negotiation_class = FirstRendererNegotiation
     throttle_classes: ClassVar[list] = []
+    # Only what a provider sends: anything else (OPTIONS, HEAD, PUT...) is DRF's 405 with
+    # ``Allow: GET, POST``, answered before a row is stored.
+    http_method_names: ClassVar[list[str]] = ["get", "post"]
 
     def get(self, request: Request) -> HttpResponse:
         return self._handle(request)
@@ -88,13 +96,6 @@ class PaymentWebhookApi(APIView):
             forwarded_for=meta.get("HTTP_X_FORWARDED_FOR"),
             trusted_proxies=settings.TRUSTED_PROXY_IPS,
         )
-        limited_key = self._reject_limit_key(provider=provider, remote_ip=remote_ip)
-        if limited_key and (
-            rate_count(key=limited_key, window=60) >= settings.WEBHOOK_REJECTS_PER_MINUTE
-        ):
-            response = HttpResponse("ERROR: too_many_rejected", status=429, content_type=PLAIN_TEXT)
-            response["Retry-After"] = "60"
-            return response
         try:
             body = http_request.body  # first, before anything parses the stream
         except RequestDataTooBig:
@@ -110,7 +111,21 @@ class PaymentWebhookApi(APIView):
             headers=dict(http_request.headers),
         )
         try:
-            reply = webhook_receive(provider=self.provider_code, request=webhook_request)
+            # Stored before any dependency that can fail is touched (the limiter's cache).
+            event = webhook_event_record(provider=self.provider_code, request=webhook_request)
+        except Exception:  # the database is down: nothing could be kept, the provider retries
+            logger.exception("webhook %s: could not store the delivery", self.provider_code)
+            return HttpResponse("ERROR: internal_error", status=500, content_type=PLAIN_TEXT)
+        limited_key = self._reject_limit_key(provider=provider, remote_ip=remote_ip)
+        if limited_key and (
+            rate_count(key=limited_key, window=60) >= settings.WEBHOOK_REJECTS_PER_MINUTE
+        ):
+            webhook_event_refuse(event=event, reason="too_many_rejected")
+            response = HttpResponse("ERROR: too_many_rejected", status=429, content_type=PLAIN_TEXT)
+            response["Retry-After"] = "60"
+            return response
+        try:
+            reply = webhook_event_process(event=event, request=webhook_request)
         except Exception:  # the event row says what failed; a 5xx makes the provider retry
             logger.exception("webhook %s: internal failure", self.provider_code)
             return HttpResponse("ERROR: internal_error", status=500, content_type=PLAIN_TEXT)

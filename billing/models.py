@@ -107,6 +107,9 @@ class WebhookEvent(BaseModel):
         Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events"
     )
     processed_at = models.DateTimeField(null=True, blank=True)
+    # A FAILED event an operator settled by hand (``webhook_event_dismiss``): off the
+    # dashboard, and pruned after WEBHOOK_RETENTION_DAYS. A new failure clears it.
+    dismissed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

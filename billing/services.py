@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
@@ -54,6 +55,7 @@ from core.models import AuditEvent
 from core.services import audit_log_write
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
+from telegram_bot.bot.texts import button_support, support_contact, support_url
 from telegram_bot.services import (
     admin_messages,
     customer_message,
@@ -76,9 +78,14 @@ CREDITED_STATUSES = (PaymentStatus.PAID, PaymentStatus.REFUNDED)
 SENSITIVE_HEADERS = frozenset(
     {"cookie", "authorization", "proxy-authorization", "x-api-key", "x-csrftoken"}
 )
-HEADERS_MAX_COUNT = 100
-HEADER_NAME_MAX_LENGTH = 128
-HEADER_VALUE_MAX_LENGTH = 2048
+# A provider sends a dozen short headers; together with the body cap
+# (WEBHOOK_BODY_MAX_BYTES, shared by body and query string) these bound one stored delivery
+# to the body cap plus about 4 KB of headers, whatever a sender puts in it.
+HEADERS_MAX_COUNT = 32
+HEADER_NAME_MAX_LENGTH = 64
+HEADER_VALUE_MAX_LENGTH = 256
+HEADERS_MAX_CHARS = 4096
+HEADERS_DROPPED = "X-Vpnsite-Headers-Dropped"
 WEBHOOK_ERROR_MAX_LENGTH = 4000
 TRACEBACK_MAX_LENGTH = 20000
 
@@ -614,16 +621,19 @@ def webhook_event_record(*, provider: str, request: WebhookRequest) -> WebhookEv
     """Save the untrusted request as a RECEIVED event row, before anything else looks at it.
 
     The row is written at once (autocommit: webhooks run without ``ATOMIC_REQUESTS``), so
-    it stays whatever happens next. The body and query string are capped at
-    ``WEBHOOK_BODY_MAX_BYTES`` (``body_truncated``); bytes that are not UTF-8, and NULs,
-    which PostgreSQL text cannot hold, are kept escaped (``body_escaped``). Cookies and
-    credentials are dropped from the headers. No ``full_clean``: the row must be writable
-    whatever the request holds, and every value is sanitized here.
+    it stays whatever happens next. The body and query string together are capped at
+    ``WEBHOOK_BODY_MAX_BYTES`` (``body_truncated``), the headers at ``HEADERS_MAX_*``;
+    bytes that are not UTF-8, and NULs, which PostgreSQL text cannot hold, are kept escaped
+    (``body_escaped``, cut to the same cap). Cookies and credentials are dropped from the
+    headers. No ``full_clean``: the row must be writable whatever the request holds, and
+    every value is sanitized here.
     """
     limit = settings.WEBHOOK_BODY_MAX_BYTES
     body, body_truncated, body_escaped = _raw_text(data=request.body, limit=limit)
+    # One budget for both: a notification comes in the body or in the query string.
     query, query_truncated, query_escaped = _raw_text(
-        data=request.query_string.encode("utf-8", errors="surrogateescape"), limit=limit
+        data=request.query_string.encode("utf-8", errors="surrogateescape"),
+        limit=max(limit - min(len(request.body), limit), 0),
     )
     return WebhookEvent.objects.create(
         provider=provider[:32],
@@ -635,6 +645,18 @@ def webhook_event_record(*, provider: str, request: WebhookRequest) -> WebhookEv
         body_truncated=body_truncated or query_truncated,
         body_escaped=body_escaped or query_escaped,
     )
+
+
+def webhook_event_refuse(*, event: WebhookEvent, reason: str) -> WebhookEvent:
+    """Close a stored delivery unprocessed (REJECTED with `reason`), e.g. a sender over its
+    limit of rejected notifications. Nothing is verified, nothing else changes."""
+    _event_save(
+        event=event,
+        status=WebhookEventStatus.REJECTED,
+        outcome=reason[:255],
+        processed_at=timezone.now(),
+    )
+    return event
 
 
 def webhook_event_process(
@@ -707,6 +729,42 @@ def webhook_event_reprocess(*, event: WebhookEvent) -> WebhookEvent:
     webhook_event_process(event=event)
     event.refresh_from_db()
     return event
+
+
+def webhook_events_prune(
+    *, now: datetime | None = None, retention_days: int | None = None, batch: int = 1000
+) -> int:
+    """Delete webhook log rows past the retention (beat, daily); returns how many.
+
+    Older than ``WEBHOOK_RETENTION_DAYS``: REJECTED and DUPLICATE rows, RECEIVED ones (a
+    delivery whose processing died; never one younger than a day, which may be in flight)
+    and FAILED ones an operator dismissed that long ago. Never a PROCESSED row (the record of
+    a credit) nor a FAILED one still waiting for an operator. In batches of `batch` rows,
+    each its own short DELETE.
+    """
+    now = now or timezone.now()
+    days = settings.WEBHOOK_RETENTION_DAYS if retention_days is None else retention_days
+    cutoff = now - timedelta(days=max(days, 0))
+    due = WebhookEvent.objects.filter(
+        Q(
+            status__in=[WebhookEventStatus.REJECTED, WebhookEventStatus.DUPLICATE],
+            created_at__lt=cutoff,
+        )
+        | Q(
+            status=WebhookEventStatus.RECEIVED,
+            created_at__lt=min(cutoff, now - timedelta(days=1)),
+        )
+        | Q(status=WebhookEventStatus.FAILED, dismissed_at__lt=cutoff)
+    )
+    deleted = 0
+    while True:
+        ids = list(due.order_by().values_list("pk", flat=True)[:batch])
+        if not ids:
+            break
+        deleted += WebhookEvent.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        logger.info("webhook log: %s row(s) older than %s day(s) deleted", deleted, days)
+    return deleted
 
 
 def _stored_request(*, event: WebhookEvent) -> WebhookRequest:
@@ -802,11 +860,71 @@ def _webhook_fail(
                 event_key=event.event_key,
                 payment_id=event.payment_id,
                 processed_at=timezone.now(),
+                dismissed_at=None,
                 **failure,
             )
+            _alert_failed(event=event)
     except Exception:  # the database may be the thing that failed
         logger.exception("webhook %s: could not record the failure", event.provider)
     logger.exception("webhook %s #%s failed", event.provider, event.pk)
+
+
+def _alert_failed(*, event: WebhookEvent) -> None:
+    """The admins hear of a FAILED notification once (``core.alerts``; the periodic check
+    catches up if this call fails too)."""
+    from core.alerts import webhook_failed_alert
+
+    try:
+        webhook_failed_alert(event=event)
+    except Exception:
+        logger.exception("webhook %s #%s: could not queue the alert", event.provider, event.pk)
+
+
+@transaction.atomic
+def webhook_event_dismiss(
+    *, event: WebhookEvent, actor: Any, reason: str, now: datetime | None = None
+) -> WebhookEvent:
+    """An operator settled a FAILED notification by hand: it leaves the dashboard (audited).
+
+    Only a FAILED event not dismissed yet, and only with a reason. Reprocessing stays
+    possible; a new failure puts it back on the dashboard.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("Dismissing a failed event needs a reason.", {"event_id": event.pk})
+    locked = WebhookEvent.objects.select_for_update().filter(pk=event.pk).first()
+    if locked is None:
+        raise ApplicationError("Webhook event not found.", {"event_id": event.pk})
+    if locked.status != WebhookEventStatus.FAILED:
+        raise ApplicationError(
+            f"Only a failed event can be dismissed (event #{locked.pk} is {locked.status}).",
+            {"event_id": locked.pk, "status": locked.status},
+        )
+    if locked.dismissed_at is not None:
+        raise ApplicationError(f"Event #{locked.pk} is already dismissed.", {"event_id": locked.pk})
+    locked.dismissed_at = now
+    locked.save(update_fields=["dismissed_at", "updated_at"])
+    audit_log_write(
+        event_type=AuditEvent.ADMIN_ACTION,
+        obj=locked,
+        acting_user=actor,
+        message=(
+            f"failed {locked.provider} notification #{locked.pk} "
+            f"(payment {locked.event_key or '?'}) dismissed: {reason}"
+        ),
+        extra_data={
+            "action": "webhook_event_dismiss",
+            "webhook_event_id": locked.pk,
+            "provider": locked.provider,
+            "event_key": locked.event_key,
+            "payment_id": locked.payment_id,
+            "error": locked.error[:500],
+            "reason": reason,
+        },
+    )
+    event.dismissed_at = locked.dismissed_at
+    return locked
 
 
 def _event_save(*, event: WebhookEvent, **fields: Any) -> None:
@@ -835,6 +953,9 @@ def _raw_text(*, data: bytes, limit: int) -> tuple[str, bool, bool]:
     if "\x00" in text:
         text = text.replace("\x00", "\\x00")
         escaped = True
+    if len(text) > limit:  # escaping made it longer: the cap holds for what is stored
+        text = text[:limit]
+        truncated = True
     return text, truncated, escaped
 
 
@@ -845,14 +966,27 @@ def _safe_text(value: object) -> str:
 
 
 def _headers_clean(*, headers: Mapping[str, str], content_type: str) -> dict[str, str]:
+    """The headers worth keeping, Content-Type first (reprocessing needs it), each one cut
+    to HEADER_*_MAX_LENGTH, at most HEADERS_MAX_COUNT of them and HEADERS_MAX_CHARS in all;
+    what does not fit is dropped and counted under ``X-Vpnsite-Headers-Dropped``."""
     clean: dict[str, str] = {}
-    for name, value in list(headers.items())[:HEADERS_MAX_COUNT]:
+    size = 0
+    dropped = 0
+    items = list(headers.items())
+    if content_type:
+        items.insert(0, ("Content-Type", content_type))
+    for name, value in items:
         key = _safe_text(name)[:HEADER_NAME_MAX_LENGTH]
-        if key.lower() in SENSITIVE_HEADERS:
+        if key.lower() in SENSITIVE_HEADERS or key in clean:
             continue
-        clean[key] = _safe_text(value)[:HEADER_VALUE_MAX_LENGTH]
-    if content_type and "Content-Type" not in clean:
-        clean["Content-Type"] = _safe_text(content_type)[:HEADER_VALUE_MAX_LENGTH]
+        text = _safe_text(value)[:HEADER_VALUE_MAX_LENGTH]
+        if len(clean) >= HEADERS_MAX_COUNT or size + len(key) + len(text) > HEADERS_MAX_CHARS:
+            dropped += 1
+            continue
+        clean[key] = text
+        size += len(key) + len(text)
+    if dropped:
+        clean[HEADERS_DROPPED] = str(dropped)
     return clean
 
 
@@ -906,9 +1040,32 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             )
         return formatted[language]
 
+    reply_markup = None
     with translation.override(_language(customer.language)):
         amount, expires = amount_and_expiry()
-        if subscription.keys_notified_at:
+        if customer.is_banned:
+            # The money was taken, so the days are credited; but the keys stay disabled and
+            # the nodes layer sends no keys: say so, and how to reach support.
+            message = _(
+                "✅ Payment #%(payment)s received: %(amount)s.\n"
+                "⛔ Your account is blocked, so your VPN keys are disabled and no keys will be "
+                "sent. The paid days are added to your subscription “%(tariff)s” (until "
+                "%(expires)s); its keys work again if the block is lifted."
+            )
+            contact = support_contact()
+            if contact:
+                message += "\n" + _("To sort this out, write to support: %(contact)s") % {
+                    "contact": escape(contact).replace("%", "%%")
+                }
+            else:
+                message += "\n" + _("To sort this out, please contact support.")
+            if url := support_url():
+                reply_markup = {
+                    "inline_keyboard": [
+                        [{"text": button_support(language=customer.language), "url": url}]
+                    ]
+                }
+        elif subscription.keys_notified_at:
             # A renewal: the keys the customer has keep working, nothing else arrives.
             message = _(
                 "✅ Payment #%(payment)s received: %(amount)s.\n"
@@ -930,6 +1087,7 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
         to_customer = customer_message(
             customer=customer,
             text=text,
+            reply_markup=reply_markup,
             kind=KIND_PAYMENT_PAID,
             dedupe_key=f"payment-paid:{payment.pk}",
         )
@@ -952,6 +1110,11 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
         if late:
             admin_text += "\n" + _(
                 "⚠️ Paid after the payment had expired or been cancelled; credited anyway."
+            )
+        if customer.is_banned:
+            admin_text += "\n" + _(
+                "⛔ The customer is banned: the days are credited, the keys stay disabled and "
+                "the customer was told to contact support."
             )
         to_admins = admin_messages(
             text=admin_text,

@@ -7,3 +7,11 @@ def payments_expire_pending_task() -> int:
     from billing.services import payments_expire_pending
 
     return payments_expire_pending()
+
+
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660, ignore_result=True)
+def webhook_events_prune_task() -> int:
+    """Beat, daily: delete webhook log rows past WEBHOOK_RETENTION_DAYS (never credited ones)."""
+    from billing.services import webhook_events_prune
+
+    return webhook_events_prune()

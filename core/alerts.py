@@ -18,6 +18,10 @@ same for every process. Rules (env variables in .env.example, "Alerts"):
   queued (broadcasts excluded: they drain at Telegram's rate by design), or a Celery queue
   longer than QUEUE_BACKLOG_ALERT_SIZE at two checks in a row. One alert when it starts, one
   "recovered" when it is over.
+- **Failed payment notification** (`webhook_failed_alert`, called when a notification ends
+  FAILED, and caught up by the periodic check for any the live call missed): the provider
+  may have taken the money and nothing was credited. Once per notification (provider and
+  order id); the event stays on the dashboard until reprocessed or dismissed.
 - **Daily summary** at DAILY_SUMMARY_HOUR_UTC: the last 24 hours, once per day.
 """
 
@@ -44,6 +48,7 @@ NODE_UP = "node-up"
 OUTBOX_BACKLOG = "outbox-backlog"
 QUEUE_BACKLOG = "queue-backlog"
 WEBHOOK_BAD_SIGNATURE = "webhook-bad-signature"
+WEBHOOK_FAILED = "webhook-failed"
 DAILY_SUMMARY = "daily-summary"
 RECOVERED = "-recovered"
 # Rejection reasons that mean "the sender does not know our secret".
@@ -256,6 +261,60 @@ def webhook_bad_signature_check(*, now: datetime | None = None) -> list[str]:
     return alerted
 
 
+def _webhook_failed_key(event) -> str:
+    """One alert per notification: its provider and order id (the event when unparsed)."""
+    return f"{WEBHOOK_FAILED}:{event.provider}:{event.event_key or f'event-{event.pk}'}"[:150]
+
+
+def webhook_failed_alert(*, event) -> int:
+    """Tell the admins a payment notification FAILED (our bug or outage): the provider may
+    have taken the money and nothing was credited. Returns the messages queued (0 when this
+    notification was already reported)."""
+    payment = f", payment #{escape(event.event_key)}" if event.event_key else ""
+    error = (event.error or "unknown error").splitlines()[0][:300]
+    return _notify(
+        text=(
+            f"🚨 A {escape(event.provider)} payment notification failed (webhook event "
+            f"#{event.pk}{payment}): {escape(error)}. The money may have been taken and nothing "
+            "was credited. Fix the cause, then reprocess the event in the webhook log (or "
+            "dismiss it there once settled by hand)."
+        ),
+        kind=WEBHOOK_FAILED,
+        dedupe_key=_webhook_failed_key(event),
+    )
+
+
+def webhook_failed_check(*, now: datetime | None = None) -> int:
+    """The catch-up: alert the failed, undismissed events no alert went out for (the live
+    alert fails when the database does)."""
+    from billing.models import WebhookEvent, WebhookEventStatus
+
+    events = list(
+        WebhookEvent.objects.filter(status=WebhookEventStatus.FAILED, dismissed_at__isnull=True)
+        .only("pk", "provider", "event_key", "error")
+        .order_by("pk")[:200]
+    )
+    # notify_admins stores one row per admin chat, its dedupe key suffixed ":<chat id>".
+    keys = [
+        f"{_webhook_failed_key(event)}:{chat_id}"
+        for event in events
+        for chat_id in settings.TELEGRAM_ADMIN_CHAT_IDS
+    ]
+    told = {
+        key.rsplit(":", 1)[0]
+        for key in OutboxMessage.objects.filter(
+            audience=OutboxAudience.ADMIN, kind=WEBHOOK_FAILED, dedupe_key__in=keys
+        ).values_list("dedupe_key", flat=True)
+    }
+    sent = 0
+    for event in events:
+        key = _webhook_failed_key(event)
+        if key not in told:
+            sent += webhook_failed_alert(event=event)
+            told.add(key)
+    return sent
+
+
 # --- Daily summary -------------------------------------------------------------------------
 
 
@@ -400,6 +459,7 @@ def alerts_check(*, now: datetime | None = None) -> dict[str, object]:
         for name, check in (
             ("nodes", nodes_alert_sync),
             ("webhook_bad_signature", webhook_bad_signature_check),
+            ("webhook_failed", webhook_failed_check),
             ("outbox_backlog", outbox_backlog_check),
             ("queue_backlog", queue_backlog_check),
         ):

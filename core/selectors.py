@@ -38,6 +38,7 @@ def broker_check(*, timeout: float = 2.0) -> str:
 DASHBOARD_DAYS = 30
 DASHBOARD_EXPIRING_DAYS = 3
 DASHBOARD_EXPIRING_LIST = 10
+DASHBOARD_FAILED_LIST = 10
 # A key still `pending` this long after its last change is stuck (its push task was lost).
 KEY_STUCK_AFTER = timedelta(minutes=10)
 
@@ -81,6 +82,10 @@ class Dashboard:
     keys_stuck: int
     stuck_before: datetime
     expiring: list = field(default_factory=list)
+    # Payment notifications that FAILED and nobody reprocessed or dismissed yet (the newest
+    # DASHBOARD_FAILED_LIST of them) and how many there are.
+    webhooks_failed: list = field(default_factory=list)
+    webhooks_failed_count: int = 0
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -88,7 +93,7 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
 
 
 def dashboard_get(*, now: datetime | None = None) -> Dashboard:
-    """The dashboard's figures in seven aggregate queries, whatever the size of the tables.
+    """The dashboard's figures in nine queries, whatever the size of the tables.
 
     Days are calendar days in settings.TIME_ZONE. Revenue is the Decimal sum of paid
     payments by `paid_at` (refunded ones are no longer paid), per currency, never mixed.
@@ -96,7 +101,7 @@ def dashboard_get(*, now: datetime | None = None) -> Dashboard:
     each day, the subscriptions that had started and not yet ended.
     """
     from accounts.models import Customer
-    from billing.models import Payment, PaymentStatus
+    from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
     from nodes.models import Node, NodeClient, SyncState
     from subscriptions.models import Subscription, SubscriptionStatus
 
@@ -204,6 +209,16 @@ def dashboard_get(*, now: datetime | None = None) -> Dashboard:
         .order_by("expires_at")[:DASHBOARD_EXPIRING_LIST]
     )
 
+    failed = WebhookEvent.objects.filter(
+        status=WebhookEventStatus.FAILED, dismissed_at__isnull=True
+    )
+    webhooks_failed = list(
+        failed.only("pk", "created_at", "provider", "event_key", "error", "payment_id").order_by(
+            "-created_at", "-pk"
+        )[:DASHBOARD_FAILED_LIST]
+    )
+    webhooks_failed_count = failed.count()
+
     return Dashboard(
         now=now,
         tz=tz,
@@ -225,4 +240,6 @@ def dashboard_get(*, now: datetime | None = None) -> Dashboard:
         keys_stuck=sum(row.stuck for row in nodes),
         stuck_before=stuck_before,
         expiring=expiring,
+        webhooks_failed=webhooks_failed,
+        webhooks_failed_count=webhooks_failed_count,
     )

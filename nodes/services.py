@@ -618,12 +618,16 @@ def _mark_error(key: NodeClient, version: int, error: str, *, final: bool) -> No
 
 
 def _keys_ready_check(*, subscription_id: int) -> None:
-    """Send the keys message the first time a subscription has a synced key."""
+    """Send the keys message the first time a subscription has a synced key.
+
+    Never to a banned customer: their keys are disabled (the payment message said so). The
+    subscription stays un-notified, so lifting the ban, which re-syncs the keys, sends it.
+    """
     from subscriptions.notifications import notify_keys_ready
 
     with transaction.atomic():
         updated = Subscription.objects.filter(
-            pk=subscription_id, keys_notified_at__isnull=True
+            pk=subscription_id, keys_notified_at__isnull=True, customer__is_banned=False
         ).update(keys_notified_at=timezone.now())
         if updated:
             notify_keys_ready(subscription=Subscription.objects.get(pk=subscription_id))

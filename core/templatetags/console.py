@@ -121,6 +121,16 @@ def console_dashboard(context) -> dict | None:
         "keys_stuck_url": changelist_url(
             "nodes.nodeclient", sync_state__exact="pending", updated_at__lt=dash.stuck_before
         ),
+        "webhooks_failed_url": changelist_url(
+            "billing.webhookevent", status__exact="failed", dismissed_at__isnull="True"
+        ),
+        "webhooks_failed": [
+            {
+                "event": event,
+                "url": reverse("admin:billing_webhookevent_change", args=[event.pk]),
+            }
+            for event in dash.webhooks_failed
+        ],
         "customers_url": changelist_url("accounts.customer"),
         "payments_url": changelist_url("billing.payment", created_at__gte=dash.starts["30d"]),
         "nodes_url": changelist_url("nodes.node"),

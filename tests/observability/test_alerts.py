@@ -204,7 +204,13 @@ def test_the_periodic_check_runs_every_rule_and_survives_one_failing(monkeypatch
     monkeypatch.setattr(alerts, "webhook_bad_signature_check", broken)
     result = alerts_check_task.delay().get()
     assert result["webhook_bad_signature"] == "error"
-    assert set(result) == {"nodes", "webhook_bad_signature", "outbox_backlog", "queue_backlog"}
+    assert set(result) == {
+        "nodes",
+        "webhook_bad_signature",
+        "webhook_failed",
+        "outbox_backlog",
+        "queue_backlog",
+    }
 
 
 # --- Daily summary -------------------------------------------------------------------------

@@ -158,6 +158,18 @@ def test_other_methods_are_refused(client, pending_payment):
     assert Payment.objects.get().status == PaymentStatus.PENDING
 
 
+@pytest.mark.parametrize("url", [ROBOKASSA_URL, FREEKASSA_URL])
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "DELETE"])
+def test_only_get_and_post_are_answered_and_nothing_else_is_stored(
+    client, billing_providers, url, method
+):
+    """OPTIONS once answered ``200 ERROR: rejected`` (DRF's metadata view) (issue 17, #14)."""
+    response = client.generic(method, url, b"", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, POST"
+    assert WebhookEvent.objects.count() == 0
+
+
 def test_cookies_and_authorization_are_not_stored(client, pending_payment):
     client.cookies["sessionid"] = "secret-session"
     send(

@@ -45,7 +45,11 @@ def test_internal_failure_is_500_then_retry_credits_once(client, renewal):
 
     assert response.status_code == 500
     assert response.content == b"ERROR: internal_error"
-    assert snapshot() == before  # nothing half-done: no audit, no outbox, still pending
+    # Nothing half-done: no audit, still pending; only the admins' alert about the failure.
+    after = snapshot()
+    alert = [row for row in after["outbox"] if row[1] == "webhook-failed"]
+    assert len(alert) == 2  # one per admin chat
+    assert {**after, "outbox": [r for r in after["outbox"] if r not in alert]} == before
     event = WebhookEvent.objects.get()
     assert event.status == WebhookEventStatus.FAILED
     assert event.verified is True

@@ -99,6 +99,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.payments_expire_pending_task",
         "schedule": timedelta(seconds=env.float("PAYMENTS_EXPIRE_INTERVAL", default=300.0)),
     },
+    "webhook-events-prune": {
+        "task": "billing.tasks.webhook_events_prune_task",
+        # https://crontab.guru/#30_2_*_*_* (UTC)
+        "schedule": crontab(minute=30, hour=2),
+    },
     "backup-daily": {
         "task": "core.tasks.backup_task",
         # https://crontab.guru/#0_1_*_*_* (UTC)

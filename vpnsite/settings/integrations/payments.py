@@ -20,7 +20,12 @@ TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
 
 PAYMENT_CURRENCY = env("PAYMENT_CURRENCY", default="RUB")
 PAYMENT_PENDING_TTL_MINUTES = env.int("PAYMENT_PENDING_TTL_MINUTES", default=60 * 24)
-WEBHOOK_BODY_MAX_BYTES = env.int("WEBHOOK_BODY_MAX_BYTES", default=64 * 1024)
+# Largest notification accepted and stored, in bytes, body and query string together (a real
+# one is under 1 KB). With at most ~4 KB of headers, it bounds what one delivery stores.
+WEBHOOK_BODY_MAX_BYTES = env.int("WEBHOOK_BODY_MAX_BYTES", default=16 * 1024)
+# Webhook log rows older than this many days are deleted daily (billing.tasks): refused,
+# duplicate and dismissed failed deliveries; never the ones that credited a payment.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 
 BILLING_PROVIDERS = {}
 if ROBOKASSA_LOGIN and ROBOKASSA_PASSWORD1 and ROBOKASSA_PASSWORD2:
