@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from nodes.x3ui.simulator import VERSIONS, X3UISimulator, resolve_version
+from devtools.x3ui_simulator import VERSIONS, X3UISimulator, resolve_version
 
 from .conftest import FLAVOURS, PASSWORD, USERNAME
 
