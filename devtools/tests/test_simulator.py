@@ -1,7 +1,7 @@
 """The simulator on its own, over raw HTTP: is each version faithful to the panel's source?
 
 The expectations come from the 3x-ui Go source at each release tag (cited beside each
-behaviour in ``nodes/x3ui/simulator.py``; summary in docs/x3ui.md), not from our client:
+behaviour in ``devtools/x3ui_simulator/``; summary in docs/x3ui.md), not from our client:
 everything here talks to the simulator with plain ``requests``.
 """
 
