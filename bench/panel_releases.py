@@ -60,6 +60,7 @@ def run_release(version: str, api) -> dict[str, int]:
     from django.conf import settings
 
     from accounts.tests.factories import CustomerFactory
+    from devtools.x3ui_simulator import X3UISimulator
     from nodes.models import Node, NodeClient, SyncState
     from nodes.services import (
         key_email,
@@ -68,7 +69,6 @@ def run_release(version: str, api) -> dict[str, int]:
         node_reconcile,
         subscription_move,
     )
-    from nodes.x3ui.simulator import X3UISimulator
     from subscriptions.services import (
         subscription_create,
         subscription_expire,

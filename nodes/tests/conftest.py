@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nodes.x3ui.simulator import X3UISimulator
+from devtools.x3ui_simulator import X3UISimulator
 
 USERNAME = "admin"
 PASSWORD = "s3cret-Pa55"

@@ -1,8 +1,8 @@
-"""The 3x-ui panel client (pure HTTP, no ORM) and its local simulator.
+"""The 3x-ui panel client (pure HTTP, no ORM).
 
 Services build an ``X3UIClient`` from a ``Node`` row; tasks retry on ``X3UIUnavailable``
-only. The simulator is imported from ``nodes.x3ui.simulator`` explicitly, so production
-code never loads it by accident.
+only. The local panel simulator used by tests, benchmarks and demos is a development tool,
+``devtools.x3ui_simulator``, which production code never imports.
 """
 
 from .client import X3UIClient, duplicate_emails, is_duplicate_message

@@ -1,6 +1,11 @@
 """Tests: eager Celery (unit tests only), a fast hasher, an in-process cache, a fixed bot."""
 
 from .base import *  # noqa: F403
+from .base import INSTALLED_APPS
+
+# Development tools (manage.py x3ui_simulator, used by tests and the e2e suite); never
+# installed in production.
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 
 DEBUG = False
 SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from devtools.x3ui_simulator import X3UISimulator
 from nodes.tests.conftest import API_TOKEN, FAST_TIMEOUT, FLAVOURS, PASSWORD, USERNAME  # noqa: F401
 from nodes.x3ui import X3UIClient
-from nodes.x3ui.simulator import X3UISimulator
 
 
 @pytest.fixture(params=["v3", "legacy"])

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from nodes.x3ui.simulator import DEFAULT_SESSION_MAX_AGE, VERSIONS, X3UISimulator
+from devtools.x3ui_simulator import DEFAULT_SESSION_MAX_AGE, VERSIONS, X3UISimulator
 
 
 def simulator_from_options(options: dict[str, Any]) -> X3UISimulator:

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 
-from nodes.management.commands.x3ui_simulator import Command, simulator_from_options
+from devtools.management.commands.x3ui_simulator import Command, simulator_from_options
 
 
 def _parse(*argv: str) -> dict:

@@ -1,0 +1,7 @@
+"""The simulator's own tests use the node tests' simulator fixtures (every simulator is
+stopped at teardown, and a leaked simulator thread fails the test)."""
+
+from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, sim_factory
+from nodes.tests.x3ui.conftest import sim
+
+__all__ = ["FLAVOURS", "PASSWORD", "USERNAME", "sim", "sim_factory"]
