@@ -136,7 +136,7 @@ def celery_queue_length(*, queue: str = "celery") -> int | None:
             return int(client.llen(queue))
         finally:
             client.close()
-    if url.startswith("filesystem://"):
+    if url.startswith(("filesystem://", "filesystem-atomic://")):
         folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
         suffix = f".{queue}.msg"
         return sum(1 for path in folder.iterdir() if path.name.endswith(suffix))

@@ -184,6 +184,20 @@ def _finish(message_id: int, **fields) -> None:
     OutboxMessage.objects.filter(pk=message_id).update(updated_at=timezone.now(), **fields)
 
 
+def _chat_head() -> Exists:
+    """A filter for the head of its chat: no earlier message to that chat is still unsent.
+
+    Only a chat's head can be sent (``outbox_message_send``); every later message waits
+    for it and is handed over when it is done.
+    """
+    earlier_in_chat = OutboxMessage.objects.filter(
+        chat_id=OuterRef("chat_id"),
+        pk__lt=OuterRef("pk"),
+        status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING],
+    )
+    return ~Exists(earlier_in_chat)
+
+
 def outbox_message_send(*, message_id: int, now: datetime | None = None) -> SendResult:
     """Send one outbox message if it is due and nobody else is sending it.
 
@@ -191,16 +205,11 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
     id never both send it; no row lock is held across the HTTP call.
     """
     now = now or timezone.now()
-    earlier_in_chat = OutboxMessage.objects.filter(
-        chat_id=OuterRef("chat_id"),
-        pk__lt=OuterRef("pk"),
-        status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING],
-    )
     claimed = (
         OutboxMessage.objects.filter(
             pk=message_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now
         )
-        .filter(~Exists(earlier_in_chat))
+        .filter(_chat_head())
         .update(status=OutboxStatus.SENDING, claimed_at=now, updated_at=now)
     )
     if not claimed:
@@ -287,14 +296,21 @@ def _next_in_chat(message: OutboxMessage) -> int | None:
 
 
 def outbox_flush(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Release stale claims and enqueue every due message. Returns how many were enqueued."""
+    """Release stale claims and enqueue the head of every chat that is due (at most `limit`
+    chats, longest due first). Returns how many were enqueued.
+
+    Only heads are enqueued: a later message to a chat cannot be sent before its head and
+    is handed over when the head is done, so however many messages wait behind a head whose
+    task was lost, that head is among the first resent.
+    """
     now = now or timezone.now()
     OutboxMessage.objects.filter(
         status=OutboxStatus.SENDING, claimed_at__lt=now - OUTBOX_CLAIM_STALE_AFTER
     ).update(status=OutboxStatus.PENDING, next_attempt_at=now, updated_at=now)
     due = list(
         OutboxMessage.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
+        .filter(_chat_head())
+        .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
     for pk in due:

@@ -10,8 +10,13 @@ from celery.signals import (
     worker_init,
     worker_process_init,
 )
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vpnsite.settings.local")
+
+# The embedded broker's URL scheme (core/broker.py): kombu's filesystem transport, publishing
+# each message file atomically. Registered before any connection is made.
+TRANSPORT_ALIASES.setdefault("filesystem-atomic", "core.broker:Transport")
 
 app = Celery("vpnsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")

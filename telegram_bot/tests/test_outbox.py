@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from telegram_bot.models import OutboxMessage, OutboxStatus
+from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
 from telegram_bot.services import (
     SendResult,
     notify_admins,
@@ -20,6 +20,7 @@ from telegram_bot.services import (
     outbox_flush,
     outbox_message_send,
 )
+from telegram_bot.tasks import _outbox_send_one
 
 pytestmark = pytest.mark.django_db
 
@@ -235,6 +236,59 @@ def test_flush_releases_stale_claims_and_requeues_due_messages():
     assert outbox_flush() == 1  # eager: the send task runs inside
     message.refresh_from_db()
     assert message.status == OutboxStatus.SENT
+
+
+@responses.activate
+@override_settings(TELEGRAM_RATE_PER_CHAT_SECONDS=0, TELEGRAM_RATE_GLOBAL_PER_SECOND=10_000)
+def test_a_lost_task_never_blocks_a_chat(monkeypatch):
+    """The drill of issue 17: 645 messages pending, the admin chat's head held by a worker that
+    died, 599 "new payment" messages queued behind it and 45 other chats' lost messages after
+    them. One flush resends every chat's head, however far the head ranks in the backlog."""
+    responses.post(f"{API}/sendMessage", json=ok())
+    now = timezone.now()
+    queued_at = now - timedelta(minutes=30)
+    admin_chat = [
+        OutboxMessage(
+            audience=OutboxAudience.ADMIN,
+            chat_id=900001,
+            text=f"new payment {i}",
+            next_attempt_at=queued_at + timedelta(seconds=i),
+        )
+        for i in range(600)
+    ]
+    head, second = OutboxMessage.objects.bulk_create(admin_chat)[:2]
+    OutboxMessage.objects.filter(pk=head.pk).update(
+        status=OutboxStatus.SENDING, claimed_at=now - timedelta(minutes=10)
+    )
+    others = OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            audience=OutboxAudience.CUSTOMER,
+            customer=customer,
+            chat_id=customer.telegram_id,
+            text="your keys",
+            next_attempt_at=queued_at + timedelta(seconds=600 + i),
+        )
+        for i, customer in enumerate(CustomerFactory.create_batch(45))
+    )
+    assert OutboxMessage.objects.filter(status=OutboxStatus.PENDING).count() == 644
+
+    enqueued = []
+    monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.delay", enqueued.append)
+    outbox_flush(now=now)
+    assert {head.pk, *(m.pk for m in others)} <= set(enqueued)
+
+    # The worker runs the tasks the flush enqueued; each send hands over to its chat's next.
+    statuses = []
+    for message_id in enqueued:  # grows while the chats move on
+        statuses.append(_outbox_send_one(message_id))
+    assert statuses == ["sent"] * 645  # no task wasted on a message that must wait
+    head.refresh_from_db()
+    second.refresh_from_db()
+    assert head.status == second.status == OutboxStatus.SENT
+    assert not OutboxMessage.objects.exclude(status=OutboxStatus.SENT).exists()
+    texts = [json.loads(c.request.body)["text"] for c in responses.calls]
+    admin_texts = [text for text in texts if text.startswith("new payment")]
+    assert admin_texts == [f"new payment {i}" for i in range(600)]  # the chat's order kept
 
 
 @responses.activate

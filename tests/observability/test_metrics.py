@@ -269,8 +269,9 @@ def test_a_database_failure_shows_as_a_source_down_not_a_500(monkeypatch):
     assert samples == {"database": 0, "broker": 1}
 
 
-def test_queue_length_counts_the_filesystem_brokers_files(settings, tmp_path):
-    settings.CELERY_BROKER_URL = "filesystem://"
+@pytest.mark.parametrize("url", ["filesystem://", "filesystem-atomic://"])
+def test_queue_length_counts_the_filesystem_brokers_files(settings, tmp_path, url):
+    settings.CELERY_BROKER_URL = url
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path)}
     for index in range(3):
         (tmp_path / f"{index}_abc.celery.msg").write_bytes(b"{}")

@@ -20,18 +20,21 @@ if _REDIS_URL:
         "socket_connect_timeout": 5,
     }
 else:
-    # The embedded broker: kombu's filesystem transport. A real worker and a real beat run on
-    # one machine without any server; messages are files under var/celery/.
+    # The embedded broker: kombu's filesystem transport, publishing each message file
+    # atomically (core/broker.py: written in staging/, renamed into queue/). A real worker and
+    # a real beat run on one machine without any server; messages are files under var/celery/.
     _broker_dir = VAR_DIR / "celery" / "queue"
+    _staging_dir = VAR_DIR / "celery" / "staging"
     _processed_dir = VAR_DIR / "celery" / "processed"
     _results_dir = VAR_DIR / "celery" / "results"
     _control_dir = VAR_DIR / "celery" / "control"
-    for _d in (_broker_dir, _processed_dir, _results_dir, _control_dir):
+    for _d in (_broker_dir, _staging_dir, _processed_dir, _results_dir, _control_dir):
         _d.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem-atomic://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
+        "staging_folder": str(_staging_dir),
         "processed_folder": str(_processed_dir),
         "control_folder": str(_control_dir),
         "store_processed": False,
