@@ -40,7 +40,6 @@ import json
 import os
 import pstats
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -58,7 +57,13 @@ sys.path.insert(0, str(ROOT))
 
 # Helpers shared with the other benchmarks (bench/ is on sys.path as the script's directory).
 from reconcile import free_port, wait_port  # noqa: E402
-from webhooks import database_admin, machine_split, machine_ticks  # noqa: E402
+from webhooks import (  # noqa: E402
+    bench_database_drop,
+    database_admin,
+    machine_split,
+    machine_ticks,
+    processes_stop,
+)
 
 DEADLINE_SECONDS = 900  # the whole run, whatever happens
 DB_TARGET_SECONDS = 10.0
@@ -359,23 +364,8 @@ def main() -> int:
         return run(args, sims, database)
     finally:
         watchdog.cancel()
-        for _port, _generation, process in sims:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for _port, _generation, process in sims:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception as exc:  # noqa: BLE001 - Django may not even be set up
-            print(f"closing connections: {exc}", file=sys.stderr)
-        database_admin(args.pg, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(workdir, ignore_errors=True)
+        processes_stop([process for _port, _generation, process in sims], timeout=10)
+        bench_database_drop(args.pg, database, workdir)
 
 
 def run(args, sims, database: str) -> int:

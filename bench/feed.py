@@ -35,7 +35,6 @@ import base64
 import json
 import os
 import pwd
-import shutil
 import signal
 import statistics
 import subprocess
@@ -51,12 +50,14 @@ sys.path.insert(0, str(ROOT))
 
 # Helpers shared with the webhook benchmark (bench/ is on sys.path as the script's directory).
 from webhooks import (  # noqa: E402
+    bench_database_drop,
     children_of,
     database_admin,
     machine_split,
     machine_ticks,
     percentile,
     port_free,
+    processes_stop,
     reference_loop_ms,
     wait_ready,
 )
@@ -569,21 +570,8 @@ def main() -> int:
         return 0
     finally:
         watchdog.cancel()
-        if gunicorn is not None and gunicorn.poll() is None:
-            os.killpg(gunicorn.pid, signal.SIGTERM)
-            try:
-                gunicorn.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(gunicorn.pid, signal.SIGKILL)
-                gunicorn.wait(timeout=5)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception as exc:  # noqa: BLE001 - Django may not even be set up
-            print(f"closing connections: {exc}", file=sys.stderr)
-        database_admin(args.pg, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(workdir, ignore_errors=True)
+        processes_stop([gunicorn])
+        bench_database_drop(args.pg, database, workdir)
         if args.redis == BENCH_REDIS:  # the rate-limit counters, gone with the database
             import redis
 

@@ -304,6 +304,31 @@ def database_admin(pg: str, sql: str) -> None:
         connection.execute(sql)
 
 
+def processes_stop(processes, *, timeout: float = 15) -> None:
+    """SIGTERM each process group still running, then SIGKILL whatever outlives `timeout`."""
+    running = [p for p in processes if p is not None and p.poll() is None]
+    for process in running:
+        os.killpg(process.pid, signal.SIGTERM)
+    for process in running:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def bench_database_drop(pg: str, database: str, workdir) -> None:
+    """Close this process's connections, drop the bench database and its work folder."""
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception as exc:  # noqa: BLE001 - Django may not even be set up
+        print(f"closing connections: {exc}", file=sys.stderr)
+    database_admin(pg, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def seed(*, payments: int, nodes: int) -> dict[str, list[int]]:
     """Nodes, customers, a tariff, pending payments; a third of the customers renew a
     subscription whose key sits, synced, on one of the nodes (as in production)."""
@@ -606,21 +631,8 @@ def main() -> int:
         return 0 if all(checks.values()) else 1
     finally:
         watchdog.cancel()
-        if gunicorn is not None and gunicorn.poll() is None:
-            os.killpg(gunicorn.pid, signal.SIGTERM)
-            try:
-                gunicorn.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(gunicorn.pid, signal.SIGKILL)
-                gunicorn.wait(timeout=5)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception as exc:  # noqa: BLE001 - Django may not even be set up
-            print(f"closing connections: {exc}", file=sys.stderr)
-        database_admin(args.pg, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(workdir, ignore_errors=True)
+        processes_stop([gunicorn])
+        bench_database_drop(args.pg, database, workdir)
         if args.redis == BENCH_REDIS:  # the tasks no worker consumed, gone with the database
             import redis
 
