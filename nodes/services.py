@@ -43,6 +43,7 @@ from nodes.x3ui import (
     X3UIRejected,
 )
 from subscriptions.models import Subscription, SubscriptionStatus
+from telegram_bot.services import notify_admins
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +121,6 @@ def _login_refused(node: Node, exc: X3UILoginRefused, *, now: datetime | None = 
     node.login_refusals, node.login_refused_at, node.login_refused_digest = refusals, now, digest
     paused_until = node_login_paused_until(node=node)
     logger.error("node %s: panel refused our login; paused until %s", node.name, paused_until)
-    from telegram_bot.services import notify_admins
-
     notify_admins(
         text=(
             f"🔐 The panel of <b>{escape(node.name)}</b> refused our login "
@@ -809,8 +808,6 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
 
 
 def _inbound_missing_alert(node: Node, exc: X3UIInboundNotFound) -> None:
-    from telegram_bot.services import notify_admins
-
     notify_admins(
         text=(
             f"⚠️ The panel of <b>{escape(node.name)}</b> has no inbound {node.inbound_id} for "
@@ -927,8 +924,6 @@ def _refusals_handle(node: Node, result: PushResult) -> None:
     a duplicate, an unknown inbound) is given up on this node when another node can take
     the subscription; otherwise it stays `error` and reconciliation keeps trying.
     """
-    from telegram_bot.services import notify_admins
-
     for key in result.duplicated:
         notify_admins(
             text=(
@@ -1397,8 +1392,6 @@ def node_keys_retry(*, key_ids: list[int]) -> int:
 
 def node_keys_push_failed(*, node_id: int, key_ids: list[int], error: str) -> None:
     """The last retry failed: keys are `error` (reconciliation retries them), admins told."""
-    from telegram_bot.services import notify_admins
-
     node = Node.objects.filter(pk=node_id).first()
     if node is None:
         return

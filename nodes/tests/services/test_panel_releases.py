@@ -322,12 +322,7 @@ def test_a_client_detached_from_our_inbound_is_put_back(
     version, sim_factory, django_capture_on_commit_callbacks
 ):
     """Defect 6: a record on no inbound (``inboundIds: null``) counted as present."""
-    sim = sim_factory(version=version)
-    sim.seed_client("keeps-the-inbound-busy")
-    node = node_for(sim)
-    sub = bought(django_capture_on_commit_callbacks)
-    key = sub.keys.get()
-    panel_post(sim, f"panel/api/clients/{key.email}/detach", {"inboundIds": [node.inbound_id]})
+    sim, node, sub, key = _detached_key(sim_factory, version, django_capture_on_commit_callbacks)
     assert sim.client(key.email) is None
 
     result = node_reconcile(node=node)
@@ -548,12 +543,7 @@ def test_a_renewal_of_a_detached_client_puts_it_back(
     version, sim_factory, django_capture_on_commit_callbacks
 ):
     """An update of a record on no inbound answers success and changes nothing there."""
-    sim = sim_factory(version=version)
-    sim.seed_client("keeps-the-inbound-busy")
-    node = node_for(sim)
-    sub = bought(django_capture_on_commit_callbacks)
-    key = sub.keys.get()
-    panel_post(sim, f"panel/api/clients/{key.email}/detach", {"inboundIds": [node.inbound_id]})
+    sim, node, _sub, key = _detached_key(sim_factory, version, django_capture_on_commit_callbacks)
     NodeClient.objects.filter(pk=key.pk).update(
         desired_version=F("desired_version") + 1,
         expiry_time_ms=F("expiry_time_ms") + 86_400_000,
@@ -610,6 +600,17 @@ def test_one_email_on_two_inbounds_is_counted_once(version, sim_factory):
 
     sub.refresh_from_db()
     assert sub.traffic_used_bytes == 600 * 1024**2
+
+
+def _detached_key(sim_factory, version, capture):
+    """A synced key whose client was then detached from our inbound behind our back."""
+    sim = sim_factory(version=version)
+    sim.seed_client("keeps-the-inbound-busy")
+    node = node_for(sim)
+    sub = bought(capture)
+    key = sub.keys.get()
+    panel_post(sim, f"panel/api/clients/{key.email}/detach", {"inboundIds": [node.inbound_id]})
+    return sim, node, sub, key
 
 
 def _no_push():
