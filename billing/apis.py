@@ -27,7 +27,6 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from billing.exceptions import ProviderNotConfiguredError
-from billing.net import client_ip, ip_allowed
 from billing.providers import provider_get
 from billing.services import (
     WebhookRequest,
@@ -35,6 +34,7 @@ from billing.services import (
     webhook_event_record,
     webhook_event_refuse,
 )
+from core.net import client_ip, ip_allowed
 from core.ratelimit import rate_count, rate_hit
 
 logger = logging.getLogger(__name__)

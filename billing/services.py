@@ -584,7 +584,7 @@ def _payment_credit(
 class WebhookRequest:
     """A provider notification exactly as it arrived, before any decoding.
 
-    ``remote_ip`` is the resolved client address (``billing.net.client_ip``), never a raw
+    ``remote_ip`` is the resolved client address (``core.net.client_ip``), never a raw
     ``X-Forwarded-For`` value.
     """
 

@@ -17,9 +17,9 @@ from django.utils.html import format_html
 from django_otp import user_has_device
 
 from accounts.services import operator_otp_mandatory, operator_otp_required, operator_otp_verify
-from billing.net import client_ip
 from core.exceptions import ApplicationError
 from core.models import AuditLog
+from core.net import client_ip
 
 # --- Login: password, then a TOTP code for those who need one -------------------------------
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from billing.net import networks_parse
+from core.net import networks_parse
 
 PROXY_WITHOUT_TRUSTED_PROXY = "core.W001"
 TRUSTED_PROXY_INVALID = "core.E001"

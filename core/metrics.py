@@ -368,7 +368,7 @@ def metrics_access_refusal(
     """
     from django.conf import settings
 
-    from billing.net import client_ip, ip_allowed
+    from core.net import client_ip, ip_allowed
 
     token = settings.METRICS_TOKEN
     allowed = settings.METRICS_ALLOWED_IPS

@@ -7,7 +7,7 @@ from django.utils import timezone, translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from billing.net import client_ip
+from core.net import client_ip
 from core.qr import qr_svg
 from core.ratelimit import rate_hit
 from subscriptions.feed import FEED_CONTENT_TYPE, feed_body_render, feed_headers_build

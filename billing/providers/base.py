@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
 from billing.exceptions import WebhookParseError, WebhookVerificationError
-from billing.net import ip_allowed
+from core.net import ip_allowed
 
 Language = Literal["ru", "en"]
 LANGUAGES: tuple[str, ...] = ("ru", "en")
@@ -183,7 +183,7 @@ class PaymentProvider(abc.ABC):
         """Verify (constant time) and parse a server-to-server notification.
 
         Raises ``WebhookVerificationError`` or ``WebhookParseError``; never touches state.
-        ``remote_ip`` must come from ``billing.net.client_ip`` (never raw X-Forwarded-For).
+        ``remote_ip`` must come from ``core.net.client_ip`` (never raw X-Forwarded-For).
         """
 
     @abc.abstractmethod

@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 from django.core.exceptions import ImproperlyConfigured
 
 from billing.exceptions import WebhookVerificationError
-from billing.net import networks_parse
 from billing.providers.base import (
     TEXT_PLAIN,
     CheckoutRequest,
@@ -34,6 +33,7 @@ from billing.providers.base import (
     signature_matches,
     signature_required,
 )
+from core.net import networks_parse
 
 PAYMENT_URL = "https://pay.freekassa.com/"
 # Current notification server list (docs/payments.md "FreeKassa: IP addresses"; older lists had
@@ -127,7 +127,7 @@ class FreeKassaProvider(PaymentProvider):
         """Verify a notification (IP, merchant, SIGN) and extract order id, amount, intid.
 
         The IP check runs first: with ``check_ip`` on, a request from elsewhere is refused
-        before we even look at it. ``remote_ip`` must come from ``billing.net.client_ip``.
+        before we even look at it. ``remote_ip`` must come from ``core.net.client_ip``.
         """
         if self.check_ip:
             remote_ip_check(remote_ip=remote_ip, allowed_ips=self.allowed_ips)

@@ -21,7 +21,6 @@ from urllib.parse import quote_plus, urlencode
 from django.core.exceptions import ImproperlyConfigured
 
 from billing.exceptions import CheckoutError, WebhookVerificationError
-from billing.net import networks_parse
 from billing.providers.base import (
     TEXT_PLAIN,
     CheckoutRequest,
@@ -37,6 +36,7 @@ from billing.providers.base import (
     signature_matches,
     signature_required,
 )
+from core.net import networks_parse
 
 PAYMENT_URL = "https://auth.robokassa.ru/Merchant/Index.aspx"
 # Official list (docs.robokassa.ru "notifications-and-redirects"). Off by default: the

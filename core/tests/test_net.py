@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from billing.net import client_ip, ip_allowed, ip_parse
+from core.net import client_ip, ip_allowed, ip_parse
 
 PROXY = "10.0.0.1"
 CLIENT = "203.0.113.5"
