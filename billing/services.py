@@ -54,7 +54,11 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
-from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
+from subscriptions.services.lifecycle import (
+    subscription_create,
+    subscription_extend,
+    subscription_shorten,
+)
 from telegram_bot.bot.texts import button_support, support_contact, support_url
 from telegram_bot.services import (
     admin_messages,

@@ -9,7 +9,7 @@ same for every process. Rules (env variables in .env.example, "Alerts"):
   is not reported down again within NODE_ALERT_FLAP_GUARD_MINUTES of its last alert; if it
   is still down when that guard ends, the periodic check reports it then. So an outage
   gives one "down" and one "up", however much the node flaps meanwhile.
-- **Provisioning failed after the last retry**: nodes.services.node_keys_push_failed (one per
+- **Provisioning failed after the last retry**: nodes.services.push.node_keys_push_failed (one per
   node per hour).
 - **Bad signatures**: more than WEBHOOK_BAD_SIGNATURE_ALERT_THRESHOLD notifications of one
   provider rejected for their signature within the last hour; one alert per provider per

@@ -48,7 +48,7 @@ def sim_factory() -> Iterator[Callable[..., X3UISimulator]]:
 def panel_email(subscription, sim) -> str:
     """The email of `subscription`'s key on the node that points at `sim`."""
     from nodes.models import Node, panel_url_normalize
-    from nodes.services import key_email
+    from nodes.services.keys import key_email
 
     node = Node.objects.get(panel_url=panel_url_normalize(sim.url), inbound_id=sim.inbound_id)
     return key_email(subscription_id=subscription.pk, node_id=node.pk)
@@ -56,7 +56,7 @@ def panel_email(subscription, sim) -> str:
 
 def seed_orphan(sim, email: str = "") -> str:
     """Seed a client that is ours (marker + the UUID of a real subscription) with no key."""
-    from nodes.services import OURS_COMMENT_PREFIX
+    from nodes.services.keys import OURS_COMMENT_PREFIX
     from subscriptions.tests.factories import SubscriptionFactory
 
     subscription = SubscriptionFactory()

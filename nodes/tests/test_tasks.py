@@ -5,11 +5,12 @@ from celery.exceptions import Retry
 from django.test import override_settings
 
 from nodes.models import NodeHealth, SyncState
-from nodes.services import node_health_check, x3ui_clients_reset
-from nodes.tasks import _backoff, node_keys_push_task
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
+from nodes.tasks import node_keys_push_task, provision_backoff
 from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email
 from nodes.tests.factories import NodeFactory
-from subscriptions.services import subscription_create
+from subscriptions.services.lifecycle import subscription_create
 from subscriptions.tests.factories import TariffFactory
 from telegram_bot.models import OutboxMessage
 
@@ -67,7 +68,7 @@ def test_a_retry_after_a_transient_error_converges(key_on_panel):
 def test_backoff_is_exponential_with_jitter_and_capped():
     for retries in range(12):
         ceiling = min(5 * 2**retries, 600)
-        assert ceiling / 2 <= _backoff(retries) <= ceiling
+        assert ceiling / 2 <= provision_backoff(retries) <= ceiling
 
 
 def test_lost_placements_are_found_within_a_minute_whatever_their_number(
@@ -77,7 +78,7 @@ def test_lost_placements_are_found_within_a_minute_whatever_their_number(
     all of them (the old sweep placed 200 per reconcile, every 10 minutes)."""
     from django.conf import settings
 
-    from nodes.tasks import subscriptions_place_missing_task
+    from subscriptions.tasks import subscriptions_place_missing_task
     from subscriptions.tests.factories import SubscriptionFactory
 
     NodeFactory(health=NodeHealth.UP)
@@ -86,7 +87,7 @@ def test_lost_placements_are_found_within_a_minute_whatever_their_number(
         placed = subscriptions_place_missing_task.apply().get()
     assert placed == 230
     assert all(s.keys.exists() for s in stranded)
-    schedule = settings.CELERY_BEAT_SCHEDULE["nodes-place-missing"]["schedule"]
+    schedule = settings.CELERY_BEAT_SCHEDULE["subscriptions-place-missing"]["schedule"]
     assert schedule.total_seconds() <= 60
 
 

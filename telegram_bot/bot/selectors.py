@@ -20,8 +20,12 @@ from core.qr import qr_png
 from nodes.models import NodeClient
 from nodes.selectors import LIVE_KEY_STATES
 from subscriptions.models import GIB, Subscription, SubscriptionStatus, Tariff
-from subscriptions.selectors import subscription_feed_url, subscription_links
-from subscriptions.services import subscription_expiry_after_extend, trial_tariff_get
+from subscriptions.selectors import (
+    subscription_expiry_after_extend,
+    subscription_feed_url,
+    subscription_links,
+    trial_tariff_get,
+)
 from subscriptions.vless import vless_remark
 from telegram_bot.bot.texts import tariff_name
 

@@ -16,7 +16,8 @@ from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from core import alerts
 from core.tasks import alerts_check_task, daily_summary_task
 from nodes.models import Node, NodeHealth
-from nodes.services import node_health_check, x3ui_clients_reset
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.tests.factories import SubscriptionFactory

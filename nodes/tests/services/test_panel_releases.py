@@ -7,6 +7,7 @@ the end cover holes a review found in the first fix; the placement test pins a r
 issue restates.
 """
 
+import contextlib
 import json
 from datetime import timedelta
 from unittest import mock
@@ -21,21 +22,19 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from nodes.models import Node, NodeClient, NodeHealth, SyncState, panel_url_normalize
-from nodes.services import (
-    key_email,
-    node_create,
-    node_health_check,
-    node_keys_push,
-    node_keys_retry,
-    node_pick_for_new_client,
-    node_reconcile,
-    subscription_keys_sync,
-    x3ui_clients_reset,
-)
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
+from nodes.services.keys import key_email
+from nodes.services.nodes import node_create
+from nodes.services.push import node_keys_push, node_keys_retry
+from nodes.services.reconcile import node_reconcile
 from nodes.tests.conftest import PASSWORD, USERNAME, seed_orphan
 from nodes.tests.factories import NodeFactory
 from nodes.x3ui import X3UIInboundNotFound, X3UIUnavailable
-from subscriptions.services import subscription_create, subscription_extend
+from subscriptions.services.keys import subscription_keys_converge
+from subscriptions.services.lifecycle import subscription_create, subscription_extend
+from subscriptions.services.placement import node_pick_for_new_client
+from subscriptions.services.traffic import subscriptions_traffic_enforce
 from subscriptions.tests.factories import TariffFactory
 from telegram_bot.models import OutboxMessage
 
@@ -229,7 +228,7 @@ def test_a_subscription_refused_by_one_node_is_placed_on_another(
     sim_a.seed_client(key_email(subscription_id=sub.pk, node_id=node_a.pk), comment="by hand")
 
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_sync(subscription=sub)  # placed on a, refused there, moved to b
+        subscription_keys_converge(subscription=sub)  # placed on a, refused there, moved to b
 
     key = sub.keys.get(node=node_a)
     key.refresh_from_db()
@@ -476,7 +475,7 @@ def test_a_client_the_panel_holds_twice_is_reported_and_kept_converged(sim_facto
         panel_post(sim, "panel/api/inbounds/addClient", body)
     assert sim.client_copies(email) == 2
     with _no_push():
-        subscription_keys_sync(subscription=sub)
+        subscription_keys_converge(subscription=sub)
 
     results = [node_reconcile(node=node) for _ in range(3)]
 
@@ -497,7 +496,7 @@ def test_a_subscription_refused_everywhere_does_not_bounce(
         sim.seed_client(key_email(subscription_id=sub.pk, node_id=node.pk), comment="by hand")
 
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_sync(subscription=sub)
+        subscription_keys_converge(subscription=sub)
         for node in (node_a, node_b):
             node_reconcile(node=node)
 
@@ -513,7 +512,7 @@ def test_a_pause_is_lifted_only_by_a_login_the_panel_accepted(
     version, sim_factory, django_capture_on_commit_callbacks
 ):
     """v2.x sessions outlive a password change: a request on an old cookie proves nothing."""
-    from nodes import services
+    from nodes.services import clients as services
 
     sim = sim_factory(version=version)
     node = node_for(sim)  # this process's session cookie stays valid on 2.8.3
@@ -614,7 +613,7 @@ def _detached_key(sim_factory, version, capture):
 
 
 def _no_push():
-    return mock.patch("nodes.services._push_on_commit")
+    return mock.patch("subscriptions.services.keys.keys_push_on_commit")
 
 
 # -- second review: races, a missing inbound, a way back after a refusal --------------------
@@ -623,9 +622,9 @@ def _no_push():
 def _loading_then(action):
     """`node_keys_for_sync` that lets `action` run right after the caller loaded its keys
     (or, for a reconcile, right after its listing): a second worker in between."""
-    from nodes import services
+    from nodes.services import push, reconcile
 
-    real, state = services.node_keys_for_sync, {"done": False}
+    real, state = push.node_keys_for_sync, {"done": False}
 
     def loading(*, node, key_ids=None):
         if key_ids is None and not state["done"]:  # a reconcile, after its listing
@@ -637,7 +636,10 @@ def _loading_then(action):
             action()
         return keys
 
-    return mock.patch.object(services, "node_keys_for_sync", loading)
+    stack = contextlib.ExitStack()  # a push and a reconcile each load the keys themselves
+    for module in (push, reconcile):
+        stack.enter_context(mock.patch.object(module, "node_keys_for_sync", loading))
+    return stack
 
 
 @pytest.mark.parametrize("version", ["3.0.2", "3.4.2"])
@@ -714,11 +716,11 @@ def test_an_operators_retry_brings_a_refused_key_back(
     email_b = key_email(subscription_id=sub.pk, node_id=node_b.pk)
     sim_b.seed_client(email_b, comment="made by hand")
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_sync(subscription=sub)
+        subscription_keys_converge(subscription=sub)
     refused = sub.keys.get(node=node_b)
     assert refused.sync_state == SyncState.REMOVED
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_sync(subscription=sub)
+        subscription_keys_converge(subscription=sub)
     assert sub.keys.get(node=node_b).sync_state == SyncState.REMOVED  # not retried at once
 
     panel_post(sim_b, f"panel/api/clients/del/{email_b}", {})  # the operator clears it
@@ -753,9 +755,8 @@ def test_shared_email_traffic_takes_the_live_counter():
         traffic_up=50 * 1024**2,
         traffic_down=50 * 1024**2,
     )
-    from nodes.services import _traffic_enforce
 
     with _no_push():
-        _traffic_enforce(subscription_ids={sub.pk})
+        subscriptions_traffic_enforce(subscription_ids={sub.pk})
     sub.refresh_from_db()
     assert sub.traffic_used_bytes == 1200 * 1024**2

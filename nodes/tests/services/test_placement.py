@@ -7,10 +7,15 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
-from nodes.services import node_pick_for_new_client, subscription_keys_sync
 from nodes.tests.factories import NodeFactory
 from subscriptions.models import Subscription, SubscriptionStatus
-from subscriptions.services import subscription_create, subscription_expire, subscription_extend
+from subscriptions.services.keys import subscription_keys_converge
+from subscriptions.services.lifecycle import (
+    subscription_create,
+    subscription_expire,
+    subscription_extend,
+)
+from subscriptions.services.placement import node_pick_for_new_client
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +81,7 @@ def test_tariff_with_node_count_zero_places_on_every_eligible_node(customer):
 
 
 def test_purchase_without_any_node_still_succeeds_and_is_placed_later(customer):
-    from nodes.services import subscriptions_place_missing
+    from subscriptions.services.keys import subscriptions_place_missing
 
     sub = subscription_create(customer=customer, tariff=TariffFactory())
     assert sub.keys.count() == 0
@@ -99,7 +104,7 @@ def test_extend_and_expire_change_desired_state_and_bump_version(customer):
     key.refresh_from_db()
     assert (key.enable, key.desired_version) == (False, 3)
     # Nothing changed: no new version.
-    subscription_keys_sync(subscription=sub)
+    subscription_keys_converge(subscription=sub)
     key.refresh_from_db()
     assert key.desired_version == 3
 
@@ -109,7 +114,7 @@ def test_banned_customer_keys_are_disabled(customer):
     sub = subscription_create(customer=customer, tariff=TariffFactory())
     customer.is_banned = True
     customer.save()
-    subscription_keys_sync(subscription=sub)
+    subscription_keys_converge(subscription=sub)
     assert sub.keys.get().enable is False
 
 
@@ -120,7 +125,7 @@ def test_failover_moves_a_stranded_key_and_marks_the_old_one_for_removal(custome
     assert old.node == first
     Node.objects.filter(pk=first.pk).update(health=NodeHealth.DOWN)
     second = NodeFactory(name="second", health=NodeHealth.UP)
-    subscription_keys_sync(subscription=sub)
+    subscription_keys_converge(subscription=sub)
     old.refresh_from_db()
     assert old.sync_state == SyncState.REMOVING
     assert old.enable is False
@@ -132,7 +137,7 @@ def test_traffic_over_limit_disables_keys(customer):
     NodeFactory(health=NodeHealth.UP)
     sub = subscription_create(customer=customer, tariff=TariffFactory(traffic_limit_gb=1))
     Subscription.objects.filter(pk=sub.pk).update(traffic_used_bytes=1024**3)
-    subscription_keys_sync(subscription=sub)
+    subscription_keys_converge(subscription=sub)
     assert sub.keys.get().enable is False
 
 
@@ -142,7 +147,7 @@ def test_expired_subscription_gets_no_new_keys():
     sub = SubscriptionFactory(
         status=SubscriptionStatus.EXPIRED, started_at=now - timedelta(40), expires_at=now
     )
-    subscription_keys_sync(subscription=sub)
+    subscription_keys_converge(subscription=sub)
     assert sub.keys.count() == 0
 
 
@@ -182,7 +187,7 @@ def test_changes_in_one_transaction_are_pushed_as_one_task_per_node(
     from unittest.mock import patch
 
     from accounts.tests.factories import CustomerFactory
-    from subscriptions.services import subscriptions_expire_due
+    from subscriptions.services.lifecycle import subscriptions_expire_due
 
     node = NodeFactory(health=NodeHealth.UP)
     with (

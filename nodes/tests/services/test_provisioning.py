@@ -10,18 +10,20 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
-from nodes.services import (
-    OURS_COMMENT_PREFIX,
-    node_health_check,
-    node_keys_push,
-    node_reconcile,
-    subscription_keys_sync,
-    x3ui_clients_reset,
-)
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
+from nodes.services.keys import OURS_COMMENT_PREFIX
+from nodes.services.push import node_keys_push
+from nodes.services.reconcile import node_reconcile
 from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email, seed_orphan
 from nodes.tests.factories import NodeFactory
 from subscriptions.models import Subscription
-from subscriptions.services import subscription_create, subscription_expire, subscription_extend
+from subscriptions.services.keys import subscription_keys_converge
+from subscriptions.services.lifecycle import (
+    subscription_create,
+    subscription_expire,
+    subscription_extend,
+)
 from subscriptions.tests.factories import TariffFactory
 from telegram_bot.models import OutboxMessage
 
@@ -343,6 +345,6 @@ def test_resync_keeps_state_when_nothing_changed(
         sub = subscription_create(customer=customer, tariff=TariffFactory())
     sim.reset_counts()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        subscription_keys_sync(subscription=sub)
+        subscription_keys_converge(subscription=sub)
     assert callbacks == []
     assert sim.request_total == 0

@@ -7,7 +7,7 @@ import pytest
 from accounts.tests.factories import CustomerFactory
 from subscriptions.models import SubscriptionStatus
 from subscriptions.notifications import KIND_EXPIRED
-from subscriptions.services import (
+from subscriptions.services.lifecycle import (
     subscription_expire,
     subscription_extend,
     subscriptions_expire_due,

@@ -4,7 +4,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from core.exceptions import ApplicationError
-from subscriptions.services import subscription_trial_grant
+from subscriptions.services.lifecycle import subscription_trial_grant
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.callbacks import TRIAL, callback_exact
 from telegram_bot.bot.db import call_service
