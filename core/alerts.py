@@ -340,7 +340,7 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
     from accounts.models import Customer
     from billing.models import Payment, PaymentStatus
     from nodes.models import Node, NodeClient, NodeHealth, SyncState
-    from subscriptions.models import Subscription, SubscriptionStatus
+    from subscriptions.models import Subscription
 
     until = now or timezone.now()
     since = until - timedelta(days=1)
@@ -374,7 +374,7 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
         refunds += row["n"]
         refunded[row["currency"]] = row["amount"] or Decimal("0")
     subscriptions = Subscription.objects.aggregate(
-        active=Count("id", filter=Q(status=SubscriptionStatus.ACTIVE, expires_at__gt=until)),
+        active=Count("id", filter=Subscription.objects.running_q(until)),
         new=Count("id", filter=Q(created_at__gt=since, created_at__lte=until)),
     )
     nodes = dict.fromkeys(NodeHealth.values, 0)

@@ -171,7 +171,7 @@ class StateCollector:
         from accounts.models import Customer
         from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
         from nodes.models import Node, NodeClient, NodeHealth, SyncState
-        from subscriptions.models import Subscription, SubscriptionStatus
+        from subscriptions.models import Subscription
         from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
 
         now = timezone.now()
@@ -311,9 +311,7 @@ class StateCollector:
         yield GaugeMetricFamily(
             "vpnsite_subscriptions_active",
             "Subscriptions active and not past their end.",
-            value=Subscription.objects.filter(
-                status=SubscriptionStatus.ACTIVE, expires_at__gt=now
-            ).count(),
+            value=Subscription.objects.running(now).count(),
         )
         yield GaugeMetricFamily(
             "vpnsite_customers", "Customers (bot users) known.", value=Customer.objects.count()

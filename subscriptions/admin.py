@@ -93,7 +93,7 @@ class ExpiringFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        running = Q(status=SubscriptionStatus.ACTIVE, expires_at__gt=now)
+        running = Subscription.objects.running_q(now)
         if self.value() == "3d":
             return queryset.filter(running, expires_at__lte=now + timedelta(days=3))
         if self.value() == "7d":

@@ -186,7 +186,7 @@ def renewal_target(subscription: Subscription, language: str, now: datetime) -> 
             name=subscription.tariff.name, name_en=subscription.tariff.name_en, language=language
         ),
         expires_at=subscription.expires_at,
-        running=subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now,
+        running=subscription.is_running(now),
     )
 
 
@@ -231,12 +231,7 @@ def buy_options_get(
     elif not new:
         subscription = (
             Subscription.objects.select_related("tariff")
-            .filter(
-                customer=customer,
-                is_trial=False,
-                status=SubscriptionStatus.ACTIVE,
-                expires_at__gt=now,
-            )
+            .filter(Subscription.objects.running_q(now), customer=customer, is_trial=False)
             .order_by("-expires_at")
             .first()
         )
@@ -330,7 +325,7 @@ def _customer_subscriptions(customer: Customer, subscription_id: int | None = No
 
 
 def _card(subscription: Subscription, language: str, now: datetime) -> SubscriptionCard:
-    running = subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now
+    running = subscription.is_running(now)
     status = subscription.status
     if status == SubscriptionStatus.ACTIVE and not running:
         status = SubscriptionStatus.EXPIRED
