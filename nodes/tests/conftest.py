@@ -65,3 +65,22 @@ def seed_orphan(sim, email: str = "") -> str:
         email, id=str(subscription.client_uuid), comment=f"{OURS_COMMENT_PREFIX}s{subscription.pk}"
     )
     return email
+
+
+def node_for(sim, *, inbound_id: int | None = None, **kwargs):
+    """A node on `sim`'s panel, checked once (its inbound fetched for links, as beat would)."""
+    from nodes.models import NodeHealth
+    from nodes.services.health import node_health_check
+    from nodes.tests.factories import NodeFactory
+
+    kwargs.setdefault("health", NodeHealth.UP)
+    node = NodeFactory(
+        panel_url=sim.url,
+        panel_username=USERNAME,
+        panel_password=PASSWORD,
+        inbound_id=inbound_id or sim.inbound_id,
+        **kwargs,
+    )
+    node_health_check(node=node)
+    node.refresh_from_db()
+    return node

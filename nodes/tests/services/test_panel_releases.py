@@ -28,13 +28,10 @@ from nodes.services.keys import key_email
 from nodes.services.nodes import node_create
 from nodes.services.push import node_keys_push, node_keys_retry
 from nodes.services.reconcile import node_reconcile
-from nodes.tests.conftest import PASSWORD, USERNAME, seed_orphan
-from nodes.tests.factories import NodeFactory
+from nodes.tests.conftest import PASSWORD, USERNAME, node_for, seed_orphan
 from nodes.x3ui import X3UIInboundNotFound, X3UIUnavailable
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.services.lifecycle import subscription_create, subscription_extend
-from subscriptions.services.placement import node_pick_for_new_client
-from subscriptions.services.traffic import subscriptions_traffic_enforce
 from subscriptions.tests.factories import TariffFactory
 from telegram_bot.models import OutboxMessage
 
@@ -57,20 +54,6 @@ def _fresh_panel_sessions():
 
 def family(version: str) -> str:
     return "legacy" if version in LEGACY else "v3"
-
-
-def node_for(sim, *, inbound_id: int | None = None, **kwargs) -> Node:
-    kwargs.setdefault("health", NodeHealth.UP)
-    node = NodeFactory(
-        panel_url=sim.url,
-        panel_username=USERNAME,
-        panel_password=PASSWORD,
-        inbound_id=inbound_id or sim.inbound_id,
-        **kwargs,
-    )
-    node_health_check(node=node)
-    node.refresh_from_db()
-    return node
 
 
 def bought(capture, tariff=None, *, execute=True):
@@ -216,27 +199,6 @@ def test_a_foreign_client_with_our_email_is_never_touched(
     assert alerts.count() == ADMIN_CHATS  # once, however often it is retried
     assert node.name in alerts.first().text
     assert key.email in alerts.first().text
-
-
-def test_a_subscription_refused_by_one_node_is_placed_on_another(
-    sim_factory, django_capture_on_commit_callbacks
-):
-    sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.0.2")
-    node_a = node_for(sim_a, name="a", weight=100)
-    node_b = node_for(sim_b, name="b", weight=1)
-    sub = _subscription(TariffFactory())  # no keys yet
-    sim_a.seed_client(key_email(subscription_id=sub.pk, node_id=node_a.pk), comment="by hand")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_converge(subscription=sub)  # placed on a, refused there, moved to b
-
-    key = sub.keys.get(node=node_a)
-    key.refresh_from_db()
-    assert key.sync_state == SyncState.REMOVED  # it never reached panel a
-    moved = sub.keys.get(node=node_b)
-    assert moved.sync_state == SyncState.SYNCED
-    assert sim_b.client(moved.email)["id"] == str(sub.client_uuid)
-    assert sim_a.client(key.email)["comment"] == "by hand"
 
 
 # -- 5. one node per panel inbound -----------------------------------------------------------
@@ -385,16 +347,6 @@ def test_a_paused_login_is_tried_again_after_the_window(release):
 # -- placement and adding nodes ---------------------------------------------------------------
 
 
-def test_placement_prefers_a_healthy_node_with_room():
-    up = NodeFactory(name="up", health=NodeHealth.UP, max_clients=1, weight=1)
-    NodeFactory(name="unknown", health=NodeHealth.UNKNOWN, weight=100)
-    NodeFactory(name="degraded", health=NodeHealth.DEGRADED, weight=100)
-    tariff = TariffFactory()
-    assert node_pick_for_new_client(tariff=tariff) == up
-    NodeClient.objects.create(subscription=_subscription(tariff), node=up, email="s-full")
-    assert node_pick_for_new_client(tariff=tariff).name == "unknown"
-
-
 def test_node_add_fails_on_a_failed_check_unless_forced(sim_factory):
     sim = sim_factory(version="3.4.2")
     args = ["node", "add", "--name", "n1", "--url", sim.url, "--inbound-id", "1"]
@@ -483,28 +435,6 @@ def test_a_client_the_panel_holds_twice_is_reported_and_kept_converged(sim_facto
     assert results[0]["updated"] == 1  # the first copy gets our subId, expiry and limits
     assert [(r["updated"], r["added"]) for r in results[1:]] == [(0, 0), (0, 0)]
     assert OutboxMessage.objects.filter(kind="key-duplicated").count() == ADMIN_CHATS
-
-
-def test_a_subscription_refused_everywhere_does_not_bounce(
-    sim_factory, django_capture_on_commit_callbacks
-):
-    sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.4.2")
-    node_a = node_for(sim_a, name="a", weight=100)
-    node_b = node_for(sim_b, name="b", weight=1)
-    sub = _subscription(TariffFactory())
-    for sim, node in ((sim_a, node_a), (sim_b, node_b)):
-        sim.seed_client(key_email(subscription_id=sub.pk, node_id=node.pk), comment="by hand")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_converge(subscription=sub)
-        for node in (node_a, node_b):
-            node_reconcile(node=node)
-
-    keys = {k.node.name: k for k in sub.keys.all()}
-    assert set(keys) == {"a", "b"}  # each node tried once, none again
-    assert keys["b"].sync_state == SyncState.ERROR
-    assert keys["a"].sync_state == SyncState.REMOVED
-    assert NodeClient.objects.filter(subscription=sub).count() == 2
 
 
 @pytest.mark.parametrize("version", ["2.8.3", "3.4.2"])
@@ -730,33 +660,3 @@ def test_an_operators_retry_brings_a_refused_key_back(
     refused.refresh_from_db()
     assert refused.sync_state == SyncState.SYNCED
     assert sim_b.client(email_b)["id"] == str(sub.client_uuid)
-
-
-def test_shared_email_traffic_takes_the_live_counter():
-    sub = _subscription(TariffFactory(node_count=0))
-    one = NodeFactory(name="one", panel_url="http://127.0.0.1:1/p/", inbound_id=1)
-    two = NodeFactory(name="two", panel_url="http://127.0.0.1:1/p/", inbound_id=2)
-    email = f"s{sub.pk}"
-    NodeClient.objects.create(
-        subscription=sub,
-        node=one,
-        email=email,
-        sync_state=SyncState.SYNCED,
-        synced_version=1,
-        traffic_up=700 * 1024**2,
-        traffic_down=500 * 1024**2,
-    )
-    NodeClient.objects.create(  # newer, removed: its counter stopped being read
-        subscription=sub,
-        node=two,
-        email=email,
-        sync_state=SyncState.REMOVED,
-        synced_version=1,
-        traffic_up=50 * 1024**2,
-        traffic_down=50 * 1024**2,
-    )
-
-    with _no_push():
-        subscriptions_traffic_enforce(subscription_ids={sub.pk})
-    sub.refresh_from_db()
-    assert sub.traffic_used_bytes == 1200 * 1024**2

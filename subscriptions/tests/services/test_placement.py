@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeFactory
-from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.models import SubscriptionStatus
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.services.lifecycle import (
     subscription_create,
@@ -133,14 +133,6 @@ def test_failover_moves_a_stranded_key_and_marks_the_old_one_for_removal(custome
     assert (new.node, new.sync_state, new.enable) == (second, SyncState.PENDING, True)
 
 
-def test_traffic_over_limit_disables_keys(customer):
-    NodeFactory(health=NodeHealth.UP)
-    sub = subscription_create(customer=customer, tariff=TariffFactory(traffic_limit_gb=1))
-    Subscription.objects.filter(pk=sub.pk).update(traffic_used_bytes=1024**3)
-    subscription_keys_converge(subscription=sub)
-    assert sub.keys.get().enable is False
-
-
 def test_expired_subscription_gets_no_new_keys():
     NodeFactory(health=NodeHealth.UP)
     now = timezone.now()
@@ -225,3 +217,15 @@ def test_a_rolled_back_change_is_not_pushed(django_capture_on_commit_callbacks):
         except RuntimeError:
             pass
     delay.assert_not_called()
+
+
+def test_placement_prefers_a_healthy_node_with_room():
+    up = NodeFactory(name="up", health=NodeHealth.UP, max_clients=1, weight=1)
+    NodeFactory(name="unknown", health=NodeHealth.UNKNOWN, weight=100)
+    NodeFactory(name="degraded", health=NodeHealth.DEGRADED, weight=100)
+    tariff = TariffFactory()
+    assert node_pick_for_new_client(tariff=tariff) == up
+    NodeClient.objects.create(
+        subscription=SubscriptionFactory(tariff=tariff), node=up, email="s-full"
+    )
+    assert node_pick_for_new_client(tariff=tariff).name == "unknown"

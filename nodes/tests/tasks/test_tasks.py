@@ -1,4 +1,4 @@
-"""The push task's retry policy: transient errors retry with backoff; the last one alerts."""
+"""The node tasks: the push retry policy (backoff, the last attempt alerts), health timing."""
 
 import pytest
 from celery.exceptions import Retry
@@ -69,26 +69,6 @@ def test_backoff_is_exponential_with_jitter_and_capped():
     for retries in range(12):
         ceiling = min(5 * 2**retries, 600)
         assert ceiling / 2 <= provision_backoff(retries) <= ceiling
-
-
-def test_lost_placements_are_found_within_a_minute_whatever_their_number(
-    django_capture_on_commit_callbacks,
-):
-    """A worker killed after credits leaves subscriptions without keys: one beat run places
-    all of them (the old sweep placed 200 per reconcile, every 10 minutes)."""
-    from django.conf import settings
-
-    from subscriptions.tasks import subscriptions_place_missing_task
-    from subscriptions.tests.factories import SubscriptionFactory
-
-    NodeFactory(health=NodeHealth.UP)
-    stranded = SubscriptionFactory.create_batch(230)
-    with django_capture_on_commit_callbacks(execute=False):  # the panel is not the point
-        placed = subscriptions_place_missing_task.apply().get()
-    assert placed == 230
-    assert all(s.keys.exists() for s in stranded)
-    schedule = settings.CELERY_BEAT_SCHEDULE["subscriptions-place-missing"]["schedule"]
-    assert schedule.total_seconds() <= 60
 
 
 def test_failover_within_a_minute_at_the_defaults_without_moving_keys_on_one_lost_check():
