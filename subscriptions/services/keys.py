@@ -95,15 +95,14 @@ def subscription_keys_converge_in_lock(
     """``subscription_keys_converge`` for a caller that already holds the subscription's row
     lock (the lifecycle services, inside their own transaction).
 
-    For the subscription services, inside their own transaction: `subscription` is the
-    current row, locked (or created) in this transaction, with customer and tariff loaded;
-    `keys` may be given when they are known (``[]`` for a subscription created just now),
-    saving the query.
+    `subscription` is the current row, locked (or created) in this transaction, with
+    customer and tariff loaded; `keys` may be given when they are known (``[]`` for a
+    subscription created just now), saving the query.
 
     ``place_now=False`` (a payment being credited): the keys that exist get their new
     desired state here, in the caller's transaction, but choosing nodes for missing keys
     (which locks node rows) is left to a task queued on commit. The credit then never waits
-    on, nor fails because of, placement. If that task is lost, the reconcile beat's
+    on, nor fails because of, placement. If that task is lost, the beat's
     ``subscriptions_place_missing`` places the keys of a subscription that has none (a new
     one, or one whose only key is stranded); a multi-node tariff left short waits for its
     next change or an operator's re-provision.
