@@ -870,9 +870,9 @@ def _webhook_fail(
 
 
 def _alert_failed(*, event: WebhookEvent) -> None:
-    """The admins hear of a FAILED notification once (``core.alerts``; the periodic check
+    """The admins hear of a FAILED notification once (``console.alerts``; the periodic check
     catches up if this call fails too)."""
-    from core.alerts import webhook_failed_alert
+    from console.alerts import webhook_failed_alert
 
     try:
         webhook_failed_alert(event=event)

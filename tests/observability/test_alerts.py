@@ -1,4 +1,4 @@
-"""Alerts to the admin chats: each fires once per episode (core/alerts.py, issue 8)."""
+"""Alerts to the admin chats: each fires once per episode (console/alerts.py, issue 8)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from accounts.tests.factories import CustomerFactory
 from billing.models import WebhookEvent
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
-from core import alerts
-from core.tasks import alerts_check_task, daily_summary_task
+from console import alerts
+from console.tasks import alerts_check_task, daily_summary_task
 from nodes.models import Node, NodeHealth
 from nodes.services import node_health_check, x3ui_clients_reset
 from nodes.tests.conftest import PASSWORD, USERNAME

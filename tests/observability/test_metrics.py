@@ -11,7 +11,8 @@ from telegram.ext import TypeHandler
 
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
-from core.metrics import StateCollector, celery_queue_length
+from console.metrics import StateCollector
+from core.metrics import celery_queue_length
 from nodes.models import NodeHealth
 from nodes.services import node_health_check, x3ui_clients_reset
 from nodes.tests.conftest import PASSWORD, USERNAME
