@@ -53,16 +53,16 @@ from billing.selectors import payment_provider_ref_taken
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write
-from subscriptions.models import Subscription, SubscriptionStatus, Tariff
-from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
-from telegram_bot.bot.texts import button_support, support_contact, support_url
-from telegram_bot.services import (
+from notifications.services import (
     admin_messages,
     customer_message,
     notify_admins,
     notify_customer,
     outbox_queue,
 )
+from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
+from telegram_bot.bot.texts import button_support, support_contact, support_url
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ HEADERS_DROPPED = "X-Vpnsite-Headers-Dropped"
 WEBHOOK_ERROR_MAX_LENGTH = 4000
 TRACEBACK_MAX_LENGTH = 20000
 
-# Outbox kinds written here (telegram_bot.models.OutboxMessage.kind).
+# Outbox kinds written here (notifications.models.OutboxMessage.kind).
 KIND_PAYMENT_PAID = "payment-paid"
 KIND_PAYMENT_NEW_ADMIN = "payment-new"
 KIND_PAYMENT_REFUNDED = "payment-refunded"

@@ -39,7 +39,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.html import escape
 
-from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
+from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ CHECK_LOCK_CACHE_KEY = "alerts:check:lock"
 
 
 def _notify(*, text: str, kind: str, dedupe_key: str) -> int:
-    from telegram_bot.services import notify_admins
+    from notifications.services import notify_admins
 
     with transaction.atomic():
         return len(notify_admins(text=text, kind=kind, dedupe_key=dedupe_key))
@@ -165,7 +165,7 @@ def _episode_sync(
 
 def outbox_backlog_check(*, now: datetime | None = None) -> str:
     """Messages unsent OUTBOX_BACKLOG_ALERT_MINUTES after being queued (not broadcasts)."""
-    from telegram_bot.services import BROADCAST_KIND
+    from notifications.services import BROADCAST_KIND
 
     now = now or timezone.now()
     minutes = settings.OUTBOX_BACKLOG_ALERT_MINUTES

@@ -171,8 +171,8 @@ class StateCollector:
         from accounts.models import Customer
         from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
         from nodes.models import Node, NodeClient, NodeHealth, SyncState
+        from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
         from subscriptions.models import Subscription, SubscriptionStatus
-        from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
 
         now = timezone.now()
 

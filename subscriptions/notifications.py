@@ -1,6 +1,6 @@
 """Messages about a customer's subscription, queued through the outbox in the customer's language.
 
-Buttons carry the bot's callback data (`telegram_bot.bot.callbacks`), so pressing one in a
+Buttons carry the bot's callback data (`notifications.callbacks`), so pressing one in a
 notification opens the same screen as in the bot, whenever it is pressed.
 """
 
@@ -10,10 +10,11 @@ from html import escape
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from notifications import callbacks
+from notifications.services import notify_customer
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url, subscription_links
-from telegram_bot.bot import callbacks, texts
-from telegram_bot.services import notify_customer
+from telegram_bot.bot import texts
 
 KIND_REMINDER = "subscription-reminder"
 KIND_EXPIRED = "subscription-expired"

@@ -15,9 +15,9 @@ from billing.tests.factories import PaymentFactory
 from core.models import AuditEvent, AuditLog
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxMessage, OutboxStatus
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import OutboxMessage, OutboxStatus
 from tests.admin.conftest import action, levels, texts
 
 pytestmark = pytest.mark.django_db
@@ -433,7 +433,7 @@ def test_outbox_retry_action(as_superuser, superuser):
     )
     response = action(
         as_superuser,
-        url("telegram_bot_outboxmessage_changelist"),
+        url("notifications_outboxmessage_changelist"),
         "retry_selected",
         [message.pk, sent.pk],
     )
@@ -449,7 +449,9 @@ def test_support_cannot_retry_outbox(as_support):
     message = OutboxMessage.objects.create(
         audience="customer", customer=CustomerFactory(), chat_id=1, text="x", status="failed"
     )
-    action(as_support, url("telegram_bot_outboxmessage_changelist"), "retry_selected", [message.pk])
+    action(
+        as_support, url("notifications_outboxmessage_changelist"), "retry_selected", [message.pk]
+    )
     message.refresh_from_db()
     assert message.status == OutboxStatus.FAILED
 

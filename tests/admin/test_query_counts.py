@@ -16,9 +16,9 @@ from core.models import AuditEvent
 from core.services import audit_log_write
 from nodes.models import NodeHealth
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import Broadcast
+from notifications.services import notify_customer
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import Broadcast
-from telegram_bot.services import notify_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +29,8 @@ CHANGELISTS = [
     "subscriptions_tariff_changelist",
     "billing_payment_changelist",
     "core_auditlog_changelist",
-    "telegram_bot_outboxmessage_changelist",
-    "telegram_bot_broadcast_changelist",
+    "notifications_outboxmessage_changelist",
+    "notifications_broadcast_changelist",
     "nodes_node_changelist",
     "nodes_nodeclient_changelist",
 ]

@@ -19,9 +19,9 @@ from nodes.models import Node, NodeHealth
 from nodes.services import node_health_check, x3ui_clients_reset
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
+from notifications.services import notify_customer
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
-from telegram_bot.services import notify_customer
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from billing.providers import ProviderNotification
 from billing.services import amounts_equal, payment_mark_paid
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import mark_paid
-from telegram_bot.models import OutboxAudience, OutboxMessage
+from notifications.models import OutboxAudience, OutboxMessage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
