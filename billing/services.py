@@ -60,9 +60,9 @@ from notifications.services import (
     notify_customer,
     outbox_queue,
 )
+from notifications.texts import button_support, support_contact, support_url
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
-from telegram_bot.bot.texts import button_support, support_contact, support_url
 
 logger = logging.getLogger(__name__)
 
