@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from accounts.tests.factories import CustomerFactory
 from core.models import AuditEvent, AuditLog
-from notifications.models import Broadcast, BroadcastStatus, OutboxMessage, OutboxStatus
+from notifications.models import Broadcast, BroadcastStatus, OutboxStatus
+from notifications.tests.factories import BroadcastFactory, OutboxMessageFactory
 from tests.admin.conftest import texts
 
 pytestmark = pytest.mark.django_db
@@ -55,9 +56,7 @@ def test_compose_preview_and_send(as_superuser, superuser, monkeypatch):
     assert "being sent to 2" in texts(done)[0]
 
     # Started: the page is read-only and shows the progress from the outbox rows.
-    OutboxMessage.objects.create(
-        audience="customer",
-        customer=CustomerFactory(),
+    OutboxMessageFactory(
         chat_id=1,
         text="Big news",
         status=OutboxStatus.SENT,
@@ -82,7 +81,7 @@ def test_a_button_needs_both_fields(as_superuser):
 
 
 def test_support_cannot_send(as_support, superuser):
-    broadcast = Broadcast.objects.create(text="x", created_by=superuser)
+    broadcast = BroadcastFactory(created_by=superuser)
     CustomerFactory()
     send_url = reverse("admin:notifications_broadcast_send", args=[broadcast.pk])
     assert as_support.get(send_url).status_code == 403

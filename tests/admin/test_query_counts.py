@@ -16,8 +16,8 @@ from core.models import AuditEvent
 from core.services import audit_log_write
 from nodes.models import NodeHealth
 from nodes.tests.factories import NodeClientFactory, NodeFactory
-from notifications.models import Broadcast
 from notifications.services import notify_customer
+from notifications.tests.factories import BroadcastFactory
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ def fill(n: int, superuser) -> None:
             message=f"row {i}",
         )
         notify_customer(customer=customer, text=f"hello {i}")
-        Broadcast.objects.create(text=f"news {i}", created_by=superuser)
+        BroadcastFactory(created_by=superuser)
 
 
 def count(client, url) -> int:
