@@ -13,8 +13,8 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write, model_update
 from nodes.services import subscription_keys_sync
+from notifications.services import TELEGRAM_TEXT_LIMIT, notify_customer
 from subscriptions.models import Subscription
-from telegram_bot.services import TELEGRAM_TEXT_LIMIT, notify_customer
 
 logger = logging.getLogger(__name__)
 

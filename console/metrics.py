@@ -19,8 +19,8 @@ from accounts.models import Customer
 from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from core.metrics import celery_queue_length, metrics_render
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 from subscriptions.models import Subscription, SubscriptionStatus
-from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 

@@ -113,7 +113,7 @@ class ObjectTypeFilter(admin.SimpleListFilter):
     parameter_name = "object_type"
 
     def lookups(self, request, model_admin):
-        ours = ["accounts", "billing", "nodes", "subscriptions", "telegram_bot"]
+        ours = ["accounts", "billing", "nodes", "notifications", "subscriptions"]
         return [
             (model._meta.label_lower, model._meta.verbose_name.capitalize())
             for label in ours

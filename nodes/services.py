@@ -42,8 +42,8 @@ from nodes.x3ui import (
     X3UILoginRefused,
     X3UIRejected,
 )
+from notifications.services import notify_admins
 from subscriptions.models import Subscription, SubscriptionStatus
-from telegram_bot.services import notify_admins
 
 logger = logging.getLogger(__name__)
 

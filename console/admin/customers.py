@@ -16,9 +16,9 @@ from accounts.services import customer_ban, customer_message_send, customer_unba
 from billing.models import Payment
 from core.admin import action_form_page, run_for_each
 from nodes.models import NodeClient, SyncState
+from notifications.models import OutboxStatus
+from notifications.services import TELEGRAM_TEXT_LIMIT
 from subscriptions.models import Subscription
-from telegram_bot.models import OutboxStatus
-from telegram_bot.services import TELEGRAM_TEXT_LIMIT
 
 INLINE_LIMIT = 20
 
@@ -182,7 +182,7 @@ class CustomerAdmin(admin.ModelAdmin):
             ("subscriptions.subscription", "Subscriptions", "customer__id__exact"),
             ("billing.payment", "Payments", "customer__id__exact"),
             ("nodes.nodeclient", "Keys", "q"),
-            ("telegram_bot.outboxmessage", "Messages", "customer__id__exact"),
+            ("notifications.outboxmessage", "Messages", "customer__id__exact"),
             ("core.auditlog", "Audit", "customer__id__exact"),
         ]
         items = []

@@ -9,9 +9,9 @@ from nodes.services import node_health_check, x3ui_clients_reset
 from nodes.tasks import _backoff, node_keys_push_task
 from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email
 from nodes.tests.factories import NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.services import subscription_create
 from subscriptions.tests.factories import TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

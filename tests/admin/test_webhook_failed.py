@@ -17,7 +17,7 @@ from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from console import alerts
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
-from telegram_bot.models import OutboxAudience, OutboxMessage
+from notifications.models import OutboxAudience, OutboxMessage
 from tests.admin.conftest import action, texts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]

@@ -246,7 +246,7 @@ def test_update_kind():
 
 
 def test_outbox_backlog_and_queue_length_are_read_at_scrape_time(scrape, customer):
-    from telegram_bot.services import notify_customer
+    from notifications.services import notify_customer
 
     before = scrape()
     notify_customer(customer=customer, text="hello")  # pending until its task runs on commit

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "nodes",
     "subscriptions",
     "billing",
+    "notifications",
     "telegram_bot",
     "console",
     # Console security: TOTP two-factor and login brute-force protection (docs/console.md).

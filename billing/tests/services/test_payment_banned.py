@@ -17,8 +17,8 @@ from nodes.models import NodeHealth
 from nodes.services import node_health_check, x3ui_clients_reset
 from nodes.tests.conftest import PASSWORD, USERNAME, sim_factory  # noqa: F401 - a fixture
 from nodes.tests.factories import NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
-from telegram_bot.models import OutboxMessage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 

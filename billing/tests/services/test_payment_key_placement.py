@@ -22,9 +22,9 @@ from billing.tests.helpers import ROBOKASSA_URL, mark_paid, robokassa_params, se
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.services import subscription_keys_sync
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
@@ -35,7 +35,7 @@ def tasks(monkeypatch):
     recorders = {"place": Mock(), "push": Mock(), "send": Mock()}
     monkeypatch.setattr("nodes.tasks.subscription_keys_sync_task.delay", recorders["place"])
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", recorders["push"])
-    monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.delay", recorders["send"])
+    monkeypatch.setattr("notifications.tasks.outbox_send_task.delay", recorders["send"])
     return recorders
 
 

@@ -35,9 +35,9 @@ from nodes.services import (
 from nodes.tests.conftest import PASSWORD, USERNAME, seed_orphan
 from nodes.tests.factories import NodeFactory
 from nodes.x3ui import X3UIInboundNotFound, X3UIUnavailable
+from notifications.models import OutboxMessage
 from subscriptions.services import subscription_create, subscription_extend
 from subscriptions.tests.factories import TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -20,10 +20,10 @@ from nodes.services import (
 )
 from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email, seed_orphan
 from nodes.tests.factories import NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_create, subscription_expire, subscription_extend
 from subscriptions.tests.factories import TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,9 @@ from core.models import AuditEvent, AuditLog
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.services import subscription_move
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -75,7 +75,7 @@ DAILY_SUMMARY_HOUR_UTC = env.int("DAILY_SUMMARY_HOUR_UTC", default=6)
 # The whole periodic schedule. Later features add their entries here, never elsewhere.
 CELERY_BEAT_SCHEDULE = {
     "outbox-flush": {
-        "task": "telegram_bot.tasks.outbox_flush_task",
+        "task": "notifications.tasks.outbox_flush_task",
         "schedule": timedelta(seconds=OUTBOX_FLUSH_INTERVAL),
     },
     "subscriptions-expire-due": {
