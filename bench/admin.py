@@ -194,7 +194,7 @@ PAGES = [
     ("payments: paid", "/admin/billing/payment/?status__exact=paid"),
     ("audit log", "/admin/core/auditlog/"),
     ("audit log: actor", "/admin/core/auditlog/?actor=label%3Arobokassa"),
-    ("outbox", "/admin/telegram_bot/outboxmessage/"),
+    ("outbox", "/admin/notifications/outboxmessage/"),
     ("customer page", "/admin/accounts/customer/{customer}/change/"),
 ]
 

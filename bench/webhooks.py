@@ -408,7 +408,7 @@ def results_check(*, unique_valid: int) -> dict[str, int]:
     from billing.models import Payment, PaymentStatus, WebhookEvent
     from core.models import AuditEvent, AuditLog
     from nodes.models import NodeClient
-    from telegram_bot.models import OutboxMessage
+    from notifications.models import OutboxMessage
 
     events = dict(
         WebhookEvent.objects.values_list("status")

@@ -22,15 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from accounts.models import Customer
 from billing.exceptions import (
@@ -53,19 +51,20 @@ from billing.selectors import payment_provider_ref_taken
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write
-from subscriptions.models import Subscription, SubscriptionStatus, Tariff
-from subscriptions.services.lifecycle import (
-    subscription_create,
-    subscription_extend,
-    subscription_shorten,
-)
-from telegram_bot.bot.texts import button_support, support_contact, support_url
-from telegram_bot.services import (
+from notifications.formatting import date_format, days, money_format
+from notifications.services import (
     admin_messages,
     customer_message,
     notify_admins,
     notify_customer,
     outbox_queue,
+)
+from notifications.texts import button_support, support_contact, support_url, tariff_name
+from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+from subscriptions.services.lifecycle import (
+    subscription_create,
+    subscription_extend,
+    subscription_shorten,
 )
 
 logger = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ HEADERS_DROPPED = "X-Vpnsite-Headers-Dropped"
 WEBHOOK_ERROR_MAX_LENGTH = 4000
 TRACEBACK_MAX_LENGTH = 20000
 
-# Outbox kinds written here (telegram_bot.models.OutboxMessage.kind).
+# Outbox kinds written here (notifications.models.OutboxMessage.kind).
 KIND_PAYMENT_PAID = "payment-paid"
 KIND_PAYMENT_NEW_ADMIN = "payment-new"
 KIND_PAYMENT_REFUNDED = "payment-refunded"
@@ -874,9 +873,9 @@ def _webhook_fail(
 
 
 def _alert_failed(*, event: WebhookEvent) -> None:
-    """The admins hear of a FAILED notification once (``core.alerts``; the periodic check
+    """The admins hear of a FAILED notification once (``console.alerts``; the periodic check
     catches up if this call fails too)."""
-    from core.alerts import webhook_failed_alert
+    from console.alerts import webhook_failed_alert
 
     try:
         webhook_failed_alert(event=event)
@@ -1001,29 +1000,12 @@ def _language(code: str) -> str:
     return code if code in ("ru", "en") else "ru"
 
 
-def _tariff_name(*, tariff: Tariff, language: str) -> str:
-    if language == "en" and tariff.name_en:
-        return tariff.name_en
-    return tariff.name
-
-
 def _payment_description(*, tariff: Tariff, language: str) -> str:
     """Shown on the provider's payment page; call inside the customer's language."""
-    days = tariff.duration_days
     return _("VPN subscription “%(tariff)s”, %(duration)s") % {
-        "tariff": _tariff_name(tariff=tariff, language=language),
-        "duration": ngettext("%(days)d day", "%(days)d days", days) % {"days": days},
+        "tariff": tariff_name(name=tariff.name, name_en=tariff.name_en, language=language),
+        "duration": days(tariff.duration_days),
     }
-
-
-def _local_datetime(value: datetime) -> str:
-    """A moment in the service's time zone, formatted for the active language."""
-    local = timezone.localtime(value, ZoneInfo(settings.TIME_ZONE))
-    return f"{formats.date_format(local, 'DATETIME_FORMAT')} ({local:%Z})"
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    return f"{formats.number_format(amount, decimal_pos=2, use_l10n=True)} {currency}"
 
 
 def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) -> None:
@@ -1039,8 +1021,8 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
         language = translation.get_language()
         if language not in formatted:
             formatted[language] = (
-                _money(payment.amount, payment.currency),
-                _local_datetime(subscription.expires_at),
+                money_format(payment.amount, payment.currency),
+                date_format(subscription.expires_at),
             )
         return formatted[language]
 
@@ -1085,7 +1067,13 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
         text = message % {
             "payment": payment.pk,
             "amount": amount,
-            "tariff": escape(_tariff_name(tariff=payment.tariff, language=customer.language)),
+            "tariff": escape(
+                tariff_name(
+                    name=payment.tariff.name,
+                    name_en=payment.tariff.name_en,
+                    language=customer.language,
+                )
+            ),
             "expires": expires,
         }
         to_customer = customer_message(
@@ -1133,12 +1121,12 @@ def _notify_refunded(*, payment: Payment, subscription: Subscription | None, now
     with translation.override(_language(customer.language)):
         text = _("Payment #%(payment)s of %(amount)s has been refunded.") % {
             "payment": payment.pk,
-            "amount": _money(payment.amount, payment.currency),
+            "amount": money_format(payment.amount, payment.currency),
         }
         if subscription is not None:
             if subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now:
                 text += "\n" + _("Your subscription is now active until %(expires)s.") % {
-                    "expires": _local_datetime(subscription.expires_at)
+                    "expires": date_format(subscription.expires_at)
                 }
             else:
                 text += "\n" + _("Your subscription has ended.")

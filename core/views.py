@@ -1,5 +1,5 @@
 """Operational endpoints: /healthz (process alive, no I/O), /readyz (DB and broker) and
-/metrics (Prometheus, behind METRICS_TOKEN and/or METRICS_ALLOWED_IPS)."""
+the 404 page; /metrics is the console's (console/views.py)."""
 
 import logging
 
@@ -10,7 +10,6 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from core.metrics import metrics_access_refusal, metrics_render
 from core.selectors import broker_check, database_check
 
 logger = logging.getLogger(__name__)
@@ -31,23 +30,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
         logger.warning("readyz failing: %s", failed)
         return JsonResponse({"status": "unavailable", "reasons": failed}, status=503)
     return JsonResponse({"status": "ok", "checks": dict.fromkeys(checks, "ok")})
-
-
-@never_cache
-@require_GET
-def metrics(request: HttpRequest) -> HttpResponse:
-    refusal = metrics_access_refusal(
-        authorization=request.META.get("HTTP_AUTHORIZATION", ""),
-        remote_addr=request.META.get("REMOTE_ADDR", ""),
-        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR"),
-    )
-    if refusal is not None:
-        response = HttpResponse(status=refusal, content_type="text/plain; charset=utf-8")
-        if refusal == 401:
-            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
-    body, content_type = metrics_render()
-    return HttpResponse(body, content_type=content_type)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

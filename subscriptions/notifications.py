@@ -1,7 +1,8 @@
 """Messages about a customer's subscription, queued through the outbox in the customer's language.
 
-Buttons carry the bot's callback data (`telegram_bot.bot.callbacks`), so pressing one in a
-notification opens the same screen as in the bot, whenever it is pressed.
+Buttons carry the bot's callback data (`notifications.callbacks`) and labels
+(`notifications.texts`), so pressing one in a notification opens the same screen as in the
+bot, whenever it is pressed.
 """
 
 from datetime import datetime
@@ -10,10 +11,11 @@ from html import escape
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from notifications import callbacks, texts
+from notifications.formatting import date_format, time_left
+from notifications.services import notify_customer
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url, subscription_links
-from telegram_bot.bot import callbacks, texts
-from telegram_bot.services import notify_customer
 
 KIND_REMINDER = "subscription-reminder"
 KIND_EXPIRED = "subscription-expired"
@@ -37,7 +39,7 @@ def _button(text: str, data: str) -> dict:
 
 def _feed_button(subscription: Subscription) -> dict:
     return {
-        "text": _("Open subscription page"),
+        "text": texts.button_open_page(language=subscription.customer.language),
         "url": subscription_feed_url(subscription=subscription),
     }
 
@@ -130,8 +132,8 @@ def notify_subscription_reminder(
         values = {
             "number": subscription.pk,
             "tariff": _subscription_title(subscription, language),
-            "left": texts.time_left(subscription.expires_at - now),
-            "date": texts.when(subscription.expires_at),
+            "left": time_left(subscription.expires_at - now),
+            "date": date_format(subscription.expires_at),
         }
         if subscription.is_trial:
             text = (

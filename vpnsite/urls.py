@@ -2,7 +2,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from core import admin_views
+from console import admin_views
+from console import views as console_views
 from core import views as core_views
 from subscriptions import views as subscription_views
 
@@ -16,7 +17,7 @@ handler404 = "core.views.page_not_found"
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
-    path("metrics", core_views.metrics, name="metrics"),
+    path("metrics", console_views.metrics, name="metrics"),
     path("sub/<str:token>", subscription_views.subscription_feed, name="subscription-feed"),
     path(
         f"{settings.ADMIN_URL}system/worker-ping/",

@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from billing.models import Payment, WebhookEvent
 from core.models import AuditLog
+from notifications.models import OutboxMessage
 from subscriptions.models import Subscription
-from telegram_bot.models import OutboxMessage
 
 ROBOKASSA = (
     "billing.providers.robokassa.RobokassaProvider",

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from nodes.models import Node, PanelGeneration
 from nodes.x3ui import X3UIClient, X3UILoginRefused
-from telegram_bot.services import notify_admins
+from notifications.services import notify_admins
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from nodes.x3ui import (
     X3UILoginRefused,
     X3UIRejected,
 )
-from telegram_bot.services import notify_admins
+from notifications.services import notify_admins
 
 
 def keys_push_on_commit(*, keys: list[NodeClient]) -> None:

@@ -14,9 +14,9 @@ from accounts.models import Customer
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write, model_update
+from notifications.services import TELEGRAM_TEXT_LIMIT, notify_customer
 from subscriptions.models import Subscription
 from subscriptions.services.keys import subscription_keys_converge
-from telegram_bot.services import TELEGRAM_TEXT_LIMIT, notify_customer
 
 logger = logging.getLogger(__name__)
 

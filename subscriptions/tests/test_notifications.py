@@ -3,10 +3,10 @@
 import pytest
 
 from accounts.tests.factories import CustomerFactory
+from notifications.models import OutboxMessage
 from subscriptions.notifications import notify_keys_moved, notify_keys_ready
 from subscriptions.selectors import subscription_feed_url
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

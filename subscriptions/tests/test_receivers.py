@@ -14,9 +14,9 @@ from nodes.services.push import PushResult, _done_flush, _refusals_handle
 from nodes.services.reconcile import node_reconcile
 from nodes.tests.conftest import node_for, panel_email
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.services.lifecycle import subscription_create
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from accounts.models import Language
-from telegram_bot.bot import texts
-from telegram_bot.bot.callbacks import (  # noqa: F401 - re-exported: the scheme lives there
+from notifications.callbacks import (  # noqa: F401 - re-exported: the scheme lives there
     BUY,
     BUY_NEW,
     BUY_PROVIDER,
@@ -45,6 +44,7 @@ from telegram_bot.bot.callbacks import (  # noqa: F401 - re-exported: the scheme
     int_arg,
     subscription_data,
 )
+from telegram_bot.bot import texts
 
 if TYPE_CHECKING:
     from telegram_bot.bot.selectors import (

@@ -19,6 +19,7 @@ from billing.providers import provider_get, providers_enabled
 from core.qr import qr_png
 from nodes.models import NodeClient
 from nodes.selectors import LIVE_KEY_STATES
+from notifications.texts import tariff_name
 from subscriptions.models import GIB, Subscription, SubscriptionStatus, Tariff
 from subscriptions.selectors import (
     subscription_expiry_after_extend,
@@ -27,7 +28,6 @@ from subscriptions.selectors import (
     trial_tariff_get,
 )
 from subscriptions.vless import vless_remark
-from telegram_bot.bot.texts import tariff_name
 
 # How long the bot trusts its answer to "is a free trial on offer?" (it is asked on every
 # main menu; an operator's change to the trial tariff shows within this time).

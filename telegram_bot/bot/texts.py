@@ -5,19 +5,35 @@ ready for ``parse_mode=HTML``: anything that comes from users or settings is esc
 Catalogs: ``locale/<lang>/LC_MESSAGES/django.po`` (``manage.py makemessages -l ru -l en``).
 """
 
-import math
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.utils import formats, timezone, translation
+from django.utils import formats, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from notifications.formatting import (
+    date_format,
+    days,
+    money_format,
+    money_totals_format,
+    time_left,
+)
+from notifications.texts import (  # noqa: F401 - re-exported: shared with notifications
+    button_buy,
+    button_how_to_connect,
+    button_menu,
+    button_my_subscriptions,
+    button_open_page,
+    button_renew,
+    button_support,
+    support_contact,
+    support_url,
+    tariff_name,
+)
 from telegram_bot.selectors import BotStats
 
 if TYPE_CHECKING:
@@ -41,66 +57,11 @@ CLIENT_APPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def support_contact() -> str:
-    """The support contact from settings (``@username``, a link or an e-mail), or ""."""
-    return (getattr(settings, "TELEGRAM_SUPPORT_CONTACT", "") or "").strip()
-
-
-def support_url() -> str | None:
-    """A link a URL button can open for the support contact, when there is one."""
-    contact = support_contact()
-    if contact.startswith("@") and len(contact) > 1:
-        return f"https://t.me/{contact[1:]}"
-    if contact.startswith(("https://", "http://", "tg://")):
-        return contact
-    return None
-
-
 # --- formatting (call inside `translation.override`: they use the active language) -------
+# Money, dates and durations: notifications/formatting.py.
 
-CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€"}
 GIB = 1024**3
 MIB = 1024**2
-
-
-def tariff_name(*, name: str, name_en: str, language: str) -> str:
-    """A tariff's name in `language`: ``name_en`` for English when set, else ``name``."""
-    return name_en if language == "en" and name_en else name
-
-
-def _local(moment: datetime) -> datetime:
-    return timezone.localtime(moment, ZoneInfo(settings.TIME_ZONE))
-
-
-def when(moment: datetime) -> str:
-    """A moment in the service's time zone: "25 December 2026, 14:30 (MSK)"."""
-    local = _local(moment)
-    return f"{formats.date_format(local, 'DATETIME_FORMAT')} ({local:%Z})"
-
-
-def day(moment: datetime) -> str:
-    """A short date in the service's time zone: "25.12.2026"."""
-    return formats.date_format(_local(moment), "SHORT_DATE_FORMAT")
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """ "299 ₽", "2 990 ₽", "4.99 $": kopecks only when there are some."""
-    places = 0 if amount == amount.to_integral_value() else 2
-    number = formats.number_format(amount, decimal_pos=places, use_l10n=True, force_grouping=True)
-    return f"{number}\u00a0{escape(CURRENCY_SIGNS.get(currency, currency))}"
-
-
-def days(count: int) -> str:
-    return ngettext("%(days)d day", "%(days)d days", count) % {"days": count}
-
-
-def time_left(delta: timedelta) -> str:
-    """ "3 days" (rounded) from a day on, else "5 hours" (rounded up, at least 1)."""
-    seconds = max(delta.total_seconds(), 0)
-    if seconds >= 86400:
-        return days(round(seconds / 86400))
-    hours = max(1, math.ceil(seconds / 3600))
-    return ngettext("%(hours)d hour", "%(hours)d hours", hours) % {"hours": hours}
 
 
 def traffic(size: int) -> str:
@@ -201,7 +162,7 @@ def not_available(*, language: str) -> str:
 
 def _tariff_block(tariff: "TariffInfo") -> str:
     return (
-        f"<b>{escape(tariff.name)}</b> — {money(tariff.price, tariff.currency)}\n"
+        f"<b>{escape(tariff.name)}</b> — {money_format(tariff.price, tariff.currency)}\n"
         f"{days(tariff.duration_days)} · {devices(tariff.device_limit)} · "
         f"{traffic_limit(tariff.traffic_limit_gb)}"
     )
@@ -224,7 +185,7 @@ def buy_tariffs(*, language: str, options: "BuyOptions", notice: str = "") -> st
             if target.running:
                 parts.append(
                     _("It is active until %(date)s; the time you buy is added to that.")
-                    % {"date": when(target.expires_at)}
+                    % {"date": date_format(target.expires_at)}
                 )
             else:
                 parts.append(
@@ -261,7 +222,7 @@ def buy_providers(*, language: str, offer: "BuyOffer") -> str:
         if offer.target is not None and offer.expires_after is not None:
             parts.append(
                 _("This renews subscription #%(number)s: it will then run until %(date)s.")
-                % {"number": offer.target.id, "date": when(offer.expires_after)}
+                % {"number": offer.target.id, "date": date_format(offer.expires_after)}
             )
         parts.append(_("Choose a payment method:"))
         return "\n\n".join(parts)
@@ -282,14 +243,14 @@ def buy_checkout(*, language: str, checkout: "Checkout") -> str:
             _("%(tariff)s — %(amount)s, via %(provider)s")
             % {
                 "tariff": escape(checkout.tariff.name),
-                "amount": money(checkout.amount, checkout.currency),
+                "amount": money_format(checkout.amount, checkout.currency),
                 "provider": escape(checkout.provider_title),
             },
         ]
         if checkout.target is not None and checkout.expires_after is not None:
             parts.append(
                 _("After payment, subscription #%(number)s will run until %(date)s.")
-                % {"number": checkout.target.id, "date": when(checkout.expires_after)}
+                % {"number": checkout.target.id, "date": date_format(checkout.expires_after)}
             )
             parts.append(
                 _(
@@ -349,9 +310,9 @@ def subscriptions_list(*, language: str, cards: Sequence["SubscriptionCard"]) ->
         lines = [_("<b>📋 Your subscriptions</b>"), ""]
         for card in cards:
             if card.running:
-                expiry = _("until %(date)s") % {"date": day(card.expires_at)}
+                expiry = _("until %(date)s") % {"date": date_format(card.expires_at, short=True)}
             else:
-                expiry = _("ended %(date)s") % {"date": day(card.expires_at)}
+                expiry = _("ended %(date)s") % {"date": date_format(card.expires_at, short=True)}
             lines.append(f"• {_card_title(card)}: {_status(card)}, {expiry}")
         lines += ["", _("Choose one to see its keys:")]
         return "\n".join(lines)
@@ -361,7 +322,7 @@ def subscription_button(*, language: str, card: "SubscriptionCard") -> str:
     with translation.override(language):
         mark = "✅" if card.running else "⛔"
         name = _("Trial") if card.is_trial else card.tariff_name
-        return f"{mark} #{card.id} {name} · {day(card.expires_at)}"
+        return f"{mark} #{card.id} {name} · {date_format(card.expires_at, short=True)}"
 
 
 def subscription_card(*, language: str, card: "SubscriptionCard") -> str:
@@ -370,10 +331,10 @@ def subscription_card(*, language: str, card: "SubscriptionCard") -> str:
         lines = [f"<b>📋 {_card_title(card)}</b>", ""]
         lines.append(_("Status: %(status)s") % {"status": _status(card)})
         if card.running:
-            lines.append(_("Active until: %(date)s") % {"date": when(card.expires_at)})
+            lines.append(_("Active until: %(date)s") % {"date": date_format(card.expires_at)})
             lines.append(_("Time left: %(left)s") % {"left": time_left(card.time_left)})
         else:
-            lines.append(_("Ended: %(date)s") % {"date": when(card.expires_at)})
+            lines.append(_("Ended: %(date)s") % {"date": date_format(card.expires_at)})
         if card.traffic_limit_bytes:
             lines.append(
                 _("Traffic: %(used)s of %(limit)s")
@@ -476,7 +437,7 @@ def trial_granted(*, language: str, expires_at: datetime, duration_days: int) ->
         return _(
             "🎁 Your free trial is on: %(duration)s, until %(date)s.\n\n"
             "Your keys are being set up and will arrive in this chat in a minute."
-        ) % {"duration": days(duration_days), "date": when(expires_at)}
+        ) % {"duration": days(duration_days), "date": date_format(expires_at)}
 
 
 def trial_refused(*, language: str, reason: str) -> str:
@@ -498,26 +459,6 @@ def button_language(*, language: str) -> str:
         return _("🌐 Language")
 
 
-def button_menu(*, language: str) -> str:
-    with translation.override(language):
-        return _("« Menu")
-
-
-def button_support(*, language: str) -> str:
-    with translation.override(language):
-        return _("✉️ Contact support")
-
-
-def button_buy(*, language: str) -> str:
-    with translation.override(language):
-        return _("🛒 Buy")
-
-
-def button_my_subscriptions(*, language: str) -> str:
-    with translation.override(language):
-        return _("📋 My subscriptions")
-
-
 def button_trial(*, language: str) -> str:
     with translation.override(language):
         return _("🎁 Free trial")
@@ -528,11 +469,6 @@ def button_back(*, language: str) -> str:
         return _("« Back")
 
 
-def button_renew(*, language: str) -> str:
-    with translation.override(language):
-        return _("🔄 Renew")
-
-
 def button_new_subscription(*, language: str) -> str:
     with translation.override(language):
         return _("🆕 A new subscription instead")
@@ -541,13 +477,14 @@ def button_new_subscription(*, language: str) -> str:
 def button_tariff(*, language: str, tariff: "TariffInfo") -> str:
     with translation.override(language):
         return (
-            f"{tariff.name} · {days(tariff.duration_days)} · {money(tariff.price, tariff.currency)}"
+            f"{tariff.name} · {days(tariff.duration_days)} · "
+            f"{money_format(tariff.price, tariff.currency)}"
         )
 
 
 def button_pay(*, language: str, amount: Decimal, currency: str) -> str:
     with translation.override(language):
-        return _("💳 Pay %(amount)s") % {"amount": money(amount, currency)}
+        return _("💳 Pay %(amount)s") % {"amount": money_format(amount, currency)}
 
 
 def button_other_method(*, language: str) -> str:
@@ -575,16 +512,6 @@ def button_all_subscriptions(*, language: str) -> str:
         return _("« All subscriptions")
 
 
-def button_open_page(*, language: str) -> str:
-    with translation.override(language):
-        return _("Open subscription page")
-
-
-def button_how_to_connect(*, language: str) -> str:
-    with translation.override(language):
-        return _("❓ How to connect")
-
-
 # --- bot commands (the menu Telegram shows next to the input field) -----------------------
 
 
@@ -610,15 +537,6 @@ def admin_commands(*, language: str) -> list[tuple[str, str]]:
 # --- admins ------------------------------------------------------------------------------
 
 
-def _money(amounts: Mapping[str, Decimal]) -> str:
-    if not amounts:
-        return "0"
-    return " + ".join(
-        f"{amount:,.2f}".replace(",", "\u202f") + f" {currency}"
-        for currency, amount in sorted(amounts.items())
-    )
-
-
 def stats(*, language: str, data: BotStats) -> str:
     with translation.override(language):
         return _(
@@ -638,8 +556,8 @@ def stats(*, language: str, data: BotStats) -> str:
             "nodes_down": data.nodes_down,
             "nodes_unknown": data.nodes_unknown,
             "nodes_disabled": data.nodes_disabled,
-            "revenue_today": _money(data.revenue_today),
-            "revenue_30d": _money(data.revenue_30d),
+            "revenue_today": money_totals_format(data.revenue_today),
+            "revenue_30d": money_totals_format(data.revenue_30d),
         }
 
 

@@ -15,9 +15,10 @@ from billing.tests.factories import PaymentFactory
 from core.models import AuditEvent, AuditLog
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxMessage, OutboxStatus
+from notifications.tests.factories import OutboxMessageFactory
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import OutboxMessage, OutboxStatus
 from tests.admin.conftest import action, levels, texts
 
 pytestmark = pytest.mark.django_db
@@ -420,20 +421,15 @@ def test_audit_log_is_read_only_and_filterable(as_superuser, superuser):
 
 
 def test_outbox_retry_action(as_superuser, superuser):
-    message = OutboxMessage.objects.create(
-        audience="customer",
-        customer=CustomerFactory(),
+    message = OutboxMessageFactory(
         chat_id=1,
-        text="x",
         status=OutboxStatus.FAILED,
         attempts=8,
     )
-    sent = OutboxMessage.objects.create(
-        audience="customer", customer=message.customer, chat_id=1, text="y", status="sent"
-    )
+    sent = OutboxMessageFactory(customer=message.customer, chat_id=1, status=OutboxStatus.SENT)
     response = action(
         as_superuser,
-        url("telegram_bot_outboxmessage_changelist"),
+        url("notifications_outboxmessage_changelist"),
         "retry_selected",
         [message.pk, sent.pk],
     )
@@ -446,10 +442,10 @@ def test_outbox_retry_action(as_superuser, superuser):
 
 
 def test_support_cannot_retry_outbox(as_support):
-    message = OutboxMessage.objects.create(
-        audience="customer", customer=CustomerFactory(), chat_id=1, text="x", status="failed"
+    message = OutboxMessageFactory(chat_id=1, status=OutboxStatus.FAILED)
+    action(
+        as_support, url("notifications_outboxmessage_changelist"), "retry_selected", [message.pk]
     )
-    action(as_support, url("telegram_bot_outboxmessage_changelist"), "retry_selected", [message.pk])
     message.refresh_from_db()
     assert message.status == OutboxStatus.FAILED
 

@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from accounts.tests.factories import CustomerFactory
 from core.models import AuditEvent, AuditLog
-from telegram_bot.models import Broadcast, BroadcastStatus, OutboxMessage, OutboxStatus
+from notifications.models import Broadcast, BroadcastStatus, OutboxStatus
+from notifications.tests.factories import BroadcastFactory, OutboxMessageFactory
 from tests.admin.conftest import texts
 
 pytestmark = pytest.mark.django_db
@@ -20,12 +21,12 @@ def compose(client, **data):
         "audience_days": "30",
         **data,
     }
-    return client.post(reverse("admin:telegram_bot_broadcast_add"), payload)
+    return client.post(reverse("admin:notifications_broadcast_add"), payload)
 
 
 def test_compose_preview_and_send(as_superuser, superuser, monkeypatch):
     started = []
-    monkeypatch.setattr("telegram_bot.services.broadcast_enqueue_task.delay", started.append)
+    monkeypatch.setattr("notifications.services.broadcast_enqueue_task.delay", started.append)
     CustomerFactory()
     CustomerFactory()
     CustomerFactory(is_banned=True)
@@ -35,11 +36,11 @@ def test_compose_preview_and_send(as_superuser, superuser, monkeypatch):
     assert broadcast.created_by == superuser
     assert broadcast.status == BroadcastStatus.DRAFT
 
-    change = as_superuser.get(reverse("admin:telegram_bot_broadcast_change", args=[broadcast.pk]))
+    change = as_superuser.get(reverse("admin:notifications_broadcast_change", args=[broadcast.pk]))
     assert b"Recipients right now" in change.content
     assert b"broadcast-send-link" in change.content
 
-    send_url = reverse("admin:telegram_bot_broadcast_send", args=[broadcast.pk])
+    send_url = reverse("admin:notifications_broadcast_send", args=[broadcast.pk])
     confirm = as_superuser.get(send_url)
     assert confirm.status_code == 200
     assert confirm.context["recipients"] == 2
@@ -55,15 +56,13 @@ def test_compose_preview_and_send(as_superuser, superuser, monkeypatch):
     assert "being sent to 2" in texts(done)[0]
 
     # Started: the page is read-only and shows the progress from the outbox rows.
-    OutboxMessage.objects.create(
-        audience="customer",
-        customer=CustomerFactory(),
+    OutboxMessageFactory(
         chat_id=1,
         text="Big news",
         status=OutboxStatus.SENT,
         broadcast=broadcast,
     )
-    page = as_superuser.get(reverse("admin:telegram_bot_broadcast_change", args=[broadcast.pk]))
+    page = as_superuser.get(reverse("admin:notifications_broadcast_change", args=[broadcast.pk]))
     html = page.content.decode()
     assert 'id="broadcast-progress"' in html
     assert "1 of 1 messages" in html
@@ -82,11 +81,11 @@ def test_a_button_needs_both_fields(as_superuser):
 
 
 def test_support_cannot_send(as_support, superuser):
-    broadcast = Broadcast.objects.create(text="x", created_by=superuser)
+    broadcast = BroadcastFactory(created_by=superuser)
     CustomerFactory()
-    send_url = reverse("admin:telegram_bot_broadcast_send", args=[broadcast.pk])
+    send_url = reverse("admin:notifications_broadcast_send", args=[broadcast.pk])
     assert as_support.get(send_url).status_code == 403
     assert as_support.post(send_url).status_code == 403
     broadcast.refresh_from_db()
     assert broadcast.status == BroadcastStatus.DRAFT
-    assert as_support.get(reverse("admin:telegram_bot_broadcast_add")).status_code == 403
+    assert as_support.get(reverse("admin:notifications_broadcast_add")).status_code == 403

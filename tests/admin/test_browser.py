@@ -48,12 +48,12 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright f
 @pytest.fixture
 def quiet_side_effects(monkeypatch):
     """No Telegram or panel calls from the live server's eager Celery tasks."""
-    monkeypatch.setattr("telegram_bot.services.outbox_send_task.delay", lambda *a: None)
+    monkeypatch.setattr("notifications.services.outbox_send_task.delay", lambda *a: None)
     monkeypatch.setattr(
         "subscriptions.tasks.subscription_keys_converge_task.delay", lambda *a: None
     )
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", lambda *a: None)
-    monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.apply_async", lambda *a, **k: None)
+    monkeypatch.setattr("notifications.tasks.outbox_send_task.apply_async", lambda *a, **k: None)
 
 
 @pytest.fixture

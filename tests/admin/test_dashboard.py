@@ -16,7 +16,7 @@ from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory
 from billing.models import PaymentStatus
 from billing.tests.factories import PaymentFactory
-from core.selectors import dashboard_get
+from console.selectors import dashboard_get
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.models import SubscriptionStatus

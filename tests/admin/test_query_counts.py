@@ -16,9 +16,9 @@ from core.models import AuditEvent
 from core.services import audit_log_write
 from nodes.models import NodeHealth
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.services import notify_customer
+from notifications.tests.factories import BroadcastFactory
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import Broadcast
-from telegram_bot.services import notify_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +29,8 @@ CHANGELISTS = [
     "subscriptions_tariff_changelist",
     "billing_payment_changelist",
     "core_auditlog_changelist",
-    "telegram_bot_outboxmessage_changelist",
-    "telegram_bot_broadcast_changelist",
+    "notifications_outboxmessage_changelist",
+    "notifications_broadcast_changelist",
     "nodes_node_changelist",
     "nodes_nodeclient_changelist",
 ]
@@ -58,7 +58,7 @@ def fill(n: int, superuser) -> None:
             message=f"row {i}",
         )
         notify_customer(customer=customer, text=f"hello {i}")
-        Broadcast.objects.create(text=f"news {i}", created_by=superuser)
+        BroadcastFactory(created_by=superuser)
 
 
 def count(client, url) -> int:

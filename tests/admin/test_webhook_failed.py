@@ -14,10 +14,10 @@ from billing.services import webhook_event_dismiss
 from billing.tests.conftest import billing_providers  # noqa: F401 - a fixture
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
-from core import alerts
+from console import alerts
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
-from telegram_bot.models import OutboxAudience, OutboxMessage
+from notifications.models import OutboxAudience, OutboxMessage
 from tests.admin.conftest import action, texts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
@@ -75,7 +75,7 @@ def test_a_failed_event_alerts_once(payment):
 
 
 def test_a_failed_event_alerts_even_when_the_live_alert_was_lost(payment):
-    with mock.patch("core.alerts.webhook_failed_alert", side_effect=RuntimeError("db gone")):
+    with mock.patch("console.alerts.webhook_failed_alert", side_effect=RuntimeError("db gone")):
         deliver_failing(payment)
     assert failed_alerts() == []
     assert alerts.alerts_check()["webhook_failed"] == ADMIN_CHATS

@@ -14,9 +14,9 @@ from billing.tests.factories import PaymentFactory
 from core.models import AuditEvent, AuditLog
 from nodes.models import Node, NodeClient
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxAudience, OutboxMessage
 from subscriptions.models import Tariff
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import OutboxAudience, OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

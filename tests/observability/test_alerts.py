@@ -1,4 +1,4 @@
-"""Alerts to the admin chats: each fires once per episode (core/alerts.py, issue 8)."""
+"""Alerts to the admin chats: each fires once per episode (console/alerts.py, issue 8)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from accounts.tests.factories import CustomerFactory
 from billing.models import WebhookEvent
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
-from core import alerts
-from core.tasks import alerts_check_task, daily_summary_task
+from console import alerts
+from console.tasks import alerts_check_task, daily_summary_task
 from nodes.models import Node, NodeHealth
 from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
+from notifications.services import notify_customer
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
-from telegram_bot.services import notify_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -241,7 +241,7 @@ def test_daily_summary_content_and_once_a_day():
     customers_total = type(old).objects.count()
     new_customers = customers_total - 1
     assert f"New customers: {new_customers} (total {customers_total})" in text
-    assert "Payments: 2, revenue 3,289.00 RUB" in text
+    assert "Payments: 2, revenue 3,289\xa0₽" in text
     assert f"Active subscriptions: {summary.subscriptions_active}" in text
     assert "Nodes: 1 up, 0 degraded, 1 down" in text
     assert "Down: nl-1" in text

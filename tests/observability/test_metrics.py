@@ -11,7 +11,8 @@ from telegram.ext import TypeHandler
 
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
-from core.metrics import StateCollector, celery_queue_length
+from console.metrics import StateCollector
+from core.metrics import celery_queue_length
 from nodes.models import NodeHealth
 from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
@@ -246,7 +247,7 @@ def test_update_kind():
 
 
 def test_outbox_backlog_and_queue_length_are_read_at_scrape_time(scrape, customer):
-    from telegram_bot.services import notify_customer
+    from notifications.services import notify_customer
 
     before = scrape()
     notify_customer(customer=customer, text="hello")  # pending until its task runs on commit

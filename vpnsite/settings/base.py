@@ -31,7 +31,9 @@ INSTALLED_APPS = [
     "nodes",
     "subscriptions",
     "billing",
+    "notifications",
     "telegram_bot",
+    "console",
     # Console security: TOTP two-factor and login brute-force protection (docs/console.md).
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -227,7 +229,7 @@ AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"], "ip_address", "username"]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 # The client address behind our reverse proxy, as the payment webhooks resolve it.
-AXES_CLIENT_IP_CALLABLE = "core.admin.console_client_ip"
+AXES_CLIENT_IP_CALLABLE = "console.admin.login.console_client_ip"
 # Staff with a confirmed TOTP device always give a code at login; with this flag every
 # staff user must have one (https://django-otp-official.readthedocs.io/).
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)

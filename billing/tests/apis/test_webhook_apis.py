@@ -18,9 +18,9 @@ from billing.tests.helpers import (
     send,
 )
 from core.models import AuditEvent, AuditLog
+from notifications.models import OutboxAudience, OutboxMessage
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxAudience, OutboxMessage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 

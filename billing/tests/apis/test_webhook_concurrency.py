@@ -26,9 +26,9 @@ from billing.tests.helpers import (
     send,
 )
 from core.models import AuditEvent, AuditLog
+from notifications.models import OutboxAudience, OutboxMessage
 from subscriptions.models import Subscription
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxAudience, OutboxMessage
 
 THREADS = 50
 
@@ -55,7 +55,7 @@ def deliver_in_parallel(url, params, extra):
     # placing keys (the transaction's after-commit tasks) is recorded, not run.
     with (
         mock.patch("subscriptions.tasks.subscription_keys_converge_task.delay") as place,
-        mock.patch("telegram_bot.tasks.outbox_send_task.delay") as send_message,
+        mock.patch("notifications.tasks.outbox_send_task.delay") as send_message,
     ):
         for thread in threads:
             thread.start()

@@ -338,12 +338,12 @@ def test_a_broker_down_at_commit_still_answers_success_and_leaves_work_to_the_sw
     that was credited; the queued rows are found again by the beat's sweeps."""
     from kombu.exceptions import OperationalError
 
-    from telegram_bot.models import OutboxMessage, OutboxStatus
+    from notifications.models import OutboxMessage, OutboxStatus
 
     payment, _subscription = renewal
     down = mock.Mock(side_effect=OperationalError("down"))
     with (
-        mock.patch("telegram_bot.tasks.outbox_send_task.delay", down),
+        mock.patch("notifications.tasks.outbox_send_task.delay", down),
         mock.patch("subscriptions.tasks.subscription_keys_converge_task.delay", down),
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):

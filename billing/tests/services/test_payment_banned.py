@@ -17,9 +17,9 @@ from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME, sim_factory  # noqa: F401 - a fixture
 from nodes.tests.factories import NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.services.customers import customer_unban
-from telegram_bot.models import OutboxMessage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 

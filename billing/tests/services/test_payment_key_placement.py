@@ -21,11 +21,11 @@ from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, mark_paid, robokassa_params, send
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.tasks import subscription_keys_converge_task
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
@@ -38,7 +38,7 @@ def tasks(monkeypatch):
         "subscriptions.tasks.subscription_keys_converge_task.delay", recorders["place"]
     )
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", recorders["push"])
-    monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.delay", recorders["send"])
+    monkeypatch.setattr("notifications.tasks.outbox_send_task.delay", recorders["send"])
     return recorders
 
 

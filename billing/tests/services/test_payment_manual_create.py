@@ -8,9 +8,9 @@ from billing.models import Payment, PaymentStatus
 from billing.services import payment_manual_create
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
+from notifications.models import OutboxMessage
 from subscriptions.models import Subscription
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 

@@ -13,7 +13,7 @@ from billing.providers import ProviderNotification
 from billing.services import amounts_equal, payment_mark_paid
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import mark_paid
-from telegram_bot.models import OutboxAudience, OutboxMessage
+from notifications.models import OutboxAudience, OutboxMessage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
@@ -36,7 +36,7 @@ def test_customer_message_in_english_with_local_expiry():
     assert message.chat_id == customer.telegram_id
     assert message.kind == "payment-paid"
     assert f"#{payment.pk}" in message.text
-    assert "299.00 RUB" in message.text
+    assert "299\xa0₽" in message.text
     assert "“Month”" in message.text
     expiry = timezone.localtime(credit.payment.subscription.expires_at)
     assert str(expiry.year) in message.text
@@ -49,7 +49,7 @@ def test_customer_message_in_russian_uses_russian_dates():
     payment = PaymentFactory(customer=customer)
     mark_paid(payment)
     text = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER).text
-    assert "299,00 RUB" in text
+    assert "299\xa0₽" in text
     month_names = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа")
     more = ("сентября", "октября", "ноября", "декабря")
     assert any(name in text for name in month_names + more)
@@ -63,7 +63,7 @@ def test_admins_are_told_amount_provider_and_customer():
     text = messages.first().text
     assert "@alice" in text
     assert "freekassa" in text
-    assert "299,00 RUB" in text
+    assert "299\xa0₽" in text
 
 
 def test_html_in_names_is_escaped():
@@ -185,11 +185,13 @@ def test_a_refusal_is_raised_and_changes_nothing():
 def test_each_message_formats_amount_and_expiry_in_its_own_language():
     """An English customer's message and the admins' Russian one format the same facts
     differently; neither borrows the other's."""
-    payment = PaymentFactory(customer__language="en")
-    mark_paid(payment)
+    payment = PaymentFactory(
+        customer__language="en", amount=Decimal("1299.50"), tariff__price=Decimal("1299.50")
+    )
+    mark_paid(payment, amount="1299.50")
     to_customer = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER).text
     to_admin = OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN).first().text
-    assert "299.00 RUB" in to_customer
-    assert "299,00 RUB" in to_admin
-    assert "299,00" not in to_customer
-    assert "299.00" not in to_admin
+    assert "1,299.50\xa0₽" in to_customer
+    assert "1\xa0299,50\xa0₽" in to_admin
+    assert "299,50" not in to_customer
+    assert "299.50" not in to_admin

@@ -9,9 +9,9 @@ from billing.services import payment_refund
 from billing.tests.factories import PaymentFactory
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
+from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 

@@ -30,10 +30,10 @@ from nodes.services.push import node_keys_push, node_keys_retry
 from nodes.services.reconcile import node_reconcile
 from nodes.tests.conftest import PASSWORD, USERNAME, node_for, seed_orphan
 from nodes.x3ui import X3UIInboundNotFound, X3UIUnavailable
+from notifications.models import OutboxMessage
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.services.lifecycle import subscription_create, subscription_extend
 from subscriptions.tests.factories import TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -15,6 +15,7 @@ from nodes.services.keys import OURS_COMMENT_PREFIX
 from nodes.services.push import node_keys_push
 from nodes.services.reconcile import node_reconcile
 from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, node_for, panel_email, seed_orphan
+from notifications.models import OutboxMessage
 from subscriptions.models import Subscription
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.services.lifecycle import (
@@ -23,7 +24,6 @@ from subscriptions.services.lifecycle import (
     subscription_extend,
 )
 from subscriptions.tests.factories import TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

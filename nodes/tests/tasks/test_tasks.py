@@ -10,9 +10,9 @@ from nodes.services.health import node_health_check
 from nodes.tasks import node_keys_push_task, provision_backoff
 from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email
 from nodes.tests.factories import NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.services.lifecycle import subscription_create
 from subscriptions.tests.factories import TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
 from nodes.models import NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxMessage, OutboxStatus
 from subscriptions.services.customers import customer_ban, customer_message_send, customer_unban
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxMessage, OutboxStatus
 
 pytestmark = pytest.mark.django_db
 

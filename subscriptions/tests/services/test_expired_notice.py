@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from accounts.tests.factories import CustomerFactory
+from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.notifications import KIND_EXPIRED
 from subscriptions.services.lifecycle import (
@@ -13,7 +14,6 @@ from subscriptions.services.lifecycle import (
     subscriptions_expire_due,
 )
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ from nodes.services.health import node_health_check
 from nodes.services.keys import key_email
 from nodes.services.reconcile import node_reconcile
 from nodes.tests.conftest import FLAVOURS, node_for, panel_email
+from notifications.models import OutboxMessage
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.services.lifecycle import subscription_create
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

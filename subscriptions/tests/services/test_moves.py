@@ -11,10 +11,10 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.services.moves import subscription_move
 from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from accounts.tests.factories import CustomerFactory
+from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.notifications import KIND_REMINDER
 from subscriptions.services.lifecycle import subscription_extend
 from subscriptions.services.reminders import subscriptions_remind_due
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from telegram_bot.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from accounts.models import Customer
 from core.exceptions import ApplicationError
-from telegram_bot.bot import keyboards, texts
-from telegram_bot.bot.callbacks import (
+from notifications.callbacks import (
     BUY,
     BUY_NEW,
     BUY_PROVIDER,
@@ -23,6 +22,7 @@ from telegram_bot.bot.callbacks import (
     callback_pattern,
     int_arg,
 )
+from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 from telegram_bot.bot.handlers.fallback import outdated_button

@@ -14,9 +14,9 @@ from telegram.ext import ContextTypes
 
 from accounts.selectors import customer_get_by_telegram_id
 from accounts.services import customer_bot_blocked_set, language_from_telegram
+from notifications.services import notify_admins
 from telegram_bot.bot import texts
 from telegram_bot.bot.db import call_service
-from telegram_bot.services import notify_admins
 
 logger = logging.getLogger(__name__)
 

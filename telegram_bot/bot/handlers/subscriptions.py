@@ -9,8 +9,7 @@ from telegram import Message, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from accounts.models import Customer
-from telegram_bot.bot import keyboards, texts
-from telegram_bot.bot.callbacks import (
+from notifications.callbacks import (
     SUB_KEYS,
     SUB_QR,
     SUB_URL,
@@ -21,6 +20,7 @@ from telegram_bot.bot.callbacks import (
     callback_pattern,
     int_arg,
 )
+from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 from telegram_bot.bot.handlers.fallback import outdated_button

@@ -4,9 +4,9 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from core.exceptions import ApplicationError
+from notifications.callbacks import TRIAL, callback_exact
 from subscriptions.services.lifecycle import subscription_trial_grant
 from telegram_bot.bot import keyboards, texts
-from telegram_bot.bot.callbacks import TRIAL, callback_exact
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 

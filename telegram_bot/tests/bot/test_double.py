@@ -7,9 +7,9 @@ import pytest
 import requests
 
 from accounts.tests.factories import CustomerFactory
-from telegram_bot.models import OutboxStatus
-from telegram_bot.services import notify_customer, outbox_message_send
-from telegram_bot.telegram_api import TelegramRejected, TelegramUnavailable, bot_api_call
+from notifications.models import OutboxStatus
+from notifications.services import notify_customer, outbox_message_send
+from notifications.telegram_api import TelegramRejected, TelegramUnavailable, bot_api_call
 from tests.doubles.telegram_api import TelegramApiDouble, Upload, html_error
 
 

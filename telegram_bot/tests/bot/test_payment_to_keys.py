@@ -19,8 +19,8 @@ from nodes.tests.conftest import (  # noqa: F401 - sim_factory is a fixture
     sim_factory,
 )
 from nodes.tests.factories import NodeFactory
+from notifications.models import OutboxMessage, OutboxStatus
 from subscriptions.models import Subscription
-from telegram_bot.models import OutboxMessage, OutboxStatus
 from telegram_bot.tests.bot.conftest import USER_ID, buttons
 
 pytestmark = pytest.mark.django_db

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.tests.factories import CustomerFactory
 from nodes.models import NodeHealth
 from nodes.tests.factories import NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.notifications import (
     notify_keys_moved,
@@ -19,7 +20,6 @@ from subscriptions.notifications import (
     notify_subscription_expired,
     notify_subscription_reminder,
 )
-from telegram_bot.models import OutboxMessage
 from telegram_bot.tests.bot.conftest import REALITY_INBOUND, buttons, subscription_for
 from telegram_bot.tests.bot.test_locale import po_entries
 

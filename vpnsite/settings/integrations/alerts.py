@@ -1,4 +1,4 @@
-"""Alerts to the admin chats (core/alerts.py; checked by beat, scheduled in celery.py)."""
+"""Alerts to the admin chats (console/alerts.py; checked by beat, scheduled in celery.py)."""
 
 from vpnsite.env import env
 

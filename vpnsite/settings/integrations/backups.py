@@ -1,4 +1,4 @@
-"""Database backups (core/backups.py, `manage.py backup_db`, a daily beat task at
+"""Database backups (console/backups.py, `manage.py backup_db`, a daily beat task at
 BACKUP_HOUR_UTC, scheduled in celery.py)."""
 
 from vpnsite.env import VAR_DIR, env

@@ -75,7 +75,7 @@ DAILY_SUMMARY_HOUR_UTC = env.int("DAILY_SUMMARY_HOUR_UTC", default=6)
 # The whole periodic schedule. Later features add their entries here, never elsewhere.
 CELERY_BEAT_SCHEDULE = {
     "outbox-flush": {
-        "task": "telegram_bot.tasks.outbox_flush_task",
+        "task": "notifications.tasks.outbox_flush_task",
         "schedule": timedelta(seconds=OUTBOX_FLUSH_INTERVAL),
     },
     "subscriptions-expire-due": {
@@ -108,17 +108,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=2),
     },
     "backup-daily": {
-        "task": "core.tasks.backup_task",
+        "task": "console.tasks.backup_task",
         # https://crontab.guru/#0_1_*_*_* (UTC)
         "schedule": crontab(minute=0, hour=env.int("BACKUP_HOUR_UTC", default=1)),
     },
-    # Alerts (core/alerts.py): stuck outbox / queue, bad-signature probing, flapping nodes.
+    # Alerts (console/alerts.py): stuck outbox / queue, bad-signature probing, flapping nodes.
     "alerts-check": {
-        "task": "core.tasks.alerts_check_task",
+        "task": "console.tasks.alerts_check_task",
         "schedule": timedelta(seconds=ALERTS_CHECK_INTERVAL),
     },
     "alerts-daily-summary": {
-        "task": "core.tasks.daily_summary_task",
+        "task": "console.tasks.daily_summary_task",
         # https://crontab.guru/#0_6_*_*_* (UTC)
         "schedule": crontab(minute=0, hour=DAILY_SUMMARY_HOUR_UTC),
     },

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.tests.factories import CustomerFactory
-from core.backups import backups_rotate
+from console.backups import backups_rotate
 
 
 def test_rotation_keeps_the_newest(tmp_path):

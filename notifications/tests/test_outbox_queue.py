@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
-from telegram_bot.services import notify_admins, notify_customer, outbox_queue
+from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
+from notifications.services import notify_admins, notify_customer, outbox_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def send(monkeypatch):
     """``outbox_send_task.delay``, replaced by a recorder (eager mode would send)."""
     recorder = Mock()
-    monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.delay", recorder)
+    monkeypatch.setattr("notifications.tasks.outbox_send_task.delay", recorder)
     return recorder
 
 
@@ -146,7 +146,7 @@ def test_a_broker_down_at_commit_leaves_the_row_pending_for_the_flush(
     from kombu.exceptions import OperationalError
 
     monkeypatch.setattr(
-        "telegram_bot.tasks.outbox_send_task.delay", Mock(side_effect=OperationalError("down"))
+        "notifications.tasks.outbox_send_task.delay", Mock(side_effect=OperationalError("down"))
     )
     with django_capture_on_commit_callbacks(execute=True):
         message = notify_customer(customer=CustomerFactory(), text="hello")

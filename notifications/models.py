@@ -45,7 +45,7 @@ class OutboxMessage(BaseModel):
     kind = models.CharField(max_length=40, blank=True, default="", db_index=True)
     # The broadcast this message belongs to: its progress is counted from these rows.
     broadcast = models.ForeignKey(
-        "telegram_bot.Broadcast",
+        "notifications.Broadcast",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -63,6 +63,8 @@ class OutboxMessage(BaseModel):
     telegram_message_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
+        # The table was created by the telegram_bot app and kept its name when the model moved.
+        db_table = "telegram_bot_outboxmessage"
         ordering = ["-created_at"]
         verbose_name = "outbox message"
         constraints = [
@@ -133,6 +135,7 @@ class Broadcast(BaseModel):
     last_error = models.TextField(blank=True, default="")
 
     class Meta:
+        db_table = "telegram_bot_broadcast"  # kept from the telegram_bot app, like the outbox's
         ordering = ["-created_at"]
         permissions = [("send_broadcast", "Can send a broadcast")]
         constraints = [

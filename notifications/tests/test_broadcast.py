@@ -13,17 +13,15 @@ from billing.models import PaymentStatus
 from billing.tests.factories import PaymentFactory
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
-from subscriptions.models import SubscriptionStatus
-from subscriptions.tests.factories import SubscriptionFactory
-from telegram_bot.models import (
+from notifications.audiences import broadcast_audience_count
+from notifications.models import (
     Broadcast,
     BroadcastAudience,
     BroadcastStatus,
     OutboxMessage,
     OutboxStatus,
 )
-from telegram_bot.services import (
-    broadcast_audience_count,
+from notifications.services import (
     broadcast_create,
     broadcast_enqueue,
     broadcast_progress,
@@ -32,6 +30,8 @@ from telegram_bot.services import (
     notify_customer,
     outbox_messages_retry,
 )
+from subscriptions.models import SubscriptionStatus
+from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -100,7 +100,7 @@ def test_start_queues_audits_and_enqueues_after_commit(
     population, operator, django_capture_on_commit_callbacks, monkeypatch
 ):
     started = []
-    monkeypatch.setattr("telegram_bot.services.broadcast_enqueue_task.delay", started.append)
+    monkeypatch.setattr("notifications.services.broadcast_enqueue_task.delay", started.append)
     broadcast = broadcast_create(
         text="Sale!",
         audience=BroadcastAudience.ALL,
@@ -204,7 +204,7 @@ def test_outbox_retry_resets_failed_blocked_and_skipped_but_never_sent(
     operator, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued = []
-    monkeypatch.setattr("telegram_bot.services.outbox_send_task.delay", queued.append)
+    monkeypatch.setattr("notifications.services.outbox_send_task.delay", queued.append)
     customer = CustomerFactory()
     rows = {
         status: notify_customer(customer=customer, text=status, dedupe_key=status)

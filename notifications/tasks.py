@@ -2,7 +2,7 @@ from celery import shared_task
 
 
 def _outbox_send_one(message_id: int) -> str:
-    from telegram_bot.services import outbox_message_send
+    from notifications.services import outbox_message_send
 
     result = outbox_message_send(message_id=message_id)
     if result.retry_in is not None:
@@ -21,13 +21,13 @@ def outbox_send_task(message_id: int) -> str:
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60, ignore_result=True)
 def outbox_flush_task() -> int:
     """Beat: pick up messages whose task was lost (broker restart, worker killed)."""
-    from telegram_bot.services import outbox_flush
+    from notifications.services import outbox_flush
 
     return outbox_flush()
 
 
 def _broadcast_enqueue_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: PLR0917
-    from telegram_bot.services import broadcast_enqueue_failed
+    from notifications.services import broadcast_enqueue_failed
 
     broadcast_enqueue_failed(broadcast_id=args[0], error=f"{type(exc).__name__}: {exc}")
 
@@ -41,7 +41,7 @@ def _broadcast_enqueue_failure(self, exc, task_id, args, kwargs, einfo) -> None:
 )
 def broadcast_enqueue_task(broadcast_id: int) -> int:
     """Write a broadcast's outbox rows in batches (idempotent), then watch its progress."""
-    from telegram_bot.services import BROADCAST_PROGRESS_EVERY, broadcast_enqueue
+    from notifications.services import BROADCAST_PROGRESS_EVERY, broadcast_enqueue
 
     written = broadcast_enqueue(broadcast_id=broadcast_id)
     broadcast_progress_task.apply_async((broadcast_id, 1), countdown=BROADCAST_PROGRESS_EVERY)
@@ -54,7 +54,7 @@ def broadcast_progress_task(self, broadcast_id: int, check: int = 1) -> bool:
 
     Eager mode (unit tests) cannot wait between checks, so it recounts once.
     """
-    from telegram_bot.services import (
+    from notifications.services import (
         BROADCAST_PROGRESS_EVERY,
         BROADCAST_PROGRESS_MAX_CHECKS,
         broadcast_progress_refresh,

@@ -12,15 +12,15 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
-from telegram_bot.services import (
+from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
+from notifications.services import (
     SendResult,
     notify_admins,
     notify_customer,
     outbox_flush,
     outbox_message_send,
 )
-from telegram_bot.tasks import _outbox_send_one
+from notifications.tasks import _outbox_send_one
 
 pytestmark = pytest.mark.django_db
 
@@ -184,7 +184,7 @@ def test_per_chat_rate_limit_spaces_messages_to_one_chat():
 @override_settings(TELEGRAM_RATE_GLOBAL_PER_SECOND=2, TELEGRAM_RATE_PER_CHAT_SECONDS=0)
 def test_global_rate_limit():
     responses.post(f"{API}/sendMessage", json=ok())
-    with patch("telegram_bot.ratelimit.time.time", return_value=1_000_000.25):
+    with patch("notifications.ratelimit.time.time", return_value=1_000_000.25):
         results = [outbox_message_send(message_id=queue().pk) for _ in range(3)]
     assert [r.status for r in results] == ["sent", "sent", "rate-limited"]
     assert results[2].retry_in == pytest.approx(0.75)
@@ -273,7 +273,7 @@ def test_a_lost_task_never_blocks_a_chat(monkeypatch):
     assert OutboxMessage.objects.filter(status=OutboxStatus.PENDING).count() == 644
 
     enqueued = []
-    monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.delay", enqueued.append)
+    monkeypatch.setattr("notifications.tasks.outbox_send_task.delay", enqueued.append)
     outbox_flush(now=now)
     assert {head.pk, *(m.pk for m in others)} <= set(enqueued)
 

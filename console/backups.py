@@ -95,7 +95,7 @@ def backups_rotate(*, directory: Path | None = None, keep: int) -> list[Path]:
 
 def backup_send_to_admins(*, path: Path) -> int:
     """Send the file to the admin chats when it is small enough; returns chats reached."""
-    from telegram_bot.telegram_api import TelegramError, bot_api_call
+    from notifications.telegram_api import TelegramError, bot_api_call
 
     size = path.stat().st_size
     if size > settings.BACKUP_SEND_MAX_BYTES or not settings.TELEGRAM_BOT_TOKEN:

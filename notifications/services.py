@@ -18,23 +18,21 @@ from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Customer
-from billing.models import Payment, PaymentStatus
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.qr import qr_png
 from core.services import audit_log_write, model_update
-from subscriptions.models import Subscription, SubscriptionStatus
-from telegram_bot.models import (
+from notifications.audiences import broadcast_audience_count, broadcast_recipients
+from notifications.models import (
     Broadcast,
-    BroadcastAudience,
     BroadcastStatus,
     OutboxAudience,
     OutboxMessage,
     OutboxStatus,
 )
-from telegram_bot.ratelimit import send_slot_reserve
-from telegram_bot.tasks import broadcast_enqueue_task, outbox_send_task
-from telegram_bot.telegram_api import (
+from notifications.ratelimit import send_slot_reserve
+from notifications.tasks import broadcast_enqueue_task, outbox_send_task
+from notifications.telegram_api import (
     TelegramBlocked,
     TelegramRejected,
     TelegramRetryAfter,
@@ -369,35 +367,6 @@ def outbox_messages_retry(*, message_ids: list[int], actor, now: datetime | None
     return len(ids)
 
 
-def _broadcast_recipients(*, audience: str, days: int, now: datetime):
-    """Customers a broadcast goes to: never the banned nor those who blocked the bot."""
-    customers = Customer.objects.filter(is_banned=False, bot_blocked_at__isnull=True)
-    running = Subscription.objects.running(now)
-    if audience == BroadcastAudience.ALL:
-        return customers
-    if audience == BroadcastAudience.ACTIVE:
-        return customers.filter(pk__in=running.values("customer_id"))
-    if audience == BroadcastAudience.EXPIRED:
-        recently_ended = Subscription.objects.filter(
-            expires_at__gt=now - timedelta(days=days), expires_at__lte=now
-        ).exclude(status=SubscriptionStatus.CANCELLED)
-        return customers.filter(pk__in=recently_ended.values("customer_id")).exclude(
-            pk__in=running.values("customer_id")
-        )
-    if audience == BroadcastAudience.NEVER_PAID:
-        # A refunded payment was paid once: that customer did pay.
-        ever_paid = Payment.objects.filter(
-            status__in=[PaymentStatus.PAID, PaymentStatus.REFUNDED]
-        ).values("customer_id")
-        return customers.exclude(pk__in=ever_paid)
-    raise ApplicationError(f"Unknown audience {audience!r}.", {"audience": audience})
-
-
-def broadcast_audience_count(*, audience: str, days: int = 30, now: datetime | None = None) -> int:
-    """How many customers a broadcast to `audience` would reach right now (one COUNT)."""
-    return _broadcast_recipients(audience=audience, days=days, now=now or timezone.now()).count()
-
-
 def _broadcast_validate(broadcast) -> None:
     if not broadcast.text.strip():
         raise ApplicationError("The broadcast has no text.")
@@ -514,7 +483,7 @@ def broadcast_enqueue(
     if not claimed:
         return 0
     broadcast = Broadcast.objects.get(pk=broadcast_id)
-    recipients = _broadcast_recipients(
+    recipients = broadcast_recipients(
         audience=broadcast.audience, days=broadcast.audience_days, now=broadcast.started_at or now
     )
     markup = _broadcast_markup(broadcast)

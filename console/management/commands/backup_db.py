@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from core.backups import backup_create, backup_send_to_admins, backups_rotate
+from console.backups import backup_create, backup_send_to_admins, backups_rotate
 from core.exceptions import ApplicationError
 
 

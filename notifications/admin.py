@@ -12,9 +12,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from core.exceptions import ApplicationError
-from telegram_bot.models import Broadcast, BroadcastStatus, OutboxMessage, OutboxStatus
-from telegram_bot.services import (
-    broadcast_audience_count,
+from notifications.audiences import broadcast_audience_count
+from notifications.models import Broadcast, BroadcastStatus, OutboxMessage, OutboxStatus
+from notifications.services import (
     broadcast_create,
     broadcast_progress,
     broadcast_start,
@@ -62,7 +62,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         return False
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("telegram_bot.change_outboxmessage")
+        return request.user.has_perm("notifications.change_outboxmessage")
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -141,7 +141,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     list_select_related = ["created_by"]
     search_fields = ["text"]
     ordering = ["-created_at"]
-    change_form_template = "admin/telegram_bot/broadcast/change_form.html"
+    change_form_template = "admin/notifications/broadcast/change_form.html"
     progress_fields = [
         "status",
         "progress_display",
@@ -176,7 +176,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_send_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("telegram_bot.send_broadcast")
+        return request.user.has_perm("notifications.send_broadcast")
 
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in BroadcastForm.Meta.fields}
@@ -199,7 +199,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     @admin.display(description="Progress")
     def progress_display(self, broadcast: Broadcast) -> str:
         counts = broadcast_progress(broadcast_id=broadcast.pk)
-        url = reverse("admin:telegram_bot_outboxmessage_changelist")
+        url = reverse("admin:notifications_outboxmessage_changelist")
         rows = [
             ("sent", OutboxStatus.SENT),
             ("failed", OutboxStatus.FAILED),
@@ -230,7 +230,7 @@ class BroadcastAdmin(admin.ModelAdmin):
             path(
                 "<path:object_id>/send/",
                 self.admin_site.admin_view(self.send_view),
-                name="telegram_bot_broadcast_send",
+                name="notifications_broadcast_send",
             ),
             *super().get_urls(),
         ]
@@ -241,7 +241,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         broadcast = self.get_object(request, object_id)
         if broadcast is None:
             raise Http404
-        change_url = reverse("admin:telegram_bot_broadcast_change", args=[broadcast.pk])
+        change_url = reverse("admin:notifications_broadcast_change", args=[broadcast.pk])
         if request.method == "POST":
             try:
                 started = broadcast_start(broadcast=broadcast, actor=request.user)
@@ -264,7 +264,7 @@ class BroadcastAdmin(admin.ModelAdmin):
             "recipients": count,
             "change_url": change_url,
         }
-        return TemplateResponse(request, "admin/telegram_bot/broadcast/send_confirm.html", context)
+        return TemplateResponse(request, "admin/notifications/broadcast/send_confirm.html", context)
 
     def render_change_form(  # noqa: PLR0917 - Django's signature
         self, request, context, add=False, change=False, form_url="", obj=None

@@ -39,7 +39,8 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.html import escape
 
-from telegram_bot.models import OutboxAudience, OutboxMessage, OutboxStatus
+from notifications.formatting import money_totals_format
+from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ CHECK_LOCK_CACHE_KEY = "alerts:check:lock"
 
 
 def _notify(*, text: str, kind: str, dedupe_key: str) -> int:
-    from telegram_bot.services import notify_admins
+    from notifications.services import notify_admins
 
     with transaction.atomic():
         return len(notify_admins(text=text, kind=kind, dedupe_key=dedupe_key))
@@ -165,7 +166,7 @@ def _episode_sync(
 
 def outbox_backlog_check(*, now: datetime | None = None) -> str:
     """Messages unsent OUTBOX_BACKLOG_ALERT_MINUTES after being queued (not broadcasts)."""
-    from telegram_bot.services import BROADCAST_KIND
+    from notifications.services import BROADCAST_KIND
 
     now = now or timezone.now()
     minutes = settings.OUTBOX_BACKLOG_ALERT_MINUTES
@@ -400,21 +401,15 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
     )
 
 
-def _money(amounts: dict[str, Decimal]) -> str:
-    if not amounts:
-        return f"0.00 {settings.PAYMENT_CURRENCY}"
-    return ", ".join(f"{amount:,.2f} {currency}" for currency, amount in sorted(amounts.items()))
-
-
 def daily_summary_text(*, summary: DailySummary) -> str:
     nodes = summary.nodes
     lines = [
         f"📊 <b>Daily summary</b> (24 h to {summary.until.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
         f"New customers: {summary.customers_new} (total {summary.customers_total})",
-        f"Payments: {summary.payments}, revenue {_money(summary.revenue)}",
+        f"Payments: {summary.payments}, revenue {money_totals_format(summary.revenue, 'en')}",
     ]
     if summary.refunds:
-        lines.append(f"Refunds: {summary.refunds} ({_money(summary.refunded)})")
+        lines.append(f"Refunds: {summary.refunds} ({money_totals_format(summary.refunded, 'en')})")
     lines += [
         (
             f"Active subscriptions: {summary.subscriptions_active} "

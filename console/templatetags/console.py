@@ -1,4 +1,4 @@
-"""The console dashboard: figures from `core.selectors.dashboard_get`, links, SVG charts.
+"""The console dashboard: figures from `console.selectors.dashboard_get`, links, SVG charts.
 
 The charts are drawn here as inline SVG (no CDN, no JavaScript), so the page works offline
 and costs nothing beyond the dashboard's aggregate queries.
@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from core.selectors import DayPoint, dashboard_get
+from console.selectors import DayPoint, dashboard_get
 
 register = template.Library()
 

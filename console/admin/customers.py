@@ -1,0 +1,310 @@
+"""The customer card: a customer with their subscriptions, keys and payments on one page,
+and the operator's actions on them (ban, unban, message; docs/console.md)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from accounts.models import Customer
+from billing.models import Payment
+from core.admin import action_form_page, run_for_each
+from nodes.models import NodeClient, SyncState
+from notifications.models import OutboxStatus
+from notifications.services import TELEGRAM_TEXT_LIMIT
+from subscriptions.models import Subscription
+from subscriptions.services.customers import customer_ban, customer_message_send, customer_unban
+
+INLINE_LIMIT = 20
+
+
+class LimitedInlineFormSet(BaseInlineFormSet):
+    """Shows the newest INLINE_LIMIT rows only; the full list is one link away."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_queryset"):
+            self._queryset = super().get_queryset()[:INLINE_LIMIT]
+        return self._queryset
+
+
+class ReadOnlyInline(admin.TabularInline):
+    formset = LimitedInlineFormSet
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
+class SubscriptionInline(ReadOnlyInline):
+    model = Subscription
+    fields = ["tariff", "status", "started_at", "expires_at", "is_trial", "keys_notified_at"]
+    ordering = ["-created_at"]
+    verbose_name_plural = f"Subscriptions (newest {INLINE_LIMIT})"
+
+    def get_queryset(self, request):
+        # The rows' titles (str) name the customer and the tariff.
+        return super().get_queryset(request).select_related("customer", "tariff")
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ["provider", "amount", "currency", "status", "tariff", "paid_at", "created_at"]
+    ordering = ["-created_at"]
+    verbose_name_plural = f"Payments (newest {INLINE_LIMIT})"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("tariff")
+
+
+class BanForm(forms.Form):
+    reason = forms.CharField(
+        max_length=255,
+        help_text="Kept on the customer and in the audit log; the customer is not shown it.",
+    )
+
+
+class UnbanForm(forms.Form):
+    reason = forms.CharField(max_length=255, required=False)
+
+
+class MessageForm(forms.Form):
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        max_length=TELEGRAM_TEXT_LIMIT,
+        help_text="Plain text, sent by the bot through the outbox.",
+    )
+
+
+class BlockedBotFilter(admin.SimpleListFilter):
+    title = "bot blocked"
+    parameter_name = "bot_blocked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Blocked the bot"), ("no", "Reachable")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(bot_blocked_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(bot_blocked_at__isnull=True)
+        return queryset
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = [
+        "telegram_id",
+        "username",
+        "display_name",
+        "language",
+        "is_banned",
+        "bot_blocked_at",
+        "created_at",
+        "last_seen_at",
+    ]
+    list_filter = ["is_banned", BlockedBotFilter, "language", "created_at"]
+    search_fields = ["username", "first_name", "last_name", "=referral_code"]
+    search_help_text = "Telegram id (exact), @username, name or referral code."
+    list_select_related = ["referred_by"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    show_full_result_count = False
+    inlines = [SubscriptionInline, PaymentInline]
+    actions = ["ban_selected", "unban_selected", "message_selected"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "telegram_id",
+                    "username",
+                    "first_name",
+                    "last_name",
+                    "language",
+                    "referral_code",
+                    "referred_by",
+                ]
+            },
+        ),
+        (
+            "Access",
+            {"fields": ["is_banned", "banned_reason", "bot_blocked_at", "trial_used_at"]},
+        ),
+        ("Activity", {"fields": ["created_at", "last_seen_at", "links", "keys_table"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Everything comes from Telegram or from services (ban/unban are actions).
+        return [
+            *(f.name for f in Customer._meta.fields),
+            "links",
+            "keys_table",
+        ]
+
+    def has_add_permission(self, request):
+        return False  # customers register through the bot
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # their payments and audit trail reference them
+
+    def has_ban_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.ban_customer")
+
+    def has_message_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.message_customer")
+
+    def get_search_results(self, request, queryset, search_term):
+        """A number is a Telegram id (exact, indexed); @name is a username."""
+        term = search_term.strip()
+        if term.lstrip("-").isdigit():
+            return queryset.filter(Q(telegram_id=int(term)) | Q(pk=int(term))), False
+        return super().get_search_results(request, queryset, term.lstrip("@"))
+
+    @admin.display(description="Everything of this customer")
+    def links(self, customer: Customer) -> str:
+        pairs = [
+            ("subscriptions.subscription", "Subscriptions", "customer__id__exact"),
+            ("billing.payment", "Payments", "customer__id__exact"),
+            ("nodes.nodeclient", "Keys", "q"),
+            ("notifications.outboxmessage", "Messages", "customer__id__exact"),
+            ("core.auditlog", "Audit", "customer__id__exact"),
+        ]
+        items = []
+        for label, title, param in pairs:
+            app_label, model = label.split(".")
+            url = reverse(f"admin:{app_label}_{model}_changelist")
+            value = customer.telegram_id if param == "q" else customer.pk
+            items.append((f"{url}?{param}={value}", title))
+        return format_html_join(" · ", '<a href="{}">{}</a>', items)
+
+    @admin.display(description=f"Keys (newest {INLINE_LIMIT})")
+    def keys_table(self, customer: Customer) -> str:
+        keys = list(
+            NodeClient.objects.filter(subscription__customer=customer)
+            .exclude(sync_state=SyncState.REMOVED)
+            .select_related("node")
+            .order_by("-created_at")[:INLINE_LIMIT]
+        )
+        if not keys:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>#{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:nodes_nodeclient_change", args=[key.pk]),
+                    key.email,
+                    key.node.name,
+                    key.subscription_id,
+                    key.get_sync_state_display(),
+                    "enabled" if key.enable else "disabled",
+                    key.last_error[:80],
+                )
+                for key in keys
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Key</th><th>Node</th><th>Subscription</th><th>State</th>"
+            "<th>Enable</th><th>Last error</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.action(description="Ban selected customers (disable their keys)…", permissions=["ban"])
+    def ban_selected(self, request: HttpRequest, queryset):
+        form = BanForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run_for_each(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda customer: customer_ban(
+                    customer=customer, reason=form.cleaned_data["reason"], actor=request.user
+                ),
+                done="Banned {count} customer(s); their keys are being disabled.",
+            )
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form=form,
+            action="ban_selected",
+            title="Ban customers",
+            submit="Ban",
+            intro="Banned customers' keys are disabled on every panel and they are told.",
+        )
+
+    @admin.action(description="Unban selected customers…", permissions=["ban"])
+    def unban_selected(self, request: HttpRequest, queryset):
+        form = UnbanForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run_for_each(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda customer: customer_unban(
+                    customer=customer, reason=form.cleaned_data["reason"], actor=request.user
+                ),
+                done="Unbanned {count} customer(s); keys of running subscriptions come back.",
+            )
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form=form,
+            action="unban_selected",
+            title="Unban customers",
+            submit="Unban",
+        )
+
+    @admin.action(description="Send a message to selected customers…", permissions=["message"])
+    def message_selected(self, request: HttpRequest, queryset):
+        form = MessageForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            skipped = []
+
+            def send(customer: Customer) -> None:
+                message = customer_message_send(
+                    customer=customer, text=form.cleaned_data["text"], actor=request.user
+                )
+                if message is not None and message.status == OutboxStatus.SKIPPED:
+                    skipped.append(str(customer))
+
+            run_for_each(
+                self, request, queryset.order_by("pk"), send, done="Queued {count} message(s)."
+            )
+            if skipped:
+                self.message_user(
+                    request,
+                    f"Not delivered (blocked the bot): {', '.join(skipped[:20])}",
+                    messages.WARNING,
+                )
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form=form,
+            action="message_selected",
+            title="Send a message",
+            submit="Send",
+            intro="The bot sends it through the outbox; you can follow it under Outbox messages.",
+        )

@@ -1,0 +1,64 @@
+"""Texts that messages outside the bot share with it: button labels, tariff names, the
+support contact. The bot's own texts (``telegram_bot/bot/texts.py``) take these from here.
+
+Labels are translated with Django's gettext (msgids in English) into `language`.
+"""
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+
+def support_contact() -> str:
+    """The support contact from settings (``@username``, a link or an e-mail), or ""."""
+    return (getattr(settings, "TELEGRAM_SUPPORT_CONTACT", "") or "").strip()
+
+
+def support_url() -> str | None:
+    """A link a URL button can open for the support contact, when there is one."""
+    contact = support_contact()
+    if contact.startswith("@") and len(contact) > 1:
+        return f"https://t.me/{contact[1:]}"
+    if contact.startswith(("https://", "http://", "tg://")):
+        return contact
+    return None
+
+
+def tariff_name(*, name: str, name_en: str, language: str) -> str:
+    """A tariff's name in `language`: ``name_en`` for English when set, else ``name``."""
+    return name_en if language == "en" and name_en else name
+
+
+def button_menu(*, language: str) -> str:
+    with translation.override(language):
+        return _("« Menu")
+
+
+def button_support(*, language: str) -> str:
+    with translation.override(language):
+        return _("✉️ Contact support")
+
+
+def button_buy(*, language: str) -> str:
+    with translation.override(language):
+        return _("🛒 Buy")
+
+
+def button_my_subscriptions(*, language: str) -> str:
+    with translation.override(language):
+        return _("📋 My subscriptions")
+
+
+def button_renew(*, language: str) -> str:
+    with translation.override(language):
+        return _("🔄 Renew")
+
+
+def button_open_page(*, language: str) -> str:
+    with translation.override(language):
+        return _("Open subscription page")
+
+
+def button_how_to_connect(*, language: str) -> str:
+    with translation.override(language):
+        return _("❓ How to connect")
