@@ -238,7 +238,9 @@ def test_webhook_events_are_read_only(admin_client, pending_payment):
 
 
 def test_reprocess_action(admin_client, pending_payment):
-    with mock.patch("billing.services.subscription_create", side_effect=RuntimeError("boom")):
+    with mock.patch(
+        "billing.services.payments.subscription_create", side_effect=RuntimeError("boom")
+    ):
         send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
     send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk, "1.00"))
     failed, rejected = WebhookEvent.objects.order_by("pk")
@@ -264,7 +266,9 @@ def test_reprocess_action(admin_client, pending_payment):
 
 
 def test_reprocess_reports_internal_errors(admin_client, pending_payment):
-    with mock.patch("billing.services.subscription_create", side_effect=RuntimeError("boom")):
+    with mock.patch(
+        "billing.services.payments.subscription_create", side_effect=RuntimeError("boom")
+    ):
         send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
         response = admin_client.post(
             reverse(EVENTS),
