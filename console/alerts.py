@@ -34,6 +34,8 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.html import escape
 
+from billing import alerts as billing_alerts
+from billing.selectors import payments_revenue
 from notifications.formatting import money_totals_format
 from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 
@@ -231,7 +233,8 @@ class DailySummary:
 
 
 def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
-    """The last 24 hours in a few aggregate queries."""
+    """The last 24 hours in a few aggregate queries. Payments and revenue are billing's one
+    definition (``billing.selectors.payments_revenue``); refunds are those made in the 24 h."""
     from accounts.models import Customer
     from billing.models import Payment, PaymentStatus
     from nodes.models import Node, NodeClient, NodeHealth, SyncState
@@ -245,11 +248,7 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
     revenue: dict[str, Decimal] = {}
     payments = 0
     for row in (
-        Payment.objects.filter(
-            status__in=[PaymentStatus.PAID, PaymentStatus.REFUNDED],
-            paid_at__gt=since,
-            paid_at__lte=until,
-        )
+        payments_revenue(since=since, until=until)
         .order_by()
         .values("currency")
         .annotate(n=Count("id"), amount=Sum("amount"))
@@ -340,8 +339,6 @@ def alerts_check(*, now: datetime | None = None) -> dict[str, object]:
 
     Runs are not allowed to overlap (a cache lock), so an episode is never opened twice.
     """
-    from billing import alerts as billing_alerts
-
     now = now or timezone.now()
     if not cache.add(CHECK_LOCK_CACHE_KEY, now.isoformat(), timeout=300):
         return {"skipped": "another check is running"}
