@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.tests.factories import CustomerFactory
 from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
-from billing.tests.factories import PaymentFactory
+from billing.tests.factories import PaymentFactory, WebhookEventFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from core.models import AuditEvent, AuditLog
 from subscriptions.models import Subscription, SubscriptionStatus
@@ -293,18 +293,9 @@ def test_only_payment_and_webhook_event_are_registered():
 def test_the_webhook_log_filters_events_that_recorded_an_error(admin_client):
     """A FAILED event, and a PROCESSED one whose after-commit step failed, both show under
     "Has an error"; a clean one under "No error"."""
-    failed = WebhookEvent.objects.create(
-        provider="robokassa", status=WebhookEventStatus.FAILED, error="RuntimeError: boom"
-    )
-    credited_then_failed = WebhookEvent.objects.create(
-        provider="robokassa",
-        event_key="41",
-        status=WebhookEventStatus.PROCESSED,
-        error="RuntimeError: hook",
-    )
-    clean = WebhookEvent.objects.create(
-        provider="robokassa", event_key="42", status=WebhookEventStatus.PROCESSED
-    )
+    failed = WebhookEventFactory(failed=True, error="RuntimeError: boom")
+    credited_then_failed = WebhookEventFactory(processed=True, error="RuntimeError: hook")
+    clean = WebhookEventFactory(processed=True)
 
     def listed(value):
         response = admin_client.get(reverse(EVENTS), {"has_error": value})

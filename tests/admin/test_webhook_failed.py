@@ -13,7 +13,7 @@ from billing import alerts as billing_alerts
 from billing.models import PaymentStatus, WebhookEvent, WebhookEventStatus
 from billing.services import webhook_event_dismiss
 from billing.tests.conftest import billing_providers  # noqa: F401 - a fixture
-from billing.tests.factories import PaymentFactory
+from billing.tests.factories import PaymentFactory, WebhookEventFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from console import alerts
 from core.exceptions import ApplicationError
@@ -140,7 +140,7 @@ def test_dismissing_needs_a_failed_event_and_a_reason_and_changes_nothing_else(s
     event = WebhookEvent.objects.get(pk=event_id)
     with pytest.raises(ApplicationError, match="needs a reason"):
         webhook_event_dismiss(event=event, actor=superuser, reason="  ")
-    rejected = WebhookEvent.objects.create(provider="robokassa", status=WebhookEventStatus.REJECTED)
+    rejected = WebhookEventFactory(rejected=True)
     with pytest.raises(ApplicationError, match="Only a failed event can be dismissed"):
         webhook_event_dismiss(event=rejected, actor=superuser, reason="x")
     assert not WebhookEvent.objects.filter(dismissed_at__isnull=False).exists()

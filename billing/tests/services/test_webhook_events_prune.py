@@ -8,6 +8,7 @@ from django.utils import timezone
 from billing.models import WebhookEvent, WebhookEventStatus
 from billing.services import webhook_events_prune
 from billing.tasks import webhook_events_prune_task
+from billing.tests.factories import WebhookEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +17,7 @@ S = WebhookEventStatus
 
 def event(status: str, *, days: float, dismissed_days: float | None = None) -> int:
     now = timezone.now()
-    row = WebhookEvent.objects.create(
-        provider="robokassa",
+    row = WebhookEventFactory(
         status=status,
         dismissed_at=now - timedelta(days=dismissed_days) if dismissed_days is not None else None,
     )
