@@ -23,7 +23,6 @@ only when all are met. Needs a local PostgreSQL that trusts ``postgres`` on 127.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import os
 import pwd
@@ -47,6 +46,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools.payment_signing import freekassa_signature, robokassa_signature  # noqa: E402
+
 ROBOKASSA = {"login": "bench-shop", "password1": "bench-p1", "password2": "bench-p2"}
 FREEKASSA = {"merchant_id": "54321", "secret1": "bench-s1", "secret2": "bench-s2"}
 ROBOKASSA_PATH = "/api/payments/robokassa/result/"
@@ -55,10 +56,6 @@ PRICE = Decimal("299.00")
 BENCH_REDIS = "redis://127.0.0.1:6379/15"
 DEADLINE_SECONDS = 600  # the whole run, whatever happens
 REQUEST_TIMEOUT = 10.0
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - the providers' protocol
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,12 @@ class Notification:
 
 
 def robokassa_params(payment_id: int, out_sum: str) -> dict[str, str]:
-    signature = md5(f"{out_sum}:{payment_id}:{ROBOKASSA['password2']}:Shp_src=bench").upper()
+    signature = robokassa_signature(
+        out_sum=out_sum,
+        inv_id=payment_id,
+        password=ROBOKASSA["password2"],
+        shp={"Shp_src": "bench"},
+    ).upper()
     return {
         "OutSum": out_sum,
         "InvId": str(payment_id),
@@ -99,7 +101,9 @@ def freekassa_params(payment_id: int, amount: str) -> dict[str, str]:
         "MERCHANT_ORDER_ID": str(payment_id),
         "P_EMAIL": "buyer@example.com",
         "CUR_ID": "44",
-        "SIGN": md5(f"{merchant}:{amount}:{secret}:{payment_id}"),
+        "SIGN": freekassa_signature(
+            merchant_id=merchant, amount=amount, secret=secret, order_id=payment_id
+        ),
     }
 
 

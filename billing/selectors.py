@@ -1,7 +1,8 @@
-"""Billing reads: payment lookups for pages, totals for the console."""
+"""Billing reads: payment lookups for pages, totals for the console, revenue."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -50,3 +51,58 @@ def payment_totals(*, queryset: QuerySet[Payment]) -> list[dict]:
             }
         )
     return totals
+
+
+def payments_revenue(
+    *, since: datetime | None = None, until: datetime | None = None
+) -> QuerySet[Payment]:
+    """The payments that are revenue: PAID, with ``since <= paid_at <= until`` (either bound
+    may be left open). The one definition of revenue; every figure of it starts here.
+
+    Revenue is the money the shop keeps, counted when it was paid: a payment is revenue
+    while its status is PAID, on its ``paid_at``, summed per currency and never mixed across
+    currencies (docs/console.md). A refund sets the payment REFUNDED, so it leaves revenue
+    in every window, past ones included, instead of being subtracted on the day of the
+    refund: the figure for a day is what that day's buyers paid and kept. Pending, failed
+    and cancelled payments never took money. The other definition the code once used
+    ("PAID or REFUNDED by ``paid_at``") counted money that went back; that is what was
+    *credited*, which the metrics still count as such (``payments_credited_totals``: a
+    Prometheus counter never goes down), next to revenue.
+    """
+    payments = Payment.objects.filter(status=PaymentStatus.PAID)
+    if since is not None:
+        payments = payments.filter(paid_at__gte=since)
+    if until is not None:
+        payments = payments.filter(paid_at__lte=until)
+    return payments
+
+
+def revenue_by_currency(
+    *, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Decimal]:
+    """Revenue (``payments_revenue``) per currency in one grouped query; a currency without
+    revenue in the window is absent."""
+    rows = (
+        payments_revenue(since=since, until=until)
+        .order_by()
+        .values("currency")
+        .annotate(amount=Sum("amount"))
+        .order_by("currency")
+    )
+    return {row["currency"]: row["amount"] for row in rows}
+
+
+def payments_credited_totals() -> list[dict]:
+    """Payments ever credited, per provider and currency: ``provider``, ``currency``,
+    ``count``, ``amount``. Credited means PAID or REFUNDED (a refund does not undo the
+    credit having happened), so the figures only grow, as the metrics' counters must; this
+    is not revenue (``payments_revenue``)."""
+    return list(
+        Payment.objects.filter(
+            status__in=[PaymentStatus.PAID, PaymentStatus.REFUNDED], paid_at__isnull=False
+        )
+        .order_by()
+        .values("provider", "currency")
+        .annotate(count=Count("id"), amount=Sum("amount"))
+        .order_by("provider", "currency")
+    )

@@ -11,17 +11,12 @@ same for every process. Rules (env variables in .env.example, "Alerts"):
   gives one "down" and one "up", however much the node flaps meanwhile.
 - **Provisioning failed after the last retry**: nodes.services.push.node_keys_push_failed (one per
   node per hour).
-- **Bad signatures**: more than WEBHOOK_BAD_SIGNATURE_ALERT_THRESHOLD notifications of one
-  provider rejected for their signature within the last hour; one alert per provider per
-  clock hour.
+- **Bad signatures** and **failed payment notifications**: ``billing.alerts`` (the periodic
+  check below runs its catch-ups).
 - **Backlog**: outbox messages still unsent OUTBOX_BACKLOG_ALERT_MINUTES after they were
   queued (broadcasts excluded: they drain at Telegram's rate by design), or a Celery queue
   longer than QUEUE_BACKLOG_ALERT_SIZE at two checks in a row. One alert when it starts, one
   "recovered" when it is over.
-- **Failed payment notification** (`webhook_failed_alert`, called when a notification ends
-  FAILED, and caught up by the periodic check for any the live call missed): the provider
-  may have taken the money and nothing was credited. Once per notification (provider and
-  order id); the event stays on the dashboard until reprocessed or dismissed.
 - **Daily summary** at DAILY_SUMMARY_HOUR_UTC: the last 24 hours, once per day.
 """
 
@@ -39,6 +34,8 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.html import escape
 
+from billing import alerts as billing_alerts
+from billing.selectors import payments_revenue
 from notifications.formatting import money_totals_format
 from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 
@@ -48,12 +45,8 @@ NODE_DOWN = "node-down"
 NODE_UP = "node-up"
 OUTBOX_BACKLOG = "outbox-backlog"
 QUEUE_BACKLOG = "queue-backlog"
-WEBHOOK_BAD_SIGNATURE = "webhook-bad-signature"
-WEBHOOK_FAILED = "webhook-failed"
 DAILY_SUMMARY = "daily-summary"
 RECOVERED = "-recovered"
-# Rejection reasons that mean "the sender does not know our secret".
-BAD_SIGNATURE_REASONS = ("signature_mismatch", "signature_missing")
 QUEUE_STREAK_CACHE_KEY = "alerts:queue-backlog:streak"
 CHECK_LOCK_CACHE_KEY = "alerts:check:lock"
 
@@ -219,103 +212,6 @@ def queue_backlog_check(*, now: datetime | None = None) -> str:
     )
 
 
-# --- Webhooks ------------------------------------------------------------------------------
-
-
-def webhook_bad_signature_check(*, now: datetime | None = None) -> list[str]:
-    """Providers with more bad-signature rejections in the last hour than the threshold."""
-    from billing.models import WebhookEvent, WebhookEventStatus
-
-    now = now or timezone.now()
-    threshold = settings.WEBHOOK_BAD_SIGNATURE_ALERT_THRESHOLD
-    recent = WebhookEvent.objects.filter(
-        status=WebhookEventStatus.REJECTED,
-        outcome__in=BAD_SIGNATURE_REASONS,
-        created_at__gt=now - timedelta(hours=1),
-        created_at__lte=now,
-    )
-    counts = recent.order_by().values("provider").annotate(n=Count("id"))
-    alerted = []
-    for row in counts:
-        if row["n"] <= threshold:
-            continue
-        provider = row["provider"]
-        sources = (
-            recent.filter(provider=provider)
-            .order_by()
-            .values("remote_ip")
-            .annotate(n=Count("id"))
-            .order_by("-n")[:3]
-        )
-        top = ", ".join(f"{s['remote_ip'] or '?'} ({s['n']})" for s in sources)
-        sent = _notify(
-            text=(
-                f"🚨 {row['n']} {escape(provider)} notifications with a bad signature in the "
-                f"last hour (threshold {threshold}): someone may be probing the webhook. "
-                f"Top senders: {escape(top)}."
-            ),
-            kind=WEBHOOK_BAD_SIGNATURE,
-            dedupe_key=f"{WEBHOOK_BAD_SIGNATURE}:{provider}:{now:%Y%m%d%H}",
-        )
-        if sent:
-            alerted.append(provider)
-    return alerted
-
-
-def _webhook_failed_key(event) -> str:
-    """One alert per notification: its provider and order id (the event when unparsed)."""
-    return f"{WEBHOOK_FAILED}:{event.provider}:{event.event_key or f'event-{event.pk}'}"[:150]
-
-
-def webhook_failed_alert(*, event) -> int:
-    """Tell the admins a payment notification FAILED (our bug or outage): the provider may
-    have taken the money and nothing was credited. Returns the messages queued (0 when this
-    notification was already reported)."""
-    payment = f", payment #{escape(event.event_key)}" if event.event_key else ""
-    error = (event.error or "unknown error").splitlines()[0][:300]
-    return _notify(
-        text=(
-            f"🚨 A {escape(event.provider)} payment notification failed (webhook event "
-            f"#{event.pk}{payment}): {escape(error)}. The money may have been taken and nothing "
-            "was credited. Fix the cause, then reprocess the event in the webhook log (or "
-            "dismiss it there once settled by hand)."
-        ),
-        kind=WEBHOOK_FAILED,
-        dedupe_key=_webhook_failed_key(event),
-    )
-
-
-def webhook_failed_check(*, now: datetime | None = None) -> int:
-    """The catch-up: alert the failed, undismissed events no alert went out for (the live
-    alert fails when the database does)."""
-    from billing.models import WebhookEvent, WebhookEventStatus
-
-    events = list(
-        WebhookEvent.objects.filter(status=WebhookEventStatus.FAILED, dismissed_at__isnull=True)
-        .only("pk", "provider", "event_key", "error")
-        .order_by("pk")[:200]
-    )
-    # notify_admins stores one row per admin chat, its dedupe key suffixed ":<chat id>".
-    keys = [
-        f"{_webhook_failed_key(event)}:{chat_id}"
-        for event in events
-        for chat_id in settings.TELEGRAM_ADMIN_CHAT_IDS
-    ]
-    told = {
-        key.rsplit(":", 1)[0]
-        for key in OutboxMessage.objects.filter(
-            audience=OutboxAudience.ADMIN, kind=WEBHOOK_FAILED, dedupe_key__in=keys
-        ).values_list("dedupe_key", flat=True)
-    }
-    sent = 0
-    for event in events:
-        key = _webhook_failed_key(event)
-        if key not in told:
-            sent += webhook_failed_alert(event=event)
-            told.add(key)
-    return sent
-
-
 # --- Daily summary -------------------------------------------------------------------------
 
 
@@ -337,7 +233,8 @@ class DailySummary:
 
 
 def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
-    """The last 24 hours in a few aggregate queries."""
+    """The last 24 hours in a few aggregate queries. Payments and revenue are billing's one
+    definition (``billing.selectors.payments_revenue``); refunds are those made in the 24 h."""
     from accounts.models import Customer
     from billing.models import Payment, PaymentStatus
     from nodes.models import Node, NodeClient, NodeHealth, SyncState
@@ -351,11 +248,7 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
     revenue: dict[str, Decimal] = {}
     payments = 0
     for row in (
-        Payment.objects.filter(
-            status__in=[PaymentStatus.PAID, PaymentStatus.REFUNDED],
-            paid_at__gt=since,
-            paid_at__lte=until,
-        )
+        payments_revenue(since=since, until=until)
         .order_by()
         .values("currency")
         .annotate(n=Count("id"), amount=Sum("amount"))
@@ -453,8 +346,8 @@ def alerts_check(*, now: datetime | None = None) -> dict[str, object]:
     try:
         for name, check in (
             ("nodes", nodes_alert_sync),
-            ("webhook_bad_signature", webhook_bad_signature_check),
-            ("webhook_failed", webhook_failed_check),
+            ("webhook_bad_signature", billing_alerts.webhook_bad_signature_check),
+            ("webhook_failed", billing_alerts.webhook_failed_check),
             ("outbox_backlog", outbox_backlog_check),
             ("queue_backlog", queue_backlog_check),
         ):

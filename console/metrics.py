@@ -1,7 +1,8 @@
 """Series read from the database and the broker at each Prometheus scrape (docs/deploy.md,
-"Metrics"): webhook outcomes, payments credited and their sum, node health and latency, keys by
-sync state, the outbox backlog, active subscriptions and the Celery queue length. Counted from
-rows when scraped, they are the same whichever process serves the scrape and survive restarts.
+"Metrics"): webhook outcomes, payments credited and their sum, revenue, node health and latency,
+keys by sync state, the outbox backlog, active subscriptions and the Celery queue length.
+Counted from rows when scraped, they are the same whichever process serves the scrape and
+survive restarts.
 The events counted where they happen live in core/metrics.py.
 """
 
@@ -11,12 +12,13 @@ import logging
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from accounts.models import Customer
-from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.models import WebhookEvent, WebhookEventStatus
+from billing.selectors import payments_credited_totals, revenue_by_currency
 from core.metrics import celery_queue_length, metrics_render
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
 from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
@@ -90,18 +92,19 @@ class StateCollector:
             "Sum of the payments credited, by provider and currency.",
             labels=["provider", "currency"],
         )
-        for row in (
-            Payment.objects.filter(
-                status__in=[PaymentStatus.PAID, PaymentStatus.REFUNDED], paid_at__isnull=False
-            )
-            .order_by()
-            .values("provider", "currency")
-            .annotate(n=Count("id"), amount=Sum("amount"))
-        ):
-            credited.add_metric([row["provider"], row["currency"]], row["n"])
+        for row in payments_credited_totals():
+            credited.add_metric([row["provider"], row["currency"]], row["count"])
             credited_sum.add_metric([row["provider"], row["currency"]], float(row["amount"] or 0))
         yield credited
         yield credited_sum
+        revenue = GaugeMetricFamily(
+            "vpnsite_revenue_amount",
+            "Revenue: the sum of the payments paid and not refunded, by currency.",
+            labels=["currency"],
+        )
+        for currency, amount in revenue_by_currency().items():
+            revenue.add_metric([currency], float(amount))
+        yield revenue
 
         health = GaugeMetricFamily(
             "vpnsite_node_health",

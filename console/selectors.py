@@ -11,7 +11,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Customer
-from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.models import Payment, WebhookEvent, WebhookEventStatus
+from billing.selectors import payments_revenue
 from nodes.models import Node, NodeClient, SyncState
 from subscriptions.models import Subscription, SubscriptionStatus
 
@@ -75,8 +76,8 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
 def dashboard_get(*, now: datetime | None = None) -> Dashboard:
     """The dashboard's figures in nine queries, whatever the size of the tables.
 
-    Days are calendar days in settings.TIME_ZONE. Revenue is the Decimal sum of paid
-    payments by `paid_at` (refunded ones are no longer paid), per currency, never mixed.
+    Days are calendar days in settings.TIME_ZONE. Revenue is billing's one definition
+    (``billing.selectors.payments_revenue``): paid payments by `paid_at`, per currency.
     "Active" means status active and not past `expires_at`; the chart counts, at the end of
     each day, the subscriptions that had started and not yet ended.
     """
@@ -118,9 +119,7 @@ def dashboard_get(*, now: datetime | None = None) -> Dashboard:
     )
 
     daily = (
-        Payment.objects.filter(
-            status=PaymentStatus.PAID, paid_at__gte=starts["30d"], paid_at__lte=now
-        )
+        payments_revenue(since=starts["30d"], until=now)
         .annotate(day=TruncDate("paid_at", tzinfo=tz))
         .order_by()
         .values("day", "currency")

@@ -1,4 +1,4 @@
-"""The console's beat tasks: backups, alert checks and the daily summary."""
+"""The console's tasks: backups, alert checks, the daily summary and broadcasts."""
 
 from celery import shared_task
 from django.conf import settings
@@ -27,3 +27,45 @@ def alerts_check_task() -> dict:
 def daily_summary_task() -> int:
     """Beat (DAILY_SUMMARY_HOUR_UTC): the last 24 hours to the admin chats, once a day."""
     return daily_summary_send()
+
+
+def _broadcast_enqueue_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: PLR0917
+    from console.broadcasts import broadcast_enqueue_failed
+
+    broadcast_enqueue_failed(broadcast_id=args[0], error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(
+    acks_late=True,
+    soft_time_limit=1800,
+    time_limit=1860,
+    ignore_result=True,
+    on_failure=_broadcast_enqueue_failure,
+)
+def broadcast_enqueue_task(broadcast_id: int) -> int:
+    """Write a broadcast's outbox rows in batches (idempotent), then watch its progress."""
+    from console.broadcasts import BROADCAST_PROGRESS_EVERY, broadcast_enqueue
+
+    written = broadcast_enqueue(broadcast_id=broadcast_id)
+    broadcast_progress_task.apply_async((broadcast_id, 1), countdown=BROADCAST_PROGRESS_EVERY)
+    return written
+
+
+@shared_task(bind=True, acks_late=True, soft_time_limit=50, time_limit=60, ignore_result=True)
+def broadcast_progress_task(self, broadcast_id: int, check: int = 1) -> bool:
+    """Recount a broadcast's delivery from its outbox rows until none is in flight.
+
+    Eager mode (unit tests) cannot wait between checks, so it recounts once.
+    """
+    from console.broadcasts import (
+        BROADCAST_PROGRESS_EVERY,
+        BROADCAST_PROGRESS_MAX_CHECKS,
+        broadcast_progress_refresh,
+    )
+
+    done = broadcast_progress_refresh(broadcast_id=broadcast_id)["done"]
+    if not done and check < BROADCAST_PROGRESS_MAX_CHECKS and not self.request.is_eager:
+        broadcast_progress_task.apply_async(
+            (broadcast_id, check + 1), countdown=BROADCAST_PROGRESS_EVERY
+        )
+    return done

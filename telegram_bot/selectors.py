@@ -8,7 +8,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Customer
-from billing.models import Payment, PaymentStatus
+from billing.selectors import payments_revenue
 from nodes.models import Node, NodeHealth
 from subscriptions.models import Subscription
 
@@ -40,8 +40,8 @@ def _day_start(now: datetime) -> datetime:
 def bot_stats_get(*, now: datetime | None = None) -> BotStats:
     """Counts and revenue in four aggregate queries, whatever the size of the tables.
 
-    "Today" starts at local midnight; revenue is paid payments by `paid_at` (refunded ones
-    are no longer `paid`), summed per currency, never mixed.
+    "Today" starts at local midnight; revenue is billing's one definition
+    (``billing.selectors.payments_revenue``): paid payments by `paid_at`, per currency.
     """
     now = now or timezone.now()
     today = _day_start(now)
@@ -59,9 +59,7 @@ def bot_stats_get(*, now: datetime | None = None) -> BotStats:
         disabled=Count("id", filter=Q(is_enabled=False)),
     )
     revenue_rows = (
-        Payment.objects.filter(
-            status=PaymentStatus.PAID, paid_at__gte=now - REVENUE_WINDOW, paid_at__lte=now
-        )
+        payments_revenue(since=now - REVENUE_WINDOW, until=now)
         .values("currency")
         .annotate(
             today=Sum("amount", filter=Q(paid_at__gte=today)),

@@ -1,7 +1,8 @@
 import factory
+from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from billing.models import Payment
+from billing.models import Payment, WebhookEvent, WebhookEventStatus
 from subscriptions.tests.factories import TariffFactory
 
 
@@ -14,3 +15,47 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     provider = "robokassa"
     amount = factory.SelfAttribute("tariff.price")
     currency = "RUB"
+
+
+class WebhookEventFactory(factory.django.DjangoModelFactory):
+    """A stored delivery, RECEIVED by default; the traits give it an outcome
+    (``WebhookEventFactory(failed=True)``). Its event key is its payment's id, or a fresh
+    number, so PROCESSED events never collide on "one processed event per key"."""
+
+    class Meta:
+        model = WebhookEvent
+
+    provider = "robokassa"
+    payment = None
+    event_key = factory.LazyAttributeSequence(
+        lambda o, n: str(o.payment.pk) if o.payment is not None else str(900_000 + n)
+    )
+    method = "POST"
+    remote_ip = "203.0.113.10"
+    headers = factory.LazyFunction(lambda: {"Content-Type": "application/x-www-form-urlencoded"})
+    status = WebhookEventStatus.RECEIVED
+
+    class Params:
+        processed = factory.Trait(
+            status=WebhookEventStatus.PROCESSED,
+            verified=True,
+            outcome="credited",
+            processed_at=factory.LazyFunction(timezone.now),
+        )
+        duplicate = factory.Trait(
+            status=WebhookEventStatus.DUPLICATE,
+            verified=True,
+            outcome="already_paid",
+            processed_at=factory.LazyFunction(timezone.now),
+        )
+        rejected = factory.Trait(
+            status=WebhookEventStatus.REJECTED,
+            outcome="signature_mismatch",
+            processed_at=factory.LazyFunction(timezone.now),
+        )
+        failed = factory.Trait(
+            status=WebhookEventStatus.FAILED,
+            outcome="internal_error",
+            error="RuntimeError: boom",
+            processed_at=factory.LazyFunction(timezone.now),
+        )

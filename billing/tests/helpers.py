@@ -1,16 +1,16 @@
-"""Signed notifications built straight from the documented formulas (docs/payments.md "Robokassa:
-Result URL", "FreeKassa: notification"),
+"""Signed notifications as the providers send them (signed by devtools.payment_signing, the
+documented formulas: docs/payments.md "Robokassa: Result URL", "FreeKassa: notification"),
 and a snapshot of everything a notification may change."""
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import urlencode
 
 from django.urls import reverse
 
 from billing.models import Payment, WebhookEvent
 from core.models import AuditLog
+from devtools.payment_signing import freekassa_signature, robokassa_signature
 from notifications.models import OutboxMessage
 from subscriptions.models import Subscription
 
@@ -28,10 +28,6 @@ FREEKASSA_URL = "/api/payments/freekassa/notify/"
 FORM = "application/x-www-form-urlencoded"
 
 
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 - the providers' protocol
-
-
 def robokassa_params(
     payment_id: int,
     out_sum: str = "299.00",
@@ -42,8 +38,9 @@ def robokassa_params(
 ) -> dict[str, str]:
     """A ResultURL notification, signed as Robokassa signs it (upper-case hex)."""
     shp = {"Shp_user": "7"} if shp is None else shp
-    pairs = sorted(f"{key}={value}" for key, value in shp.items())
-    signature = md5(":".join([out_sum, str(payment_id), password, *pairs])).upper()
+    signature = robokassa_signature(
+        out_sum=out_sum, inv_id=payment_id, password=password, shp=shp
+    ).upper()
     params = {
         "OutSum": out_sum,
         "InvId": str(payment_id),
@@ -76,7 +73,9 @@ def freekassa_params(
         "P_EMAIL": "buyer@example.com",
         "P_PHONE": "",
         "CUR_ID": "44",
-        "SIGN": md5(f"{merchant}:{amount}:{secret}:{payment_id}"),
+        "SIGN": freekassa_signature(
+            merchant_id=merchant, amount=amount, secret=secret, order_id=payment_id
+        ),
         "us_user": "7",
         "payer_account": "",
         "commission": "0",

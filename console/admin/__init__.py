@@ -1,3 +1,3 @@
-"""The console's admin: the login with 2FA and the customer card (docs/console.md)."""
+"""The console's admin: the login with 2FA, the customer card and broadcasts (docs/console.md)."""
 
-from console.admin import customers, login  # noqa: F401 - registers the customer card, sets the login
+from console.admin import broadcasts, customers, login  # noqa: F401 - registers, sets the login

@@ -26,7 +26,7 @@ def compose(client, **data):
 
 def test_compose_preview_and_send(as_superuser, superuser, monkeypatch):
     started = []
-    monkeypatch.setattr("notifications.services.broadcast_enqueue_task.delay", started.append)
+    monkeypatch.setattr("console.broadcasts.broadcast_enqueue_task.delay", started.append)
     CustomerFactory()
     CustomerFactory()
     CustomerFactory(is_banned=True)

@@ -9,10 +9,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from billing import alerts as billing_alerts
 from billing.models import PaymentStatus, WebhookEvent, WebhookEventStatus
 from billing.services import webhook_event_dismiss
 from billing.tests.conftest import billing_providers  # noqa: F401 - a fixture
-from billing.tests.factories import PaymentFactory
+from billing.tests.factories import PaymentFactory, WebhookEventFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from console import alerts
 from core.exceptions import ApplicationError
@@ -27,7 +28,9 @@ CHANGELIST = reverse("admin:billing_webhookevent_changelist")
 
 
 def failed_alerts() -> list[str]:
-    rows = OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN, kind=alerts.WEBHOOK_FAILED)
+    rows = OutboxMessage.objects.filter(
+        audience=OutboxAudience.ADMIN, kind=billing_alerts.WEBHOOK_FAILED
+    )
     texts_ = list(rows.values_list("text", flat=True))
     assert len(texts_) % ADMIN_CHATS == 0
     return texts_[::ADMIN_CHATS]
@@ -42,7 +45,8 @@ def deliver_failing(payment, times: int = 1) -> list[int]:
     """The provider delivers (and redelivers) a notification our code fails on."""
     client = Client(raise_request_exception=False)
     with mock.patch(
-        "billing.services.subscription_create", side_effect=RuntimeError("panel db exploded")
+        "billing.services.payments.subscription_create",
+        side_effect=RuntimeError("panel db exploded"),
     ):
         codes = [
             send(client, ROBOKASSA_URL, robokassa_params(payment.pk)).status_code
@@ -75,7 +79,9 @@ def test_a_failed_event_alerts_once(payment):
 
 
 def test_a_failed_event_alerts_even_when_the_live_alert_was_lost(payment):
-    with mock.patch("console.alerts.webhook_failed_alert", side_effect=RuntimeError("db gone")):
+    with mock.patch(
+        "billing.services.webhooks.webhook_failed_alert", side_effect=RuntimeError("db gone")
+    ):
         deliver_failing(payment)
     assert failed_alerts() == []
     assert alerts.alerts_check()["webhook_failed"] == ADMIN_CHATS
@@ -134,7 +140,7 @@ def test_dismissing_needs_a_failed_event_and_a_reason_and_changes_nothing_else(s
     event = WebhookEvent.objects.get(pk=event_id)
     with pytest.raises(ApplicationError, match="needs a reason"):
         webhook_event_dismiss(event=event, actor=superuser, reason="  ")
-    rejected = WebhookEvent.objects.create(provider="robokassa", status=WebhookEventStatus.REJECTED)
+    rejected = WebhookEventFactory(rejected=True)
     with pytest.raises(ApplicationError, match="Only a failed event can be dismissed"):
         webhook_event_dismiss(event=rejected, actor=superuser, reason="x")
     assert not WebhookEvent.objects.filter(dismissed_at__isnull=False).exists()

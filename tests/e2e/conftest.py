@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -11,13 +10,10 @@ import urllib.parse
 import pytest
 import requests
 
+from devtools.payment_signing import freekassa_signature, robokassa_signature
 from tests.e2e.system import FREEKASSA, ROBOKASSA, E2ESystem, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - the providers' protocol
 
 
 class Shop:
@@ -119,8 +115,9 @@ print(json.dumps({{"id": payment.pk, "amount": str(payment.amount), "url": url}}
         out_sum, inv_id = payment["amount"], str(payment["id"])
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(payment["url"]).query))
         shp = {k: v for k, v in query.items() if k.startswith("Shp_")}
-        pairs = sorted(f"{k}={v}" for k, v in shp.items())
-        signature = md5(":".join([out_sum, inv_id, ROBOKASSA["password2"], *pairs])).upper()
+        signature = robokassa_signature(
+            out_sum=out_sum, inv_id=inv_id, password=ROBOKASSA["password2"], shp=shp
+        ).upper()
         params = {"OutSum": out_sum, "InvId": inv_id, "SignatureValue": signature, **shp}
         url = f"{self.system.web_url}/api/payments/robokassa/result/"
         if method == "GET":
@@ -135,7 +132,9 @@ print(json.dumps({{"id": payment.pk, "amount": str(payment.amount), "url": url}}
             "intid": f"{order}{int(time.time())}",
             "MERCHANT_ORDER_ID": order,
             "CUR_ID": "44",
-            "SIGN": md5(f"{merchant}:{amount}:{FREEKASSA['secret2']}:{order}"),
+            "SIGN": freekassa_signature(
+                merchant_id=merchant, amount=amount, secret=FREEKASSA["secret2"], order_id=order
+            ),
         }
         return requests.post(
             f"{self.system.web_url}/api/payments/freekassa/notify/", data=params, timeout=30

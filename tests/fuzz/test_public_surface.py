@@ -10,7 +10,6 @@ Properties, for random and mutated input:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -32,6 +31,7 @@ from billing.tests.helpers import (
     robokassa_params,
     snapshot,
 )
+from devtools.payment_signing import freekassa_signature, robokassa_signature
 from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -56,10 +56,6 @@ def world(settings, db):
     return payment, fk_payment
 
 
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - the providers' protocol
-
-
 def robokassa_genuine(params: dict[str, str], payment: Payment) -> bool:
     """Independent check: Password #2 signature over the values as sent, amount equal."""
     try:
@@ -67,8 +63,10 @@ def robokassa_genuine(params: dict[str, str], payment: Payment) -> bool:
         amount = Decimal(out_sum)
     except (KeyError, InvalidOperation):
         return False
-    shp = sorted(f"{k}={v}" for k, v in params.items() if k.startswith("Shp_"))
-    expected = md5(":".join([out_sum, inv_id, ROBOKASSA[1]["password2"], *shp]))
+    shp = {k: v for k, v in params.items() if k.startswith("Shp_")}
+    expected = robokassa_signature(
+        out_sum=out_sum, inv_id=inv_id, password=ROBOKASSA[1]["password2"], shp=shp
+    )
     return (
         # Surrounding whitespace is forgiven, as billing.providers.base.signature_matches does.
         hmac.compare_digest(expected.lower().encode(), signature.strip().lower().encode())
@@ -87,7 +85,9 @@ def freekassa_genuine(params: dict[str, str], payment: Payment) -> bool:
         value = Decimal(amount)
     except (KeyError, InvalidOperation):
         return False
-    expected = md5(f"{merchant}:{amount}:{FREEKASSA[1]['secret2']}:{order}")
+    expected = freekassa_signature(
+        merchant_id=merchant, amount=amount, secret=FREEKASSA[1]["secret2"], order_id=order
+    )
     return (
         hmac.compare_digest(expected.encode(), params.get("SIGN", "").strip().lower().encode())
         and merchant == FREEKASSA[1]["merchant_id"]

@@ -11,7 +11,7 @@ from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory, UserFactory
 from billing.models import Payment, WebhookEvent
 from billing.tests.factories import PaymentFactory
-from core.models import AuditEvent, AuditLog
+from core.tests.factories import AuditLogFactory
 from nodes.models import Node, NodeClient
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from notifications.models import OutboxAudience, OutboxMessage
@@ -159,7 +159,7 @@ def test_outbox_dedupe_key_unique_and_customer_messages_need_customer():
 
 
 def test_audit_log_is_append_only():
-    row = AuditLog.objects.create(event_type=AuditEvent.ADMIN_ACTION, message="x")
+    row = AuditLogFactory(message="x")
     row.message = "changed"
     with pytest.raises(ValueError, match="append-only"):
         row.save()

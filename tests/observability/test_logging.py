@@ -225,7 +225,7 @@ def test_request_lines_carry_the_request_id_and_the_response_echoes_it(client, s
     rejected = next(line for line in lines if "rejected" in line["message"])
     assert rejected["request_id"] == "proxy-request-0001"
     assert rejected["level"] == "WARNING"
-    assert rejected["logger"] == "billing.services"
+    assert rejected["logger"] == "billing.services.webhooks"
     access = next(line for line in lines if line["logger"] == "vpnsite.access")
     assert access["request_id"] == "proxy-request-0001"
     assert access["http_route"] == "/api/payments/robokassa/result/"

@@ -39,7 +39,8 @@ def test_internal_failure_is_500_then_retry_credits_once(client, renewal):
     before = snapshot()
 
     with mock.patch(
-        "billing.services.subscription_extend", side_effect=RuntimeError("panel db exploded")
+        "billing.services.payments.subscription_extend",
+        side_effect=RuntimeError("panel db exploded"),
     ):
         response = send(client, ROBOKASSA_URL, params)
 
@@ -81,7 +82,9 @@ def test_failure_in_the_notification_step_rolls_back_the_credit(client, renewal)
     """Even a failure after the subscription was extended undoes the extension."""
     payment, subscription = renewal
     expiry = subscription.expires_at
-    with mock.patch("billing.services.outbox_queue", side_effect=RuntimeError("outbox down")):
+    with mock.patch(
+        "billing.services.messages.outbox_queue", side_effect=RuntimeError("outbox down")
+    ):
         response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     assert response.status_code == 500
     subscription.refresh_from_db()
@@ -124,7 +127,9 @@ def test_a_failure_after_the_outcome_was_written_leaves_one_failed_row(renewal):
 
     payment, _subscription = renewal
     client = Client()
-    with mock.patch("billing.services.outbox_queue", side_effect=RuntimeError("outbox down")):
+    with mock.patch(
+        "billing.services.messages.outbox_queue", side_effect=RuntimeError("outbox down")
+    ):
         response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     assert response.status_code == 500
     event = WebhookEvent.objects.get()
@@ -196,11 +201,11 @@ def test_an_after_commit_hook_that_raises_leaves_the_credit_processed(renewal, c
     """The same through a (non-robust) after-commit hook of the crediting transaction."""
     from django.test import Client
 
-    from billing.services import outbox_queue
+    from billing.services.messages import outbox_queue
 
     payment, _subscription = renewal
     with mock.patch(
-        "billing.services.outbox_queue", side_effect=_after_commit_hook_fails(outbox_queue)
+        "billing.services.messages.outbox_queue", side_effect=_after_commit_hook_fails(outbox_queue)
     ):
         response = send(Client(), ROBOKASSA_URL, robokassa_params(payment.pk))
     assert response.status_code == 500
@@ -215,7 +220,9 @@ def test_a_reprocess_that_fails_after_its_commit_keeps_its_processed_outcome(ren
     from django.test import Client
 
     payment, _subscription = renewal
-    with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("boom")):
+    with mock.patch(
+        "billing.services.payments.subscription_extend", side_effect=RuntimeError("boom")
+    ):
         send(Client(), ROBOKASSA_URL, robokassa_params(payment.pk))
     failed = WebhookEvent.objects.get()
     assert failed.status == WebhookEventStatus.FAILED
@@ -239,12 +246,14 @@ def test_a_reprocess_that_fails_again_is_a_new_failure(client, renewal, caplog):
     """The PROCESSED outcome set in the rolled-back transaction is not mistaken for a
     committed one: the row is written as this reprocess's failure (new error, new time)."""
     payment, _subscription = renewal
-    with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("first")):
+    with mock.patch(
+        "billing.services.payments.subscription_extend", side_effect=RuntimeError("first")
+    ):
         send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     event = WebhookEvent.objects.get()
     first_failed_at = event.processed_at
     with (
-        mock.patch("billing.services.outbox_queue", side_effect=RuntimeError("second")),
+        mock.patch("billing.services.messages.outbox_queue", side_effect=RuntimeError("second")),
         pytest.raises(RuntimeError, match="second"),
     ):
         webhook_event_reprocess(event=event)
@@ -266,7 +275,9 @@ def test_a_reprocess_that_fails_before_setting_an_outcome_is_failed(client, rene
     send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     duplicate = WebhookEvent.objects.get(status=WebhookEventStatus.DUPLICATE)
     with (
-        mock.patch("billing.services._payment_check", side_effect=RuntimeError("lookup failed")),
+        mock.patch(
+            "billing.services.payments._payment_check", side_effect=RuntimeError("lookup failed")
+        ),
         pytest.raises(RuntimeError, match="lookup failed"),
     ):
         webhook_event_reprocess(event=duplicate)
@@ -278,7 +289,9 @@ def test_a_reprocess_that_fails_before_setting_an_outcome_is_failed(client, rene
 
 def test_reprocessing_a_failed_event_credits_once(client, renewal):
     payment, _subscription = renewal
-    with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("boom")):
+    with mock.patch(
+        "billing.services.payments.subscription_extend", side_effect=RuntimeError("boom")
+    ):
         send(client, ROBOKASSA_URL, robokassa_params(payment.pk))
     failed = WebhookEvent.objects.get()
 
@@ -324,7 +337,9 @@ def test_reprocess_of_a_truncated_request_stays_rejected(client, settings, renew
 
 def test_reprocess_a_get_notification(client, renewal):
     payment, _subscription = renewal
-    with mock.patch("billing.services.subscription_extend", side_effect=RuntimeError("boom")):
+    with mock.patch(
+        "billing.services.payments.subscription_extend", side_effect=RuntimeError("boom")
+    ):
         send(client, ROBOKASSA_URL, robokassa_params(payment.pk), method="GET")
     event = webhook_event_reprocess(event=WebhookEvent.objects.get())
     assert event.status == WebhookEventStatus.PROCESSED

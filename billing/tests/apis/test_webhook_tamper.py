@@ -18,11 +18,11 @@ from billing.tests.helpers import (
     ROBOKASSA_URL,
     freekassa_params,
     is_success,
-    md5,
     robokassa_params,
     send,
     snapshot,
 )
+from devtools.payment_signing import freekassa_signature
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
@@ -326,7 +326,9 @@ def test_empty_request(client, payments):
 def test_wrong_amount_with_valid_signature_freekassa(client, payments):
     payment = payments["freekassa"]
     params = freekassa_params(payment.pk, "199")
-    assert params["SIGN"] == md5(f"12345:199:s2:{payment.pk}")
+    assert params["SIGN"] == freekassa_signature(
+        merchant_id="12345", amount="199", secret="s2", order_id=payment.pk
+    )
     response = send(client, FREEKASSA_URL, params, REMOTE_ADDR=FK_IP)
     assert response.status_code == 400
     assert response.content == b"ERROR: amount_mismatch"

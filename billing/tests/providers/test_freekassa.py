@@ -2,10 +2,10 @@
 credentials), tamper suite.
 
 Pure tests: no database, no HTTP. Expected hashes are the reference's published vectors, or
-computed here with hashlib straight from the documented formula -- never from provider code.
+computed with devtools.payment_signing straight from the documented formula -- never from provider
+code.
 """
 
-import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from billing.exceptions import WebhookParseError, WebhookVerificationError
 from billing.providers.base import CheckoutRequest, params_from_request_data
 from billing.providers.freekassa import FREEKASSA_IPS, FreeKassaProvider
+from devtools.payment_signing import freekassa_form_signature, freekassa_signature
 
 FIXTURES = Path(__file__).parent / "fixtures" / "freekassa"
 MERCHANT, SECRET1, SECRET2 = "12345", "s1", "s2"
@@ -51,10 +52,6 @@ def make_request(**overrides):
     return CheckoutRequest(**kwargs)
 
 
-def md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324
-
-
 def notify_params(**overrides):
     """F2 as parsed from the wire; ``None`` values drop the field."""
     params = {
@@ -77,8 +74,11 @@ def notify_params(**overrides):
 def signed(**overrides):
     """Notification params with a *correct* SIGN for whatever fields were overridden."""
     params = notify_params(**overrides)
-    params["SIGN"] = md5(
-        f"{params['MERCHANT_ID']}:{params['AMOUNT']}:{SECRET2}:{params['MERCHANT_ORDER_ID']}"
+    params["SIGN"] = freekassa_signature(
+        merchant_id=params["MERCHANT_ID"],
+        amount=params["AMOUNT"],
+        secret=SECRET2,
+        order_id=params["MERCHANT_ORDER_ID"],
     )
     return params
 
@@ -128,7 +128,9 @@ def test_checkout_oa_formatting_is_signed_as_sent(amount, oa):
     session = make_provider().checkout_create(request=make_request(amount=amount))
     query = query_of(session.url)
     assert query["oa"] == oa
-    assert query["s"] == md5(f"12345:{oa}:s1:RUB:42")
+    assert query["s"] == freekassa_form_signature(
+        merchant_id="12345", amount=oa, secret="s1", currency="RUB", order_id=42
+    )
 
 
 def test_checkout_email_language_and_currency():
@@ -137,7 +139,9 @@ def test_checkout_email_language_and_currency():
     )
     query = query_of(session.url)
     assert (query["lang"], query["em"], query["currency"]) == ("en", "buyer@example.com", "USD")
-    assert query["s"] == md5("12345:299:s1:USD:42")
+    assert query["s"] == freekassa_form_signature(
+        merchant_id="12345", amount="299", secret="s1", currency="USD", order_id=42
+    )
 
 
 def test_checkout_custom_params_are_us_prefixed_and_unsigned():

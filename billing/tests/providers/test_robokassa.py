@@ -2,7 +2,8 @@
 credentials), tamper suite.
 
 Pure tests: no database, no HTTP. Expected hashes are the reference's published vectors, or
-computed here with hashlib straight from the documented formula -- never from provider code.
+computed with devtools.payment_signing (or hashlib over a vector's pre-hash string) straight from
+the documented formula -- never from provider code.
 """
 
 import hashlib
@@ -28,6 +29,7 @@ from billing.providers.base import (
     params_from_request_data,
 )
 from billing.providers.robokassa import INV_ID_MAX, RobokassaProvider
+from devtools.payment_signing import robokassa_signature
 
 FIXTURES = Path(__file__).parent / "fixtures" / "robokassa"
 LOGIN, PASSWORD1, PASSWORD2 = "demo-shop", "p1-secret", "p2-secret"
@@ -119,9 +121,13 @@ def result_params(**overrides):
 def signed(provider_password: str = PASSWORD2, algorithm: str = "md5", **overrides):
     """Result params with a *correct* signature for whatever fields were overridden."""
     params = result_params(**overrides)
-    shp = sorted(f"{k}={v}" for k, v in params.items() if k.lower().startswith("shp_"))
-    text = ":".join([params["OutSum"], params["InvId"], provider_password, *shp])
-    params["SignatureValue"] = hexdigest(algorithm, text).upper()
+    params["SignatureValue"] = robokassa_signature(
+        out_sum=params["OutSum"],
+        inv_id=params["InvId"],
+        password=provider_password,
+        shp={k: v for k, v in params.items() if k.lower().startswith("shp_")},
+        algorithm=algorithm,
+    ).upper()
     return params
 
 
@@ -212,7 +218,9 @@ def test_checkout_amount_is_two_decimals_and_signed_as_sent():
         session = provider.checkout_create(request=make_request(amount=amount, custom_params={}))
         query = query_of(session.url)
         assert query["OutSum"] == out_sum
-        assert query["SignatureValue"] == hexdigest("md5", f"demo-shop:{out_sum}:42:p1-secret")
+        assert query["SignatureValue"] == robokassa_signature(
+            login=LOGIN, out_sum=out_sum, inv_id=42, password=PASSWORD1
+        )
 
 
 def test_checkout_live_mode_has_no_is_test_and_english_culture_and_email():

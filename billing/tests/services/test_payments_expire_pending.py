@@ -1,12 +1,10 @@
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from billing.models import PaymentStatus
 from billing.services import payments_expire_pending
-from billing.tasks import payments_expire_pending_task
 from billing.tests.factories import PaymentFactory
 from core.models import AuditEvent, AuditLog
 
@@ -42,11 +40,3 @@ def test_limit_and_batches():
         PaymentFactory(expires_at=now - timedelta(minutes=1))
     assert payments_expire_pending(now=now, limit=3) == 3
     assert payments_expire_pending(now=now) == 2
-
-
-def test_task_and_beat_entry():
-    PaymentFactory(expires_at=timezone.now() - timedelta(minutes=1))
-    assert payments_expire_pending_task.delay().get() == 1
-    entry = settings.CELERY_BEAT_SCHEDULE["payments-expire-pending"]
-    assert entry["task"] == "billing.tasks.payments_expire_pending_task"
-    assert entry["schedule"].total_seconds() > 0

@@ -11,9 +11,16 @@ from django.utils import timezone
 from accounts.tests.factories import CustomerFactory, UserFactory
 from billing.models import PaymentStatus
 from billing.tests.factories import PaymentFactory
+from console.broadcasts import (
+    broadcast_audience_count,
+    broadcast_create,
+    broadcast_enqueue,
+    broadcast_progress,
+    broadcast_progress_refresh,
+    broadcast_start,
+)
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
-from notifications.audiences import broadcast_audience_count
 from notifications.models import (
     Broadcast,
     BroadcastAudience,
@@ -21,15 +28,7 @@ from notifications.models import (
     OutboxMessage,
     OutboxStatus,
 )
-from notifications.services import (
-    broadcast_create,
-    broadcast_enqueue,
-    broadcast_progress,
-    broadcast_progress_refresh,
-    broadcast_start,
-    notify_customer,
-    outbox_messages_retry,
-)
+from notifications.services import notify_customer, outbox_messages_retry
 from subscriptions.models import SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory
 
@@ -100,7 +99,7 @@ def test_start_queues_audits_and_enqueues_after_commit(
     population, operator, django_capture_on_commit_callbacks, monkeypatch
 ):
     started = []
-    monkeypatch.setattr("notifications.services.broadcast_enqueue_task.delay", started.append)
+    monkeypatch.setattr("console.broadcasts.broadcast_enqueue_task.delay", started.append)
     broadcast = broadcast_create(
         text="Sale!",
         audience=BroadcastAudience.ALL,

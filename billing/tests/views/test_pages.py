@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from billing.models import PaymentStatus
 from billing.tests.factories import PaymentFactory
-from billing.tests.helpers import md5, snapshot
+from billing.tests.helpers import snapshot
+from devtools.payment_signing import robokassa_signature
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
@@ -14,7 +15,9 @@ def success_params(payment, password="p1-secret", culture="ru"):
     return {
         "OutSum": "299.00",
         "InvId": str(payment.pk),
-        "SignatureValue": md5(f"299.00:{payment.pk}:{password}:Shp_user=7").upper(),
+        "SignatureValue": robokassa_signature(
+            out_sum="299.00", inv_id=payment.pk, password=password, shp={"Shp_user": "7"}
+        ).upper(),
         "Shp_user": "7",
         "Culture": culture,
     }

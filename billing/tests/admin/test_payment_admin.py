@@ -1,11 +1,9 @@
-"""The console: payment totals, refund action, manual payment, read-only webhook log."""
+"""The payment admin: totals, search, read-only money, the refund action, manual payments."""
 
 from datetime import timedelta
 from decimal import Decimal
-from unittest import mock
 
 import pytest
-from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -13,9 +11,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.tests.factories import CustomerFactory
-from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.models import Payment, PaymentStatus
+from billing.tests.admin.conftest import texts
 from billing.tests.factories import PaymentFactory
-from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from core.models import AuditEvent, AuditLog
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
@@ -23,22 +21,6 @@ from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
 CHANGELIST = "admin:billing_payment_changelist"
-EVENTS = "admin:billing_webhookevent_changelist"
-
-
-@pytest.fixture
-def superuser(db):
-    return User.objects.create_superuser("root", "root@example.com", "pw-123-long")
-
-
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-def texts(response):
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def paid(**kwargs):
@@ -217,95 +199,3 @@ def test_manual_payment_needs_permission(client):
     staff = User.objects.create_user("staff", password="pw-123-long", is_staff=True)
     client.force_login(staff)
     assert client.get(reverse("admin:billing_payment_manual")).status_code == 403
-
-
-def test_webhook_events_are_read_only(admin_client, pending_payment):
-    send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
-    event = WebhookEvent.objects.get()
-    assert admin_client.get(reverse(EVENTS)).status_code == 200
-    assert admin_client.get(reverse(EVENTS), {"status": "processed"}).status_code == 200
-    assert admin_client.get(reverse(EVENTS), {"verified__exact": "1"}).status_code == 200
-    change = reverse("admin:billing_webhookevent_change", args=[event.pk])
-    page = admin_client.get(change)
-    assert page.status_code == 200
-    assert "OutSum=299.00" in page.content.decode()
-    admin_client.post(change, {"status": "failed"})
-    event.refresh_from_db()
-    assert event.status == WebhookEventStatus.PROCESSED
-    assert admin_client.get(reverse("admin:billing_webhookevent_add")).status_code == 403
-    delete = reverse("admin:billing_webhookevent_delete", args=[event.pk])
-    assert admin_client.get(delete).status_code == 403
-
-
-def test_reprocess_action(admin_client, pending_payment):
-    with mock.patch("billing.services.subscription_create", side_effect=RuntimeError("boom")):
-        send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
-    send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk, "1.00"))
-    failed, rejected = WebhookEvent.objects.order_by("pk")
-    assert failed.status == WebhookEventStatus.FAILED
-
-    response = admin_client.post(
-        reverse(EVENTS),
-        {"action": "reprocess_selected", "_selected_action": [failed.pk, rejected.pk]},
-        follow=True,
-    )
-    messages = texts(response)
-    assert any("1 processed (credited)" in text for text in messages), messages
-    assert any("1 rejected (amount_mismatch)" in text for text in messages), messages
-    pending_payment.refresh_from_db()
-    assert pending_payment.status == PaymentStatus.PAID
-
-    # Again: the processed one stays processed, nothing is credited twice.
-    admin_client.post(
-        reverse(EVENTS),
-        {"action": "reprocess_selected", "_selected_action": [failed.pk, rejected.pk]},
-    )
-    assert AuditLog.objects.filter(event_type=AuditEvent.PAYMENT_PAID).count() == 1
-
-
-def test_reprocess_reports_internal_errors(admin_client, pending_payment):
-    with mock.patch("billing.services.subscription_create", side_effect=RuntimeError("boom")):
-        send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
-        response = admin_client.post(
-            reverse(EVENTS),
-            {"action": "reprocess_selected", "_selected_action": [WebhookEvent.objects.get().pk]},
-            follow=True,
-        )
-    assert any("failed: RuntimeError: boom" in text for text in texts(response))
-    assert WebhookEvent.objects.get().status == WebhookEventStatus.FAILED
-
-
-def test_only_payment_and_webhook_event_are_registered():
-    from django.contrib import admin
-
-    billing_models = {
-        model._meta.model_name
-        for model in admin.site._registry
-        if model._meta.app_label == "billing"
-    }
-    assert billing_models == {"payment", "webhookevent"}
-
-
-def test_the_webhook_log_filters_events_that_recorded_an_error(admin_client):
-    """A FAILED event, and a PROCESSED one whose after-commit step failed, both show under
-    "Has an error"; a clean one under "No error"."""
-    failed = WebhookEvent.objects.create(
-        provider="robokassa", status=WebhookEventStatus.FAILED, error="RuntimeError: boom"
-    )
-    credited_then_failed = WebhookEvent.objects.create(
-        provider="robokassa",
-        event_key="41",
-        status=WebhookEventStatus.PROCESSED,
-        error="RuntimeError: hook",
-    )
-    clean = WebhookEvent.objects.create(
-        provider="robokassa", event_key="42", status=WebhookEventStatus.PROCESSED
-    )
-
-    def listed(value):
-        response = admin_client.get(reverse(EVENTS), {"has_error": value})
-        assert response.status_code == 200
-        return {event.pk for event in response.context["cl"].result_list}
-
-    assert listed("yes") == {failed.pk, credited_then_failed.pk}
-    assert listed("no") == {clean.pk}

@@ -1,0 +1,511 @@
+"""Payments: create, the checkout link, credit (mark paid), refund, manual payments, expiry.
+
+Crediting only ever calls the subscription services: keys, panels and the "your keys are
+ready" message belong to the layers below, which hook into those services.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from accounts.models import Customer
+from billing.exceptions import CheckoutError, ProviderNotConfiguredError, WebhookError
+from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.providers import CheckoutRequest, ProviderNotification, provider_get
+from billing.selectors import payment_provider_ref_taken
+from billing.services.messages import (
+    _language,
+    _notify_paid,
+    _notify_refunded,
+    _payment_description,
+)
+from billing.services.webhook_events import _event_outcome
+from core.exceptions import ApplicationError
+from core.models import AuditEvent
+from core.services import audit_log_write
+from subscriptions.models import Subscription, Tariff
+from subscriptions.services.lifecycle import (
+    subscription_create,
+    subscription_extend,
+    subscription_shorten,
+)
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+# Provider code of payments an operator records by hand (cash, bank transfer).
+MANUAL_PROVIDER = "manual"
+# States a notification may still credit: the money was taken, whatever we thought before.
+CREDITABLE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.CANCELLED)
+# States that mean "this payment already credited its days": a notification is a duplicate.
+CREDITED_STATUSES = (PaymentStatus.PAID, PaymentStatus.REFUNDED)
+
+
+@transaction.atomic
+def payment_create(
+    *,
+    customer: Customer,
+    tariff: Tariff,
+    provider: str,
+    subscription: Subscription | None = None,
+    now: datetime | None = None,
+) -> Payment:
+    """A pending payment for ``tariff`` through ``provider``; ``subscription`` = a renewal.
+
+    The amount and currency are the tariff's at this moment (a later price change does not
+    touch a link already handed out). Errors are ``ApplicationError`` with a message in the
+    customer's language, for the bot to show as is.
+    """
+    now = now or timezone.now()
+    with translation.override(customer.language):
+        if customer.is_banned:
+            raise ApplicationError(_("Your account is blocked."), {"customer_id": customer.pk})
+        if not tariff.is_active or tariff.is_trial or tariff.price <= 0:
+            raise ApplicationError(
+                _("This tariff is not available for purchase."), {"tariff_id": tariff.pk}
+            )
+        try:
+            provider_get(provider)
+        except ProviderNotConfiguredError as exc:
+            raise ApplicationError(
+                _("This payment method is not available."), {"provider": provider}
+            ) from exc
+        if subscription is not None and subscription.customer_id != customer.pk:
+            raise ApplicationError(
+                _("This subscription belongs to another account."),
+                {"subscription_id": subscription.pk},
+            )
+        description = _payment_description(tariff=tariff, language=customer.language)
+    payment = Payment(
+        customer=customer,
+        tariff=tariff,
+        subscription=subscription,
+        provider=provider,
+        amount=tariff.price,
+        currency=tariff.currency,
+        status=PaymentStatus.PENDING,
+        description=description,
+        expires_at=now + timedelta(minutes=settings.PAYMENT_PENDING_TTL_MINUTES),
+    )
+    payment.full_clean()
+    payment.save()
+    audit_log_write(
+        event_type=AuditEvent.PAYMENT_CREATED,
+        obj=payment,
+        actor_label="bot",
+        customer_id=customer.pk,
+        message=f"{payment.amount} {payment.currency} via {provider}: {tariff.name}",
+        extra_data={
+            "provider": provider,
+            "amount": str(payment.amount),
+            "currency": payment.currency,
+            "tariff_id": tariff.pk,
+            "subscription_id": subscription.pk if subscription else None,
+            "expires_at": payment.expires_at.isoformat(),
+        },
+    )
+    return payment
+
+
+def payment_checkout_url(*, payment: Payment, now: datetime | None = None) -> str:
+    """The signed link the buyer opens; only for a payment that can still be paid."""
+    now = now or timezone.now()
+    customer = payment.customer
+    with translation.override(customer.language):
+        if payment.status != PaymentStatus.PENDING or (
+            payment.expires_at is not None and payment.expires_at <= now
+        ):
+            raise ApplicationError(
+                _("This payment can no longer be paid. Please start a new one."),
+                {"payment_id": payment.pk, "status": payment.status},
+            )
+        try:
+            provider = provider_get(payment.provider)
+            session = provider.checkout_create(
+                request=CheckoutRequest(
+                    payment_id=payment.pk,
+                    amount=payment.amount,
+                    currency=payment.currency,
+                    description=payment.description
+                    or _payment_description(tariff=payment.tariff, language=customer.language),
+                    language=_language(customer.language),
+                )
+            )
+        except (ProviderNotConfiguredError, CheckoutError) as exc:
+            logger.warning("checkout for payment %s refused: %s", payment.pk, exc)
+            raise ApplicationError(
+                _("This payment method is not available."),
+                {"payment_id": payment.pk, "reason": exc.reason},
+            ) from exc
+    return session.url
+
+
+@dataclass(frozen=True)
+class PaymentCredit:
+    """What ``payment_mark_paid`` did: ``credited`` is False for an already-credited payment."""
+
+    payment: Payment
+    credited: bool
+    late: bool = False
+
+
+@transaction.atomic
+def payment_mark_paid(
+    *,
+    payment_id: int,
+    provider: str,
+    notification: ProviderNotification,
+    event: WebhookEvent | None = None,
+    now: datetime | None = None,
+) -> PaymentCredit:
+    """Credit the payment a verified notification names, at most once.
+
+    Raises ``WebhookError`` (nothing changed) for an unknown payment, another provider's
+    payment, or an amount/currency that differs from ours. A payment already PAID/REFUNDED is
+    a duplicate: returned with ``credited=False`` and untouched. A PENDING one credits; so does
+    an expired, CANCELLED or FAILED one, because the provider took the money -- that credit is
+    flagged ``late`` in the audit row and in the admins' message.
+    """
+    now = now or timezone.now()
+    provider_ref = notification.provider_ref
+    # The lock is the point: concurrent deliveries of one notification queue up here and
+    # each sees the status the previous one committed.
+    try:
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("customer", "tariff")
+            .get(pk=payment_id)
+        )
+    except Payment.DoesNotExist as exc:
+        raise WebhookError(
+            "Notification names no payment of ours.",
+            reason="payment_unknown",
+            extra={"payment_id": payment_id},
+        ) from exc
+    _payment_check(payment=payment, provider=provider, notification=notification)
+    if payment.status in CREDITED_STATUSES:
+        if event is not None:
+            _event_outcome(
+                event=event,
+                payment=payment,
+                status=WebhookEventStatus.DUPLICATE,
+                outcome=f"already_{payment.status}",
+            )
+        return PaymentCredit(payment=payment, credited=False)
+
+    status_before = payment.status
+    expired = payment.expires_at is not None and payment.expires_at <= now
+    late = status_before != PaymentStatus.PENDING or expired
+    # Another payment holding the provider's operation id would make the unique constraint
+    # abort this credit: credit it without the id instead, and say so in the audit row.
+    provider_ref_conflict = bool(provider_ref) and payment_provider_ref_taken(
+        provider=provider, provider_ref=provider_ref, payment_id=payment.pk
+    )
+    subscription, mode = _payment_credit(
+        payment=payment,
+        now=now,
+        actor=None,
+        actor_label=provider,
+        provider_ref="" if provider_ref_conflict else provider_ref,
+    )
+    if event is not None:
+        # In the crediting transaction: the "one PROCESSED event per key" constraint then
+        # backs up the row lock.
+        _event_outcome(
+            event=event,
+            payment=payment,
+            status=WebhookEventStatus.PROCESSED,
+            outcome="credited_late" if late else "credited",
+        )
+    note = ""
+    if late:
+        note = f" LATE: credited although the payment was {status_before}" + (
+            " and past its expiry" if expired else ""
+        )
+    audit_log_write(
+        event_type=AuditEvent.PAYMENT_PAID,
+        obj=payment,
+        actor_label=provider,
+        customer_id=payment.customer_id,
+        message=(
+            f"{payment.amount} {payment.currency} via {provider}; "
+            f"+{payment.days_credited} days on subscription #{subscription.pk}.{note}"
+        ),
+        extra_data={
+            "provider": provider,
+            "amount": str(payment.amount),
+            "currency": payment.currency,
+            "received_amount": str(notification.amount),
+            "provider_ref": provider_ref,
+            "provider_ref_conflict": provider_ref_conflict,
+            "payment_method": notification.payment_method,
+            "days": payment.days_credited,
+            "subscription_id": subscription.pk,
+            "mode": mode,
+            "expires_at": subscription.expires_at.isoformat(),
+            "status_before": status_before,
+            "expired": expired,
+            "late": late,
+            "webhook_event_id": event.pk if event is not None else None,
+        },
+    )
+    _notify_paid(payment=payment, subscription=subscription, late=late)
+    return PaymentCredit(payment=payment, credited=True, late=late)
+
+
+def _payment_check(*, payment: Payment, provider: str, notification: ProviderNotification) -> None:
+    """Raise ``WebhookError`` unless a verified notification names `payment` rightly."""
+    if payment.provider != provider:
+        raise WebhookError(
+            "Payment was created for another provider.",
+            reason="provider_mismatch",
+            extra={"payment_id": payment.pk, "payment_provider": payment.provider},
+        )
+    if not amounts_equal(received=notification.amount, expected=payment.amount):
+        raise WebhookError(
+            "Notification amount differs from the payment amount.",
+            reason="amount_mismatch",
+            extra={
+                "payment_id": payment.pk,
+                "expected": str(payment.amount),
+                "received": str(notification.amount),
+            },
+        )
+    currency = notification.currency or payment.currency
+    if currency.upper() != payment.currency.upper():
+        raise WebhookError(
+            "Notification currency differs from the payment currency.",
+            reason="currency_mismatch",
+            extra={"payment_id": payment.pk, "expected": payment.currency, "received": currency},
+        )
+
+
+@transaction.atomic
+def payment_refund(
+    *, payment: Payment, actor: Any, reason: str, now: datetime | None = None
+) -> Payment:
+    """Record a refund made in the provider's cabinet: mark REFUNDED, take the days back.
+
+    Only a PAID payment can be refunded. The days this payment credited are taken off its
+    subscription (never below now; a subscription left with nothing expires), the customer
+    is told. Money is returned by the operator in the provider's cabinet, not by us.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("A refund needs a reason.", {"payment_id": payment.pk})
+    locked = Payment.objects.select_for_update().filter(pk=payment.pk).first()
+    if locked is None:
+        raise ApplicationError("Payment not found.", {"payment_id": payment.pk})
+    if locked.status != PaymentStatus.PAID:
+        raise ApplicationError(
+            f"Only a paid payment can be refunded (payment #{locked.pk} is {locked.status}).",
+            {"payment_id": locked.pk, "status": locked.status},
+        )
+    subscription = locked.subscription
+    if subscription is not None and locked.days_credited > 0:
+        subscription = subscription_shorten(
+            subscription=subscription,
+            days=locked.days_credited,
+            actor=actor,
+            reason=f"refund of payment #{locked.pk}: {reason}",
+            now=now,
+        )
+    locked.status = PaymentStatus.REFUNDED
+    locked.refunded_at = now
+    locked.full_clean()
+    locked.save(update_fields=["status", "refunded_at", "updated_at"])
+    audit_log_write(
+        event_type=AuditEvent.PAYMENT_REFUNDED,
+        obj=locked,
+        acting_user=actor,
+        customer_id=locked.customer_id,
+        message=f"{locked.amount} {locked.currency} refunded: {reason}",
+        extra_data={
+            "amount": str(locked.amount),
+            "currency": locked.currency,
+            "provider": locked.provider,
+            "days": locked.days_credited,
+            "subscription_id": subscription.pk if subscription else None,
+            "expires_at": subscription.expires_at.isoformat() if subscription else None,
+            "subscription_status": subscription.status if subscription else None,
+            "reason": reason,
+        },
+    )
+    _notify_refunded(payment=locked, subscription=subscription, now=now)
+    payment.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def payment_manual_create(
+    *,
+    customer: Customer,
+    tariff: Tariff,
+    amount: Decimal,
+    actor: Any,
+    reason: str,
+    subscription: Subscription | None = None,
+    now: datetime | None = None,
+) -> Payment:
+    """A payment taken outside the providers (cash, transfer), credited immediately.
+
+    Audited with the operator and their reason; the customer and the admins are told as for
+    any payment.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("A manual payment needs a reason.")
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+        raise ApplicationError("Amount must be a non-negative decimal.", {"amount": str(amount)})
+    try:
+        amount_exact = amount == amount.quantize(CENT)
+    except InvalidOperation:
+        amount_exact = False
+    if not amount_exact:
+        raise ApplicationError("Amount must have at most two decimal places.")
+    if subscription is not None and subscription.customer_id != customer.pk:
+        raise ApplicationError(
+            "The subscription belongs to another customer.",
+            {"subscription_id": subscription.pk, "customer_id": customer.pk},
+        )
+    payment = Payment(
+        customer=customer,
+        tariff=tariff,
+        subscription=subscription,
+        provider=MANUAL_PROVIDER,
+        amount=amount,
+        currency=tariff.currency,
+        status=PaymentStatus.PENDING,
+        description=reason[:255],
+    )
+    payment.full_clean()
+    payment.save()
+    subscription, mode = _payment_credit(
+        payment=payment, now=now, actor=actor, actor_label="", provider_ref=""
+    )
+    audit_log_write(
+        event_type=AuditEvent.PAYMENT_MANUAL,
+        obj=payment,
+        acting_user=actor,
+        customer_id=customer.pk,
+        message=f"{amount} {payment.currency}, +{payment.days_credited} days: {reason}",
+        extra_data={
+            "amount": str(amount),
+            "currency": payment.currency,
+            "tariff_id": tariff.pk,
+            "days": payment.days_credited,
+            "subscription_id": subscription.pk,
+            "mode": mode,
+            "expires_at": subscription.expires_at.isoformat(),
+            "reason": reason,
+        },
+    )
+    _notify_paid(payment=payment, subscription=subscription, late=False)
+    return payment
+
+
+def payments_expire_pending(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Cancel pending payments past ``expires_at`` (beat). Returns how many were cancelled.
+
+    Each batch locks its rows with SKIP LOCKED, so a notification crediting one of them right
+    now is never blocked nor overwritten: the status is re-checked under the lock. A payment
+    cancelled here that is paid after all is still credited by its notification (flagged).
+    """
+    now = now or timezone.now()
+    cancelled = 0
+    while cancelled < limit:
+        batch = _payments_expire_batch(now=now, size=min(200, limit - cancelled))
+        if not batch:
+            break
+        cancelled += batch
+    return cancelled
+
+
+@transaction.atomic
+def _payments_expire_batch(*, now: datetime, size: int) -> int:
+    due = list(
+        Payment.objects.select_for_update(skip_locked=True)
+        .filter(status=PaymentStatus.PENDING, expires_at__lte=now)
+        .order_by("expires_at")[:size]
+    )
+    for payment in due:
+        payment.status = PaymentStatus.CANCELLED
+        payment.save(update_fields=["status", "updated_at"])
+        audit_log_write(
+            event_type=AuditEvent.PAYMENT_CANCELLED,
+            obj=payment,
+            actor_label="system",
+            customer_id=payment.customer_id,
+            message="unpaid before its expiry",
+            extra_data={"expires_at": payment.expires_at.isoformat(), "provider": payment.provider},
+        )
+    return len(due)
+
+
+def amounts_equal(*, received: Decimal, expected: Decimal) -> bool:
+    """Money equality: both quantized to kopecks, and the received one must be exact there.
+
+    ``299``, ``299.00`` and ``299.000000`` equal ``299.00``; ``299.001`` does not (quantizing
+    it would silently round, and no real payment carries a fraction of a kopeck).
+    """
+    try:
+        received_cents = received.quantize(CENT)
+        expected_cents = expected.quantize(CENT)
+    except (InvalidOperation, AttributeError):
+        return False
+    return received == received_cents and received_cents == expected_cents
+
+
+def _payment_credit(
+    *, payment: Payment, now: datetime, actor: Any, actor_label: str, provider_ref: str
+) -> tuple[Subscription, str]:
+    """Extend the renewal target or create a subscription; mark the (locked) payment PAID."""
+    tariff = payment.tariff
+    days = tariff.duration_days
+    reason = f"payment #{payment.pk}"
+    if payment.subscription_id:
+        subscription = subscription_extend(
+            # Only the id: the service reads and locks the current row itself.
+            subscription=Subscription(pk=payment.subscription_id),
+            days=days,
+            actor=actor,
+            actor_label=actor_label,
+            reason=reason,
+            now=now,
+            place_keys_now=False,
+        )
+        mode = "extend"
+    else:
+        subscription = subscription_create(
+            customer=payment.customer,
+            tariff=tariff,
+            actor=actor,
+            actor_label=actor_label,
+            reason=reason,
+            now=now,
+            place_keys_now=False,
+        )
+        mode = "create"
+    payment.status = PaymentStatus.PAID
+    payment.subscription = subscription
+    payment.days_credited = days
+    payment.paid_at = now
+    update_fields = ["status", "subscription", "days_credited", "paid_at", "updated_at"]
+    if provider_ref:
+        payment.provider_ref = provider_ref[:128]
+        update_fields.append("provider_ref")
+    # No full_clean here: every value is computed above, and the database constraints
+    # (paid has paid_at, unique provider_ref) guard the invariants.
+    payment.save(update_fields=update_fields)
+    return subscription, mode

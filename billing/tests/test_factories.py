@@ -1,0 +1,36 @@
+"""The billing factories build rows the models accept."""
+
+import pytest
+
+from billing.models import WebhookEventStatus
+from billing.tests.factories import PaymentFactory, WebhookEventFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("trait", "status"),
+    [
+        ({}, WebhookEventStatus.RECEIVED),
+        ({"processed": True}, WebhookEventStatus.PROCESSED),
+        ({"duplicate": True}, WebhookEventStatus.DUPLICATE),
+        ({"rejected": True}, WebhookEventStatus.REJECTED),
+        ({"failed": True}, WebhookEventStatus.FAILED),
+    ],
+)
+def test_webhook_event_factory(trait, status):
+    event = WebhookEventFactory(**trait)
+    event.full_clean()
+    assert event.status == status
+    assert (event.processed_at is None) == (status == WebhookEventStatus.RECEIVED)
+
+
+def test_processed_events_of_different_payments_never_collide():
+    events = [WebhookEventFactory(processed=True) for _ in range(3)]
+    assert len({event.event_key for event in events}) == 3
+    payment = PaymentFactory()
+    assert WebhookEventFactory(processed=True, payment=payment).event_key == str(payment.pk)
+
+
+def test_payment_factory():
+    PaymentFactory().full_clean()
