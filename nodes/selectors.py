@@ -21,8 +21,8 @@ def node_has_room(*, node: Node) -> bool:
 
 def subscription_uuids(*, subscription_ids) -> dict[int, str]:
     """The client UUIDs of `subscription_ids` (their pk -> UUID), for telling our clients
-    on a panel from look-alikes. Read through the key's foreign key, so nodes does not
-    import the subscriptions app it sits below."""
+    on a panel from look-alikes. The model is reached through the key's foreign key, so
+    nodes does not import the subscriptions app, which sits above it."""
     subscription_model = NodeClient._meta.get_field("subscription").related_model
     return dict(
         subscription_model.objects.filter(pk__in=subscription_ids).values_list("pk", "client_uuid")
