@@ -1175,7 +1175,7 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
     keys, admins are told once, and subscriptions stranded on it are re-placed. On the
     first success after being down it is up again, admins are told, and it is reconciled.
     """
-    from console.alerts import node_alert_sync
+    from nodes.alerts import node_alert_sync
 
     now = now or timezone.now()
     client = x3ui_client_for_node(node=node)
@@ -1221,7 +1221,7 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
 
 
 def _health_failure(node: Node, error: str, *, now: datetime) -> str:
-    from console.alerts import node_alert_sync
+    from nodes.alerts import node_alert_sync
 
     with transaction.atomic():
         locked = Node.objects.select_for_update().get(pk=node.pk)
