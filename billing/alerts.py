@@ -18,14 +18,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import escape
 
 from billing.models import WebhookEvent, WebhookEventStatus
+from notifications.alerts import alert_send
 from notifications.models import OutboxAudience, OutboxMessage
-from notifications.services import notify_admins
 
 # Alert kinds (OutboxMessage.kind).
 WEBHOOK_BAD_SIGNATURE = "webhook-bad-signature"
@@ -33,12 +32,6 @@ WEBHOOK_FAILED = "webhook-failed"
 
 # Rejection reasons that mean "the sender does not know our secret".
 BAD_SIGNATURE_REASONS = ("signature_mismatch", "signature_missing")
-
-
-def _notify(*, text: str, kind: str, dedupe_key: str) -> int:
-    """Queue `text` to every admin chat once (per `dedupe_key`); how many were queued."""
-    with transaction.atomic():
-        return len(notify_admins(text=text, kind=kind, dedupe_key=dedupe_key))
 
 
 def webhook_bad_signature_check(*, now: datetime | None = None) -> list[str]:
@@ -65,7 +58,7 @@ def webhook_bad_signature_check(*, now: datetime | None = None) -> list[str]:
             .order_by("-n")[:3]
         )
         top = ", ".join(f"{s['remote_ip'] or '?'} ({s['n']})" for s in sources)
-        sent = _notify(
+        sent = alert_send(
             text=(
                 f"🚨 {row['n']} {escape(provider)} notifications with a bad signature in the "
                 f"last hour (threshold {threshold}): someone may be probing the webhook. "
@@ -90,7 +83,7 @@ def webhook_failed_alert(*, event: WebhookEvent) -> int:
     notification was already reported)."""
     payment = f", payment #{escape(event.event_key)}" if event.event_key else ""
     error = (event.error or "unknown error").splitlines()[0][:300]
-    return _notify(
+    return alert_send(
         text=(
             f"🚨 A {escape(event.provider)} payment notification failed (webhook event "
             f"#{event.pk}{payment}): {escape(error)}. The money may have been taken and nothing "

@@ -1,14 +1,7 @@
-"""Alerts to the admin chats, each sent once per episode, through the outbox (notify_admins).
+"""Alerts to the admin chats, each sent once per episode (notifications/alerts.py), and the
+periodic check that runs every app's catch-ups. Rules (env variables in .env.example, "Alerts"):
 
-The outbox rows are the alerts' memory: an episode is "open" when the latest alert of its
-kind is the firing one and not its recovery, so the state survives restarts and is the
-same for every process. Rules (env variables in .env.example, "Alerts"):
-
-- **Node down / up** (`node_alert_sync`, called on every health transition and by the
-  periodic check): "down" when a node goes down, "up" when it is back. A node that flaps
-  is not reported down again within NODE_ALERT_FLAP_GUARD_MINUTES of its last alert; if it
-  is still down when that guard ends, the periodic check reports it then. So an outage
-  gives one "down" and one "up", however much the node flaps meanwhile.
+- **Node down / up**: ``nodes.alerts`` (the periodic check below runs its catch-up).
 - **Provisioning failed after the last retry**: nodes.services.push.node_keys_push_failed (one per
   node per hour).
 - **Bad signatures** and **failed payment notifications**: ``billing.alerts`` (the periodic
@@ -29,138 +22,37 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.html import escape
 
+from accounts.models import Customer
 from billing import alerts as billing_alerts
+from billing.models import Payment, PaymentStatus
 from billing.selectors import payments_revenue
+from core.metrics import celery_queue_length
+from nodes.alerts import nodes_alert_sync
+from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from notifications.alerts import alert_episode_sync, alert_send
 from notifications.formatting import money_totals_format
-from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
+from notifications.models import OutboxMessage, OutboxStatus
+from notifications.services import BROADCAST_KIND
+from subscriptions.models import Subscription
 
 logger = logging.getLogger(__name__)
 
-NODE_DOWN = "node-down"
-NODE_UP = "node-up"
 OUTBOX_BACKLOG = "outbox-backlog"
 QUEUE_BACKLOG = "queue-backlog"
 DAILY_SUMMARY = "daily-summary"
-RECOVERED = "-recovered"
 QUEUE_STREAK_CACHE_KEY = "alerts:queue-backlog:streak"
 CHECK_LOCK_CACHE_KEY = "alerts:check:lock"
-
-
-def _notify(*, text: str, kind: str, dedupe_key: str) -> int:
-    from notifications.services import notify_admins
-
-    with transaction.atomic():
-        return len(notify_admins(text=text, kind=kind, dedupe_key=dedupe_key))
-
-
-def _stamp(now: datetime) -> str:
-    """The moment an episode's alert went out: its dedupe key (the decision itself is made
-    under a row lock or the check lock, from the alerts already sent)."""
-    return f"{now:%Y%m%d%H%M%S%f}"
-
-
-# --- Nodes ---------------------------------------------------------------------------------
-
-
-def _node_last_alert(*, node_id: int) -> OutboxMessage | None:
-    return (
-        OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN, kind__in=[NODE_DOWN, NODE_UP])
-        .filter(
-            Q(dedupe_key__startswith=f"{NODE_DOWN}:{node_id}:")
-            | Q(dedupe_key__startswith=f"{NODE_UP}:{node_id}:")
-        )
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-
-
-def node_alert_sync(*, node_id: int, now: datetime | None = None, detail: str = "") -> str:
-    """Tell the admins a node's state if they were told otherwise; returns "down", "up" or "".
-
-    The node row is locked, so concurrent health checks decide one after the other. `detail`
-    (the error, the latency) goes into the message.
-    """
-    from nodes.models import Node, NodeHealth
-
-    now = now or timezone.now()
-    guard = timedelta(minutes=settings.NODE_ALERT_FLAP_GUARD_MINUTES)
-    with transaction.atomic():
-        node = Node.objects.select_for_update().filter(pk=node_id).first()
-        if node is None:
-            return ""
-        actual = "down" if node.health == NodeHealth.DOWN else "up"
-        last = _node_last_alert(node_id=node.pk)
-        told = "down" if last is not None and last.kind == NODE_DOWN else "up"
-        if actual == told:
-            return ""
-        if actual == "down" and last is not None and now - last.created_at < guard:
-            logger.info("node %s flapping: down again, alert held back", node.name)
-            return ""
-        name = escape(node.name)
-        if actual == "down":
-            text = f"🔴 Node <b>{name}</b> is down: " + escape(
-                detail or f"last error: {node.last_error[:300] or 'unknown'}"
-            )
-            text += "."
-            if last is not None and now - last.created_at < 2 * guard:
-                text += " It was back only briefly: the node is flapping."
-        else:
-            text = f"✅ Node <b>{name}</b> is back" + (f" ({escape(detail)})." if detail else ".")
-        _notify(
-            text=text, kind=f"node-{actual}", dedupe_key=f"node-{actual}:{node.pk}:{_stamp(now)}"
-        )
-        return actual
-
-
-def nodes_alert_sync(*, now: datetime | None = None) -> list[str]:
-    """The periodic catch-up: report the enabled nodes whose state changed unreported."""
-    from nodes.models import Node
-
-    sent = []
-    for node_id in Node.objects.filter(is_enabled=True).values_list("pk", flat=True):
-        if outcome := node_alert_sync(node_id=node_id, now=now):
-            sent.append(outcome)
-    return sent
 
 
 # --- Episodes (backlogs) -------------------------------------------------------------------
 
 
-def _episode_sync(
-    *, name: str, firing: bool, now: datetime, firing_text: str, recovered_text: str
-) -> str:
-    """Open an episode (one alert) or close it (one "recovered"); returns what was done."""
-    last = (
-        OutboxMessage.objects.filter(
-            audience=OutboxAudience.ADMIN, kind__in=[name, f"{name}{RECOVERED}"]
-        )
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    is_open = last is not None and last.kind == name
-    if firing and not is_open:
-        _notify(text=firing_text, kind=name, dedupe_key=f"{name}:{_stamp(now)}")
-        return "firing"
-    if not firing and is_open:
-        episode = (last.dedupe_key or "").split(":")[1:2] or [_stamp(now)]
-        _notify(
-            text=recovered_text,
-            kind=f"{name}{RECOVERED}",
-            dedupe_key=f"{name}{RECOVERED}:{episode[0]}",
-        )
-        return "recovered"
-    return ""
-
-
 def outbox_backlog_check(*, now: datetime | None = None) -> str:
     """Messages unsent OUTBOX_BACKLOG_ALERT_MINUTES after being queued (not broadcasts)."""
-    from notifications.services import BROADCAST_KIND
-
     now = now or timezone.now()
     minutes = settings.OUTBOX_BACKLOG_ALERT_MINUTES
     stale = OutboxMessage.objects.filter(
@@ -168,7 +60,7 @@ def outbox_backlog_check(*, now: datetime | None = None) -> str:
         created_at__lt=now - timedelta(minutes=minutes),
     ).exclude(kind=BROADCAST_KIND)
     count = stale.count()
-    return _episode_sync(
+    return alert_episode_sync(
         name=OUTBOX_BACKLOG,
         firing=count > 0,
         now=now,
@@ -182,8 +74,6 @@ def outbox_backlog_check(*, now: datetime | None = None) -> str:
 
 def queue_backlog_check(*, now: datetime | None = None) -> str:
     """The Celery queue above QUEUE_BACKLOG_ALERT_SIZE at two checks in a row."""
-    from core.metrics import celery_queue_length
-
     now = now or timezone.now()
     try:
         length = celery_queue_length()
@@ -200,7 +90,7 @@ def queue_backlog_check(*, now: datetime | None = None) -> str:
             return ""
     else:
         cache.delete(QUEUE_STREAK_CACHE_KEY)
-    return _episode_sync(
+    return alert_episode_sync(
         name=QUEUE_BACKLOG,
         firing=length > limit,
         now=now,
@@ -235,11 +125,6 @@ class DailySummary:
 def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
     """The last 24 hours in a few aggregate queries. Payments and revenue are billing's one
     definition (``billing.selectors.payments_revenue``); refunds are those made in the 24 h."""
-    from accounts.models import Customer
-    from billing.models import Payment, PaymentStatus
-    from nodes.models import Node, NodeClient, NodeHealth, SyncState
-    from subscriptions.models import Subscription
-
     until = now or timezone.now()
     since = until - timedelta(days=1)
     customers = Customer.objects.aggregate(
@@ -324,7 +209,7 @@ def daily_summary_send(*, now: datetime | None = None) -> int:
     """Queue the summary to the admin chats, once per UTC day. Returns messages queued."""
     now = now or timezone.now()
     summary = daily_summary_get(now=now)
-    return _notify(
+    return alert_send(
         text=daily_summary_text(summary=summary),
         kind=DAILY_SUMMARY,
         dedupe_key=f"{DAILY_SUMMARY}:{now.astimezone(UTC):%Y%m%d}",

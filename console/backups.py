@@ -17,6 +17,7 @@ from django.db import connections
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
+from notifications.telegram_api import TelegramError, bot_api_call
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,6 @@ def backups_rotate(*, directory: Path | None = None, keep: int) -> list[Path]:
 
 def backup_send_to_admins(*, path: Path) -> int:
     """Send the file to the admin chats when it is small enough; returns chats reached."""
-    from notifications.telegram_api import TelegramError, bot_api_call
-
     size = path.stat().st_size
     if size > settings.BACKUP_SEND_MAX_BYTES or not settings.TELEGRAM_BOT_TOKEN:
         return 0

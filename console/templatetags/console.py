@@ -15,6 +15,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from console.selectors import DayPoint, dashboard_get
+from nodes.admin import health_badge as badge
 
 register = template.Library()
 
@@ -243,6 +244,4 @@ def svg_line_chart(points: Sequence[DayPoint], *, title: str = "") -> SafeString
 @register.simple_tag
 def health_badge(health: str) -> SafeString:
     """The nodes admin's colour badge for a node's health."""
-    from nodes.admin import health_badge as badge
-
     return format_html("{}", badge(health))

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from console.alerts import node_alert_sync
 from nodes import signals
+from nodes.alerts import node_alert_sync
 from nodes.models import Node, NodeHealth
 from nodes.services.clients import (
     _generation_remember,
@@ -66,7 +66,7 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
     if was == NodeHealth.DOWN:
         logger.warning("node %s is back (%s ms)", node.name, latency_ms)
         with transaction.atomic():
-            # Once per outage, however much the node flaps (console/alerts.py).
+            # Once per outage, however much the node flaps (nodes/alerts.py).
             node_alert_sync(node_id=node.pk, now=now, detail=f"{latency_ms} ms; reconciling")
             transaction.on_commit(lambda: node_reconcile_task.delay(node.pk))
     return new_health
@@ -98,7 +98,7 @@ def _health_failure(node: Node, error: str, *, now: datetime) -> str:
         node.health, node.consecutive_failures = locked.health, failures
         if goes_down:
             logger.error("node %s is down after %s failures: %s", node.name, failures, error)
-            # Once per outage, however much the node flaps (console/alerts.py).
+            # Once per outage, however much the node flaps (nodes/alerts.py).
             node_alert_sync(
                 node_id=node.pk,
                 now=now,

@@ -13,6 +13,7 @@ from accounts.tests.factories import CustomerFactory
 from billing.tests.factories import PaymentFactory
 from console import alerts
 from console.tasks import alerts_check_task, daily_summary_task
+from nodes import alerts as node_alerts
 from nodes.models import Node, NodeHealth
 from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
@@ -93,20 +94,20 @@ def test_a_flapping_node_gives_one_down_and_one_up(sim_factory):
 def test_down_and_up_once_each_for_a_plain_outage():
     node = NodeFactory(name="de-2", health=NodeHealth.UP)
     for _ in range(3):
-        assert alerts.node_alert_sync(node_id=node.pk) == ""  # up and nobody told otherwise
+        assert node_alerts.node_alert_sync(node_id=node.pk) == ""  # up and nobody told otherwise
     Node.objects.filter(pk=node.pk).update(health=NodeHealth.DOWN, last_error="timeout")
-    assert alerts.node_alert_sync(node_id=node.pk) == "down"
-    assert alerts.node_alert_sync(node_id=node.pk) == ""
+    assert node_alerts.node_alert_sync(node_id=node.pk) == "down"
+    assert node_alerts.node_alert_sync(node_id=node.pk) == ""
     assert "timeout" in OutboxMessage.objects.filter(kind="node-down").first().text
     Node.objects.filter(pk=node.pk).update(health=NodeHealth.DEGRADED)
-    assert alerts.node_alert_sync(node_id=node.pk, detail="812 ms") == "up"
-    assert alerts.node_alert_sync(node_id=node.pk) == ""
+    assert node_alerts.node_alert_sync(node_id=node.pk, detail="812 ms") == "up"
+    assert node_alerts.node_alert_sync(node_id=node.pk) == ""
     assert (alerts_of("node-down"), alerts_of("node-up")) == (1, 1)
 
 
 def test_a_disabled_node_is_not_reported_by_the_periodic_check():
     NodeFactory(name="off", health=NodeHealth.DOWN, is_enabled=False)
-    assert alerts.nodes_alert_sync() == []
+    assert node_alerts.nodes_alert_sync() == []
     assert alerts_of("node-down") == 0
 
 
@@ -147,7 +148,7 @@ def test_broadcasts_are_not_a_backlog():
 @override_settings(QUEUE_BACKLOG_ALERT_SIZE=100)
 def test_queue_backlog_needs_two_checks_in_a_row(monkeypatch):
     lengths = iter([500, 50, 500, 500, 800, 20, 20])
-    monkeypatch.setattr("core.metrics.celery_queue_length", lambda: next(lengths))
+    monkeypatch.setattr("console.alerts.celery_queue_length", lambda: next(lengths))
     outcomes = [alerts.queue_backlog_check() for _ in range(7)]
     assert outcomes == ["", "", "", "firing", "", "recovered", ""]
     assert (alerts_of("queue-backlog"), alerts_of("queue-backlog-recovered")) == (1, 1)
@@ -160,7 +161,7 @@ def test_an_unreachable_broker_is_not_a_backlog(monkeypatch):
     def broken():
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr("core.metrics.celery_queue_length", broken)
+    monkeypatch.setattr("console.alerts.celery_queue_length", broken)
     assert alerts.queue_backlog_check() == ""
 
 
