@@ -13,7 +13,7 @@ What it does, all on loopback, and it stops by itself:
    nodes; then puts the keys of the due subscriptions on the panels with the real
    reconciliation (``node_reconcile``: one listing, batched adds); ``--panel-keys all`` puts
    all 100,000 there, as in production (the simulator takes minutes for that);
-3. the database part: calls ``subscriptions.services.subscriptions_expire_due()`` (its
+3. the database part: calls ``subscriptions.services.lifecycle.subscriptions_expire_due()`` (its
    defaults, as the beat task does) until it finds nothing due, and times each call. Celery
    is not eager; the broker is the embedded filesystem one in a temporary directory, so each
    committed chunk really publishes its messages (one ``node_keys_push_task`` per node),
@@ -174,7 +174,8 @@ def build(*, sims, subscriptions: int, due: int, panel_keys: str) -> list:
 
     from accounts.models import Customer
     from nodes.models import Node, NodeClient, NodeHealth, SyncState
-    from nodes.services import node_health_check, node_reconcile
+    from nodes.services.health import node_health_check
+    from nodes.services.reconcile import node_reconcile
     from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 
     nodes = []
@@ -380,10 +381,10 @@ def run(args, sims, database: str) -> int:
     from django.db.models import Count, F, Q
 
     from nodes.models import NodeClient, SyncState
-    from nodes.services import x3ui_client_for_node
+    from nodes.services.clients import x3ui_client_for_node
     from nodes.tasks import node_keys_push_task
     from subscriptions.models import Subscription, SubscriptionStatus
-    from subscriptions.services import subscriptions_expire_due
+    from subscriptions.services.lifecycle import subscriptions_expire_due
 
     print(f"database {database}; migrating…", flush=True)
     call_command("migrate", verbosity=0, interactive=False)

@@ -62,18 +62,16 @@ def run_release(version: str, api) -> dict[str, int]:
     from accounts.tests.factories import CustomerFactory
     from devtools.x3ui_simulator import X3UISimulator
     from nodes.models import Node, NodeClient, SyncState
-    from nodes.services import (
-        key_email,
-        node_health_check,
-        node_keys_push,
-        node_reconcile,
-        subscription_move,
-    )
-    from subscriptions.services import (
+    from nodes.services.health import node_health_check
+    from nodes.services.keys import key_email
+    from nodes.services.push import node_keys_push
+    from nodes.services.reconcile import node_reconcile
+    from subscriptions.services.lifecycle import (
         subscription_create,
         subscription_expire,
         subscription_extend,
     )
+    from subscriptions.services.moves import subscription_move
     from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
     settings.TELEGRAM_API_BASE_URL = api.base_url

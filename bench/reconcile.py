@@ -114,7 +114,8 @@ def run(args, sims) -> None:
 
     from accounts.models import Customer
     from nodes.models import Node, NodeClient, NodeHealth, SyncState
-    from nodes.services import node_health_check, node_reconcile
+    from nodes.services.health import node_health_check
+    from nodes.services.reconcile import node_reconcile
     from subscriptions.models import Subscription, Tariff
 
     call_command("migrate", verbosity=0)

@@ -2,7 +2,7 @@
 periodic check that runs every app's catch-ups. Rules (env variables in .env.example, "Alerts"):
 
 - **Node down / up**: ``nodes.alerts`` (the periodic check below runs its catch-up).
-- **Provisioning failed after the last retry**: nodes.services.node_keys_push_failed (one per
+- **Provisioning failed after the last retry**: nodes.services.push.node_keys_push_failed (one per
   node per hour).
 - **Bad signatures** and **failed payment notifications**: ``billing.alerts`` (the periodic
   check below runs its catch-ups).
@@ -37,7 +37,7 @@ from notifications.alerts import alert_episode_sync, alert_send
 from notifications.formatting import money_totals_format
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.services import BROADCAST_KIND
-from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.models import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
         refunds += row["n"]
         refunded[row["currency"]] = row["amount"] or Decimal("0")
     subscriptions = Subscription.objects.aggregate(
-        active=Count("id", filter=Q(status=SubscriptionStatus.ACTIVE, expires_at__gt=until)),
+        active=Count("id", filter=Subscription.objects.running_q(until)),
         new=Count("id", filter=Q(created_at__gt=since, created_at__lte=until)),
     )
     nodes = dict.fromkeys(NodeHealth.values, 0)

@@ -39,7 +39,7 @@ BROADCAST_PROGRESS_MAX_CHECKS = 24 * 60 * 2
 def broadcast_recipients(*, audience: str, days: int, now: datetime):
     """Customers a broadcast goes to: never the banned nor those who blocked the bot."""
     customers = Customer.objects.filter(is_banned=False, bot_blocked_at__isnull=True)
-    running = Subscription.objects.filter(status=SubscriptionStatus.ACTIVE, expires_at__gt=now)
+    running = Subscription.objects.running(now)
     if audience == BroadcastAudience.ALL:
         return customers
     if audience == BroadcastAudience.ACTIVE:

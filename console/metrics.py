@@ -22,7 +22,7 @@ from billing.selectors import payments_credited_totals, revenue_by_currency
 from core.metrics import celery_queue_length, metrics_render
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
 from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
-from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.models import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -186,9 +186,7 @@ class StateCollector:
         yield GaugeMetricFamily(
             "vpnsite_subscriptions_active",
             "Subscriptions active and not past their end.",
-            value=Subscription.objects.filter(
-                status=SubscriptionStatus.ACTIVE, expires_at__gt=now
-            ).count(),
+            value=Subscription.objects.running(now).count(),
         )
         yield GaugeMetricFamily(
             "vpnsite_customers", "Customers (bot users) known.", value=Customer.objects.count()

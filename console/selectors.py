@@ -104,14 +104,11 @@ def dashboard_get(*, now: datetime | None = None) -> Dashboard:
 
     alive = Q(status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.EXPIRED])
     subscriptions = Subscription.objects.filter(expires_at__gt=starts["30d"]).aggregate(
-        active=Count("id", filter=Q(status=SubscriptionStatus.ACTIVE, expires_at__gt=now)),
+        active=Count("id", filter=Subscription.objects.running_q(now)),
         expiring=Count(
             "id",
-            filter=Q(
-                status=SubscriptionStatus.ACTIVE,
-                expires_at__gt=now,
-                expires_at__lte=now + timedelta(days=DASHBOARD_EXPIRING_DAYS),
-            ),
+            filter=Subscription.objects.running_q(now)
+            & Q(expires_at__lte=now + timedelta(days=DASHBOARD_EXPIRING_DAYS)),
         ),
         **{
             f"day{index}": Count(
@@ -175,11 +172,8 @@ def dashboard_get(*, now: datetime | None = None) -> Dashboard:
     ]
 
     expiring = list(
-        Subscription.objects.filter(
-            status=SubscriptionStatus.ACTIVE,
-            expires_at__gt=now,
-            expires_at__lte=now + timedelta(days=DASHBOARD_EXPIRING_DAYS),
-        )
+        Subscription.objects.running(now)
+        .filter(expires_at__lte=now + timedelta(days=DASHBOARD_EXPIRING_DAYS))
         .select_related("customer", "tariff")
         .order_by("expires_at")[:DASHBOARD_EXPIRING_LIST]
     )

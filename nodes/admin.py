@@ -4,7 +4,9 @@ from django.db.models import Count, Q
 from django.utils.html import format_html
 
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
-from nodes.services import node_health_check, node_keys_retry, node_reconcile
+from nodes.services.health import node_health_check
+from nodes.services.push import node_keys_retry
+from nodes.services.reconcile import node_reconcile
 from nodes.x3ui import X3UIError
 
 HEALTH_COLOURS = {

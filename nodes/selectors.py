@@ -1,22 +1,11 @@
 """Reads about nodes and keys."""
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from nodes.models import Node, NodeClient, NodeHealth, SyncState
-from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+from nodes.models import Node, NodeClient, SyncState
 
 # Keys that exist (or must exist) on their panel.
 LIVE_KEY_STATES = (SyncState.PENDING, SyncState.SYNCED, SyncState.ERROR)
-
-
-def nodes_eligible(*, tariff: Tariff | None) -> QuerySet[Node]:
-    """Enabled nodes with positive weight that are not down and that the tariff allows."""
-    nodes = Node.objects.filter(is_enabled=True, weight__gt=0).exclude(health=NodeHealth.DOWN)
-    if tariff is not None and tariff.pk:
-        # A tariff without a node list may use every node; one query either way.
-        allowed = Tariff.eligible_nodes.through.objects.filter(tariff_id=tariff.pk)
-        nodes = nodes.filter(~Exists(allowed) | Exists(allowed.filter(node_id=OuterRef("pk"))))
-    return nodes
 
 
 def nodes_with_load(*, nodes: QuerySet[Node]) -> QuerySet[Node]:
@@ -30,31 +19,13 @@ def node_has_room(*, node: Node) -> bool:
     return node.max_clients == 0 or node.load < node.max_clients
 
 
-def subscription_keys_live(*, subscription: Subscription) -> list[NodeClient]:
-    """Keys that serve the customer: live state, on an enabled node that is not down."""
-    return list(
-        subscription.keys.select_related("node")
-        .filter(sync_state__in=LIVE_KEY_STATES, node__is_enabled=True)
-        .exclude(node__health=NodeHealth.DOWN)
-    )
-
-
-def subscriptions_short_of_keys() -> QuerySet[Subscription]:
-    """Active subscriptions without any live key on a healthy node (to place or re-place).
-
-    A placement task lost after a payment is made good here by the reconcile beat: a new
-    subscription has no key at all. (Partly placed ones are left out on purpose: a tariff
-    asking for more nodes than are up would be re-synced, locking node rows, every run.)
-    """
-    healthy_live = Q(
-        keys__sync_state__in=LIVE_KEY_STATES,
-        keys__node__is_enabled=True,
-    ) & ~Q(keys__node__health=NodeHealth.DOWN)
-    return (
-        Subscription.objects.filter(status=SubscriptionStatus.ACTIVE)
-        .annotate(live=Count("keys", filter=healthy_live, distinct=True))
-        .filter(live=0)
-        .order_by("pk")
+def subscription_uuids(*, subscription_ids) -> dict[int, str]:
+    """The client UUIDs of `subscription_ids` (their pk -> UUID), for telling our clients
+    on a panel from look-alikes. The model is reached through the key's foreign key, so
+    nodes does not import the subscriptions app, which sits above it."""
+    subscription_model = NodeClient._meta.get_field("subscription").related_model
+    return dict(
+        subscription_model.objects.filter(pk__in=subscription_ids).values_list("pk", "client_uuid")
     )
 
 

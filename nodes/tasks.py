@@ -1,4 +1,6 @@
-"""Celery tasks for nodes. Each takes ids, is idempotent and retries only transient errors."""
+"""Celery tasks for nodes: push, reconcile, health. Each takes a node's id (the push also the
+keys that changed there, so a panel gets one batched call), is idempotent and retries only
+transient errors. The tasks about subscriptions' keys are in subscriptions/tasks.py."""
 
 import logging
 import random
@@ -10,7 +12,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
-def _backoff(retries: int) -> float:
+def provision_backoff(retries: int) -> float:
     """Exponential backoff with full jitter, capped."""
     ceiling = min(
         settings.NODE_PROVISION_BACKOFF_BASE * (2**retries), settings.NODE_PROVISION_BACKOFF_MAX
@@ -30,7 +32,7 @@ def node_keys_push_task(self, node_id: int, key_ids: list[int]) -> dict:
     """Push the desired state of `key_ids` to the panel of `node_id`."""
     from core.metrics import provisioning_observe
     from nodes.models import Node
-    from nodes.services import node_keys_push, node_keys_push_failed
+    from nodes.services.push import node_keys_push, node_keys_push_failed
     from nodes.x3ui import X3UIAuthError, X3UIUnavailable
 
     final = self.request.retries >= settings.NODE_PROVISION_MAX_RETRIES
@@ -52,7 +54,7 @@ def node_keys_push_task(self, node_id: int, key_ids: list[int]) -> dict:
         if final:
             node_keys_push_failed(node_id=node_id, key_ids=key_ids, error=str(exc))
             return {"failed": len(key_ids)}
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from None
+        raise self.retry(exc=exc, countdown=provision_backoff(self.request.retries)) from None
     except Exception:
         observe("error")
         raise
@@ -71,7 +73,7 @@ def node_keys_push_task(self, node_id: int, key_ids: list[int]) -> dict:
 def node_reconcile_task(node_id: int) -> dict:
     """Converge one panel to the database."""
     from nodes.models import Node
-    from nodes.services import node_reconcile
+    from nodes.services.reconcile import node_reconcile
     from nodes.x3ui import X3UIError
 
     node = Node.objects.get(pk=node_id)
@@ -80,43 +82,6 @@ def node_reconcile_task(node_id: int) -> dict:
     except X3UIError as exc:
         logger.warning("reconcile of %s failed: %s", node.name, exc)
         return {"ok": False, "error": str(exc)}
-
-
-@shared_task(
-    bind=True,
-    acks_late=True,
-    soft_time_limit=120,
-    time_limit=150,
-    ignore_result=True,
-    max_retries=5,
-)
-def subscription_keys_sync_task(self, subscription_id: int) -> bool:
-    """Place and update the keys of a subscription a payment changed (queued on commit).
-
-    A subscription deleted since is skipped. Retried on a database error; the reconcile
-    beat places whatever is still missing.
-    """
-    from django.db import DatabaseError
-
-    from nodes.services import subscription_keys_sync
-    from subscriptions.models import Subscription
-
-    try:
-        subscription_keys_sync(subscription=Subscription(pk=subscription_id))
-    except Subscription.DoesNotExist:
-        logger.info("keys sync: subscription #%s no longer exists", subscription_id)
-        return False
-    except DatabaseError as exc:
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
-    return True
-
-
-@shared_task(acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True)
-def subscriptions_place_missing_task() -> int:
-    """Beat: place the keys of subscriptions left without any (a lost placement task)."""
-    from nodes.services import subscriptions_place_missing
-
-    return subscriptions_place_missing()
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True)
@@ -138,7 +103,7 @@ def nodes_reconcile_task() -> int:
 def node_health_check_task(node_id: int) -> str:
     """Check one node's panel."""
     from nodes.models import Node
-    from nodes.services import node_health_check
+    from nodes.services.health import node_health_check
 
     return node_health_check(node=Node.objects.get(pk=node_id))
 

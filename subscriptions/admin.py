@@ -17,15 +17,14 @@ from core.admin import action_form_page, run_for_each
 from nodes.admin import health_badge
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES
-from nodes.services import subscription_move
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
-from subscriptions.services import (
+from subscriptions.services.lifecycle import (
     subscription_expire,
     subscription_extend,
     subscription_reprovision,
-    tariff_save,
-    tariff_set_active,
 )
+from subscriptions.services.moves import subscription_move
+from subscriptions.services.tariffs import tariff_save, tariff_set_active
 
 # --- Tariffs ---------------------------------------------------------------------------------
 
@@ -94,7 +93,7 @@ class ExpiringFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        running = Q(status=SubscriptionStatus.ACTIVE, expires_at__gt=now)
+        running = Subscription.objects.running_q(now)
         if self.value() == "3d":
             return queryset.filter(running, expires_at__lte=now + timedelta(days=3))
         if self.value() == "7d":

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from core.models import BaseModel
 
@@ -64,6 +65,23 @@ def feed_token_new() -> str:
     return secrets.token_urlsafe(24)
 
 
+class SubscriptionQuerySet(models.QuerySet):
+    @staticmethod
+    def running_q(now=None, *, prefix: str = "") -> Q:
+        """The rule "running": active and not past its end (the customer paid for now).
+
+        The one definition: ``running()`` filters by it, ``Subscription.is_running`` asks it
+        of one row, and a ``Count(filter=...)`` or a query across a relation (``prefix``,
+        e.g. ``"subscriptions__"``) uses this ``Q``.
+        """
+        now = now or timezone.now()
+        return Q(**{f"{prefix}status": SubscriptionStatus.ACTIVE, f"{prefix}expires_at__gt": now})
+
+    def running(self, now=None) -> "SubscriptionQuerySet":
+        """Subscriptions running at `now` (``running_q``)."""
+        return self.filter(self.running_q(now))
+
+
 class Subscription(BaseModel):
     customer = models.ForeignKey(
         "accounts.Customer", on_delete=models.PROTECT, related_name="subscriptions"
@@ -95,6 +113,8 @@ class Subscription(BaseModel):
     # When the customer was sent their keys (the first time a key was synced).
     keys_notified_at = models.DateTimeField(null=True, blank=True)
 
+    objects = SubscriptionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [("extend_subscription", "Can extend subscriptions")]
@@ -108,3 +128,8 @@ class Subscription(BaseModel):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.customer} {self.tariff}"
+
+    def is_running(self, now=None) -> bool:
+        """``SubscriptionQuerySet.running_q`` asked of this row."""
+        now = now or timezone.now()
+        return self.status == SubscriptionStatus.ACTIVE and self.expires_at > now

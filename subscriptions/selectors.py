@@ -3,14 +3,27 @@
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Case, IntegerField, QuerySet, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.utils import timezone
 
-from nodes.models import NodeClient, NodeHealth, SyncState
-from nodes.selectors import inbound_flow
-from subscriptions.models import Subscription, SubscriptionStatus
+from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from nodes.selectors import LIVE_KEY_STATES, inbound_flow
+from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.vless import VlessLinkError, vless_link_build, vless_remark
 
 logger = logging.getLogger(__name__)
@@ -123,3 +136,52 @@ def subscription_traffic(*, subscription: Subscription) -> tuple[int, int]:
         up=Sum("traffic_up"), down=Sum("traffic_down")
     )
     return totals["up"] or 0, totals["down"] or 0
+
+
+def trial_tariff_get() -> Tariff | None:
+    """The tariff TRIAL_TARIFF_ID names while it is an active trial tariff; else None."""
+    tariff_id = settings.TRIAL_TARIFF_ID
+    if not tariff_id:
+        return None
+    return Tariff.objects.filter(pk=tariff_id, is_active=True, is_trial=True).first()
+
+
+def subscription_expiry_after_extend(
+    *, subscription: Subscription, days: int, now: datetime | None = None
+) -> datetime:
+    """Where `subscription_extend(days=days)` would put `expires_at` now (for previews)."""
+    now = now or timezone.now()
+    running = subscription.is_running(now)
+    return (subscription.expires_at if running else now) + timedelta(days=days)
+
+
+# --- Placement: where keys may go, who is short of them --------------------------------------
+
+
+def nodes_eligible(*, tariff: Tariff | None) -> QuerySet[Node]:
+    """Enabled nodes with positive weight that are not down and that the tariff allows."""
+    nodes = Node.objects.filter(is_enabled=True, weight__gt=0).exclude(health=NodeHealth.DOWN)
+    if tariff is not None and tariff.pk:
+        # A tariff without a node list may use every node; one query either way.
+        allowed = Tariff.eligible_nodes.through.objects.filter(tariff_id=tariff.pk)
+        nodes = nodes.filter(~Exists(allowed) | Exists(allowed.filter(node_id=OuterRef("pk"))))
+    return nodes
+
+
+def subscriptions_short_of_keys() -> QuerySet[Subscription]:
+    """Active subscriptions without any live key on a healthy node (to place or re-place).
+
+    A placement task lost after a payment is made good here by the reconcile beat: a new
+    subscription has no key at all. (Partly placed ones are left out on purpose: a tariff
+    asking for more nodes than are up would be re-synced, locking node rows, every run.)
+    """
+    healthy_live = Q(
+        keys__sync_state__in=LIVE_KEY_STATES,
+        keys__node__is_enabled=True,
+    ) & ~Q(keys__node__health=NodeHealth.DOWN)
+    return (
+        Subscription.objects.filter(status=SubscriptionStatus.ACTIVE)
+        .annotate(live=Count("keys", filter=healthy_live, distinct=True))
+        .filter(live=0)
+        .order_by("pk")
+    )

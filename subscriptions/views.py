@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone, translation
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -11,7 +11,6 @@ from core.net import client_ip
 from core.qr import qr_svg
 from core.ratelimit import rate_hit
 from subscriptions.feed import FEED_CONTENT_TYPE, feed_body_render, feed_headers_build
-from subscriptions.models import SubscriptionStatus
 from subscriptions.selectors import (
     subscription_by_feed_token,
     subscription_feed_url,
@@ -66,11 +65,7 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
     subscription = subscription_by_feed_token(token=token)
     if subscription is None:
         return _unknown_token_answer(request)
-    active = (
-        subscription.status == SubscriptionStatus.ACTIVE
-        and subscription.expires_at > timezone.now()
-        and not subscription.customer.is_banned
-    )
+    active = subscription.is_running() and not subscription.customer.is_banned
     keys = subscription_links(subscription=subscription) if active else []
     upload, download = subscription_traffic(subscription=subscription)
     headers = feed_headers_build(

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import Customer
 from billing.selectors import payments_revenue
 from nodes.models import Node, NodeHealth
-from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.models import Subscription
 
 REVENUE_WINDOW = timedelta(days=30)
 
@@ -49,9 +49,7 @@ def bot_stats_get(*, now: datetime | None = None) -> BotStats:
     customers = Customer.objects.aggregate(
         total=Count("id"), new_today=Count("id", filter=Q(created_at__gte=today))
     )
-    subscriptions_active = Subscription.objects.filter(
-        status=SubscriptionStatus.ACTIVE, expires_at__gt=now
-    ).count()
+    subscriptions_active = Subscription.objects.running(now).count()
     enabled = Q(is_enabled=True)
     nodes = Node.objects.aggregate(
         up=Count("id", filter=enabled & Q(health=NodeHealth.UP)),

@@ -33,7 +33,11 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write
 from subscriptions.models import Subscription, Tariff
-from subscriptions.services import subscription_create, subscription_extend, subscription_shorten
+from subscriptions.services.lifecycle import (
+    subscription_create,
+    subscription_extend,
+    subscription_shorten,
+)
 
 logger = logging.getLogger(__name__)
 

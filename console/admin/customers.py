@@ -12,13 +12,13 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Customer
-from accounts.services import customer_ban, customer_message_send, customer_unban
 from billing.models import Payment
 from core.admin import action_form_page, run_for_each
 from nodes.models import NodeClient, SyncState
 from notifications.models import OutboxStatus
 from notifications.services import TELEGRAM_TEXT_LIMIT
 from subscriptions.models import Subscription
+from subscriptions.services.customers import customer_ban, customer_message_send, customer_unban
 
 INLINE_LIMIT = 20
 

@@ -48,7 +48,7 @@ def sim_factory() -> Iterator[Callable[..., X3UISimulator]]:
 def panel_email(subscription, sim) -> str:
     """The email of `subscription`'s key on the node that points at `sim`."""
     from nodes.models import Node, panel_url_normalize
-    from nodes.services import key_email
+    from nodes.services.keys import key_email
 
     node = Node.objects.get(panel_url=panel_url_normalize(sim.url), inbound_id=sim.inbound_id)
     return key_email(subscription_id=subscription.pk, node_id=node.pk)
@@ -56,7 +56,7 @@ def panel_email(subscription, sim) -> str:
 
 def seed_orphan(sim, email: str = "") -> str:
     """Seed a client that is ours (marker + the UUID of a real subscription) with no key."""
-    from nodes.services import OURS_COMMENT_PREFIX
+    from nodes.services.keys import OURS_COMMENT_PREFIX
     from subscriptions.tests.factories import SubscriptionFactory
 
     subscription = SubscriptionFactory()
@@ -65,3 +65,22 @@ def seed_orphan(sim, email: str = "") -> str:
         email, id=str(subscription.client_uuid), comment=f"{OURS_COMMENT_PREFIX}s{subscription.pk}"
     )
     return email
+
+
+def node_for(sim, *, inbound_id: int | None = None, **kwargs):
+    """A node on `sim`'s panel, checked once (its inbound fetched for links, as beat would)."""
+    from nodes.models import NodeHealth
+    from nodes.services.health import node_health_check
+    from nodes.tests.factories import NodeFactory
+
+    kwargs.setdefault("health", NodeHealth.UP)
+    node = NodeFactory(
+        panel_url=sim.url,
+        panel_username=USERNAME,
+        panel_password=PASSWORD,
+        inbound_id=inbound_id or sim.inbound_id,
+        **kwargs,
+    )
+    node_health_check(node=node)
+    node.refresh_from_db()
+    return node

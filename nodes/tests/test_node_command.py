@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from nodes.models import Node, NodeHealth
-from nodes.services import x3ui_clients_reset
+from nodes.services.clients import x3ui_clients_reset
 from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME
 
 pytestmark = pytest.mark.django_db

@@ -21,8 +21,12 @@ from nodes.models import NodeClient
 from nodes.selectors import LIVE_KEY_STATES
 from notifications.texts import tariff_name
 from subscriptions.models import GIB, Subscription, SubscriptionStatus, Tariff
-from subscriptions.selectors import subscription_feed_url, subscription_links
-from subscriptions.services import subscription_expiry_after_extend, trial_tariff_get
+from subscriptions.selectors import (
+    subscription_expiry_after_extend,
+    subscription_feed_url,
+    subscription_links,
+    trial_tariff_get,
+)
 from subscriptions.vless import vless_remark
 
 # How long the bot trusts its answer to "is a free trial on offer?" (it is asked on every
@@ -182,7 +186,7 @@ def renewal_target(subscription: Subscription, language: str, now: datetime) -> 
             name=subscription.tariff.name, name_en=subscription.tariff.name_en, language=language
         ),
         expires_at=subscription.expires_at,
-        running=subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now,
+        running=subscription.is_running(now),
     )
 
 
@@ -227,12 +231,7 @@ def buy_options_get(
     elif not new:
         subscription = (
             Subscription.objects.select_related("tariff")
-            .filter(
-                customer=customer,
-                is_trial=False,
-                status=SubscriptionStatus.ACTIVE,
-                expires_at__gt=now,
-            )
+            .filter(Subscription.objects.running_q(now), customer=customer, is_trial=False)
             .order_by("-expires_at")
             .first()
         )
@@ -326,7 +325,7 @@ def _customer_subscriptions(customer: Customer, subscription_id: int | None = No
 
 
 def _card(subscription: Subscription, language: str, now: datetime) -> SubscriptionCard:
-    running = subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now
+    running = subscription.is_running(now)
     status = subscription.status
     if status == SubscriptionStatus.ACTIVE and not running:
         status = SubscriptionStatus.EXPIRED

@@ -49,7 +49,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright f
 def quiet_side_effects(monkeypatch):
     """No Telegram or panel calls from the live server's eager Celery tasks."""
     monkeypatch.setattr("notifications.services.outbox_send_task.delay", lambda *a: None)
-    monkeypatch.setattr("nodes.tasks.subscription_keys_sync_task.delay", lambda *a: None)
+    monkeypatch.setattr(
+        "subscriptions.tasks.subscription_keys_converge_task.delay", lambda *a: None
+    )
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", lambda *a: None)
     monkeypatch.setattr("notifications.tasks.outbox_send_task.apply_async", lambda *a, **k: None)
 

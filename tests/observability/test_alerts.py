@@ -15,7 +15,8 @@ from console import alerts
 from console.tasks import alerts_check_task, daily_summary_task
 from nodes import alerts as node_alerts
 from nodes.models import Node, NodeHealth
-from nodes.services import node_health_check, x3ui_clients_reset
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus

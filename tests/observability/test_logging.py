@@ -28,7 +28,8 @@ from core.logging import (
 )
 from core.middleware import request_id_from
 from nodes.models import NodeHealth, SyncState
-from nodes.services import node_health_check, x3ui_clients_reset
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeFactory
 from subscriptions.models import Subscription

@@ -14,10 +14,11 @@ from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from console.metrics import StateCollector
 from core.metrics import celery_queue_length
 from nodes.models import NodeHealth
-from nodes.services import node_health_check, x3ui_clients_reset
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeClientFactory, NodeFactory
-from subscriptions.services import subscription_create
+from subscriptions.services.lifecycle import subscription_create
 from subscriptions.tests.factories import TariffFactory
 from telegram_bot.bot.application import build_application, update_kind
 from tests.observability.conftest import METRICS_TOKEN, Scrape

@@ -54,7 +54,7 @@ def deliver_in_parallel(url, params, extra):
     # The outbox rows and the key rows are what we count; sending messages to Telegram and
     # placing keys (the transaction's after-commit tasks) is recorded, not run.
     with (
-        mock.patch("nodes.tasks.subscription_keys_sync_task.delay") as place,
+        mock.patch("subscriptions.tasks.subscription_keys_converge_task.delay") as place,
         mock.patch("notifications.tasks.outbox_send_task.delay") as send_message,
     ):
         for thread in threads:

@@ -359,7 +359,7 @@ def test_a_broker_down_at_commit_still_answers_success_and_leaves_work_to_the_sw
     down = mock.Mock(side_effect=OperationalError("down"))
     with (
         mock.patch("notifications.tasks.outbox_send_task.delay", down),
-        mock.patch("nodes.tasks.subscription_keys_sync_task.delay", down),
+        mock.patch("subscriptions.tasks.subscription_keys_converge_task.delay", down),
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         response = send(client, ROBOKASSA_URL, robokassa_params(payment.pk))

@@ -7,18 +7,19 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.services import customer_unban
 from accounts.tests.factories import CustomerFactory, UserFactory
 from billing.models import PaymentStatus
 from billing.services import KIND_PAYMENT_NEW_ADMIN, KIND_PAYMENT_PAID
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from nodes.models import NodeHealth
-from nodes.services import node_health_check, x3ui_clients_reset
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME, sim_factory  # noqa: F401 - a fixture
 from nodes.tests.factories import NodeFactory
 from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
+from subscriptions.services.customers import customer_unban
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 

@@ -1,7 +1,7 @@
 """A credited payment never places keys itself: placement is a task queued on commit.
 
 The credit only updates the keys that exist (new expiry); choosing nodes for missing keys
-(which locks node rows) is left to ``subscription_keys_sync_task``, queued once per
+(which locks node rows) is left to ``subscription_keys_converge_task``, queued once per
 subscription after commit. Each outbox message and each node's push is its own task.
 """
 
@@ -20,10 +20,11 @@ from billing.services import KIND_PAYMENT_PAID
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, mark_paid, robokassa_params, send
 from nodes.models import NodeClient, NodeHealth, SyncState
-from nodes.services import subscription_keys_sync
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.services.keys import subscription_keys_converge
+from subscriptions.tasks import subscription_keys_converge_task
 from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
@@ -33,7 +34,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers"
 def tasks(monkeypatch):
     """Every Celery task a credit queues, replaced by recorders (eager mode would run them)."""
     recorders = {"place": Mock(), "push": Mock(), "send": Mock()}
-    monkeypatch.setattr("nodes.tasks.subscription_keys_sync_task.delay", recorders["place"])
+    monkeypatch.setattr(
+        "subscriptions.tasks.subscription_keys_converge_task.delay", recorders["place"]
+    )
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", recorders["push"])
     monkeypatch.setattr("notifications.tasks.outbox_send_task.delay", recorders["send"])
     return recorders
@@ -99,7 +102,7 @@ def test_purchase_creates_no_key_and_queues_placement_once(
 
     # The queued task then places the key on the eligible node.
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_sync(subscription=subscription)
+        subscription_keys_converge(subscription=subscription)
     key = NodeClient.objects.get()
     assert (key.subscription_id, key.node_id) == (subscription.pk, node.pk)
     assert key.sync_state == SyncState.PENDING
@@ -267,23 +270,21 @@ def test_renewal_without_a_live_key_queues_placement(
 
 
 def test_the_placement_task_skips_a_subscription_that_no_longer_exists(tasks):
-    from nodes.tasks import subscription_keys_sync_task
 
     NodeFactory(health=NodeHealth.UP)
     gone = SubscriptionFactory()
     gone_id = gone.pk
     gone.delete()
-    assert subscription_keys_sync_task.run(gone_id) is False
+    assert subscription_keys_converge_task.run(gone_id) is False
     assert not NodeClient.objects.exists()
 
 
 def test_the_placement_task_is_a_no_op_for_a_subscription_already_placed(tasks):
-    from nodes.tasks import subscription_keys_sync_task
 
     node = NodeFactory(health=NodeHealth.UP)
     subscription = SubscriptionFactory()
-    assert subscription_keys_sync_task.run(subscription.pk) is True
-    assert subscription_keys_sync_task.run(subscription.pk) is True
+    assert subscription_keys_converge_task.run(subscription.pk) is True
+    assert subscription_keys_converge_task.run(subscription.pk) is True
     key = NodeClient.objects.get()
     assert (key.node_id, key.desired_version) == (node.pk, 1)
     node.refresh_from_db()
@@ -291,26 +292,25 @@ def test_the_placement_task_is_a_no_op_for_a_subscription_already_placed(tasks):
 
 
 def test_placement_task_runs_the_service(monkeypatch):
-    from nodes.tasks import subscription_keys_sync_task
 
     NodeFactory(health=NodeHealth.UP)
     subscription = SubscriptionFactory()
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", Mock())
     # Eager: the real task runs.
-    assert subscription_keys_sync_task.delay(subscription.pk).get() is True
+    assert subscription_keys_converge_task.delay(subscription.pk).get() is True
     assert NodeClient.objects.filter(subscription=subscription).count() == 1
 
 
 def test_the_placement_task_retries_on_a_database_error(monkeypatch):
-    from nodes.tasks import subscription_keys_sync_task
 
     retried = Mock(side_effect=RuntimeError("retry raised"))
-    monkeypatch.setattr(subscription_keys_sync_task, "retry", retried)
+    monkeypatch.setattr(subscription_keys_converge_task, "retry", retried)
     monkeypatch.setattr(
-        "nodes.services.subscription_keys_sync", Mock(side_effect=DatabaseError("deadlock"))
+        "subscriptions.services.keys.subscription_keys_converge",
+        Mock(side_effect=DatabaseError("deadlock")),
     )
     with pytest.raises(RuntimeError, match="retry raised"):
-        subscription_keys_sync_task.run(7)
+        subscription_keys_converge_task.run(7)
     assert isinstance(retried.call_args.kwargs["exc"], DatabaseError)
 
 

@@ -4,7 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.exceptions import ApplicationError
 from nodes.models import Node
-from nodes.services import node_create, node_health_check, node_reconcile
+from nodes.services.health import node_health_check
+from nodes.services.nodes import node_create
+from nodes.services.reconcile import node_reconcile
 from nodes.x3ui import X3UIError
 
 

@@ -7,6 +7,7 @@ the end cover holes a review found in the first fix; the placement test pins a r
 issue restates.
 """
 
+import contextlib
 import json
 from datetime import timedelta
 from unittest import mock
@@ -21,22 +22,17 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from nodes.models import Node, NodeClient, NodeHealth, SyncState, panel_url_normalize
-from nodes.services import (
-    key_email,
-    node_create,
-    node_health_check,
-    node_keys_push,
-    node_keys_retry,
-    node_pick_for_new_client,
-    node_reconcile,
-    subscription_keys_sync,
-    x3ui_clients_reset,
-)
-from nodes.tests.conftest import PASSWORD, USERNAME, seed_orphan
-from nodes.tests.factories import NodeFactory
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
+from nodes.services.keys import key_email
+from nodes.services.nodes import node_create
+from nodes.services.push import node_keys_push, node_keys_retry
+from nodes.services.reconcile import node_reconcile
+from nodes.tests.conftest import PASSWORD, USERNAME, node_for, seed_orphan
 from nodes.x3ui import X3UIInboundNotFound, X3UIUnavailable
 from notifications.models import OutboxMessage
-from subscriptions.services import subscription_create, subscription_extend
+from subscriptions.services.keys import subscription_keys_converge
+from subscriptions.services.lifecycle import subscription_create, subscription_extend
 from subscriptions.tests.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -58,20 +54,6 @@ def _fresh_panel_sessions():
 
 def family(version: str) -> str:
     return "legacy" if version in LEGACY else "v3"
-
-
-def node_for(sim, *, inbound_id: int | None = None, **kwargs) -> Node:
-    kwargs.setdefault("health", NodeHealth.UP)
-    node = NodeFactory(
-        panel_url=sim.url,
-        panel_username=USERNAME,
-        panel_password=PASSWORD,
-        inbound_id=inbound_id or sim.inbound_id,
-        **kwargs,
-    )
-    node_health_check(node=node)
-    node.refresh_from_db()
-    return node
 
 
 def bought(capture, tariff=None, *, execute=True):
@@ -217,27 +199,6 @@ def test_a_foreign_client_with_our_email_is_never_touched(
     assert alerts.count() == ADMIN_CHATS  # once, however often it is retried
     assert node.name in alerts.first().text
     assert key.email in alerts.first().text
-
-
-def test_a_subscription_refused_by_one_node_is_placed_on_another(
-    sim_factory, django_capture_on_commit_callbacks
-):
-    sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.0.2")
-    node_a = node_for(sim_a, name="a", weight=100)
-    node_b = node_for(sim_b, name="b", weight=1)
-    sub = _subscription(TariffFactory())  # no keys yet
-    sim_a.seed_client(key_email(subscription_id=sub.pk, node_id=node_a.pk), comment="by hand")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_sync(subscription=sub)  # placed on a, refused there, moved to b
-
-    key = sub.keys.get(node=node_a)
-    key.refresh_from_db()
-    assert key.sync_state == SyncState.REMOVED  # it never reached panel a
-    moved = sub.keys.get(node=node_b)
-    assert moved.sync_state == SyncState.SYNCED
-    assert sim_b.client(moved.email)["id"] == str(sub.client_uuid)
-    assert sim_a.client(key.email)["comment"] == "by hand"
 
 
 # -- 5. one node per panel inbound -----------------------------------------------------------
@@ -386,16 +347,6 @@ def test_a_paused_login_is_tried_again_after_the_window(release):
 # -- placement and adding nodes ---------------------------------------------------------------
 
 
-def test_placement_prefers_a_healthy_node_with_room():
-    up = NodeFactory(name="up", health=NodeHealth.UP, max_clients=1, weight=1)
-    NodeFactory(name="unknown", health=NodeHealth.UNKNOWN, weight=100)
-    NodeFactory(name="degraded", health=NodeHealth.DEGRADED, weight=100)
-    tariff = TariffFactory()
-    assert node_pick_for_new_client(tariff=tariff) == up
-    NodeClient.objects.create(subscription=_subscription(tariff), node=up, email="s-full")
-    assert node_pick_for_new_client(tariff=tariff).name == "unknown"
-
-
 def test_node_add_fails_on_a_failed_check_unless_forced(sim_factory):
     sim = sim_factory(version="3.4.2")
     args = ["node", "add", "--name", "n1", "--url", sim.url, "--inbound-id", "1"]
@@ -476,7 +427,7 @@ def test_a_client_the_panel_holds_twice_is_reported_and_kept_converged(sim_facto
         panel_post(sim, "panel/api/inbounds/addClient", body)
     assert sim.client_copies(email) == 2
     with _no_push():
-        subscription_keys_sync(subscription=sub)
+        subscription_keys_converge(subscription=sub)
 
     results = [node_reconcile(node=node) for _ in range(3)]
 
@@ -486,34 +437,12 @@ def test_a_client_the_panel_holds_twice_is_reported_and_kept_converged(sim_facto
     assert OutboxMessage.objects.filter(kind="key-duplicated").count() == ADMIN_CHATS
 
 
-def test_a_subscription_refused_everywhere_does_not_bounce(
-    sim_factory, django_capture_on_commit_callbacks
-):
-    sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.4.2")
-    node_a = node_for(sim_a, name="a", weight=100)
-    node_b = node_for(sim_b, name="b", weight=1)
-    sub = _subscription(TariffFactory())
-    for sim, node in ((sim_a, node_a), (sim_b, node_b)):
-        sim.seed_client(key_email(subscription_id=sub.pk, node_id=node.pk), comment="by hand")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_sync(subscription=sub)
-        for node in (node_a, node_b):
-            node_reconcile(node=node)
-
-    keys = {k.node.name: k for k in sub.keys.all()}
-    assert set(keys) == {"a", "b"}  # each node tried once, none again
-    assert keys["b"].sync_state == SyncState.ERROR
-    assert keys["a"].sync_state == SyncState.REMOVED
-    assert NodeClient.objects.filter(subscription=sub).count() == 2
-
-
 @pytest.mark.parametrize("version", ["2.8.3", "3.4.2"])
 def test_a_pause_is_lifted_only_by_a_login_the_panel_accepted(
     version, sim_factory, django_capture_on_commit_callbacks
 ):
     """v2.x sessions outlive a password change: a request on an old cookie proves nothing."""
-    from nodes import services
+    from nodes.services import clients as services
 
     sim = sim_factory(version=version)
     node = node_for(sim)  # this process's session cookie stays valid on 2.8.3
@@ -614,7 +543,7 @@ def _detached_key(sim_factory, version, capture):
 
 
 def _no_push():
-    return mock.patch("nodes.services._push_on_commit")
+    return mock.patch("subscriptions.services.keys.keys_push_on_commit")
 
 
 # -- second review: races, a missing inbound, a way back after a refusal --------------------
@@ -623,9 +552,9 @@ def _no_push():
 def _loading_then(action):
     """`node_keys_for_sync` that lets `action` run right after the caller loaded its keys
     (or, for a reconcile, right after its listing): a second worker in between."""
-    from nodes import services
+    from nodes.services import push, reconcile
 
-    real, state = services.node_keys_for_sync, {"done": False}
+    real, state = push.node_keys_for_sync, {"done": False}
 
     def loading(*, node, key_ids=None):
         if key_ids is None and not state["done"]:  # a reconcile, after its listing
@@ -637,7 +566,10 @@ def _loading_then(action):
             action()
         return keys
 
-    return mock.patch.object(services, "node_keys_for_sync", loading)
+    stack = contextlib.ExitStack()  # a push and a reconcile each load the keys themselves
+    for module in (push, reconcile):
+        stack.enter_context(mock.patch.object(module, "node_keys_for_sync", loading))
+    return stack
 
 
 @pytest.mark.parametrize("version", ["3.0.2", "3.4.2"])
@@ -714,11 +646,11 @@ def test_an_operators_retry_brings_a_refused_key_back(
     email_b = key_email(subscription_id=sub.pk, node_id=node_b.pk)
     sim_b.seed_client(email_b, comment="made by hand")
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_sync(subscription=sub)
+        subscription_keys_converge(subscription=sub)
     refused = sub.keys.get(node=node_b)
     assert refused.sync_state == SyncState.REMOVED
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_keys_sync(subscription=sub)
+        subscription_keys_converge(subscription=sub)
     assert sub.keys.get(node=node_b).sync_state == SyncState.REMOVED  # not retried at once
 
     panel_post(sim_b, f"panel/api/clients/del/{email_b}", {})  # the operator clears it
@@ -728,34 +660,3 @@ def test_an_operators_retry_brings_a_refused_key_back(
     refused.refresh_from_db()
     assert refused.sync_state == SyncState.SYNCED
     assert sim_b.client(email_b)["id"] == str(sub.client_uuid)
-
-
-def test_shared_email_traffic_takes_the_live_counter():
-    sub = _subscription(TariffFactory(node_count=0))
-    one = NodeFactory(name="one", panel_url="http://127.0.0.1:1/p/", inbound_id=1)
-    two = NodeFactory(name="two", panel_url="http://127.0.0.1:1/p/", inbound_id=2)
-    email = f"s{sub.pk}"
-    NodeClient.objects.create(
-        subscription=sub,
-        node=one,
-        email=email,
-        sync_state=SyncState.SYNCED,
-        synced_version=1,
-        traffic_up=700 * 1024**2,
-        traffic_down=500 * 1024**2,
-    )
-    NodeClient.objects.create(  # newer, removed: its counter stopped being read
-        subscription=sub,
-        node=two,
-        email=email,
-        sync_state=SyncState.REMOVED,
-        synced_version=1,
-        traffic_up=50 * 1024**2,
-        traffic_down=50 * 1024**2,
-    )
-    from nodes.services import _traffic_enforce
-
-    with _no_push():
-        _traffic_enforce(subscription_ids={sub.pk})
-    sub.refresh_from_db()
-    assert sub.traffic_used_bytes == 1200 * 1024**2

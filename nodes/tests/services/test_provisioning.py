@@ -9,20 +9,20 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from nodes.models import Node, NodeClient, NodeHealth, SyncState
-from nodes.services import (
-    OURS_COMMENT_PREFIX,
-    node_health_check,
-    node_keys_push,
-    node_reconcile,
-    subscription_keys_sync,
-    x3ui_clients_reset,
-)
-from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email, seed_orphan
-from nodes.tests.factories import NodeFactory
+from nodes.models import NodeClient, SyncState
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.keys import OURS_COMMENT_PREFIX
+from nodes.services.push import node_keys_push
+from nodes.services.reconcile import node_reconcile
+from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, node_for, panel_email, seed_orphan
 from notifications.models import OutboxMessage
 from subscriptions.models import Subscription
-from subscriptions.services import subscription_create, subscription_expire, subscription_extend
+from subscriptions.services.keys import subscription_keys_converge
+from subscriptions.services.lifecycle import (
+    subscription_create,
+    subscription_expire,
+    subscription_extend,
+)
 from subscriptions.tests.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,20 +38,6 @@ def _fresh_panel_sessions():
 @pytest.fixture(params=["v3", "legacy"])
 def generation(request):
     return request.param
-
-
-def node_for(sim, **kwargs) -> Node:
-    kwargs.setdefault("health", NodeHealth.UP)
-    node = NodeFactory(
-        panel_url=sim.url,
-        panel_username=USERNAME,
-        panel_password=PASSWORD,
-        inbound_id=sim.inbound_id,
-        **kwargs,
-    )
-    node_health_check(node=node)  # fetches the inbound for links, like beat would
-    node.refresh_from_db()
-    return node
 
 
 @pytest.fixture
@@ -237,69 +223,6 @@ def test_orphans_are_deleted_after_the_grace_period(panel):
     assert sim.client("keep-me") is not None
 
 
-def test_traffic_is_pulled_and_a_global_limit_disables_keys(
-    panel, customer, django_capture_on_commit_callbacks
-):
-    sim, node = panel
-    with django_capture_on_commit_callbacks(execute=True):
-        sub = subscription_create(customer=customer, tariff=TariffFactory(traffic_limit_gb=1))
-    sim.set_traffic(panel_email(sub, sim), up=100, down=1024**3)
-    with django_capture_on_commit_callbacks(execute=True):
-        node_reconcile(node=node)
-    sub.refresh_from_db()
-    assert sub.traffic_used_bytes == 1024**3 + 100
-    assert sim.client(panel_email(sub, sim))["enable"] is False
-
-
-@override_settings(NODE_DOWN_AFTER_FAILURES=2)
-def test_node_killed_mid_batch_keys_replaced_and_old_key_removed_on_return(
-    sim_factory, django_capture_on_commit_callbacks
-):
-    sim_a = sim_factory(**FLAVOURS["v3"])
-    sim_b = sim_factory(**FLAVOURS["legacy"])
-    node_a = node_for(sim_a, name="a", weight=100)
-    node_b = node_for(sim_b, name="b", weight=1)
-    # Keep B out of rotation while A takes the first purchases.
-    Node.objects.filter(pk=node_b.pk).update(is_enabled=False)
-    tariff = TariffFactory()
-    with django_capture_on_commit_callbacks(execute=True):
-        synced = [subscription_create(customer=CustomerFactory(), tariff=tariff) for _ in range(3)]
-    sim_a.set_down()  # killed in the middle of the batch
-    with django_capture_on_commit_callbacks(execute=True):
-        stuck = [subscription_create(customer=CustomerFactory(), tariff=tariff) for _ in range(2)]
-    assert all(s.keys.get().sync_state == SyncState.ERROR for s in stuck)
-    Node.objects.filter(pk=node_b.pk).update(is_enabled=True)
-
-    node_a.refresh_from_db()
-    with django_capture_on_commit_callbacks(execute=True):
-        node_health_check(node=node_a)
-        assert node_a.health != NodeHealth.DOWN
-        node_health_check(node=node_a)
-    node_a.refresh_from_db()
-    assert node_a.health == NodeHealth.DOWN
-    assert OutboxMessage.objects.filter(kind="node-down").count() == 2  # two admin chats
-
-    for sub in synced + stuck:
-        live = sub.keys.get(node=node_b)
-        assert live.sync_state == SyncState.SYNCED, live.last_error
-        assert sim_b.client(panel_email(sub, sim_b))["enable"] is True
-        assert sub.keys.get(node=node_a).sync_state == SyncState.REMOVING
-    # Customers who already had keys are told their key moved.
-    assert OutboxMessage.objects.filter(kind="keys-moved").count() == 3
-
-    sim_a.set_up()
-    with django_capture_on_commit_callbacks(execute=True):
-        node_health_check(node=node_a)
-    node_a.refresh_from_db()
-    assert node_a.health == NodeHealth.UP
-    assert OutboxMessage.objects.filter(kind="node-up").count() == 2
-    for sub in synced:
-        left = sim_a.client(panel_email(sub, sim_a))
-        assert left is None or not left["enable"]
-        assert sub.keys.get(node=node_a).sync_state == SyncState.REMOVED
-    assert not any(c["enable"] for c in sim_a.clients() if c["email"].startswith("s"))
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_provisioning_the_same_key_leave_one_client(
@@ -343,6 +266,6 @@ def test_resync_keeps_state_when_nothing_changed(
         sub = subscription_create(customer=customer, tariff=TariffFactory())
     sim.reset_counts()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        subscription_keys_sync(subscription=sub)
+        subscription_keys_converge(subscription=sub)
     assert callbacks == []
     assert sim.request_total == 0

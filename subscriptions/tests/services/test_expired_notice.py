@@ -8,7 +8,7 @@ from accounts.tests.factories import CustomerFactory
 from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.notifications import KIND_EXPIRED
-from subscriptions.services import (
+from subscriptions.services.lifecycle import (
     subscription_expire,
     subscription_extend,
     subscriptions_expire_due,

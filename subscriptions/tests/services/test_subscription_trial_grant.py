@@ -11,7 +11,8 @@ from accounts.tests.factories import CustomerFactory
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
 from subscriptions.models import Subscription, SubscriptionStatus
-from subscriptions.services import subscription_trial_grant, trial_tariff_get
+from subscriptions.selectors import trial_tariff_get
+from subscriptions.services.lifecycle import subscription_trial_grant
 from subscriptions.tests.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db

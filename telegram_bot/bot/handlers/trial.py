@@ -5,7 +5,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from core.exceptions import ApplicationError
 from notifications.callbacks import TRIAL, callback_exact
-from subscriptions.services import subscription_trial_grant
+from subscriptions.services.lifecycle import subscription_trial_grant
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show

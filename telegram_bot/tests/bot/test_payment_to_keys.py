@@ -10,7 +10,8 @@ import pytest
 from billing.models import Payment, PaymentStatus
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from nodes.models import NodeHealth, SyncState
-from nodes.services import node_health_check, x3ui_clients_reset
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
 from nodes.tests.conftest import (  # noqa: F401 - sim_factory is a fixture
     PASSWORD,
     USERNAME,

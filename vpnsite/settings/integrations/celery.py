@@ -90,8 +90,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "nodes.tasks.nodes_health_check_task",
         "schedule": timedelta(seconds=NODE_HEALTH_INTERVAL),
     },
-    "nodes-place-missing": {
-        "task": "nodes.tasks.subscriptions_place_missing_task",
+    "subscriptions-place-missing": {
+        "task": "subscriptions.tasks.subscriptions_place_missing_task",
         "schedule": timedelta(seconds=NODE_PLACE_MISSING_INTERVAL),
     },
     "nodes-reconcile": {

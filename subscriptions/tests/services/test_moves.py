@@ -10,10 +10,10 @@ from accounts.tests.factories import UserFactory
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
 from nodes.models import NodeClient, NodeHealth, SyncState
-from nodes.services import subscription_move
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
+from subscriptions.services.moves import subscription_move
 from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,8 +1,9 @@
-"""Writes to subscriptions. Billing, the bot and the admin call these; nobody else sets the fields.
+"""A subscription's life: created, extended, shortened, expired, re-provisioned; the trial.
 
-Every function is atomic and takes a row lock on the subscription, so concurrent calls
-(two payments for the same renewal, an admin extend racing the expiry sweep) serialise
-instead of overwriting each other.
+Billing, the bot and the console call these; nobody else sets the fields. Every function is
+atomic and takes a row lock on the subscription, so concurrent calls (two payments for the
+same renewal, an admin extend racing the expiry sweep) serialise instead of overwriting
+each other. Each change ends in ``subscription_keys_converge_in_lock`` (services/keys.py).
 """
 
 from datetime import datetime, timedelta
@@ -17,14 +18,14 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write, model_update
 from nodes.models import SyncState
-from nodes.services import (
-    keys_push_pending_on_commit,
-    node_keys_retry,
-    subscription_keys_sync,
-    subscription_keys_sync_locked,
-)
+from nodes.services.push import node_keys_retry, pending_keys_push_on_commit
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
-from subscriptions.notifications import notify_subscription_expired, notify_subscription_reminder
+from subscriptions.notifications import notify_subscription_expired
+from subscriptions.selectors import trial_tariff_get
+from subscriptions.services.keys import (
+    subscription_keys_converge,
+    subscription_keys_converge_in_lock,
+)
 
 
 def _locked(subscription: Subscription) -> Subscription:
@@ -50,7 +51,7 @@ def subscription_create(
     """A new active subscription for `tariff.duration_days` from now, limits snapshotted.
 
     ``place_keys_now=False``: the keys are placed by a task after commit (see
-    ``subscription_keys_sync_locked``), as a payment credit does.
+    ``subscription_keys_converge_in_lock``), as a payment credit does.
     """
     now = now or timezone.now()
     subscription = Subscription(
@@ -82,7 +83,7 @@ def subscription_create(
             "expires_at": subscription.expires_at.isoformat(),
         },
     )
-    subscription_keys_sync_locked(
+    subscription_keys_converge_in_lock(
         subscription=subscription, now=now, keys=[], place_now=place_keys_now
     )
     return subscription
@@ -110,7 +111,7 @@ def subscription_extend(
     now = now or timezone.now()
     subscription = _locked(subscription)
     before_status, before_expiry = subscription.status, subscription.expires_at
-    running = subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now
+    running = subscription.is_running(now)
     if running:
         subscription.expires_at += timedelta(days=days)
     else:
@@ -145,7 +146,7 @@ def subscription_extend(
             "expires_after": subscription.expires_at.isoformat(),
         },
     )
-    subscription_keys_sync_locked(subscription=subscription, now=now, place_now=place_keys_now)
+    subscription_keys_converge_in_lock(subscription=subscription, now=now, place_now=place_keys_now)
     return subscription
 
 
@@ -190,7 +191,7 @@ def subscription_shorten(
             now=now,
         )
     else:
-        subscription_keys_sync_locked(subscription=subscription, now=now)
+        subscription_keys_converge_in_lock(subscription=subscription, now=now)
     return subscription
 
 
@@ -217,7 +218,7 @@ def subscription_expire(
     if subscription.status == SubscriptionStatus.EXPIRED:
         return subscription
     if only_if_due and (
-        subscription.status != SubscriptionStatus.ACTIVE or subscription.expires_at > now
+        subscription.status != SubscriptionStatus.ACTIVE or subscription.is_running(now)
     ):
         return subscription
     before_status, before_expiry = subscription.status, subscription.expires_at
@@ -238,7 +239,7 @@ def subscription_expire(
             "early": before_expiry > now,
         },
     )
-    subscription_keys_sync_locked(subscription=subscription, now=now, push=push_keys)
+    subscription_keys_converge_in_lock(subscription=subscription, now=now, push=push_keys)
     return subscription
 
 
@@ -248,7 +249,7 @@ def subscriptions_expire_due(
     """Expire every active subscription past `expires_at`; returns the ids it expired.
 
     Subscriptions are expired in chunks, one transaction each: the key changes of a chunk
-    are pushed after its commit as one task per node (``keys_push_pending_on_commit``), so
+    are pushed after its commit as one task per node (``pending_keys_push_on_commit``), so
     each panel gets one batched call per chunk; a failure holds back one chunk at most.
     """
     now = now or timezone.now()
@@ -273,20 +274,9 @@ def subscriptions_expire_due(
                 if subscription.status == SubscriptionStatus.EXPIRED:
                     expired_now.append(pk)
                     _subscription_expired_notify(subscription=subscription)
-            keys_push_pending_on_commit(subscription_ids=expired_now)
+            pending_keys_push_on_commit(subscription_ids=expired_now)
         expired += expired_now
     return expired
-
-
-# --- Free trial, renewal previews, reminders and expiry notices -------------------------------
-
-
-def trial_tariff_get() -> Tariff | None:
-    """The tariff TRIAL_TARIFF_ID names while it is an active trial tariff; else None."""
-    tariff_id = settings.TRIAL_TARIFF_ID
-    if not tariff_id:
-        return None
-    return Tariff.objects.filter(pk=tariff_id, is_active=True, is_trial=True).first()
 
 
 @transaction.atomic
@@ -328,118 +318,9 @@ def subscription_trial_grant(*, customer: Customer, now: datetime | None = None)
     return subscription
 
 
-def subscription_expiry_after_extend(
-    *, subscription: Subscription, days: int, now: datetime | None = None
-) -> datetime:
-    """Where `subscription_extend(days=days)` would put `expires_at` now (for previews)."""
-    now = now or timezone.now()
-    running = subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now
-    return (subscription.expires_at if running else now) + timedelta(days=days)
-
-
-def _reminder_label(days: int) -> str:
-    return f"{days}d"
-
-
-def subscriptions_remind_due(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Queue the expiry reminders that are due (SUBSCRIPTION_REMINDER_DAYS); returns how many.
-
-    A reminder is due once the time left falls to its threshold. When several fell due
-    together (beat was down), only the nearest is sent; a threshold as long as the whole term
-    is skipped (a 3-day trial needs no "3 days left"). `reminders_sent` records them for the
-    current `expires_at` (an extension clears it) under the subscription's row lock, and the
-    outbox dedupe key names the expiry too: each reminder goes out once per expiry.
-    """
-    thresholds = sorted({days for days in settings.SUBSCRIPTION_REMINDER_DAYS if days > 0})
-    if not thresholds:
-        return 0
-    now = now or timezone.now()
-    candidates = list(
-        Subscription.objects.filter(
-            status=SubscriptionStatus.ACTIVE,
-            expires_at__gt=now,
-            expires_at__lte=now + timedelta(days=thresholds[-1]),
-            customer__is_banned=False,
-        )
-        .order_by("expires_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    return sum(
-        _subscription_remind(subscription_id=pk, thresholds=thresholds, now=now)
-        for pk in candidates
-    )
-
-
-@transaction.atomic
-def _subscription_remind(*, subscription_id: int, thresholds: list[int], now: datetime) -> bool:
-    subscription = (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("customer", "tariff")
-        .filter(pk=subscription_id, status=SubscriptionStatus.ACTIVE, expires_at__gt=now)
-        .first()
-    )
-    if subscription is None:
-        return False
-    left = subscription.expires_at - now
-    term = subscription.expires_at - subscription.started_at
-    due = [d for d in thresholds if left <= timedelta(days=d) < term]
-    sent = list(subscription.reminders_sent or [])
-    fresh = [d for d in due if _reminder_label(d) not in sent]
-    if not fresh:
-        return False
-    subscription.reminders_sent = sent + [_reminder_label(d) for d in fresh]
-    subscription.save(update_fields=["reminders_sent", "updated_at"])
-    notify_subscription_reminder(
-        subscription=subscription, reminder=_reminder_label(min(fresh)), now=now
-    )
-    return True
-
-
 def _subscription_expired_notify(*, subscription: Subscription) -> None:
     """The sweep expired `subscription`: tell its customer once, with a renew button."""
     notify_subscription_expired(subscription=subscription)
-
-
-# --- Operator actions on tariffs and subscriptions ------------------------------------------
-
-
-@transaction.atomic
-def tariff_save(*, tariff: Tariff, changed_fields: list[str], actor) -> Tariff:
-    """Create or change a tariff (validated), audited with the operator's name.
-
-    Subscriptions already sold keep their snapshotted limits; only new sales change.
-    """
-    created = tariff.pk is None
-    tariff.full_clean()
-    tariff.save()
-    audit_log_write(
-        event_type=AuditEvent.ADMIN_ACTION,
-        obj=tariff,
-        acting_user=actor,
-        message=f"tariff {tariff.name} {'added' if created else 'changed'}",
-        extra_data={
-            "action": "tariff_add" if created else "tariff_change",
-            "fields": sorted(changed_fields),
-            "price": str(tariff.price),
-            "duration_days": tariff.duration_days,
-        },
-    )
-    return tariff
-
-
-@transaction.atomic
-def tariff_set_active(*, tariff: Tariff, active: bool, actor) -> bool:
-    """Offer a tariff in the bot, or stop selling it. Returns whether anything changed."""
-    _tariff, changed = model_update(instance=tariff, data={"is_active": active})
-    if changed:
-        audit_log_write(
-            event_type=AuditEvent.ADMIN_ACTION,
-            obj=tariff,
-            acting_user=actor,
-            message=f"tariff {tariff.name} {'enabled' if active else 'disabled'}",
-            extra_data={"action": "tariff_set_active", "is_active": active},
-        )
-    return changed
 
 
 @transaction.atomic
@@ -453,7 +334,7 @@ def subscription_reprovision(*, subscription: Subscription, actor) -> int:
         subscription.keys.exclude(sync_state=SyncState.REMOVED).values_list("pk", flat=True)
     )
     retried = node_keys_retry(key_ids=key_ids)
-    keys = subscription_keys_sync(subscription=subscription, reason="re-provision")
+    keys = subscription_keys_converge(subscription=subscription, reason="re-provision")
     audit_log_write(
         event_type=AuditEvent.ADMIN_ACTION,
         obj=subscription,

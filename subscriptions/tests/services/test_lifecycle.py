@@ -8,7 +8,7 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
 from subscriptions.models import Subscription, SubscriptionStatus
-from subscriptions.services import (
+from subscriptions.services.lifecycle import (
     subscription_create,
     subscription_expire,
     subscription_extend,

@@ -1,16 +1,17 @@
-"""The push task's retry policy: transient errors retry with backoff; the last one alerts."""
+"""The node tasks: the push retry policy (backoff, the last attempt alerts), health timing."""
 
 import pytest
 from celery.exceptions import Retry
 from django.test import override_settings
 
 from nodes.models import NodeHealth, SyncState
-from nodes.services import node_health_check, x3ui_clients_reset
-from nodes.tasks import _backoff, node_keys_push_task
+from nodes.services.clients import x3ui_clients_reset
+from nodes.services.health import node_health_check
+from nodes.tasks import node_keys_push_task, provision_backoff
 from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email
 from nodes.tests.factories import NodeFactory
 from notifications.models import OutboxMessage
-from subscriptions.services import subscription_create
+from subscriptions.services.lifecycle import subscription_create
 from subscriptions.tests.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,27 +68,7 @@ def test_a_retry_after_a_transient_error_converges(key_on_panel):
 def test_backoff_is_exponential_with_jitter_and_capped():
     for retries in range(12):
         ceiling = min(5 * 2**retries, 600)
-        assert ceiling / 2 <= _backoff(retries) <= ceiling
-
-
-def test_lost_placements_are_found_within_a_minute_whatever_their_number(
-    django_capture_on_commit_callbacks,
-):
-    """A worker killed after credits leaves subscriptions without keys: one beat run places
-    all of them (the old sweep placed 200 per reconcile, every 10 minutes)."""
-    from django.conf import settings
-
-    from nodes.tasks import subscriptions_place_missing_task
-    from subscriptions.tests.factories import SubscriptionFactory
-
-    NodeFactory(health=NodeHealth.UP)
-    stranded = SubscriptionFactory.create_batch(230)
-    with django_capture_on_commit_callbacks(execute=False):  # the panel is not the point
-        placed = subscriptions_place_missing_task.apply().get()
-    assert placed == 230
-    assert all(s.keys.exists() for s in stranded)
-    schedule = settings.CELERY_BEAT_SCHEDULE["nodes-place-missing"]["schedule"]
-    assert schedule.total_seconds() <= 60
+        assert ceiling / 2 <= provision_backoff(retries) <= ceiling
 
 
 def test_failover_within_a_minute_at_the_defaults_without_moving_keys_on_one_lost_check():

@@ -8,7 +8,8 @@ from accounts.tests.factories import CustomerFactory
 from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.notifications import KIND_REMINDER
-from subscriptions.services import subscription_extend, subscriptions_remind_due
+from subscriptions.services.lifecycle import subscription_extend
+from subscriptions.services.reminders import subscriptions_remind_due
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db

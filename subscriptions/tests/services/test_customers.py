@@ -5,13 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.services import customer_ban, customer_message_send, customer_unban
 from accounts.tests.factories import CustomerFactory, UserFactory
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
 from nodes.models import NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from notifications.models import OutboxMessage, OutboxStatus
+from subscriptions.services.customers import customer_ban, customer_message_send, customer_unban
 from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
