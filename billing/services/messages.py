@@ -23,7 +23,7 @@ from notifications.services import (
     outbox_queue,
 )
 from notifications.texts import button_support, support_contact, support_url, tariff_name
-from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+from subscriptions.models import Subscription, Tariff
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def _notify_refunded(*, payment: Payment, subscription: Subscription | None, now
             "amount": money_format(payment.amount, payment.currency),
         }
         if subscription is not None:
-            if subscription.status == SubscriptionStatus.ACTIVE and subscription.expires_at > now:
+            if subscription.is_running(now):
                 text += "\n" + _("Your subscription is now active until %(expires)s.") % {
                     "expires": date_format(subscription.expires_at)
                 }
