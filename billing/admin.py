@@ -17,12 +17,9 @@ from django.utils.html import format_html
 from accounts.models import Customer
 from billing.models import Payment, PaymentStatus, WebhookEvent
 from billing.selectors import payment_totals
-from billing.services import (
-    payment_manual_create,
-    payment_refund,
-    webhook_event_dismiss,
-    webhook_event_reprocess,
-)
+from billing.services.payments import payment_manual_create, payment_refund
+from billing.services.webhook_events import webhook_event_dismiss
+from billing.services.webhooks import webhook_event_reprocess
 from core.admin import action_form_page, run_for_each
 from core.exceptions import ApplicationError
 from subscriptions.models import Subscription, Tariff

@@ -28,12 +28,12 @@ from rest_framework.views import APIView
 
 from billing.exceptions import ProviderNotConfiguredError
 from billing.providers import provider_get
-from billing.services import (
+from billing.services.webhook_events import (
     WebhookRequest,
-    webhook_event_process,
     webhook_event_record,
     webhook_event_refuse,
 )
+from billing.services.webhooks import webhook_event_process
 from core.net import client_ip, ip_allowed
 from core.ratelimit import rate_count, rate_hit
 

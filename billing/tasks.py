@@ -4,7 +4,7 @@ from celery import shared_task
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60, ignore_result=True)
 def payments_expire_pending_task() -> int:
     """Beat: cancel pending payments nobody paid before their expiry (idempotent)."""
-    from billing.services import payments_expire_pending
+    from billing.services.payments import payments_expire_pending
 
     return payments_expire_pending()
 
@@ -12,6 +12,6 @@ def payments_expire_pending_task() -> int:
 @shared_task(acks_late=True, soft_time_limit=600, time_limit=660, ignore_result=True)
 def webhook_events_prune_task() -> int:
     """Beat, daily: delete webhook log rows past WEBHOOK_RETENTION_DAYS (never credited ones)."""
-    from billing.services import webhook_events_prune
+    from billing.services.webhook_events import webhook_events_prune
 
     return webhook_events_prune()

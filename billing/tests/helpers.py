@@ -135,7 +135,7 @@ def mark_paid(payment: Payment, *, amount: str = "299.00", provider_ref: str = "
     from decimal import Decimal
 
     from billing.providers import ProviderNotification
-    from billing.services import payment_mark_paid
+    from billing.services.payments import payment_mark_paid
 
     return payment_mark_paid(
         payment_id=payment.pk,

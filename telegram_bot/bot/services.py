@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Customer
 from billing.providers import provider_get
-from billing.services import payment_checkout_url, payment_create
+from billing.services.payments import payment_checkout_url, payment_create
 from core.exceptions import ApplicationError
 from subscriptions.selectors import subscription_expiry_after_extend
 from telegram_bot.bot.selectors import Checkout, buy_offer_load, renewal_target, tariff_info

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from billing import alerts as billing_alerts
 from billing.models import PaymentStatus, WebhookEvent, WebhookEventStatus
-from billing.services import webhook_event_dismiss
+from billing.services.webhook_events import webhook_event_dismiss
 from billing.tests.conftest import billing_providers  # noqa: F401 - a fixture
 from billing.tests.factories import PaymentFactory, WebhookEventFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send

@@ -100,7 +100,7 @@ class Shop:
         code = f"""
 import json
 from accounts.models import Customer
-from billing.services import payment_create, payment_checkout_url
+from billing.services.payments import payment_create, payment_checkout_url
 from subscriptions.models import Subscription, Tariff
 customer = Customer.objects.get(telegram_id={user_id})
 tariff = Tariff.objects.filter(is_active=True, is_trial=False).order_by("pk").first()

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import PaymentStatus, WebhookEvent, WebhookEventStatus
-from billing.services import webhook_event_reprocess
+from billing.services.webhooks import webhook_event_reprocess
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send, snapshot
 from core.models import AuditEvent, AuditLog

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory, UserFactory
 from billing.models import PaymentStatus
-from billing.services import KIND_PAYMENT_NEW_ADMIN, KIND_PAYMENT_PAID
+from billing.services.messages import KIND_PAYMENT_NEW_ADMIN, KIND_PAYMENT_PAID
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from nodes.models import NodeHealth

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from billing.models import Payment, PaymentStatus
-from billing.services import payment_checkout_url, payment_create
+from billing.services.payments import payment_checkout_url, payment_create
 from billing.tests.factories import PaymentFactory
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog

@@ -16,7 +16,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from billing.models import PaymentStatus
-from billing.services import KIND_PAYMENT_PAID
+from billing.services.messages import KIND_PAYMENT_PAID
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, mark_paid, robokassa_params, send
 from nodes.models import NodeClient, NodeHealth, SyncState

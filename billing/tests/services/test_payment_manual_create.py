@@ -5,7 +5,7 @@ import pytest
 
 from accounts.tests.factories import CustomerFactory, UserFactory
 from billing.models import Payment, PaymentStatus
-from billing.services import payment_manual_create
+from billing.services.payments import payment_manual_create
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
 from notifications.models import OutboxMessage

@@ -10,7 +10,7 @@ from accounts.tests.factories import CustomerFactory
 from billing.exceptions import WebhookError
 from billing.models import PaymentStatus
 from billing.providers import ProviderNotification
-from billing.services import amounts_equal, payment_mark_paid
+from billing.services.payments import amounts_equal, payment_mark_paid
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import mark_paid
 from notifications.models import OutboxAudience, OutboxMessage

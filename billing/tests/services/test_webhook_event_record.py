@@ -1,7 +1,8 @@
 import pytest
 
 from billing.models import WebhookEvent
-from billing.services import WebhookRequest, webhook_event_record, webhook_receive
+from billing.services.webhook_events import WebhookRequest, webhook_event_record
+from billing.services.webhooks import webhook_receive
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import WebhookEvent, WebhookEventStatus
-from billing.services import webhook_events_prune
+from billing.services.webhook_events import webhook_events_prune
 from billing.tests.factories import WebhookEventFactory
 
 pytestmark = pytest.mark.django_db
