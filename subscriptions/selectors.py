@@ -15,10 +15,12 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
@@ -108,8 +110,23 @@ def subscription_links(*, subscription: Subscription) -> list[KeyLink]:
     return links
 
 
+def _keys_traffic(field: str) -> Coalesce:
+    """The sum of `field` over a subscription's keys (every key, removed ones too), as a
+    subquery of the subscription's own row."""
+    total = (
+        NodeClient.objects.filter(subscription=OuterRef("pk"))
+        .order_by()
+        .values("subscription")
+        .annotate(total=Sum(field))
+        .values("total")
+    )
+    return Coalesce(Subquery(total), 0)
+
+
 def subscription_by_feed_token(*, token: str) -> Subscription | None:
-    """The subscription behind a feed URL; None for anything that cannot be a token.
+    """The subscription behind a feed URL, with the traffic of its keys (``traffic_upload``,
+    ``traffic_download``: bytes, as the panels last reported them) in the same query;
+    None for anything that cannot be a token.
 
     Tokens are ``secrets.token_urlsafe`` output, so any other character (a NUL byte, which
     PostgreSQL text cannot even hold) ends the lookup before the database sees it.
@@ -117,7 +134,13 @@ def subscription_by_feed_token(*, token: str) -> Subscription | None:
     if not FEED_TOKEN_RE.fullmatch(token):
         return None
     return (
-        Subscription.objects.select_related("customer", "tariff").filter(feed_token=token).first()
+        Subscription.objects.select_related("customer", "tariff")
+        .annotate(
+            traffic_upload=_keys_traffic("traffic_up"),
+            traffic_download=_keys_traffic("traffic_down"),
+        )
+        .filter(feed_token=token)
+        .first()
     )
 
 
@@ -128,14 +151,6 @@ def subscriptions_of_customer(*, customer_id: int) -> list[Subscription]:
         .select_related("tariff")
         .order_by("-expires_at")
     )
-
-
-def subscription_traffic(*, subscription: Subscription) -> tuple[int, int]:
-    """(upload, download) bytes over every key, as the panels last reported them."""
-    totals = NodeClient.objects.filter(subscription=subscription).aggregate(
-        up=Sum("traffic_up"), down=Sum("traffic_down")
-    )
-    return totals["up"] or 0, totals["down"] or 0
 
 
 def trial_tariff_get() -> Tariff | None:

@@ -15,7 +15,6 @@ from subscriptions.selectors import (
     subscription_by_feed_token,
     subscription_feed_url,
     subscription_links,
-    subscription_traffic,
 )
 
 BROWSER_MARKERS = ("Mozilla/", "Chrome/", "Safari/")
@@ -67,10 +66,9 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         return _unknown_token_answer(request)
     active = subscription.is_running() and not subscription.customer.is_banned
     keys = subscription_links(subscription=subscription) if active else []
-    upload, download = subscription_traffic(subscription=subscription)
     headers = feed_headers_build(
-        upload=upload,
-        download=download,
+        upload=subscription.traffic_upload,
+        download=subscription.traffic_download,
         total=subscription.traffic_limit_bytes,
         expire_ts=int(subscription.expires_at.timestamp()),
         title=settings.SUBSCRIPTION_FEED_TITLE,

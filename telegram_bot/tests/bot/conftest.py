@@ -9,7 +9,7 @@ from telegram import Update
 
 from billing.tests.helpers import FREEKASSA, ROBOKASSA
 from nodes.models import NodeHealth
-from nodes.tests.factories import NodeClientFactory, NodeFactory
+from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 from telegram_bot.bot.application import build_application
 from tests.doubles.telegram_api import ApiCall, TelegramApiDouble
@@ -107,23 +107,6 @@ def buttons(markup: dict | None) -> list[tuple[str, str]]:
 
 
 # --- a shop: tariffs, payment methods, a trial, a node with a known inbound ----------------
-
-REALITY_INBOUND = {
-    "id": 1,
-    "port": 443,
-    "protocol": "vless",
-    "settings": {"decryption": "none", "encryption": "none"},
-    "stream_settings": {
-        "network": "tcp",
-        "security": "reality",
-        "tcpSettings": {"header": {"type": "none"}},
-        "realitySettings": {
-            "serverNames": ["www.microsoft.com"],
-            "shortIds": ["6ba85179e30d4fc2"],
-            "settings": {"publicKey": "PBK", "fingerprint": "chrome", "spiderX": "/"},
-        },
-    },
-}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from nodes.models import NodeHealth
-from nodes.tests.factories import NodeFactory
+from nodes.tests.factories import REALITY_INBOUND, NodeFactory
 from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.notifications import (
@@ -20,7 +20,7 @@ from subscriptions.notifications import (
     notify_subscription_expired,
     notify_subscription_reminder,
 )
-from telegram_bot.tests.bot.conftest import REALITY_INBOUND, buttons, subscription_for
+from telegram_bot.tests.bot.conftest import buttons, subscription_for
 from telegram_bot.tests.bot.test_locale import po_entries
 
 pytestmark = pytest.mark.django_db
