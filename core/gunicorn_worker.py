@@ -58,7 +58,7 @@ class _DeadlineSocket:
 
     def __init__(self, sock, deadline: float) -> None:
         self._sock = sock
-        self._deadline = deadline
+        self._deadline: float | None = deadline
         self._timeout = sock.gettimeout()
         self.timed_out = False
 
@@ -73,6 +73,8 @@ class _DeadlineSocket:
         return self._timeout
 
     def recv(self, size: int, *flags) -> bytes:
+        if self._deadline is None:  # the reply has started: the request was read
+            return self._sock.recv(size, *flags)
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             self.timed_out = True
@@ -82,7 +84,7 @@ class _DeadlineSocket:
         try:
             return self._sock.recv(size, *flags)
         except TimeoutError:
-            if self._deadline - time.monotonic() > 0:  # the caller's own, shorter timeout
+            if remaining > own:  # the caller's own, shorter timeout ran out
                 raise
             self.timed_out = True
             raise RequestReadTimeout() from None
@@ -90,15 +92,19 @@ class _DeadlineSocket:
             self._sock.settimeout(self._timeout)
 
     # Replies are written with the socket's own timeout (recv above puts it back after
-    # every read); defined here only so that nothing reaches them through __getattr__
-    # with a read deadline still set.
+    # every read). Once the reply starts (sendall, sendfile: gunicorn/http/wsgi.py writes
+    # the response with them) the deadline is over: util.close_graceful's drain after a
+    # slow view must not count as a slow client. ``send`` is only the interim
+    # "100 Continue" (wsgi.create), before the body is read.
     def send(self, data, *flags):
         return self._sock.send(data, *flags)
 
     def sendall(self, data, *flags):
+        self._deadline = None
         return self._sock.sendall(data, *flags)
 
     def sendfile(self, file, offset=0, count=None):
+        self._deadline = None
         return self._sock.sendfile(file, offset, count)
 
 

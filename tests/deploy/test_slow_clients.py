@@ -207,3 +207,21 @@ def test_a_body_sent_in_time_reaches_the_application_whole():
     finally:
         sender.join(timeout=5)
         client.close()
+
+
+def test_after_the_reply_starts_the_deadline_is_over():
+    """A view slower than the read deadline is not a slow client: once the reply is being
+    written, reads (util.close_graceful's drain) wait only for their own timeout."""
+    server, client = socket.socketpair()
+    try:
+        bounded = _DeadlineSocket(server, time.monotonic() - 1)  # long past
+        bounded.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+        client.sendall(b"late")
+        bounded.settimeout(0.5)
+        assert bounded.recv(10) == b"late"
+        with pytest.raises(TimeoutError):
+            bounded.recv(10)
+        assert not bounded.timed_out
+    finally:
+        server.close()
+        client.close()
