@@ -1165,6 +1165,37 @@ def subscriptions_place_missing(*, seconds: float = 25.0) -> int:
     return count
 
 
+def keys_push_lost(*, older_than: float = 60.0, limit: int = 2000) -> int:
+    """Push again the keys whose push task was lost; how many were queued.
+
+    A key waiting for its panel (pending, or being removed) has a push task queued when it
+    changes. If that task is lost (a worker killed while holding it, the broker down at
+    commit), the subscription still has a live key, so ``subscriptions_place_missing`` leaves
+    it alone, and only the reconcile (every NODE_RECONCILE_INTERVAL, 10 minutes) used to push
+    it (found by bench/drill.py). Keys untouched for `older_than` seconds on enabled nodes that
+    are not down get one push task per node; they are touched, so the next run (every
+    NODE_PLACE_MISSING_INTERVAL) leaves them to that task for another `older_than`. Pushing a
+    key twice is safe (versions, the add claim).
+    """
+    now = timezone.now()
+    keys = list(
+        NodeClient.objects.filter(
+            sync_state__in=(SyncState.PENDING, SyncState.REMOVING),
+            node__is_enabled=True,
+            updated_at__lt=now - timedelta(seconds=older_than),
+        )
+        .exclude(node__health=NodeHealth.DOWN)
+        .order_by("updated_at")[:limit]
+    )
+    if not keys:
+        return 0
+    with transaction.atomic():
+        NodeClient.objects.filter(pk__in=[k.pk for k in keys]).update(updated_at=now)
+        _push_on_commit(keys)
+    logger.info("pushing %s keys again whose push was lost", len(keys))
+    return len(keys)
+
+
 # --- Health and failover ---------------------------------------------------------------------
 
 

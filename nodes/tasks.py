@@ -113,10 +113,13 @@ def subscription_keys_sync_task(self, subscription_id: int) -> bool:
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True)
 def subscriptions_place_missing_task() -> int:
-    """Beat: place the keys of subscriptions left without any (a lost placement task)."""
-    from nodes.services import subscriptions_place_missing
+    """Beat: place the keys of subscriptions left without any (a lost placement task) and
+    push again the keys whose push task was lost."""
+    from nodes.services import keys_push_lost, subscriptions_place_missing
 
-    return subscriptions_place_missing()
+    placed = subscriptions_place_missing()
+    keys_push_lost()
+    return placed
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True)
