@@ -46,8 +46,10 @@ from telegram_bot.telegram_api import (
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this belongs to a worker that died mid-send.
-OUTBOX_CLAIM_STALE_AFTER = timedelta(minutes=5)
+# A claim older than this belongs to a worker that died mid-send: outbox_send_task is killed
+# after 60 s (time_limit) and a Bot API call gives up after 20 s (TELEGRAM_HTTP_TIMEOUT). It was
+# 5 minutes, so a message whose worker was SIGKILLed waited over 5 minutes (bench/drill.py).
+OUTBOX_CLAIM_STALE_AFTER = timedelta(minutes=2)
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
 

@@ -7,6 +7,7 @@ from unittest.mock import patch
 import pytest
 import requests
 import responses
+from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
@@ -357,3 +358,24 @@ def test_the_flush_queues_every_head_when_the_cache_is_down(monkeypatch):
     assert outbox_flush(now=later) == 2
     assert outbox_flush(now=later) == 2  # no way to know: better a copy than a lost message
     assert enqueued == [m.pk for m in heads] * 2
+
+
+def test_a_claim_of_a_killed_worker_is_released_within_the_task_time_limits(monkeypatch):
+    """Found by bench/drill.py: a message claimed by a worker SIGKILLed mid-send waited over
+    5 minutes. Nothing holds a claim longer than the task's hard time limit (60 s) or a Bot
+    API call's timeouts, so the flush releases it after 2 minutes."""
+    from telegram_bot.tasks import outbox_send_task
+
+    assert outbox_send_task.time_limit <= 60
+    assert sum(settings.TELEGRAM_HTTP_TIMEOUT) <= 60
+    message = queue()
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status=OutboxStatus.SENDING, claimed_at=now - timedelta(minutes=2, seconds=30)
+    )
+    enqueued = []
+    monkeypatch.setattr("telegram_bot.tasks.outbox_send_task.delay", enqueued.append)
+    assert outbox_flush(now=now) == 1
+    assert enqueued == [message.pk]
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.PENDING
