@@ -25,9 +25,10 @@ Writing the reply is not bounded (as before): the proxy restores the socket's ow
 before every send. A slow client still holds a worker for up to ``read_timeout`` seconds, and
 clients that reconnect at once can keep doing so: the buffering proxy is the first line.
 gthread workers were not adopted: they change the threading model Django, the database
-connections and the metrics hooks run under (not measured here). The deploy examples (deploy/Caddyfile, deploy/nginx.conf) buffer whole
-requests in front of gunicorn; this deadline is the second line, for a server without them.
-Configured in gunicorn.conf.py (``WEB_READ_TIMEOUT``).
+connections and the metrics hooks run under (not measured here). The deploy examples
+(deploy/Caddyfile, deploy/nginx.conf) buffer whole requests in front of gunicorn; this
+deadline is the second line, for a server without them. Configured in gunicorn.conf.py
+(``WEB_READ_TIMEOUT``).
 """
 
 from __future__ import annotations
