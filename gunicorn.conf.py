@@ -9,6 +9,7 @@ import os
 from gunicorn import glogging
 
 from core import metrics_files
+from core.gunicorn_worker import DeadlineSyncWorker
 from core.logging import logging_dict, record_factory_install
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -18,6 +19,12 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # compose file gives the container a little more (stop_grace_period) before SIGKILL.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+# Sync workers (one connection each at a time) whose clients get WEB_READ_TIMEOUT seconds in
+# all to send a request (line, headers and body): a client trickling a byte every few seconds
+# is cut then instead of holding a worker until `timeout` (core/gunicorn_worker.py; issue 17
+# #5). Keep it below GUNICORN_TIMEOUT. The proxy in front buffers requests too (deploy/).
+worker_class = "core.gunicorn_worker.DeadlineSyncWorker"
+DeadlineSyncWorker.read_timeout = float(os.environ.get("WEB_READ_TIMEOUT", "10"))
 # Recycle workers now and then so a slow leak never takes the site down.
 max_requests = 2000
 max_requests_jitter = 200

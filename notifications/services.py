@@ -6,12 +6,14 @@ lost task left behind, so no notification depends on a single broker message.
 """
 
 import logging
+import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -37,8 +39,10 @@ from notifications.telegram_api import (
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this belongs to a worker that died mid-send.
-OUTBOX_CLAIM_STALE_AFTER = timedelta(minutes=5)
+# A claim older than this belongs to a worker that died mid-send: outbox_send_task is killed
+# after 60 s (time_limit) and a Bot API call gives up after 20 s (TELEGRAM_HTTP_TIMEOUT). It was
+# 5 minutes, so a message whose worker was SIGKILLed waited over 5 minutes (bench/drill.py).
+OUTBOX_CLAIM_STALE_AFTER = timedelta(minutes=2)
 TELEGRAM_TEXT_LIMIT = 4096
 # The kind of a broadcast's messages (console/broadcasts.py); backlog alerts leave them out.
 BROADCAST_KIND = "broadcast"
@@ -292,7 +296,8 @@ def _next_in_chat(message: OutboxMessage) -> int | None:
 
 def outbox_flush(*, now: datetime | None = None, limit: int = 500) -> int:
     """Release stale claims and enqueue the head of every chat that is due (at most `limit`
-    chats, longest due first). Returns how many were enqueued.
+    chats, longest due first), unless a recent flush queued it already (its task may still
+    wait in the broker; FLUSH_REQUEUE_AFTER_FLUSHES). Returns how many were enqueued.
 
     Only heads are enqueued: a later message to a chat cannot be sent before its head and
     is handed over when the head is done, so however many messages wait behind a head whose
@@ -308,9 +313,30 @@ def outbox_flush(*, now: datetime | None = None, limit: int = 500) -> int:
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
+    requeue_after = math.ceil(settings.OUTBOX_FLUSH_INTERVAL * FLUSH_REQUEUE_AFTER_FLUSHES)
+    queued = 0
     for pk in due:
-        outbox_send_task.delay(pk)
-    return len(due)
+        if _flush_marked(pk, timeout=requeue_after):
+            outbox_send_task.delay(pk)
+            queued += 1
+    return queued
+
+
+# A head the flush queued is queued again only after this many flushes: while a backlog holds
+# the task in the broker, the next flushes would each add a copy of every chat's head, and the
+# copies grow the backlog they wait in (bench/drill.py: +300 tasks every 30 s, the queue never
+# drained). A task lost meanwhile is resent by the flush after that.
+FLUSH_REQUEUE_AFTER_FLUSHES = 4
+
+
+def _flush_marked(message_id: int, *, timeout: int) -> bool:
+    """Whether the flush may queue this head now (and note that it did); yes when the cache
+    cannot say (Redis down: better a copy than a lost message)."""
+    try:
+        return cache.add(f"outbox:flushed:{message_id}", 1, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - any cache failure: queue it
+        logger.warning("outbox flush: the cache is unreachable (%s); queueing anyway", exc)
+        return True
 
 
 # --- Operator actions: retry, broadcasts ----------------------------------------------------

@@ -56,7 +56,11 @@ def subscription_keys_converge_task(self, subscription_id: int) -> bool:
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True)
 def subscriptions_place_missing_task() -> int:
-    """Beat: place the keys of subscriptions left without any (a lost placement task)."""
+    """Beat: place the keys of subscriptions left without any (a lost placement task) and
+    push again the keys whose push task was lost."""
+    from nodes.services.push import keys_push_lost
     from subscriptions.services.keys import subscriptions_place_missing
 
-    return subscriptions_place_missing()
+    placed = subscriptions_place_missing()
+    keys_push_lost()
+    return placed

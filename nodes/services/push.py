@@ -7,6 +7,7 @@ subscriptions app is told through ``nodes.signals`` (a refused key, keys now syn
 """
 
 import hashlib
+import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +45,8 @@ from nodes.x3ui import (
     X3UIRejected,
 )
 from notifications.services import notify_admins
+
+logger = logging.getLogger(__name__)
 
 
 def keys_push_on_commit(*, keys: list[NodeClient]) -> None:
@@ -103,6 +106,36 @@ class PushResult:
             "unchanged": self.unchanged,
             "errors": len(self.errors),
         }
+
+
+def keys_push_lost(*, older_than: float = 60.0, limit: int = 2000) -> int:
+    """Push again the keys whose push task was lost; how many were queued.
+
+    A key waiting for its panel (pending, or being removed) has a push task queued when it
+    changes. If that task is lost (a worker killed while holding it, the broker down at
+    commit), the subscription still has a live key, so ``subscriptions_place_missing`` leaves
+    it alone, and the reconcile (every NODE_RECONCILE_INTERVAL) is minutes away. Keys untouched
+    for `older_than` seconds on enabled nodes that are not down get one push task per node;
+    they are touched, so the next run (every NODE_PLACE_MISSING_INTERVAL) leaves them to that
+    task for another `older_than`. Pushing a key twice is safe (versions, the add claim).
+    """
+    now = timezone.now()
+    keys = list(
+        NodeClient.objects.filter(
+            sync_state__in=(SyncState.PENDING, SyncState.REMOVING),
+            node__is_enabled=True,
+            updated_at__lt=now - timedelta(seconds=older_than),
+        )
+        .exclude(node__health=NodeHealth.DOWN)
+        .order_by("updated_at")[:limit]
+    )
+    if not keys:
+        return 0
+    with transaction.atomic():
+        NodeClient.objects.filter(pk__in=[k.pk for k in keys]).update(updated_at=now)
+        keys_push_on_commit(keys=keys)
+    logger.info("pushing %s keys again whose push was lost", len(keys))
+    return len(keys)
 
 
 def _mark_done(result: PushResult, key: NodeClient, version: int, *, removed: bool = False):

@@ -7,6 +7,7 @@ from unittest.mock import patch
 import pytest
 import requests
 import responses
+from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
@@ -321,3 +322,60 @@ def test_a_failed_earlier_message_does_not_hold_the_chat():
     first, second = queue(customer), queue(customer)
     assert outbox_message_send(message_id=first.pk).status == "failed"
     assert outbox_message_send(message_id=second.pk).status == "sent"
+
+
+@override_settings(TELEGRAM_RATE_PER_CHAT_SECONDS=0)
+def test_the_flush_never_piles_copies_of_a_queued_head_onto_a_backlog(monkeypatch):
+    """Found by bench/drill.py: while the broker held a backlog, every flush (30 s) queued
+    every chat's head again, and the queue grew by hundreds of copies each time. A head the
+    flush queued is queued again only FLUSH_REQUEUE_AFTER_FLUSHES flushes later."""
+    from django.core.cache import cache
+
+    heads = [queue(text=f"chat {i}") for i in range(3)]
+    enqueued = []
+    monkeypatch.setattr("notifications.tasks.outbox_send_task.delay", enqueued.append)
+    later = timezone.now() + timedelta(seconds=1)
+    assert outbox_flush(now=later) == 3
+    assert outbox_flush(now=later + timedelta(seconds=30)) == 0  # still queued, no copy
+    assert sorted(enqueued) == sorted(m.pk for m in heads)
+    # The task of one head was lost after all: once the mark has expired, it is queued again.
+    cache.delete(f"outbox:flushed:{heads[0].pk}")
+    assert outbox_flush(now=later + timedelta(seconds=150)) == 1
+    assert enqueued[-1] == heads[0].pk
+
+
+@override_settings(TELEGRAM_RATE_PER_CHAT_SECONDS=0)
+def test_the_flush_queues_every_head_when_the_cache_is_down(monkeypatch):
+    heads = [queue(text=f"chat {i}") for i in range(2)]
+    enqueued = []
+    monkeypatch.setattr("notifications.tasks.outbox_send_task.delay", enqueued.append)
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+    monkeypatch.setattr("notifications.services.cache.add", unreachable)
+    later = timezone.now() + timedelta(seconds=1)
+    assert outbox_flush(now=later) == 2
+    assert outbox_flush(now=later) == 2  # no way to know: better a copy than a lost message
+    assert enqueued == [m.pk for m in heads] * 2
+
+
+def test_a_claim_of_a_killed_worker_is_released_within_the_task_time_limits(monkeypatch):
+    """Found by bench/drill.py: a message claimed by a worker SIGKILLed mid-send waited over
+    5 minutes. Nothing holds a claim longer than the task's hard time limit (60 s) or a Bot
+    API call's timeouts, so the flush releases it after 2 minutes."""
+    from notifications.tasks import outbox_send_task
+
+    assert outbox_send_task.time_limit <= 60
+    assert sum(settings.TELEGRAM_HTTP_TIMEOUT) <= 60
+    message = queue()
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status=OutboxStatus.SENDING, claimed_at=now - timedelta(minutes=2, seconds=30)
+    )
+    enqueued = []
+    monkeypatch.setattr("notifications.tasks.outbox_send_task.delay", enqueued.append)
+    assert outbox_flush(now=now) == 1
+    assert enqueued == [message.pk]
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.PENDING

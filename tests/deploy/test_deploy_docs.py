@@ -98,3 +98,44 @@ def test_proxy_examples_exist_and_forward_the_client(path, needles):
     for needle in needles:
         assert needle in text, needle
     assert "DJANGO_SECURE_PROXY_SSL_HEADER=true" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "needles"),
+    [
+        (
+            "deploy/nginx.conf",
+            [
+                "client_header_timeout 10s;",
+                "client_body_timeout 10s;",
+                "proxy_request_buffering on;",
+                "client_max_body_size 2m;",
+            ],
+        ),
+        (
+            "deploy/Caddyfile",
+            ["read_header 10s", "read_body 10s", "request_buffers 2MB", "max_size 2MB"],
+        ),
+    ],
+)
+def test_proxy_examples_buffer_requests_and_time_out_slow_clients(path, needles):
+    """Web workers survive slow clients (issue 17 #5): the proxy holds a whole request before
+    gunicorn sees it, and cuts a client that takes too long to send it."""
+    text = (ROOT / path).read_text()
+    for needle in needles:
+        assert needle in text, needle
+    assert "WEB_READ_TIMEOUT" in text
+
+
+def test_the_caddy_timeouts_are_global_options():
+    """Caddy takes server timeouts only in the global options block, the file's first block."""
+    text = (ROOT / "deploy/Caddyfile").read_text()
+    code = [line for line in text.splitlines() if line.strip() and line.lstrip()[0] != "#"]
+    assert code[:3] == ["{", "\tservers {", "\t\ttimeouts {"], code[:3]
+
+
+def test_the_worker_read_deadline_is_configured_and_documented():
+    conf = (ROOT / "gunicorn.conf.py").read_text()
+    assert 'worker_class = "core.gunicorn_worker.DeadlineSyncWorker"' in conf
+    assert 'os.environ.get("WEB_READ_TIMEOUT", "10")' in conf
+    assert "WEB_READ_TIMEOUT" in DOC
