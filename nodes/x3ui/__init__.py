@@ -5,7 +5,7 @@ only. The local panel simulator used by tests, benchmarks and demos is a develop
 ``devtools.x3ui_simulator``, which production code never imports.
 """
 
-from .client import X3UIClient, duplicate_emails, is_duplicate_message
+from .client import X3UIClient
 from .exceptions import (
     X3UIAuthError,
     X3UIDuplicateClient,
@@ -17,6 +17,7 @@ from .exceptions import (
     X3UIRejected,
     X3UIUnavailable,
 )
+from .transport import duplicate_emails, is_duplicate_message
 from .types import (
     GENERATION_LEGACY,
     GENERATION_V3,

@@ -13,11 +13,9 @@ Request budget, because reconciliation runs against every node on a schedule:
 - ``find_client()`` (one request) reads the panel's own record back; it settles a write
   whose answer was a refusal or came too late.
 - Authentication: an API token costs nothing; a password login costs one request on panels
-  without CSRF and two (``csrf-token`` + ``login``) on v3.0+. A new instance built with
-  ``auth_state=`` from an earlier one's ``auth_state()`` (or with a long-lived
-  ``requests.Session`` holding the panel cookie) skips the login entirely; an expired
-  session costs one failed request and a normal login.
-- ``request_count`` counts every HTTP request this instance made, logins included.
+  without CSRF and two (``csrf-token`` + ``login``) on v3.0+. A ``requests.Session`` that
+  holds the panel cookie skips the login; an expired session costs one failed request and
+  a normal login.
 
 The HTTP half (session, login, envelope) is ``transport.py``; the two client APIs are
 ``legacy.py`` and ``clients_api.py``. An instance is not thread-safe (it owns a cookie jar
@@ -38,13 +36,7 @@ from .exceptions import (
     X3UIUnavailable,
 )
 from .legacy import _LEGACY_LIST, LegacyInboundsAPI
-from .transport import (
-    _one_line,
-    _q,
-    _RouteMissing,
-    duplicate_emails,
-    is_duplicate_message,
-)
+from .transport import _one_line, _q, _RouteMissing
 from .types import (
     GENERATION_LEGACY,
     GENERATION_V3,
@@ -53,8 +45,6 @@ from .types import (
     PanelClient,
     ServerStatus,
 )
-
-__all__ = ["X3UIClient", "duplicate_emails", "is_duplicate_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,14 +88,6 @@ class X3UIClient(LegacyInboundsAPI, ClientsAPI):
                 GENERATION_V3, self._call("GET", "panel/api/clients/list")
             ),
         )
-
-    def get_client(self, email: str) -> PanelClient | None:
-        """One client of our inbound by email (case-insensitive, as v3.0+ compare), or None."""
-        wanted = email.casefold()
-        for client in self.list_clients():
-            if client.email.casefold() == wanted:
-                return client
-        return None
 
     def find_client(self, email: str) -> PanelClient | None:
         """The panel's client with this email on *any* inbound, with ``inbound_ids``; or None.

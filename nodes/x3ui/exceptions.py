@@ -41,18 +41,9 @@ class X3UIError(Exception):
         #: The panel's own ``msg`` (often translated: show it, never branch on it).
         self.msg = msg
 
-    @property
-    def retryable(self) -> bool:
-        """Whether the same request may succeed later; overridden by subclasses."""
-        return False
-
 
 class X3UIUnavailable(X3UIError):
     """The panel could not be reached or answered garbage: retry later."""
-
-    @property
-    def retryable(self) -> bool:
-        return True
 
 
 class X3UIAuthError(X3UIError):
@@ -80,13 +71,11 @@ class X3UIRejected(X3UIError):
         self,
         message: str,
         *,
-        endpoint: str = "",
-        status_code: int | None = None,
-        msg: str = "",
         failures: Mapping[str, str] | None = None,
         added: tuple[str, ...] = (),
+        **kwargs,
     ) -> None:
-        super().__init__(message, endpoint=endpoint, status_code=status_code, msg=msg)
+        super().__init__(message, **kwargs)
         #: Per-email reasons when a batch was partly refused (v3 ``bulkCreate``).
         self.failures: dict[str, str] = dict(failures or {})
         #: Emails that *were* added before/while the rest failed (partial batches only).
@@ -96,25 +85,8 @@ class X3UIRejected(X3UIError):
 class X3UIDuplicateClient(X3UIRejected):
     """The email (or its subId) is already taken on the panel: update instead of add."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        endpoint: str = "",
-        status_code: int | None = None,
-        msg: str = "",
-        emails: tuple[str, ...] = (),
-        failures: Mapping[str, str] | None = None,
-        added: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(
-            message,
-            endpoint=endpoint,
-            status_code=status_code,
-            msg=msg,
-            failures=failures,
-            added=added,
-        )
+    def __init__(self, message: str, *, emails: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(message, **kwargs)
         #: The duplicate emails, as far as the panel's message names them.
         self.emails = emails
 
