@@ -49,11 +49,6 @@ CONTEXT_VARS: dict[str, ContextVar] = {
 _task_tokens: dict[str, tuple[Token, Token]] = {}
 
 
-def log_context() -> dict[str, Any]:
-    """The context fields that are set right now."""
-    return {name: value for name, var in CONTEXT_VARS.items() if (value := var.get()) is not None}
-
-
 def task_context_enter(*, task_id: str | None, task_name: str | None) -> None:
     """A Celery task starts (task_prerun): its lines carry its id and name."""
     if not task_id:
@@ -268,8 +263,7 @@ def record_factory_install() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = current(*args, **kwargs)
         try:
-            for name, var in CONTEXT_VARS.items():
-                setattr(record, name, var.get())
+            _record_context(record)
             _record_redact(record)
         except Exception:  # noqa: BLE001, S110 - logging must never raise into the caller
             pass
@@ -407,22 +401,12 @@ def logging_dict(*, log_format: str, level: str, loggers: dict[str, dict]) -> di
     config = {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {
-            "context": {"()": "core.logging.ContextFilter"},
-            "redact": {"()": "core.logging.RedactFilter"},
-            "one_line_warning": {"()": "core.logging.OneLineWarningFilter"},
-        },
+        "filters": {"one_line_warning": {"()": "core.logging.OneLineWarningFilter"}},
         "formatters": {
             "text": {"()": "core.logging.TextFormatter"},
             "json": {"()": "core.logging.JsonFormatter"},
         },
-        "handlers": {
-            "console": {
-                "class": "logging.StreamHandler",
-                "formatter": log_format,
-                "filters": ["context", "redact"],
-            },
-        },
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": loggers,
     }
