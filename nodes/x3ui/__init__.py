@@ -1,8 +1,8 @@
 """The 3x-ui panel client (pure HTTP, no ORM).
 
-Services build an ``X3UIClient`` from a ``Node`` row; tasks retry on ``X3UIUnavailable``
-only. The local panel simulator used by tests, benchmarks and demos is a development tool,
-``devtools.x3ui_simulator``, which production code never imports.
+Services build an ``X3UIClient`` from a ``Node`` row. The local panel simulator used by
+tests, benchmarks and demos is a development tool, ``devtools.x3ui_simulator``, which
+production code never imports.
 """
 
 from .client import X3UIClient

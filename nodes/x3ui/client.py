@@ -1,8 +1,7 @@
 """A pure HTTP client for one inbound on one 3x-ui panel (no ORM).
 
 It hides the two incompatible client APIs (legacy ≤ v3.0.2, the clients API of v3.1+;
-docs/x3ui.md) behind one set of methods, logs in with or without CSRF (v3.0+ vs older),
-and turns every way a panel can fail into one of our exceptions (``exceptions.py``).
+docs/x3ui.md) behind one set of methods.
 
 Request budget, because reconciliation runs against every node on a schedule:
 

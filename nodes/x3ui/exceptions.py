@@ -1,19 +1,6 @@
-"""Errors raised by the 3x-ui client.
-
-The split is about what the caller should do next, not about HTTP details:
-
-- ``X3UIUnavailable``: try again later (timeouts, refused connections, 5xx, a body that is
-  not the JSON envelope). Celery tasks retry on this one only.
-- ``X3UIRejected``: the panel understood us and said no (``success: false``). Retrying the
-  same request will not help.
-- ``X3UIDuplicateClient``: a rejection that means "this email already exists", so a caller
-  that was trying to create a client can update it instead.
-- ``X3UINotFound``: the panel has no such endpoint, inbound or client.
-- ``X3UIAuthError``: bad credentials, a rejected API token, or a session that could not be
-  restored by logging in again. An operator has to fix the node's configuration.
-
-Messages never contain the panel password or API token: they name the endpoint relative to
-the panel's base path (which is itself a light secret) and the panel's own ``msg``.
+"""Errors raised by the 3x-ui client, split by what the caller should do next (not by HTTP
+details). Messages never contain the panel password or API token: they name the endpoint
+relative to the panel's base path (itself a light secret) and the panel's own ``msg``.
 """
 
 from __future__ import annotations
@@ -43,11 +30,13 @@ class X3UIError(Exception):
 
 
 class X3UIUnavailable(X3UIError):
-    """The panel could not be reached or answered garbage: retry later."""
+    """Timeout, refused connection, 5xx, a body that is not the JSON envelope: try again
+    later."""
 
 
 class X3UIAuthError(X3UIError):
-    """Login failed, the API token was refused, or the session could not be restored."""
+    """Bad credentials, a refused API token, or a session a new login could not restore: an
+    operator has to fix the node's configuration."""
 
 
 class X3UILoginRefused(X3UIAuthError):
@@ -65,7 +54,8 @@ class X3UILoginRefused(X3UIAuthError):
 
 
 class X3UIRejected(X3UIError):
-    """The panel answered ``success: false`` (or refused the request outright)."""
+    """The panel understood us and said no (``success: false``, or refused the request
+    outright): the same request will not succeed later."""
 
     def __init__(
         self,

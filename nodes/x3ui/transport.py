@@ -1,10 +1,7 @@
-"""HTTP to one 3x-ui panel: the session, the login (with or without CSRF), the response
-envelope, and every way a panel can fail mapped to one of our exceptions (``exceptions.py``).
-
-``PanelTransport`` is the half of ``X3UIClient`` (client.py) that knows nothing about
-clients: authentication (a password login costs one request on panels without CSRF and two
-on v3.0+; an API token none) and ``_call``, which re-logs in once when a session was not
-accepted.
+"""HTTP to one 3x-ui panel, the half of ``X3UIClient`` (client.py) that knows nothing about
+clients: the session, the login (with or without CSRF), ``_call`` (which logs in again once
+when a session was not accepted), the response envelope, and every way a panel can fail
+mapped to one of our exceptions (``exceptions.py``).
 """
 
 from __future__ import annotations
@@ -86,11 +83,7 @@ class PanelTransport:
         self.username = username
         self._password = password
         self._api_token = api_token
-        self.timeout: tuple[float, float] = (
-            (float(timeout), float(timeout))
-            if isinstance(timeout, int | float)
-            else (float(timeout[0]), float(timeout[1]))
-        )
+        self.timeout = timeout  # requests' (connect, read) pair, or one value for both
         #: ``"legacy"`` or ``"v3"`` once known; persist it on the Node.
         self.generation: Generation | None = (
             generation if generation in GENERATIONS else None  # type: ignore[assignment]

@@ -50,13 +50,6 @@ _GO_LIST_KEYS: Final = frozenset({"allowedIPs"})
 _ABSENT: Final = object()
 
 
-def _go_type_fits(key: str, value: Any) -> bool:
-    """Whether an ``extra`` value can be sent back in a client body without a bind error."""
-    if key in _GO_LIST_KEYS:
-        return isinstance(value, list)
-    return True
-
-
 def as_int(value: Any, default: int = 0) -> int:
     """Coerce a panel number that may arrive as int, float, numeric string, ``""`` or null."""
     if isinstance(value, int | float):  # bool included
@@ -147,7 +140,7 @@ class PanelClient:
             if k not in _CLIENT_KEYS
             and k not in _RECORD_ONLY_KEYS
             and not (k in _CREDENTIAL_KEYS and not v)
-            and _go_type_fits(k, v)
+            and (k not in _GO_LIST_KEYS or isinstance(v, list))
         }
         data.update(
             {
