@@ -24,11 +24,10 @@ Several inbounds: ``inbounds=[{"id": 1, "port": 443, "remark": "A"}, ...]`` or
 ``add_inbound(...)``; by default one VLESS/reality inbound from ``inbound_id``,
 ``inbound_port`` and ``inbound_remark``.
 
-Not part of a real panel: the subscription endpoint is served on the panel port at ``/sub/``
-rather than on a separate ``subPort``, and two ways to inject faults, seed foreign clients,
-set traffic and read per-route request counts: in process, the public methods of
-``ControlMixin`` (control.py); over HTTP from any process, ``/__sim__/`` (outside any base
-path, no auth: bind it to loopback): ``GET state`` (the snapshot, counts included);
+Not part of a real panel: two ways to inject faults, seed foreign clients, set traffic and
+read per-route request counts: in process, the public methods of ``ControlMixin``
+(control.py); over HTTP from any process, ``/__sim__/`` (outside any base path, no auth:
+bind it to loopback): ``GET state`` (the snapshot, counts included);
 ``POST faults`` with one fault ``{"mode", "count"?, "delay"?, "path"?}`` or
 ``{"faults": [...]}`` (modes: ``FAULT_MODES`` in server.py, plus ``fail_next`` = ``http500``,
 ``expire_sessions``, ``clear``, and ``down`` which needs ``"seconds"`` because the control
