@@ -12,8 +12,7 @@ carrying the request / Celery task / bot update it belongs to, with secrets mask
   Telegram bot token (httpx and urllib3 log Bot API URLs, which carry it), subscription feed
   tokens in `/sub/<token>` paths and URLs (`/sub/AbCd…`: the token alone fetches someone's
   keys), e-mail addresses (`a***@example.com`) and card-like numbers (14-19 digits passing the
-  Luhn check). Request objects attached to records (Django's `django.request` lines) are
-  replaced by their masked description.
+  Luhn check), and a request attached to a record (`RedactFilter`).
 
 Nothing here imports Django models; settings are read only once they are configured, the
 environment before that (gunicorn's master process logs before Django exists).

@@ -19,21 +19,13 @@ from .exceptions import (
 )
 from .transport import duplicate_emails, is_duplicate_message
 from .types import (
-    GENERATION_LEGACY,
     GENERATION_V3,
-    GENERATIONS,
-    Generation,
-    Inbound,
     PanelClient,
     ServerStatus,
 )
 
 __all__ = [
-    "GENERATIONS",
-    "GENERATION_LEGACY",
     "GENERATION_V3",
-    "Generation",
-    "Inbound",
     "PanelClient",
     "ServerStatus",
     "X3UIAuthError",

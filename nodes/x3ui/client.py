@@ -34,7 +34,7 @@ from .exceptions import (
     X3UIRejected,
     X3UIUnavailable,
 )
-from .legacy import _LEGACY_LIST, LegacyInboundsAPI
+from .legacy import _LEGACY_LIST, LegacyInboundsAPI, inbound_parse
 from .transport import _one_line, _q, _RouteMissing
 from .types import (
     GENERATION_LEGACY,
@@ -346,12 +346,7 @@ class X3UIClient(LegacyInboundsAPI, ClientsAPI):
             raise X3UIInboundNotFound(f"inbound {self.inbound_id} not found", endpoint=endpoint)
         if not isinstance(payload, Mapping):
             raise X3UIUnavailable("unexpected inbound shape", endpoint=endpoint)
-        try:
-            return Inbound.from_panel(payload)
-        except ValueError as exc:
-            raise X3UIUnavailable(
-                f"inbound has malformed JSON settings ({exc})", endpoint=endpoint
-            ) from None
+        return inbound_parse(payload, endpoint)
 
     # -- paths ---------------------------------------------------------------------------
 
