@@ -145,17 +145,7 @@ class AuditLogAdmin(admin.ModelAdmin):
     date_hierarchy = "event_time"
     ordering = ["-event_time", "-id"]
     show_full_result_count = False
-    readonly_fields = [
-        "event_time",
-        "event_type",
-        "acting_user",
-        "actor_label",
-        "customer",
-        "object_type",
-        "object_id",
-        "message",
-        "extra_data",
-    ]
+    readonly_fields = [f.name for f in AuditLog._meta.fields if f.name != "id"]
     fields = readonly_fields
 
     def has_add_permission(self, request):

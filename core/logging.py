@@ -12,8 +12,7 @@ carrying the request / Celery task / bot update it belongs to, with secrets mask
   Telegram bot token (httpx and urllib3 log Bot API URLs, which carry it), subscription feed
   tokens in `/sub/<token>` paths and URLs (`/sub/AbCd…`: the token alone fetches someone's
   keys), e-mail addresses (`a***@example.com`) and card-like numbers (14-19 digits passing the
-  Luhn check). Request objects attached to records (Django's `django.request` lines) are
-  replaced by their masked description.
+  Luhn check), and a request attached to a record (`RedactFilter`).
 
 Nothing here imports Django models; settings are read only once they are configured, the
 environment before that (gunicorn's master process logs before Django exists).
@@ -47,11 +46,6 @@ CONTEXT_VARS: dict[str, ContextVar] = {
 }
 
 _task_tokens: dict[str, tuple[Token, Token]] = {}
-
-
-def log_context() -> dict[str, Any]:
-    """The context fields that are set right now."""
-    return {name: value for name, var in CONTEXT_VARS.items() if (value := var.get()) is not None}
 
 
 def task_context_enter(*, task_id: str | None, task_name: str | None) -> None:
@@ -268,8 +262,7 @@ def record_factory_install() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = current(*args, **kwargs)
         try:
-            for name, var in CONTEXT_VARS.items():
-                setattr(record, name, var.get())
+            _record_context(record)
             _record_redact(record)
         except Exception:  # noqa: BLE001, S110 - logging must never raise into the caller
             pass
@@ -407,22 +400,12 @@ def logging_dict(*, log_format: str, level: str, loggers: dict[str, dict]) -> di
     config = {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {
-            "context": {"()": "core.logging.ContextFilter"},
-            "redact": {"()": "core.logging.RedactFilter"},
-            "one_line_warning": {"()": "core.logging.OneLineWarningFilter"},
-        },
+        "filters": {"one_line_warning": {"()": "core.logging.OneLineWarningFilter"}},
         "formatters": {
             "text": {"()": "core.logging.TextFormatter"},
             "json": {"()": "core.logging.JsonFormatter"},
         },
-        "handlers": {
-            "console": {
-                "class": "logging.StreamHandler",
-                "formatter": log_format,
-                "filters": ["context", "redact"],
-            },
-        },
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": loggers,
     }

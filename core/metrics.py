@@ -33,9 +33,6 @@ from prometheus_client import (  # noqa: E402 - after choosing the value class
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import (  # noqa: E402
-    Metric,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -139,16 +136,6 @@ def celery_queue_length(*, queue: str = "celery") -> int | None:
     return None
 
 
-class _Forward:
-    """Exposes another registry's metrics (this process's events, multiprocess mode off)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-
-    def collect(self) -> Iterable[Metric]:
-        return self.registry.collect()
-
-
 def metrics_render(*, collectors: Iterable[object] = ()) -> tuple[bytes, str]:
     """The exposition text of this process's (or every process's) events and of `collectors`
     (the console's state read at scrape time), and its content type."""
@@ -157,7 +144,7 @@ def metrics_render(*, collectors: Iterable[object] = ()) -> tuple[bytes, str]:
     if MULTIPROCESS and directory is not None:
         registry.register(metrics_files.FilesCollector(directory))
     else:
-        registry.register(_Forward(EVENTS))
+        registry.register(EVENTS)  # a registry is a collector of its metrics
     for collector in collectors:
         registry.register(collector)
     return generate_latest(registry), CONTENT_TYPE_LATEST

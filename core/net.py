@@ -3,8 +3,8 @@
 FreeKassa (and optionally Robokassa) publish the addresses their notifications come from. The
 allowlist is only worth anything if the address we check cannot be chosen by the sender, so
 ``X-Forwarded-For`` is believed only when the TCP peer is one of *our* reverse proxies
-(docs/payments.md "Robokassa: IP addresses", "FreeKassa: IP addresses"). Everything here is pure: no
-Django request objects, no settings.
+(docs/payments.md "Robokassa: IP addresses", "FreeKassa: IP addresses"). Everything here is
+pure: no Django request objects, no settings.
 """
 
 from __future__ import annotations

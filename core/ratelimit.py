@@ -52,7 +52,7 @@ def rate_hit(*, key: str, window: int, now: float | None = None) -> int:
 
 
 def _cache_down(*, key: str, exc: BaseException) -> None:
-    # The key's first part only: the rest is a client address (or worse, in a future caller).
+    # The key's first part only: the rest is a client address.
     logger.warning(
         "rate limit %s not applied: the cache is unreachable (%s: %s)",
         key.split(":", 1)[0],

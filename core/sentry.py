@@ -12,12 +12,8 @@ from core.logging import redact_data
 
 
 def sentry_before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
-    """Mask secrets, e-mail addresses and card numbers anywhere in the event."""
+    """Mask secrets, e-mail addresses and card numbers anywhere in an event or breadcrumb."""
     return redact_data(event)
-
-
-def sentry_before_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-    return redact_data(crumb)
 
 
 def sentry_options(*, dsn: str, environment: str, traces_sample_rate: float) -> dict[str, Any]:
@@ -40,7 +36,7 @@ def sentry_options(*, dsn: str, environment: str, traces_sample_rate: float) -> 
         ],
         "before_send": sentry_before_send,
         "before_send_transaction": sentry_before_send,
-        "before_breadcrumb": sentry_before_breadcrumb,
+        "before_breadcrumb": sentry_before_send,
     }
 
 

@@ -1,9 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
 from django.utils.html import format_html
 
-from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from nodes.models import Node, NodeClient, NodeHealth
+from nodes.selectors import nodes_with_load
 from nodes.services.health import node_health_check
 from nodes.services.push import node_keys_retry
 from nodes.services.reconcile import node_reconcile
@@ -23,6 +23,21 @@ def health_badge(health: str) -> str:
         HEALTH_COLOURS.get(health, "#98a2b3"),
         NodeHealth(health).label,
     )
+
+
+HEALTH_FIELDS = [
+    "health",
+    "consecutive_failures",
+    "last_check_at",
+    "last_ok_at",
+    "latency_ms",
+    "last_error",
+    "panel_generation",
+    "inbound_cached_at",
+    "last_reconcile_at",
+    "last_reconcile_result",
+    "assigned_total",
+]
 
 
 class NodeForm(forms.ModelForm):
@@ -91,20 +106,7 @@ class NodeAdmin(admin.ModelAdmin):
     list_filter = ["health", "is_enabled", "country", "panel_generation"]
     search_fields = ["name", "location", "public_host"]
     actions = ["check_now", "reconcile_now"]
-    readonly_fields = [
-        "credentials_display",
-        "health",
-        "consecutive_failures",
-        "last_check_at",
-        "last_ok_at",
-        "latency_ms",
-        "last_error",
-        "panel_generation",
-        "inbound_cached_at",
-        "last_reconcile_at",
-        "last_reconcile_result",
-        "assigned_total",
-    ]
+    readonly_fields = ["credentials_display", *HEALTH_FIELDS]
     fieldsets = [
         (None, {"fields": ["name", "country", "location", "is_enabled", "weight", "max_clients"]}),
         (
@@ -121,37 +123,12 @@ class NodeAdmin(admin.ModelAdmin):
             },
         ),
         ("Links", {"fields": ["public_host", "public_port"]}),
-        (
-            "Health",
-            {
-                "fields": [
-                    "health",
-                    "consecutive_failures",
-                    "last_check_at",
-                    "last_ok_at",
-                    "latency_ms",
-                    "last_error",
-                    "panel_generation",
-                    "inbound_cached_at",
-                    "last_reconcile_at",
-                    "last_reconcile_result",
-                    "assigned_total",
-                ]
-            },
-        ),
+        ("Health", {"fields": HEALTH_FIELDS}),
     ]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .defer("inbound_cache", "orphans_first_seen")
-            .annotate(
-                load=Count(
-                    "clients", filter=~Q(clients__sync_state=SyncState.REMOVED), distinct=True
-                )
-            )
-        )
+        nodes = super().get_queryset(request).defer("inbound_cache", "orphans_first_seen")
+        return nodes_with_load(nodes=nodes)
 
     @admin.display(description="Location", ordering="country")
     def location_display(self, node):

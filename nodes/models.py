@@ -86,8 +86,8 @@ class Node(BaseModel):
     last_reconcile_result = models.JSONField(default=dict, blank=True)
     # Our clients seen on the panel without a key here: email -> first seen (ISO time).
     orphans_first_seen = models.JSONField(default=dict, blank=True)
-    # The panel refused our login: no login is tried again for a while (nodes.services.
-    # node_login_paused_until), unless the credentials (their digest here) change.
+    # The panel refused our login: no login is tried again for a while
+    # (node_login_paused_until), unless the credentials (their digest here) change.
     login_refusals = models.PositiveIntegerField(default=0)
     login_refused_at = models.DateTimeField(null=True, blank=True)
     login_refused_digest = models.CharField(max_length=64, blank=True, default="")

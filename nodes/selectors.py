@@ -33,7 +33,7 @@ def node_keys_for_sync(*, node: Node, key_ids: list[int] | None = None) -> list[
     keys = NodeClient.objects.filter(node=node).exclude(sync_state=SyncState.REMOVED)
     if key_ids is not None:
         keys = keys.filter(pk__in=key_ids)
-    # Only what a panel client is built from: 2,000 keys load in a few milliseconds.
+    # Only what a panel client is built from.
     keys = list(
         keys.select_related("subscription").only(
             *(f.name for f in NodeClient._meta.concrete_fields if f.name != "node"),

@@ -1,9 +1,7 @@
 """What nodes tell the apps above them (docs/architecture.md): panel I/O never decides
 about subscriptions, it reports what happened and ``subscriptions`` reacts
-(``subscriptions/receivers.py``, connected in ``SubscriptionsConfig.ready``).
-
-Each signal is sent synchronously, where the old direct call was, so a receiver runs in
-the sender's process and (where the sender has one) transaction.
+(``subscriptions/receivers.py``). Signals are sent synchronously, so a receiver runs in the
+sender's process and (where the sender has one) transaction.
 """
 
 from django.dispatch import Signal

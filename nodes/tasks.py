@@ -1,6 +1,6 @@
 """Celery tasks for nodes: push, reconcile, health. Each takes a node's id (the push also the
 keys that changed there, so a panel gets one batched call), is idempotent and retries only
-transient errors. The tasks about subscriptions' keys are in subscriptions/tasks.py."""
+transient errors."""
 
 import logging
 import random

@@ -1,4 +1,4 @@
-"""The simulator over raw HTTP: faults, links and /sub/, the control API, the state file.
+"""The simulator over raw HTTP: faults, the control API, the state file.
 
 The expectations come from the 3x-ui Go source at each release tag (cited beside each
 behaviour in ``devtools/x3ui_simulator/``; summary in docs/x3ui.md), not from our client:
@@ -7,16 +7,14 @@ everything here talks to the simulator with plain ``requests``.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from devtools.x3ui_simulator import X3UISimulator, resolve_version
+from devtools.x3ui_simulator import resolve_version
 
 from .conftest import FLAVOURS
 from .panel_http import ALICE_UUID, TWO_INBOUNDS, browser, legacy_add, v3_add
@@ -76,50 +74,6 @@ def test_translated_context_keeps_the_go_error_in_english(sim_factory):
     legacy_add(sim, http, headers, {"id": "u1", "email": "alice"})
     dup = legacy_add(sim, http, headers, {"id": "u2", "email": "alice"})
     assert dup["msg"] == "Что-то пошло не так (Duplicate email: alice\n)"
-
-
-# -- subscription and links -----------------------------------------------------------------
-
-
-def _alice(sim: X3UISimulator, **fields):
-    return sim.seed_client(
-        "alice", id=ALICE_UUID, sub_id="k3vq9x2m7d1p0abc", tgId=0, flow="xtls-rprx-vision", **fields
-    )
-
-
-def test_link_matches_the_reference_worked_example(sim_factory):
-    sim = sim_factory(generation="v3")
-    alice = _alice(sim)
-    link = sim.vless_link(alice, "vpn.example.com")
-    assert link == (
-        "vless://b831381d-6324-4d53-ad4f-8cda48b30811@vpn.example.com:443?encryption=none"
-        "&flow=xtls-rprx-vision&fp=chrome&pbk=Z84J2IelR9ch3k8VtlVhhs5ycBUlXA7wHBWcBrjqnAw"
-        "&security=reality&sid=6ba85179e30d4fc2&sni=www.microsoft.com&spx=%2F1bf33e5c73856dc"
-        "&type=tcp#DE-Reality-alice"
-    )
-
-
-def test_spx_matches_the_upstream_test_vector(sim_factory):
-    sim = sim_factory(generation="v3")
-    sim._inbound["streamSettings"]["realitySettings"]["settings"]["spiderX"] = "/seed"
-    link = sim.vless_link({"id": "u", "email": "x", "subId": "subAlice"}, "h")
-    assert parse_qs(urlsplit(link).query)["spx"] == ["/c252fbc3ecd3e3c"]
-
-
-def test_subscription_endpoint(sim):
-    _alice(sim, totalGB=0, up=5, down=7)
-    answer = requests.get(f"{sim.root_url}/sub/k3vq9x2m7d1p0abc", timeout=2)
-    assert answer.status_code == 200
-    text = base64.b64decode(answer.content).decode()
-    assert text.endswith("\n")
-    assert text.startswith(f"vless://{ALICE_UUID}@127.0.0.1:443?")
-    assert answer.headers["Subscription-Userinfo"] == ("upload=5; download=7; total=0; expire=0")
-    assert answer.headers["Profile-Update-Interval"] == "12"
-    unknown = requests.get(f"{sim.root_url}/sub/nope", timeout=2)
-    if sim.generation == "v3":
-        assert (unknown.status_code, unknown.content) == (404, b"")
-    else:
-        assert (unknown.status_code, unknown.content) == (400, b"Error!")
 
 
 # -- control API, counters, persistence -----------------------------------------------------

@@ -31,7 +31,7 @@ def json_kind(value: Any) -> str:
 
 def go_type_error(value: Any, struct: str, path: str, go_type: str) -> str:
     """encoding/json v1 ``UnmarshalTypeError.Error()`` (Struct = innermost type, Field =
-    the full dotted path), e.g. ``Client.client.allowedIPs`` (x3ui-v3.md Q2)."""
+    the full dotted path), e.g. ``Client.client.allowedIPs``."""
     kind = json_kind(value)
     if kind == "number" and go_type in {"int", "int64"}:
         kind = f"number {json.dumps(value)}"
@@ -119,7 +119,7 @@ class BindingMixin:
             raise BindError(f"invalid character in JSON body: {exc.msg}") from None
 
     def _bind_client(self, data: Any, struct: str = "Client", prefix: str = "") -> dict[str, Any]:
-        """Bind into ``model.Client`` with this version's field types (x3ui-v3.md Q2)."""
+        """Bind into ``model.Client`` with this version's field types."""
         if not isinstance(data, dict):
             kind = json_kind(data)
             if prefix:

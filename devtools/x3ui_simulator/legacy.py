@@ -103,9 +103,8 @@ class LegacyClientsMixin:
                 return self._err(request, problem)
         now = self._now_ms()
         for client in clients:
-            stored = dict(
-                client
-            )  # exactly as sent, unknown keys kept (legacy addClient stores the map as sent)
+            # Exactly as sent, unknown keys kept (legacy addClient stores the map as sent).
+            stored = dict(client)
             stored.setdefault("created_at", now)
             stored["updated_at"] = now
             # v3.0.2 inbound.go:881-882: appended even when the email is already here

@@ -39,7 +39,6 @@ _PARAM_NAMES: Final = {
     "id": "inbound_id",
     "clientId": "client_id",
     "email": "email",
-    "subId": "sub_id",
 }
 
 
@@ -259,8 +258,6 @@ class ServerMixin:
                 ("GET", "panel/api/clients/list", self._h_v3_list),
                 ("GET", "panel/api/clients/get/{email}", self._h_v3_get),
                 ("GET", "panel/api/clients/traffic/{email}", self._h_traffic),
-                ("GET", "panel/api/clients/links/{email}", self._h_v3_links),
-                ("GET", "panel/api/clients/subLinks/{subId}", self._h_v3_sub_links),
                 ("POST", "panel/api/clients/add", self._h_v3_add),
                 ("POST", "panel/api/clients/update/{email}", self._h_v3_update),
                 ("POST", "panel/api/clients/del/{email}", self._h_v3_del),
@@ -281,8 +278,6 @@ class ServerMixin:
         return compiled
 
     def _match(self, request: Request) -> tuple[str, Callable[..., Response] | None, dict]:
-        if request.path.startswith("/sub/"):
-            return "GET /sub/{subId}", self._h_sub, {"sub_id": request.path[5:]}
         if not request.path.startswith(self.base_path):
             return f"{request.method} (outside base path)", None, {}
         relative = request.path[len(self.base_path) :]

@@ -15,8 +15,8 @@ from .auth import DEFAULT_SESSION_MAX_AGE, AuthMixin
 from .control import ControlMixin
 from .gojson import BindingMixin
 from .legacy import LegacyClientsMixin
-from .links import LinksMixin
 from .server import Fault, ServerMixin, _Server
+from .shared import SharedRoutesMixin
 from .state import StateMixin
 from .v3 import V3ClientsMixin
 from .versions import resolve_version
@@ -28,7 +28,7 @@ class X3UISimulator(
     BindingMixin,
     LegacyClientsMixin,
     V3ClientsMixin,
-    LinksMixin,
+    SharedRoutesMixin,
     ControlMixin,
     StateMixin,
 ):
@@ -112,7 +112,7 @@ class X3UISimulator(
 
     @property
     def root_url(self) -> str:
-        """Scheme, host and port: where ``/__sim__/`` and ``/sub/`` live."""
+        """Scheme, host and port: where ``/__sim__/`` lives."""
         return f"http://{self.host}:{self.port}"
 
     @property

@@ -6,7 +6,7 @@ Handlers branch on these fields, never on version strings."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from .messages import MSG_LOGIN_OK, MSG_OBTAIN
@@ -167,67 +167,61 @@ _V3_310: Final = PanelVersion(
     rename_check_folds=True,
     detached_update="timestamp",
 )
-_V3_342: Final = PanelVersion(
-    **{
-        **asdict(_V3_310),
-        "name": "3.4.2",
-        "get_preloads_stats": True,
-        "client_types": _CLIENT_TYPES_342,
-        "readd_same_inbound": "append",
-        "subid_unique_on_add": True,
-        "email_chars_checked": True,
-        "flow_filtered": True,
-        "bulk_create": True,
-        "update_inbound_filter": True,
-        "update_keeps_uuid": True,
-        "rename_check_folds": False,
-        "update_subid_check": "always",
-        "detached_update": "partial",
-        "del_scans_settings": True,
-        "detach_keeps_traffic": True,
-        "get_extras": True,
-        "record_extra_keys": (
-            "privateKey",
-            "publicKey",
-            "allowedIPs",
-            "preSharedKey",
-            "keepAlive",
-            "group",
-        ),
-    }
+_V3_342: Final = replace(
+    _V3_310,
+    name="3.4.2",
+    get_preloads_stats=True,
+    client_types=_CLIENT_TYPES_342,
+    readd_same_inbound="append",
+    subid_unique_on_add=True,
+    email_chars_checked=True,
+    flow_filtered=True,
+    bulk_create=True,
+    update_inbound_filter=True,
+    update_keeps_uuid=True,
+    rename_check_folds=False,
+    update_subid_check="always",
+    detached_update="partial",
+    del_scans_settings=True,
+    detach_keeps_traffic=True,
+    get_extras=True,
+    record_extra_keys=(
+        "privateKey",
+        "publicKey",
+        "allowedIPs",
+        "preSharedKey",
+        "keepAlive",
+        "group",
+    ),
 )
 #: The releases the simulator reproduces, by version name.
 VERSIONS: Final[dict[str, PanelVersion]] = {
-    "2.8.3": PanelVersion(
-        **{
-            **asdict(_LEGACY_302),
-            "name": "2.8.3",
-            "csrf": False,
-            "login_limiter": False,
-            "alert_has_password": True,
-            "list_enriches": False,
-            "legacy_dup_rule": "any",
-            "legacy_email_required": False,
-            "legacy_del_unknown_ok": True,
-            "public_status": True,
-        }
+    "2.8.3": replace(
+        _LEGACY_302,
+        name="2.8.3",
+        csrf=False,
+        login_limiter=False,
+        alert_has_password=True,
+        list_enriches=False,
+        legacy_dup_rule="any",
+        legacy_email_required=False,
+        legacy_del_unknown_ok=True,
+        public_status=True,
     ),
     "3.0.2": _LEGACY_302,
     "3.1.0": _V3_310,
     "3.4.2": _V3_342,
-    "3.6.0": PanelVersion(
-        **{
-            **asdict(_V3_342),
-            "name": "3.6.0",
-            "client_types": _CLIENT_TYPES_360,
-            "readd_same_inbound": "noop",
-            "add_reuses_uuid": True,
-            "update_subid_check": "changed",
-            "detached_update": "full",
-            "keep_traffic_param": True,
-            "get_unknown_context": MSG_OBTAIN,
-            "record_extra_keys": (*_V3_342.record_extra_keys, "secret", "adTag"),
-        }
+    "3.6.0": replace(
+        _V3_342,
+        name="3.6.0",
+        client_types=_CLIENT_TYPES_360,
+        readd_same_inbound="noop",
+        add_reuses_uuid=True,
+        update_subid_check="changed",
+        detached_update="full",
+        keep_traffic_param=True,
+        get_unknown_context=MSG_OBTAIN,
+        record_extra_keys=(*_V3_342.record_extra_keys, "secret", "adTag"),
     ),
 }
 

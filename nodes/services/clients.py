@@ -9,7 +9,7 @@ from html import escape
 from django.conf import settings
 from django.utils import timezone
 
-from nodes.models import Node, PanelGeneration
+from nodes.models import Node
 from nodes.x3ui import X3UIClient, X3UILoginRefused
 from notifications.services import notify_admins
 
@@ -80,9 +80,7 @@ def _x3ui_client_new(node: Node) -> X3UIClient:
         password=node.panel_password,
         api_token=node.panel_api_token,
         inbound_id=node.inbound_id,
-        generation=node.panel_generation
-        if node.panel_generation != PanelGeneration.UNKNOWN
-        else None,
+        generation=node.panel_generation,  # "unknown": the client detects it
         timeout=(settings.X3UI_CONNECT_TIMEOUT, settings.X3UI_READ_TIMEOUT),
     )
 

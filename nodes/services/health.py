@@ -28,8 +28,8 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
 
     After NODE_DOWN_AFTER_FAILURES failures in a row the node is down: it takes no new
     keys, admins are told once, and ``nodes.signals.node_down`` is sent (the subscriptions
-    app re-places the keys stranded on it). On the
-    first success after being down it is up again, admins are told, and it is reconciled.
+    app re-places the keys stranded on it). On the first success after being down it is up
+    again, admins are told, and it is reconciled.
     """
     now = now or timezone.now()
     client = x3ui_client_for_node(node=node)
@@ -66,7 +66,6 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
     if was == NodeHealth.DOWN:
         logger.warning("node %s is back (%s ms)", node.name, latency_ms)
         with transaction.atomic():
-            # Once per outage, however much the node flaps (nodes/alerts.py).
             node_alert_sync(node_id=node.pk, now=now, detail=f"{latency_ms} ms; reconciling")
             transaction.on_commit(lambda: node_reconcile_task.delay(node.pk))
     return new_health
@@ -98,7 +97,6 @@ def _health_failure(node: Node, error: str, *, now: datetime) -> str:
         node.health, node.consecutive_failures = locked.health, failures
         if goes_down:
             logger.error("node %s is down after %s failures: %s", node.name, failures, error)
-            # Once per outage, however much the node flaps (nodes/alerts.py).
             node_alert_sync(
                 node_id=node.pk,
                 now=now,
@@ -108,6 +106,5 @@ def _health_failure(node: Node, error: str, *, now: datetime) -> str:
                 ),
             )
     if goes_down:
-        # The subscriptions app re-places the keys stranded on this node.
         signals.node_down.send(sender=Node, node=node)
     return node.health

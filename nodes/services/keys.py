@@ -55,27 +55,21 @@ def panel_client_for_key(*, key: NodeClient) -> PanelClient:
     )
 
 
+# What we manage on a panel client; traffic, tgId and panel-only keys are not ours to correct.
+_MANAGED = (
+    "id",
+    "enable",
+    "expiry_time_ms",
+    "limit_ip",
+    "total_bytes",
+    "sub_id",
+    "comment",
+    "flow",
+)
+
+
 def _managed_differs(panel: PanelClient, wanted: PanelClient) -> bool:
-    """Drift in what we manage; traffic, tgId and panel-only keys are not ours to correct."""
-    return (
-        panel.id,
-        panel.enable,
-        panel.expiry_time_ms,
-        panel.limit_ip,
-        panel.total_bytes,
-        panel.sub_id,
-        panel.comment,
-        panel.flow,
-    ) != (
-        wanted.id,
-        wanted.enable,
-        wanted.expiry_time_ms,
-        wanted.limit_ip,
-        wanted.total_bytes,
-        wanted.sub_id,
-        wanted.comment,
-        wanted.flow,
-    )
+    return any(getattr(panel, name) != getattr(wanted, name) for name in _MANAGED)
 
 
 def _disabled(client: PanelClient) -> PanelClient:

@@ -76,7 +76,6 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
     Node.objects.filter(pk=node.pk).update(last_reconcile_at=now, last_reconcile_result=summary)
     _login_ok(node, client, logins)
     _refusals_handle(node, result)
-    # The subscriptions app sums the traffic and disables a subscription over its limit.
     signals.traffic_read.send(sender=Node, subscription_ids={k.subscription_id for k in keys})
     return summary
 

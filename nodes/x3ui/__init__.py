@@ -1,11 +1,11 @@
 """The 3x-ui panel client (pure HTTP, no ORM).
 
-Services build an ``X3UIClient`` from a ``Node`` row; tasks retry on ``X3UIUnavailable``
-only. The local panel simulator used by tests, benchmarks and demos is a development tool,
-``devtools.x3ui_simulator``, which production code never imports.
+Services build an ``X3UIClient`` from a ``Node`` row. The local panel simulator used by
+tests, benchmarks and demos is a development tool, ``devtools.x3ui_simulator``, which
+production code never imports.
 """
 
-from .client import X3UIClient, duplicate_emails, is_duplicate_message
+from .client import X3UIClient
 from .exceptions import (
     X3UIAuthError,
     X3UIDuplicateClient,
@@ -17,22 +17,15 @@ from .exceptions import (
     X3UIRejected,
     X3UIUnavailable,
 )
+from .transport import duplicate_emails, is_duplicate_message
 from .types import (
-    GENERATION_LEGACY,
     GENERATION_V3,
-    GENERATIONS,
-    Generation,
-    Inbound,
     PanelClient,
     ServerStatus,
 )
 
 __all__ = [
-    "GENERATIONS",
-    "GENERATION_LEGACY",
     "GENERATION_V3",
-    "Generation",
-    "Inbound",
     "PanelClient",
     "ServerStatus",
     "X3UIAuthError",

@@ -1,8 +1,7 @@
 """A pure HTTP client for one inbound on one 3x-ui panel (no ORM).
 
 It hides the two incompatible client APIs (legacy ≤ v3.0.2, the clients API of v3.1+;
-docs/x3ui.md) behind one set of methods, logs in with or without CSRF (v3.0+ vs older),
-and turns every way a panel can fail into one of our exceptions (``exceptions.py``).
+docs/x3ui.md) behind one set of methods.
 
 Request budget, because reconciliation runs against every node on a schedule:
 
@@ -13,11 +12,9 @@ Request budget, because reconciliation runs against every node on a schedule:
 - ``find_client()`` (one request) reads the panel's own record back; it settles a write
   whose answer was a refusal or came too late.
 - Authentication: an API token costs nothing; a password login costs one request on panels
-  without CSRF and two (``csrf-token`` + ``login``) on v3.0+. A new instance built with
-  ``auth_state=`` from an earlier one's ``auth_state()`` (or with a long-lived
-  ``requests.Session`` holding the panel cookie) skips the login entirely; an expired
-  session costs one failed request and a normal login.
-- ``request_count`` counts every HTTP request this instance made, logins included.
+  without CSRF and two (``csrf-token`` + ``login``) on v3.0+. A ``requests.Session`` that
+  holds the panel cookie skips the login; an expired session costs one failed request and
+  a normal login.
 
 The HTTP half (session, login, envelope) is ``transport.py``; the two client APIs are
 ``legacy.py`` and ``clients_api.py``. An instance is not thread-safe (it owns a cookie jar
@@ -37,14 +34,8 @@ from .exceptions import (
     X3UIRejected,
     X3UIUnavailable,
 )
-from .legacy import _LEGACY_LIST, LegacyInboundsAPI
-from .transport import (
-    _one_line,
-    _q,
-    _RouteMissing,
-    duplicate_emails,
-    is_duplicate_message,
-)
+from .legacy import _LEGACY_LIST, LegacyInboundsAPI, inbound_parse
+from .transport import _one_line, _q, _RouteMissing
 from .types import (
     GENERATION_LEGACY,
     GENERATION_V3,
@@ -53,8 +44,6 @@ from .types import (
     PanelClient,
     ServerStatus,
 )
-
-__all__ = ["X3UIClient", "duplicate_emails", "is_duplicate_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,14 +87,6 @@ class X3UIClient(LegacyInboundsAPI, ClientsAPI):
                 GENERATION_V3, self._call("GET", "panel/api/clients/list")
             ),
         )
-
-    def get_client(self, email: str) -> PanelClient | None:
-        """One client of our inbound by email (case-insensitive, as v3.0+ compare), or None."""
-        wanted = email.casefold()
-        for client in self.list_clients():
-            if client.email.casefold() == wanted:
-                return client
-        return None
 
     def find_client(self, email: str) -> PanelClient | None:
         """The panel's client with this email on *any* inbound, with ``inbound_ids``; or None.
@@ -365,12 +346,7 @@ class X3UIClient(LegacyInboundsAPI, ClientsAPI):
             raise X3UIInboundNotFound(f"inbound {self.inbound_id} not found", endpoint=endpoint)
         if not isinstance(payload, Mapping):
             raise X3UIUnavailable("unexpected inbound shape", endpoint=endpoint)
-        try:
-            return Inbound.from_panel(payload)
-        except ValueError as exc:
-            raise X3UIUnavailable(
-                f"inbound has malformed JSON settings ({exc})", endpoint=endpoint
-            ) from None
+        return inbound_parse(payload, endpoint)
 
     # -- paths ---------------------------------------------------------------------------
 

@@ -1,19 +1,6 @@
-"""Errors raised by the 3x-ui client.
-
-The split is about what the caller should do next, not about HTTP details:
-
-- ``X3UIUnavailable``: try again later (timeouts, refused connections, 5xx, a body that is
-  not the JSON envelope). Celery tasks retry on this one only.
-- ``X3UIRejected``: the panel understood us and said no (``success: false``). Retrying the
-  same request will not help.
-- ``X3UIDuplicateClient``: a rejection that means "this email already exists", so a caller
-  that was trying to create a client can update it instead.
-- ``X3UINotFound``: the panel has no such endpoint, inbound or client.
-- ``X3UIAuthError``: bad credentials, a rejected API token, or a session that could not be
-  restored by logging in again. An operator has to fix the node's configuration.
-
-Messages never contain the panel password or API token: they name the endpoint relative to
-the panel's base path (which is itself a light secret) and the panel's own ``msg``.
+"""Errors raised by the 3x-ui client, split by what the caller should do next (not by HTTP
+details). Messages never contain the panel password or API token: they name the endpoint
+relative to the panel's base path (itself a light secret) and the panel's own ``msg``.
 """
 
 from __future__ import annotations
@@ -41,22 +28,15 @@ class X3UIError(Exception):
         #: The panel's own ``msg`` (often translated: show it, never branch on it).
         self.msg = msg
 
-    @property
-    def retryable(self) -> bool:
-        """Whether the same request may succeed later; overridden by subclasses."""
-        return False
-
 
 class X3UIUnavailable(X3UIError):
-    """The panel could not be reached or answered garbage: retry later."""
-
-    @property
-    def retryable(self) -> bool:
-        return True
+    """Timeout, refused connection, 5xx, a body that is not the JSON envelope: try again
+    later."""
 
 
 class X3UIAuthError(X3UIError):
-    """Login failed, the API token was refused, or the session could not be restored."""
+    """Bad credentials, a refused API token, or a session a new login could not restore: an
+    operator has to fix the node's configuration."""
 
 
 class X3UILoginRefused(X3UIAuthError):
@@ -74,19 +54,18 @@ class X3UILoginRefused(X3UIAuthError):
 
 
 class X3UIRejected(X3UIError):
-    """The panel answered ``success: false`` (or refused the request outright)."""
+    """The panel understood us and said no (``success: false``, or refused the request
+    outright): the same request will not succeed later."""
 
     def __init__(
         self,
         message: str,
         *,
-        endpoint: str = "",
-        status_code: int | None = None,
-        msg: str = "",
         failures: Mapping[str, str] | None = None,
         added: tuple[str, ...] = (),
+        **kwargs,
     ) -> None:
-        super().__init__(message, endpoint=endpoint, status_code=status_code, msg=msg)
+        super().__init__(message, **kwargs)
         #: Per-email reasons when a batch was partly refused (v3 ``bulkCreate``).
         self.failures: dict[str, str] = dict(failures or {})
         #: Emails that *were* added before/while the rest failed (partial batches only).
@@ -96,25 +75,8 @@ class X3UIRejected(X3UIError):
 class X3UIDuplicateClient(X3UIRejected):
     """The email (or its subId) is already taken on the panel: update instead of add."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        endpoint: str = "",
-        status_code: int | None = None,
-        msg: str = "",
-        emails: tuple[str, ...] = (),
-        failures: Mapping[str, str] | None = None,
-        added: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(
-            message,
-            endpoint=endpoint,
-            status_code=status_code,
-            msg=msg,
-            failures=failures,
-            added=added,
-        )
+    def __init__(self, message: str, *, emails: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(message, **kwargs)
         #: The duplicate emails, as far as the panel's message names them.
         self.emails = emails
 

@@ -17,6 +17,16 @@ from .types import Inbound, PanelClient
 _LEGACY_LIST: Final = "panel/api/inbounds/list"
 
 
+def inbound_parse(row: Mapping[str, Any], endpoint: str) -> Inbound:
+    """``Inbound.from_panel``, with a malformed JSON column reported as ``X3UIUnavailable``."""
+    try:
+        return Inbound.from_panel(row)
+    except ValueError as exc:
+        raise X3UIUnavailable(
+            f"inbound has malformed JSON settings ({exc})", endpoint=endpoint
+        ) from None
+
+
 class LegacyInboundsAPI(PanelTransport):
     """Writes and listings of the legacy API; ``X3UIClient`` picks them on panels ≤ v3.0.2."""
 
@@ -50,14 +60,6 @@ class LegacyInboundsAPI(PanelTransport):
             return []
         if not isinstance(payload, list):
             raise X3UIUnavailable("unexpected inbound list shape", endpoint=f"GET {_LEGACY_LIST}")
-        inbounds = []
-        for row in payload:
-            if not isinstance(row, Mapping):
-                continue
-            try:
-                inbounds.append(Inbound.from_panel(row))
-            except ValueError as exc:
-                raise X3UIUnavailable(
-                    f"inbound has malformed JSON settings ({exc})", endpoint=f"GET {_LEGACY_LIST}"
-                ) from None
-        return inbounds
+        return [
+            inbound_parse(row, f"GET {_LEGACY_LIST}") for row in payload if isinstance(row, Mapping)
+        ]

@@ -1,10 +1,7 @@
-"""HTTP to one 3x-ui panel: the session, the login (with or without CSRF), the response
-envelope, and every way a panel can fail mapped to one of our exceptions (``exceptions.py``).
-
-``PanelTransport`` is the half of ``X3UIClient`` (client.py) that knows nothing about
-clients: authentication (a password login costs one request on panels without CSRF and two
-on v3.0+; an API token none; a reused ``auth_state`` none) and ``_call``, which re-logs in
-once when a session was not accepted.
+"""HTTP to one 3x-ui panel, the half of ``X3UIClient`` (client.py) that knows nothing about
+clients: the session, the login (with or without CSRF), ``_call`` (which logs in again once
+when a session was not accepted), the response envelope, and every way a panel can fail
+mapped to one of our exceptions (``exceptions.py``).
 """
 
 from __future__ import annotations
@@ -78,26 +75,15 @@ class PanelTransport:
         generation: str | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
-        auth_state: Mapping[str, Any] | None = None,
-        login_format: str = "form",
-        two_factor_code: str = "",
     ) -> None:
         if not base_url:
             raise ValueError("base_url is required")
-        if login_format not in {"form", "json"}:
-            raise ValueError("login_format must be 'form' or 'json'")
         self.base_url = base_url.rstrip("/") + "/"
         self.inbound_id = int(inbound_id)
         self.username = username
         self._password = password
         self._api_token = api_token
-        self._two_factor_code = two_factor_code
-        self.login_format = login_format
-        self.timeout: tuple[float, float] = (
-            (float(timeout), float(timeout))
-            if isinstance(timeout, int | float)
-            else (float(timeout[0]), float(timeout[1]))
-        )
+        self.timeout = timeout  # requests' (connect, read) pair, or one value for both
         #: ``"legacy"`` or ``"v3"`` once known; persist it on the Node.
         self.generation: Generation | None = (
             generation if generation in GENERATIONS else None  # type: ignore[assignment]
@@ -117,8 +103,6 @@ class PanelTransport:
         #: after the panel refused them: 3x-ui's limiter and owner alerts, see
         #: ``X3UILoginRefused``).
         self.login_paused_until: float = 0.0
-        if auth_state:
-            self._restore_auth_state(auth_state)
         self._logged_in = bool(api_token) or self._has_session_cookie()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -133,45 +117,6 @@ class PanelTransport:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def auth_state(self) -> dict[str, Any]:
-        """The panel session (cookies + CSRF token) to cache and pass back as ``auth_state=``.
-
-        Reusing it lets the next instance skip ``csrf-token`` + ``login``, so an in-sync
-        reconciliation costs one request. It is a credential: keep it in a cache, never in
-        logs. A stale state is harmless (one 401, then a normal login).
-        """
-        cookies = [
-            {
-                "name": c.name,
-                "value": c.value,
-                "domain": c.domain,
-                "path": c.path,
-                "expires": c.expires,
-            }
-            for c in self.session.cookies
-            if c.name in SESSION_COOKIE_NAMES
-        ]
-        return {
-            "cookies": cookies,
-            "csrf_token": self._csrf_token,
-            "csrf_supported": self._csrf_supported,
-        }
-
-    def _restore_auth_state(self, state: Mapping[str, Any]) -> None:
-        for item in state.get("cookies") or []:
-            self.session.cookies.set_cookie(
-                requests.cookies.create_cookie(
-                    item["name"],
-                    item["value"],
-                    domain=item.get("domain", ""),
-                    path=item.get("path", "/"),
-                    expires=item.get("expires"),
-                )
-            )
-        self._csrf_token = state.get("csrf_token") or None
-        supported = state.get("csrf_supported")
-        self._csrf_supported = supported if isinstance(supported, bool) else None
 
     # -- login and requests ------------------------------------------------------------
 
@@ -264,28 +209,22 @@ class PanelTransport:
                 timeout=self.timeout,
                 allow_redirects=False,
             )
-        except requests.Timeout as exc:
-            raise X3UIUnavailable(
-                f"{label}: timed out ({type(exc).__name__})", endpoint=label
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise X3UIUnavailable(
-                f"{label}: connection failed ({type(exc).__name__})", endpoint=label
-            ) from exc
         except requests.RequestException as exc:
+            what = "request failed"
+            if isinstance(exc, requests.Timeout):  # before ConnectionError: ConnectTimeout is both
+                what = "timed out"
+            elif isinstance(exc, requests.ConnectionError):
+                what = "connection failed"
             raise X3UIUnavailable(
-                f"{label}: request failed ({type(exc).__name__})", endpoint=label
+                f"{label}: {what} ({type(exc).__name__})", endpoint=label
             ) from exc
         logger.debug("x3ui %s %s -> %s", self._host(), label, response.status_code)
         return response
 
     def _post_login(self) -> requests.Response:
-        fields = {"username": self.username, "password": self._password}
-        if self._two_factor_code:
-            fields["twoFactorCode"] = self._two_factor_code
-        if self.login_format == "json":
-            return self._send("POST", "login", json_body=fields)
-        return self._send("POST", "login", form=fields)
+        return self._send(
+            "POST", "login", form={"username": self.username, "password": self._password}
+        )
 
     def _fetch_csrf_token(self) -> None:
         """``GET {base}csrf-token``: the token on v3.0+, a 404 on older panels."""

@@ -50,20 +50,9 @@ _GO_LIST_KEYS: Final = frozenset({"allowedIPs"})
 _ABSENT: Final = object()
 
 
-def _go_type_fits(key: str, value: Any) -> bool:
-    """Whether an ``extra`` value can be sent back in a client body without a bind error."""
-    if key in _GO_LIST_KEYS:
-        return isinstance(value, list)
-    return True
-
-
 def as_int(value: Any, default: int = 0) -> int:
     """Coerce a panel number that may arrive as int, float, numeric string, ``""`` or null."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
+    if isinstance(value, int | float):  # bool included
         return int(value)
     if isinstance(value, str):
         text = value.strip()
@@ -143,26 +132,6 @@ class PanelClient:
     #: The inbounds a v3.1+ client record is attached to (``None``: not reported, legacy).
     inbound_ids: tuple[int, ...] | None = field(default=None, compare=False, hash=False)
 
-    @property
-    def traffic_bytes(self) -> int:
-        """Total traffic used, as the panel counts it against ``total_bytes``."""
-        return self.up + self.down
-
-    def settings_key(self) -> tuple[Any, ...]:
-        """The fields we manage, for drift checks that must ignore traffic and ``extra``."""
-        return (
-            self.id,
-            self.email,
-            self.enable,
-            self.expiry_time_ms,
-            self.limit_ip,
-            self.total_bytes,
-            self.sub_id,
-            self.tg_id,
-            self.comment,
-            self.flow,
-        )
-
     def to_panel(self) -> dict[str, Any]:
         """The client as 3x-ui's ``model.Client`` JSON (camelCase), ``extra`` first."""
         data: dict[str, Any] = {
@@ -171,7 +140,7 @@ class PanelClient:
             if k not in _CLIENT_KEYS
             and k not in _RECORD_ONLY_KEYS
             and not (k in _CREDENTIAL_KEYS and not v)
-            and _go_type_fits(k, v)
+            and (k not in _GO_LIST_KEYS or isinstance(v, list))
         }
         data.update(
             {
@@ -252,10 +221,6 @@ class Inbound:
     settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
     stream_settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
     sniffing: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    up: int = 0
-    down: int = 0
-    total: int = 0
-    expiry_time_ms: int = 0
     clients: tuple[PanelClient, ...] = ()
 
     @property
@@ -319,32 +284,19 @@ class Inbound:
             settings=settings,
             stream_settings=json_field(data.get("streamSettings")),
             sniffing=json_field(data.get("sniffing")),
-            up=as_int(data.get("up")),
-            down=as_int(data.get("down")),
-            total=as_int(data.get("total")),
-            expiry_time_ms=as_int(data.get("expiryTime")),
             clients=clients,
         )
 
 
 @dataclass(frozen=True)
 class ServerStatus:
-    """The parts of ``/panel/api/server/status`` a health check needs; ``raw`` has the rest.
+    """The part of ``/panel/api/server/status`` a health check needs; ``raw`` has the rest.
 
     ``obj`` is null on a panel that has not finished its first 2-second refresh; that
     yields ``xray_state == "unknown"`` rather than an error.
     """
 
     xray_state: str
-    xray_version: str = ""
-    xray_error: str = ""
-    cpu_percent: float = 0.0
-    mem_current: int = 0
-    mem_total: int = 0
-    uptime_s: int = 0
-    tcp_count: int = 0
-    udp_count: int = 0
-    panel_version: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
@@ -358,21 +310,4 @@ class ServerStatus:
         if not isinstance(data, Mapping):
             return cls(xray_state="unknown")
         xray = data.get("xray") if isinstance(data.get("xray"), Mapping) else {}
-        mem = data.get("mem") if isinstance(data.get("mem"), Mapping) else {}
-        try:
-            cpu = float(data.get("cpu") or 0.0)
-        except (TypeError, ValueError):
-            cpu = 0.0
-        return cls(
-            xray_state=as_str(xray.get("state")) or "unknown",
-            xray_version=as_str(xray.get("version")),
-            xray_error=as_str(xray.get("errorMsg")),
-            cpu_percent=cpu,
-            mem_current=as_int(mem.get("current")),
-            mem_total=as_int(mem.get("total")),
-            uptime_s=as_int(data.get("uptime")),
-            tcp_count=as_int(data.get("tcpCount")),
-            udp_count=as_int(data.get("udpCount")),
-            panel_version=as_str(data.get("panelVersion")),
-            raw=dict(data),
-        )
+        return cls(xray_state=as_str(xray.get("state")) or "unknown", raw=dict(data))

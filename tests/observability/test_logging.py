@@ -19,12 +19,13 @@ from core.logging import (
     JsonFormatter,
     RedactFilter,
     TextFormatter,
-    log_context,
     redact,
     redact_data,
     request_id_var,
     task_context_enter,
     task_context_exit,
+    task_id_var,
+    task_name_var,
 )
 from core.middleware import request_id_from
 from nodes.models import NodeHealth, SyncState
@@ -255,13 +256,16 @@ def test_task_lines_carry_the_task_id_and_name():
 
 
 def test_nested_tasks_restore_the_outer_context():
+    def context():
+        return (task_id_var.get(), task_name_var.get())
+
     task_context_enter(task_id="outer", task_name="a")
     task_context_enter(task_id="inner", task_name="b")
-    assert log_context() == {"task_id": "inner", "task_name": "b"}
+    assert context() == ("inner", "b")
     task_context_exit(task_id="inner")
-    assert log_context() == {"task_id": "outer", "task_name": "a"}
+    assert context() == ("outer", "a")
     task_context_exit(task_id="outer")
-    assert log_context() == {}
+    assert context() == (None, None)
 
 
 @pytest.mark.django_db

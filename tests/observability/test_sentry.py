@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from core.sentry import sentry_before_breadcrumb, sentry_before_send, sentry_options
+from core.sentry import sentry_before_send, sentry_options
 from tests.fresh_process import python_run
 
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
@@ -26,7 +26,7 @@ def test_before_send_masks_secrets_emails_and_cards(settings):
     assert "4111 1111 1111 1111" not in flat
     assert cleaned["extra"]["count"] == 3
     assert cleaned["message"].startswith("send failed for b***@example.com via /bot[REDACTED]/")
-    crumb = sentry_before_breadcrumb({"message": "to buyer@example.com"}, {})
+    crumb = sentry_before_send({"message": "to buyer@example.com"}, {})
     assert crumb["message"] == "to b***@example.com"
 
 

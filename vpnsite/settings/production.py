@@ -55,4 +55,3 @@ LOG_FORMAT = env("LOG_FORMAT", default="json")
 if LOG_FORMAT not in LOG_FORMATS:
     raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
-LOGGING["root"]["level"] = env("LOG_LEVEL", default="INFO")

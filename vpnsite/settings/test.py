@@ -3,8 +3,7 @@
 from .base import *  # noqa: F403
 from .base import INSTALLED_APPS
 
-# Development tools (manage.py x3ui_simulator, used by tests and the e2e suite); never
-# installed in production.
+# Development tools (the 3x-ui simulator); never installed in production.
 INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 
 DEBUG = False

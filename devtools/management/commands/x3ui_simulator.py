@@ -16,12 +16,8 @@ from devtools.x3ui_simulator import DEFAULT_SESSION_MAX_AGE, VERSIONS, X3UISimul
 
 
 def simulator_from_options(options: dict[str, Any]) -> X3UISimulator:
-    """Map parsed command options to a (not yet started) simulator.
-
-    ``--version`` names a release; without it ``--generation`` (default v3) with
-    ``--no-csrf`` / ``--no-bulk-create`` picks one (legacy→3.0.2, legacy+no-csrf→2.8.3,
-    v3→3.6.0, v3+no-bulk-create→3.1.0). Contradictions raise ``ValueError``.
-    """
+    """Map parsed command options to a (not yet started) simulator; contradictory flags raise
+    ``ValueError`` (``resolve_version``)."""
     return X3UISimulator(
         version=options.get("version"),
         generation=options["generation"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 import requests
@@ -12,13 +13,12 @@ import requests
 from nodes.x3ui import (
     PanelClient,
     X3UIAuthError,
-    X3UIClient,
     X3UIDuplicateClient,
     X3UIRejected,
     X3UIUnavailable,
 )
 
-from .conftest import API_TOKEN, FLAVOURS, PASSWORD
+from .conftest import API_TOKEN, FLAVOURS
 
 
 def _client(email: str, **fields) -> PanelClient:
@@ -45,14 +45,6 @@ def test_password_login_uses_csrf_where_the_panel_has_it(any_sim, client_factory
     # Writes carry the token (the simulator answers 403 otherwise).
     client.add_client(_client("s1"))
     assert any_sim.client("s1") is not None
-
-
-@pytest.mark.parametrize("flavour", ["v3", "legacy-nocsrf"])
-def test_json_login(flavour, sim_factory, client_factory):
-    sim = sim_factory(**FLAVOURS[flavour])
-    client = client_factory(sim, login_format="json")
-    client.login()
-    assert client.list_clients() == []
 
 
 def test_wrong_password_is_auth_error_without_leaking_it(any_sim, client_factory):
@@ -114,26 +106,6 @@ def test_session_that_cannot_be_restored_is_auth_error(sim, client):
         client.list_clients()
 
 
-def test_auth_state_lets_the_next_instance_skip_login(sim, client_factory):
-    first = client_factory(sim, generation=sim.generation)
-    first.list_clients()
-    second = client_factory(sim, generation=sim.generation, auth_state=first.auth_state())
-    second.list_clients()
-    second.add_client(_client("s1"))
-    assert second.request_count == 2  # listing + add; token reused, no login
-    assert sim.request_counts["POST login"] == 1
-
-
-def test_stale_auth_state_falls_back_to_login(sim, client_factory):
-    first = client_factory(sim, generation=sim.generation)
-    first.list_clients()
-    state = first.auth_state()
-    sim.expire_sessions()
-    second = client_factory(sim, generation=sim.generation, auth_state=state)
-    assert second.list_clients() == []
-    assert sim.request_counts["POST login"] == 2
-
-
 # -- client operations ---------------------------------------------------------------------
 
 
@@ -142,8 +114,8 @@ def test_add_single_then_list_with_traffic(sim, client):
     client.add_client(new)
     sim.set_traffic("s1", up=123, down=456)
     [listed] = client.list_clients()
-    assert listed.settings_key() == new.settings_key()
-    assert (listed.up, listed.down, listed.traffic_bytes) == (123, 456, 579)
+    assert replace(listed, up=0, down=0) == new
+    assert (listed.up, listed.down) == (123, 456)
 
 
 def test_add_batch_in_one_request(sim, client):
@@ -238,7 +210,7 @@ def test_update_replaces_fields(sim, client):
     )
     client.update_client(changed)
     [listed] = client.list_clients()
-    assert listed.settings_key() == changed.settings_key()
+    assert replace(listed, up=0, down=0) == changed
 
 
 def test_update_unknown_client_is_rejected(sim, client):
@@ -298,12 +270,6 @@ def test_foreign_clients_are_listed_as_they_are(sim, client):
     assert (foreign.up, foreign.down) == (10, 20)
 
 
-def test_get_client(sim, client):
-    client.add_client(_client("s1"))
-    assert client.get_client("S1").email == "s1"
-    assert client.get_client("nobody") is None
-
-
 # -- inbound and status ------------------------------------------------------------------
 
 
@@ -324,7 +290,7 @@ def test_get_inbound_parses_stream_settings(sim, client):
 def test_server_status(sim, client):
     status = client.server_status()
     assert status.xray_running
-    assert status.mem_total > 0
+    assert status.raw["mem"]["total"] > 0
 
 
 # -- generation detection ----------------------------------------------------------------
@@ -379,9 +345,8 @@ def test_panel_upgrade_across_restart_is_followed(tmp_path, sim_factory, client_
 def test_faults_are_unavailable(mode, sim, client):
     client.list_clients()
     sim.add_fault(mode, count=1)
-    with pytest.raises(X3UIUnavailable) as caught:
+    with pytest.raises(X3UIUnavailable):
         client.list_clients()
-    assert caught.value.retryable
     assert client.list_clients() == []  # the next request works again
 
 
@@ -458,16 +423,6 @@ def test_reconciliation_budget_in_sync(sim, client_factory):
     assert token_client.request_count == 1
     warm = client_factory(sim, generation=sim.generation)
     warm.login()
-    cold_cost = warm.request_count
-    warm2 = X3UIClient(
-        sim.url,
-        username="admin",
-        password=PASSWORD,
-        inbound_id=1,
-        generation=sim.generation,
-        auth_state=warm.auth_state(),
-    )
-    warm2.list_clients()
-    warm2.close()
-    assert cold_cost == 2  # csrf-token + login
-    assert warm2.request_count == 1
+    assert warm.request_count == 2  # csrf-token + login
+    warm.list_clients()
+    assert warm.request_count == 3  # the session is reused: one listing

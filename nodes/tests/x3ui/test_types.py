@@ -39,7 +39,7 @@ def test_panel_client_round_trip_keeps_unknown_keys():
     out = client.to_panel()
     assert out["tgId"] == 0
     assert (out["reset"], out["custom"]) == (3, "x")
-    assert PanelClient.from_panel(out).settings_key() == client.settings_key()
+    assert PanelClient.from_panel(out) == client
 
 
 def test_equality_ignores_extra():

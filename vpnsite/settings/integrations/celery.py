@@ -65,7 +65,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 OUTBOX_FLUSH_INTERVAL = env.float("OUTBOX_FLUSH_INTERVAL", default=30.0)
 SUBSCRIPTIONS_EXPIRE_INTERVAL = env.float("SUBSCRIPTIONS_EXPIRE_INTERVAL", default=60.0)
 # Failover within a minute at the defaults: down after NODE_DOWN_AFTER_FAILURES (3) checks
-# 12 s apart, the last one bounded by the panel timeouts (nodes/tests/test_tasks.py).
+# 12 s apart, the last one bounded by the panel timeouts (nodes/tests/tasks/test_tasks.py).
 NODE_HEALTH_INTERVAL = env.float("NODE_HEALTH_INTERVAL", default=12.0)
 NODE_PLACE_MISSING_INTERVAL = env.float("NODE_PLACE_MISSING_INTERVAL", default=30.0)
 NODE_RECONCILE_INTERVAL = env.float("NODE_RECONCILE_INTERVAL", default=600.0)
@@ -104,22 +104,18 @@ CELERY_BEAT_SCHEDULE = {
     },
     "webhook-events-prune": {
         "task": "billing.tasks.webhook_events_prune_task",
-        # https://crontab.guru/#30_2_*_*_* (UTC)
         "schedule": crontab(minute=30, hour=2),
     },
     "backup-daily": {
         "task": "console.tasks.backup_task",
-        # https://crontab.guru/#0_1_*_*_* (UTC)
         "schedule": crontab(minute=0, hour=env.int("BACKUP_HOUR_UTC", default=1)),
     },
-    # Alerts (console/alerts.py): stuck outbox / queue, bad-signature probing, flapping nodes.
     "alerts-check": {
         "task": "console.tasks.alerts_check_task",
         "schedule": timedelta(seconds=ALERTS_CHECK_INTERVAL),
     },
     "alerts-daily-summary": {
         "task": "console.tasks.daily_summary_task",
-        # https://crontab.guru/#0_6_*_*_* (UTC)
         "schedule": crontab(minute=0, hour=DAILY_SUMMARY_HOUR_UTC),
     },
 }

@@ -1,7 +1,5 @@
-"""Payment providers: credentials from the environment and the provider registry.
-
-A provider is enabled when its credentials are configured (issue: billing).
-"""
+"""Payment providers: credentials from the environment and the provider registry (a provider
+is enabled when its credentials are configured)."""
 
 from vpnsite.env import env
 
