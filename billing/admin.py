@@ -174,38 +174,36 @@ class PaymentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund selected payments…", permissions=["refund"])
     def refund_selected(self, request: HttpRequest, queryset):
-        """Ask for a reason first (an intermediate page), then refund each payment."""
         form = RefundForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            refunded = 0
-            for payment in queryset.order_by("pk"):
-                try:
-                    payment_refund(
-                        payment=payment, actor=request.user, reason=form.cleaned_data["reason"]
-                    )
-                except ApplicationError as exc:
-                    self.message_user(
-                        request, f"Payment #{payment.pk}: {exc.message}", messages.ERROR
-                    )
-                else:
-                    refunded += 1
-            if refunded:
-                self.message_user(
-                    request,
-                    f"Refunded {refunded} payment(s); their days were taken back.",
-                    messages.SUCCESS,
-                )
+        if form.is_bound and form.is_valid():
+            run_for_each(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda payment: payment_refund(
+                    payment=payment, actor=request.user, reason=form.cleaned_data["reason"]
+                ),
+                done="Refunded {count} payment(s); their days were taken back.",
+            )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Refund payments",
-            "opts": self.model._meta,
-            "payments": queryset.select_related("customer", "tariff").order_by("pk"),
-            "form": form,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "not_paid": queryset.exclude(status=PaymentStatus.PAID).count(),
-        }
-        return TemplateResponse(request, "billing/admin/payment_refund_confirm.html", context)
+        not_paid = queryset.exclude(status=PaymentStatus.PAID).count()
+        return action_form_page(
+            self,
+            request,
+            queryset.select_related("customer", "tariff"),
+            form=form,
+            action="refund_selected",
+            title="Refund payments",
+            submit="Refund",
+            intro="Refunding marks each payment refunded and takes the days it credited off its "
+            "subscription (never below now; a subscription left with no time expires). The "
+            "customer is told. Return the money itself in the provider's cabinet.",
+            extra={
+                "info": f"{not_paid} of the selected payment(s) are not paid and will be refused."
+                if not_paid
+                else ""
+            },
+        )
 
     def manual_payment_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_manual_permission(request):

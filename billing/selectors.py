@@ -64,10 +64,8 @@ def payments_revenue(
     currencies (docs/console.md). A refund sets the payment REFUNDED, so it leaves revenue
     in every window, past ones included, instead of being subtracted on the day of the
     refund: the figure for a day is what that day's buyers paid and kept. Pending, failed
-    and cancelled payments never took money. The other definition the code once used
-    ("PAID or REFUNDED by ``paid_at``") counted money that went back; that is what was
-    *credited*, which the metrics still count as such (``payments_credited_totals``: a
-    Prometheus counter never goes down), next to revenue.
+    and cancelled payments never took money. What was *credited* (PAID or REFUNDED) is
+    ``payments_credited_totals``, not revenue.
     """
     payments = Payment.objects.filter(status=PaymentStatus.PAID)
     if since is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from urllib.parse import quote_plus, urlencode
@@ -30,6 +29,7 @@ from billing.providers.base import (
     ReceiptItem,
     amount_parse,
     field_required,
+    info_value,
     params_validate,
     positive_int_parse,
     remote_ip_check,
@@ -49,16 +49,15 @@ DESCRIPTION_MAX_LENGTH = 100
 RECEIPT_ITEM_NAME_MAX_LENGTH = 128
 CURRENCY = "RUB"
 _SHP_PREFIX = "shp_"
-_INFO_VALUE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}", re.ASCII)
 
 
 class RobokassaProvider(PaymentProvider):
     """Robokassa classic protocol. One instance = one shop in one mode (live or test).
 
-    Test mode has its own Password#1/#2 in the Robokassa cabinet (docs/payments.md "Robokassa: test
-    mode"): configure the test
-    passwords together with ``test_mode=True``. The password is never picked from the incoming
-    ``IsTest`` flag, and a notification flagged ``IsTest`` is refused in live mode.
+    Test mode has its own Password#1/#2 in the Robokassa cabinet (docs/payments.md "Robokassa:
+    test mode"): configure them together with ``test_mode=True``. The password is never picked
+    from the incoming ``IsTest`` flag, and a notification flagged ``IsTest`` is refused in live
+    mode.
     """
 
     code = "robokassa"
@@ -235,7 +234,7 @@ class RobokassaProvider(PaymentProvider):
             currency=None,
             provider_ref="",
             raw=data,
-            payment_method=_info_value(data.get("PaymentMethod", "")),
+            payment_method=info_value(data.get("PaymentMethod", "")),
         )
 
     def redirect_verify(self, *, params: Mapping[str, str]) -> int:
@@ -273,11 +272,6 @@ def _shp_pairs(params: Mapping[str, str]) -> list[str]:
 
 def _is_shp(key: str) -> bool:
     return key[: len(_SHP_PREFIX)].lower() == _SHP_PREFIX
-
-
-def _info_value(value: str) -> str:
-    """Keep an unsigned informational field only if it looks sane (it is never trusted)."""
-    return value if _INFO_VALUE_RE.fullmatch(value) else ""
 
 
 def _json_number(value: Decimal | int) -> str:
