@@ -1,9 +1,6 @@
-"""Inline keyboards, built on the callback-data scheme of `callbacks`.
+"""Inline keyboards, built on the callback-data scheme of ``notifications.callbacks``.
 
-Callback data is ``<prefix>[:<arg>...]`` (at most 64 bytes, Telegram's limit), e.g. ``menu``,
-``help``, ``lang``, ``lang:en``. Everything a button needs is in its data, so keyboards sent
-before a restart keep working: the bot holds no per-chat state. Each flow owns a prefix and
-registers ``CallbackQueryHandler(..., pattern=callback_pattern(PREFIX))``; data no flow
+Each flow owns a prefix and registers a handler for ``callback_pattern(PREFIX)``; data no flow
 claims (an old keyboard) ends in the fallback handler.
 
 The main menu is built from a list of `MenuEntry`; a new flow adds its entry to
@@ -17,17 +14,12 @@ from typing import TYPE_CHECKING
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from accounts.models import Language
-from notifications.callbacks import (  # noqa: F401 - re-exported: the scheme lives there
+from notifications.callbacks import (
     BUY,
     BUY_NEW,
-    BUY_PROVIDER,
-    BUY_RENEW,
-    BUY_TARIFF,
-    CALLBACK_DATA_MAX_BYTES,
     HELP,
     LANGUAGE,
     MENU,
-    SEPARATOR,
     SUB_KEYS,
     SUB_QR,
     SUB_URL,
@@ -37,11 +29,7 @@ from notifications.callbacks import (  # noqa: F401 - re-exported: the scheme li
     buy_provider_data,
     buy_renew_data,
     buy_tariff_data,
-    callback_args,
     callback_data,
-    callback_exact,
-    callback_pattern,
-    int_arg,
     subscription_data,
 )
 from telegram_bot.bot import texts

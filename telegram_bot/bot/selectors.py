@@ -367,13 +367,13 @@ def subscription_cards_get(
 
 def subscription_card_get(
     *, customer: Customer, subscription_id: int, now: datetime | None = None
-) -> tuple[SubscriptionCard | None, int]:
-    """One of the customer's subscriptions (None: not theirs, cancelled, unknown), and how
-    many they have (a "back to the list" button only makes sense with more than one)."""
+) -> tuple[SubscriptionCard, int] | None:
+    """One of the customer's subscriptions and how many they have (a "back to the list"
+    button only makes sense with more than one); None: not theirs, cancelled, unknown."""
     now = now or timezone.now()
     subscription = _customer_subscriptions(customer, subscription_id).first()
     if subscription is None:
-        return None, 0
+        return None
     count = (
         Subscription.objects.filter(customer=customer)
         .exclude(status=SubscriptionStatus.CANCELLED)

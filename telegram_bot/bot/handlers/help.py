@@ -3,6 +3,7 @@
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
+from notifications.callbacks import HELP, callback_pattern
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 
@@ -27,5 +28,5 @@ async def help_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 HANDLERS: list[BaseHandler] = [
     CommandHandler("help", help_command, filters=PRIVATE_MESSAGE),
-    CallbackQueryHandler(help_button, pattern=keyboards.callback_pattern(keyboards.HELP)),
+    CallbackQueryHandler(help_button, pattern=callback_pattern(HELP)),
 ]
