@@ -130,28 +130,12 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
     customers = Customer.objects.aggregate(
         total=Count("id"), new=Count("id", filter=Q(created_at__gt=since, created_at__lte=until))
     )
-    revenue: dict[str, Decimal] = {}
-    payments = 0
-    for row in (
-        payments_revenue(since=since, until=until)
-        .order_by()
-        .values("currency")
-        .annotate(n=Count("id"), amount=Sum("amount"))
-    ):
-        payments += row["n"]
-        revenue[row["currency"]] = row["amount"] or Decimal("0")
-    refunded: dict[str, Decimal] = {}
-    refunds = 0
-    for row in (
+    payments, revenue = _count_and_sum(payments_revenue(since=since, until=until))
+    refunds, refunded = _count_and_sum(
         Payment.objects.filter(
             status=PaymentStatus.REFUNDED, refunded_at__gt=since, refunded_at__lte=until
         )
-        .order_by()
-        .values("currency")
-        .annotate(n=Count("id"), amount=Sum("amount"))
-    ):
-        refunds += row["n"]
-        refunded[row["currency"]] = row["amount"] or Decimal("0")
+    )
     subscriptions = Subscription.objects.aggregate(
         active=Count("id", filter=Subscription.objects.running_q(until)),
         new=Count("id", filter=Q(created_at__gt=since, created_at__lte=until)),
@@ -177,6 +161,13 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
         nodes_down=sorted(down),
         keys_error=NodeClient.objects.filter(sync_state=SyncState.ERROR).count(),
     )
+
+
+def _count_and_sum(payments) -> tuple[int, dict[str, Decimal]]:
+    """How many `payments` there are, and their amounts summed per currency."""
+    rows = payments.order_by().values("currency").annotate(n=Count("id"), amount=Sum("amount"))
+    sums = {row["currency"]: row["amount"] or Decimal("0") for row in rows}
+    return sum(row["n"] for row in rows), sums
 
 
 def daily_summary_text(*, summary: DailySummary) -> str:
