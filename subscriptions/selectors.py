@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES, inbound_flow
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.vless import VlessLinkError, vless_link_build, vless_remark
@@ -58,7 +58,7 @@ def _keys_for_links(subscription: Subscription) -> QuerySet[NodeClient]:
     return (
         NodeClient.objects.filter(
             subscription=subscription,
-            sync_state__in=[SyncState.PENDING, SyncState.SYNCED, SyncState.ERROR],
+            sync_state__in=LIVE_KEY_STATES,
             node__is_enabled=True,
         )
         .select_related("node")
@@ -141,15 +141,6 @@ def subscription_by_feed_token(*, token: str) -> Subscription | None:
         )
         .filter(feed_token=token)
         .first()
-    )
-
-
-def subscriptions_of_customer(*, customer_id: int) -> list[Subscription]:
-    return list(
-        Subscription.objects.filter(customer_id=customer_id)
-        .exclude(status=SubscriptionStatus.CANCELLED)
-        .select_related("tariff")
-        .order_by("-expires_at")
     )
 
 

@@ -30,18 +30,6 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
-__all__ = [
-    "FLOW_VISION",
-    "SUPPORTED_NETWORKS",
-    "SUPPORTED_SECURITIES",
-    "VlessLinkError",
-    "spider_x_derive",
-    "stream_settings_parse",
-    "vless_link_build",
-    "vless_link_parse",
-    "vless_remark",
-]
-
 FLOW_VISION = "xtls-rprx-vision"
 # Flows Xray accepts for a VLESS client; anything else would make the link unusable.
 _KNOWN_FLOWS = frozenset({"", FLOW_VISION, "xtls-rprx-vision-udp443"})
