@@ -20,7 +20,7 @@ from billing.selectors import payment_totals
 from billing.services.payments import payment_manual_create, payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
-from core.admin import action_form_page, run_for_each
+from core.admin import form_action
 from core.exceptions import ApplicationError
 from subscriptions.models import Subscription, Tariff
 
@@ -174,24 +174,16 @@ class PaymentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund selected payments…", permissions=["refund"])
     def refund_selected(self, request: HttpRequest, queryset):
-        form = RefundForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda payment: payment_refund(
-                    payment=payment, actor=request.user, reason=form.cleaned_data["reason"]
-                ),
-                done="Refunded {count} payment(s); their days were taken back.",
-            )
-            return None
         not_paid = queryset.exclude(status=PaymentStatus.PAID).count()
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset.select_related("customer", "tariff"),
-            form=form,
+            form_class=RefundForm,
+            call=lambda payment, data: payment_refund(
+                payment=payment, actor=request.user, reason=data["reason"]
+            ),
+            done="Refunded {count} payment(s); their days were taken back.",
             action="refund_selected",
             title="Refund payments",
             submit="Refund",
@@ -303,23 +295,15 @@ class WebhookEventAdmin(admin.ModelAdmin):
     @admin.action(description="Dismiss selected failed events…", permissions=["reprocess"])
     def dismiss_selected(self, request: HttpRequest, queryset):
         """A FAILED event settled by hand leaves the dashboard (a reason is asked first)."""
-        form = DismissForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda event: webhook_event_dismiss(
-                    event=event, actor=request.user, reason=form.cleaned_data["reason"]
-                ),
-                done="Dismissed {count} failed event(s).",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset,
-            form=form,
+            form_class=DismissForm,
+            call=lambda event, data: webhook_event_dismiss(
+                event=event, actor=request.user, reason=data["reason"]
+            ),
+            done="Dismissed {count} failed event(s).",
             action="dismiss_selected",
             title="Dismiss failed payment notifications",
             submit="Dismiss",

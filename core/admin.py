@@ -77,6 +77,33 @@ def run_for_each(
     return ok
 
 
+def form_action(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset,
+    *,
+    form_class: type[forms.Form],
+    call,
+    done,
+    **page,
+) -> TemplateResponse | None:
+    """An action that asks its question first: the form page (``action_form_page`` with
+    `page`), then, once the form is valid, ``call(obj, cleaned_data)`` for each selected object
+    (``run_for_each``). `done` is the success message, or a function of the cleaned data."""
+    form = form_class(request.POST if "apply" in request.POST else None)
+    if not (form.is_bound and form.is_valid()):
+        return action_form_page(modeladmin, request, queryset, form=form, **page)
+    data = form.cleaned_data
+    run_for_each(
+        modeladmin,
+        request,
+        queryset.order_by("pk"),
+        lambda obj: call(obj, data),
+        done=done(data) if callable(done) else done,
+    )
+    return None
+
+
 # --- Audit log -------------------------------------------------------------------------------
 
 # Actors other than operators, as services label them.

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.admin import action_form_page, run_for_each
+from core.admin import action_form_page, form_action, run_for_each
 from nodes.admin import health_badge
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES
@@ -273,24 +273,18 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Extend selected subscriptions by N days…", permissions=["extend"])
     def extend_selected(self, request: HttpRequest, queryset):
-        form = ExtendForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            days, reason = form.cleaned_data["days"], form.cleaned_data["reason"]
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda subscription: subscription_extend(
-                    subscription=subscription, days=days, actor=request.user, reason=reason
-                ),
-                done=f"Extended {{count}} subscription(s) by {days} day(s).",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset.select_related("customer", "tariff"),
-            form=form,
+            form_class=ExtendForm,
+            call=lambda subscription, data: subscription_extend(
+                subscription=subscription,
+                days=data["days"],
+                actor=request.user,
+                reason=data["reason"],
+            ),
+            done=lambda data: f"Extended {{count}} subscription(s) by {data['days']} day(s).",
             action="extend_selected",
             title="Extend subscriptions",
             submit="Extend",
@@ -299,24 +293,15 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Expire selected subscriptions now…", permissions=["change"])
     def expire_selected(self, request: HttpRequest, queryset):
-        form = ExpireForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda subscription: subscription_expire(
-                    subscription=subscription, actor=request.user, reason=reason
-                ),
-                done="Expired {count} subscription(s); their keys are being disabled.",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset.select_related("customer", "tariff"),
-            form=form,
+            form_class=ExpireForm,
+            call=lambda subscription, data: subscription_expire(
+                subscription=subscription, actor=request.user, reason=data["reason"]
+            ),
+            done="Expired {count} subscription(s); their keys are being disabled.",
             action="expire_selected",
             title="Expire subscriptions now",
             submit="Expire now",

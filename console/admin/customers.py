@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import Customer
 from billing.models import Payment
-from core.admin import action_form_page, run_for_each
+from core.admin import action_form_page, form_action, run_for_each
 from nodes.models import NodeClient, SyncState
 from notifications.models import OutboxStatus
 from notifications.services import TELEGRAM_TEXT_LIMIT
@@ -228,23 +228,15 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Ban selected customers (disable their keys)…", permissions=["ban"])
     def ban_selected(self, request: HttpRequest, queryset):
-        form = BanForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda customer: customer_ban(
-                    customer=customer, reason=form.cleaned_data["reason"], actor=request.user
-                ),
-                done="Banned {count} customer(s); their keys are being disabled.",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset,
-            form=form,
+            form_class=BanForm,
+            call=lambda customer, data: customer_ban(
+                customer=customer, reason=data["reason"], actor=request.user
+            ),
+            done="Banned {count} customer(s); their keys are being disabled.",
             action="ban_selected",
             title="Ban customers",
             submit="Ban",
@@ -253,23 +245,15 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Unban selected customers…", permissions=["ban"])
     def unban_selected(self, request: HttpRequest, queryset):
-        form = UnbanForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda customer: customer_unban(
-                    customer=customer, reason=form.cleaned_data["reason"], actor=request.user
-                ),
-                done="Unbanned {count} customer(s); keys of running subscriptions come back.",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset,
-            form=form,
+            form_class=UnbanForm,
+            call=lambda customer, data: customer_unban(
+                customer=customer, reason=data["reason"], actor=request.user
+            ),
+            done="Unbanned {count} customer(s); keys of running subscriptions come back.",
             action="unban_selected",
             title="Unban customers",
             submit="Unban",
