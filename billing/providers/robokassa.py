@@ -211,15 +211,9 @@ class RobokassaProvider(PaymentProvider):
         """
         if self.check_ip:
             remote_ip_check(remote_ip=remote_ip, allowed_ips=self.allowed_ips)
-        data = params_validate(params=params)
-        out_sum = field_required(params=data, name="OutSum")
-        inv_id = field_required(params=data, name="InvId")
-        received = signature_required(params=data, name="SignatureValue")
-        expected = self.result_signature(out_sum=out_sum, inv_id=inv_id, shp=data)
-        if not signature_matches(expected=expected, received=received):
-            raise WebhookVerificationError(
-                "Robokassa signature does not match.", reason="signature_mismatch"
-            )
+        data, out_sum, inv_id = self._signed(
+            params=params, signature=self.result_signature, what="Robokassa signature"
+        )
         if not self.test_mode and data.get("IsTest", "0").strip() not in ("", "0"):
             raise WebhookVerificationError(
                 "Test-mode notification received by a live shop.",
@@ -244,16 +238,21 @@ class RobokassaProvider(PaymentProvider):
         never proof of payment (docs/payments.md "Robokassa: Success URL and Fail URL") -- only the
         ResultURL notification credits anything.
         """
+        _data, _out_sum, inv_id = self._signed(
+            params=params, signature=self._redirect_signature, what="Robokassa redirect signature"
+        )
+        return positive_int_parse(value=inv_id, field_name="InvId", max_value=INV_ID_MAX)
+
+    def _signed(self, *, params: Mapping[str, str], signature, what: str) -> tuple[dict, str, str]:
+        """``(fields, OutSum, InvId)`` of a request whose SignatureValue is `signature`'s."""
         data = params_validate(params=params)
         out_sum = field_required(params=data, name="OutSum")
         inv_id = field_required(params=data, name="InvId")
         received = signature_required(params=data, name="SignatureValue")
-        expected = self._redirect_signature(out_sum=out_sum, inv_id=inv_id, shp=data)
+        expected = signature(out_sum=out_sum, inv_id=inv_id, shp=data)
         if not signature_matches(expected=expected, received=received):
-            raise WebhookVerificationError(
-                "Robokassa redirect signature does not match.", reason="signature_mismatch"
-            )
-        return positive_int_parse(value=inv_id, field_name="InvId", max_value=INV_ID_MAX)
+            raise WebhookVerificationError(f"{what} does not match.", reason="signature_mismatch")
+        return data, out_sum, inv_id
 
     def success_response(self, *, notification: ProviderNotification) -> tuple[str, str]:
         """Exactly ``OK{InvId}`` (e.g. ``OK42``); anything else makes Robokassa retry."""
