@@ -1,17 +1,6 @@
-"""Alerts to the admin chats, each sent once per episode (notifications/alerts.py), and the
-periodic check that runs every app's catch-ups. Rules (env variables in .env.example, "Alerts"):
-
-- **Node down / up**: ``nodes.alerts`` (the periodic check below runs its catch-up).
-- **Provisioning failed after the last retry**: nodes.services.push.node_keys_push_failed (one per
-  node per hour).
-- **Bad signatures** and **failed payment notifications**: ``billing.alerts`` (the periodic
-  check below runs its catch-ups).
-- **Backlog**: outbox messages still unsent OUTBOX_BACKLOG_ALERT_MINUTES after they were
-  queued (broadcasts excluded: they drain at Telegram's rate by design), or a Celery queue
-  longer than QUEUE_BACKLOG_ALERT_SIZE at two checks in a row. One alert when it starts, one
-  "recovered" when it is over.
-- **Daily summary** at DAILY_SUMMARY_HOUR_UTC: the last 24 hours, once per day.
-"""
+"""Alerts to the admin chats, each sent once per episode (notifications/alerts.py): outbox and
+Celery backlogs, the daily summary, and the periodic check that also runs the catch-ups of
+``nodes.alerts`` and ``billing.alerts`` (env variables in .env.example, "Alerts")."""
 
 from __future__ import annotations
 
@@ -52,7 +41,8 @@ CHECK_LOCK_CACHE_KEY = "alerts:check:lock"
 
 
 def outbox_backlog_check(*, now: datetime | None = None) -> str:
-    """Messages unsent OUTBOX_BACKLOG_ALERT_MINUTES after being queued (not broadcasts)."""
+    """Messages unsent OUTBOX_BACKLOG_ALERT_MINUTES after being queued (not broadcasts: they
+    drain at Telegram's rate by design)."""
     now = now or timezone.now()
     minutes = settings.OUTBOX_BACKLOG_ALERT_MINUTES
     stale = OutboxMessage.objects.filter(

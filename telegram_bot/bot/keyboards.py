@@ -1,11 +1,4 @@
-"""Inline keyboards, built on the callback-data scheme of ``notifications.callbacks``.
-
-Each flow owns a prefix and registers a handler for ``callback_pattern(PREFIX)``; data no flow
-claims (an old keyboard) ends in the fallback handler.
-
-The main menu is built from a list of `MenuEntry`; a new flow adds its entry to
-`MAIN_MENU` (or passes its own list) and handles the entry's callback data.
-"""
+"""Inline keyboards, built on the callback-data scheme of ``notifications.callbacks``."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass

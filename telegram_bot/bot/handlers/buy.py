@@ -1,9 +1,5 @@
-"""/buy: tariffs → payment method → a pending payment and its link; renewals included.
-
-Steps (callback data, see `callbacks`): ``buy`` / ``buy:n`` / ``buy:r:<sub>`` list the
-tariffs, ``buy:t:<tariff>:<sub|0>`` the payment methods, ``buy:p:<tariff>:<sub|0>:<code>``
-creates the payment. All state is in the data, so any of these works after a restart.
-"""
+"""/buy: tariffs → payment method → a pending payment and its link; renewals included
+(callback data ``buy…``: ``notifications.callbacks``)."""
 
 from html import escape
 

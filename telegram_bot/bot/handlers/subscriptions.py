@@ -1,9 +1,5 @@
-"""/subscriptions: each subscription with its status, keys, subscription URL and QR code.
-
-Callback data: ``subs`` (all of them; the only one is shown directly), ``subs:v:<sub>`` one,
-``subs:k:<sub>`` its keys, ``subs:u:<sub>`` its URL, ``subs:q:<sub>`` its QR code (a photo).
-Renewing goes to the buy flow (``buy:r:<sub>``).
-"""
+"""/subscriptions: each subscription with its status, keys, subscription URL and QR code
+(callback data ``subs…``: ``notifications.callbacks``); renewing goes to the buy flow."""
 
 from telegram import Message, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
