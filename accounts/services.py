@@ -144,9 +144,6 @@ def customer_bot_blocked_set(
     return bool(changed)
 
 
-# --- Operator logins: optional TOTP two-factor -------------------------------------------
-
-
 def operator_otp_required(*, user) -> bool:
     """Whether `user` must give a TOTP code to log in to the console.
 

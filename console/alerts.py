@@ -37,9 +37,6 @@ QUEUE_STREAK_CACHE_KEY = "alerts:queue-backlog:streak"
 CHECK_LOCK_CACHE_KEY = "alerts:check:lock"
 
 
-# --- Episodes (backlogs) -------------------------------------------------------------------
-
-
 def outbox_backlog_check(*, now: datetime | None = None) -> str:
     """Messages unsent OUTBOX_BACKLOG_ALERT_MINUTES after being queued (not broadcasts: they
     drain at Telegram's rate by design)."""
@@ -90,9 +87,6 @@ def queue_backlog_check(*, now: datetime | None = None) -> str:
         ),
         recovered_text=f"✅ Celery queue back to normal ({length} waiting).",
     )
-
-
-# --- Daily summary -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -195,9 +189,6 @@ def daily_summary_send(*, now: datetime | None = None) -> int:
         kind=DAILY_SUMMARY,
         dedupe_key=f"{DAILY_SUMMARY}:{now.astimezone(UTC):%Y%m%d}",
     )
-
-
-# --- The periodic check --------------------------------------------------------------------
 
 
 def alerts_check(*, now: datetime | None = None) -> dict[str, object]:

@@ -313,8 +313,6 @@ def outbox_flush(*, now: datetime | None = None, limit: int = 500) -> int:
     return len(due)
 
 
-# --- Operator actions: retry, broadcasts ----------------------------------------------------
-
 # An operator may send these again; `sent` never (it would double-send), `sending` is in flight.
 OUTBOX_RETRYABLE = (
     OutboxStatus.FAILED,

@@ -26,8 +26,6 @@ from subscriptions.services.lifecycle import (
 from subscriptions.services.moves import subscription_move
 from subscriptions.services.tariffs import tariff_save, tariff_set_active
 
-# --- Tariffs ---------------------------------------------------------------------------------
-
 
 @admin.register(Tariff)
 class TariffAdmin(admin.ModelAdmin):
@@ -79,9 +77,6 @@ class TariffAdmin(admin.ModelAdmin):
     @admin.action(description="Disable selected tariffs (no longer sold)", permissions=["change"])
     def disable_selected(self, request: HttpRequest, queryset) -> None:
         self._set_active(request, queryset, False)
-
-
-# --- Subscriptions ---------------------------------------------------------------------------
 
 
 class ExpiringFilter(admin.SimpleListFilter):
@@ -268,8 +263,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def feed_link(self, subscription: Subscription) -> str:
         url = reverse("subscription-feed", args=[subscription.feed_token])
         return format_html('<a href="{}" target="_blank" rel="noopener">open</a>', url)
-
-    # --- actions -------------------------------------------------------------------------
 
     @admin.action(description="Extend selected subscriptions by N days…", permissions=["extend"])
     def extend_selected(self, request: HttpRequest, queryset):

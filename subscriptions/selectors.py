@@ -161,9 +161,6 @@ def subscription_expiry_after_extend(
     return (subscription.expires_at if running else now) + timedelta(days=days)
 
 
-# --- Placement: where keys may go, who is short of them --------------------------------------
-
-
 def nodes_eligible(*, tariff: Tariff | None) -> QuerySet[Node]:
     """Enabled nodes with positive weight that are not down and that the tariff allows."""
     nodes = Node.objects.filter(is_enabled=True, weight__gt=0).exclude(health=NodeHealth.DOWN)

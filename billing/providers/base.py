@@ -200,9 +200,6 @@ class PaymentProvider(abc.ABC):
         return f"{FAILURE_BODY_PREFIX}: {safe}", TEXT_PLAIN
 
 
-# --- helpers shared by providers -------------------------------------------------------------
-
-
 def signature_matches(*, expected: str, received: str) -> bool:
     """Constant-time, case-insensitive hex comparison.
 

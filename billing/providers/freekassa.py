@@ -79,8 +79,6 @@ class FreeKassaProvider(PaymentProvider):
     def __repr__(self) -> str:
         return f"<FreeKassaProvider merchant_id={self.merchant_id!r} check_ip={self.check_ip}>"
 
-    # --- signatures ---------------------------------------------------------------------
-
     def form_signature(self, *, amount: str, currency: str, order_id: str) -> str:
         """``s`` of the payment form: md5(m:oa:secret1:currency:o), lowercase hex."""
         text = f"{self.merchant_id}:{amount}:{self._secret1}:{currency}:{order_id}"
@@ -90,8 +88,6 @@ class FreeKassaProvider(PaymentProvider):
         """``SIGN`` of a notification: md5(MERCHANT_ID:AMOUNT:secret2:MERCHANT_ORDER_ID)."""
         text = f"{self.merchant_id}:{amount}:{self._secret2}:{order_id}"
         return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 - FreeKassa's protocol
-
-    # --- link ---------------------------------------------------------------------------
 
     def checkout_create(self, *, request: CheckoutRequest) -> CheckoutSession:
         """Build the SCI link. ``oa`` is formatted once and signed exactly as sent.
@@ -115,8 +111,6 @@ class FreeKassaProvider(PaymentProvider):
         for key, value in sorted(request.custom_params.items()):
             params[f"us_{key}"] = value
         return CheckoutSession(url=f"{self.payment_url}?{urlencode(params)}", params=params)
-
-    # --- notifications ------------------------------------------------------------------
 
     def notification_parse(
         self, *, params: Mapping[str, str], remote_ip: str | None

@@ -102,8 +102,6 @@ class RobokassaProvider(PaymentProvider):
     def __repr__(self) -> str:
         return f"<RobokassaProvider login={self.login!r} test_mode={self.test_mode}>"
 
-    # --- signatures ---------------------------------------------------------------------
-
     def link_signature(
         self,
         *,
@@ -130,8 +128,6 @@ class RobokassaProvider(PaymentProvider):
 
     def _hash(self, parts: list[str]) -> str:
         return hashlib.new(self.hash_algorithm, ":".join(parts).encode("utf-8")).hexdigest()
-
-    # --- link ---------------------------------------------------------------------------
 
     def checkout_create(self, *, request: CheckoutRequest) -> CheckoutSession:
         """Build the Index.aspx link; OutSum is formatted once and signed exactly as sent."""
@@ -198,8 +194,6 @@ class RobokassaProvider(PaymentProvider):
                 extra={"receipt_total": str(total), "amount": str(request.amount)},
             )
         return quote_plus(_receipt_json(sno=self.receipt_sno, items=items), safe="")
-
-    # --- notifications ------------------------------------------------------------------
 
     def notification_parse(
         self, *, params: Mapping[str, str], remote_ip: str | None

@@ -138,8 +138,6 @@ def console_dashboard(context) -> dict | None:
     }
 
 
-# --- SVG ------------------------------------------------------------------------------------
-
 WIDTH, HEIGHT = 640, 180
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 8, 12, 24
 PLOT_W, PLOT_H = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM

@@ -137,9 +137,6 @@ def dead_end_keyboard(*, language: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-# --- buying ------------------------------------------------------------------------------
-
-
 def buy_tariffs_keyboard(*, language: str, options: "BuyOptions") -> InlineKeyboardMarkup:
     """One button per tariff; a renewal may switch to a new subscription instead."""
     target_id = options.target.id if options.target else None
@@ -210,9 +207,6 @@ def buy_retry_keyboard(*, language: str) -> InlineKeyboardMarkup:
             ]
         ]
     )
-
-
-# --- subscriptions -----------------------------------------------------------------------
 
 
 def subscriptions_none_keyboard(*, language: str, trial: bool) -> InlineKeyboardMarkup:
@@ -298,9 +292,6 @@ def subscription_qr_keyboard(*, language: str, subscription_id: int) -> InlineKe
     return InlineKeyboardMarkup(
         [_menu_row(language, back=subscription_data(SUB_VIEW, subscription_id))]
     )
-
-
-# --- trial -------------------------------------------------------------------------------
 
 
 def trial_granted_keyboard(*, language: str, subscription_id: int) -> InlineKeyboardMarkup:

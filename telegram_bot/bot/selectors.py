@@ -126,9 +126,6 @@ class SubscriptionKeys:
     links: tuple[KeyInfo, ...]
 
 
-# --- trial -----------------------------------------------------------------------------------
-
-
 def trial_offered(*, customer: Customer) -> bool:
     """Whether the main menu offers `customer` the free trial (cached: asked on every menu)."""
     if customer.trial_used_at is not None or not settings.TRIAL_TARIFF_ID:
@@ -139,9 +136,6 @@ def trial_offered(*, customer: Customer) -> bool:
         offered = trial_tariff_get() is not None
         cache.set(key, offered, TRIAL_OFFER_CACHE_SECONDS)
     return offered
-
-
-# --- buying ----------------------------------------------------------------------------------
 
 
 def tariff_info(tariff: Tariff, language: str) -> TariffInfo:
@@ -296,9 +290,6 @@ def buy_offer_get(
         target=target,
         expires_after=expires_after,
     )
-
-
-# --- subscriptions ---------------------------------------------------------------------------
 
 
 def _customer_subscriptions(customer: Customer, subscription_id: int | None = None):

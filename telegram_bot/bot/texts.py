@@ -57,7 +57,7 @@ CLIENT_APPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-# --- formatting (call inside `translation.override`: they use the active language) -------
+# Call these inside `translation.override`: they use the active language.
 # Money, dates and durations: notifications/formatting.py.
 
 GIB = 1024**3
@@ -84,9 +84,6 @@ def traffic_limit(limit_gb: int) -> str:
     if not limit_gb:
         return _("unlimited traffic")
     return _("%(size)s GB of traffic") % {"size": limit_gb}
-
-
-# --- conversation ------------------------------------------------------------------------
 
 
 def greeting(*, language: str, name: str) -> str:
@@ -155,9 +152,6 @@ def error(*, language: str) -> str:
 def not_available(*, language: str) -> str:
     with translation.override(language):
         return _("This option is no longer available. Here is what you can choose now:")
-
-
-# --- buying ------------------------------------------------------------------------------
 
 
 def _tariff_block(tariff: "TariffInfo") -> str:
@@ -276,9 +270,6 @@ def buy_checkout(*, language: str, checkout: "Checkout") -> str:
             % {"duration": _validity(checkout.valid_minutes)}
         )
         return "\n\n".join(parts)
-
-
-# --- subscriptions -----------------------------------------------------------------------
 
 
 def _status(card: "SubscriptionCard") -> str:
@@ -429,9 +420,6 @@ def subscription_qr(*, language: str) -> str:
         return _("Scan this QR code in your VPN app to add the subscription.")
 
 
-# --- trial -------------------------------------------------------------------------------
-
-
 def trial_granted(*, language: str, expires_at: datetime, duration_days: int) -> str:
     with translation.override(language):
         return _(
@@ -444,9 +432,6 @@ def trial_refused(*, language: str, reason: str) -> str:
     """A refusal from the trial service (already in the customer's language), and what next."""
     with translation.override(language):
         return escape(reason) + "\n\n" + _("You can choose a tariff instead:")
-
-
-# --- buttons -----------------------------------------------------------------------------
 
 
 def button_help(*, language: str) -> str:
@@ -512,7 +497,7 @@ def button_all_subscriptions(*, language: str) -> str:
         return _("« All subscriptions")
 
 
-# --- bot commands (the menu Telegram shows next to the input field) -----------------------
+# The bot commands: the menu Telegram shows next to the input field.
 
 
 def commands(*, language: str) -> list[tuple[str, str]]:
@@ -532,9 +517,6 @@ def admin_commands(*, language: str) -> list[tuple[str, str]]:
     """Commands shown in the admins' chats in addition to `commands`."""
     with translation.override(language):
         return [("stats", _("Service statistics"))]
-
-
-# --- admins ------------------------------------------------------------------------------
 
 
 def stats(*, language: str, data: BotStats) -> str:
