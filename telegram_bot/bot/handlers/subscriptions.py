@@ -18,7 +18,7 @@ from notifications.callbacks import (
 )
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
-from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
+from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, pressed, show
 from telegram_bot.bot.handlers.fallback import outdated_button
 from telegram_bot.bot.selectors import (
     subscription_card_get,
@@ -52,12 +52,6 @@ async def subscriptions_command(update: Update, context: ContextTypes.DEFAULT_TY
     if customer is None:
         return
     await show_subscriptions(update, customer)
-
-
-async def subscriptions_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The "My subscriptions" button: the same, in place."""
-    await update.callback_query.answer()
-    await subscriptions_command(update, context)
 
 
 async def _subscription_read(update: Update, context: ContextTypes.DEFAULT_TYPE, selector):
@@ -145,5 +139,5 @@ HANDLERS: list[BaseHandler] = [
     CallbackQueryHandler(subscription_keys, pattern=callback_pattern(SUBSCRIPTIONS, SUB_KEYS)),
     CallbackQueryHandler(subscription_url, pattern=callback_pattern(SUBSCRIPTIONS, SUB_URL)),
     CallbackQueryHandler(subscription_qr, pattern=callback_pattern(SUBSCRIPTIONS, SUB_QR)),
-    CallbackQueryHandler(subscriptions_button, pattern=callback_exact(SUBSCRIPTIONS)),
+    CallbackQueryHandler(pressed(subscriptions_command), pattern=callback_exact(SUBSCRIPTIONS)),
 ]
