@@ -88,11 +88,11 @@ class ExpiringFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        running = Subscription.objects.running_q(now)
-        if self.value() == "3d":
-            return queryset.filter(running, expires_at__lte=now + timedelta(days=3))
-        if self.value() == "7d":
-            return queryset.filter(running, expires_at__lte=now + timedelta(days=7))
+        if self.value() in ("3d", "7d"):
+            return queryset.filter(
+                Subscription.objects.running_q(now),
+                expires_at__lte=now + timedelta(days=int(self.value()[0])),
+            )
         if self.value() == "expired":
             return queryset.filter(expires_at__lte=now).exclude(status=SubscriptionStatus.CANCELLED)
         return queryset

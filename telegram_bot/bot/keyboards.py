@@ -90,13 +90,15 @@ def back_to_menu_button(*, language: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(texts.button_menu(language=language), callback_data=MENU)
 
 
-def help_keyboard(*, language: str) -> InlineKeyboardMarkup:
-    rows = []
+def _support_rows(language: str) -> list[list[InlineKeyboardButton]]:
     url = texts.support_url()
-    if url:
-        rows.append([InlineKeyboardButton(texts.button_support(language=language), url=url)])
-    rows.append([back_to_menu_button(language=language)])
-    return InlineKeyboardMarkup(rows)
+    return [[InlineKeyboardButton(texts.button_support(language=language), url=url)]] if url else []
+
+
+def help_keyboard(*, language: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [*_support_rows(language), [back_to_menu_button(language=language)]]
+    )
 
 
 def language_keyboard(*, language: str) -> InlineKeyboardMarkup:
@@ -124,17 +126,11 @@ def _menu_row(language: str, back: str | None = None) -> list[InlineKeyboardButt
 
 def dead_end_keyboard(*, language: str) -> InlineKeyboardMarkup:
     """Nothing to do here right now: help (and support) or the menu."""
-    rows = []
-    url = texts.support_url()
-    if url:
-        rows.append([InlineKeyboardButton(texts.button_support(language=language), url=url)])
-    rows.append(
-        [
-            _button(texts.button_help(language=language), HELP),
-            back_to_menu_button(language=language),
-        ]
-    )
-    return InlineKeyboardMarkup(rows)
+    last = [
+        _button(texts.button_help(language=language), HELP),
+        back_to_menu_button(language=language),
+    ]
+    return InlineKeyboardMarkup([*_support_rows(language), last])
 
 
 def buy_tariffs_keyboard(*, language: str, options: "BuyOptions") -> InlineKeyboardMarkup:

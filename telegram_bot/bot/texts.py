@@ -22,6 +22,7 @@ from notifications.formatting import (
     money_totals_format,
     time_left,
 )
+from notifications.services import TELEGRAM_TEXT_LIMIT
 from notifications.texts import (  # noqa: F401 - re-exported: shared with notifications
     button_buy,
     button_how_to_connect,
@@ -34,6 +35,7 @@ from notifications.texts import (  # noqa: F401 - re-exported: shared with notif
     support_url,
     tariff_name,
 )
+from subscriptions.models import GIB
 from telegram_bot.selectors import BotStats
 
 if TYPE_CHECKING:
@@ -45,8 +47,6 @@ if TYPE_CHECKING:
         SubscriptionKeys,
         TariffInfo,
     )
-
-TELEGRAM_TEXT_LIMIT = 4096
 
 # The client apps /help recommends, per platform (product names are not translated).
 CLIENT_APPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -60,7 +60,6 @@ CLIENT_APPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # Call these inside `translation.override`: they use the active language.
 # Money, dates and durations: notifications/formatting.py.
 
-GIB = 1024**3
 MIB = 1024**2
 
 
