@@ -151,14 +151,8 @@ class PaymentAdmin(admin.ModelAdmin):
         return super().get_search_results(request, queryset, term.lstrip("@"))
 
     def get_urls(self):
-        urls = [
-            path(
-                "manual/",
-                self.admin_site.admin_view(self.manual_payment_view),
-                name="billing_payment_manual",
-            ),
-        ]
-        return urls + super().get_urls()
+        manual = self.admin_site.admin_view(self.manual_payment_view)
+        return [path("manual/", manual, name="billing_payment_manual"), *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         extra_context = {

@@ -34,23 +34,21 @@ def payment_totals(*, queryset: QuerySet[Payment]) -> list[dict]:
         aggregates[f"{status}_sum"] = Sum("amount", filter=Q(status=status))
         aggregates[f"{status}_count"] = Count("id", filter=Q(status=status))
     rows = queryset.order_by().values("currency").annotate(**aggregates).order_by("currency")
-    totals = []
-    for row in rows:
-        totals.append(
-            {
-                "currency": row["currency"],
-                "statuses": [
-                    {
-                        "status": status,
-                        "label": label,
-                        "sum": row[f"{status}_sum"] or Decimal("0.00"),
-                        "count": row[f"{status}_count"],
-                    }
-                    for status, label in PaymentStatus.choices
-                ],
-            }
-        )
-    return totals
+    return [
+        {
+            "currency": row["currency"],
+            "statuses": [
+                {
+                    "status": status,
+                    "label": label,
+                    "sum": row[f"{status}_sum"] or Decimal("0.00"),
+                    "count": row[f"{status}_count"],
+                }
+                for status, label in PaymentStatus.choices
+            ],
+        }
+        for row in rows
+    ]
 
 
 def payments_revenue(

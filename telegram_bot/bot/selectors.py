@@ -365,11 +365,7 @@ def subscription_card_get(
     subscription = _customer_subscriptions(customer, subscription_id).first()
     if subscription is None:
         return None
-    count = (
-        Subscription.objects.filter(customer=customer)
-        .exclude(status=SubscriptionStatus.CANCELLED)
-        .count()
-    )
+    count = _customer_subscriptions(customer).count()
     return _card(subscription, customer.language, now), count
 
 
