@@ -57,14 +57,11 @@ class TariffAdmin(admin.ModelAdmin):
         tariff_save(tariff=obj, changed_fields=form.changed_data, actor=request.user)
 
     def _set_active(self, request: HttpRequest, queryset, active: bool) -> None:
-        def toggle(tariff: Tariff) -> None:
-            tariff_set_active(tariff=tariff, active=active, actor=request.user)
-
         run_for_each(
             self,
             request,
             queryset.order_by("pk"),
-            toggle,
+            lambda tariff: tariff_set_active(tariff=tariff, active=active, actor=request.user),
             done=f"{{count}} tariff(s) {'enabled' if active else 'disabled'}.",
         )
 
@@ -303,14 +300,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-provision keys of selected subscriptions", permissions=["change"])
     def reprovision_selected(self, request: HttpRequest, queryset) -> None:
-        def reprovision(subscription: Subscription) -> None:
-            subscription_reprovision(subscription=subscription, actor=request.user)
-
         run_for_each(
             self,
             request,
             queryset.order_by("pk"),
-            reprovision,
+            lambda subscription: subscription_reprovision(
+                subscription=subscription, actor=request.user
+            ),
             done="Re-provisioning {count} subscription(s): their keys are pushed again.",
         )
 

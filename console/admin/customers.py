@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import Customer
 from billing.models import Payment
-from core.admin import action_form_page, form_action, run_for_each
+from core.admin import form_action
 from nodes.models import NodeClient, SyncState
 from notifications.models import OutboxStatus
 from notifications.services import TELEGRAM_TEXT_LIMIT
@@ -261,34 +261,31 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a message to selected customers…", permissions=["message"])
     def message_selected(self, request: HttpRequest, queryset):
-        form = MessageForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            skipped = []
+        skipped = []
 
-            def send(customer: Customer) -> None:
-                message = customer_message_send(
-                    customer=customer, text=form.cleaned_data["text"], actor=request.user
-                )
-                if message is not None and message.status == OutboxStatus.SKIPPED:
-                    skipped.append(str(customer))
-
-            run_for_each(
-                self, request, queryset.order_by("pk"), send, done="Queued {count} message(s)."
+        def send(customer: Customer, data: dict) -> None:
+            message = customer_message_send(
+                customer=customer, text=data["text"], actor=request.user
             )
-            if skipped:
-                self.message_user(
-                    request,
-                    f"Not delivered (blocked the bot): {', '.join(skipped[:20])}",
-                    messages.WARNING,
-                )
-            return None
-        return action_form_page(
+            if message is not None and message.status == OutboxStatus.SKIPPED:
+                skipped.append(str(customer))
+
+        page = form_action(
             self,
             request,
             queryset,
-            form=form,
+            form_class=MessageForm,
+            call=send,
+            done="Queued {count} message(s).",
             action="message_selected",
             title="Send a message",
             submit="Send",
             intro="The bot sends it through the outbox; you can follow it under Outbox messages.",
         )
+        if skipped:
+            self.message_user(
+                request,
+                f"Not delivered (blocked the bot): {', '.join(skipped[:20])}",
+                messages.WARNING,
+            )
+        return page
