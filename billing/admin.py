@@ -20,7 +20,7 @@ from billing.selectors import payment_totals
 from billing.services.payments import payment_manual_create, payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
-from core.admin import form_action
+from core.admin import ReadOnlyAdmin, form_action
 from core.exceptions import ApplicationError
 from subscriptions.models import Subscription, Tariff
 
@@ -245,7 +245,7 @@ class EventErrorFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """The raw notification log: look, never touch; "Reprocess" re-verifies a stored request."""
 
     list_display = [
@@ -273,15 +273,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
             # The list never shows the heavy columns.
             queryset = queryset.defer("body", "headers", "traceback", "query_string")
         return queryset
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.change_webhookevent")

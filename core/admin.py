@@ -104,6 +104,19 @@ def form_action(
     return None
 
 
+class ReadOnlyAdmin:
+    """For a model admin or an inline: nobody adds, changes or deletes these rows here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 # --- Audit log -------------------------------------------------------------------------------
 
 # Actors other than operators, as services label them.
@@ -154,7 +167,7 @@ class ObjectTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Append-only: nobody adds, edits or deletes audit rows from the console."""
 
     list_display = [
@@ -184,15 +197,6 @@ class AuditLogAdmin(admin.ModelAdmin):
         "extra_data",
     ]
     fields = readonly_fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

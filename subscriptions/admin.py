@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.admin import action_form_page, form_action, run_for_each
+from core.admin import ReadOnlyAdmin, action_form_page, form_action, run_for_each
 from nodes.admin import health_badge
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES
@@ -114,7 +114,7 @@ class NodeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class KeyInline(admin.TabularInline):
+class KeyInline(ReadOnlyAdmin, admin.TabularInline):
     model = NodeClient
     fields = [
         "node",
@@ -133,15 +133,6 @@ class KeyInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("node")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ExtendForm(forms.Form):

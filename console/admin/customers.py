@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import Customer
 from billing.models import Payment
-from core.admin import form_action
+from core.admin import ReadOnlyAdmin, form_action
 from nodes.models import NodeClient, SyncState
 from notifications.models import OutboxStatus
 from notifications.services import TELEGRAM_TEXT_LIMIT
@@ -32,20 +32,11 @@ class LimitedInlineFormSet(BaseInlineFormSet):
         return self._queryset
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdmin, admin.TabularInline):
     formset = LimitedInlineFormSet
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
