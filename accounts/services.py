@@ -138,19 +138,10 @@ def customer_bot_blocked_set(
 ) -> bool:
     """Record that the user blocked (or unblocked) the bot. Returns whether a row changed."""
     now = now or timezone.now()
-    customers = Customer.objects.filter(telegram_id=telegram_id)
-    if blocked:
-        changed = customers.filter(bot_blocked_at__isnull=True).update(
-            bot_blocked_at=now, updated_at=now
-        )
-    else:
-        changed = customers.filter(bot_blocked_at__isnull=False).update(
-            bot_blocked_at=None, updated_at=now
-        )
+    changed = Customer.objects.filter(
+        telegram_id=telegram_id, bot_blocked_at__isnull=blocked
+    ).update(bot_blocked_at=now if blocked else None, updated_at=now)
     return bool(changed)
-
-
-# --- Operator logins: optional TOTP two-factor -------------------------------------------
 
 
 def operator_otp_required(*, user) -> bool:

@@ -20,7 +20,7 @@ from billing.selectors import payment_totals
 from billing.services.payments import payment_manual_create, payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
-from core.admin import action_form_page, run_for_each
+from core.admin import ReadOnlyAdmin, form_action
 from core.exceptions import ApplicationError
 from subscriptions.models import Subscription, Tariff
 
@@ -151,14 +151,8 @@ class PaymentAdmin(admin.ModelAdmin):
         return super().get_search_results(request, queryset, term.lstrip("@"))
 
     def get_urls(self):
-        urls = [
-            path(
-                "manual/",
-                self.admin_site.admin_view(self.manual_payment_view),
-                name="billing_payment_manual",
-            ),
-        ]
-        return urls + super().get_urls()
+        manual = self.admin_site.admin_view(self.manual_payment_view)
+        return [path("manual/", manual, name="billing_payment_manual"), *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         extra_context = {
@@ -174,38 +168,28 @@ class PaymentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund selected payments…", permissions=["refund"])
     def refund_selected(self, request: HttpRequest, queryset):
-        """Ask for a reason first (an intermediate page), then refund each payment."""
-        form = RefundForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            refunded = 0
-            for payment in queryset.order_by("pk"):
-                try:
-                    payment_refund(
-                        payment=payment, actor=request.user, reason=form.cleaned_data["reason"]
-                    )
-                except ApplicationError as exc:
-                    self.message_user(
-                        request, f"Payment #{payment.pk}: {exc.message}", messages.ERROR
-                    )
-                else:
-                    refunded += 1
-            if refunded:
-                self.message_user(
-                    request,
-                    f"Refunded {refunded} payment(s); their days were taken back.",
-                    messages.SUCCESS,
-                )
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Refund payments",
-            "opts": self.model._meta,
-            "payments": queryset.select_related("customer", "tariff").order_by("pk"),
-            "form": form,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "not_paid": queryset.exclude(status=PaymentStatus.PAID).count(),
-        }
-        return TemplateResponse(request, "billing/admin/payment_refund_confirm.html", context)
+        not_paid = queryset.exclude(status=PaymentStatus.PAID).count()
+        return form_action(
+            self,
+            request,
+            queryset.select_related("customer", "tariff"),
+            form_class=RefundForm,
+            call=lambda payment, data: payment_refund(
+                payment=payment, actor=request.user, reason=data["reason"]
+            ),
+            done="Refunded {count} payment(s); their days were taken back.",
+            action="refund_selected",
+            title="Refund payments",
+            submit="Refund",
+            intro="Refunding marks each payment refunded and takes the days it credited off its "
+            "subscription (never below now; a subscription left with no time expires). The "
+            "customer is told. Return the money itself in the provider's cabinet.",
+            extra={
+                "info": f"{not_paid} of the selected payment(s) are not paid and will be refused."
+                if not_paid
+                else ""
+            },
+        )
 
     def manual_payment_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_manual_permission(request):
@@ -261,7 +245,7 @@ class EventErrorFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """The raw notification log: look, never touch; "Reprocess" re-verifies a stored request."""
 
     list_display = [
@@ -290,38 +274,21 @@ class WebhookEventAdmin(admin.ModelAdmin):
             queryset = queryset.defer("body", "headers", "traceback", "query_string")
         return queryset
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.change_webhookevent")
 
     @admin.action(description="Dismiss selected failed events…", permissions=["reprocess"])
     def dismiss_selected(self, request: HttpRequest, queryset):
         """A FAILED event settled by hand leaves the dashboard (a reason is asked first)."""
-        form = DismissForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda event: webhook_event_dismiss(
-                    event=event, actor=request.user, reason=form.cleaned_data["reason"]
-                ),
-                done="Dismissed {count} failed event(s).",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset,
-            form=form,
+            form_class=DismissForm,
+            call=lambda event, data: webhook_event_dismiss(
+                event=event, actor=request.user, reason=data["reason"]
+            ),
+            done="Dismissed {count} failed event(s).",
             action="dismiss_selected",
             title="Dismiss failed payment notifications",
             submit="Dismiss",

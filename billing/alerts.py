@@ -1,17 +1,6 @@
-"""Alerts about payment notifications, to the admin chats (billing's own concern).
-
-- **Bad signatures** (``webhook_bad_signature_check``, periodic): more than
-  WEBHOOK_BAD_SIGNATURE_ALERT_THRESHOLD notifications of one provider rejected for their
-  signature within the last hour; one alert per provider per clock hour.
-- **Failed payment notification** (``webhook_failed_alert``, called when a notification ends
-  FAILED, and caught up by the periodic ``webhook_failed_check`` for any the live call
-  missed): the provider may have taken the money and nothing was credited. Once per
-  notification (provider and order id); the event stays on the dashboard until reprocessed
-  or dismissed.
-
-The periodic checks run in the console's ``alerts_check``; an alert is an admin message
-with a dedupe key, through the outbox (``notify_admins``).
-"""
+"""Alerts about payment notifications to the admin chats: bad signatures (one per provider
+per clock hour) and failed notifications (one per notification). The periodic checks run in
+the console's ``alerts_check``."""
 
 from __future__ import annotations
 

@@ -78,13 +78,7 @@ class PaymentWebhookApi(APIView):
     # ``Allow: GET, POST``, answered before a row is stored.
     http_method_names: ClassVar[list[str]] = ["get", "post"]
 
-    def get(self, request: Request) -> HttpResponse:
-        return self._handle(request)
-
     def post(self, request: Request) -> HttpResponse:
-        return self._handle(request)
-
-    def _handle(self, request: Request) -> HttpResponse:
         try:
             provider = provider_get(self.provider_code)
         except ProviderNotConfiguredError:
@@ -132,6 +126,8 @@ class PaymentWebhookApi(APIView):
         if limited_key and 400 <= reply.status_code < 500:
             rate_hit(key=limited_key, window=60)
         return HttpResponse(reply.body, status=reply.status_code, content_type=PLAIN_TEXT)
+
+    get = post
 
     def _reject_limit_key(self, *, provider, remote_ip: str | None) -> str:
         """The counter of rejected notifications for this sender, '' if it is never limited.

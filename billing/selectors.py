@@ -34,23 +34,21 @@ def payment_totals(*, queryset: QuerySet[Payment]) -> list[dict]:
         aggregates[f"{status}_sum"] = Sum("amount", filter=Q(status=status))
         aggregates[f"{status}_count"] = Count("id", filter=Q(status=status))
     rows = queryset.order_by().values("currency").annotate(**aggregates).order_by("currency")
-    totals = []
-    for row in rows:
-        totals.append(
-            {
-                "currency": row["currency"],
-                "statuses": [
-                    {
-                        "status": status,
-                        "label": label,
-                        "sum": row[f"{status}_sum"] or Decimal("0.00"),
-                        "count": row[f"{status}_count"],
-                    }
-                    for status, label in PaymentStatus.choices
-                ],
-            }
-        )
-    return totals
+    return [
+        {
+            "currency": row["currency"],
+            "statuses": [
+                {
+                    "status": status,
+                    "label": label,
+                    "sum": row[f"{status}_sum"] or Decimal("0.00"),
+                    "count": row[f"{status}_count"],
+                }
+                for status, label in PaymentStatus.choices
+            ],
+        }
+        for row in rows
+    ]
 
 
 def payments_revenue(
@@ -64,10 +62,8 @@ def payments_revenue(
     currencies (docs/console.md). A refund sets the payment REFUNDED, so it leaves revenue
     in every window, past ones included, instead of being subtracted on the day of the
     refund: the figure for a day is what that day's buyers paid and kept. Pending, failed
-    and cancelled payments never took money. The other definition the code once used
-    ("PAID or REFUNDED by ``paid_at``") counted money that went back; that is what was
-    *credited*, which the metrics still count as such (``payments_credited_totals``: a
-    Prometheus counter never goes down), next to revenue.
+    and cancelled payments never took money. What was *credited* (PAID or REFUNDED) is
+    ``payments_credited_totals``, not revenue.
     """
     payments = Payment.objects.filter(status=PaymentStatus.PAID)
     if since is not None:

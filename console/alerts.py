@@ -1,17 +1,6 @@
-"""Alerts to the admin chats, each sent once per episode (notifications/alerts.py), and the
-periodic check that runs every app's catch-ups. Rules (env variables in .env.example, "Alerts"):
-
-- **Node down / up**: ``nodes.alerts`` (the periodic check below runs its catch-up).
-- **Provisioning failed after the last retry**: nodes.services.push.node_keys_push_failed (one per
-  node per hour).
-- **Bad signatures** and **failed payment notifications**: ``billing.alerts`` (the periodic
-  check below runs its catch-ups).
-- **Backlog**: outbox messages still unsent OUTBOX_BACKLOG_ALERT_MINUTES after they were
-  queued (broadcasts excluded: they drain at Telegram's rate by design), or a Celery queue
-  longer than QUEUE_BACKLOG_ALERT_SIZE at two checks in a row. One alert when it starts, one
-  "recovered" when it is over.
-- **Daily summary** at DAILY_SUMMARY_HOUR_UTC: the last 24 hours, once per day.
-"""
+"""Alerts to the admin chats, each sent once per episode (notifications/alerts.py): outbox and
+Celery backlogs, the daily summary, and the periodic check that also runs the catch-ups of
+``nodes.alerts`` and ``billing.alerts`` (env variables in .env.example, "Alerts")."""
 
 from __future__ import annotations
 
@@ -48,11 +37,9 @@ QUEUE_STREAK_CACHE_KEY = "alerts:queue-backlog:streak"
 CHECK_LOCK_CACHE_KEY = "alerts:check:lock"
 
 
-# --- Episodes (backlogs) -------------------------------------------------------------------
-
-
 def outbox_backlog_check(*, now: datetime | None = None) -> str:
-    """Messages unsent OUTBOX_BACKLOG_ALERT_MINUTES after being queued (not broadcasts)."""
+    """Messages unsent OUTBOX_BACKLOG_ALERT_MINUTES after being queued (not broadcasts: they
+    drain at Telegram's rate by design)."""
     now = now or timezone.now()
     minutes = settings.OUTBOX_BACKLOG_ALERT_MINUTES
     stale = OutboxMessage.objects.filter(
@@ -102,9 +89,6 @@ def queue_backlog_check(*, now: datetime | None = None) -> str:
     )
 
 
-# --- Daily summary -------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class DailySummary:
     since: datetime
@@ -130,28 +114,12 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
     customers = Customer.objects.aggregate(
         total=Count("id"), new=Count("id", filter=Q(created_at__gt=since, created_at__lte=until))
     )
-    revenue: dict[str, Decimal] = {}
-    payments = 0
-    for row in (
-        payments_revenue(since=since, until=until)
-        .order_by()
-        .values("currency")
-        .annotate(n=Count("id"), amount=Sum("amount"))
-    ):
-        payments += row["n"]
-        revenue[row["currency"]] = row["amount"] or Decimal("0")
-    refunded: dict[str, Decimal] = {}
-    refunds = 0
-    for row in (
+    payments, revenue = _count_and_sum(payments_revenue(since=since, until=until))
+    refunds, refunded = _count_and_sum(
         Payment.objects.filter(
             status=PaymentStatus.REFUNDED, refunded_at__gt=since, refunded_at__lte=until
         )
-        .order_by()
-        .values("currency")
-        .annotate(n=Count("id"), amount=Sum("amount"))
-    ):
-        refunds += row["n"]
-        refunded[row["currency"]] = row["amount"] or Decimal("0")
+    )
     subscriptions = Subscription.objects.aggregate(
         active=Count("id", filter=Subscription.objects.running_q(until)),
         new=Count("id", filter=Q(created_at__gt=since, created_at__lte=until)),
@@ -177,6 +145,13 @@ def daily_summary_get(*, now: datetime | None = None) -> DailySummary:
         nodes_down=sorted(down),
         keys_error=NodeClient.objects.filter(sync_state=SyncState.ERROR).count(),
     )
+
+
+def _count_and_sum(payments) -> tuple[int, dict[str, Decimal]]:
+    """How many `payments` there are, and their amounts summed per currency."""
+    rows = payments.order_by().values("currency").annotate(n=Count("id"), amount=Sum("amount"))
+    sums = {row["currency"]: row["amount"] or Decimal("0") for row in rows}
+    return sum(row["n"] for row in rows), sums
 
 
 def daily_summary_text(*, summary: DailySummary) -> str:
@@ -214,9 +189,6 @@ def daily_summary_send(*, now: datetime | None = None) -> int:
         kind=DAILY_SUMMARY,
         dedupe_key=f"{DAILY_SUMMARY}:{now.astimezone(UTC):%Y%m%d}",
     )
-
-
-# --- The periodic check --------------------------------------------------------------------
 
 
 def alerts_check(*, now: datetime | None = None) -> dict[str, object]:

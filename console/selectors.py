@@ -69,7 +69,7 @@ class Dashboard:
     webhooks_failed_count: int = 0
 
 
-def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
 
 
@@ -87,12 +87,12 @@ def dashboard_get(*, now: datetime | None = None) -> Dashboard:
     today = now.astimezone(tz).date()
     days = [today - timedelta(days=offset) for offset in range(DASHBOARD_DAYS - 1, -1, -1)]
     starts = {
-        "today": _local_midnight(today, tz),
-        "7d": _local_midnight(today - timedelta(days=6), tz),
-        "30d": _local_midnight(days[0], tz),
+        "today": local_midnight(today, tz),
+        "7d": local_midnight(today - timedelta(days=6), tz),
+        "30d": local_midnight(days[0], tz),
     }
     # The moment each day's point is taken: the end of the day, or now for today.
-    day_ends = [min(_local_midnight(day + timedelta(days=1), tz), now) for day in days]
+    day_ends = [min(local_midnight(day + timedelta(days=1), tz), now) for day in days]
 
     customers = Customer.objects.aggregate(
         total=Count("id"),

@@ -77,6 +77,46 @@ def run_for_each(
     return ok
 
 
+def form_action(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset,
+    *,
+    form_class: type[forms.Form],
+    call,
+    done,
+    **page,
+) -> TemplateResponse | None:
+    """An action that asks its question first: the form page (``action_form_page`` with
+    `page`), then, once the form is valid, ``call(obj, cleaned_data)`` for each selected object
+    (``run_for_each``). `done` is the success message, or a function of the cleaned data."""
+    form = form_class(request.POST if "apply" in request.POST else None)
+    if not (form.is_bound and form.is_valid()):
+        return action_form_page(modeladmin, request, queryset, form=form, **page)
+    data = form.cleaned_data
+    run_for_each(
+        modeladmin,
+        request,
+        queryset.order_by("pk"),
+        lambda obj: call(obj, data),
+        done=done(data) if callable(done) else done,
+    )
+    return None
+
+
+class ReadOnlyAdmin:
+    """For a model admin or an inline: nobody adds, changes or deletes these rows here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 # --- Audit log -------------------------------------------------------------------------------
 
 # Actors other than operators, as services label them.
@@ -127,7 +167,7 @@ class ObjectTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Append-only: nobody adds, edits or deletes audit rows from the console."""
 
     list_display = [
@@ -147,15 +187,6 @@ class AuditLogAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = [f.name for f in AuditLog._meta.fields if f.name != "id"]
     fields = readonly_fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

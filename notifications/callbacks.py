@@ -80,7 +80,7 @@ def int_arg(args: list[str], index: int) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None
 
 
-# --- builders for the buttons other modules (notifications) need ---------------------------
+# Builders of the buttons that messages outside the bot need.
 
 
 def buy_renew_data(subscription_id: int) -> str:

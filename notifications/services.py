@@ -339,8 +339,6 @@ def _flush_marked(message_id: int, *, timeout: int) -> bool:
         return True
 
 
-# --- Operator actions: retry, broadcasts ----------------------------------------------------
-
 # An operator may send these again; `sent` never (it would double-send), `sending` is in flight.
 OUTBOX_RETRYABLE = (
     OutboxStatus.FAILED,

@@ -1,7 +1,9 @@
 from celery import shared_task
 
 
-def _outbox_send_one(message_id: int) -> str:
+@shared_task(acks_late=True, soft_time_limit=40, time_limit=60, ignore_result=True)
+def outbox_send_task(message_id: int) -> str:
+    """Send one outbox message; reschedule itself when Telegram or our rate limit says wait."""
     from notifications.services import outbox_message_send
 
     result = outbox_message_send(message_id=message_id)
@@ -10,12 +12,6 @@ def _outbox_send_one(message_id: int) -> str:
     if result.next_id is not None:  # messages to one chat go out in order, one by one
         outbox_send_task.delay(result.next_id)
     return result.status
-
-
-@shared_task(acks_late=True, soft_time_limit=40, time_limit=60, ignore_result=True)
-def outbox_send_task(message_id: int) -> str:
-    """Send one outbox message; reschedule itself when Telegram or our rate limit says wait."""
-    return _outbox_send_one(message_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60, ignore_result=True)

@@ -5,6 +5,7 @@ Telegram's answers are translated into our own exceptions, so the caller can tel
 https://core.telegram.org/bots/api#making-requests
 """
 
+import json
 import logging
 from typing import Any
 
@@ -58,7 +59,10 @@ def bot_api_call(
     url = f"{base_url}/bot{token}/{method}"
     try:
         if files:
-            form = {k: v if isinstance(v, str) else _json_dumps(v) for k, v in data.items()}
+            form = {
+                k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                for k, v in data.items()
+            }
             response = requests.post(url, data=form, files=files, timeout=timeout)
         else:
             response = requests.post(url, json=data, timeout=timeout)
@@ -91,9 +95,3 @@ def bot_api_call(
     if code >= 500:
         raise TelegramUnavailable(message)
     raise TelegramRejected(message)
-
-
-def _json_dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.admin import action_form_page, run_for_each
+from core.admin import ReadOnlyAdmin, action_form_page, form_action, run_for_each
 from nodes.admin import health_badge
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES
@@ -25,8 +25,6 @@ from subscriptions.services.lifecycle import (
 )
 from subscriptions.services.moves import subscription_move
 from subscriptions.services.tariffs import tariff_save, tariff_set_active
-
-# --- Tariffs ---------------------------------------------------------------------------------
 
 
 @admin.register(Tariff)
@@ -59,14 +57,11 @@ class TariffAdmin(admin.ModelAdmin):
         tariff_save(tariff=obj, changed_fields=form.changed_data, actor=request.user)
 
     def _set_active(self, request: HttpRequest, queryset, active: bool) -> None:
-        def toggle(tariff: Tariff) -> None:
-            tariff_set_active(tariff=tariff, active=active, actor=request.user)
-
         run_for_each(
             self,
             request,
             queryset.order_by("pk"),
-            toggle,
+            lambda tariff: tariff_set_active(tariff=tariff, active=active, actor=request.user),
             done=f"{{count}} tariff(s) {'enabled' if active else 'disabled'}.",
         )
 
@@ -81,9 +76,6 @@ class TariffAdmin(admin.ModelAdmin):
         self._set_active(request, queryset, False)
 
 
-# --- Subscriptions ---------------------------------------------------------------------------
-
-
 class ExpiringFilter(admin.SimpleListFilter):
     title = "expiring soon"
     parameter_name = "expiring"
@@ -93,11 +85,11 @@ class ExpiringFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        running = Subscription.objects.running_q(now)
-        if self.value() == "3d":
-            return queryset.filter(running, expires_at__lte=now + timedelta(days=3))
-        if self.value() == "7d":
-            return queryset.filter(running, expires_at__lte=now + timedelta(days=7))
+        if self.value() in ("3d", "7d"):
+            return queryset.filter(
+                Subscription.objects.running_q(now),
+                expires_at__lte=now + timedelta(days=int(self.value()[0])),
+            )
         if self.value() == "expired":
             return queryset.filter(expires_at__lte=now).exclude(status=SubscriptionStatus.CANCELLED)
         return queryset
@@ -122,7 +114,7 @@ class NodeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class KeyInline(admin.TabularInline):
+class KeyInline(ReadOnlyAdmin, admin.TabularInline):
     model = NodeClient
     fields = [
         "node",
@@ -141,15 +133,6 @@ class KeyInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("node")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ExtendForm(forms.Form):
@@ -269,28 +252,20 @@ class SubscriptionAdmin(admin.ModelAdmin):
         url = reverse("subscription-feed", args=[subscription.feed_token])
         return format_html('<a href="{}" target="_blank" rel="noopener">open</a>', url)
 
-    # --- actions -------------------------------------------------------------------------
-
     @admin.action(description="Extend selected subscriptions by N days…", permissions=["extend"])
     def extend_selected(self, request: HttpRequest, queryset):
-        form = ExtendForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            days, reason = form.cleaned_data["days"], form.cleaned_data["reason"]
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda subscription: subscription_extend(
-                    subscription=subscription, days=days, actor=request.user, reason=reason
-                ),
-                done=f"Extended {{count}} subscription(s) by {days} day(s).",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset.select_related("customer", "tariff"),
-            form=form,
+            form_class=ExtendForm,
+            call=lambda subscription, data: subscription_extend(
+                subscription=subscription,
+                days=data["days"],
+                actor=request.user,
+                reason=data["reason"],
+            ),
+            done=lambda data: f"Extended {{count}} subscription(s) by {data['days']} day(s).",
             action="extend_selected",
             title="Extend subscriptions",
             submit="Extend",
@@ -299,24 +274,15 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Expire selected subscriptions now…", permissions=["change"])
     def expire_selected(self, request: HttpRequest, queryset):
-        form = ExpireForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda subscription: subscription_expire(
-                    subscription=subscription, actor=request.user, reason=reason
-                ),
-                done="Expired {count} subscription(s); their keys are being disabled.",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset.select_related("customer", "tariff"),
-            form=form,
+            form_class=ExpireForm,
+            call=lambda subscription, data: subscription_expire(
+                subscription=subscription, actor=request.user, reason=data["reason"]
+            ),
+            done="Expired {count} subscription(s); their keys are being disabled.",
             action="expire_selected",
             title="Expire subscriptions now",
             submit="Expire now",
@@ -325,14 +291,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-provision keys of selected subscriptions", permissions=["change"])
     def reprovision_selected(self, request: HttpRequest, queryset) -> None:
-        def reprovision(subscription: Subscription) -> None:
-            subscription_reprovision(subscription=subscription, actor=request.user)
-
         run_for_each(
             self,
             request,
             queryset.order_by("pk"),
-            reprovision,
+            lambda subscription: subscription_reprovision(
+                subscription=subscription, actor=request.user
+            ),
             done="Re-provisioning {count} subscription(s): their keys are pushed again.",
         )
 

@@ -20,13 +20,6 @@ import base64
 
 from subscriptions.vless import VlessLinkError, vless_link_parse
 
-__all__ = [
-    "FEED_CONTENT_TYPE",
-    "FeedError",
-    "feed_body_render",
-    "feed_headers_build",
-]
-
 # What gin's ``c.String`` sends with 3x-ui's raw feed.
 FEED_CONTENT_TYPE = "text/plain; charset=utf-8"
 

@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from nodes.models import Node, NodeClient, NodeHealth, SyncState
+from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES, inbound_flow
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.vless import VlessLinkError, vless_link_build, vless_remark
@@ -58,7 +58,7 @@ def _keys_for_links(subscription: Subscription) -> QuerySet[NodeClient]:
     return (
         NodeClient.objects.filter(
             subscription=subscription,
-            sync_state__in=[SyncState.PENDING, SyncState.SYNCED, SyncState.ERROR],
+            sync_state__in=LIVE_KEY_STATES,
             node__is_enabled=True,
         )
         .select_related("node")
@@ -144,15 +144,6 @@ def subscription_by_feed_token(*, token: str) -> Subscription | None:
     )
 
 
-def subscriptions_of_customer(*, customer_id: int) -> list[Subscription]:
-    return list(
-        Subscription.objects.filter(customer_id=customer_id)
-        .exclude(status=SubscriptionStatus.CANCELLED)
-        .select_related("tariff")
-        .order_by("-expires_at")
-    )
-
-
 def trial_tariff_get() -> Tariff | None:
     """The tariff TRIAL_TARIFF_ID names while it is an active trial tariff; else None."""
     tariff_id = settings.TRIAL_TARIFF_ID
@@ -168,9 +159,6 @@ def subscription_expiry_after_extend(
     now = now or timezone.now()
     running = subscription.is_running(now)
     return (subscription.expires_at if running else now) + timedelta(days=days)
-
-
-# --- Placement: where keys may go, who is short of them --------------------------------------
 
 
 def nodes_eligible(*, tariff: Tariff | None) -> QuerySet[Node]:

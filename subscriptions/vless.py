@@ -30,18 +30,6 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
-__all__ = [
-    "FLOW_VISION",
-    "SUPPORTED_NETWORKS",
-    "SUPPORTED_SECURITIES",
-    "VlessLinkError",
-    "spider_x_derive",
-    "stream_settings_parse",
-    "vless_link_build",
-    "vless_link_parse",
-    "vless_remark",
-]
-
 FLOW_VISION = "xtls-rprx-vision"
 # Flows Xray accepts for a VLESS client; anything else would make the link unusable.
 _KNOWN_FLOWS = frozenset({"", FLOW_VISION, "xtls-rprx-vision-udp443"})
@@ -90,9 +78,6 @@ class VlessLinkError(ValueError):
     """Raised instead of returning a link a client could not use (or could not parse)."""
 
 
-# --------------------------------------------------------------------------- parsing inputs
-
-
 def stream_settings_parse(value: str | dict | None) -> dict:
     """Return an inbound's ``streamSettings`` as a dict, whatever form the panel used.
 
@@ -128,9 +113,6 @@ def _protocol_settings_parse(value: str | dict | None) -> dict:
         return stream_settings_parse(value)
     except VlessLinkError as exc:
         raise VlessLinkError(str(exc).replace("stream settings", "protocol settings")) from exc
-
-
-# --------------------------------------------------------------------------- small Go mirrors
 
 
 def _search_key(data: Any, key: str) -> tuple[Any, bool]:
@@ -216,9 +198,6 @@ def _fragment_escape(remark: str) -> str:
     return quote(remark, safe="")
 
 
-# --------------------------------------------------------------------------- reality spx
-
-
 def spider_x_derive(*, seed: str, client_key: str) -> str:
     """Per-client reality ``spx`` as 3x-ui v3.5+ derives it (``deriveSpiderX``).
 
@@ -232,9 +211,6 @@ def spider_x_derive(*, seed: str, client_key: str) -> str:
     digest = hashlib.sha256(f"{seed}|{client_key}".encode()).hexdigest()[:15]
     _, has_query, query = seed.partition("?")
     return f"/{digest}?{query}" if has_query and query else f"/{digest}"
-
-
-# --------------------------------------------------------------------------- per-network params
 
 
 def _path_and_host(settings: dict, params: dict[str, str]) -> None:
@@ -368,9 +344,6 @@ def _finalmask_param(stream: dict, params: dict[str, str]) -> None:
         params["fm"] = _go_json_marshal(normalised)
 
 
-# --------------------------------------------------------------------------- per-security params
-
-
 def _tls_params(stream: dict, params: dict[str, str]) -> None:
     params["security"] = "tls"
     tls = _as_dict(stream.get("tlsSettings"))
@@ -445,9 +418,6 @@ def _flow_allowed(network: str, security: str, settings: dict) -> bool:
     return False
 
 
-# --------------------------------------------------------------------------- address
-
-
 def _host_checked(host: str) -> str:
     """Return the host as it goes into the authority: IPv6 bracketed (``net.JoinHostPort``)."""
     if not isinstance(host, str):
@@ -470,9 +440,6 @@ def _port_checked(port: int) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise VlessLinkError(f"port must be an integer in 1..65535, not {port!r}")
     return port
-
-
-# --------------------------------------------------------------------------- public API
 
 
 def vless_link_build(

@@ -47,6 +47,7 @@ _CUSTOM_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,31}", re.ASCII)
 _CUSTOM_VALUE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}", re.ASCII)
 _CURRENCY_RE = re.compile(r"[A-Z]{3}", re.ASCII)
 _REASON_RE = re.compile(r"[a-z0-9_]{1,64}", re.ASCII)
+_INFO_VALUE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}", re.ASCII)
 
 # Reply bodies for failures must never look like a success ("OK…" / "YES").
 FAILURE_BODY_PREFIX = "ERROR"
@@ -199,9 +200,6 @@ class PaymentProvider(abc.ABC):
         return f"{FAILURE_BODY_PREFIX}: {safe}", TEXT_PLAIN
 
 
-# --- helpers shared by providers -------------------------------------------------------------
-
-
 def signature_matches(*, expected: str, received: str) -> bool:
     """Constant-time, case-insensitive hex comparison.
 
@@ -260,6 +258,15 @@ def params_validate(*, params: Mapping[str, str]) -> dict[str, str]:
     return clean
 
 
+def info_value(value: str) -> str:
+    """Keep an unsigned informational field only if it looks sane (it is never trusted).
+
+    A real payment must not be refused (and retried forever) over a cosmetic field, so a
+    malformed value is dropped instead of rejecting the notification.
+    """
+    return value if _INFO_VALUE_RE.fullmatch(value) else ""
+
+
 def field_required(*, params: Mapping[str, str], name: str) -> str:
     """Return a required non-empty field or raise ``WebhookParseError(field_missing)``."""
     value = params.get(name)
@@ -295,12 +302,7 @@ def amount_parse(*, value: str, field_name: str) -> Decimal:
             reason=reason,
             extra={"field": field_name, "value": value_preview(value)},
         )
-    try:
-        amount = Decimal(value)
-    except InvalidOperation as exc:  # unreachable after the regex; kept as a guard
-        raise WebhookParseError(
-            f"{field_name} is not a number.", reason="amount_invalid", extra={"field": field_name}
-        ) from exc
+    amount = Decimal(value)
     if amount <= 0:
         raise WebhookParseError(
             f"{field_name} must be positive.",

@@ -12,7 +12,6 @@ Only MERCHANT_ID, AMOUNT and MERCHANT_ORDER_ID are signed: ``intid``, ``CUR_ID``
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode
 
@@ -27,6 +26,7 @@ from billing.providers.base import (
     ProviderNotification,
     amount_parse,
     field_required,
+    info_value,
     params_validate,
     positive_int_parse,
     remote_ip_check,
@@ -36,9 +36,7 @@ from billing.providers.base import (
 from core.net import networks_parse
 
 PAYMENT_URL = "https://pay.freekassa.com/"
-# Current notification server list (docs/payments.md "FreeKassa: IP addresses"; older lists had
-# 138.201.88.124 and the
-# legacy free-kassa.ru 136.243.38.x / 88.198.88.98 addresses). Configurable per instance.
+# The notification servers (docs/payments.md "FreeKassa: IP addresses"); configurable per instance.
 FREEKASSA_IPS: tuple[str, ...] = (
     "168.119.157.136",
     "168.119.60.227",
@@ -47,7 +45,6 @@ FREEKASSA_IPS: tuple[str, ...] = (
 )
 # Our order ids are Payment primary keys (BigAutoField).
 ORDER_ID_MAX = 2**63 - 1
-_INFO_VALUE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}", re.ASCII)
 
 
 class FreeKassaProvider(PaymentProvider):
@@ -82,8 +79,6 @@ class FreeKassaProvider(PaymentProvider):
     def __repr__(self) -> str:
         return f"<FreeKassaProvider merchant_id={self.merchant_id!r} check_ip={self.check_ip}>"
 
-    # --- signatures ---------------------------------------------------------------------
-
     def form_signature(self, *, amount: str, currency: str, order_id: str) -> str:
         """``s`` of the payment form: md5(m:oa:secret1:currency:o), lowercase hex."""
         text = f"{self.merchant_id}:{amount}:{self._secret1}:{currency}:{order_id}"
@@ -93,8 +88,6 @@ class FreeKassaProvider(PaymentProvider):
         """``SIGN`` of a notification: md5(MERCHANT_ID:AMOUNT:secret2:MERCHANT_ORDER_ID)."""
         text = f"{self.merchant_id}:{amount}:{self._secret2}:{order_id}"
         return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 - FreeKassa's protocol
-
-    # --- link ---------------------------------------------------------------------------
 
     def checkout_create(self, *, request: CheckoutRequest) -> CheckoutSession:
         """Build the SCI link. ``oa`` is formatted once and signed exactly as sent.
@@ -118,8 +111,6 @@ class FreeKassaProvider(PaymentProvider):
         for key, value in sorted(request.custom_params.items()):
             params[f"us_{key}"] = value
         return CheckoutSession(url=f"{self.payment_url}?{urlencode(params)}", params=params)
-
-    # --- notifications ------------------------------------------------------------------
 
     def notification_parse(
         self, *, params: Mapping[str, str], remote_ip: str | None
@@ -159,9 +150,9 @@ class FreeKassaProvider(PaymentProvider):
             amount=amount,
             # CUR_ID is a payment-system id (44 = SBP), not a currency; FK reports none.
             currency=None,
-            provider_ref=_info_value(data.get("intid", "")),
+            provider_ref=info_value(data.get("intid", "")),
             raw=data,
-            payment_method=_info_value(data.get("CUR_ID", "")),
+            payment_method=info_value(data.get("CUR_ID", "")),
         )
 
     def success_response(self, *, notification: ProviderNotification) -> tuple[str, str]:
@@ -174,12 +165,3 @@ def _amount_format(*, request: CheckoutRequest) -> str:
     if amount == amount.to_integral_value():
         return str(int(amount))
     return f"{amount:.2f}"
-
-
-def _info_value(value: str) -> str:
-    """Keep an unsigned informational field only if it looks sane.
-
-    A real payment must not be refused (and retried forever) over a cosmetic field, so a
-    malformed ``intid``/``CUR_ID`` is dropped instead of rejecting the notification.
-    """
-    return value if _INFO_VALUE_RE.fullmatch(value) else ""

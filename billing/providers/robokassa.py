@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from urllib.parse import quote_plus, urlencode
@@ -30,6 +29,7 @@ from billing.providers.base import (
     ReceiptItem,
     amount_parse,
     field_required,
+    info_value,
     params_validate,
     positive_int_parse,
     remote_ip_check,
@@ -49,16 +49,15 @@ DESCRIPTION_MAX_LENGTH = 100
 RECEIPT_ITEM_NAME_MAX_LENGTH = 128
 CURRENCY = "RUB"
 _SHP_PREFIX = "shp_"
-_INFO_VALUE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}", re.ASCII)
 
 
 class RobokassaProvider(PaymentProvider):
     """Robokassa classic protocol. One instance = one shop in one mode (live or test).
 
-    Test mode has its own Password#1/#2 in the Robokassa cabinet (docs/payments.md "Robokassa: test
-    mode"): configure the test
-    passwords together with ``test_mode=True``. The password is never picked from the incoming
-    ``IsTest`` flag, and a notification flagged ``IsTest`` is refused in live mode.
+    Test mode has its own Password#1/#2 in the Robokassa cabinet (docs/payments.md "Robokassa:
+    test mode"): configure them together with ``test_mode=True``. The password is never picked
+    from the incoming ``IsTest`` flag, and a notification flagged ``IsTest`` is refused in live
+    mode.
     """
 
     code = "robokassa"
@@ -103,8 +102,6 @@ class RobokassaProvider(PaymentProvider):
     def __repr__(self) -> str:
         return f"<RobokassaProvider login={self.login!r} test_mode={self.test_mode}>"
 
-    # --- signatures ---------------------------------------------------------------------
-
     def link_signature(
         self,
         *,
@@ -131,8 +128,6 @@ class RobokassaProvider(PaymentProvider):
 
     def _hash(self, parts: list[str]) -> str:
         return hashlib.new(self.hash_algorithm, ":".join(parts).encode("utf-8")).hexdigest()
-
-    # --- link ---------------------------------------------------------------------------
 
     def checkout_create(self, *, request: CheckoutRequest) -> CheckoutSession:
         """Build the Index.aspx link; OutSum is formatted once and signed exactly as sent."""
@@ -200,8 +195,6 @@ class RobokassaProvider(PaymentProvider):
             )
         return quote_plus(_receipt_json(sno=self.receipt_sno, items=items), safe="")
 
-    # --- notifications ------------------------------------------------------------------
-
     def notification_parse(
         self, *, params: Mapping[str, str], remote_ip: str | None
     ) -> ProviderNotification:
@@ -212,15 +205,9 @@ class RobokassaProvider(PaymentProvider):
         """
         if self.check_ip:
             remote_ip_check(remote_ip=remote_ip, allowed_ips=self.allowed_ips)
-        data = params_validate(params=params)
-        out_sum = field_required(params=data, name="OutSum")
-        inv_id = field_required(params=data, name="InvId")
-        received = signature_required(params=data, name="SignatureValue")
-        expected = self.result_signature(out_sum=out_sum, inv_id=inv_id, shp=data)
-        if not signature_matches(expected=expected, received=received):
-            raise WebhookVerificationError(
-                "Robokassa signature does not match.", reason="signature_mismatch"
-            )
+        data, out_sum, inv_id = self._signed(
+            params=params, signature=self.result_signature, what="Robokassa signature"
+        )
         if not self.test_mode and data.get("IsTest", "0").strip() not in ("", "0"):
             raise WebhookVerificationError(
                 "Test-mode notification received by a live shop.",
@@ -235,7 +222,7 @@ class RobokassaProvider(PaymentProvider):
             currency=None,
             provider_ref="",
             raw=data,
-            payment_method=_info_value(data.get("PaymentMethod", "")),
+            payment_method=info_value(data.get("PaymentMethod", "")),
         )
 
     def redirect_verify(self, *, params: Mapping[str, str]) -> int:
@@ -245,16 +232,21 @@ class RobokassaProvider(PaymentProvider):
         never proof of payment (docs/payments.md "Robokassa: Success URL and Fail URL") -- only the
         ResultURL notification credits anything.
         """
+        _data, _out_sum, inv_id = self._signed(
+            params=params, signature=self._redirect_signature, what="Robokassa redirect signature"
+        )
+        return positive_int_parse(value=inv_id, field_name="InvId", max_value=INV_ID_MAX)
+
+    def _signed(self, *, params: Mapping[str, str], signature, what: str) -> tuple[dict, str, str]:
+        """``(fields, OutSum, InvId)`` of a request whose SignatureValue is `signature`'s."""
         data = params_validate(params=params)
         out_sum = field_required(params=data, name="OutSum")
         inv_id = field_required(params=data, name="InvId")
         received = signature_required(params=data, name="SignatureValue")
-        expected = self._redirect_signature(out_sum=out_sum, inv_id=inv_id, shp=data)
+        expected = signature(out_sum=out_sum, inv_id=inv_id, shp=data)
         if not signature_matches(expected=expected, received=received):
-            raise WebhookVerificationError(
-                "Robokassa redirect signature does not match.", reason="signature_mismatch"
-            )
-        return positive_int_parse(value=inv_id, field_name="InvId", max_value=INV_ID_MAX)
+            raise WebhookVerificationError(f"{what} does not match.", reason="signature_mismatch")
+        return data, out_sum, inv_id
 
     def success_response(self, *, notification: ProviderNotification) -> tuple[str, str]:
         """Exactly ``OK{InvId}`` (e.g. ``OK42``); anything else makes Robokassa retry."""
@@ -273,11 +265,6 @@ def _shp_pairs(params: Mapping[str, str]) -> list[str]:
 
 def _is_shp(key: str) -> bool:
     return key[: len(_SHP_PREFIX)].lower() == _SHP_PREFIX
-
-
-def _info_value(value: str) -> str:
-    """Keep an unsigned informational field only if it looks sane (it is never trusted)."""
-    return value if _INFO_VALUE_RE.fullmatch(value) else ""
 
 
 def _json_number(value: Decimal | int) -> str:

@@ -52,21 +52,8 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
     The keys themselves are sent by the nodes layer once they are on a panel.
     """
     customer = payment.customer
-    formatted: dict[str, tuple[str, str]] = {}
-
-    def amount_and_expiry() -> tuple[str, str]:
-        """In the active language; the admins' message usually shares the customer's."""
-        language = translation.get_language()
-        if language not in formatted:
-            formatted[language] = (
-                money_format(payment.amount, payment.currency),
-                date_format(subscription.expires_at),
-            )
-        return formatted[language]
-
     reply_markup = None
     with translation.override(_language(customer.language)):
-        amount, expires = amount_and_expiry()
         if customer.is_banned:
             # The money was taken, so the days are credited; but the keys stay disabled and
             # the nodes layer sends no keys: say so, and how to reach support.
@@ -104,7 +91,7 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             )
         text = message % {
             "payment": payment.pk,
-            "amount": amount,
+            "amount": money_format(payment.amount, payment.currency),
             "tariff": escape(
                 tariff_name(
                     name=payment.tariff.name,
@@ -112,7 +99,7 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
                     language=customer.language,
                 )
             ),
-            "expires": expires,
+            "expires": date_format(subscription.expires_at),
         }
         to_customer = customer_message(
             customer=customer,
@@ -122,20 +109,19 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             dedupe_key=f"payment-paid:{payment.pk}",
         )
     with translation.override(settings.LANGUAGE_CODE):
-        amount, expires = amount_and_expiry()
         admin_text = _(
             "💰 New payment #%(payment)s: %(amount)s via %(provider)s\n"
             "Customer: %(customer)s (Telegram id %(telegram_id)s)\n"
             "Tariff: %(tariff)s, subscription #%(subscription)s until %(expires)s"
         ) % {
             "payment": payment.pk,
-            "amount": amount,
+            "amount": money_format(payment.amount, payment.currency),
             "provider": escape(payment.provider),
             "customer": escape(str(customer)),
             "telegram_id": customer.telegram_id,
             "tariff": escape(payment.tariff.name),
             "subscription": subscription.pk,
-            "expires": expires,
+            "expires": date_format(subscription.expires_at),
         }
         if late:
             admin_text += "\n" + _(

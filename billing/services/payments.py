@@ -44,8 +44,6 @@ logger = logging.getLogger(__name__)
 CENT = Decimal("0.01")
 # Provider code of payments an operator records by hand (cash, bank transfer).
 MANUAL_PROVIDER = "manual"
-# States a notification may still credit: the money was taken, whatever we thought before.
-CREDITABLE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.CANCELLED)
 # States that mean "this payment already credited its days": a notification is a duplicate.
 CREDITED_STATUSES = (PaymentStatus.PAID, PaymentStatus.REFUNDED)
 

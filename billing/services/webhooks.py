@@ -32,7 +32,7 @@ from billing.providers import PaymentProvider, params_from_request_data, provide
 from billing.providers.base import TEXT_PLAIN
 from billing.services.messages import _notify_admins_mismatch
 from billing.services.payments import payment_mark_paid
-from billing.services.webhook_events import WebhookRequest, _event_save, webhook_event_record
+from billing.services.webhook_events import WebhookRequest, _event_save
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +52,6 @@ class WebhookReply:
     body: str
     content_type: str
     event: WebhookEvent
-
-
-def webhook_receive(*, provider: str, request: WebhookRequest) -> WebhookReply:
-    """The whole protocol for one delivery: store it raw, then verify, lock, act, reply.
-
-    Internal failures propagate (after the event row recorded them: FAILED, or the committed
-    outcome with the error beside it when the failure came after the commit) so the view
-    answers 5xx and the provider retries.
-    """
-    event = webhook_event_record(provider=provider, request=request)
-    return webhook_event_process(event=event, request=request)
 
 
 def webhook_event_process(

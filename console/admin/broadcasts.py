@@ -148,8 +148,6 @@ class BroadcastAdmin(admin.ModelAdmin):
             ),
         )
 
-    # --- Send: a confirmation page with the recipient count, then broadcast_start --------
-
     def get_urls(self):
         return [
             path(
@@ -161,6 +159,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         ]
 
     def send_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A confirmation page with the recipient count; confirmed, ``broadcast_start``."""
         if not self.has_send_permission(request):
             raise PermissionDenied
         broadcast = self.get_object(request, object_id)

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import Customer
 from billing.models import Payment
-from core.admin import action_form_page, run_for_each
+from core.admin import ReadOnlyAdmin, form_action
 from nodes.models import NodeClient, SyncState
 from notifications.models import OutboxStatus
 from notifications.services import TELEGRAM_TEXT_LIMIT
@@ -32,20 +32,11 @@ class LimitedInlineFormSet(BaseInlineFormSet):
         return self._queryset
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdmin, admin.TabularInline):
     formset = LimitedInlineFormSet
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
@@ -228,23 +219,15 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Ban selected customers (disable their keys)…", permissions=["ban"])
     def ban_selected(self, request: HttpRequest, queryset):
-        form = BanForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda customer: customer_ban(
-                    customer=customer, reason=form.cleaned_data["reason"], actor=request.user
-                ),
-                done="Banned {count} customer(s); their keys are being disabled.",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset,
-            form=form,
+            form_class=BanForm,
+            call=lambda customer, data: customer_ban(
+                customer=customer, reason=data["reason"], actor=request.user
+            ),
+            done="Banned {count} customer(s); their keys are being disabled.",
             action="ban_selected",
             title="Ban customers",
             submit="Ban",
@@ -253,23 +236,15 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Unban selected customers…", permissions=["ban"])
     def unban_selected(self, request: HttpRequest, queryset):
-        form = UnbanForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            run_for_each(
-                self,
-                request,
-                queryset.order_by("pk"),
-                lambda customer: customer_unban(
-                    customer=customer, reason=form.cleaned_data["reason"], actor=request.user
-                ),
-                done="Unbanned {count} customer(s); keys of running subscriptions come back.",
-            )
-            return None
-        return action_form_page(
+        return form_action(
             self,
             request,
             queryset,
-            form=form,
+            form_class=UnbanForm,
+            call=lambda customer, data: customer_unban(
+                customer=customer, reason=data["reason"], actor=request.user
+            ),
+            done="Unbanned {count} customer(s); keys of running subscriptions come back.",
             action="unban_selected",
             title="Unban customers",
             submit="Unban",
@@ -277,34 +252,31 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a message to selected customers…", permissions=["message"])
     def message_selected(self, request: HttpRequest, queryset):
-        form = MessageForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            skipped = []
+        skipped = []
 
-            def send(customer: Customer) -> None:
-                message = customer_message_send(
-                    customer=customer, text=form.cleaned_data["text"], actor=request.user
-                )
-                if message is not None and message.status == OutboxStatus.SKIPPED:
-                    skipped.append(str(customer))
-
-            run_for_each(
-                self, request, queryset.order_by("pk"), send, done="Queued {count} message(s)."
+        def send(customer: Customer, data: dict) -> None:
+            message = customer_message_send(
+                customer=customer, text=data["text"], actor=request.user
             )
-            if skipped:
-                self.message_user(
-                    request,
-                    f"Not delivered (blocked the bot): {', '.join(skipped[:20])}",
-                    messages.WARNING,
-                )
-            return None
-        return action_form_page(
+            if message is not None and message.status == OutboxStatus.SKIPPED:
+                skipped.append(str(customer))
+
+        page = form_action(
             self,
             request,
             queryset,
-            form=form,
+            form_class=MessageForm,
+            call=send,
+            done="Queued {count} message(s).",
             action="message_selected",
             title="Send a message",
             submit="Send",
             intro="The bot sends it through the outbox; you can follow it under Outbox messages.",
         )
+        if skipped:
+            self.message_user(
+                request,
+                f"Not delivered (blocked the bot): {', '.join(skipped[:20])}",
+                messages.WARNING,
+            )
+        return page

@@ -11,11 +11,11 @@ from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from console.selectors import DayPoint, dashboard_get
-from nodes.admin import health_badge as badge
+from console.selectors import DayPoint, dashboard_get, local_midnight
+from nodes.admin import health_badge
 
 register = template.Library()
 
@@ -99,8 +99,8 @@ def console_dashboard(context) -> dict | None:
         changelist_url(
             "billing.payment",
             status__exact="paid",
-            paid_at__gte=_midnight(point.day, dash.tz),
-            paid_at__lt=_midnight(point.day + timedelta(days=1), dash.tz),
+            paid_at__gte=local_midnight(point.day, dash.tz),
+            paid_at__lt=local_midnight(point.day + timedelta(days=1), dash.tz),
         )
         for point in dash.revenue_chart
     ]
@@ -138,14 +138,9 @@ def console_dashboard(context) -> dict | None:
     }
 
 
-def _midnight(day, tz) -> datetime:
-    return datetime.combine(day, datetime.min.time(), tzinfo=tz)
-
-
-# --- SVG ------------------------------------------------------------------------------------
-
 WIDTH, HEIGHT = 640, 180
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 8, 12, 24
+PLOT_W, PLOT_H = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
 
 
 def _number(value: Decimal | int) -> str:
@@ -155,7 +150,6 @@ def _number(value: Decimal | int) -> str:
 
 
 def _frame(points: Sequence[DayPoint], top: Decimal | int, title: str, body: list[str]) -> str:
-    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     parts = [
         (
             f'<svg xmlns="http://www.w3.org/2000/svg" class="console-chart" role="img" '
@@ -164,8 +158,8 @@ def _frame(points: Sequence[DayPoint], top: Decimal | int, title: str, body: lis
         ),
         f"<title>{escape(title)}</title>",
         (
-            f'<line x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{WIDTH - PAD_RIGHT}" '
-            f'y2="{PAD_TOP + plot_h}" stroke="#98a2b3" stroke-width="1"/>'
+            f'<line x1="{PAD_LEFT}" y1="{PAD_TOP + PLOT_H}" x2="{WIDTH - PAD_RIGHT}" '
+            f'y2="{PAD_TOP + PLOT_H}" stroke="#98a2b3" stroke-width="1"/>'
         ),
         (
             f'<line x1="{PAD_LEFT}" y1="{PAD_TOP}" x2="{WIDTH - PAD_RIGHT}" y2="{PAD_TOP}" '
@@ -176,7 +170,7 @@ def _frame(points: Sequence[DayPoint], top: Decimal | int, title: str, body: lis
             f'fill="currentColor">{escape(_number(top))}</text>'
         ),
         (
-            f'<text x="{PAD_LEFT - 6}" y="{PAD_TOP + plot_h + 4}" text-anchor="end" '
+            f'<text x="{PAD_LEFT - 6}" y="{PAD_TOP + PLOT_H + 4}" text-anchor="end" '
             f'font-size="11" fill="currentColor">0</text>'
         ),
     ]
@@ -199,14 +193,12 @@ def svg_bar_chart(
 ) -> SafeString:
     """One bar per day; each bar has a tooltip and, with `links`, opens its changelist."""
     top = max((point.value for point in points), default=0) or 1
-    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
-    slot = plot_w / max(len(points), 1)
+    slot = PLOT_W / max(len(points), 1)
     body = []
     for index, point in enumerate(points):
-        height = float(point.value) / float(top) * plot_h
+        height = float(point.value) / float(top) * PLOT_H
         x = PAD_LEFT + index * slot + slot * 0.15
-        y = PAD_TOP + plot_h - height
+        y = PAD_TOP + PLOT_H - height
         tip = f"{point.day:%Y-%m-%d}: {_number(point.value)} {unit}".strip()
         bar = (
             f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" '
@@ -221,11 +213,9 @@ def svg_bar_chart(
 def svg_line_chart(points: Sequence[DayPoint], *, title: str = "") -> SafeString:
     """A line through one point per day, each with a tooltip."""
     top = max((point.value for point in points), default=0) or 1
-    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
-    step = plot_w / max(len(points) - 1, 1)
+    step = PLOT_W / max(len(points) - 1, 1)
     coords = [
-        (PAD_LEFT + index * step, PAD_TOP + plot_h - float(point.value) / float(top) * plot_h)
+        (PAD_LEFT + index * step, PAD_TOP + PLOT_H - float(point.value) / float(top) * PLOT_H)
         for index, point in enumerate(points)
     ]
     body = []
@@ -241,7 +231,5 @@ def svg_line_chart(points: Sequence[DayPoint], *, title: str = "") -> SafeString
     return mark_safe(_frame(points, top, title, body))  # noqa: S308 - every value escaped
 
 
-@register.simple_tag
-def health_badge(health: str) -> SafeString:
-    """The nodes admin's colour badge for a node's health."""
-    return format_html("{}", badge(health))
+# The nodes admin's colour badge for a node's health.
+register.simple_tag(health_badge, name="health_badge")

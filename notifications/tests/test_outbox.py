@@ -21,7 +21,7 @@ from notifications.services import (
     outbox_flush,
     outbox_message_send,
 )
-from notifications.tasks import _outbox_send_one
+from notifications.tasks import outbox_send_task
 
 pytestmark = pytest.mark.django_db
 
@@ -281,7 +281,7 @@ def test_a_lost_task_never_blocks_a_chat(monkeypatch):
     # The worker runs the tasks the flush enqueued; each send hands over to its chat's next.
     statuses = []
     for message_id in enqueued:  # grows while the chats move on
-        statuses.append(_outbox_send_one(message_id))
+        statuses.append(outbox_send_task(message_id))
     assert statuses == ["sent"] * 645  # no task wasted on a message that must wait
     head.refresh_from_db()
     second.refresh_from_db()

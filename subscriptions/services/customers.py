@@ -20,8 +20,8 @@ from subscriptions.services.keys import subscription_keys_converge
 
 logger = logging.getLogger(__name__)
 
-
 CUSTOMER_MESSAGE_KIND = "operator-message"
+BANNED_REASON_MAX_LENGTH = Customer._meta.get_field("banned_reason").max_length
 
 _BAN_TEXT = {
     "ru": "Доступ к VPN приостановлен администратором. Если это ошибка, напишите в поддержку.",
@@ -36,12 +36,10 @@ _UNBAN_TEXT = {
 
 def _customer_keys_converge(*, customer: Customer, now: datetime) -> int:
     """Converge the keys of every subscription of `customer` (enable follows the ban flag)."""
-    subscriptions = Subscription.objects.filter(customer=customer).order_by("pk")
-    count = 0
+    subscriptions = list(Subscription.objects.filter(customer=customer).order_by("pk"))
     for subscription in subscriptions:
         subscription_keys_converge(subscription=subscription, now=now)
-        count += 1
-    return count
+    return len(subscriptions)
 
 
 def _customer_notify(*, customer: Customer, texts: dict[str, str], kind: str) -> None:
@@ -71,7 +69,7 @@ def customer_ban(
         raise ApplicationError(f"{locked} is already banned.", {"customer_id": locked.pk})
     locked, _changed = model_update(
         instance=locked,
-        data={"is_banned": True, "banned_reason": reason[: _max_length("banned_reason")]},
+        data={"is_banned": True, "banned_reason": reason[:BANNED_REASON_MAX_LENGTH]},
     )
     synced = _customer_keys_converge(customer=locked, now=now)
     audit_log_write(
@@ -139,7 +137,3 @@ def customer_message_send(*, customer: Customer, text: str, actor):
         },
     )
     return message
-
-
-def _max_length(field_name: str) -> int:
-    return Customer._meta.get_field(field_name).max_length

@@ -1,14 +1,4 @@
-"""Inline keyboards, built on the callback-data scheme of `callbacks`.
-
-Callback data is ``<prefix>[:<arg>...]`` (at most 64 bytes, Telegram's limit), e.g. ``menu``,
-``help``, ``lang``, ``lang:en``. Everything a button needs is in its data, so keyboards sent
-before a restart keep working: the bot holds no per-chat state. Each flow owns a prefix and
-registers ``CallbackQueryHandler(..., pattern=callback_pattern(PREFIX))``; data no flow
-claims (an old keyboard) ends in the fallback handler.
-
-The main menu is built from a list of `MenuEntry`; a new flow adds its entry to
-`MAIN_MENU` (or passes its own list) and handles the entry's callback data.
-"""
+"""Inline keyboards, built on the callback-data scheme of ``notifications.callbacks``."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,17 +7,12 @@ from typing import TYPE_CHECKING
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from accounts.models import Language
-from notifications.callbacks import (  # noqa: F401 - re-exported: the scheme lives there
+from notifications.callbacks import (
     BUY,
     BUY_NEW,
-    BUY_PROVIDER,
-    BUY_RENEW,
-    BUY_TARIFF,
-    CALLBACK_DATA_MAX_BYTES,
     HELP,
     LANGUAGE,
     MENU,
-    SEPARATOR,
     SUB_KEYS,
     SUB_QR,
     SUB_URL,
@@ -37,11 +22,7 @@ from notifications.callbacks import (  # noqa: F401 - re-exported: the scheme li
     buy_provider_data,
     buy_renew_data,
     buy_tariff_data,
-    callback_args,
     callback_data,
-    callback_exact,
-    callback_pattern,
-    int_arg,
     subscription_data,
 )
 from telegram_bot.bot import texts
@@ -109,13 +90,15 @@ def back_to_menu_button(*, language: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(texts.button_menu(language=language), callback_data=MENU)
 
 
-def help_keyboard(*, language: str) -> InlineKeyboardMarkup:
-    rows = []
+def _support_rows(language: str) -> list[list[InlineKeyboardButton]]:
     url = texts.support_url()
-    if url:
-        rows.append([InlineKeyboardButton(texts.button_support(language=language), url=url)])
-    rows.append([back_to_menu_button(language=language)])
-    return InlineKeyboardMarkup(rows)
+    return [[InlineKeyboardButton(texts.button_support(language=language), url=url)]] if url else []
+
+
+def help_keyboard(*, language: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [*_support_rows(language), [back_to_menu_button(language=language)]]
+    )
 
 
 def language_keyboard(*, language: str) -> InlineKeyboardMarkup:
@@ -143,20 +126,11 @@ def _menu_row(language: str, back: str | None = None) -> list[InlineKeyboardButt
 
 def dead_end_keyboard(*, language: str) -> InlineKeyboardMarkup:
     """Nothing to do here right now: help (and support) or the menu."""
-    rows = []
-    url = texts.support_url()
-    if url:
-        rows.append([InlineKeyboardButton(texts.button_support(language=language), url=url)])
-    rows.append(
-        [
-            _button(texts.button_help(language=language), HELP),
-            back_to_menu_button(language=language),
-        ]
-    )
-    return InlineKeyboardMarkup(rows)
-
-
-# --- buying ------------------------------------------------------------------------------
+    last = [
+        _button(texts.button_help(language=language), HELP),
+        back_to_menu_button(language=language),
+    ]
+    return InlineKeyboardMarkup([*_support_rows(language), last])
 
 
 def buy_tariffs_keyboard(*, language: str, options: "BuyOptions") -> InlineKeyboardMarkup:
@@ -229,9 +203,6 @@ def buy_retry_keyboard(*, language: str) -> InlineKeyboardMarkup:
             ]
         ]
     )
-
-
-# --- subscriptions -----------------------------------------------------------------------
 
 
 def subscriptions_none_keyboard(*, language: str, trial: bool) -> InlineKeyboardMarkup:
@@ -317,9 +288,6 @@ def subscription_qr_keyboard(*, language: str, subscription_id: int) -> InlineKe
     return InlineKeyboardMarkup(
         [_menu_row(language, back=subscription_data(SUB_VIEW, subscription_id))]
     )
-
-
-# --- trial -------------------------------------------------------------------------------
 
 
 def trial_granted_keyboard(*, language: str, subscription_id: int) -> InlineKeyboardMarkup:

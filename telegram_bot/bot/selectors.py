@@ -126,9 +126,6 @@ class SubscriptionKeys:
     links: tuple[KeyInfo, ...]
 
 
-# --- trial -----------------------------------------------------------------------------------
-
-
 def trial_offered(*, customer: Customer) -> bool:
     """Whether the main menu offers `customer` the free trial (cached: asked on every menu)."""
     if customer.trial_used_at is not None or not settings.TRIAL_TARIFF_ID:
@@ -139,9 +136,6 @@ def trial_offered(*, customer: Customer) -> bool:
         offered = trial_tariff_get() is not None
         cache.set(key, offered, TRIAL_OFFER_CACHE_SECONDS)
     return offered
-
-
-# --- buying ----------------------------------------------------------------------------------
 
 
 def tariff_info(tariff: Tariff, language: str) -> TariffInfo:
@@ -298,9 +292,6 @@ def buy_offer_get(
     )
 
 
-# --- subscriptions ---------------------------------------------------------------------------
-
-
 def _customer_subscriptions(customer: Customer, subscription_id: int | None = None):
     subscriptions = (
         Subscription.objects.filter(customer=customer)
@@ -367,18 +358,14 @@ def subscription_cards_get(
 
 def subscription_card_get(
     *, customer: Customer, subscription_id: int, now: datetime | None = None
-) -> tuple[SubscriptionCard | None, int]:
-    """One of the customer's subscriptions (None: not theirs, cancelled, unknown), and how
-    many they have (a "back to the list" button only makes sense with more than one)."""
+) -> tuple[SubscriptionCard, int] | None:
+    """One of the customer's subscriptions and how many they have (a "back to the list"
+    button only makes sense with more than one); None: not theirs, cancelled, unknown."""
     now = now or timezone.now()
     subscription = _customer_subscriptions(customer, subscription_id).first()
     if subscription is None:
-        return None, 0
-    count = (
-        Subscription.objects.filter(customer=customer)
-        .exclude(status=SubscriptionStatus.CANCELLED)
-        .count()
-    )
+        return None
+    count = _customer_subscriptions(customer).count()
     return _card(subscription, customer.language, now), count
 
 

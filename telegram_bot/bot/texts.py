@@ -22,6 +22,7 @@ from notifications.formatting import (
     money_totals_format,
     time_left,
 )
+from notifications.services import TELEGRAM_TEXT_LIMIT
 from notifications.texts import (  # noqa: F401 - re-exported: shared with notifications
     button_buy,
     button_how_to_connect,
@@ -34,6 +35,7 @@ from notifications.texts import (  # noqa: F401 - re-exported: shared with notif
     support_url,
     tariff_name,
 )
+from subscriptions.models import GIB
 from telegram_bot.selectors import BotStats
 
 if TYPE_CHECKING:
@@ -46,8 +48,6 @@ if TYPE_CHECKING:
         TariffInfo,
     )
 
-TELEGRAM_TEXT_LIMIT = 4096
-
 # The client apps /help recommends, per platform (product names are not translated).
 CLIENT_APPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Android", ("v2rayNG", "Hiddify")),
@@ -57,10 +57,9 @@ CLIENT_APPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-# --- formatting (call inside `translation.override`: they use the active language) -------
+# Call these inside `translation.override`: they use the active language.
 # Money, dates and durations: notifications/formatting.py.
 
-GIB = 1024**3
 MIB = 1024**2
 
 
@@ -84,9 +83,6 @@ def traffic_limit(limit_gb: int) -> str:
     if not limit_gb:
         return _("unlimited traffic")
     return _("%(size)s GB of traffic") % {"size": limit_gb}
-
-
-# --- conversation ------------------------------------------------------------------------
 
 
 def greeting(*, language: str, name: str) -> str:
@@ -155,9 +151,6 @@ def error(*, language: str) -> str:
 def not_available(*, language: str) -> str:
     with translation.override(language):
         return _("This option is no longer available. Here is what you can choose now:")
-
-
-# --- buying ------------------------------------------------------------------------------
 
 
 def _tariff_block(tariff: "TariffInfo") -> str:
@@ -276,9 +269,6 @@ def buy_checkout(*, language: str, checkout: "Checkout") -> str:
             % {"duration": _validity(checkout.valid_minutes)}
         )
         return "\n\n".join(parts)
-
-
-# --- subscriptions -----------------------------------------------------------------------
 
 
 def _status(card: "SubscriptionCard") -> str:
@@ -429,9 +419,6 @@ def subscription_qr(*, language: str) -> str:
         return _("Scan this QR code in your VPN app to add the subscription.")
 
 
-# --- trial -------------------------------------------------------------------------------
-
-
 def trial_granted(*, language: str, expires_at: datetime, duration_days: int) -> str:
     with translation.override(language):
         return _(
@@ -444,9 +431,6 @@ def trial_refused(*, language: str, reason: str) -> str:
     """A refusal from the trial service (already in the customer's language), and what next."""
     with translation.override(language):
         return escape(reason) + "\n\n" + _("You can choose a tariff instead:")
-
-
-# --- buttons -----------------------------------------------------------------------------
 
 
 def button_help(*, language: str) -> str:
@@ -512,7 +496,7 @@ def button_all_subscriptions(*, language: str) -> str:
         return _("« All subscriptions")
 
 
-# --- bot commands (the menu Telegram shows next to the input field) -----------------------
+# The bot commands: the menu Telegram shows next to the input field.
 
 
 def commands(*, language: str) -> list[tuple[str, str]]:
@@ -532,9 +516,6 @@ def admin_commands(*, language: str) -> list[tuple[str, str]]:
     """Commands shown in the admins' chats in addition to `commands`."""
     with translation.override(language):
         return [("stats", _("Service statistics"))]
-
-
-# --- admins ------------------------------------------------------------------------------
 
 
 def stats(*, language: str, data: BotStats) -> str:

@@ -92,7 +92,7 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-# Webhooks manage their own transactions (billing.services.webhook_receive), so no ATOMIC_REQUESTS.
+# Webhooks manage their own transactions (billing.services.webhooks), so no ATOMIC_REQUESTS.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout lets web, worker, beat and bot share the file.

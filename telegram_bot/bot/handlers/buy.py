@@ -1,9 +1,5 @@
-"""/buy: tariffs → payment method → a pending payment and its link; renewals included.
-
-Steps (callback data, see `callbacks`): ``buy`` / ``buy:n`` / ``buy:r:<sub>`` list the
-tariffs, ``buy:t:<tariff>:<sub|0>`` the payment methods, ``buy:p:<tariff>:<sub|0>:<code>``
-creates the payment. All state is in the data, so any of these works after a restart.
-"""
+"""/buy: tariffs → payment method → a pending payment and its link; renewals included
+(callback data ``buy…``: ``notifications.callbacks``)."""
 
 from html import escape
 
@@ -81,31 +77,41 @@ async def buy_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await show_tariffs(update, customer, subscription_id=subscription_id, new=action == BUY_NEW)
 
 
-async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``buy:t:<tariff>:<sub|0>``: the chosen tariff, what it renews, the payment methods."""
+async def _purchase(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, *, provider_needed: bool
+) -> tuple[Customer, int, int | None, str] | None:
+    """Answer the press and resolve ``buy:<step>:<tariff>:<sub|0>[:<code>]`` into (customer,
+    tariff id, the subscription renewed or None, provider); None when already answered."""
     query = update.callback_query
     await query.answer()
     args = callback_args(query.data)
     tariff_id, subscription_id = int_arg(args, 1), int_arg(args, 2)
-    if tariff_id is None or subscription_id is None:
+    provider = args[3] if len(args) > 3 else ""
+    if tariff_id is None or subscription_id is None or (provider_needed and not provider):
         await outdated_button(update, context, answered=True)
-        return
+        return None
     customer = await customer_for_update(update)
     if customer is None:
+        return None
+    return customer, tariff_id, subscription_id or None, provider
+
+
+async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``buy:t:<tariff>:<sub|0>``: the chosen tariff, what it renews, the payment methods."""
+    purchase = await _purchase(update, context, provider_needed=False)
+    if purchase is None:
         return
+    customer, tariff_id, subscription_id, _provider = purchase
     language = customer.language
     offer = await call_service(
-        buy_offer_get,
-        customer=customer,
-        tariff_id=tariff_id,
-        subscription_id=subscription_id or None,
+        buy_offer_get, customer=customer, tariff_id=tariff_id, subscription_id=subscription_id
     )
     if offer.tariff is None:
         await show_tariffs(
             update,
             customer,
-            subscription_id=subscription_id or None,
-            new=not subscription_id,
+            subscription_id=subscription_id,
+            new=subscription_id is None,
             notice=texts.not_available(language=language),
         )
     elif not offer.providers:
@@ -124,17 +130,10 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``buy:p:<tariff>:<sub|0>:<code>``: one new pending payment and its link to pay."""
-    query = update.callback_query
-    await query.answer()
-    args = callback_args(query.data)
-    tariff_id, subscription_id = int_arg(args, 1), int_arg(args, 2)
-    provider = args[3] if len(args) > 3 else ""
-    if tariff_id is None or subscription_id is None or not provider:
-        await outdated_button(update, context, answered=True)
+    purchase = await _purchase(update, context, provider_needed=True)
+    if purchase is None:
         return
-    customer = await customer_for_update(update)
-    if customer is None:
-        return
+    customer, tariff_id, subscription_id, provider = purchase
     language = customer.language
     try:
         checkout = await call_service(
@@ -142,7 +141,7 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             customer=customer,
             tariff_id=tariff_id,
             provider=provider,
-            subscription_id=subscription_id or None,
+            subscription_id=subscription_id,
         )
     except ApplicationError as exc:
         await show(update, escape(exc.message), keyboards.buy_retry_keyboard(language=language))

@@ -1,10 +1,12 @@
 """What every handler does: know the customer, refuse the banned, answer in place."""
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
-from telegram.ext import filters
+from telegram.ext import ContextTypes, filters
 
 from accounts.models import Customer
 from accounts.services import customer_register_or_update
@@ -70,6 +72,17 @@ async def show(update: Update, text: str, reply_markup: InlineKeyboardMarkup | N
         else:
             return
     await reply(update, text, reply_markup)
+
+
+def pressed(command: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]):
+    """`command` as the handler of a button that does the same: the press is answered first."""
+
+    @functools.wraps(command)
+    async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.callback_query.answer()
+        await command(update, context)
+
+    return handler
 
 
 async def main_menu(customer: Customer) -> InlineKeyboardMarkup:

@@ -7,16 +7,16 @@ from telegram_bot.bot import texts
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, main_menu, reply
 
 
+async def _menu_anew(update: Update, text) -> None:
+    """`text` (a function of the language) and the main menu, as a new message."""
+    customer = await customer_for_update(update)
+    if customer is not None:
+        await reply(update, text(language=customer.language), await main_menu(customer))
+
+
 async def unknown_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any message no flow understood: a short hint and the main menu."""
-    customer = await customer_for_update(update)
-    if customer is None:
-        return
-    await reply(
-        update,
-        texts.fallback(language=customer.language),
-        await main_menu(customer),
-    )
+    await _menu_anew(update, texts.fallback)
 
 
 async def outdated_button(
@@ -26,14 +26,7 @@ async def outdated_button(
     # The old message is left as it is: it may hold something the user still needs.
     if not answered:
         await update.callback_query.answer()
-    customer = await customer_for_update(update)
-    if customer is None:
-        return
-    await reply(
-        update,
-        texts.outdated_button(language=customer.language),
-        await main_menu(customer),
-    )
+    await _menu_anew(update, texts.outdated_button)
 
 
 # Registered last, after every flow.

@@ -3,8 +3,9 @@
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
+from notifications.callbacks import HELP, callback_pattern
 from telegram_bot.bot import keyboards, texts
-from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
+from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, pressed, show
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -19,13 +20,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     )
 
 
-async def help_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The "Help" menu button: the same help, in place of the menu."""
-    await update.callback_query.answer()
-    await help_command(update, context)
-
-
 HANDLERS: list[BaseHandler] = [
     CommandHandler("help", help_command, filters=PRIVATE_MESSAGE),
-    CallbackQueryHandler(help_button, pattern=keyboards.callback_pattern(keyboards.HELP)),
+    CallbackQueryHandler(pressed(help_command), pattern=callback_pattern(HELP)),
 ]

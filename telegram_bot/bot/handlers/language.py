@@ -5,6 +5,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from accounts.models import Language
 from accounts.services import customer_language_set
+from notifications.callbacks import LANGUAGE, callback_args, callback_pattern
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, main_menu, show
@@ -27,7 +28,7 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """``lang`` offers the languages; ``lang:<code>`` sets one and shows the menu in it."""
     query = update.callback_query
     await query.answer()
-    args = keyboards.callback_args(query.data)
+    args = callback_args(query.data)
     if not args:
         await language_command(update, context)
         return
@@ -49,5 +50,5 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 HANDLERS: list[BaseHandler] = [
     CommandHandler("language", language_command, filters=PRIVATE_MESSAGE),
-    CallbackQueryHandler(language_button, pattern=keyboards.callback_pattern(keyboards.LANGUAGE)),
+    CallbackQueryHandler(language_button, pattern=callback_pattern(LANGUAGE)),
 ]

@@ -3,7 +3,8 @@
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from telegram_bot.bot import keyboards, texts
+from notifications.callbacks import MENU, callback_pattern
+from telegram_bot.bot import texts
 from telegram_bot.bot.handlers.common import (
     PRIVATE_MESSAGE,
     customer_for_update,
@@ -43,5 +44,5 @@ async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 HANDLERS: list[BaseHandler] = [
     CommandHandler("start", start, filters=PRIVATE_MESSAGE),
-    CallbackQueryHandler(menu, pattern=keyboards.callback_pattern(keyboards.MENU)),
+    CallbackQueryHandler(menu, pattern=callback_pattern(MENU)),
 ]

@@ -1,9 +1,5 @@
-"""/subscriptions: each subscription with its status, keys, subscription URL and QR code.
-
-Callback data: ``subs`` (all of them; the only one is shown directly), ``subs:v:<sub>`` one,
-``subs:k:<sub>`` its keys, ``subs:u:<sub>`` its URL, ``subs:q:<sub>`` its QR code (a photo).
-Renewing goes to the buy flow (``buy:r:<sub>``).
-"""
+"""/subscriptions: each subscription with its status, keys, subscription URL and QR code
+(callback data ``subs…``: ``notifications.callbacks``); renewing goes to the buy flow."""
 
 from telegram import Message, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
@@ -22,7 +18,7 @@ from notifications.callbacks import (
 )
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
-from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
+from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, pressed, show
 from telegram_bot.bot.handlers.fallback import outdated_button
 from telegram_bot.bot.selectors import (
     subscription_card_get,
@@ -58,16 +54,12 @@ async def subscriptions_command(update: Update, context: ContextTypes.DEFAULT_TY
     await show_subscriptions(update, customer)
 
 
-async def subscriptions_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The "My subscriptions" button: the same, in place."""
-    await update.callback_query.answer()
-    await subscriptions_command(update, context)
+async def _subscription_read(update: Update, context: ContextTypes.DEFAULT_TYPE, selector):
+    """Answer the press, resolve ``subs:<action>:<sub>`` and read it with `selector`.
 
-
-async def _subscription_request(
-    update: Update, context: ContextTypes.DEFAULT_TYPE
-) -> tuple[Customer, int] | None:
-    """Answer the press and resolve ``subs:<action>:<sub>``; None when already dealt with."""
+    Returns ``(customer, subscription_id, what selector found)``, or None when the customer
+    has been answered already (an outdated button, or a subscription not theirs).
+    """
     query = update.callback_query
     await query.answer()
     subscription_id = int_arg(callback_args(query.data), 1)
@@ -77,87 +69,60 @@ async def _subscription_request(
     customer = await customer_for_update(update)
     if customer is None:
         return None
-    return customer, subscription_id
-
-
-async def _not_found(update: Update, customer: Customer) -> None:
-    await show_subscriptions(
-        update, customer, notice=texts.subscription_not_found(language=customer.language)
-    )
+    found = await call_service(selector, customer=customer, subscription_id=subscription_id)
+    if found is None:
+        await show_subscriptions(
+            update, customer, notice=texts.subscription_not_found(language=customer.language)
+        )
+        return None
+    return customer, subscription_id, found
 
 
 async def subscription_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``subs:v:<sub>``: status, expiry, time left, traffic, devices, locations, actions."""
-    request = await _subscription_request(update, context)
-    if request is None:
+    read = await _subscription_read(update, context, subscription_card_get)
+    if read is None:
         return
-    customer, subscription_id = request
-    card, count = await call_service(
-        subscription_card_get, customer=customer, subscription_id=subscription_id
-    )
-    if card is None:
-        await _not_found(update, customer)
-        return
-    language = customer.language
+    customer, _id, (card, count) = read
     await show(
         update,
-        texts.subscription_card(language=language, card=card),
-        keyboards.subscription_keyboard(language=language, card=card, many=count > 1),
+        texts.subscription_card(language=customer.language, card=card),
+        keyboards.subscription_keyboard(language=customer.language, card=card, many=count > 1),
     )
 
 
 async def subscription_keys(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``subs:k:<sub>``: every key as copyable text, and the subscription URL."""
-    request = await _subscription_request(update, context)
-    if request is None:
+    read = await _subscription_read(update, context, subscription_keys_get)
+    if read is None:
         return
-    customer, subscription_id = request
-    keys = await call_service(
-        subscription_keys_get, customer=customer, subscription_id=subscription_id
-    )
-    if keys is None:
-        await _not_found(update, customer)
-        return
-    language = customer.language
+    customer, _id, keys = read
     await show(
         update,
-        texts.subscription_keys(language=language, keys=keys),
-        keyboards.subscription_keys_keyboard(language=language, card=keys.card),
+        texts.subscription_keys(language=customer.language, keys=keys),
+        keyboards.subscription_keys_keyboard(language=customer.language, card=keys.card),
     )
 
 
 async def subscription_url(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``subs:u:<sub>``: the subscription URL, to copy or to open."""
-    request = await _subscription_request(update, context)
-    if request is None:
+    read = await _subscription_read(update, context, subscription_card_get)
+    if read is None:
         return
-    customer, subscription_id = request
-    card, _count = await call_service(
-        subscription_card_get, customer=customer, subscription_id=subscription_id
-    )
-    if card is None:
-        await _not_found(update, customer)
-        return
-    language = customer.language
+    customer, _id, (card, _count) = read
     await show(
         update,
-        texts.subscription_url(language=language, card=card),
-        keyboards.subscription_url_keyboard(language=language, card=card),
+        texts.subscription_url(language=customer.language, card=card),
+        keyboards.subscription_url_keyboard(language=customer.language, card=card),
     )
 
 
 async def subscription_qr(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``subs:q:<sub>``: a QR code of the subscription URL, generated here, as a photo."""
-    request = await _subscription_request(update, context)
-    if request is None:
+    read = await _subscription_read(update, context, subscription_qr_get)
+    if read is None:
         return
-    customer, subscription_id = request
-    png = await call_service(
-        subscription_qr_get, customer=customer, subscription_id=subscription_id
-    )
-    if png is None:
-        await _not_found(update, customer)
-        return
+    customer, subscription_id, png = read
     language = customer.language
     caption = texts.subscription_qr(language=language)
     markup = keyboards.subscription_qr_keyboard(language=language, subscription_id=subscription_id)
@@ -174,5 +139,5 @@ HANDLERS: list[BaseHandler] = [
     CallbackQueryHandler(subscription_keys, pattern=callback_pattern(SUBSCRIPTIONS, SUB_KEYS)),
     CallbackQueryHandler(subscription_url, pattern=callback_pattern(SUBSCRIPTIONS, SUB_URL)),
     CallbackQueryHandler(subscription_qr, pattern=callback_pattern(SUBSCRIPTIONS, SUB_QR)),
-    CallbackQueryHandler(subscriptions_button, pattern=callback_exact(SUBSCRIPTIONS)),
+    CallbackQueryHandler(pressed(subscriptions_command), pattern=callback_exact(SUBSCRIPTIONS)),
 ]

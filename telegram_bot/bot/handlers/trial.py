@@ -8,7 +8,7 @@ from notifications.callbacks import TRIAL, callback_exact
 from subscriptions.services.lifecycle import subscription_trial_grant
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
-from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
+from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, pressed, show
 
 
 async def trial_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -37,13 +37,7 @@ async def trial_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     )
 
 
-async def trial_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The "Free trial" button: the same as /trial."""
-    await update.callback_query.answer()
-    await trial_command(update, context)
-
-
 HANDLERS: list[BaseHandler] = [
     CommandHandler("trial", trial_command, filters=PRIVATE_MESSAGE),
-    CallbackQueryHandler(trial_button, pattern=callback_exact(TRIAL)),
+    CallbackQueryHandler(pressed(trial_command), pattern=callback_exact(TRIAL)),
 ]

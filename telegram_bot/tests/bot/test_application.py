@@ -6,6 +6,7 @@ import re
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from notifications import callbacks
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.application import build_application
 
@@ -89,17 +90,17 @@ def test_post_init_survives_a_rejected_command_list(bot, telegram_api):
 
 
 def test_callback_data_helpers():
-    assert keyboards.callback_data("lang", "en") == "lang:en"
-    assert keyboards.callback_args("lang:en") == ["en"]
-    assert keyboards.callback_args("lang") == []
-    assert keyboards.callback_args(None) == []
-    pattern = re.compile(keyboards.callback_pattern("lang"))
+    assert callbacks.callback_data("lang", "en") == "lang:en"
+    assert callbacks.callback_args("lang:en") == ["en"]
+    assert callbacks.callback_args("lang") == []
+    assert callbacks.callback_args(None) == []
+    pattern = re.compile(callbacks.callback_pattern("lang"))
     assert pattern.match("lang")
     assert pattern.match("lang:en")
     assert not pattern.match("language")
     assert not pattern.match("xlang")
     with pytest.raises(ValueError, match="64 bytes"):
-        keyboards.callback_data("x", "я" * 40)
+        callbacks.callback_data("x", "я" * 40)
 
 
 @pytest.mark.parametrize("language", ["ru", "en"])
