@@ -31,3 +31,17 @@ def tariff(db):
     from subscriptions.tests.factories import TariffFactory
 
     return TariffFactory()
+
+
+@pytest.fixture
+def superuser(db):
+    from accounts.models import User
+
+    return User.objects.create_superuser("root", "root@example.com", "pw-123-long")
+
+
+@pytest.fixture
+def as_superuser(client, superuser):
+    """The test client, logged in as a superuser."""
+    client.force_login(superuser)
+    return client

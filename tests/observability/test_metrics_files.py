@@ -12,8 +12,8 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 from core import metrics_files
 from core.metrics_files import FilesCollector, metrics_file_parse, metrics_fold, process_role
+from core.tests.scrape import Scrape
 from tests.fresh_process import python_run
-from tests.observability.conftest import Scrape
 
 HOST = metrics_files._HOST
 ROLE = metrics_files._ROLE

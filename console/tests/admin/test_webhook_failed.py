@@ -16,10 +16,11 @@ from billing.tests.conftest import billing_providers  # noqa: F401 - a fixture
 from billing.tests.factories import PaymentFactory, WebhookEventFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from console import alerts
+from console.tests.admin.conftest import action
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
+from core.tests.helpers import texts
 from notifications.models import OutboxAudience, OutboxMessage
-from tests.admin.conftest import action, texts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 

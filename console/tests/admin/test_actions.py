@@ -12,14 +12,15 @@ from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory
 from billing.models import PaymentStatus
 from billing.tests.factories import PaymentFactory
+from console.tests.admin.conftest import action
 from core.models import AuditEvent, AuditLog
+from core.tests.helpers import levels, texts
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.tests.factories import OutboxMessageFactory
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from tests.admin.conftest import action, levels, texts
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from accounts.tests.factories import CustomerFactory
 from core.models import AuditEvent, AuditLog
+from core.tests.helpers import texts
 from notifications.models import Broadcast, BroadcastStatus, OutboxStatus
 from notifications.tests.factories import BroadcastFactory, OutboxMessageFactory
-from tests.admin.conftest import texts
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,9 @@ from telegram.ext import TypeHandler
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from console.metrics import StateCollector
+from console.tests.conftest import METRICS_TOKEN
 from core.metrics import celery_queue_length
+from core.tests.scrape import Scrape
 from nodes.models import NodeHealth
 from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
@@ -21,7 +23,6 @@ from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.services.lifecycle import subscription_create
 from subscriptions.tests.factories import TariffFactory
 from telegram_bot.bot.application import build_application, update_kind
-from tests.observability.conftest import METRICS_TOKEN, Scrape
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,6 @@ from billing.tests.factories import PaymentFactory
 from console.alerts import daily_summary_get
 from console.selectors import dashboard_get
 from telegram_bot.selectors import REVENUE_WINDOW, bot_stats_get
-from tests.observability.conftest import metrics_token, scrape  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +76,7 @@ def test_stats_agree(now):
     assert stats.revenue_30d == {"RUB": Decimal("1350.50"), "USD": Decimal("9.99")}
 
 
-def test_the_metrics_agree(now, scrape):  # noqa: F811 - fixture
+def test_the_metrics_agree(now, scrape):
     result = scrape()
     for currency, amount in revenue_by_currency().items():
         assert result.value("vpnsite_revenue_amount", currency=currency) == float(amount)

@@ -1,18 +1,13 @@
-"""Console fixtures: a superuser, a "support" and an "operators" member, logged-in clients."""
+"""Console fixtures: a "support" and an "operators" member, logged-in clients (the superuser
+and `as_superuser` are the root conftest's)."""
 
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
-from django.contrib.messages import get_messages
 from django.utils import timezone
 
 from accounts.models import User
-
-
-@pytest.fixture
-def superuser(db):
-    return User.objects.create_superuser("root", "root@example.com", "pw-123-long")
 
 
 def _member(username: str, group: str) -> User:
@@ -34,12 +29,6 @@ def operator_user(db):
 
 
 @pytest.fixture
-def as_superuser(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def as_support(client, support_user):
     client.force_login(support_user)
     return client
@@ -49,14 +38,6 @@ def as_support(client, support_user):
 def as_operator(client, operator_user):
     client.force_login(operator_user)
     return client
-
-
-def texts(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
-
-
-def levels(response) -> list[str]:
-    return [m.level_tag for m in get_messages(response.wsgi_request)]
 
 
 def action(client, url: str, name: str, ids, **data):

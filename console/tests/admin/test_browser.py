@@ -22,7 +22,7 @@ from nodes.tests.factories import NodeFactory
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "var" / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
