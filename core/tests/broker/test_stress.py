@@ -1,11 +1,11 @@
 """The embedded broker under load (issue 17 #8): several processes publish thousands of tiny
 tasks while a real worker (``celery -A vpnsite worker``, prefork) consumes them from a private
 broker folder. The worker must stay up and run every message once. Worker and publishers use
-the test settings with the folder polled every millisecond (``tests/broker/settings.py``).
+the test settings with the folder polled every millisecond (``core/tests/broker/settings.py``).
 
 kombu's stock ``filesystem://`` transport lets the worker take a file its publisher has not
 written yet and die of ``JSONDecodeError`` (kombu #1551). To run this test against it:
-``CELERY_BROKER_URL=filesystem:// pytest tests/broker/test_stress.py`` (Celery reads that
+``CELERY_BROKER_URL=filesystem:// pytest core/tests/broker/test_stress.py`` (Celery reads that
 variable before its settings).
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PUBLISHERS = 4
 MESSAGES_EACH = 1_500
 TOTAL = PUBLISHERS * MESSAGES_EACH
@@ -36,7 +36,7 @@ first, count, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 start = time.monotonic()
 with app.producer_or_acquire() as producer:
     for sent, number in enumerate(range(first, first + count)):
-        app.send_task("tests.broker.record", args=(number,), producer=producer)
+        app.send_task("core.tests.broker.record", args=(number,), producer=producer)
         time.sleep(max(0, start + (sent + 1) / rate - time.monotonic()))
 """
 
@@ -49,7 +49,7 @@ def environment(tmp_path: Path) -> dict[str, str]:
         # The embedded broker and database, whatever this run (or a .env file) uses.
         "REDIS_URL": "",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "DJANGO_SETTINGS_MODULE": "tests.broker.settings",
+        "DJANGO_SETTINGS_MODULE": "core.tests.broker.settings",
         "VPNSITE_VAR_DIR": str(tmp_path / "var"),
         "BROKER_STRESS_RUNS": str(tmp_path / "runs.txt"),
     }
@@ -81,7 +81,7 @@ def test_the_embedded_broker_runs_every_message_once_under_load(tmp_path):
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "vpnsite", "worker", "--include",
-         "tests.broker.stress_tasks", "--concurrency", "2", "--loglevel", "WARNING",
+         "core.tests.broker.stress_tasks", "--concurrency", "2", "--loglevel", "WARNING",
          "--without-heartbeat", "--without-mingle", "--without-gossip"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
