@@ -1,6 +1,7 @@
-"""Helpers for tests of any app: the messages an admin page showed."""
+"""Helpers for tests of any app: the messages an admin page showed, constraint violations."""
 
 from django.contrib.messages import get_messages
+from django.db import IntegrityError, transaction
 
 
 def texts(response) -> list[str]:
@@ -10,3 +11,13 @@ def texts(response) -> list[str]:
 
 def levels(response) -> list[str]:
     return [m.level_tag for m in get_messages(response.wsgi_request)]
+
+
+def violates(fn) -> bool:
+    """Whether `fn` breaks a database constraint (run in a savepoint, so the test goes on)."""
+    try:
+        with transaction.atomic():
+            fn()
+    except IntegrityError:
+        return True
+    return False
