@@ -7,7 +7,7 @@ import pytest
 from billing.tests.conftest import billing_providers  # noqa: F401 - fixture
 from core.tests.scrape import Scrape
 from nodes.tests.conftest import sim_factory  # noqa: F401 - fixture
-from telegram_bot.tests.bot.conftest import bot, telegram_api  # noqa: F401 - fixtures
+from telegram_bot.tests.conftest import bot, telegram_api  # noqa: F401 - fixtures
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 

@@ -2,7 +2,7 @@
 panels, the bot against the Bot API double, its payment providers and tariffs)."""
 
 from nodes.tests.conftest import sim_factory  # noqa: F401 - fixture
-from telegram_bot.tests.bot.conftest import (  # noqa: F401 - fixtures
+from telegram_bot.tests.conftest import (  # noqa: F401 - fixtures
     bot,
     providers,
     tariffs,

@@ -34,7 +34,7 @@ from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeFactory
 from subscriptions.models import Subscription
-from telegram_bot.tests.bot.conftest import USER_ID, buttons
+from telegram_bot.tests.conftest import USER_ID, buttons
 from tests.settings.test_production_settings import run
 
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from tests.doubles.telegram_api import TelegramApiDouble
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "424242:E2E-TOKEN"
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.tests.factories import CustomerFactory
 from billing.models import Payment, PaymentStatus
 from subscriptions.models import SubscriptionStatus
-from telegram_bot.tests.bot.conftest import USER_ID, buttons, subscription_for
+from telegram_bot.tests.conftest import USER_ID, buttons, subscription_for
 
 pytestmark = pytest.mark.django_db
 

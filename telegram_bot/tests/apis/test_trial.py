@@ -6,7 +6,7 @@ from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory
 from core.models import AuditEvent, AuditLog
 from subscriptions.models import Subscription
-from telegram_bot.tests.bot.conftest import MENU_EN, USER_ID, buttons
+from telegram_bot.tests.conftest import MENU_EN, USER_ID, buttons
 
 pytestmark = pytest.mark.django_db
 

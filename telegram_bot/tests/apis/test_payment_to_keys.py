@@ -21,7 +21,7 @@ from nodes.tests.conftest import (  # noqa: F401 - sim_factory is a fixture
 from nodes.tests.factories import NodeFactory
 from notifications.models import OutboxMessage, OutboxStatus
 from subscriptions.models import Subscription
-from telegram_bot.tests.bot.conftest import USER_ID, buttons
+from telegram_bot.tests.conftest import USER_ID, buttons
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import CustomerFactory
-from telegram_bot.tests.bot.conftest import USER_ID, subscription_for
+from telegram_bot.tests.conftest import USER_ID, subscription_for
 
 pytestmark = pytest.mark.django_db
 

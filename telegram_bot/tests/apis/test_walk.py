@@ -20,8 +20,8 @@ from subscriptions.notifications import (
     notify_subscription_expired,
     notify_subscription_reminder,
 )
-from telegram_bot.tests.bot.conftest import buttons, subscription_for
-from telegram_bot.tests.bot.test_locale import po_entries
+from telegram_bot.tests.conftest import buttons, subscription_for
+from telegram_bot.tests.test_locale import po_entries
 
 pytestmark = pytest.mark.django_db
 

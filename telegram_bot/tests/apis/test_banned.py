@@ -5,7 +5,7 @@ import pytest
 from accounts.tests.factories import CustomerFactory
 from billing.models import Payment
 from subscriptions.models import Subscription
-from telegram_bot.tests.bot.conftest import USER_ID, subscription_for
+from telegram_bot.tests.conftest import USER_ID, subscription_for
 
 pytestmark = pytest.mark.django_db
 

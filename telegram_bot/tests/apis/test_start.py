@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory
-from telegram_bot.tests.bot.conftest import MENU_EN, MENU_RU, USER_ID, buttons
+from telegram_bot.tests.conftest import MENU_EN, MENU_RU, USER_ID, buttons
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from nodes.models import NodeHealth, SyncState
 from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
 from subscriptions.models import GIB, SubscriptionStatus
 from subscriptions.selectors import subscription_feed_url
-from telegram_bot.tests.bot.conftest import USER_ID, buttons, subscription_for
+from telegram_bot.tests.conftest import USER_ID, buttons, subscription_for
 from tests.doubles.telegram_api import Upload
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from accounts.tests.factories import CustomerFactory
 from notifications.models import OutboxAudience, OutboxMessage
 from telegram_bot.bot import texts
 from telegram_bot.bot.handlers.errors import error_alert_queue, error_type_name
-from telegram_bot.tests.bot.conftest import USER_ID
+from telegram_bot.tests.conftest import USER_ID
 
 pytestmark = pytest.mark.django_db
 
