@@ -4,12 +4,20 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+# Simulated 3x-ui panels, stopped after each test: the tests of every app above nodes use them.
+from nodes.tests.conftest import sim_factory  # noqa: F401 - a fixture
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
+    """Every test starts with an empty cache and no panel session left by another test."""
+    from nodes.services.clients import x3ui_clients_reset
+
     cache.clear()
+    x3ui_clients_reset()
     yield
     cache.clear()
+    x3ui_clients_reset()
 
 
 @pytest.fixture

@@ -1,12 +1,10 @@
 """Console fixtures: reading /metrics with its token, and the other apps' fixtures the
-metrics and alert tests drive (payment providers, simulated panels, the bot against the Bot
-API double)."""
+metrics tests drive (payment providers, the bot against the Bot API double)."""
 
 import pytest
 
 from billing.tests.conftest import billing_providers  # noqa: F401 - fixture
 from core.tests.scrape import Scrape
-from nodes.tests.conftest import sim_factory  # noqa: F401 - fixture
 from telegram_bot.tests.conftest import bot, telegram_api  # noqa: F401 - fixtures
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"

@@ -15,7 +15,6 @@ from console import alerts
 from console.tasks import alerts_check_task, daily_summary_task
 from nodes import alerts as node_alerts
 from nodes.models import Node, NodeHealth
-from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeClientFactory, NodeFactory
@@ -33,13 +32,6 @@ def alerts_of(kind: str) -> int:
     rows = OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN, kind=kind).count()
     assert rows % ADMIN_CHATS == 0
     return rows // ADMIN_CHATS
-
-
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 # --- Nodes ---------------------------------------------------------------------------------

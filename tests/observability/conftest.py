@@ -1,7 +1,6 @@
-"""Observability fixtures: the other apps' fixtures that the logging suites drive (simulated
-panels, the bot against the Bot API double, its payment providers and tariffs)."""
+"""Observability fixtures: the bot's fixtures that the logging suites drive (the bot against
+the Bot API double, its payment providers and tariffs)."""
 
-from nodes.tests.conftest import sim_factory  # noqa: F401 - fixture
 from telegram_bot.tests.conftest import (  # noqa: F401 - fixtures
     bot,
     providers,

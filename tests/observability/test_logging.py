@@ -29,7 +29,6 @@ from core.logging import (
 )
 from core.middleware import request_id_from
 from nodes.models import NodeHealth, SyncState
-from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeFactory
@@ -284,13 +283,6 @@ def test_text_format_shows_the_context_compactly():
 
 
 # --- A whole purchase, every logger at DEBUG -------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 @pytest.mark.django_db

@@ -16,9 +16,7 @@ from console.tests.conftest import METRICS_TOKEN
 from core.metrics import celery_queue_length
 from core.tests.scrape import Scrape
 from nodes.models import NodeHealth
-from nodes.services.clients import x3ui_clients_reset
-from nodes.services.health import node_health_check
-from nodes.tests.conftest import PASSWORD, USERNAME
+from nodes.tests.conftest import node_for
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.services.lifecycle import subscription_create
 from subscriptions.tests.factories import TariffFactory
@@ -47,13 +45,6 @@ SERIES = [
     "vpnsite_subscriptions_active",
     "vpnsite_metrics_source_up",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 # --- Access ----------------------------------------------------------------------------------
@@ -165,15 +156,7 @@ def test_a_provisioning_task_moves_provisioning_and_key_series(
 ):
     settings.TELEGRAM_RATE_PER_CHAT_SECONDS = 0  # eager tasks cannot wait for a send slot
     sim = sim_factory(generation="v3")
-    node = NodeFactory(
-        name="metrics-node",
-        panel_url=sim.url,
-        panel_username=USERNAME,
-        panel_password=PASSWORD,
-        inbound_id=sim.inbound_id,
-        health=NodeHealth.UP,
-    )
-    node_health_check(node=node)
+    node_for(sim, name="metrics-node")
     before = scrape()
 
     with django_capture_on_commit_callbacks(execute=True):

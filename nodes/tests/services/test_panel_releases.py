@@ -45,13 +45,6 @@ DELETE_PATH = {"legacy": "/delClient/", "v3": "clients/del/"}
 ADMIN_CHATS = 2  # TELEGRAM_ADMIN_CHAT_IDS in the test settings
 
 
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
-
-
 def family(version: str) -> str:
     return "legacy" if version in LEGACY else "v3"
 

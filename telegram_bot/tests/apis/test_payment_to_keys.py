@@ -9,16 +9,8 @@ import pytest
 
 from billing.models import Payment, PaymentStatus
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
-from nodes.models import NodeHealth, SyncState
-from nodes.services.clients import x3ui_clients_reset
-from nodes.services.health import node_health_check
-from nodes.tests.conftest import (  # noqa: F401 - sim_factory is a fixture
-    PASSWORD,
-    USERNAME,
-    panel_email,
-    sim_factory,
-)
-from nodes.tests.factories import NodeFactory
+from nodes.models import SyncState
+from nodes.tests.conftest import node_for, panel_email
 from notifications.models import OutboxMessage, OutboxStatus
 from subscriptions.models import Subscription
 from telegram_bot.tests.conftest import USER_ID, buttons
@@ -26,25 +18,10 @@ from telegram_bot.tests.conftest import USER_ID, buttons
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
-
-
 @pytest.fixture
-def panel(sim_factory):  # noqa: F811 - the imported fixture
+def panel(sim_factory):
     sim = sim_factory(generation="v3")
-    node = NodeFactory(
-        name="de-1",
-        panel_url=sim.url,
-        panel_username=USERNAME,
-        panel_password=PASSWORD,
-        inbound_id=sim.inbound_id,
-        health=NodeHealth.UP,
-    )
-    node_health_check(node=node)  # fetches the inbound the links are built from
+    node_for(sim, name="de-1")  # checked once: fetches the inbound the links are built from
     return sim
 
 
