@@ -26,8 +26,6 @@ CHANGELIST = "admin:billing_payment_changelist"
 def paid(**kwargs):
     subscription = SubscriptionFactory(expires_at=timezone.now() + timedelta(days=40))
     return PaymentFactory(
-        customer=subscription.customer,
-        tariff=subscription.tariff,
         subscription=subscription,
         status=PaymentStatus.PAID,
         paid_at=timezone.now(),
