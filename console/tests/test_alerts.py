@@ -20,19 +20,10 @@ from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 from notifications.services import notify_customer
+from notifications.tests.helpers import ADMIN_CHATS, alerts_of
 from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-
-ADMIN_CHATS = 2  # TELEGRAM_ADMIN_CHAT_IDS in the test settings
-
-
-def alerts_of(kind: str) -> int:
-    """How many alerts of `kind` went out (one row per admin chat each)."""
-    rows = OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN, kind=kind).count()
-    assert rows % ADMIN_CHATS == 0
-    return rows // ADMIN_CHATS
-
 
 # --- Nodes ---------------------------------------------------------------------------------
 

@@ -21,10 +21,10 @@ from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
 from core.tests.helpers import texts
 from notifications.models import OutboxAudience, OutboxMessage
+from notifications.tests.helpers import ADMIN_CHATS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
-ADMIN_CHATS = 2  # TELEGRAM_ADMIN_CHAT_IDS in the test settings
 CHANGELIST = reverse("admin:billing_webhookevent_changelist")
 
 
