@@ -7,20 +7,11 @@ import binascii
 
 import pytest
 
+from nodes.tests.factories import REALITY_STREAM
 from subscriptions.feed import FEED_CONTENT_TYPE, FeedError, feed_body_render, feed_headers_build
 from subscriptions.vless import vless_link_build, vless_link_parse, vless_remark
 
 UUID = "b831381d-6324-4d53-ad4f-8cda48b30811"
-STREAM = {
-    "network": "tcp",
-    "security": "reality",
-    "tcpSettings": {"header": {"type": "none"}},
-    "realitySettings": {
-        "serverNames": ["www.microsoft.com"],
-        "shortIds": ["6ba85179e30d4fc2"],
-        "settings": {"publicKey": "PBK", "fingerprint": "chrome", "spiderX": "/"},
-    },
-}
 
 
 def strict_b64decode(body: str) -> str:
@@ -34,7 +25,7 @@ def link_for(host: str, remark: str) -> str:
         client_uuid=UUID,
         host=host,
         port=443,
-        stream_settings=STREAM,
+        stream_settings=REALITY_STREAM,
         remark=remark,
         flow="xtls-rprx-vision",
         protocol_settings={"decryption": "none", "encryption": "none"},
