@@ -18,8 +18,9 @@ from nodes.models import Node, NodeHealth
 from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeClientFactory, NodeFactory
-from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
+from notifications.models import OutboxMessage, OutboxStatus
 from notifications.services import notify_customer
+from notifications.tests.factories import OutboxMessageFactory
 from notifications.tests.helpers import ADMIN_CHATS, alerts_of
 from subscriptions.tests.factories import SubscriptionFactory
 
@@ -117,13 +118,8 @@ def test_outbox_backlog_alerts_once_and_recovers_once():
 
 def test_broadcasts_are_not_a_backlog():
     customer = CustomerFactory()
-    OutboxMessage.objects.create(
-        audience=OutboxAudience.CUSTOMER,
-        customer=customer,
-        chat_id=customer.telegram_id,
-        text="news",
-        kind="broadcast",
-        created_at=timezone.now() - timedelta(hours=1),
+    OutboxMessageFactory(
+        customer=customer, kind="broadcast", created_at=timezone.now() - timedelta(hours=1)
     )
     assert alerts.outbox_backlog_check() == ""
 
