@@ -1,7 +1,7 @@
 """Alerts about payment notifications (billing/alerts.py): bad signatures, failed ones.
 
 The failed-notification alert's end-to-end tests (delivered, caught up, on the dashboard)
-are in tests/admin/test_webhook_failed.py.
+are in console/tests/admin/test_webhook_failed.py.
 """
 
 from __future__ import annotations
