@@ -8,12 +8,11 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.tests.factories import UserFactory
 
 
 def _member(username: str, group: str) -> User:
-    user = User.objects.create_user(username, f"{username}@example.com", "pw-123-long")
-    user.is_staff = True
-    user.save()
+    user = UserFactory(username=username)  # staff
     user.groups.add(Group.objects.get(name=group))
     return user
 
