@@ -115,6 +115,29 @@ def outbox_queue(messages: list[OutboxMessage]) -> list[OutboxMessage]:
     return queued
 
 
+def outbox_queue_deduped(messages: list[OutboxMessage]) -> None:
+    """Save many unsaved rows, each with a dedupe key, in one INSERT; a row whose key was
+    already used is left out (``ignore_conflicts``). Every pending row of these keys is sent
+    by ``outbox_send_task`` after commit (a send claims its row, so one already queued is
+    never sent twice).
+
+    For a sweep that messages many customers at once (the expiry sweep), where
+    ``outbox_queue`` would fall back to one savepoint per row on a repeat.
+    """
+    if not messages:
+        return
+    if any(message.dedupe_key is None for message in messages):
+        raise ValueError("outbox_queue_deduped needs a dedupe key on every row")
+    OutboxMessage.objects.bulk_create(messages, ignore_conflicts=True)
+    due = list(
+        OutboxMessage.objects.filter(
+            dedupe_key__in=[message.dedupe_key for message in messages],
+            status=OutboxStatus.PENDING,
+        ).values_list("pk", flat=True)
+    )
+    transaction.on_commit(lambda: [outbox_send_task.delay(pk) for pk in due], robust=True)
+
+
 def _outbox_save(message: OutboxMessage) -> bool:
     """Save one row in a savepoint; False if its dedupe key was already used."""
     message.pk = None
