@@ -320,7 +320,7 @@ def subscriptions_expire_due(
                 Subscription.objects.select_for_update(of=("self",), skip_locked=True)
                 .select_related("customer", "tariff")
                 .filter(status=SubscriptionStatus.ACTIVE, expires_at__lte=now)
-                .order_by("expires_at", "pk")[: min(chunk, limit - taken)]
+                .order_by("expires_at")[: min(chunk, limit - taken)]
             )
             if not rows:
                 break

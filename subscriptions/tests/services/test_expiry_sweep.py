@@ -65,20 +65,25 @@ def notices():
 
 
 @pytest.mark.parametrize("due", [1, 50])
-def test_a_chunk_takes_the_same_statements_for_1_or_50_due(due):
-    subs = due_subscriptions(due)
+def test_a_chunk_takes_the_same_statements_for_1_or_50_due(due, django_capture_on_commit_callbacks):
+    node = NodeFactory()
+    subs = due_subscriptions(due, node=node)
     with (
-        mock.patch("nodes.tasks.node_keys_push_task.delay"),
-        mock.patch("notifications.tasks.outbox_send_task.delay"),
+        mock.patch("nodes.tasks.node_keys_push_task.delay") as push,
+        mock.patch("notifications.tasks.outbox_flush_task.delay") as flush,
+        django_capture_on_commit_callbacks(execute=True),
         CaptureQueriesContext(connection) as queries,
     ):
         assert sorted(subscriptions_expire_due(chunk=100)) == sorted(s.pk for s in subs)
+    # After commit: one push for the node with every key, one outbox flush for the messages.
+    push.assert_called_once_with(node.pk, sorted(s.keys.get().pk for s in subs))
+    flush.assert_called_once_with()
     # One chunk and the empty look that ends the sweep: BEGIN/SAVEPOINT bookkeeping aside,
     # SELECT ... FOR UPDATE, UPDATE subscriptions, INSERT audit, SELECT keys, UPDATE keys,
-    # INSERT messages, SELECT their ids; then the empty SELECT ... FOR UPDATE.
+    # INSERT messages; then the empty SELECT ... FOR UPDATE.
     statements = [q["sql"] for q in queries.captured_queries]
     work = [s for s in statements if not s.upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN"))]
-    assert len(work) == 8, "\n".join(work)
+    assert len(work) == 7, "\n".join(work)
     assert expired_audits().count() == due
     assert notices().count() == due
     assert not NodeClient.objects.filter(enable=True).exists()
@@ -136,7 +141,7 @@ def test_a_chunk_leaves_keys_as_expiring_each_row_alone_does():
         expected = [key_state(sub) for sub in alone]
     with (
         mock.patch("nodes.tasks.node_keys_push_task.delay"),
-        mock.patch("notifications.tasks.outbox_send_task.delay"),
+        mock.patch("notifications.tasks.outbox_flush_task.delay"),
     ):
         assert sorted(subscriptions_expire_due(now=now)) == sorted(s.pk for s in swept)
     assert [key_state(sub) for sub in swept] == expected
@@ -221,7 +226,7 @@ def test_two_sweeps_at_once_take_disjoint_rows_and_expire_each_once(on_postgres)
     with (
         mock.patch.object(lifecycle, "_subscriptions_expire_locked", expire_locked),
         mock.patch("nodes.tasks.node_keys_push_task.delay"),
-        mock.patch("notifications.tasks.outbox_send_task.delay"),
+        mock.patch("notifications.tasks.outbox_flush_task.delay"),
     ):
         runs = [_in_thread(lambda: subscriptions_expire_due(chunk=10)) for _ in range(2)]
         for thread, _ in runs:
@@ -254,7 +259,7 @@ def test_a_renewal_in_flight_is_skipped_not_expired(on_postgres):
 
     with (
         mock.patch("nodes.tasks.node_keys_push_task.delay"),
-        mock.patch("notifications.tasks.outbox_send_task.delay"),
+        mock.patch("notifications.tasks.outbox_flush_task.delay"),
         mock.patch("subscriptions.tasks.subscription_keys_converge_task.delay"),
     ):
         renewal, _ = _in_thread(renew)
