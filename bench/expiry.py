@@ -475,11 +475,12 @@ def run(args, sims, database: str) -> int:
     )
     chunk = inspect.signature(subscriptions_expire_due).parameters["chunk"].default
     chunks = sum(-(-n // chunk) for n, _s in working)
+    total = sum(statements.values())
     print(
-        f"  SQL statements: {sum(statements.values())} in {chunks} chunks + {len(calls)} "
-        f"empty looks ("
+        f"  SQL statements: {total} for {chunks} chunks, {total / max(chunks, 1):.2f} per chunk "
+        "(the sweep's last look for due rows included; "
         + ", ".join(f"{verb} {count}" for verb, count in statements.most_common())
-        + f"); {sum(statements.values()) / max(expired_total, 1):.2f} per subscription"
+        + f"); {total / max(expired_total, 1):.2f} per subscription"
     )
     print(
         "  wall time in statements (sent until answered): "
