@@ -309,7 +309,8 @@ def subscriptions_expire_due(
     renewed right now is left to its renewal); ``_subscriptions_expire_locked`` expires
     them; one INSERT queues their "your subscription has ended" messages, each in its
     customer's language and once per expiry (the outbox's dedupe key). After commit, one
-    push task per node carries the chunk's keys; a failure holds back one chunk at most.
+    push task per node carries the chunk's keys and one outbox flush sends the messages
+    (``outbox_queue_deduped``); a failure holds back one chunk at most.
     """
     now = now or timezone.now()
     expired: list[int] = []
