@@ -19,7 +19,7 @@ def model_update(*, instance: models.Model, data: dict[str, Any]) -> tuple[model
     return instance, bool(changed)
 
 
-def audit_log_write(
+def audit_log_entry(
     *,
     event_type: AuditEvent,
     obj: models.Model | None = None,
@@ -29,8 +29,9 @@ def audit_log_write(
     message: str = "",
     extra_data: dict | None = None,
 ) -> AuditLog:
-    """Append one audit row, in the caller's transaction."""
-    return AuditLog.objects.create(
+    """One unsaved audit row (``audit_log_write`` saves it; a sweep saves many with
+    ``AuditLog.objects.bulk_create``)."""
+    return AuditLog(
         event_type=event_type,
         acting_user=acting_user if getattr(acting_user, "pk", None) else None,
         actor_label=actor_label or ("" if getattr(acting_user, "pk", None) else "system"),
@@ -40,3 +41,10 @@ def audit_log_write(
         message=message[:500],
         extra_data=extra_data or {},
     )
+
+
+def audit_log_write(**fields: Any) -> AuditLog:
+    """Append one audit row (``audit_log_entry``'s arguments), in the caller's transaction."""
+    entry = audit_log_entry(**fields)
+    entry.save(force_insert=True)
+    return entry

@@ -28,7 +28,7 @@ from notifications.models import (
     OutboxStatus,
 )
 from notifications.ratelimit import send_slot_reserve
-from notifications.tasks import outbox_send_task
+from notifications.tasks import outbox_flush_task, outbox_send_task
 from notifications.telegram_api import (
     TelegramBlocked,
     TelegramRejected,
@@ -117,6 +117,24 @@ def outbox_queue(messages: list[OutboxMessage]) -> list[OutboxMessage]:
         if message.status == OutboxStatus.PENDING:
             transaction.on_commit(lambda pk=message.pk: outbox_send_task.delay(pk), robust=True)
     return queued
+
+
+def outbox_queue_deduped(messages: list[OutboxMessage]) -> None:
+    """Save many unsaved rows, each with a dedupe key, in one INSERT; a row whose key was
+    already used is left out (``ignore_conflicts``). After commit one ``outbox_flush_task``
+    hands every chat's head to ``outbox_send_task``, as it does for messages whose task was
+    lost.
+
+    For a sweep that messages many customers at once (the expiry sweep): one broker message
+    per transaction instead of one per row, and no savepoint per row on a repeat (as
+    ``outbox_queue`` would fall back to).
+    """
+    if not messages:
+        return
+    if any(message.dedupe_key is None for message in messages):
+        raise ValueError("outbox_queue_deduped needs a dedupe key on every row")
+    OutboxMessage.objects.bulk_create(messages, ignore_conflicts=True)
+    transaction.on_commit(outbox_flush_task.delay, robust=True)
 
 
 def _outbox_save(message: OutboxMessage) -> bool:

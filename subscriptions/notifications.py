@@ -5,7 +5,7 @@ Buttons carry the bot's callback data (`notifications.callbacks`) and labels
 bot, whenever it is pressed.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 
 from django.utils import timezone, translation
@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 
 from notifications import callbacks, texts
 from notifications.formatting import date_format, time_left
-from notifications.services import notify_customer
+from notifications.models import OutboxMessage
+from notifications.services import customer_message, notify_customer, outbox_queue
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url, subscription_links
 
@@ -170,12 +171,17 @@ def notify_subscription_reminder(
         )
 
 
-def notify_subscription_expired(*, subscription: Subscription) -> None:
-    """The subscription has ended and its keys are off: once per expiry, with a renew button."""
-    subscription = Subscription.objects.select_related("customer", "tariff").get(pk=subscription.pk)
+def subscription_expired_message(*, subscription: Subscription) -> OutboxMessage | None:
+    """The unsaved "your subscription has ended" row, in the customer's language, or None
+    for a banned customer (their keys were off already; the ban message said so).
+
+    `subscription` is the expired row with customer and tariff loaded. The dedupe key names
+    the expiry, so one expiry is announced once and a renewed subscription that ends again
+    is announced again.
+    """
     customer = subscription.customer
     if customer.is_banned:
-        return
+        return None
     language = customer.language
     with translation.override(language):
         values = {"number": subscription.pk, "tariff": _subscription_title(subscription, language)}
@@ -194,7 +200,7 @@ def notify_subscription_expired(*, subscription: Subscription) -> None:
                 )
                 % values
             )
-        notify_customer(
+        return customer_message(
             customer=customer,
             text=text,
             reply_markup={
@@ -206,5 +212,14 @@ def notify_subscription_expired(*, subscription: Subscription) -> None:
                 ]
             },
             kind=KIND_EXPIRED,
-            dedupe_key=f"expired:{subscription.pk}:{subscription.expires_at}",
+            # As the database returns it (UTC), whatever zone the caller's `now` was in.
+            dedupe_key=f"expired:{subscription.pk}:{subscription.expires_at.astimezone(UTC)}",
         )
+
+
+def notify_subscription_expired(*, subscription: Subscription) -> None:
+    """Queue ``subscription_expired_message`` for `subscription` (read afresh)."""
+    subscription = Subscription.objects.select_related("customer", "tariff").get(pk=subscription.pk)
+    message = subscription_expired_message(subscription=subscription)
+    if message is not None:
+        outbox_queue([message])

@@ -53,10 +53,10 @@ def keys_push_on_commit(*, keys: list[NodeClient]) -> None:
     """After commit, one ``node_keys_push_task`` per node for the keys that changed.
 
     One call covers the keys it is given: a change to one subscription gives each of its
-    nodes one task. A sweep that changes many subscriptions in one transaction pushes them
-    together with ``pending_keys_push_on_commit``, so a panel sees one batched call per
-    chunk rather than one per key. If the broker is down at commit the error is logged
-    (``robust``): the reconcile beat converges the panels from the database.
+    nodes one task; a sweep that changes many subscriptions in one transaction passes all
+    their keys, so a panel gets one task per chunk rather than one per key. If the broker
+    is down at commit the error is logged (``robust``): the reconcile beat converges the
+    panels from the database.
     """
     by_node: dict[int, set[int]] = defaultdict(set)
     for key in keys:
@@ -67,19 +67,6 @@ def keys_push_on_commit(*, keys: list[NodeClient]) -> None:
             lambda node_id=node_id, key_ids=key_ids: node_keys_push_task.delay(node_id, key_ids),
             robust=True,
         )
-
-
-def pending_keys_push_on_commit(*, subscription_ids: list[int]) -> None:
-    """After commit, push every key of `subscription_ids` that waits for its panel, one
-    task per node (for callers that changed them with ``push=False``)."""
-    keys_push_on_commit(
-        keys=list(
-            NodeClient.objects.filter(
-                subscription_id__in=subscription_ids,
-                sync_state__in=[SyncState.PENDING, SyncState.REMOVING],
-            ).only("pk", "node_id")
-        )
-    )
 
 
 @dataclass

@@ -6,16 +6,18 @@ enable/expiry/limits) and leaves the panel I/O to ``nodes`` after commit. The na
 
 - ``subscription_keys_converge``: locks the subscription's row itself (any caller);
 - ``subscription_keys_converge_in_lock``: the caller already holds that row lock and may
-  defer placement (``place_now=False``) or the push (``push=False``);
+  defer placement (``place_now=False``);
 - ``subscription_keys_converge_task``: the Celery task a deferred placement queues;
-- ``nodes.services.push.pending_keys_push_on_commit``: pushes after commit the keys that
-  ``push=False`` left pending (many subscriptions, one task per node).
+- ``subscriptions_keys_converge_ended``: the same for many ended subscriptions at once
+  (the expiry sweep), in a constant number of statements.
 """
 
 import time
+from collections import defaultdict
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from core.models import AuditEvent
@@ -46,6 +48,10 @@ def subscription_key_enabled(*, subscription: Subscription, now: datetime | None
     return subscription.is_running(now) and not subscription.customer.is_banned and not over_traffic
 
 
+# What a key holds of its subscription (``_desired_fields``), pushed to its panel.
+_DESIRED = ("enable", "expiry_time_ms", "limit_ip", "total_bytes")
+
+
 def _desired_fields(subscription: Subscription, *, enable: bool) -> dict:
     return {
         "enable": enable,
@@ -53,6 +59,18 @@ def _desired_fields(subscription: Subscription, *, enable: bool) -> dict:
         "limit_ip": subscription.device_limit,
         "total_bytes": subscription.traffic_limit_bytes,
     }
+
+
+def _key_desired(subscription: Subscription, key: NodeClient, *, enable: bool) -> dict | None:
+    """The desired fields of `key` that differ from what it holds (None: nothing to change,
+    or a removed key, which stays as it is). One rule for ``subscription_keys_converge_in_lock``
+    and ``subscriptions_keys_converge_ended``."""
+    if key.sync_state == SyncState.REMOVED:
+        return None
+    desired = _desired_fields(subscription, enable=enable and key.sync_state != SyncState.REMOVING)
+    if all(getattr(key, name) == value for name, value in desired.items()):
+        return None
+    return desired
 
 
 @transaction.atomic
@@ -90,7 +108,6 @@ def subscription_keys_converge_in_lock(
     keys: list[NodeClient] | None = None,
     place_now: bool = True,
     exclude_node_ids=frozenset(),
-    push: bool = True,
 ) -> list[NodeClient]:
     """``subscription_keys_converge`` for a caller that already holds the subscription's row
     lock (the lifecycle services, inside their own transaction).
@@ -106,10 +123,6 @@ def subscription_keys_converge_in_lock(
     ``subscriptions_place_missing`` places the keys of a subscription that has none (a new
     one, or one whose only key is stranded); a multi-node tariff left short waits for its
     next change or an operator's re-provision.
-
-    ``push=False``: the changed keys are left pending for the caller to push with
-    ``nodes.services.push.pending_keys_push_on_commit`` (the expiry sweep, one push per
-    node per chunk).
     """
     now = now or timezone.now()
     if keys is None:
@@ -170,14 +183,12 @@ def subscription_keys_converge_in_lock(
 
     changed = list(created)
     for key in keys:
-        if key in created or key.sync_state == SyncState.REMOVED:
+        if key in created:
             continue
-        desired = _desired_fields(
-            subscription, enable=enable and key.sync_state != SyncState.REMOVING
-        )
-        fields_changed = any(getattr(key, name) != value for name, value in desired.items())
-        if not fields_changed and key.sync_state == stored_state[key.pk]:
+        desired = _key_desired(subscription, key, enable=enable)
+        if desired is None and key.sync_state == stored_state[key.pk]:
             continue
+        desired = desired or {}
         for name, value in desired.items():
             setattr(key, name, value)
         key.desired_version += 1
@@ -185,7 +196,13 @@ def subscription_keys_converge_in_lock(
             key.sync_state = SyncState.PENDING
         key.attempts = 0
         key.save(
-            update_fields=[*desired, "desired_version", "sync_state", "attempts", "updated_at"]
+            update_fields=[
+                *_desired_fields(subscription, enable=enable),
+                "desired_version",
+                "sync_state",
+                "attempts",
+                "updated_at",
+            ]
         )
         changed.append(key)
 
@@ -199,9 +216,80 @@ def subscription_keys_converge_in_lock(
         )
     if moved_from and subscription.keys_notified_at:
         notify_keys_moved(subscription=subscription)
-    if push:
-        keys_push_on_commit(keys=changed)
+    keys_push_on_commit(keys=changed)
     return keys
+
+
+def subscriptions_keys_converge_ended(
+    *, subscriptions: list[Subscription], now: datetime | None = None
+) -> list[NodeClient]:
+    """``subscription_keys_converge_in_lock`` for many subscriptions that have ended
+    (expired), in a constant number of statements: one SELECT of their keys, one UPDATE.
+
+    The caller holds the row locks of `subscriptions` (customer loaded), none of them
+    active: an ended subscription gets no new keys, its keys keep their nodes and get their
+    desired state (``_key_desired``: disabled, the subscription's expiry and limits) with the
+    desired version bumped, exactly as the one-row converge leaves them. After commit one
+    ``node_keys_push_task`` per node carries every key of theirs that waits for its panel
+    (the changed ones, and any left pending before). Returns those keys.
+    """
+    now = now or timezone.now()
+    if any(subscription.status == SubscriptionStatus.ACTIVE for subscription in subscriptions):
+        raise ValueError("subscriptions_keys_converge_ended is for subscriptions that ended")
+    by_pk = {subscription.pk: subscription for subscription in subscriptions}
+    keys = list(
+        NodeClient.objects.filter(subscription_id__in=by_pk)
+        .exclude(sync_state=SyncState.REMOVED)
+        .only("pk", "node_id", "subscription_id", "sync_state", *_DESIRED)
+        .order_by("pk")
+    )
+    changes: dict[int, dict] = {}
+    for key in keys:
+        subscription = by_pk[key.subscription_id]
+        desired = _key_desired(
+            subscription, key, enable=subscription_key_enabled(subscription=subscription, now=now)
+        )
+        if desired is not None:  # only the columns that differ, so most stay as they are
+            changes[key.pk] = {n: v for n, v in desired.items() if getattr(key, n) != v}
+    if changes:
+        NodeClient.objects.filter(pk__in=changes).update(
+            **{
+                name: _per_key(name, changes)
+                for name in _DESIRED
+                if any(name in fields for fields in changes.values())
+            },
+            desired_version=F("desired_version") + 1,
+            sync_state=Case(
+                When(
+                    sync_state__in=[SyncState.SYNCED, SyncState.ERROR],
+                    then=Value(SyncState.PENDING),
+                ),
+                default=F("sync_state"),
+            ),
+            attempts=0,
+            updated_at=timezone.now(),
+        )
+    waiting = [
+        key
+        for key in keys
+        if key.pk in changes or key.sync_state in (SyncState.PENDING, SyncState.REMOVING)
+    ]
+    keys_push_on_commit(keys=waiting)
+    return waiting
+
+
+def _per_key(name: str, changes: dict[int, dict]):
+    """The new value of column `name` for the keys in `changes` ({key pk: changed fields}):
+    one ``When`` per distinct new value, the column itself where it stays."""
+    by_value: dict = defaultdict(list)
+    for pk, fields in changes.items():
+        if name in fields:
+            by_value[fields[name]].append(pk)
+    return Case(
+        *(When(pk__in=pks, then=Value(value)) for value, pks in by_value.items()),
+        default=F(name),
+        output_field=NodeClient._meta.get_field(name),
+    )
 
 
 def subscriptions_keys_ready_notify(*, subscription_ids) -> None:

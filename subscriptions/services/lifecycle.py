@@ -3,28 +3,32 @@
 Billing, the bot and the console call these; nobody else sets the fields. Every function is
 atomic and takes a row lock on the subscription, so concurrent calls (two payments for the
 same renewal, an admin extend racing the expiry sweep) serialise instead of overwriting
-each other. Each change ends in ``subscription_keys_converge_in_lock`` (services/keys.py).
+each other. Each change ends in ``subscription_keys_converge_in_lock`` (services/keys.py),
+an expiry in ``subscriptions_keys_converge_ended``.
 """
 
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Customer
 from core.exceptions import ApplicationError
-from core.models import AuditEvent
-from core.services import audit_log_write, model_update
+from core.models import AuditEvent, AuditLog
+from core.services import audit_log_entry, audit_log_write, model_update
 from nodes.models import SyncState
-from nodes.services.push import node_keys_retry, pending_keys_push_on_commit
+from nodes.services.push import node_keys_retry
+from notifications.services import outbox_queue_deduped
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
-from subscriptions.notifications import notify_subscription_expired
+from subscriptions.notifications import subscription_expired_message
 from subscriptions.selectors import trial_tariff_get
 from subscriptions.services.keys import (
     subscription_keys_converge,
     subscription_keys_converge_in_lock,
+    subscriptions_keys_converge_ended,
 )
 
 
@@ -204,78 +208,139 @@ def subscription_expire(
     reason: str = "",
     now: datetime | None = None,
     only_if_due: bool = False,
-    push_keys: bool = True,
 ) -> Subscription:
     """Mark expired. Idempotent: an already expired subscription is returned unchanged.
 
     Expiring early (an operator's "expire now") moves `expires_at` back to now, so the
-    database never claims time the customer no longer has. With `only_if_due` (the sweep),
-    a subscription extended after it was selected is left alone. ``push_keys=False``: the
-    disabled keys are left pending for the caller to push (the sweep, per chunk).
+    database never claims time the customer no longer has. With `only_if_due`, a
+    subscription extended after it was selected is left alone. The rule is
+    ``_subscriptions_expire_locked``'s, the sweep's, for a chunk of one.
     """
     now = now or timezone.now()
     subscription = _locked(subscription)
-    if subscription.status == SubscriptionStatus.EXPIRED:
-        return subscription
-    if only_if_due and (
-        subscription.status != SubscriptionStatus.ACTIVE or subscription.is_running(now)
-    ):
-        return subscription
-    before_status, before_expiry = subscription.status, subscription.expires_at
-    subscription.status = SubscriptionStatus.EXPIRED
-    if subscription.expires_at > now:
-        subscription.expires_at = max(now, subscription.started_at)
-    subscription.save(update_fields=["status", "expires_at", "updated_at"])
-    audit_log_write(
-        event_type=AuditEvent.SUBSCRIPTION_EXPIRED,
-        obj=subscription,
-        acting_user=actor,
+    _subscriptions_expire_locked(
+        subscriptions=[subscription],
+        now=now,
+        actor=actor,
         actor_label=actor_label,
-        customer_id=subscription.customer_id,
-        message=reason or "expired",
-        extra_data={
-            "status_before": before_status,
-            "expires_before": before_expiry.isoformat(),
-            "early": before_expiry > now,
-        },
+        reason=reason,
+        only_if_due=only_if_due,
     )
-    subscription_keys_converge_in_lock(subscription=subscription, now=now, push=push_keys)
     return subscription
+
+
+def _subscriptions_expire_locked(
+    *,
+    subscriptions: list[Subscription],
+    now: datetime,
+    actor=None,
+    actor_label: str = "",
+    reason: str = "",
+    only_if_due: bool = False,
+) -> list[Subscription]:
+    """What expiring means, for rows the caller has locked (customer and tariff loaded):
+    the one definition, used by ``subscription_expire`` (one row) and the sweep (a chunk).
+
+    Each row that is not expired yet (with `only_if_due`: that is active and no longer
+    running) becomes expired, its `expires_at` moved back to now if that was later (never
+    before its start); one audit row each; its keys are disabled and pushed after commit
+    (``subscriptions_keys_converge_ended``). The rows in memory are changed too. A constant
+    number of statements whatever the number of rows: one UPDATE of the subscriptions, one
+    INSERT of audit rows, one SELECT and one UPDATE of keys. Returns the rows it expired.
+    """
+    expiring = [
+        subscription
+        for subscription in subscriptions
+        if subscription.status != SubscriptionStatus.EXPIRED
+        and not (
+            only_if_due
+            and (subscription.status != SubscriptionStatus.ACTIVE or subscription.is_running(now))
+        )
+    ]
+    if not expiring:
+        return []
+    stamp = timezone.now()
+    audit = []
+    moved_back: dict[int, datetime] = {}
+    for subscription in expiring:
+        before_status, before_expiry = subscription.status, subscription.expires_at
+        subscription.status = SubscriptionStatus.EXPIRED
+        if subscription.expires_at > now:
+            subscription.expires_at = max(now, subscription.started_at)
+            moved_back[subscription.pk] = subscription.expires_at
+        subscription.updated_at = stamp
+        audit.append(
+            audit_log_entry(
+                event_type=AuditEvent.SUBSCRIPTION_EXPIRED,
+                obj=subscription,
+                acting_user=actor,
+                actor_label=actor_label,
+                customer_id=subscription.customer_id,
+                message=reason or "expired",
+                extra_data={
+                    "status_before": before_status,
+                    "expires_before": before_expiry.isoformat(),
+                    "early": before_expiry > now,
+                },
+            )
+        )
+    changes = {"status": SubscriptionStatus.EXPIRED, "updated_at": stamp}
+    if moved_back:
+        changes["expires_at"] = Case(
+            *(When(pk=pk, then=Value(moment)) for pk, moment in moved_back.items()),
+            default=F("expires_at"),
+            output_field=Subscription._meta.get_field("expires_at"),
+        )
+    Subscription.objects.filter(pk__in=[s.pk for s in expiring]).update(**changes)
+    AuditLog.objects.bulk_create(audit)
+    subscriptions_keys_converge_ended(subscriptions=expiring, now=now)
+    return expiring
 
 
 def subscriptions_expire_due(
     *, now: datetime | None = None, limit: int = 500, chunk: int = 100
 ) -> list[int]:
-    """Expire every active subscription past `expires_at`; returns the ids it expired.
+    """Expire every active subscription past `expires_at` (at most `limit` of them, oldest
+    first); returns the ids it expired.
 
-    Subscriptions are expired in chunks, one transaction each: the key changes of a chunk
-    are pushed after its commit as one task per node (``pending_keys_push_on_commit``), so
-    each panel gets one batched call per chunk; a failure holds back one chunk at most.
+    Chunks of `chunk`, one transaction each, in a constant number of statements per chunk:
+    the due rows are taken with their row locks, skipping rows another transaction holds
+    (``skip_locked``: two beat runs never take the same rows, and a subscription being
+    renewed right now is left to its renewal); ``_subscriptions_expire_locked`` expires
+    them; one INSERT queues their "your subscription has ended" messages, each in its
+    customer's language and once per expiry (the outbox's dedupe key). After commit, one
+    push task per node carries the chunk's keys and one outbox flush sends the messages
+    (``outbox_queue_deduped``); a failure holds back one chunk at most.
     """
     now = now or timezone.now()
-    due = list(
-        Subscription.objects.filter(
-            status=SubscriptionStatus.ACTIVE, expires_at__lte=now
-        ).values_list("pk", flat=True)[:limit]
-    )
-    expired = []
-    for start in range(0, len(due), chunk):
+    expired: list[int] = []
+    taken = 0
+    while taken < limit:
         with transaction.atomic():
-            expired_now = []
-            for pk in due[start : start + chunk]:
-                subscription = subscription_expire(
-                    subscription=Subscription(pk=pk),
-                    actor_label="system",
-                    reason="term ended",
-                    now=now,
-                    only_if_due=True,
-                    push_keys=False,
-                )
-                if subscription.status == SubscriptionStatus.EXPIRED:
-                    expired_now.append(pk)
-                    _subscription_expired_notify(subscription=subscription)
-            pending_keys_push_on_commit(subscription_ids=expired_now)
-        expired += expired_now
+            rows = list(
+                Subscription.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("customer", "tariff")
+                .filter(status=SubscriptionStatus.ACTIVE, expires_at__lte=now)
+                .order_by("expires_at")[: min(chunk, limit - taken)]
+            )
+            if not rows:
+                break
+            taken += len(rows)
+            done = _subscriptions_expire_locked(
+                subscriptions=rows,
+                now=now,
+                actor_label="system",
+                reason="term ended",
+                only_if_due=True,
+            )
+            outbox_queue_deduped(
+                [
+                    message
+                    for subscription in done
+                    if (message := subscription_expired_message(subscription=subscription))
+                ]
+            )
+        expired += [subscription.pk for subscription in done]
     return expired
 
 
@@ -316,11 +381,6 @@ def subscription_trial_grant(*, customer: Customer, now: datetime | None = None)
         extra_data={"tariff_id": tariff.pk, "expires_at": subscription.expires_at.isoformat()},
     )
     return subscription
-
-
-def _subscription_expired_notify(*, subscription: Subscription) -> None:
-    """The sweep expired `subscription`: tell its customer once, with a renew button."""
-    notify_subscription_expired(subscription=subscription)
 
 
 @transaction.atomic
