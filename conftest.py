@@ -4,12 +4,20 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+# Simulated 3x-ui panels, stopped after each test: the tests of every app above nodes use them.
+from nodes.tests.conftest import sim_factory  # noqa: F401 - a fixture
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
+    """Every test starts with an empty cache and no panel session left by another test."""
+    from nodes.services.clients import x3ui_clients_reset
+
     cache.clear()
+    x3ui_clients_reset()
     yield
     cache.clear()
+    x3ui_clients_reset()
 
 
 @pytest.fixture
@@ -31,3 +39,17 @@ def tariff(db):
     from subscriptions.tests.factories import TariffFactory
 
     return TariffFactory()
+
+
+@pytest.fixture
+def superuser(db):
+    from accounts.models import User
+
+    return User.objects.create_superuser("root", "root@example.com", "pw-123-long")
+
+
+@pytest.fixture
+def as_superuser(client, superuser):
+    """The test client, logged in as a superuser."""
+    client.force_login(superuser)
+    return client

@@ -7,11 +7,22 @@ from subscriptions.tests.factories import TariffFactory
 
 
 class PaymentFactory(factory.django.DjangoModelFactory):
+    """A new purchase; given a `subscription`, a renewal of it (its customer, its tariff)."""
+
     class Meta:
         model = Payment
 
-    customer = factory.SubFactory(CustomerFactory)
-    tariff = factory.SubFactory(TariffFactory)
+    subscription = None
+    customer = factory.Maybe(
+        "subscription",
+        factory.SelfAttribute("subscription.customer"),
+        factory.SubFactory(CustomerFactory),
+    )
+    tariff = factory.Maybe(
+        "subscription",
+        factory.SelfAttribute("subscription.tariff"),
+        factory.SubFactory(TariffFactory),
+    )
     provider = "robokassa"
     amount = factory.SelfAttribute("tariff.price")
     currency = "RUB"

@@ -1,7 +1,7 @@
 """Alerts about payment notifications (billing/alerts.py): bad signatures, failed ones.
 
 The failed-notification alert's end-to-end tests (delivered, caught up, on the dashboard)
-are in tests/admin/test_webhook_failed.py.
+are in console/tests/admin/test_webhook_failed.py.
 """
 
 from __future__ import annotations
@@ -14,19 +14,10 @@ from django.test import override_settings
 from billing import alerts
 from billing.models import WebhookEvent
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
-from notifications.models import OutboxAudience, OutboxMessage
+from notifications.models import OutboxMessage
+from notifications.tests.helpers import alerts_of
 
 pytestmark = pytest.mark.django_db
-
-ADMIN_CHATS = 2  # TELEGRAM_ADMIN_CHAT_IDS in the test settings
-
-
-def alerts_of(kind: str) -> int:
-    """How many alerts of `kind` went out (one row per admin chat each)."""
-    rows = OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN, kind=kind).count()
-    assert rows % ADMIN_CHATS == 0
-    return rows // ADMIN_CHATS
-
 
 # --- Bad signatures --------------------------------------------------------------------------
 

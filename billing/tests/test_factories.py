@@ -4,6 +4,7 @@ import pytest
 
 from billing.models import WebhookEventStatus
 from billing.tests.factories import PaymentFactory, WebhookEventFactory
+from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -34,3 +35,7 @@ def test_processed_events_of_different_payments_never_collide():
 
 def test_payment_factory():
     PaymentFactory().full_clean()
+    renewal = PaymentFactory(subscription=SubscriptionFactory())
+    renewal.full_clean()
+    assert renewal.customer == renewal.subscription.customer
+    assert renewal.tariff == renewal.subscription.tariff

@@ -4,21 +4,22 @@ from nodes.models import Node, NodeClient
 from subscriptions.tests.factories import SubscriptionFactory
 
 # A VLESS reality inbound as a health check caches it (Node.inbound_cache): links can be built.
+REALITY_STREAM = {
+    "network": "tcp",
+    "security": "reality",
+    "tcpSettings": {"header": {"type": "none"}},
+    "realitySettings": {
+        "serverNames": ["www.microsoft.com"],
+        "shortIds": ["6ba85179e30d4fc2"],
+        "settings": {"publicKey": "PBK", "fingerprint": "chrome", "spiderX": "/"},
+    },
+}
 REALITY_INBOUND = {
     "id": 1,
     "port": 443,
     "protocol": "vless",
     "settings": {"decryption": "none", "encryption": "none"},
-    "stream_settings": {
-        "network": "tcp",
-        "security": "reality",
-        "tcpSettings": {"header": {"type": "none"}},
-        "realitySettings": {
-            "serverNames": ["www.microsoft.com"],
-            "shortIds": ["6ba85179e30d4fc2"],
-            "settings": {"publicKey": "PBK", "fingerprint": "chrome", "spiderX": "/"},
-        },
-    },
+    "stream_settings": REALITY_STREAM,
 }
 
 

@@ -4,7 +4,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from nodes.models import Node, NodeHealth
-from nodes.services.clients import x3ui_clients_reset
 from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME
 
 pytestmark = pytest.mark.django_db
@@ -14,13 +13,6 @@ def run(*args) -> str:
     out = StringIO()
     call_command("node", *args, stdout=out, stderr=out)
     return out.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def _reset():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 @pytest.mark.parametrize("generation", ["v3", "legacy"])

@@ -31,7 +31,6 @@ from core.logging import (
     redact,
 )
 from nodes.models import NodeHealth
-from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeFactory
@@ -43,13 +42,6 @@ BROWSER = {
     "HTTP_ACCEPT": "text/html",
 }
 CHATTY_LOGGERS = ["httpx", "httpcore", "urllib3", "requests", "celery", "telegram", "django"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.observability.conftest import Scrape
+from core.tests.scrape import Scrape
 
 pytestmark = pytest.mark.e2e
 

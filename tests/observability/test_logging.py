@@ -29,12 +29,11 @@ from core.logging import (
 )
 from core.middleware import request_id_from
 from nodes.models import NodeHealth, SyncState
-from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
 from nodes.tests.conftest import PASSWORD, USERNAME
 from nodes.tests.factories import NodeFactory
 from subscriptions.models import Subscription
-from telegram_bot.tests.bot.conftest import USER_ID, buttons
+from telegram_bot.tests.conftest import USER_ID, buttons
 from tests.settings.test_production_settings import run
 
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
@@ -284,13 +283,6 @@ def test_text_format_shows_the_context_compactly():
 
 
 # --- A whole purchase, every logger at DEBUG -------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 @pytest.mark.django_db

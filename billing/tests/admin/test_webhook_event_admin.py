@@ -6,44 +6,44 @@ import pytest
 from django.urls import reverse
 
 from billing.models import PaymentStatus, WebhookEvent, WebhookEventStatus
-from billing.tests.admin.conftest import texts
 from billing.tests.factories import WebhookEventFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from core.models import AuditEvent, AuditLog
+from core.tests.helpers import texts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers")]
 
 EVENTS = "admin:billing_webhookevent_changelist"
 
 
-def test_webhook_events_are_read_only(admin_client, pending_payment):
-    send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
+def test_webhook_events_are_read_only(as_superuser, pending_payment):
+    send(as_superuser, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
     event = WebhookEvent.objects.get()
-    assert admin_client.get(reverse(EVENTS)).status_code == 200
-    assert admin_client.get(reverse(EVENTS), {"status": "processed"}).status_code == 200
-    assert admin_client.get(reverse(EVENTS), {"verified__exact": "1"}).status_code == 200
+    assert as_superuser.get(reverse(EVENTS)).status_code == 200
+    assert as_superuser.get(reverse(EVENTS), {"status": "processed"}).status_code == 200
+    assert as_superuser.get(reverse(EVENTS), {"verified__exact": "1"}).status_code == 200
     change = reverse("admin:billing_webhookevent_change", args=[event.pk])
-    page = admin_client.get(change)
+    page = as_superuser.get(change)
     assert page.status_code == 200
     assert "OutSum=299.00" in page.content.decode()
-    admin_client.post(change, {"status": "failed"})
+    as_superuser.post(change, {"status": "failed"})
     event.refresh_from_db()
     assert event.status == WebhookEventStatus.PROCESSED
-    assert admin_client.get(reverse("admin:billing_webhookevent_add")).status_code == 403
+    assert as_superuser.get(reverse("admin:billing_webhookevent_add")).status_code == 403
     delete = reverse("admin:billing_webhookevent_delete", args=[event.pk])
-    assert admin_client.get(delete).status_code == 403
+    assert as_superuser.get(delete).status_code == 403
 
 
-def test_reprocess_action(admin_client, pending_payment):
+def test_reprocess_action(as_superuser, pending_payment):
     with mock.patch(
         "billing.services.payments.subscription_create", side_effect=RuntimeError("boom")
     ):
-        send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
-    send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk, "1.00"))
+        send(as_superuser, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
+    send(as_superuser, ROBOKASSA_URL, robokassa_params(pending_payment.pk, "1.00"))
     failed, rejected = WebhookEvent.objects.order_by("pk")
     assert failed.status == WebhookEventStatus.FAILED
 
-    response = admin_client.post(
+    response = as_superuser.post(
         reverse(EVENTS),
         {"action": "reprocess_selected", "_selected_action": [failed.pk, rejected.pk]},
         follow=True,
@@ -55,19 +55,19 @@ def test_reprocess_action(admin_client, pending_payment):
     assert pending_payment.status == PaymentStatus.PAID
 
     # Again: the processed one stays processed, nothing is credited twice.
-    admin_client.post(
+    as_superuser.post(
         reverse(EVENTS),
         {"action": "reprocess_selected", "_selected_action": [failed.pk, rejected.pk]},
     )
     assert AuditLog.objects.filter(event_type=AuditEvent.PAYMENT_PAID).count() == 1
 
 
-def test_reprocess_reports_internal_errors(admin_client, pending_payment):
+def test_reprocess_reports_internal_errors(as_superuser, pending_payment):
     with mock.patch(
         "billing.services.payments.subscription_create", side_effect=RuntimeError("boom")
     ):
-        send(admin_client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
-        response = admin_client.post(
+        send(as_superuser, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
+        response = as_superuser.post(
             reverse(EVENTS),
             {"action": "reprocess_selected", "_selected_action": [WebhookEvent.objects.get().pk]},
             follow=True,
@@ -87,7 +87,7 @@ def test_only_payment_and_webhook_event_are_registered():
     assert billing_models == {"payment", "webhookevent"}
 
 
-def test_the_webhook_log_filters_events_that_recorded_an_error(admin_client):
+def test_the_webhook_log_filters_events_that_recorded_an_error(as_superuser):
     """A FAILED event, and a PROCESSED one whose after-commit step failed, both show under
     "Has an error"; a clean one under "No error"."""
     failed = WebhookEventFactory(failed=True, error="RuntimeError: boom")
@@ -95,7 +95,7 @@ def test_the_webhook_log_filters_events_that_recorded_an_error(admin_client):
     clean = WebhookEventFactory(processed=True)
 
     def listed(value):
-        response = admin_client.get(reverse(EVENTS), {"has_error": value})
+        response = as_superuser.get(reverse(EVENTS), {"has_error": value})
         assert response.status_code == 200
         return {event.pk for event in response.context["cl"].result_list}
 

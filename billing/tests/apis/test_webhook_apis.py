@@ -50,8 +50,6 @@ def test_renewal_posted_twice_extends_once(client, provider, method, amount):
     subscription = SubscriptionFactory()
     before_expiry = subscription.expires_at
     payment = PaymentFactory(
-        customer=subscription.customer,
-        tariff=subscription.tariff,
         subscription=subscription,
         provider=provider,
         expires_at=timezone.now() + timedelta(hours=1),

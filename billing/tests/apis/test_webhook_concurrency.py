@@ -81,8 +81,6 @@ def test_fifty_parallel_deliveries_credit_exactly_once(on_postgres, provider):
     subscription = SubscriptionFactory()
     expiry = subscription.expires_at
     payment = PaymentFactory(
-        customer=subscription.customer,
-        tariff=subscription.tariff,
         subscription=subscription,
         provider=provider,
         expires_at=timezone.now() + timedelta(hours=1),

@@ -23,8 +23,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("billing_providers"
 def renewal(db):
     subscription = SubscriptionFactory()
     payment = PaymentFactory(
-        customer=subscription.customer,
-        tariff=subscription.tariff,
         subscription=subscription,
         provider="robokassa",
         expires_at=timezone.now() + timedelta(hours=1),

@@ -43,24 +43,18 @@ def flip_last_hex(signature: str) -> str:
     return signature[:-1] + ("0" if signature[-1] != "0" else "1")
 
 
+def changed(params: dict[str, str], changes: dict) -> dict[str, str]:
+    """`params` with `changes` applied (a value of None removes the field)."""
+    params.update(changes)
+    return {key: value for key, value in params.items() if value is not None}
+
+
 def rk(payment, **changes):
-    params = robokassa_params(payment.pk)
-    for key, value in changes.items():
-        if value is None:
-            params.pop(key, None)
-        else:
-            params[key] = value
-    return params
+    return changed(robokassa_params(payment.pk), changes)
 
 
 def fk(payment, **changes):
-    params = freekassa_params(payment.pk)
-    for key, value in changes.items():
-        if value is None:
-            params.pop(key, None)
-        else:
-            params[key] = value
-    return params
+    return changed(freekassa_params(payment.pk), changes)
 
 
 def big_form(params: dict[str, str], size: int) -> bytes:

@@ -12,11 +12,7 @@ from billing.models import PaymentStatus
 from billing.services.messages import KIND_PAYMENT_NEW_ADMIN, KIND_PAYMENT_PAID
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
-from nodes.models import NodeHealth
-from nodes.services.clients import x3ui_clients_reset
-from nodes.services.health import node_health_check
-from nodes.tests.conftest import PASSWORD, USERNAME, sim_factory  # noqa: F401 - a fixture
-from nodes.tests.factories import NodeFactory
+from nodes.tests.conftest import node_for
 from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.services.customers import customer_unban
@@ -30,25 +26,10 @@ NO_CONTACT = {"ru": "обратитесь в поддержку", "en": "please 
 ACTIVE = {"ru": ("активна до", "Ключи для подключения"), "en": ("active until", "keys will follow")}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
-
-
 @pytest.fixture
-def node(sim_factory):  # noqa: F811 - the fixture imported above
+def node(sim_factory):
     sim = sim_factory(generation="v3")
-    node = NodeFactory(
-        panel_url=sim.url,
-        panel_username=USERNAME,
-        panel_password=PASSWORD,
-        inbound_id=sim.inbound_id,
-        health=NodeHealth.UP,
-    )
-    node_health_check(node=node)
-    return sim, node
+    return sim, node_for(sim)
 
 
 def pay(customer, django_capture_on_commit_callbacks):

@@ -67,8 +67,6 @@ def expiry_ms(moment) -> int:
 
 def renewal(subscription):
     return PaymentFactory(
-        customer=subscription.customer,
-        tariff=subscription.tariff,
         subscription=subscription,
         expires_at=timezone.now() + timedelta(hours=1),
     )

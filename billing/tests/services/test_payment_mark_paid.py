@@ -153,9 +153,7 @@ def test_renewal_message_says_the_keys_stay_the_same():
 
     customer = CustomerFactory(language="en")
     subscription = SubscriptionFactory(customer=customer, keys_notified_at=timezone.now())
-    payment = PaymentFactory(
-        customer=customer, subscription=subscription, tariff=subscription.tariff
-    )
+    payment = PaymentFactory(subscription=subscription)
     mark_paid(payment)
     text = OutboxMessage.objects.get(kind="payment-paid").text
     assert "extended until" in text

@@ -22,8 +22,6 @@ def paid_payment(*, remaining_days: float, days_credited: int = 30):
         started_at=now - timedelta(days=60), expires_at=now + timedelta(days=remaining_days)
     )
     payment = PaymentFactory(
-        customer=subscription.customer,
-        tariff=subscription.tariff,
         subscription=subscription,
         status=PaymentStatus.PAID,
         paid_at=now - timedelta(days=1),

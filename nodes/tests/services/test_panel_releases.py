@@ -31,6 +31,7 @@ from nodes.services.reconcile import node_reconcile
 from nodes.tests.conftest import PASSWORD, USERNAME, node_for, seed_orphan
 from nodes.x3ui import X3UIInboundNotFound, X3UIUnavailable
 from notifications.models import OutboxMessage
+from notifications.tests.helpers import ADMIN_CHATS
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.services.lifecycle import subscription_create, subscription_extend
 from subscriptions.tests.factories import TariffFactory
@@ -42,14 +43,6 @@ LEGACY = {"2.8.3", "3.0.2"}
 # Where a request lands, by release family (for faults aimed at one kind of write).
 ADD_PATH = {"legacy": "inbounds/addClient", "v3": "clients/add"}
 DELETE_PATH = {"legacy": "/delClient/", "v3": "clients/del/"}
-ADMIN_CHATS = 2  # TELEGRAM_ADMIN_CHAT_IDS in the test settings
-
-
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 def family(version: str) -> str:

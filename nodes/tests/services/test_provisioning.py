@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from nodes.models import NodeClient, SyncState
-from nodes.services.clients import x3ui_clients_reset
 from nodes.services.keys import OURS_COMMENT_PREFIX
 from nodes.services.push import node_keys_push
 from nodes.services.reconcile import node_reconcile
@@ -26,13 +25,6 @@ from subscriptions.services.lifecycle import (
 from subscriptions.tests.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 @pytest.fixture(params=["v3", "legacy"])

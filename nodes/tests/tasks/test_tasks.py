@@ -5,10 +5,9 @@ from celery.exceptions import Retry
 from django.test import override_settings
 
 from nodes.models import NodeHealth, SyncState
-from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
 from nodes.tasks import node_keys_push_task, provision_backoff
-from nodes.tests.conftest import FLAVOURS, PASSWORD, USERNAME, panel_email
+from nodes.tests.conftest import FLAVOURS, node_for, panel_email
 from nodes.tests.factories import NodeFactory
 from notifications.models import OutboxMessage
 from subscriptions.services.lifecycle import subscription_create
@@ -17,20 +16,10 @@ from subscriptions.tests.factories import TariffFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _reset():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
-
-
 @pytest.fixture(params=["v3", "legacy"])
 def key_on_panel(request, sim_factory, customer):
     sim = sim_factory(**FLAVOURS[request.param])
-    node = NodeFactory(
-        panel_url=sim.url, panel_username=USERNAME, panel_password=PASSWORD, health=NodeHealth.UP
-    )
-    node_health_check(node=node)
+    node = node_for(sim)
     subscription = subscription_create(customer=customer, tariff=TariffFactory())
     return sim, node, subscription, subscription.keys.get()
 

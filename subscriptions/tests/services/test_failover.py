@@ -5,7 +5,6 @@ from django.test import override_settings
 
 from accounts.tests.factories import CustomerFactory
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
-from nodes.services.clients import x3ui_clients_reset
 from nodes.services.health import node_health_check
 from nodes.services.keys import key_email
 from nodes.services.reconcile import node_reconcile
@@ -16,13 +15,6 @@ from subscriptions.services.lifecycle import subscription_create
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 def _subscription(tariff):

@@ -5,7 +5,6 @@ from unittest import mock
 import pytest
 
 from nodes.models import NodeClient, NodeHealth, SyncState
-from nodes.services.clients import x3ui_clients_reset
 from nodes.services.reconcile import node_reconcile
 from nodes.tests.conftest import FLAVOURS, node_for, panel_email
 from nodes.tests.factories import NodeFactory
@@ -16,13 +15,6 @@ from subscriptions.services.traffic import subscriptions_traffic_enforce
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_panel_sessions():
-    x3ui_clients_reset()
-    yield
-    x3ui_clients_reset()
 
 
 @pytest.fixture(params=["v3", "legacy"])

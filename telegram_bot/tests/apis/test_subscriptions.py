@@ -1,0 +1,224 @@
+"""/subscriptions: the card, keys as copyable code, the subscription URL, a QR photo, renew."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.tests.factories import CustomerFactory
+from nodes.models import NodeHealth, SyncState
+from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
+from subscriptions.models import GIB, SubscriptionStatus
+from subscriptions.selectors import subscription_feed_url
+from telegram_bot.tests.conftest import USER_ID, buttons, subscription_for
+from tests.doubles.telegram_api import Upload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def customer_en(db):
+    return CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+
+
+def edit(bot) -> dict:
+    return bot.calls("editMessageText")[-1].params
+
+
+def test_no_subscriptions_suggests_buying_and_the_trial(bot, trial_tariff, customer_en):
+    bot.message("/subscriptions")
+    reply = bot.last_reply()
+    assert reply["text"].startswith("You have no subscriptions yet.")
+    assert buttons(reply["reply_markup"]) == [
+        ("🛒 Buy", "buy"),
+        ("🎁 Free trial", "trial"),
+        ("« Menu", "menu"),
+    ]
+
+
+def test_no_trial_button_once_the_trial_was_used(bot, trial_tariff):
+    CustomerFactory(
+        telegram_id=USER_ID, language="en", language_chosen=True, trial_used_at=timezone.now()
+    )
+    bot.message("/subscriptions")
+    assert buttons(bot.last_reply()["reply_markup"]) == [("🛒 Buy", "buy"), ("« Menu", "menu")]
+
+
+def test_one_subscription_is_shown_directly(bot, tariffs, node, customer_en):
+    family = tariffs["family"]
+    subscription = subscription_for(customer_en, family, node, traffic_used_bytes=GIB * 3 // 2)
+    bot.message("/subscriptions")
+    reply = bot.last_reply()
+    lines = reply["text"].splitlines()
+    assert lines[0] == f"<b>📋 Subscription #{subscription.pk} “Family”</b>"
+    assert "Status: ✅ active" in lines
+    assert any(line.startswith("Active until: ") and "(MSK)" in line for line in lines)
+    assert "Time left: 30 days" in lines
+    assert "Traffic: 1.5 GB of 500 GB" in lines
+    assert "Devices: up to 5 devices" in lines
+    assert "Locations: 🇩🇪 Франкфурт · de-1" in lines
+    pk = subscription.pk
+    assert buttons(reply["reply_markup"]) == [
+        ("🔑 Keys", f"subs:k:{pk}"),
+        ("🔗 Subscription URL", f"subs:u:{pk}"),
+        ("📷 QR code", f"subs:q:{pk}"),
+        ("🔄 Renew", f"buy:r:{pk}"),
+        ("« Menu", "menu"),
+    ]
+
+
+def test_many_subscriptions_are_a_list_to_pick_from(bot, tariffs, customer_en):
+    now = timezone.now()
+    running = subscription_for(customer_en, tariffs["month"])
+    ended = subscription_for(
+        customer_en,
+        tariffs["year"],
+        status=SubscriptionStatus.EXPIRED,
+        started_at=now - timedelta(days=400),
+        expires_at=now - timedelta(days=35),
+    )
+    subscription_for(customer_en, tariffs["year"], status=SubscriptionStatus.CANCELLED)
+    bot.press("subs")
+    params = edit(bot)
+    assert params["text"].startswith("<b>📋 Your subscriptions</b>")
+    assert f"• Subscription #{running.pk} “Month”: ✅ active, until " in params["text"]
+    assert f"• Subscription #{ended.pk} “Year”: ⛔ ended, ended " in params["text"]
+    data = [data for _, data in buttons(params["reply_markup"])]
+    assert data == [f"subs:v:{running.pk}", f"subs:v:{ended.pk}", "buy", "menu"]
+
+    bot.press(f"subs:v:{ended.pk}")
+    card = edit(bot)
+    assert "Status: ⛔ ended" in card["text"]
+    assert "Renew it to switch the same keys on again." in card["text"]
+    assert buttons(card["reply_markup"])[-2:] == [
+        ("« All subscriptions", "subs"),
+        ("« Menu", "menu"),
+    ]
+
+
+def test_keys_are_copyable_code_with_the_subscription_url(bot, tariffs, node, customer_en):
+    subscription = subscription_for(customer_en, tariffs["month"], node)
+    # A second, healthy node and a key that is being removed (not shown).
+    other = NodeFactory(
+        name="nl-1", country="NL", location="Amsterdam", inbound_cache=REALITY_INBOUND
+    )
+    NodeClientFactory(subscription=subscription, node=other, sync_state=SyncState.SYNCED)
+    gone = NodeFactory(name="fi-1", country="FI", inbound_cache=REALITY_INBOUND)
+    NodeClientFactory(subscription=subscription, node=gone, sync_state=SyncState.REMOVING)
+
+    bot.press(f"subs:k:{subscription.pk}")
+    params = edit(bot)
+    text = params["text"]
+    assert text.count("<code>vless://") == 2
+    assert "🇩🇪 Франкфурт · de-1\n<code>vless://" in text
+    assert "🇳🇱 Amsterdam · nl-1\n<code>vless://" in text
+    assert "fi-1" not in text
+    assert f"<code>{subscription_feed_url(subscription=subscription)}</code>" in text
+    assert buttons(params["reply_markup"]) == [
+        ("📷 QR code", f"subs:q:{subscription.pk}"),
+        ("❓ How to connect", "help"),
+        ("« Back", f"subs:v:{subscription.pk}"),
+        ("« Menu", "menu"),
+    ]
+
+
+def test_keys_not_on_a_panel_yet(bot, tariffs, customer_en):
+    subscription = subscription_for(customer_en, tariffs["month"])
+    bot.press(f"subs:k:{subscription.pk}")
+    assert "Your keys are being set up on our servers." in edit(bot)["text"]
+    bot.press(f"subs:v:{subscription.pk}")
+    assert "Locations: your keys are being set up" in edit(bot)["text"]
+
+
+def test_many_keys_stay_within_telegrams_limit(bot, tariffs, customer_en):
+    subscription = subscription_for(customer_en, tariffs["month"])
+    for i in range(30):
+        node = NodeFactory(name=f"node-{i:02}", health=NodeHealth.UP, inbound_cache=REALITY_INBOUND)
+        NodeClientFactory(subscription=subscription, node=node, sync_state=SyncState.SYNCED)
+    bot.press(f"subs:k:{subscription.pk}")
+    call = bot.calls("editMessageText")[-1]
+    assert call.http_status == 200
+    assert len(call.params["text"]) <= 4096
+    assert "more: add the subscription URL to get them all." in call.params["text"]
+
+
+def test_subscription_url_screen(bot, tariffs, customer_en):
+    subscription = subscription_for(customer_en, tariffs["month"])
+    url = subscription_feed_url(subscription=subscription)
+    bot.press(f"subs:u:{subscription.pk}")
+    params = edit(bot)
+    assert f"<code>{url}</code>" in params["text"]
+    assert buttons(params["reply_markup"]) == [
+        ("Open subscription page", url),
+        ("📷 QR code", f"subs:q:{subscription.pk}"),
+        ("« Back", f"subs:v:{subscription.pk}"),
+        ("« Menu", "menu"),
+    ]
+
+
+def test_qr_code_is_a_photo_made_here(bot, tariffs, customer_en):
+    subscription = subscription_for(customer_en, tariffs["month"])
+    bot.press(f"subs:q:{subscription.pk}")
+    assert bot.methods() == ["answerCallbackQuery", "sendPhoto"]
+    params = bot.calls("sendPhoto")[0].params
+    assert isinstance(params["photo"], Upload)
+    assert params["photo"].data.startswith(b"\x89PNG")
+    assert params["caption"] == "Scan this QR code in your VPN app to add the subscription."
+    assert buttons(params["reply_markup"]) == [
+        ("« Back", f"subs:v:{subscription.pk}"),
+        ("« Menu", "menu"),
+    ]
+    # "Back" under the photo (which cannot be edited into text) sends the card anew.
+    update = bot.api.callback_update(user_id=USER_ID, data=f"subs:v:{subscription.pk}")
+    message = update["callback_query"]["message"]
+    message.pop("text")
+    message["photo"] = [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]
+    bot.process(update)
+    assert bot.methods()[-2:] == ["answerCallbackQuery", "sendMessage"]
+    assert bot.last_reply()["text"].startswith(f"<b>📋 Subscription #{subscription.pk}")
+
+
+def test_renew_from_the_card_goes_to_the_buy_flow(bot, providers, tariffs, customer_en):
+    subscription = subscription_for(customer_en, tariffs["month"])
+    bot.press(f"buy:r:{subscription.pk}")
+    assert edit(bot)["text"].startswith(f"<b>🔄 Renew subscription #{subscription.pk}")
+
+
+@pytest.mark.parametrize("action", ["v", "k", "u", "q"])
+def test_someone_elses_subscription_is_not_shown(bot, tariffs, customer_en, action):
+    other = subscription_for(CustomerFactory(), tariffs["month"])
+    bot.press(f"subs:{action}:{other.pk}")
+    assert "sendPhoto" not in bot.methods()
+    text = edit(bot)["text"]
+    assert text.startswith("This subscription was not found. Here are your subscriptions:")
+    assert other.feed_token not in text
+    assert "You have no subscriptions yet." in text
+
+
+def test_subscriptions_in_russian(bot, tariffs, node):
+    customer = CustomerFactory(telegram_id=USER_ID, language="ru")
+    subscription_for(customer, tariffs["month"], node)
+    bot.message("/subscriptions", language_code="ru")
+    text = bot.last_reply()["text"]
+    assert "«Месяц»" in text
+    assert "Статус: ✅ активна" in text
+    assert "Осталось: 30 дней" in text
+    assert "Трафик: израсходовано 0 МБ, без ограничений" in text
+    assert "Устройства: до 3 устройств" in text
+
+
+def test_a_single_subscription_has_no_back_to_the_list(bot, tariffs, customer_en):
+    subscription = subscription_for(customer_en, tariffs["month"])
+    bot.press(f"subs:v:{subscription.pk}")
+    assert ("« All subscriptions", "subs") not in buttons(edit(bot)["reply_markup"])
+
+
+def test_suspended_subscription_offers_buying_not_renewal(bot, tariffs, customer_en):
+    subscription = subscription_for(
+        customer_en, tariffs["month"], status=SubscriptionStatus.SUSPENDED
+    )
+    bot.press(f"subs:v:{subscription.pk}")
+    params = edit(bot)
+    assert "Status: ⏸ suspended" in params["text"]
+    assert ("🛒 Buy", "buy") in buttons(params["reply_markup"])
+    assert f"buy:r:{subscription.pk}" not in str(params["reply_markup"])

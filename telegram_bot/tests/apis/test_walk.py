@@ -1,0 +1,171 @@
+"""Every screen and notification, walked in Russian and English: nothing untranslated leaks,
+every press is answered first, every screen has a way on (buttons), nothing is rejected."""
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.tests.factories import CustomerFactory
+from nodes.models import NodeHealth
+from nodes.tests.factories import REALITY_INBOUND, NodeFactory
+from notifications.models import OutboxMessage
+from subscriptions.models import SubscriptionStatus
+from subscriptions.notifications import (
+    notify_keys_moved,
+    notify_keys_ready,
+    notify_subscription_expired,
+    notify_subscription_reminder,
+)
+from telegram_bot.tests.conftest import buttons, subscription_for
+from telegram_bot.tests.test_locale import po_entries
+
+pytestmark = pytest.mark.django_db
+
+RU_USER, EN_USER = 7100001, 7100002
+# Latin words a Russian screen may contain: product and provider names, units, data, and
+# "English" (each language is offered in its own name).
+ALLOWED_LATIN = {
+    "VPN", "QR", "MSK", "RUB", "Robokassa", "FreeKassa", "Telegram", "Test", "English",
+    "Android", "iOS", "Windows", "macOS", "v2rayNG", "Hiddify", "Streisand", "V2Box", "v2rayN",
+    "de-1", "Frankfurt", "nl-1", "Amsterdam",
+}  # fmt: skip
+CYRILLIC = re.compile("[\u0400-\u04ff]")
+MSGIDS = [
+    entry["msgid"]
+    for entry in po_entries(Path(settings.BASE_DIR) / "locale/ru/LC_MESSAGES/django.po")[1:]
+]
+
+
+def latin_words(text: str) -> set[str]:
+    text = re.sub(r"<code>.*?</code>", " ", text, flags=re.S)
+    text = re.sub(r"https?://\S+|@\w+", " ", text)
+    text = re.sub(r"<[^>]+>|&\w+;", " ", text)
+    return set(re.findall(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*", text)) - ALLOWED_LATIN
+
+
+def screens_of(calls) -> list[str]:
+    """Text (or caption) and button labels of every message sent or edited."""
+    out = []
+    for call in calls:
+        if call.method in ("sendMessage", "editMessageText", "sendPhoto"):
+            out.append(call.params.get("text") or call.params.get("caption") or "")
+            out += [label for label, _ in buttons(call.params.get("reply_markup"))]
+    return out
+
+
+@pytest.fixture
+def world(providers, tariffs, trial_tariff):
+    """The same world for a Russian and an English customer; returns ids per user."""
+    node = NodeFactory(
+        name="de-1",
+        country="DE",
+        location="Frankfurt",
+        health=NodeHealth.UP,
+        inbound_cache=REALITY_INBOUND,
+    )
+    NodeFactory(name="nl-1", location="Amsterdam", inbound_cache=REALITY_INBOUND)
+    ids = {}
+    now = timezone.now()
+    for user_id, language in ((RU_USER, "ru"), (EN_USER, "en")):
+        customer = CustomerFactory(
+            telegram_id=user_id, language=language, language_chosen=True, first_name="Test"
+        )
+        running = subscription_for(customer, tariffs["month"], node, traffic_used_bytes=10**9)
+        ended = subscription_for(
+            customer,
+            tariffs["family"],
+            node,
+            status=SubscriptionStatus.EXPIRED,
+            started_at=now - timedelta(days=60),
+            expires_at=now - timedelta(days=30),
+        )
+        trial = subscription_for(customer, trial_tariff, is_trial=True)
+        ids[user_id] = {"customer": customer, "sub": running, "ended": ended, "trial": trial}
+    return ids
+
+
+def steps(ids: dict, tariffs: dict) -> list[str]:
+    sub, ended, trial = ids["sub"].pk, ids["ended"].pk, ids["trial"].pk
+    month, family = tariffs["month"].pk, tariffs["family"].pk
+    return [
+        "/start", "/help", "/language", "/buy", "/subscriptions", "/trial", "hello", "/nope",
+        "menu", "help", "lang", "buy", "buy:n", f"buy:r:{sub}", f"buy:r:{ended}",
+        f"buy:r:{trial}", "buy:r:999999", f"buy:t:{month}:0", f"buy:t:{month}:{sub}",
+        "buy:t:999999:0", f"buy:p:{month}:0:robokassa", f"buy:p:{month}:{sub}:freekassa",
+        f"buy:p:{family}:{ended}:robokassa", f"buy:p:{month}:0:paypal", "subs",
+        f"subs:v:{sub}", f"subs:v:{ended}", f"subs:v:{trial}", f"subs:k:{sub}",
+        f"subs:k:{ended}", f"subs:k:{trial}", f"subs:u:{sub}", f"subs:q:{sub}",
+        "subs:v:999999", "trial", "promo:old", "buy:x",
+    ]  # fmt: skip
+
+
+def run(bot, user_id: int, step: str) -> list:
+    before = len(bot.api.calls)
+    if step.startswith("/") or step == "hello":
+        bot.message(step, user_id=user_id)
+    else:
+        bot.press(step, user_id=user_id)
+    return [c for c in bot.api.calls[before:] if c.method != "getMe"]
+
+
+def notifications(ids: dict) -> list[str]:
+    customer = ids["customer"]
+    last = OutboxMessage.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    notify_keys_ready(subscription=ids["sub"])
+    notify_keys_moved(subscription=ids["sub"])
+    notify_subscription_reminder(subscription=ids["sub"], reminder="3d")
+    notify_subscription_reminder(subscription=ids["trial"], reminder="1d")
+    notify_subscription_expired(subscription=ids["ended"])
+    notify_subscription_expired(subscription=ids["trial"])
+    messages = OutboxMessage.objects.filter(customer=customer, pk__gt=last).order_by("pk")
+    assert len(messages) == 7
+    out = []
+    for message in messages:
+        out.append(message.text)
+        out += [
+            b["text"]
+            for row in (message.reply_markup or {}).get("inline_keyboard", [])
+            for b in row
+        ]
+    return out
+
+
+def test_every_screen_in_both_languages(bot, world, tariffs, settings):
+    settings.TELEGRAM_SUPPORT_CONTACT = "@vpn_support"
+    walked = {}
+    for user_id in (RU_USER, EN_USER):
+        for step in steps(world[user_id], tariffs):
+            calls = run(bot, user_id, step)
+            assert calls, step
+            if not step.startswith("/") and step != "hello":
+                assert calls[0].method == "answerCallbackQuery", step
+            answers = [c for c in calls if c.method != "answerCallbackQuery"]
+            assert answers, f"{step}: no answer"
+            for call in answers:
+                assert call.http_status == 200, (step, call.params)
+                assert call.params.get("reply_markup"), f"{step}: a screen without buttons"
+            walked[(user_id, step.split(":")[0], len(walked))] = screens_of(answers)
+        walked[(user_id, "notifications", 0)] = notifications(world[user_id])
+
+    ru = [(key, text) for key, texts in walked.items() if key[0] == RU_USER for text in texts]
+    en = [(key, text) for key, texts in walked.items() if key[0] == EN_USER for text in texts]
+    assert len(ru) == len(en) > 150
+
+    leaks = {(key[1], text): latin_words(text) for key, text in ru if latin_words(text)}
+    assert leaks == {}
+    long_msgids = [m for m in MSGIDS if len(m) > 12 and CYRILLIC.search(m) is None]
+    verbatim = [(key, m) for key, text in ru for m in long_msgids if m in text]
+    assert verbatim == []
+    cyrillic_in_en = [
+        (key, text) for key, text in en if CYRILLIC.search(text) and text != "Русский"
+    ]
+    assert cyrillic_in_en == []
+    # The two languages differ on every screen (a missing translation would make them equal).
+    same = [
+        ru_text for (_, ru_text), (_, en_text) in zip(ru, en, strict=True) if ru_text == en_text
+    ]
+    assert [text for text in same if latin_words(text) or CYRILLIC.search(text)] == []
