@@ -19,7 +19,7 @@ from accounts.models import Customer
 from billing import alerts as billing_alerts
 from billing.models import Payment, PaymentStatus
 from billing.selectors import payments_revenue
-from core.metrics import celery_queue_length
+from core.metrics import celery_backlog
 from nodes.alerts import nodes_alert_sync
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
 from notifications.alerts import alert_episode_sync, alert_send
@@ -60,10 +60,10 @@ def outbox_backlog_check(*, now: datetime | None = None) -> str:
 
 
 def queue_backlog_check(*, now: datetime | None = None) -> str:
-    """The Celery queue above QUEUE_BACKLOG_ALERT_SIZE at two checks in a row."""
+    """The Celery queues above QUEUE_BACKLOG_ALERT_SIZE in all at two checks in a row."""
     now = now or timezone.now()
     try:
-        length = celery_queue_length()
+        length = celery_backlog()
     except Exception:  # an unreachable broker is /readyz's to report
         logger.warning("alerts: could not read the queue length", exc_info=True)
         return ""

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from accounts.models import Customer
 from billing.models import WebhookEvent, WebhookEventStatus
 from billing.selectors import payments_credited_totals, revenue_by_currency
-from core.metrics import celery_queue_length, metrics_render
+from core.metrics import celery_queue_length, celery_queue_names, metrics_render
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
 from notifications.models import OutboxAudience, OutboxMessage, OutboxStatus
 from subscriptions.models import Subscription
@@ -193,14 +193,15 @@ class StateCollector:
         )
 
     def _broker(self) -> Iterable[Metric]:
-        length = celery_queue_length()
         queue = GaugeMetricFamily(
             "vpnsite_celery_queue_length",
             "Celery messages waiting in the queue (not yet taken by a worker).",
             labels=["queue"],
         )
-        if length is not None:
-            queue.add_metric(["celery"], length)
+        for name in celery_queue_names():
+            length = celery_queue_length(queue=name)
+            if length is not None:
+                queue.add_metric([name], length)
         yield queue
 
 

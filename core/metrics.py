@@ -113,6 +113,13 @@ def bot_update_observe(*, kind: str, result: str, seconds: float) -> None:
 # --- State read at scrape time ---------------------------------------------------------------
 
 
+def celery_queue_names() -> list[str]:
+    """The queues the workers consume (CELERY_TASK_QUEUES)."""
+    from django.conf import settings
+
+    return [queue.name for queue in settings.CELERY_TASK_QUEUES]
+
+
 def celery_queue_length(*, queue: str = "celery") -> int | None:
     """Messages waiting in a Celery queue: Redis LLEN, or the filesystem broker's files.
 
@@ -134,6 +141,12 @@ def celery_queue_length(*, queue: str = "celery") -> int | None:
         suffix = f".{queue}.msg"
         return sum(1 for path in folder.iterdir() if path.name.endswith(suffix))
     return None
+
+
+def celery_backlog() -> int | None:
+    """Messages waiting in every queue the workers consume (None: the broker cannot say)."""
+    lengths = [celery_queue_length(queue=name) for name in celery_queue_names()]
+    return None if None in lengths else sum(lengths)
 
 
 def metrics_render(*, collectors: Iterable[object] = ()) -> tuple[bytes, str]:

@@ -127,7 +127,7 @@ def test_broadcasts_are_not_a_backlog():
 @override_settings(QUEUE_BACKLOG_ALERT_SIZE=100)
 def test_queue_backlog_needs_two_checks_in_a_row(monkeypatch):
     lengths = iter([500, 50, 500, 500, 800, 20, 20])
-    monkeypatch.setattr("console.alerts.celery_queue_length", lambda: next(lengths))
+    monkeypatch.setattr("console.alerts.celery_backlog", lambda: next(lengths))
     outcomes = [alerts.queue_backlog_check() for _ in range(7)]
     assert outcomes == ["", "", "", "firing", "", "recovered", ""]
     assert (alerts_of("queue-backlog"), alerts_of("queue-backlog-recovered")) == (1, 1)
@@ -140,7 +140,7 @@ def test_an_unreachable_broker_is_not_a_backlog(monkeypatch):
     def broken():
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr("console.alerts.celery_queue_length", broken)
+    monkeypatch.setattr("console.alerts.celery_backlog", broken)
     assert alerts.queue_backlog_check() == ""
 
 

@@ -13,7 +13,7 @@ from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from console.metrics import StateCollector
 from console.tests.conftest import METRICS_TOKEN
-from core.metrics import celery_queue_length
+from core.metrics import celery_backlog, celery_queue_length
 from core.tests.scrape import Scrape
 from nodes.models import NodeHealth
 from nodes.tests.conftest import node_for
@@ -242,7 +242,10 @@ def test_outbox_backlog_and_queue_length_are_read_at_scrape_time(scrape, custome
         == 1
     )
     assert after.value("vpnsite_outbox_oldest_pending_age_seconds") >= 0
-    assert after.value("vpnsite_celery_queue_length", queue="celery") == celery_queue_length()
+    for queue in ("celery", "keys"):
+        assert after.value("vpnsite_celery_queue_length", queue=queue) == celery_queue_length(
+            queue=queue
+        )
 
 
 def test_a_database_failure_shows_as_a_source_down_not_a_500(monkeypatch):
@@ -262,5 +265,8 @@ def test_queue_length_counts_the_filesystem_brokers_files(settings, tmp_path, ur
     for index in range(3):
         (tmp_path / f"{index}_abc.celery.msg").write_bytes(b"{}")
     (tmp_path / "9_abc.other.msg").write_bytes(b"{}")
+    (tmp_path / "8_abc.keys.msg").write_bytes(b"{}")
     assert celery_queue_length() == 3
+    assert celery_queue_length(queue="keys") == 1
+    assert celery_backlog() == 4  # every queue the workers consume, not "other"
     assert Scrape("").value("anything") == 0

@@ -6,6 +6,7 @@ Docs: https://docs.celeryq.dev/en/stable/userguide/configuration.html
 from datetime import timedelta
 
 from celery.schedules import crontab
+from kombu import Queue
 
 from vpnsite.env import VAR_DIR, env
 
@@ -60,6 +61,15 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Keys have a queue of their own, so a paid subscription's keys never wait behind a flood of
+# messages (each payment queues several; the outbox drains at Telegram's rate). A worker
+# started without -Q consumes every queue listed here, taking from each in turn.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("keys"))
+CELERY_TASK_ROUTES = {
+    "nodes.tasks.*": {"queue": "keys"},
+    "subscriptions.tasks.*": {"queue": "keys"},
+}
 
 # Intervals in seconds; the e2e suite shortens them so it runs in minutes.
 OUTBOX_FLUSH_INTERVAL = env.float("OUTBOX_FLUSH_INTERVAL", default=30.0)
