@@ -19,8 +19,6 @@ from notifications.tests.helpers import alerts_of
 
 pytestmark = pytest.mark.django_db
 
-# --- Bad signatures --------------------------------------------------------------------------
-
 
 @pytest.mark.usefixtures("billing_providers")
 @override_settings(WEBHOOK_BAD_SIGNATURE_ALERT_THRESHOLD=10)

@@ -26,8 +26,6 @@ from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
-# --- Nodes ---------------------------------------------------------------------------------
-
 
 @override_settings(NODE_DOWN_AFTER_FAILURES=1, NODE_ALERT_FLAP_GUARD_MINUTES=30)
 def test_a_flapping_node_gives_one_down_and_one_up(sim_factory):
@@ -95,9 +93,6 @@ def test_a_disabled_node_is_not_reported_by_the_periodic_check():
     assert alerts_of("node-down") == 0
 
 
-# --- Backlogs ------------------------------------------------------------------------------
-
-
 @override_settings(OUTBOX_BACKLOG_ALERT_MINUTES=10)
 def test_outbox_backlog_alerts_once_and_recovers_once():
     customer = CustomerFactory()
@@ -158,9 +153,6 @@ def test_the_periodic_check_runs_every_rule_and_survives_one_failing(monkeypatch
         "outbox_backlog",
         "queue_backlog",
     }
-
-
-# --- Daily summary -------------------------------------------------------------------------
 
 
 def test_daily_summary_content_and_once_a_day():

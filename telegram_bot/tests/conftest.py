@@ -106,9 +106,6 @@ def buttons(markup: dict | None) -> list[tuple[str, str]]:
     ]
 
 
-# --- a shop: tariffs, payment methods, a trial, a node with a known inbound ----------------
-
-
 @pytest.fixture
 def providers(settings):
     """Robokassa and FreeKassa configured (made-up credentials), links valid for a day."""

@@ -91,9 +91,6 @@ def query_of(url: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True, strict_parsing=True))
 
 
-# --- form link (F1, F1b) ------------------------------------------------------------------
-
-
 def test_form_signature_vectors():
     provider = make_provider()
     assert provider.form_signature(amount="299", currency="RUB", order_id="42") == F1_MD5
@@ -151,9 +148,6 @@ def test_checkout_custom_params_are_us_prefixed_and_unsigned():
     query = query_of(session.url)
     assert (query["us_user"], query["us_plan"]) == ("7", "m1")
     assert query["s"] == F1_MD5
-
-
-# --- notification: accepted ------------------------------------------------------------------
 
 
 def test_notify_f2_recorded_post_body_is_accepted():
@@ -253,9 +247,6 @@ def test_third_party_published_vectors_reproduce():
     }
     notification = laravel.notification_parse(params=params, remote_ip=None)
     assert (notification.payment_id, notification.amount) == (10, Decimal("100"))
-
-
-# --- notification: tamper suite ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -400,9 +391,6 @@ def test_errors_never_contain_secrets():
         rendered = f"{excinfo.value} {excinfo.value!r} {excinfo.value.extra!r}"
         assert "SECRET-" not in rendered
         assert provider.notification_signature(amount="299", order_id="42") not in rendered
-
-
-# --- construction ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -137,9 +137,6 @@ def assert_no_secret_leak(exc: Exception, *extra_forbidden: str) -> None:
         assert secret.lower() not in rendered.lower()
 
 
-# --- link signatures (R1, R1b, R1c, R1d, R5) --------------------------------------------------
-
-
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_link_signature_r1_every_algorithm(algorithm):
     provider = make_provider(hash_algorithm=algorithm)
@@ -180,9 +177,6 @@ def test_link_signature_r5_with_receipt():
         out_sum="299.00", inv_id="42", receipt=R5_RECEIPT_ENCODED, shp={"Shp_user": "7"}
     )
     assert signature == R5_MD5
-
-
-# --- checkout_create ------------------------------------------------------------------------
 
 
 def query_of(url: str) -> dict[str, str]:
@@ -298,9 +292,6 @@ def test_checkout_rejects_non_rub_and_oversized_inv_id():
     with pytest.raises(CheckoutError) as excinfo:
         provider.checkout_create(request=make_request(payment_id=INV_ID_MAX + 1))
     assert excinfo.value.reason == "payment_id_out_of_range"
-
-
-# --- ResultURL: accepted --------------------------------------------------------------------
 
 
 def load_fixture(name: str) -> dict:
@@ -446,9 +437,6 @@ def test_signature_is_compared_with_compare_digest():
     with mock.patch("billing.providers.base.hmac.compare_digest", wraps=hmac.compare_digest) as spy:
         provider.notification_parse(params=result_params(), remote_ip=None)
     spy.assert_called_once()
-
-
-# --- ResultURL: tamper suite ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -637,9 +625,6 @@ def test_all_rejections_share_the_webhook_error_base():
             provider.notification_parse(params=params, remote_ip=None)
 
 
-# --- SuccessURL redirect (R3, Password#1) ---------------------------------------------------
-
-
 @pytest.mark.parametrize("algorithm", ["md5", "sha256"])
 def test_redirect_r3_password1(algorithm):
     provider = make_provider(hash_algorithm=algorithm)
@@ -657,9 +642,6 @@ def test_redirect_rejects_result_signature():
     provider = make_provider()
     with pytest.raises(WebhookVerificationError):
         provider.redirect_verify(params=result_params())
-
-
-# --- construction ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "ripemd160", "crc32", ""])

@@ -72,9 +72,6 @@ def renewal(subscription):
     )
 
 
-# --- A new purchase ----------------------------------------------------------------------------
-
-
 def test_purchase_creates_no_key_and_queues_placement_once(
     tasks, django_capture_on_commit_callbacks
 ):
@@ -153,9 +150,6 @@ def test_a_rolled_back_credit_queues_nothing(tasks, django_capture_on_commit_cal
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING
     assert not Subscription.objects.exists()
-
-
-# --- A renewal ---------------------------------------------------------------------------------
 
 
 def test_renewal_with_a_live_key_updates_it_in_the_credit_and_queues_no_placement(
@@ -264,9 +258,6 @@ def test_renewal_without_a_live_key_queues_placement(
         assert old_key.sync_state == SyncState.PENDING
 
 
-# --- The placement task's service --------------------------------------------------------------
-
-
 def test_the_placement_task_skips_a_subscription_that_no_longer_exists(tasks):
 
     NodeFactory(health=NodeHealth.UP)
@@ -311,8 +302,6 @@ def test_the_placement_task_retries_on_a_database_error(monkeypatch):
         subscription_keys_converge_task.run(7)
     assert isinstance(retried.call_args.kwargs["exc"], DatabaseError)
 
-
-# --- End to end, eager Celery ------------------------------------------------------------------
 
 API = "http://telegram.test/bot123456:TEST-TOKEN"
 

@@ -29,9 +29,6 @@ def url(name: str, *args) -> str:
     return reverse(f"admin:{name}", args=args)
 
 
-# --- Customers -------------------------------------------------------------------------------
-
-
 def test_ban_asks_for_a_reason_then_bans_and_audits(as_superuser, superuser):
     customer = CustomerFactory()
     changelist = url("accounts_customer_changelist")
@@ -137,9 +134,6 @@ def test_customer_search_by_telegram_id_and_username(as_superuser):
     assert list(by_id.context["cl"].result_list) == [alice]
     by_name = as_superuser.get(changelist, {"q": "@alice"})
     assert list(by_name.context["cl"].result_list) == [alice]
-
-
-# --- Subscriptions ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("client_fixture", ["as_superuser", "as_support"])
@@ -280,9 +274,6 @@ def test_subscription_filters(as_superuser):
     assert ids(q=str(soon.customer.telegram_id)) == {soon.pk}
 
 
-# --- Tariffs ---------------------------------------------------------------------------------
-
-
 def test_tariff_validation_errors_are_shown(as_superuser):
     add = url("subscriptions_tariff_add")
     response = as_superuser.post(
@@ -363,9 +354,6 @@ def test_support_cannot_edit_tariffs(as_support):
     assert tariff.is_active
 
 
-# --- Nodes and payments (other issues' admins, checked for the support group) ----------------
-
-
 def test_support_cannot_edit_nodes(as_support):
     node = NodeFactory()
     assert as_support.get(url("nodes_node_add")).status_code == 403
@@ -383,9 +371,6 @@ def test_support_cannot_refund(as_support, settings):
     )
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PAID
-
-
-# --- Audit and outbox ------------------------------------------------------------------------
 
 
 def test_audit_log_is_read_only_and_filterable(as_superuser, superuser):
