@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from billing.models import Payment, WebhookEvent
+from billing.models import Payment
 from core.models import AuditLog
 from devtools.payment_signing import freekassa_signature, robokassa_signature
 from notifications.models import OutboxMessage
@@ -118,10 +118,6 @@ def snapshot() -> dict:
         "audit": list(AuditLog.objects.order_by("pk").values_list("pk", "event_type")),
         "outbox": list(OutboxMessage.objects.order_by("pk").values_list("pk", "kind", "chat_id")),
     }
-
-
-def last_event() -> WebhookEvent:
-    return WebhookEvent.objects.order_by("-pk").first()
 
 
 def url_name(provider: str) -> str:

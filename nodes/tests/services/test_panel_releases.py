@@ -1,11 +1,5 @@
-"""Keys hold on every real 3x-ui release we support (docs/x3ui.md).
-
-Each test runs against the simulator of the releases where the real panel behaves that way
-(``X3UISimulator(version=...)``, modelled on the panel's Go source). The tests named after
-a defect (1-7) failed on the code before the fix, on the releases named; the follow-ups at
-the end cover holes a review found in the first fix; the placement test pins a rule the
-issue restates.
-"""
+"""Keys hold on every real 3x-ui release we support (docs/x3ui.md), each test against the
+simulator of the releases where the real panel behaves that way."""
 
 import contextlib
 import json
@@ -82,7 +76,7 @@ def release(request, sim_factory):
 
 
 def test_traffic_is_read_on_every_release(release, django_capture_on_commit_callbacks):
-    """Defect 1: v2.x/v3.0 ``inbounds/get/{id}`` has no clientStats; usage read 0."""
+    """v2.x/v3.0 ``inbounds/get/{id}`` has no clientStats."""
     _version, sim, node = release
     tariff = TariffFactory(traffic_limit_gb=1)
     sub = bought(django_capture_on_commit_callbacks, tariff)
@@ -107,10 +101,9 @@ def test_traffic_is_read_on_every_release(release, django_capture_on_commit_call
 def test_a_retried_add_after_a_late_answer_leaves_one_working_client(
     release, django_capture_on_commit_callbacks
 ):
-    """Defect 2: a re-add duplicates the client (v3.0.x, v3.2.8-v3.4.2) or is refused and
-    strands the key in `error` (v3.1.0-v3.2.7)."""
+    """A re-add duplicates the client (v3.0.x, v3.2.8-v3.4.2) or is refused (v3.1.0-v3.2.7)."""
     version, sim, node = release
-    x3ui_clients_reset()  # panel clients made before the short read timeout was set
+    x3ui_clients_reset()
     sub = bought(django_capture_on_commit_callbacks, execute=False)
     key = sub.keys.get()
     sim.add_fault("late", delay=1.5, path=ADD_PATH[family(version)], count=1)
@@ -129,8 +122,7 @@ def test_a_retried_add_after_a_late_answer_leaves_one_working_client(
 
 @override_settings(X3UI_READ_TIMEOUT=0.5)
 def test_a_retried_delete_after_a_late_answer_is_done(release, django_capture_on_commit_callbacks):
-    """Defect 2: the retry of a delete the panel applied was a refusal on v3.0+ (not found),
-    and the key stayed `removing`."""
+    """On v3.0+ the retry of a delete the panel applied is refused (not found)."""
     version, sim, node = release
     sim.seed_client("someone-else", comment="made by hand")  # legacy keeps a last client
     sub = bought(django_capture_on_commit_callbacks)
@@ -138,7 +130,7 @@ def test_a_retried_delete_after_a_late_answer_is_done(release, django_capture_on
     NodeClient.objects.filter(pk=key.pk).update(
         sync_state=SyncState.REMOVING, enable=False, desired_version=F("desired_version") + 1
     )
-    x3ui_clients_reset()  # panel clients made before the short read timeout was set
+    x3ui_clients_reset()
     sim.add_fault("late", delay=1.5, path=DELETE_PATH[family(version)], count=1)
 
     with pytest.raises(X3UIUnavailable, match="timed out"):
@@ -155,8 +147,7 @@ def test_a_retried_delete_after_a_late_answer_is_done(release, django_capture_on
 
 
 def test_reconcile_disables_our_left_over_client(release):
-    """Defect 3: on v3.4.2+ the listing row was sent back with ``"allowedIPs": ""`` and the
-    update failed for ever."""
+    """On v3.4.2+ the listing row sent back as is (``"allowedIPs": ""``) fails the update."""
     _version, sim, node = release
     orphan = seed_orphan(sim)
     result = node_reconcile(node=node)
@@ -172,8 +163,7 @@ def test_reconcile_disables_our_left_over_client(release):
 def test_a_foreign_client_with_our_email_is_never_touched(
     release, django_capture_on_commit_callbacks
 ):
-    """Defect 4: on v3.1+ the add was refused as a duplicate and the fallback replaced the
-    foreign client's uuid, subId and comment; on v2.x it ended in "empty client ID"."""
+    """A foreign client with our email keeps its uuid, subId and comment."""
     _version, sim, node = release
     sub = bought(django_capture_on_commit_callbacks, execute=False)
     key = sub.keys.get()
@@ -198,7 +188,7 @@ def test_a_foreign_client_with_our_email_is_never_touched(
 
 
 def test_the_same_panel_inbound_cannot_be_two_nodes(sim_factory):
-    """Defect 5: a second node on the same inbound took the first one's keys for orphans."""
+    """A second node on the same inbound would take the first one's keys for orphans."""
     sim = sim_factory(version="3.6.0")
     node_create(name="one", panel_url=sim.url, inbound_id=1, username=USERNAME, password=PASSWORD)
     same = sim.url.replace("http://", "HTTP://").rstrip("/")  # another spelling
@@ -243,8 +233,7 @@ def test_a_key_of_another_node_on_the_same_panel_is_no_orphan(
 def test_keys_on_two_inbounds_of_one_panel_are_separate_clients(
     version, sim_factory, django_capture_on_commit_callbacks
 ):
-    """Defect 6: one email on two inbounds: a change on one node changed (or deleted) the
-    other node's client."""
+    """One email on two inbounds: a change on one node leaves the other node's client."""
     sim = sim_factory(version=version, inbounds=[{"id": 1, "port": 443}, {"id": 2, "port": 8443}])
     node_one = node_for(sim, name="one", inbound_id=1)
     node_two = node_for(sim, name="two", inbound_id=2)
@@ -275,7 +264,7 @@ def test_keys_on_two_inbounds_of_one_panel_are_separate_clients(
 def test_a_client_detached_from_our_inbound_is_put_back(
     version, sim_factory, django_capture_on_commit_callbacks
 ):
-    """Defect 6: a record on no inbound (``inboundIds: null``) counted as present."""
+    """A record on no inbound (``inboundIds: null``) is not present."""
     sim, node, sub, key = _detached_key(sim_factory, version, django_capture_on_commit_callbacks)
     assert sim.client(key.email) is None
 
@@ -289,9 +278,7 @@ def test_a_client_detached_from_our_inbound_is_put_back(
 
 
 def test_a_refused_login_is_not_retried_before_the_limiter_window(release):
-    """Defect 7: our retries and health checks tripped the limiter (v3.0+: 5 failures in
-    5 minutes block the user for 15, even with the right password), and on v2.8.3 every
-    failure sent the panel owner the password we tried."""
+    """Retries must not trip the login limiter (v3.0+) nor mail the owner our password (v2.8.3)."""
     version, sim, node = release
     Node.objects.filter(pk=node.pk).update(panel_password="an-old-password")
     node.refresh_from_db()

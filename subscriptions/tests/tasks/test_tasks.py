@@ -31,9 +31,7 @@ def test_lost_placements_are_found_within_a_minute_whatever_their_number(
 def test_a_lost_push_is_pushed_again_within_a_minute(
     django_capture_on_commit_callbacks, monkeypatch
 ):
-    """A key whose push task was lost (the worker killed while holding it) is not left to the
-    10-minute reconcile because its subscription has a live key: the sweep (every 30 s)
-    pushes it again (found by bench/drill.py)."""
+    """A lost push is not left to the 10-minute reconcile: the 30 s sweep pushes it again."""
     from datetime import timedelta
 
     from django.utils import timezone
