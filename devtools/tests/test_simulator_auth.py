@@ -15,8 +15,6 @@ from devtools.x3ui_simulator import VERSIONS, X3UISimulator, resolve_version
 from .conftest import PASSWORD, USERNAME
 from .panel_http import ALL, LEGACY, WITH_LIMITER, XHR, browser, get_json, try_login
 
-# -- versions ------------------------------------------------------------------------------
-
 
 @pytest.mark.parametrize(
     ("kwargs", "version"),
@@ -53,9 +51,6 @@ def test_invalid_options():
         resolve_version("3.4.2", bulk_create=False)
     with pytest.raises(ValueError, match="already exists"):
         X3UISimulator(inbounds=[{"id": 1, "port": 1}, {"id": 1, "port": 2}])
-
-
-# -- auth ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ALL)
@@ -192,9 +187,6 @@ def test_session_expires_on_the_simulated_clock(version, sim_factory):
     sim.advance(61)
     answer = http.get(sim.url + "panel/api/inbounds/list", headers=XHR, timeout=2)
     assert answer.status_code == 401
-
-
-# -- login limiter and owner alerts --------------------------------------------------------
 
 
 def test_v2_has_no_limiter_but_alerts_the_owner_with_the_password(sim_factory):

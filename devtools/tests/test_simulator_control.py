@@ -19,8 +19,6 @@ from devtools.x3ui_simulator import resolve_version
 from .conftest import FLAVOURS
 from .panel_http import ALICE_UUID, TWO_INBOUNDS, browser, legacy_add, v3_add
 
-# -- late answers and other faults ----------------------------------------------------------
-
 
 @pytest.mark.parametrize("version", ["3.0.2", "3.6.0"])
 def test_late_answer_applies_the_change(version, sim_factory):
@@ -74,9 +72,6 @@ def test_translated_context_keeps_the_go_error_in_english(sim_factory):
     legacy_add(sim, http, headers, {"id": "u1", "email": "alice"})
     dup = legacy_add(sim, http, headers, {"id": "u2", "email": "alice"})
     assert dup["msg"] == "Что-то пошло не так (Duplicate email: alice\n)"
-
-
-# -- control API, counters, persistence -----------------------------------------------------
 
 
 def test_control_api_over_http(sim):

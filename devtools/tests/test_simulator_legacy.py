@@ -26,8 +26,6 @@ from .panel_http import (
     v3_add,
 )
 
-# -- inbounds, traffic and listings ---------------------------------------------------------
-
 
 @pytest.mark.parametrize("version", ALL)
 def test_inbound_get_and_list_shapes(version, sim_factory):
@@ -102,9 +100,6 @@ def test_traffic_by_email(version, sim_factory):
         "msg": "Error getting traffics. (Inbound Not Found For Email: zed\n)",
         "obj": None,
     }
-
-
-# -- adding the same client again ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ALL)
@@ -219,9 +214,6 @@ def test_legacy_form_body_works_too(sim_factory):
     form = {"id": "1", "settings": json.dumps({"clients": [{"id": ALICE_UUID, "email": "a"}]})}
     answer = post(sim, http, headers, "panel/api/inbounds/addClient", data=form).json()
     assert answer["success"]
-
-
-# -- legacy update and delete --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", LEGACY)

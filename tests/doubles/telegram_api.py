@@ -273,8 +273,6 @@ class TelegramApiDouble:
         self._stopping = False
         self._reset_state()
 
-    # --- lifecycle -----------------------------------------------------------------------
-
     def start(self) -> TelegramApiDouble:
         double = self
 
@@ -339,8 +337,6 @@ class TelegramApiDouble:
         self._blocked: set[int] = set()
         self._webhook_url = ""
 
-    # --- what the bot did ----------------------------------------------------------------
-
     @property
     def calls(self) -> list[ApiCall]:
         with self._cond:
@@ -391,8 +387,6 @@ class TelegramApiDouble:
         """The command list last set for this scope and language (empty if none)."""
         with self._cond:
             return list(self._commands.get((self._scope_key(scope), language_code), []))
-
-    # --- what the test does --------------------------------------------------------------
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates. Gets an ``update_id`` unless it has one."""
@@ -572,8 +566,6 @@ class TelegramApiDouble:
     def unblock_chat(self, chat_id: int) -> None:
         with self._cond:
             self._blocked.discard(chat_id)
-
-    # --- the API -------------------------------------------------------------------------
 
     def _record(self, method: str, params: dict[str, Any], token: str, status: int) -> None:
         with self._cond:
@@ -869,8 +861,6 @@ class TelegramApiDouble:
         with self._cond:
             self._commands.pop(key, None)
         return True
-
-    # --- control routes (outside the Bot API) --------------------------------------------
 
     def control(self, verb: str, action: str, body: Any) -> tuple[int, Any]:
         if verb == "GET" and action == "calls":

@@ -185,8 +185,6 @@ class E2ESystem:
     pg_admin: str = ""
     redis_port: int = 0
 
-    # --- set-up ------------------------------------------------------------------------
-
     @classmethod
     def create(cls, workdir: Path, *, extra_env: dict[str, str] | None = None) -> E2ESystem:
         system = cls(workdir=workdir)
@@ -300,8 +298,6 @@ class E2ESystem:
             env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
         env.update(extra)
         return env
-
-    # --- processes ---------------------------------------------------------------------
 
     def _spawn(self, name: str, argv: list[str], *, env: dict[str, str]) -> subprocess.Popen:
         log = self.workdir / f"{name}.log"
@@ -488,8 +484,6 @@ class E2ESystem:
 
             with psycopg.connect(self.pg_admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
-
-    # --- observing and acting ------------------------------------------------------------
 
     @property
     def web_url(self) -> str:

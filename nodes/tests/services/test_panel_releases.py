@@ -72,9 +72,6 @@ def release(request, sim_factory):
     return request.param, sim, node_for(sim, name=f"panel-{request.param}")
 
 
-# -- 1. traffic ------------------------------------------------------------------------------
-
-
 def test_traffic_is_read_on_every_release(release, django_capture_on_commit_callbacks):
     """v2.x/v3.0 ``inbounds/get/{id}`` has no clientStats."""
     _version, sim, node = release
@@ -92,9 +89,6 @@ def test_traffic_is_read_on_every_release(release, django_capture_on_commit_call
     assert sub.traffic_used_bytes == 1100 * 1024**2
     # Over the limit: the key is disabled on the panel (the cross-node limit is enforced).
     assert sim.client(key.email)["enable"] is False
-
-
-# -- 2. a late answer ------------------------------------------------------------------------
 
 
 @override_settings(X3UI_READ_TIMEOUT=0.5)
@@ -143,9 +137,6 @@ def test_a_retried_delete_after_a_late_answer_is_done(release, django_capture_on
     assert sim.client("someone-else") is not None
 
 
-# -- 3. our left-over client on v3.4.2+ -----------------------------------------------------
-
-
 def test_reconcile_disables_our_left_over_client(release):
     """On v3.4.2+ the listing row sent back as is (``"allowedIPs": ""``) fails the update."""
     _version, sim, node = release
@@ -155,9 +146,6 @@ def test_reconcile_disables_our_left_over_client(release):
     assert result["orphans_disabled"] == 1
     assert sim.client(orphan)["enable"] is False
     assert node_reconcile(node=node)["orphans_disabled"] == 0
-
-
-# -- 4. a client that is not ours ------------------------------------------------------------
 
 
 def test_a_foreign_client_with_our_email_is_never_touched(
@@ -182,9 +170,6 @@ def test_a_foreign_client_with_our_email_is_never_touched(
     assert alerts.count() == ADMIN_CHATS  # once, however often it is retried
     assert node.name in alerts.first().text
     assert key.email in alerts.first().text
-
-
-# -- 5. one node per panel inbound -----------------------------------------------------------
 
 
 def test_the_same_panel_inbound_cannot_be_two_nodes(sim_factory):
@@ -224,9 +209,6 @@ def test_a_key_of_another_node_on_the_same_panel_is_no_orphan(
     result = node_reconcile(node=other)
     assert result["orphans_disabled"] == 0
     assert sim.client(key.email, inbound_id=key.node.inbound_id)["enable"] is True
-
-
-# -- 6. one email, several inbounds ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ["3.0.2", "3.1.0", "3.4.2", "3.6.0"])
@@ -272,9 +254,6 @@ def test_a_client_detached_from_our_inbound_is_put_back(
 
     assert result["unchanged"] == 0
     assert sim.client(key.email)["id"] == str(sub.client_uuid)
-
-
-# -- 7. the panel's login limiter ------------------------------------------------------------
 
 
 def test_a_refused_login_is_not_retried_before_the_limiter_window(release):
@@ -324,9 +303,6 @@ def test_a_paused_login_is_tried_again_after_the_window(release):
     assert OutboxMessage.objects.filter(kind="panel-login-refused").count() == ADMIN_CHATS
 
 
-# -- placement and adding nodes ---------------------------------------------------------------
-
-
 def test_node_add_fails_on_a_failed_check_unless_forced(sim_factory):
     sim = sim_factory(version="3.4.2")
     args = ["node", "add", "--name", "n1", "--url", sim.url, "--inbound-id", "1"]
@@ -343,9 +319,6 @@ def _subscription(tariff):
     from subscriptions.tests.factories import SubscriptionFactory
 
     return SubscriptionFactory(tariff=tariff)
-
-
-# -- follow-ups: an add in doubt stays in doubt until the panel settles it -------------------
 
 
 @override_settings(X3UI_READ_TIMEOUT=0.5)
@@ -524,9 +497,6 @@ def _detached_key(sim_factory, version, capture):
 
 def _no_push():
     return mock.patch("subscriptions.services.keys.keys_push_on_commit")
-
-
-# -- second review: races, a missing inbound, a way back after a refusal --------------------
 
 
 def _loading_then(action):
