@@ -1,8 +1,4 @@
-"""Alerts about payment notifications (billing/alerts.py): bad signatures, failed ones.
-
-The failed-notification alert's end-to-end tests (delivered, caught up, on the dashboard)
-are in console/tests/admin/test_webhook_failed.py.
-"""
+"""Alerts about payment notifications (billing/alerts.py): bad signatures, failed ones."""
 
 from __future__ import annotations
 

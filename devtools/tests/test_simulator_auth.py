@@ -1,8 +1,7 @@
 """The simulator over raw HTTP: versions, login, sessions, CSRF, tokens, the limiter.
 
-The expectations come from the 3x-ui Go source at each release tag (cited beside each
-behaviour in ``devtools/x3ui_simulator/``; summary in docs/x3ui.md), not from our client:
-everything here talks to the simulator with plain ``requests``.
+Here and in the other test_simulator_* files the expectations come from the 3x-ui Go source
+(docs/x3ui.md), not from our client: everything talks to the simulator with plain ``requests``.
 """
 
 from __future__ import annotations

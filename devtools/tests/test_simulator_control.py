@@ -1,9 +1,4 @@
-"""The simulator over raw HTTP: faults, the control API, the state file.
-
-The expectations come from the 3x-ui Go source at each release tag (cited beside each
-behaviour in ``devtools/x3ui_simulator/``; summary in docs/x3ui.md), not from our client:
-everything here talks to the simulator with plain ``requests``.
-"""
+"""The simulator over raw HTTP: faults, the control API, the state file."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""The README's run command, for real: web + worker + beat come up and work together.
-
-Starts `bin/run` as a subprocess on a free loopback port with its own var/ folder and
-SQLite file (and Redis as the broker when REDIS_URL is set, as in CI), then checks what a
-newcomer would: /healthz, /readyz, the admin login, and a task sent by the web process and
-executed by the worker (no eager mode anywhere here).
-"""
+"""The README's run command, for real: `bin/run` brings up web, worker and beat, and a task
+sent by the web process runs on the worker (no eager mode)."""
 
 import os
 import re

@@ -1,8 +1,6 @@
-"""FreeKassa provider: vectors from docs/payments.md "FreeKassa: test vectors" (made-up
-credentials), tamper suite.
+"""FreeKassa provider: vectors from docs/payments.md "FreeKassa: test vectors", tamper suite.
 
-Pure tests: no database, no HTTP. Expected hashes are the reference's published vectors, or
-computed with devtools.payment_signing straight from the documented formula -- never from provider
+Expected hashes come from the published vectors or devtools.payment_signing, never from provider
 code.
 """
 

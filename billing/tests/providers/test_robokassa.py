@@ -1,9 +1,7 @@
-"""Robokassa provider: vectors from docs/payments.md "Robokassa: test vectors" (made-up
-credentials), tamper suite.
+"""Robokassa provider: vectors from docs/payments.md "Robokassa: test vectors", tamper suite.
 
-Pure tests: no database, no HTTP. Expected hashes are the reference's published vectors, or
-computed with devtools.payment_signing (or hashlib over a vector's pre-hash string) straight from
-the documented formula -- never from provider code.
+Expected hashes come from the published vectors, devtools.payment_signing or hashlib over a
+vector's pre-hash string, never from provider code.
 """
 
 import hashlib

@@ -1,9 +1,5 @@
-"""A credited payment never places keys itself: placement is a task queued on commit.
-
-The credit only updates the keys that exist (new expiry); choosing nodes for missing keys
-(which locks node rows) is left to ``subscription_keys_converge_task``, queued once per
-subscription after commit. Each outbox message and each node's push is its own task.
-"""
+"""A credited payment never places keys itself: placement is a task queued on commit, once
+per subscription; each outbox message and each node's push is its own task."""
 
 import json
 from contextlib import suppress
