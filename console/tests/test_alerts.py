@@ -1,4 +1,4 @@
-"""Alerts to the admin chats: each fires once per episode (console/alerts.py, issue 8)."""
+"""Alerts to the admin chats: each fires once per episode (console/alerts.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Small hardening rules (issue 17, #14): a bad Host header is one warning line, every page
+"""Small hardening rules: a bad Host header is one warning line, every page
 carries a Content-Security-Policy its own inline code obeys, feed 404s are never cached."""
 
 from __future__ import annotations

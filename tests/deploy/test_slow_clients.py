@@ -1,4 +1,4 @@
-"""Web workers survive slow clients (issue 17 #5): gunicorn with the project's gunicorn.conf.py
+"""Web workers survive slow clients: gunicorn with the project's gunicorn.conf.py
 gives each connection WEB_READ_TIMEOUT seconds to send its whole request, so two clients
 trickling a byte a second cannot hold both sync workers; health probes keep being answered and
 the slow connections are closed once their deadline passes."""

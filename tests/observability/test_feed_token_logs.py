@@ -1,5 +1,5 @@
 """Secrets and tokens never reach a log line: a feed token alone fetches someone's keys, so
-`/sub/<token>` is masked to its first 4 characters in every line (issue 17, #3).
+`/sub/<token>` is masked to its first 4 characters in every line.
 
 The whole path of a token is exercised — bought through the bot, fetched by an app and a
 browser, mistyped (404), refused for too many unknown tokens (429), POSTed to (405), with a

@@ -1,5 +1,5 @@
 """Structured logs: request / task / update ids on every line, and no secret, full e-mail
-address or card number in any line, from our code or from libraries (issue 8)."""
+address or card number in any line, from our code or from libraries."""
 
 from __future__ import annotations
 

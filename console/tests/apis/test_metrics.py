@@ -1,5 +1,5 @@
 """/metrics: who may read it, the series it exposes, and the values moving when a webhook, a
-provisioning task and a bot update happen (issue 8)."""
+provisioning task and a bot update happen."""
 
 from datetime import timedelta
 

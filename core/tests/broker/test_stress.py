@@ -1,4 +1,4 @@
-"""The embedded broker under load (issue 17 #8): several processes publish thousands of tiny
+"""The embedded broker under load: several processes publish thousands of tiny
 tasks while a real worker (``celery -A vpnsite worker``, prefork) consumes them from a private
 broker folder. The worker must stay up and run every message once. Worker and publishers use
 the test settings with the folder polled every millisecond (``core/tests/broker/settings.py``).

@@ -12,7 +12,7 @@ def test_lost_placements_are_found_within_a_minute_whatever_their_number(
     django_capture_on_commit_callbacks,
 ):
     """A worker killed after credits leaves subscriptions without keys: one beat run places
-    all of them (the old sweep placed 200 per reconcile, every 10 minutes)."""
+    all of them."""
     from django.conf import settings
 
     from subscriptions.tasks import subscriptions_place_missing_task
