@@ -559,13 +559,9 @@ class TelegramApiDouble:
                 queue.append(_Fault(status, description, retry_after, raw_body))
 
     def block_chat(self, chat_id: int) -> None:
-        """The user blocked the bot: sends to `chat_id` get 403 until ``unblock_chat``."""
+        """The user blocked the bot: sends to `chat_id` get 403."""
         with self._cond:
             self._blocked.add(chat_id)
-
-    def unblock_chat(self, chat_id: int) -> None:
-        with self._cond:
-            self._blocked.discard(chat_id)
 
     def _record(self, method: str, params: dict[str, Any], token: str, status: int) -> None:
         with self._cond:
