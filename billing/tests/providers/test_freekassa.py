@@ -13,8 +13,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from billing.exceptions import WebhookParseError, WebhookVerificationError
-from billing.providers.base import CheckoutRequest, params_from_request_data
+from billing.providers.base import params_from_request_data
 from billing.providers.freekassa import FREEKASSA_IPS, FreeKassaProvider
+from billing.tests.helpers import checkout_request
 from devtools.payment_signing import freekassa_form_signature, freekassa_signature
 
 FIXTURES = Path(__file__).parent / "fixtures" / "freekassa"
@@ -32,22 +33,13 @@ F2_MD5 = "d8c7686e5d9a838079f33dd2c156c568"  # 12345:299:s2:42
 F2B_MD5 = "64008821794f6789ccabdc187aca3ab3"  # 12345:299.00:s2:42
 
 
+def make_request(**overrides):
+    return checkout_request(**{"amount": Decimal("299"), **overrides})
+
+
 def make_provider(**overrides):
     kwargs = {"merchant_id": MERCHANT, "secret1": SECRET1, "secret2": SECRET2, **overrides}
     return FreeKassaProvider(**kwargs)
-
-
-def make_request(**overrides):
-    kwargs = {
-        "payment_id": 42,
-        "amount": Decimal("299"),
-        "currency": "RUB",
-        "description": "Order 42",
-        "language": "ru",
-        "custom_params": {"user": "7"},
-        **overrides,
-    }
-    return CheckoutRequest(**kwargs)
 
 
 def notify_params(**overrides):

@@ -22,11 +22,11 @@ from billing.exceptions import (
     WebhookVerificationError,
 )
 from billing.providers.base import (
-    CheckoutRequest,
     ReceiptItem,
     params_from_request_data,
 )
 from billing.providers.robokassa import INV_ID_MAX, RobokassaProvider
+from billing.tests.helpers import checkout_request
 from devtools.payment_signing import robokassa_signature
 
 FIXTURES = Path(__file__).parent / "fixtures" / "robokassa"
@@ -81,19 +81,6 @@ R5_MD5 = "3a83cf9ba55eb516ce486100b8f0fcb1"
 def make_provider(**overrides):
     kwargs = {"login": LOGIN, "password1": PASSWORD1, "password2": PASSWORD2, **overrides}
     return RobokassaProvider(**kwargs)
-
-
-def make_request(**overrides):
-    kwargs = {
-        "payment_id": 42,
-        "amount": Decimal("299.00"),
-        "currency": "RUB",
-        "description": "Order 42",
-        "language": "ru",
-        "custom_params": {"user": "7"},
-        **overrides,
-    }
-    return CheckoutRequest(**kwargs)
 
 
 def hexdigest(algorithm: str, text: str) -> str:
@@ -185,7 +172,7 @@ def query_of(url: str) -> dict[str, str]:
 def test_checkout_r1_link_matches_vector(algorithm):
     provider = make_provider(hash_algorithm=algorithm, test_mode=True)
 
-    session = provider.checkout_create(request=make_request())
+    session = provider.checkout_create(request=checkout_request())
 
     url, expected_url = urlsplit(session.url), urlsplit(R1_URL)
     assert (url.scheme, url.netloc, url.path) == (
@@ -207,7 +194,9 @@ def test_checkout_amount_is_two_decimals_and_signed_as_sent():
         (Decimal("299.5"), "299.50"),
         (Decimal("0.01"), "0.01"),
     ]:
-        session = provider.checkout_create(request=make_request(amount=amount, custom_params={}))
+        session = provider.checkout_create(
+            request=checkout_request(amount=amount, custom_params={})
+        )
         query = query_of(session.url)
         assert query["OutSum"] == out_sum
         assert query["SignatureValue"] == robokassa_signature(
@@ -218,7 +207,7 @@ def test_checkout_amount_is_two_decimals_and_signed_as_sent():
 def test_checkout_live_mode_has_no_is_test_and_english_culture_and_email():
     provider = make_provider()
     session = provider.checkout_create(
-        request=make_request(language="en", email="buyer@example.com")
+        request=checkout_request(language="en", email="buyer@example.com")
     )
     query = query_of(session.url)
     assert "IsTest" not in query
@@ -228,7 +217,7 @@ def test_checkout_live_mode_has_no_is_test_and_english_culture_and_email():
 
 def test_checkout_shp_params_sorted_and_signed():
     provider = make_provider()
-    request = make_request(custom_params={"user": "7", "b": "2", "a": "1"})
+    request = checkout_request(custom_params={"user": "7", "b": "2", "a": "1"})
     session = provider.checkout_create(request=request)
     query = query_of(session.url)
     assert [k for k in session.params if k.startswith("Shp_")] == ["Shp_a", "Shp_b", "Shp_user"]
@@ -240,19 +229,19 @@ def test_checkout_shp_params_sorted_and_signed():
 def test_checkout_description_is_truncated_to_100_chars_and_utf8_encoded():
     provider = make_provider()
     description = "Подписка VPN " * 20
-    session = provider.checkout_create(request=make_request(description=description))
+    session = provider.checkout_create(request=checkout_request(description=description))
     assert query_of(session.url)["Description"] == description[:100]
 
 
 def test_checkout_r5_receipt_is_urlencoded_signed_and_double_encoded_in_url():
     provider = make_provider(receipt_enabled=True, receipt_sno="usn_income")
-    session = provider.checkout_create(request=make_request(description="Subscription"))
+    session = provider.checkout_create(request=checkout_request(description="Subscription"))
 
     assert session.params["Receipt"] == R5_RECEIPT_ENCODED
     assert session.params["SignatureValue"] == R5_MD5
     # One round of transport decoding yields the URL-encoded JSON Robokassa hashes.
     assert query_of(session.url)["Receipt"] == R5_RECEIPT_ENCODED
-    assert provider.receipt_encode(request=make_request(description="Subscription")) == (
+    assert provider.receipt_encode(request=checkout_request(description="Subscription")) == (
         R5_RECEIPT_ENCODED
     )
     assert json.loads(unquote_plus(R5_RECEIPT_ENCODED)) == json.loads(R5_RECEIPT_JSON)
@@ -264,20 +253,20 @@ def test_checkout_receipt_with_explicit_items_must_add_up():
         ReceiptItem(name="VPN 30 days", sum=Decimal("249.50")),
         ReceiptItem(name="Extra device", sum=Decimal("49.50")),
     )
-    session = provider.checkout_create(request=make_request(receipt_items=items))
+    session = provider.checkout_create(request=checkout_request(receipt_items=items))
     receipt = json.loads(unquote_plus(session.params["Receipt"]))
     assert "sno" not in receipt
     assert [item["sum"] for item in receipt["items"]] == [249.5, 49.5]
 
     with pytest.raises(CheckoutError) as excinfo:
-        provider.checkout_create(request=make_request(receipt_items=items[:1]))
+        provider.checkout_create(request=checkout_request(receipt_items=items[:1]))
     assert excinfo.value.reason == "receipt_sum_mismatch"
 
 
 def test_checkout_receipt_items_ignored_when_receipts_disabled():
     provider = make_provider()
     items = (ReceiptItem(name="VPN", sum=Decimal("299.00")),)
-    session = provider.checkout_create(request=make_request(receipt_items=items))
+    session = provider.checkout_create(request=checkout_request(receipt_items=items))
     assert "Receipt" not in session.params
     assert session.params["SignatureValue"] == R1["md5"]
 
@@ -285,10 +274,10 @@ def test_checkout_receipt_items_ignored_when_receipts_disabled():
 def test_checkout_rejects_non_rub_and_oversized_inv_id():
     provider = make_provider()
     with pytest.raises(CheckoutError) as excinfo:
-        provider.checkout_create(request=make_request(currency="USD"))
+        provider.checkout_create(request=checkout_request(currency="USD"))
     assert excinfo.value.reason == "currency_unsupported"
     with pytest.raises(CheckoutError) as excinfo:
-        provider.checkout_create(request=make_request(payment_id=INV_ID_MAX + 1))
+        provider.checkout_create(request=checkout_request(payment_id=INV_ID_MAX + 1))
     assert excinfo.value.reason == "payment_id_out_of_range"
 
 
