@@ -1,16 +1,9 @@
-"""The whole system as real processes on loopback, for end-to-end tests and fault drills.
+"""The whole system as real processes on loopback, for end-to-end tests and fault drills:
+gunicorn (behind a TCP proxy to the database, so a drill can cut it), a Celery worker and beat,
+`manage.py runbot` against the Bot API double, and `manage.py x3ui_simulator` panels.
 
-`E2ESystem` starts, on free ports and in a temporary folder:
-- the web app under gunicorn (through a TCP proxy to the database, so a drill can cut it),
-- a Celery worker and beat (a private redis-server when REDIS_URL is set and one is
-  installed, else the embedded filesystem broker),
-- `manage.py runbot` against the Bot API test double (in this process),
-- `manage.py x3ui_simulator` panels (subprocesses with a state file, so a stopped panel
-  comes back with its clients).
-
-The database is a fresh PostgreSQL database when DATABASE_URL points at PostgreSQL (CI),
-else a SQLite file. Nothing here touches the test process's own Django database: state is
-read with plain SQL and changed through management commands, as an operator would.
+The database is a fresh PostgreSQL one when DATABASE_URL points at PostgreSQL, else a SQLite
+file; state is read with plain SQL and changed through management commands, as an operator would.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""Property-based fuzzing of the public surface: the two webhooks and the subscription feed.
-
-Properties, for random and mutated input:
-- never a 5xx for bad input;
-- never a state change without a valid signature: a reply counts as success only when an
-  independent implementation of the provider's formula (docs/payments.md "Robokassa: Result URL",
-  "FreeKassa: notification") says the
-  request is genuine, and payments, subscriptions, audit and outbox only change then.
+"""Property-based fuzzing of the webhooks and the feed: never a 5xx for bad input, and never
+a state change unless an independent implementation of the provider's formula
+(docs/payments.md) says the request is genuine.
 """
 
 from __future__ import annotations
