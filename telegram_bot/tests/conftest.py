@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from telegram import Update
 
+from accounts.tests.factories import CustomerFactory
 from billing.tests.helpers import FREEKASSA, ROBOKASSA
 from nodes.models import NodeHealth
 from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
@@ -95,6 +96,17 @@ class BotDriver:
 @pytest.fixture
 def bot(telegram_api) -> BotDriver:
     return BotDriver(telegram_api)
+
+
+@pytest.fixture
+def customer_en(db):
+    """The test user, who chose English."""
+    return CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+
+
+def edit(bot, index=-1) -> dict:
+    """The parameters of the bot's last (or `index`-th) editMessageText."""
+    return bot.calls("editMessageText")[index].params
 
 
 def buttons(markup: dict | None) -> list[tuple[str, str]]:
