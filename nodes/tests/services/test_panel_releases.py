@@ -28,7 +28,7 @@ from notifications.models import OutboxMessage
 from notifications.tests.helpers import ADMIN_CHATS
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.services.lifecycle import subscription_create, subscription_extend
-from subscriptions.tests.factories import TariffFactory
+from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -315,12 +315,6 @@ def test_node_add_fails_on_a_failed_check_unless_forced(sim_factory):
     assert Node.objects.filter(name="n1").exists()
 
 
-def _subscription(tariff):
-    from subscriptions.tests.factories import SubscriptionFactory
-
-    return SubscriptionFactory(tariff=tariff)
-
-
 @override_settings(X3UI_READ_TIMEOUT=0.5)
 def test_an_add_in_doubt_survives_a_renewal_before_the_retry(
     release, django_capture_on_commit_callbacks
@@ -371,7 +365,7 @@ def test_a_client_the_panel_holds_twice_is_reported_and_kept_converged(sim_facto
     sim = sim_factory(version="3.0.2")
     sim.seed_client("keeps-the-inbound-busy")
     node = node_for(sim)
-    sub = _subscription(TariffFactory())
+    sub = SubscriptionFactory(tariff=TariffFactory())
     email = key_email(subscription_id=sub.pk, node_id=node.pk)
     ours = {"id": str(sub.client_uuid), "email": email, "enable": True, "subId": "x"}
     ours["comment"] = f"vpnsite:s{sub.pk}"
@@ -463,7 +457,7 @@ def test_one_email_on_two_inbounds_is_counted_once(version, sim_factory):
     sim = sim_factory(version=version, inbounds=[{"id": 1, "port": 443}, {"id": 2, "port": 8443}])
     one = node_for(sim, name="one", inbound_id=1)
     two = node_for(sim, name="two", inbound_id=2)
-    sub = _subscription(TariffFactory(node_count=0, traffic_limit_gb=1))
+    sub = SubscriptionFactory(tariff=TariffFactory(node_count=0, traffic_limit_gb=1))
     email = f"s{sub.pk}"
     fields = {"id": str(sub.client_uuid), "sub_id": sub.sub_id, "comment": f"vpnsite:s{sub.pk}"}
     if version == "3.0.2":
@@ -584,7 +578,7 @@ def test_an_operators_retry_brings_a_refused_key_back(
     sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.6.0")
     node_for(sim_a, name="a", weight=1)
     node_b = node_for(sim_b, name="b", weight=100)
-    sub = _subscription(TariffFactory(node_count=0))
+    sub = SubscriptionFactory(tariff=TariffFactory(node_count=0))
     email_b = key_email(subscription_id=sub.pk, node_id=node_b.pk)
     sim_b.seed_client(email_b, comment="made by hand")
     with django_capture_on_commit_callbacks(execute=True):
