@@ -4,7 +4,6 @@ sent by the web process runs on the worker (no eager mode)."""
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,14 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.e2e.system import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(url: str, deadline: float) -> requests.Response:
