@@ -224,17 +224,8 @@ class E2ESystem:
         self.processes["redis"] = self._spawn(
             "redis",
             [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
+                *("redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.workdir)),
             ],
             env=os.environ.copy(),
         )
@@ -381,22 +372,9 @@ class E2ESystem:
 
     def node_add(self, panel: Panel, **options: str) -> str:
         args = [
-            "node",
-            "add",
-            "--name",
-            panel.name,
-            "--url",
-            panel.url,
-            "--username",
-            PANEL_USER,
-            "--password",
-            PANEL_PASSWORD,
-            "--inbound-id",
-            "1",
-            "--host",
-            f"{panel.name}.e2e.test",
-            "--country",
-            options.pop("country", "DE"),
+            *("node", "add", "--name", panel.name, "--url", panel.url, "--inbound-id", "1"),
+            *("--username", PANEL_USER, "--password", PANEL_PASSWORD),
+            *("--host", f"{panel.name}.e2e.test", "--country", options.pop("country", "DE")),
         ]
         for key, value in options.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
