@@ -4,11 +4,13 @@ and a snapshot of everything a notification may change."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from billing.models import Payment, WebhookEvent
+from billing.models import Payment
+from billing.providers import CheckoutRequest
 from core.models import AuditLog
 from devtools.payment_signing import freekassa_signature, robokassa_signature
 from notifications.models import OutboxMessage
@@ -120,10 +122,6 @@ def snapshot() -> dict:
     }
 
 
-def last_event() -> WebhookEvent:
-    return WebhookEvent.objects.order_by("-pk").first()
-
-
 def url_name(provider: str) -> str:
     return reverse(
         f"billing:{'robokassa-result' if provider == 'robokassa' else 'freekassa-notify'}"
@@ -149,3 +147,17 @@ def mark_paid(payment: Payment, *, amount: str = "299.00", provider_ref: str = "
             raw={},
         ),
     )
+
+
+def checkout_request(**overrides) -> CheckoutRequest:
+    """Order 42 for 299.00 RUB, in Russian, with ``user=7``."""
+    kwargs = {
+        "payment_id": 42,
+        "amount": Decimal("299.00"),
+        "currency": "RUB",
+        "description": "Order 42",
+        "language": "ru",
+        "custom_params": {"user": "7"},
+        **overrides,
+    }
+    return CheckoutRequest(**kwargs)

@@ -1,8 +1,4 @@
-"""Alerts about payment notifications (billing/alerts.py): bad signatures, failed ones.
-
-The failed-notification alert's end-to-end tests (delivered, caught up, on the dashboard)
-are in console/tests/admin/test_webhook_failed.py.
-"""
+"""Alerts about payment notifications (billing/alerts.py): bad signatures, failed ones."""
 
 from __future__ import annotations
 
@@ -18,8 +14,6 @@ from notifications.models import OutboxMessage
 from notifications.tests.helpers import alerts_of
 
 pytestmark = pytest.mark.django_db
-
-# --- Bad signatures --------------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("billing_providers")

@@ -1,4 +1,4 @@
-"""Alerts to the admin chats: each fires once per episode (console/alerts.py, issue 8)."""
+"""Alerts to the admin chats: each fires once per episode (console/alerts.py)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ from notifications.tests.helpers import ADMIN_CHATS, alerts_of
 from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-
-# --- Nodes ---------------------------------------------------------------------------------
 
 
 @override_settings(NODE_DOWN_AFTER_FAILURES=1, NODE_ALERT_FLAP_GUARD_MINUTES=30)
@@ -95,9 +93,6 @@ def test_a_disabled_node_is_not_reported_by_the_periodic_check():
     assert alerts_of("node-down") == 0
 
 
-# --- Backlogs ------------------------------------------------------------------------------
-
-
 @override_settings(OUTBOX_BACKLOG_ALERT_MINUTES=10)
 def test_outbox_backlog_alerts_once_and_recovers_once():
     customer = CustomerFactory()
@@ -158,9 +153,6 @@ def test_the_periodic_check_runs_every_rule_and_survives_one_failing(monkeypatch
         "outbox_backlog",
         "queue_backlog",
     }
-
-
-# --- Daily summary -------------------------------------------------------------------------
 
 
 def test_daily_summary_content_and_once_a_day():

@@ -1,7 +1,10 @@
-"""Helpers for tests of any app: the messages an admin page showed, constraint violations."""
+"""Helpers for tests of any app: the messages an admin page showed, constraint violations,
+races between threads."""
+
+import threading
 
 from django.contrib.messages import get_messages
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 
 
 def texts(response) -> list[str]:
@@ -21,3 +24,25 @@ def violates(fn) -> bool:
     except IntegrityError:
         return True
     return False
+
+
+def run_concurrently(calls, *, timeout: float = 60) -> list[Exception]:
+    """Run each of `calls` in its own thread, all released at once; the exceptions raised."""
+    barrier = threading.Barrier(len(calls))
+    errors: list[Exception] = []
+
+    def run(call):
+        try:
+            barrier.wait(timeout=10)
+            call()
+        except Exception as exc:  # noqa: BLE001 - surfaced to the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return errors

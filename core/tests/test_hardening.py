@@ -1,4 +1,4 @@
-"""Small hardening rules (issue 17, #14): a bad Host header is one warning line, every page
+"""Small hardening rules: a bad Host header is one warning line, every page
 carries a Content-Security-Policy its own inline code obeys, feed 404s are never cached."""
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ BROWSER = {
 }
 
 
-# --- Bad Host headers ------------------------------------------------------------------------
-
-
 def test_a_bad_host_header_logs_one_warning_line_without_traceback(caplog):
     """Scanners send them all day: the project's own handler writes one WARNING line."""
     root = logging.getLogger()
@@ -50,9 +47,6 @@ def test_a_bad_host_header_logs_one_warning_line_without_traceback(caplog):
     assert record.levelno == logging.WARNING
     assert record.exc_info is None
     assert record.exc_text is None
-
-
-# --- Content-Security-Policy -----------------------------------------------------------------
 
 
 def _policy(response) -> dict[str, list[str]]:
@@ -117,9 +111,6 @@ def test_every_page_carries_a_csp_its_inline_code_obeys():
     qr_path = reverse("admin:otp_totp_totpdevice_qrcode", args=[device.pk])
     assert f'src="{qr_path}"' in config.content.decode()
     assert "Content-Security-Policy" in client.get(f"/sub/{subscription.feed_token}")
-
-
-# --- /sub 404s -------------------------------------------------------------------------------
 
 
 @pytest.mark.django_db

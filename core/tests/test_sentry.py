@@ -1,4 +1,4 @@
-"""Optional Sentry: on with SENTRY_DSN only, no personal data, the logs' redaction (issue 8)."""
+"""Optional Sentry: on with SENTRY_DSN only, no personal data, the logs' redaction."""
 
 from __future__ import annotations
 

@@ -18,27 +18,10 @@ def _parse(*argv: str) -> dict:
 
 def test_flags_map_onto_the_simulator(tmp_path):
     options = _parse(
-        "--port",
-        "0",
-        "--generation",
-        "legacy",
-        "--no-csrf",
-        "--state",
-        str(tmp_path / "s.json"),
-        "--username",
-        "u",
-        "--password",
-        "p",
-        "--base-path",
-        "abc",
-        "--inbound-port",
-        "8443",
-        "--api-token",
-        "t1",
-        "--api-token",
-        "t2",
-        "--session-max-age",
-        "60",
+        *("--port", "0", "--generation", "legacy", "--no-csrf"),
+        *("--state", str(tmp_path / "s.json")),
+        *("--username", "u", "--password", "p", "--base-path", "abc", "--inbound-port", "8443"),
+        *("--api-token", "t1", "--api-token", "t2", "--session-max-age", "60"),
     )
     sim = simulator_from_options(options)
     assert (sim.generation, sim.csrf, sim.version) == ("legacy", False, "2.8.3")

@@ -1,8 +1,7 @@
 """The simulator over raw HTTP: versions, login, sessions, CSRF, tokens, the limiter.
 
-The expectations come from the 3x-ui Go source at each release tag (cited beside each
-behaviour in ``devtools/x3ui_simulator/``; summary in docs/x3ui.md), not from our client:
-everything here talks to the simulator with plain ``requests``.
+Here and in the other test_simulator_* files the expectations come from the 3x-ui Go source
+(docs/x3ui.md), not from our client: everything talks to the simulator with plain ``requests``.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ from devtools.x3ui_simulator import VERSIONS, X3UISimulator, resolve_version
 
 from .conftest import PASSWORD, USERNAME
 from .panel_http import ALL, LEGACY, WITH_LIMITER, XHR, browser, get_json, try_login
-
-# -- versions ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -53,9 +50,6 @@ def test_invalid_options():
         resolve_version("3.4.2", bulk_create=False)
     with pytest.raises(ValueError, match="already exists"):
         X3UISimulator(inbounds=[{"id": 1, "port": 1}, {"id": 1, "port": 2}])
-
-
-# -- auth ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ALL)
@@ -192,9 +186,6 @@ def test_session_expires_on_the_simulated_clock(version, sim_factory):
     sim.advance(61)
     answer = http.get(sim.url + "panel/api/inbounds/list", headers=XHR, timeout=2)
     assert answer.status_code == 401
-
-
-# -- login limiter and owner alerts --------------------------------------------------------
 
 
 def test_v2_has_no_limiter_but_alerts_the_owner_with_the_password(sim_factory):

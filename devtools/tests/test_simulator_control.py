@@ -1,9 +1,4 @@
-"""The simulator over raw HTTP: faults, the control API, the state file.
-
-The expectations come from the 3x-ui Go source at each release tag (cited beside each
-behaviour in ``devtools/x3ui_simulator/``; summary in docs/x3ui.md), not from our client:
-everything here talks to the simulator with plain ``requests``.
-"""
+"""The simulator over raw HTTP: faults, the control API, the state file."""
 
 from __future__ import annotations
 
@@ -18,8 +13,6 @@ from devtools.x3ui_simulator import resolve_version
 
 from .conftest import FLAVOURS
 from .panel_http import ALICE_UUID, TWO_INBOUNDS, browser, legacy_add, v3_add
-
-# -- late answers and other faults ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ["3.0.2", "3.6.0"])
@@ -74,9 +67,6 @@ def test_translated_context_keeps_the_go_error_in_english(sim_factory):
     legacy_add(sim, http, headers, {"id": "u1", "email": "alice"})
     dup = legacy_add(sim, http, headers, {"id": "u2", "email": "alice"})
     assert dup["msg"] == "Что-то пошло не так (Duplicate email: alice\n)"
-
-
-# -- control API, counters, persistence -----------------------------------------------------
 
 
 def test_control_api_over_http(sim):

@@ -1,9 +1,4 @@
-"""The simulator over raw HTTP: inbounds, traffic, re-adding a client, the legacy client API.
-
-The expectations come from the 3x-ui Go source at each release tag (cited beside each
-behaviour in ``devtools/x3ui_simulator/``; summary in docs/x3ui.md), not from our client:
-everything here talks to the simulator with plain ``requests``.
-"""
+"""The simulator over raw HTTP: inbounds, traffic, re-adding a client, the legacy client API."""
 
 from __future__ import annotations
 
@@ -25,8 +20,6 @@ from .panel_http import (
     post,
     v3_add,
 )
-
-# -- inbounds, traffic and listings ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ALL)
@@ -102,9 +95,6 @@ def test_traffic_by_email(version, sim_factory):
         "msg": "Error getting traffics. (Inbound Not Found For Email: zed\n)",
         "obj": None,
     }
-
-
-# -- adding the same client again ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ALL)
@@ -219,9 +209,6 @@ def test_legacy_form_body_works_too(sim_factory):
     form = {"id": "1", "settings": json.dumps({"clients": [{"id": ALICE_UUID, "email": "a"}]})}
     answer = post(sim, http, headers, "panel/api/inbounds/addClient", data=form).json()
     assert answer["success"]
-
-
-# -- legacy update and delete --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", LEGACY)

@@ -1,9 +1,4 @@
-"""The simulator over raw HTTP: the v3 client API, bulkCreate, several inbounds, seeding.
-
-The expectations come from the 3x-ui Go source at each release tag (cited beside each
-behaviour in ``devtools/x3ui_simulator/``; summary in docs/x3ui.md), not from our client:
-everything here talks to the simulator with plain ``requests``.
-"""
+"""The simulator over raw HTTP: the v3 client API, bulkCreate, several inbounds, seeding."""
 
 from __future__ import annotations
 
@@ -21,8 +16,6 @@ from .panel_http import (
     v3_add,
     v3_update,
 )
-
-# -- v3 add, uniqueness, typed binding --------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", V3)
@@ -116,9 +109,6 @@ def test_v3_typed_binding(version, sim_factory):
     )
 
 
-# -- v3 update ------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("version", V3)
 def test_v3_update_replaces_everywhere(version, sim_factory):
     sim = sim_factory(version=version, inbounds=TWO_INBOUNDS)
@@ -180,9 +170,6 @@ def test_v3_update_of_a_detached_client(version, sim_factory):
         assert got == (False, 7, "new")
 
 
-# -- v3 delete, detach, get -----------------------------------------------------------------
-
-
 @pytest.mark.parametrize("version", V3)
 def test_v3_delete_and_detach(version, sim_factory):
     sim = sim_factory(version=version, inbounds=TWO_INBOUNDS)
@@ -225,9 +212,6 @@ def test_v3_get_unknown_email(version, sim_factory):
     assert answer == {"success": False, "msg": f"{context} (record not found)", "obj": None}
 
 
-# -- bulkCreate -----------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("version", ALL)
 def test_bulk_create_where_it_exists(version, sim_factory):
     sim = sim_factory(version=version)
@@ -255,9 +239,6 @@ def test_bulk_create_where_it_exists(version, sim_factory):
     clean = [{"client": {"email": "carol"}, "inboundIds": [1]}]
     again = post(sim, http, headers, "panel/api/clients/bulkCreate", json=clean).json()
     assert again["obj"] == {"created": 1}
-
-
-# -- several inbounds -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ALL)

@@ -1,4 +1,4 @@
-"""Telegram's per-chat send limit (found by bench/drill.py): a chat gets one message per
+"""Telegram's per-chat send limit: a chat gets one message per
 TELEGRAM_RATE_PER_CHAT_SECONDS, not one per lifetime of a cache key (whole seconds)."""
 
 import time

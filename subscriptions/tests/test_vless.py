@@ -53,8 +53,6 @@ def query(link: str) -> dict[str, str]:
     return vless_link_parse(link)[3]
 
 
-# --------------------------------------------------------------------------- stream fixtures
-
 # docs/x3ui.md "Links and feed": the worked example, verbatim (privateKey elided).
 REALITY_SETTINGS_JSON = (
     '{"clients":[{"id":"b831381d-6324-4d53-ad4f-8cda48b30811","flow":"xtls-rprx-vision",'
@@ -131,9 +129,6 @@ def stream_for(network: str, security: str) -> dict:
     stream.update(copy.deepcopy(NETWORK_SETTINGS[network]))
     stream.update(copy.deepcopy(SECURITY_SETTINGS[security]))
     return stream
-
-
-# ---------------------------------------------------- worked examples (docs/x3ui.md)
 
 
 class TestReferenceExamples:
@@ -239,9 +234,6 @@ class TestReferenceExamples:
         assert spider_x_derive(seed="/seed", client_key="subAlice") == "/c252fbc3ecd3e3c"
 
 
-# --------------------------------------------------------------------------- spider-x
-
-
 class TestSpiderX:
     @pytest.mark.parametrize(
         ("seed", "client_key", "want"),
@@ -280,9 +272,6 @@ class TestSpiderX:
         assert "r" not in got
 
 
-# --------------------------------------------------------------------------- matrix
-
-
 class TestNetworkSecurityMatrix:
     @pytest.mark.parametrize("security", ["none", "tls", "reality"])
     @pytest.mark.parametrize("network", ["tcp", "ws", "grpc", "httpupgrade", "xhttp"])
@@ -310,9 +299,6 @@ class TestNetworkSecurityMatrix:
         link = build(stream_for("xhttp", "reality"), client_key="k")
         keys = [pair.split("=", 1)[0] for pair in link.split("?", 1)[1].split("#")[0].split("&")]
         assert keys == sorted(keys)
-
-
-# --------------------------------------------------------------------------- networks
 
 
 class TestNetworks:
@@ -447,9 +433,6 @@ class TestNetworks:
         assert "fm" not in query(build(stream))
 
 
-# --------------------------------------------------------------------------- securities
-
-
 class TestSecurities:
     def test_tls_extras(self):
         stream = stream_for("tcp", "tls")
@@ -499,9 +482,6 @@ class TestSecurities:
         stream = stream_for("tcp", "reality")
         stream["realitySettings"]["shortIds"] = [""]
         assert query(build(stream, client_key="k"))["sid"] == ""
-
-
-# --------------------------------------------------------------------------- address & remark
 
 
 class TestAddressAndRemark:
@@ -572,9 +552,6 @@ class TestRemarkHelper:
         assert vless_link_parse(build(stream_for("tcp", "none"), remark=remark))[4] == remark
 
 
-# --------------------------------------------------------------------------- parsing
-
-
 class TestStreamSettingsParse:
     def test_string_and_object_forms_agree(self):
         as_obj = json.loads(REALITY_STREAM_JSON)
@@ -628,9 +605,6 @@ class TestLinkParse:
     def test_rejects_malformed(self, link):
         with pytest.raises(VlessLinkError):
             vless_link_parse(link)
-
-
-# --------------------------------------------------------------------------- errors
 
 
 class TestErrors:

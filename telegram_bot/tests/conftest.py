@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from telegram import Update
 
+from accounts.tests.factories import CustomerFactory
 from billing.tests.helpers import FREEKASSA, ROBOKASSA
 from nodes.models import NodeHealth
 from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
@@ -97,6 +98,17 @@ def bot(telegram_api) -> BotDriver:
     return BotDriver(telegram_api)
 
 
+@pytest.fixture
+def customer_en(db):
+    """The test user, who chose English."""
+    return CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+
+
+def edit(bot, index=-1) -> dict:
+    """The parameters of the bot's last (or `index`-th) editMessageText."""
+    return bot.calls("editMessageText")[index].params
+
+
 def buttons(markup: dict | None) -> list[tuple[str, str]]:
     """(text, callback_data or url) of every button of an inline keyboard, row by row."""
     return [
@@ -104,9 +116,6 @@ def buttons(markup: dict | None) -> list[tuple[str, str]]:
         for row in (markup or {}).get("inline_keyboard", [])
         for b in row
     ]
-
-
-# --- a shop: tariffs, payment methods, a trial, a node with a known inbound ----------------
 
 
 @pytest.fixture

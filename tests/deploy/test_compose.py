@@ -128,9 +128,6 @@ def test_dockerfile_is_slim_non_root_and_collects_static():
     assert (ROOT / ".dockerignore").read_text().count(".env")
 
 
-# --- Operations (issue 8) --------------------------------------------------------------------
-
-
 def _seconds(value: str) -> int:
     match = re.fullmatch(r"(\d+)s", value)
     assert match, value

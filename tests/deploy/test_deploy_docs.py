@@ -1,4 +1,4 @@
-"""docs/deploy.md stays true to the compose file and .env.example (issue 8): every service it
+"""docs/deploy.md stays true to the compose file and .env.example: every service it
 runs a command against exists, every variable it names is documented, the proxy examples it
 points to exist and set the forwarding headers the settings rely on."""
 
@@ -119,7 +119,7 @@ def test_proxy_examples_exist_and_forward_the_client(path, needles):
     ],
 )
 def test_proxy_examples_buffer_requests_and_time_out_slow_clients(path, needles):
-    """Web workers survive slow clients (issue 17 #5): the proxy holds a whole request before
+    """Web workers survive slow clients: the proxy holds a whole request before
     gunicorn sees it, and cuts a client that takes too long to send it."""
     text = (ROOT / path).read_text()
     for needle in needles:

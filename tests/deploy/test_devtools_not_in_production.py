@@ -1,10 +1,6 @@
-"""Development tools stay out of production.
-
-``devtools`` (the 3x-ui simulator and its ``x3ui_simulator`` command) is installed by the
-local and test settings only. The Docker image still contains its files, so this checks
-that nothing production runs imports it: no production module names it in an import (at
-any depth, inside functions too), and a process on the production settings that imports
-every production module has not loaded it and has no ``x3ui_simulator`` command.
+"""Development tools stay out of production: ``devtools`` is installed by the local and test
+settings only, so no production module imports it (at any depth) and a production process has
+neither loaded it nor an ``x3ui_simulator`` command.
 """
 
 import ast

@@ -1,5 +1,5 @@
 """bin/run (honcho) restarts a worker that exits instead of stopping everything: the Procfile
-wraps the worker, beat and bot in bin/restarting (issue 17 #8)."""
+wraps the worker, beat and bot in bin/restarting."""
 
 import os
 import signal

@@ -1,4 +1,4 @@
-"""Web workers survive slow clients (issue 17 #5): gunicorn with the project's gunicorn.conf.py
+"""Web workers survive slow clients: gunicorn with the project's gunicorn.conf.py
 gives each connection WEB_READ_TIMEOUT seconds to send its whole request, so two clients
 trickling a byte a second cannot hold both sync workers; health probes keep being answered and
 the slow connections are closed once their deadline passes."""
@@ -20,18 +20,13 @@ from gunicorn.config import Config
 from gunicorn.http.parser import RequestParser
 
 from core.gunicorn_worker import RequestReadTimeout, _DeadlineSocket, request_body_buffer
+from tests.e2e.system import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READ_TIMEOUT = 2.0
 TRICKLE_EVERY = 1.0
 PROBE_TIMEOUT = 4.0
 WEBHOOK = "/api/payments/robokassa/result/"  # reads the body first thing
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_get(port: int, path: str, *, timeout: float) -> tuple[int, float]:

@@ -1,28 +1,14 @@
 """A local Telegram Bot API for tests: the subset the bot poller and the outbox use.
 
-It speaks the URL shape of api.telegram.org (``/bot<token>/<method>``, JSON answers of the
-form ``{"ok": ..., "result"|"error_code"+"description"}``) and accepts parameters as a query
-string, a JSON body, a urlencoded form (python-telegram-bot's default) or multipart (uploads),
-so the same double serves PTB's long polling, the outbox's ``requests`` calls and a
+It speaks api.telegram.org's URL shape and answers, and accepts query, JSON, urlencoded and
+multipart parameters, so it serves PTB's long polling, the outbox's ``requests`` calls and a
 ``manage.py runbot`` subprocess pointed at it with ``TELEGRAM_API_BASE_URL``.
 
-In-process use::
-
-    with TelegramApiDouble(token="123:ABC") as api:     # port 0: a free loopback port
-        api.push_message(user_id=42, text="/start")       # an update for getUpdates
-        api.wait_for_calls("sendMessage")                 # what the bot answered
-        api.calls_to("sendMessage")[0].params["text"]
-
-Faithful where a bug could hide: an unknown token is 401, an unknown method 404, ``text`` is
-required and limited to 4096 characters, ``parse_mode=HTML`` must be well-formed and use only
-Telegram's tags, an edit that changes nothing is "message is not modified", a callback query
-can be answered once, ``getUpdates`` conflicts with an active webhook, and a chat marked with
-``block_chat`` gets 403. ``fail_next`` injects any other error (429 with ``retry_after``, 5xx,
-a non-JSON gateway page).
-
-Not part of the real API: the control routes under ``/__double__/`` (``GET calls``,
-``POST updates``, ``POST reset``) for a double run out of process with
-``python -m tests.doubles.telegram_api --port P``.
+Faithful where a bug could hide: unknown token 401, unknown method 404, ``text`` required and
+at most 4096 characters, well-formed HTML with Telegram's tags only, "message is not modified",
+callback queries answered once, ``getUpdates`` conflicting with a webhook, 403 for a blocked
+chat; ``fail_next`` injects any other error. Out of process (``python -m
+tests.doubles.telegram_api --port P``) it is driven through the ``/__double__/`` routes.
 """
 
 from __future__ import annotations
@@ -273,8 +259,6 @@ class TelegramApiDouble:
         self._stopping = False
         self._reset_state()
 
-    # --- lifecycle -----------------------------------------------------------------------
-
     def start(self) -> TelegramApiDouble:
         double = self
 
@@ -339,8 +323,6 @@ class TelegramApiDouble:
         self._blocked: set[int] = set()
         self._webhook_url = ""
 
-    # --- what the bot did ----------------------------------------------------------------
-
     @property
     def calls(self) -> list[ApiCall]:
         with self._cond:
@@ -391,8 +373,6 @@ class TelegramApiDouble:
         """The command list last set for this scope and language (empty if none)."""
         with self._cond:
             return list(self._commands.get((self._scope_key(scope), language_code), []))
-
-    # --- what the test does --------------------------------------------------------------
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates. Gets an ``update_id`` unless it has one."""
@@ -565,15 +545,9 @@ class TelegramApiDouble:
                 queue.append(_Fault(status, description, retry_after, raw_body))
 
     def block_chat(self, chat_id: int) -> None:
-        """The user blocked the bot: sends to `chat_id` get 403 until ``unblock_chat``."""
+        """The user blocked the bot: sends to `chat_id` get 403."""
         with self._cond:
             self._blocked.add(chat_id)
-
-    def unblock_chat(self, chat_id: int) -> None:
-        with self._cond:
-            self._blocked.discard(chat_id)
-
-    # --- the API -------------------------------------------------------------------------
 
     def _record(self, method: str, params: dict[str, Any], token: str, status: int) -> None:
         with self._cond:
@@ -869,8 +843,6 @@ class TelegramApiDouble:
         with self._cond:
             self._commands.pop(key, None)
         return True
-
-    # --- control routes (outside the Bot API) --------------------------------------------
 
     def control(self, verb: str, action: str, body: Any) -> tuple[int, Any]:
         if verb == "GET" and action == "calls":

@@ -22,8 +22,6 @@ class Shop:
     def __init__(self, system: E2ESystem) -> None:
         self.system = system
 
-    # --- the bot ---------------------------------------------------------------------------
-
     def messages_to(self, chat_id: int) -> list[dict]:
         return self.system.api.sent_messages(chat_id)
 
@@ -93,8 +91,6 @@ class Shop:
     def keys_messages(self, chat_id: int) -> list[str]:
         return [t for t in self.texts_to(chat_id) if "vless://" in t]
 
-    # --- payments --------------------------------------------------------------------------
-
     def payment_create(self, *, user_id: int, provider: str, renew: int | None = None) -> dict:
         """A pending payment and its checkout URL, as the bot's buy flow makes them."""
         code = f"""
@@ -139,8 +135,6 @@ print(json.dumps({{"id": payment.pk, "amount": str(payment.amount), "url": url}}
         return requests.post(
             f"{self.system.web_url}/api/payments/freekassa/notify/", data=params, timeout=30
         )
-
-    # --- state -----------------------------------------------------------------------------
 
     def subscription(self, user_id: int) -> dict | None:
         rows = self.system.sql(

@@ -1,16 +1,9 @@
-"""The whole system as real processes on loopback, for end-to-end tests and fault drills.
+"""The whole system as real processes on loopback, for end-to-end tests and fault drills:
+gunicorn (behind a TCP proxy to the database, so a drill can cut it), a Celery worker and beat,
+`manage.py runbot` against the Bot API double, and `manage.py x3ui_simulator` panels.
 
-`E2ESystem` starts, on free ports and in a temporary folder:
-- the web app under gunicorn (through a TCP proxy to the database, so a drill can cut it),
-- a Celery worker and beat (a private redis-server when REDIS_URL is set and one is
-  installed, else the embedded filesystem broker),
-- `manage.py runbot` against the Bot API test double (in this process),
-- `manage.py x3ui_simulator` panels (subprocesses with a state file, so a stopped panel
-  comes back with its clients).
-
-The database is a fresh PostgreSQL database when DATABASE_URL points at PostgreSQL (CI),
-else a SQLite file. Nothing here touches the test process's own Django database: state is
-read with plain SQL and changed through management commands, as an operator would.
+The database is a fresh PostgreSQL one when DATABASE_URL points at PostgreSQL, else a SQLite
+file; state is read with plain SQL and changed through management commands, as an operator would.
 """
 
 from __future__ import annotations
@@ -185,8 +178,6 @@ class E2ESystem:
     pg_admin: str = ""
     redis_port: int = 0
 
-    # --- set-up ------------------------------------------------------------------------
-
     @classmethod
     def create(cls, workdir: Path, *, extra_env: dict[str, str] | None = None) -> E2ESystem:
         system = cls(workdir=workdir)
@@ -233,17 +224,8 @@ class E2ESystem:
         self.processes["redis"] = self._spawn(
             "redis",
             [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
+                *("redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.workdir)),
             ],
             env=os.environ.copy(),
         )
@@ -301,8 +283,6 @@ class E2ESystem:
         env.update(extra)
         return env
 
-    # --- processes ---------------------------------------------------------------------
-
     def _spawn(self, name: str, argv: list[str], *, env: dict[str, str]) -> subprocess.Popen:
         log = self.workdir / f"{name}.log"
         self.logs[name] = log
@@ -321,18 +301,8 @@ class E2ESystem:
         self.processes["web"] = self._spawn(
             "web",
             [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "vpnsite.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.web_port}",
-                "--workers",
-                "2",
-                "--timeout",
-                "30",
-                "--graceful-timeout",
-                "5",
+                *(PYTHON, "-m", "gunicorn", "vpnsite.wsgi", "--bind", f"127.0.0.1:{self.web_port}"),
+                *("--workers", "2", "--timeout", "30", "--graceful-timeout", "5"),
             ],
             env=env,
         )
@@ -346,18 +316,8 @@ class E2ESystem:
         self.processes["worker"] = self._spawn(
             "worker",
             [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "vpnsite",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
+                *(PYTHON, "-m", "celery", "-A", "vpnsite", "worker", "--loglevel", "INFO"),
+                *("--concurrency", "2", "--without-gossip", "--without-mingle"),
             ],
             env=self.env,
         )
@@ -367,16 +327,8 @@ class E2ESystem:
         self.processes["beat"] = self._spawn(
             "beat",
             [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "vpnsite",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(self.workdir / "beat-schedule"),
+                *(PYTHON, "-m", "celery", "-A", "vpnsite", "beat", "--loglevel", "INFO"),
+                *("--schedule", str(self.workdir / "beat-schedule")),
             ],
             env=self.env,
         )
@@ -405,21 +357,10 @@ class E2ESystem:
         panel.process = self._spawn(
             f"panel-{name}",
             [
-                PYTHON,
-                "manage.py",
-                "x3ui_simulator",
-                "--port",
-                str(panel.port),
-                "--generation",
-                generation,
-                "--state",
-                str(panel.state_file),
-                "--username",
-                PANEL_USER,
-                "--password",
-                PANEL_PASSWORD,
-                "--base-path",
-                f"/{name}/",
+                *(PYTHON, "manage.py", "x3ui_simulator", "--port", str(panel.port)),
+                *("--generation", generation, "--state", str(panel.state_file)),
+                *("--username", PANEL_USER, "--password", PANEL_PASSWORD),
+                *("--base-path", f"/{name}/"),
             ],
             env=self.env,
         )
@@ -431,22 +372,9 @@ class E2ESystem:
 
     def node_add(self, panel: Panel, **options: str) -> str:
         args = [
-            "node",
-            "add",
-            "--name",
-            panel.name,
-            "--url",
-            panel.url,
-            "--username",
-            PANEL_USER,
-            "--password",
-            PANEL_PASSWORD,
-            "--inbound-id",
-            "1",
-            "--host",
-            f"{panel.name}.e2e.test",
-            "--country",
-            options.pop("country", "DE"),
+            *("node", "add", "--name", panel.name, "--url", panel.url, "--inbound-id", "1"),
+            *("--username", PANEL_USER, "--password", PANEL_PASSWORD),
+            *("--host", f"{panel.name}.e2e.test", "--country", options.pop("country", "DE")),
         ]
         for key, value in options.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
@@ -488,8 +416,6 @@ class E2ESystem:
 
             with psycopg.connect(self.pg_admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
-
-    # --- observing and acting ------------------------------------------------------------
 
     @property
     def web_url(self) -> str:

@@ -1,15 +1,9 @@
-"""The README's run command, for real: web + worker + beat come up and work together.
-
-Starts `bin/run` as a subprocess on a free loopback port with its own var/ folder and
-SQLite file (and Redis as the broker when REDIS_URL is set, as in CI), then checks what a
-newcomer would: /healthz, /readyz, the admin login, and a task sent by the web process and
-executed by the worker (no eager mode anywhere here).
-"""
+"""The README's run command, for real: `bin/run` brings up web, worker and beat, and a task
+sent by the web process runs on the worker (no eager mode)."""
 
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,14 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.e2e.system import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(url: str, deadline: float) -> requests.Response:

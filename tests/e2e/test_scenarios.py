@@ -1,9 +1,5 @@
-"""End-to-end scenarios against real processes: gunicorn, Celery worker and beat, runbot
-against the Bot API double, and two 3x-ui simulators (one per API generation).
-
-Each scenario asserts on what a subscriber (bot messages, the subscription URL), a provider
-(webhook replies) and a panel (its clients) would see.
-"""
+"""End-to-end scenarios against real processes, asserting on what a subscriber, a provider
+and a panel would see."""
 
 from __future__ import annotations
 

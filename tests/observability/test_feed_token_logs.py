@@ -1,11 +1,6 @@
-"""Secrets and tokens never reach a log line: a feed token alone fetches someone's keys, so
-`/sub/<token>` is masked to its first 4 characters in every line (issue 17, #3).
-
-The whole path of a token is exercised — bought through the bot, fetched by an app and a
-browser, mistyped (404), refused for too many unknown tokens (429), POSTed to (405), with a
-path no route matches — with every logger at DEBUG, and every captured line is grepped: the
-pytest capture, the project's configured console handler (both formats), each record's
-attributes (the request Django attaches included) and a gunicorn access line.
+"""A feed token alone fetches someone's keys, so `/sub/<token>` is masked to its first 4
+characters in every log line: every path a token takes is exercised with every logger at DEBUG
+and every captured line (both console formats, record attributes, gunicorn access) is grepped.
 """
 
 from __future__ import annotations

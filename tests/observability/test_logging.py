@@ -1,5 +1,5 @@
 """Structured logs: request / task / update ids on every line, and no secret, full e-mail
-address or card number in any line, from our code or from libraries (issue 8)."""
+address or card number in any line, from our code or from libraries."""
 
 from __future__ import annotations
 
@@ -78,9 +78,6 @@ def json_lines() -> Iterator[list[dict]]:
         root.removeHandler(handler)
         root.setLevel(level)
         lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
-
-
-# --- Redaction -------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -198,9 +195,6 @@ def test_extra_fields_and_tracebacks_are_masked_in_json_lines():
     assert "[REDACTED]" in second["exc_info"]
 
 
-# --- Context -------------------------------------------------------------------------------
-
-
 def test_request_id_is_kept_when_sane_and_replaced_otherwise():
     assert request_id_from(header="3f2c9a1b-77aa-4c1e-9f00-aa11bb22cc33") == (
         "3f2c9a1b-77aa-4c1e-9f00-aa11bb22cc33"
@@ -282,9 +276,6 @@ def test_text_format_shows_the_context_compactly():
     assert line.endswith("INFO x 0 [req=abc12345] hi there") or "[req=abc12345] hi there" in line
 
 
-# --- A whole purchase, every logger at DEBUG -------------------------------------------------
-
-
 @pytest.mark.django_db
 def test_a_purchase_logs_no_secret_no_full_email(  # noqa: PLR0917 - fixtures
     secrets_configured,
@@ -344,9 +335,6 @@ def test_a_purchase_logs_no_secret_no_full_email(  # noqa: PLR0917 - fixtures
         if record.name.startswith(("httpx", "urllib3"))
     )
     assert any(line["logger"] == "vpnsite.access" for line in lines)
-
-
-# --- Production format -----------------------------------------------------------------------
 
 
 LOG_LINE = (

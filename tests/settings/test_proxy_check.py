@@ -1,5 +1,5 @@
 """The app warns at start when a proxy is in front and no trusted proxy is configured
-(issue 17, #6): every client would have the proxy's address and the per-address abuse limits
+every client would have the proxy's address and the per-address abuse limits
 would block everyone at once."""
 
 import pytest

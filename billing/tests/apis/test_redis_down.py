@@ -1,4 +1,4 @@
-"""Redis down degrades limits, never payments or feeds (issue 17, #2).
+"""Redis down degrades limits, never payments or feeds.
 
 The cache points at a port where nothing listens: every cache call fails, as it does while
 the production Redis is down."""

@@ -161,7 +161,6 @@ def test_other_methods_are_refused(client, pending_payment):
 def test_only_get_and_post_are_answered_and_nothing_else_is_stored(
     client, billing_providers, url, method
 ):
-    """OPTIONS once answered ``200 ERROR: rejected`` (DRF's metadata view) (issue 17, #14)."""
     response = client.generic(method, url, b"", REMOTE_ADDR="203.0.113.9")
     assert response.status_code == 405
     assert response["Allow"] == "GET, POST"

@@ -1,9 +1,6 @@
-"""50 identical notifications at once, through the view, with real transactions (PostgreSQL).
-
-Exactly one delivery may credit; the other 49 must wait on the payment's row lock, see it
-PAID and answer the success body as duplicates. Without the lock, several deliveries read
-PENDING together: the losers then hit the "one PROCESSED event" constraint and answer 500
-(or, without that constraint too, credit again) -- either way this test fails.
+"""50 identical notifications at once through the view, with real transactions (PostgreSQL):
+exactly one credits; the other 49 wait on the payment's row lock, see it PAID and answer as
+duplicates. Without the lock they would answer 500 or credit again.
 """
 
 import threading

@@ -1,4 +1,4 @@
-"""Raw storage is capped per delivery (issue 17, #4).
+"""Raw storage is capped per delivery.
 
 A rejected delivery once stored ~260 KB (100 headers of 2 KB and a 64 KB body)."""
 

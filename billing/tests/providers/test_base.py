@@ -28,9 +28,6 @@ def make_request(**overrides):
     return CheckoutRequest(**kwargs)
 
 
-# --- CheckoutRequest ----------------------------------------------------------------------
-
-
 def test_checkout_request_defaults_and_immutability():
     request = make_request(custom_params={"user": "7"})
     assert request.language == "ru"
@@ -92,9 +89,6 @@ def test_receipt_item_rejects_bad_input(overrides):
         ReceiptItem(**{"name": "VPN", "sum": Decimal("299.00"), **overrides})
 
 
-# --- params_from_request_data ---------------------------------------------------------------
-
-
 def test_form_body_is_decoded():
     params = params_from_request_data(body=b"a=1&b=%D0%96+x&c=", content_type=FORM)
     assert params == {"a": "1", "b": "Ж x", "c": ""}
@@ -142,9 +136,6 @@ def test_charset_parameter_and_case_are_tolerated():
         body=b"a=1", content_type="Application/X-WWW-Form-Urlencoded; charset=UTF-8"
     )
     assert params == {"a": "1"}
-
-
-# --- failure replies --------------------------------------------------------------------------
 
 
 PROVIDERS = [

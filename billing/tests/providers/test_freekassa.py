@@ -1,8 +1,6 @@
-"""FreeKassa provider: vectors from docs/payments.md "FreeKassa: test vectors" (made-up
-credentials), tamper suite.
+"""FreeKassa provider: vectors from docs/payments.md "FreeKassa: test vectors", tamper suite.
 
-Pure tests: no database, no HTTP. Expected hashes are the reference's published vectors, or
-computed with devtools.payment_signing straight from the documented formula -- never from provider
+Expected hashes come from the published vectors or devtools.payment_signing, never from provider
 code.
 """
 
@@ -15,8 +13,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from billing.exceptions import WebhookParseError, WebhookVerificationError
-from billing.providers.base import CheckoutRequest, params_from_request_data
+from billing.providers.base import params_from_request_data
 from billing.providers.freekassa import FREEKASSA_IPS, FreeKassaProvider
+from billing.tests.helpers import checkout_request
 from devtools.payment_signing import freekassa_form_signature, freekassa_signature
 
 FIXTURES = Path(__file__).parent / "fixtures" / "freekassa"
@@ -34,22 +33,13 @@ F2_MD5 = "d8c7686e5d9a838079f33dd2c156c568"  # 12345:299:s2:42
 F2B_MD5 = "64008821794f6789ccabdc187aca3ab3"  # 12345:299.00:s2:42
 
 
+def make_request(**overrides):
+    return checkout_request(**{"amount": Decimal("299"), **overrides})
+
+
 def make_provider(**overrides):
     kwargs = {"merchant_id": MERCHANT, "secret1": SECRET1, "secret2": SECRET2, **overrides}
     return FreeKassaProvider(**kwargs)
-
-
-def make_request(**overrides):
-    kwargs = {
-        "payment_id": 42,
-        "amount": Decimal("299"),
-        "currency": "RUB",
-        "description": "Order 42",
-        "language": "ru",
-        "custom_params": {"user": "7"},
-        **overrides,
-    }
-    return CheckoutRequest(**kwargs)
 
 
 def notify_params(**overrides):
@@ -89,9 +79,6 @@ def parse(provider, params, remote_ip=ALLOWED_IP):
 
 def query_of(url: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True, strict_parsing=True))
-
-
-# --- form link (F1, F1b) ------------------------------------------------------------------
 
 
 def test_form_signature_vectors():
@@ -151,9 +138,6 @@ def test_checkout_custom_params_are_us_prefixed_and_unsigned():
     query = query_of(session.url)
     assert (query["us_user"], query["us_plan"]) == ("7", "m1")
     assert query["s"] == F1_MD5
-
-
-# --- notification: accepted ------------------------------------------------------------------
 
 
 def test_notify_f2_recorded_post_body_is_accepted():
@@ -253,9 +237,6 @@ def test_third_party_published_vectors_reproduce():
     }
     notification = laravel.notification_parse(params=params, remote_ip=None)
     assert (notification.payment_id, notification.amount) == (10, Decimal("100"))
-
-
-# --- notification: tamper suite ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -400,9 +381,6 @@ def test_errors_never_contain_secrets():
         rendered = f"{excinfo.value} {excinfo.value!r} {excinfo.value.extra!r}"
         assert "SECRET-" not in rendered
         assert provider.notification_signature(amount="299", order_id="42") not in rendered
-
-
-# --- construction ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,7 @@
-"""Robokassa provider: vectors from docs/payments.md "Robokassa: test vectors" (made-up
-credentials), tamper suite.
+"""Robokassa provider: vectors from docs/payments.md "Robokassa: test vectors", tamper suite.
 
-Pure tests: no database, no HTTP. Expected hashes are the reference's published vectors, or
-computed with devtools.payment_signing (or hashlib over a vector's pre-hash string) straight from
-the documented formula -- never from provider code.
+Expected hashes come from the published vectors, devtools.payment_signing or hashlib over a
+vector's pre-hash string, never from provider code.
 """
 
 import hashlib
@@ -24,11 +22,11 @@ from billing.exceptions import (
     WebhookVerificationError,
 )
 from billing.providers.base import (
-    CheckoutRequest,
     ReceiptItem,
     params_from_request_data,
 )
 from billing.providers.robokassa import INV_ID_MAX, RobokassaProvider
+from billing.tests.helpers import checkout_request
 from devtools.payment_signing import robokassa_signature
 
 FIXTURES = Path(__file__).parent / "fixtures" / "robokassa"
@@ -85,19 +83,6 @@ def make_provider(**overrides):
     return RobokassaProvider(**kwargs)
 
 
-def make_request(**overrides):
-    kwargs = {
-        "payment_id": 42,
-        "amount": Decimal("299.00"),
-        "currency": "RUB",
-        "description": "Order 42",
-        "language": "ru",
-        "custom_params": {"user": "7"},
-        **overrides,
-    }
-    return CheckoutRequest(**kwargs)
-
-
 def hexdigest(algorithm: str, text: str) -> str:
     return hashlib.new(algorithm, text.encode("utf-8")).hexdigest()
 
@@ -135,9 +120,6 @@ def assert_no_secret_leak(exc: Exception, *extra_forbidden: str) -> None:
     rendered = f"{exc} {exc!r} {getattr(exc, 'message', '')} {getattr(exc, 'extra', '')}"
     for secret in (*SECRETS, *extra_forbidden):
         assert secret.lower() not in rendered.lower()
-
-
-# --- link signatures (R1, R1b, R1c, R1d, R5) --------------------------------------------------
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -182,9 +164,6 @@ def test_link_signature_r5_with_receipt():
     assert signature == R5_MD5
 
 
-# --- checkout_create ------------------------------------------------------------------------
-
-
 def query_of(url: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True, strict_parsing=True))
 
@@ -193,7 +172,7 @@ def query_of(url: str) -> dict[str, str]:
 def test_checkout_r1_link_matches_vector(algorithm):
     provider = make_provider(hash_algorithm=algorithm, test_mode=True)
 
-    session = provider.checkout_create(request=make_request())
+    session = provider.checkout_create(request=checkout_request())
 
     url, expected_url = urlsplit(session.url), urlsplit(R1_URL)
     assert (url.scheme, url.netloc, url.path) == (
@@ -215,7 +194,9 @@ def test_checkout_amount_is_two_decimals_and_signed_as_sent():
         (Decimal("299.5"), "299.50"),
         (Decimal("0.01"), "0.01"),
     ]:
-        session = provider.checkout_create(request=make_request(amount=amount, custom_params={}))
+        session = provider.checkout_create(
+            request=checkout_request(amount=amount, custom_params={})
+        )
         query = query_of(session.url)
         assert query["OutSum"] == out_sum
         assert query["SignatureValue"] == robokassa_signature(
@@ -226,7 +207,7 @@ def test_checkout_amount_is_two_decimals_and_signed_as_sent():
 def test_checkout_live_mode_has_no_is_test_and_english_culture_and_email():
     provider = make_provider()
     session = provider.checkout_create(
-        request=make_request(language="en", email="buyer@example.com")
+        request=checkout_request(language="en", email="buyer@example.com")
     )
     query = query_of(session.url)
     assert "IsTest" not in query
@@ -236,7 +217,7 @@ def test_checkout_live_mode_has_no_is_test_and_english_culture_and_email():
 
 def test_checkout_shp_params_sorted_and_signed():
     provider = make_provider()
-    request = make_request(custom_params={"user": "7", "b": "2", "a": "1"})
+    request = checkout_request(custom_params={"user": "7", "b": "2", "a": "1"})
     session = provider.checkout_create(request=request)
     query = query_of(session.url)
     assert [k for k in session.params if k.startswith("Shp_")] == ["Shp_a", "Shp_b", "Shp_user"]
@@ -248,19 +229,19 @@ def test_checkout_shp_params_sorted_and_signed():
 def test_checkout_description_is_truncated_to_100_chars_and_utf8_encoded():
     provider = make_provider()
     description = "Подписка VPN " * 20
-    session = provider.checkout_create(request=make_request(description=description))
+    session = provider.checkout_create(request=checkout_request(description=description))
     assert query_of(session.url)["Description"] == description[:100]
 
 
 def test_checkout_r5_receipt_is_urlencoded_signed_and_double_encoded_in_url():
     provider = make_provider(receipt_enabled=True, receipt_sno="usn_income")
-    session = provider.checkout_create(request=make_request(description="Subscription"))
+    session = provider.checkout_create(request=checkout_request(description="Subscription"))
 
     assert session.params["Receipt"] == R5_RECEIPT_ENCODED
     assert session.params["SignatureValue"] == R5_MD5
     # One round of transport decoding yields the URL-encoded JSON Robokassa hashes.
     assert query_of(session.url)["Receipt"] == R5_RECEIPT_ENCODED
-    assert provider.receipt_encode(request=make_request(description="Subscription")) == (
+    assert provider.receipt_encode(request=checkout_request(description="Subscription")) == (
         R5_RECEIPT_ENCODED
     )
     assert json.loads(unquote_plus(R5_RECEIPT_ENCODED)) == json.loads(R5_RECEIPT_JSON)
@@ -272,20 +253,20 @@ def test_checkout_receipt_with_explicit_items_must_add_up():
         ReceiptItem(name="VPN 30 days", sum=Decimal("249.50")),
         ReceiptItem(name="Extra device", sum=Decimal("49.50")),
     )
-    session = provider.checkout_create(request=make_request(receipt_items=items))
+    session = provider.checkout_create(request=checkout_request(receipt_items=items))
     receipt = json.loads(unquote_plus(session.params["Receipt"]))
     assert "sno" not in receipt
     assert [item["sum"] for item in receipt["items"]] == [249.5, 49.5]
 
     with pytest.raises(CheckoutError) as excinfo:
-        provider.checkout_create(request=make_request(receipt_items=items[:1]))
+        provider.checkout_create(request=checkout_request(receipt_items=items[:1]))
     assert excinfo.value.reason == "receipt_sum_mismatch"
 
 
 def test_checkout_receipt_items_ignored_when_receipts_disabled():
     provider = make_provider()
     items = (ReceiptItem(name="VPN", sum=Decimal("299.00")),)
-    session = provider.checkout_create(request=make_request(receipt_items=items))
+    session = provider.checkout_create(request=checkout_request(receipt_items=items))
     assert "Receipt" not in session.params
     assert session.params["SignatureValue"] == R1["md5"]
 
@@ -293,14 +274,11 @@ def test_checkout_receipt_items_ignored_when_receipts_disabled():
 def test_checkout_rejects_non_rub_and_oversized_inv_id():
     provider = make_provider()
     with pytest.raises(CheckoutError) as excinfo:
-        provider.checkout_create(request=make_request(currency="USD"))
+        provider.checkout_create(request=checkout_request(currency="USD"))
     assert excinfo.value.reason == "currency_unsupported"
     with pytest.raises(CheckoutError) as excinfo:
-        provider.checkout_create(request=make_request(payment_id=INV_ID_MAX + 1))
+        provider.checkout_create(request=checkout_request(payment_id=INV_ID_MAX + 1))
     assert excinfo.value.reason == "payment_id_out_of_range"
-
-
-# --- ResultURL: accepted --------------------------------------------------------------------
 
 
 def load_fixture(name: str) -> dict:
@@ -364,36 +342,28 @@ def test_result_amount_formats_all_accepted_and_equal(out_sum, algorithm):
     assert notification.event_key == "42"
 
 
-def test_result_r2c_without_shp():
-    provider = make_provider()
-    params = result_params(Shp_user=None, SignatureValue="F5C7A56A1C57A00A5D14A1CA55EFD2FF")
-    assert provider.notification_parse(params=params, remote_ip=None).payment_id == 42
-
-
-def test_result_r2d_lowercase_shp_key_is_kept_verbatim():
-    provider = make_provider()
-    params = result_params(Shp_user=None, shp_user="7")
-    params["SignatureValue"] = "060AB1B39CF4CD100635F50BDC3BD8F6"
-    assert provider.notification_parse(params=params, remote_ip=None).payment_id == 42
-
-
-def test_result_r4_three_shp_sent_unsorted_are_sorted_before_hashing():
-    provider = make_provider()
-    params = {
-        "Shp_user": "7",
-        "OutSum": "299.00",
-        "Shp_b": "2",
-        "InvId": "42",
-        "SignatureValue": "AEAE54927B461B4987AB6395D38BBD31",
-        "Shp_a": "1",
-    }
-    assert provider.notification_parse(params=params, remote_ip=None).payment_id == 42
-
-
-def test_result_t_r7_lowercase_signature_accepted():
-    provider = make_provider()
-    params = result_params(SignatureValue="c1d81018c21bd736536a17faf64416ca")
-    assert provider.notification_parse(params=params, remote_ip=None).payment_id == 42
+@pytest.mark.parametrize(
+    "params",
+    [
+        result_params(Shp_user=None, SignatureValue="F5C7A56A1C57A00A5D14A1CA55EFD2FF"),
+        result_params(  # a lowercase shp_ key is signed verbatim
+            Shp_user=None, shp_user="7", SignatureValue="060AB1B39CF4CD100635F50BDC3BD8F6"
+        ),
+        {  # three Shp_ sent unsorted are sorted before hashing
+            "Shp_user": "7",
+            "OutSum": "299.00",
+            "Shp_b": "2",
+            "InvId": "42",
+            "SignatureValue": "AEAE54927B461B4987AB6395D38BBD31",
+            "Shp_a": "1",
+        },
+        result_params(SignatureValue="c1d81018c21bd736536a17faf64416ca"),
+        result_params(out_summ="299.000000", inv_id="42", crc="deadbeef", IncSum="299"),
+    ],
+    ids=["r2c-without-shp", "r2d-lowercase-shp", "r4-unsorted-shp", "t-r7-lowercase", "aliases"],
+)
+def test_result_signed_variants_are_accepted(params):
+    assert make_provider().notification_parse(params=params, remote_ip=None).payment_id == 42
 
 
 def test_result_t_r8_unsigned_fields_changed_still_valid_and_same_event_key():
@@ -404,12 +374,6 @@ def test_result_t_r8_unsigned_fields_changed_still_valid_and_same_event_key():
     )
     assert tampered.event_key == original.event_key == "42"
     assert tampered.amount == original.amount
-
-
-def test_result_legacy_aliases_are_not_signed():
-    provider = make_provider()
-    params = result_params(out_summ="299.000000", inv_id="42", crc="deadbeef", IncSum="299")
-    assert provider.notification_parse(params=params, remote_ip=None).payment_id == 42
 
 
 def test_result_t_r9_duplicate_yields_same_event_key():
@@ -446,9 +410,6 @@ def test_signature_is_compared_with_compare_digest():
     with mock.patch("billing.providers.base.hmac.compare_digest", wraps=hmac.compare_digest) as spy:
         provider.notification_parse(params=result_params(), remote_ip=None)
     spy.assert_called_once()
-
-
-# --- ResultURL: tamper suite ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -637,9 +598,6 @@ def test_all_rejections_share_the_webhook_error_base():
             provider.notification_parse(params=params, remote_ip=None)
 
 
-# --- SuccessURL redirect (R3, Password#1) ---------------------------------------------------
-
-
 @pytest.mark.parametrize("algorithm", ["md5", "sha256"])
 def test_redirect_r3_password1(algorithm):
     provider = make_provider(hash_algorithm=algorithm)
@@ -657,9 +615,6 @@ def test_redirect_rejects_result_signature():
     provider = make_provider()
     with pytest.raises(WebhookVerificationError):
         provider.redirect_verify(params=result_params())
-
-
-# --- construction ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "ripemd160", "crc32", ""])

@@ -1,5 +1,5 @@
 """A banned customer's payment is credited (the money was taken), but the messages say the
-account is blocked and how to reach support; no keys message (issue 17, #12)."""
+account is blocked and how to reach support; no keys message."""
 
 from datetime import timedelta
 

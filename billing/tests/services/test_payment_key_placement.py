@@ -1,9 +1,5 @@
-"""A credited payment never places keys itself: placement is a task queued on commit.
-
-The credit only updates the keys that exist (new expiry); choosing nodes for missing keys
-(which locks node rows) is left to ``subscription_keys_converge_task``, queued once per
-subscription after commit. Each outbox message and each node's push is its own task.
-"""
+"""A credited payment never places keys itself: placement is a task queued on commit, once
+per subscription; each outbox message and each node's push is its own task."""
 
 import json
 from contextlib import suppress
@@ -70,9 +66,6 @@ def renewal(subscription):
         subscription=subscription,
         expires_at=timezone.now() + timedelta(hours=1),
     )
-
-
-# --- A new purchase ----------------------------------------------------------------------------
 
 
 def test_purchase_creates_no_key_and_queues_placement_once(
@@ -153,9 +146,6 @@ def test_a_rolled_back_credit_queues_nothing(tasks, django_capture_on_commit_cal
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING
     assert not Subscription.objects.exists()
-
-
-# --- A renewal ---------------------------------------------------------------------------------
 
 
 def test_renewal_with_a_live_key_updates_it_in_the_credit_and_queues_no_placement(
@@ -264,9 +254,6 @@ def test_renewal_without_a_live_key_queues_placement(
         assert old_key.sync_state == SyncState.PENDING
 
 
-# --- The placement task's service --------------------------------------------------------------
-
-
 def test_the_placement_task_skips_a_subscription_that_no_longer_exists(tasks):
 
     NodeFactory(health=NodeHealth.UP)
@@ -311,8 +298,6 @@ def test_the_placement_task_retries_on_a_database_error(monkeypatch):
         subscription_keys_converge_task.run(7)
     assert isinstance(retried.call_args.kwargs["exc"], DatabaseError)
 
-
-# --- End to end, eager Celery ------------------------------------------------------------------
 
 API = "http://telegram.test/bot123456:TEST-TOKEN"
 

@@ -1,4 +1,4 @@
-"""Old webhook rows are pruned after a retention period, keeping credited ones (issue 17, #4)."""
+"""Old webhook rows are pruned after a retention period, keeping credited ones."""
 
 from datetime import timedelta
 

@@ -29,18 +29,18 @@ def url(name: str, *args) -> str:
     return reverse(f"admin:{name}", args=args)
 
 
-# --- Customers -------------------------------------------------------------------------------
+CUSTOMERS = url("accounts_customer_changelist")
+SUBSCRIPTIONS = url("subscriptions_subscription_changelist")
 
 
 def test_ban_asks_for_a_reason_then_bans_and_audits(as_superuser, superuser):
     customer = CustomerFactory()
-    changelist = url("accounts_customer_changelist")
-    page = action(as_superuser, changelist, "ban_selected", [customer.pk])
+    page = action(as_superuser, CUSTOMERS, "ban_selected", [customer.pk])
     assert page.status_code == 200
     assert b'name="reason"' in page.content
     assert b"Ban customers" in page.content
 
-    response = action(as_superuser, changelist, "ban_selected", [customer.pk], reason="fraud")
+    response = action(as_superuser, CUSTOMERS, "ban_selected", [customer.pk], reason="fraud")
     assert response.status_code == 302
     customer.refresh_from_db()
     assert customer.is_banned
@@ -51,9 +51,7 @@ def test_ban_asks_for_a_reason_then_bans_and_audits(as_superuser, superuser):
 
 def test_ban_errors_are_reported_per_customer(as_superuser):
     customer = CustomerFactory(is_banned=True)
-    response = action(
-        as_superuser, url("accounts_customer_changelist"), "ban_selected", [customer.pk], reason="x"
-    )
+    response = action(as_superuser, CUSTOMERS, "ban_selected", [customer.pk], reason="x")
     assert levels(response) == ["error"]
     assert "already banned" in texts(response)[0]
 
@@ -62,7 +60,7 @@ def test_unban(as_superuser, superuser):
     customer = CustomerFactory(is_banned=True, banned_reason="spam")
     response = action(
         as_superuser,
-        url("accounts_customer_changelist"),
+        CUSTOMERS,
         "unban_selected",
         [customer.pk],
         reason="appeal",
@@ -79,7 +77,7 @@ def test_send_a_message_through_the_outbox(request, client_fixture):
     customers = [CustomerFactory(), CustomerFactory(bot_blocked_at=timezone.now())]
     response = action(
         client,
-        url("accounts_customer_changelist"),
+        CUSTOMERS,
         "message_selected",
         [c.pk for c in customers],
         text="Maintenance tonight",
@@ -94,13 +92,11 @@ def test_send_a_message_through_the_outbox(request, client_fixture):
 
 def test_support_cannot_ban(as_support):
     customer = CustomerFactory()
-    page = as_support.get(url("accounts_customer_changelist"))
+    page = as_support.get(CUSTOMERS)
     assert b"ban_selected" not in page.content
     assert b"unban_selected" not in page.content
     assert b"message_selected" in page.content
-    response = action(
-        as_support, url("accounts_customer_changelist"), "ban_selected", [customer.pk], reason="x"
-    )
+    response = action(as_support, CUSTOMERS, "ban_selected", [customer.pk], reason="x")
     customer.refresh_from_db()
     assert not customer.is_banned
     assert response.status_code in (200, 302)
@@ -109,9 +105,7 @@ def test_support_cannot_ban(as_support):
 
 def test_support_cannot_unban(as_support):
     customer = CustomerFactory(is_banned=True, banned_reason="spam")
-    action(
-        as_support, url("accounts_customer_changelist"), "unban_selected", [customer.pk], reason="x"
-    )
+    action(as_support, CUSTOMERS, "unban_selected", [customer.pk], reason="x")
     customer.refresh_from_db()
     assert customer.is_banned
 
@@ -132,14 +126,10 @@ def test_customer_change_page_shows_inlines_and_keys(as_superuser):
 def test_customer_search_by_telegram_id_and_username(as_superuser):
     alice = CustomerFactory(telegram_id=555001, username="alice")
     CustomerFactory(telegram_id=555002, username="bob")
-    changelist = url("accounts_customer_changelist")
-    by_id = as_superuser.get(changelist, {"q": "555001"})
+    by_id = as_superuser.get(CUSTOMERS, {"q": "555001"})
     assert list(by_id.context["cl"].result_list) == [alice]
-    by_name = as_superuser.get(changelist, {"q": "@alice"})
+    by_name = as_superuser.get(CUSTOMERS, {"q": "@alice"})
     assert list(by_name.context["cl"].result_list) == [alice]
-
-
-# --- Subscriptions ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("client_fixture", ["as_superuser", "as_support"])
@@ -147,16 +137,17 @@ def test_extend_through_the_form(request, client_fixture):
     client = request.getfixturevalue(client_fixture)
     subscription = SubscriptionFactory()
     before = subscription.expires_at
-    changelist = url("subscriptions_subscription_changelist")
-    form = action(client, changelist, "extend_selected", [subscription.pk])
+    form = action(client, SUBSCRIPTIONS, "extend_selected", [subscription.pk])
     assert form.status_code == 200
     assert b'name="days"' in form.content
-    invalid = action(client, changelist, "extend_selected", [subscription.pk], days="0", reason="x")
+    invalid = action(
+        client, SUBSCRIPTIONS, "extend_selected", [subscription.pk], days="0", reason="x"
+    )
     assert invalid.status_code == 200  # the form again, with its error
     assert b"errorlist" in invalid.content
 
     response = action(
-        client, changelist, "extend_selected", [subscription.pk], days="10", reason="outage"
+        client, SUBSCRIPTIONS, "extend_selected", [subscription.pk], days="10", reason="outage"
     )
     assert response.status_code == 302
     subscription.refresh_from_db()
@@ -170,7 +161,7 @@ def test_expire_now(as_superuser, superuser):
     subscription = SubscriptionFactory()
     response = action(
         as_superuser,
-        url("subscriptions_subscription_changelist"),
+        SUBSCRIPTIONS,
         "expire_selected",
         [subscription.pk],
         reason="abuse",
@@ -189,7 +180,7 @@ def test_reprovision_pushes_keys_again_and_audits(as_superuser, superuser):
     NodeClient.objects.filter(pk=key.pk).update(sync_state=SyncState.ERROR, attempts=6)
     response = action(
         as_superuser,
-        url("subscriptions_subscription_changelist"),
+        SUBSCRIPTIONS,
         "reprovision_selected",
         [subscription.pk],
     )
@@ -206,11 +197,10 @@ def test_move_to_another_node(as_superuser, superuser):
     target = NodeFactory(name="dst", health=NodeHealth.UP)
     subscription = SubscriptionFactory()
     NodeClientFactory(subscription=subscription, node=source)
-    changelist = url("subscriptions_subscription_changelist")
-    form = action(as_superuser, changelist, "move_selected", [subscription.pk])
+    form = action(as_superuser, SUBSCRIPTIONS, "move_selected", [subscription.pk])
     assert b"dst" in form.content
     response = action(
-        as_superuser, changelist, "move_selected", [subscription.pk], node=str(target.pk)
+        as_superuser, SUBSCRIPTIONS, "move_selected", [subscription.pk], node=str(target.pk)
     )
     assert response.status_code == 302
     assert "Moved 1 subscription(s) to dst" in texts(response)[0]
@@ -224,7 +214,7 @@ def test_move_error_is_reported(as_superuser):
     NodeClientFactory(subscription=subscription, node=node)
     response = action(
         as_superuser,
-        url("subscriptions_subscription_changelist"),
+        SUBSCRIPTIONS,
         "move_selected",
         [subscription.pk],
         node=str(node.pk),
@@ -243,12 +233,10 @@ def test_move_error_is_reported(as_superuser):
 )
 def test_support_is_refused_everything_but_extend(as_support, name, data):
     subscription = SubscriptionFactory()
-    page = as_support.get(url("subscriptions_subscription_changelist"))
+    page = as_support.get(SUBSCRIPTIONS)
     assert b"extend_selected" in page.content
     assert name.encode() not in page.content
-    action(
-        as_support, url("subscriptions_subscription_changelist"), name, [subscription.pk], **data
-    )
+    action(as_support, SUBSCRIPTIONS, name, [subscription.pk], **data)
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.ACTIVE
     assert not AuditLog.objects.exists()
@@ -265,10 +253,9 @@ def test_subscription_filters(as_superuser):
     SubscriptionFactory()
     node = NodeFactory(name="nl-1")
     NodeClientFactory(subscription=week, node=node)
-    changelist = url("subscriptions_subscription_changelist")
 
     def ids(**params):
-        response = as_superuser.get(changelist, params)
+        response = as_superuser.get(SUBSCRIPTIONS, params)
         assert response.status_code == 200
         return {s.pk for s in response.context["cl"].result_list}
 
@@ -278,9 +265,6 @@ def test_subscription_filters(as_superuser):
     assert ids(node=str(node.pk)) == {week.pk}
     assert ids(status__exact="expired") == {ended.pk}
     assert ids(q=str(soon.customer.telegram_id)) == {soon.pk}
-
-
-# --- Tariffs ---------------------------------------------------------------------------------
 
 
 def test_tariff_validation_errors_are_shown(as_superuser):
@@ -363,9 +347,6 @@ def test_support_cannot_edit_tariffs(as_support):
     assert tariff.is_active
 
 
-# --- Nodes and payments (other issues' admins, checked for the support group) ----------------
-
-
 def test_support_cannot_edit_nodes(as_support):
     node = NodeFactory()
     assert as_support.get(url("nodes_node_add")).status_code == 403
@@ -383,9 +364,6 @@ def test_support_cannot_refund(as_support, settings):
     )
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PAID
-
-
-# --- Audit and outbox ------------------------------------------------------------------------
 
 
 def test_audit_log_is_read_only_and_filterable(as_superuser, superuser):
@@ -455,7 +433,7 @@ def test_operators_group_can_do_operator_things_but_not_manage_users(as_operator
     customer = CustomerFactory()
     action(
         as_operator,
-        url("accounts_customer_changelist"),
+        CUSTOMERS,
         "ban_selected",
         [customer.pk],
         reason="abuse",

@@ -185,9 +185,6 @@ def test_totp_devices_are_managed_in_the_console(client, staff):
     assert response.status_code == 200
 
 
-# --- Superusers: 2FA by default in production ------------------------------------------------
-
-
 def test_superusers_need_2fa_by_default_in_production():
     show = [
         "-c",

@@ -1,5 +1,5 @@
 """A FAILED payment notification alerts once and stays on the dashboard until reprocessed
-or dismissed (issue 17, #10): the provider may have taken the money, nothing was credited."""
+or dismissed: the provider may have taken the money, nothing was credited."""
 
 from datetime import timedelta
 from unittest import mock

@@ -1,5 +1,5 @@
 """/metrics: who may read it, the series it exposes, and the values moving when a webhook, a
-provisioning task and a bot update happen (issue 8)."""
+provisioning task and a bot update happen."""
 
 from datetime import timedelta
 
@@ -47,9 +47,6 @@ SERIES = [
 ]
 
 
-# --- Access ----------------------------------------------------------------------------------
-
-
 def test_off_without_token_or_allowlist(client, settings):
     settings.METRICS_TOKEN = ""
     settings.METRICS_ALLOWED_IPS = []
@@ -90,9 +87,6 @@ def test_token_and_allowlist_must_both_pass(client, settings):
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.10").status_code == 401
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.11", **auth).status_code == 403
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.10", **auth).status_code == 200
-
-
-# --- Series ----------------------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("billing_providers")

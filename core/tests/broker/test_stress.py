@@ -1,12 +1,10 @@
-"""The embedded broker under load (issue 17 #8): several processes publish thousands of tiny
-tasks while a real worker (``celery -A vpnsite worker``, prefork) consumes them from a private
-broker folder. The worker must stay up and run every message once. Worker and publishers use
-the test settings with the folder polled every millisecond (``core/tests/broker/settings.py``).
+"""The embedded broker under load: several processes publish thousands of tiny tasks while a
+real prefork worker consumes them (``core/tests/broker/settings.py``); it must stay up and run
+every message once.
 
-kombu's stock ``filesystem://`` transport lets the worker take a file its publisher has not
-written yet and die of ``JSONDecodeError`` (kombu #1551). To run this test against it:
-``CELERY_BROKER_URL=filesystem:// pytest core/tests/broker/test_stress.py`` (Celery reads that
-variable before its settings).
+kombu's stock ``filesystem://`` transport lets the worker take a half-written file and die of
+``JSONDecodeError`` (kombu #1551); ``CELERY_BROKER_URL=filesystem:// pytest
+core/tests/broker/test_stress.py`` runs this test against it.
 """
 
 import os

@@ -1,11 +1,5 @@
-"""Keys hold on every real 3x-ui release we support (docs/x3ui.md).
-
-Each test runs against the simulator of the releases where the real panel behaves that way
-(``X3UISimulator(version=...)``, modelled on the panel's Go source). The tests named after
-a defect (1-7) failed on the code before the fix, on the releases named; the follow-ups at
-the end cover holes a review found in the first fix; the placement test pins a rule the
-issue restates.
-"""
+"""Keys hold on every real 3x-ui release we support (docs/x3ui.md), each test against the
+simulator of the releases where the real panel behaves that way."""
 
 import contextlib
 import json
@@ -34,7 +28,7 @@ from notifications.models import OutboxMessage
 from notifications.tests.helpers import ADMIN_CHATS
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.services.lifecycle import subscription_create, subscription_extend
-from subscriptions.tests.factories import TariffFactory
+from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -78,11 +72,8 @@ def release(request, sim_factory):
     return request.param, sim, node_for(sim, name=f"panel-{request.param}")
 
 
-# -- 1. traffic ------------------------------------------------------------------------------
-
-
 def test_traffic_is_read_on_every_release(release, django_capture_on_commit_callbacks):
-    """Defect 1: v2.x/v3.0 ``inbounds/get/{id}`` has no clientStats; usage read 0."""
+    """v2.x/v3.0 ``inbounds/get/{id}`` has no clientStats."""
     _version, sim, node = release
     tariff = TariffFactory(traffic_limit_gb=1)
     sub = bought(django_capture_on_commit_callbacks, tariff)
@@ -100,17 +91,13 @@ def test_traffic_is_read_on_every_release(release, django_capture_on_commit_call
     assert sim.client(key.email)["enable"] is False
 
 
-# -- 2. a late answer ------------------------------------------------------------------------
-
-
 @override_settings(X3UI_READ_TIMEOUT=0.5)
 def test_a_retried_add_after_a_late_answer_leaves_one_working_client(
     release, django_capture_on_commit_callbacks
 ):
-    """Defect 2: a re-add duplicates the client (v3.0.x, v3.2.8-v3.4.2) or is refused and
-    strands the key in `error` (v3.1.0-v3.2.7)."""
+    """A re-add duplicates the client (v3.0.x, v3.2.8-v3.4.2) or is refused (v3.1.0-v3.2.7)."""
     version, sim, node = release
-    x3ui_clients_reset()  # panel clients made before the short read timeout was set
+    x3ui_clients_reset()
     sub = bought(django_capture_on_commit_callbacks, execute=False)
     key = sub.keys.get()
     sim.add_fault("late", delay=1.5, path=ADD_PATH[family(version)], count=1)
@@ -129,8 +116,7 @@ def test_a_retried_add_after_a_late_answer_leaves_one_working_client(
 
 @override_settings(X3UI_READ_TIMEOUT=0.5)
 def test_a_retried_delete_after_a_late_answer_is_done(release, django_capture_on_commit_callbacks):
-    """Defect 2: the retry of a delete the panel applied was a refusal on v3.0+ (not found),
-    and the key stayed `removing`."""
+    """On v3.0+ the retry of a delete the panel applied is refused (not found)."""
     version, sim, node = release
     sim.seed_client("someone-else", comment="made by hand")  # legacy keeps a last client
     sub = bought(django_capture_on_commit_callbacks)
@@ -138,7 +124,7 @@ def test_a_retried_delete_after_a_late_answer_is_done(release, django_capture_on
     NodeClient.objects.filter(pk=key.pk).update(
         sync_state=SyncState.REMOVING, enable=False, desired_version=F("desired_version") + 1
     )
-    x3ui_clients_reset()  # panel clients made before the short read timeout was set
+    x3ui_clients_reset()
     sim.add_fault("late", delay=1.5, path=DELETE_PATH[family(version)], count=1)
 
     with pytest.raises(X3UIUnavailable, match="timed out"):
@@ -151,12 +137,8 @@ def test_a_retried_delete_after_a_late_answer_is_done(release, django_capture_on
     assert sim.client("someone-else") is not None
 
 
-# -- 3. our left-over client on v3.4.2+ -----------------------------------------------------
-
-
 def test_reconcile_disables_our_left_over_client(release):
-    """Defect 3: on v3.4.2+ the listing row was sent back with ``"allowedIPs": ""`` and the
-    update failed for ever."""
+    """On v3.4.2+ the listing row sent back as is (``"allowedIPs": ""``) fails the update."""
     _version, sim, node = release
     orphan = seed_orphan(sim)
     result = node_reconcile(node=node)
@@ -166,14 +148,10 @@ def test_reconcile_disables_our_left_over_client(release):
     assert node_reconcile(node=node)["orphans_disabled"] == 0
 
 
-# -- 4. a client that is not ours ------------------------------------------------------------
-
-
 def test_a_foreign_client_with_our_email_is_never_touched(
     release, django_capture_on_commit_callbacks
 ):
-    """Defect 4: on v3.1+ the add was refused as a duplicate and the fallback replaced the
-    foreign client's uuid, subId and comment; on v2.x it ended in "empty client ID"."""
+    """A foreign client with our email keeps its uuid, subId and comment."""
     _version, sim, node = release
     sub = bought(django_capture_on_commit_callbacks, execute=False)
     key = sub.keys.get()
@@ -194,11 +172,8 @@ def test_a_foreign_client_with_our_email_is_never_touched(
     assert key.email in alerts.first().text
 
 
-# -- 5. one node per panel inbound -----------------------------------------------------------
-
-
 def test_the_same_panel_inbound_cannot_be_two_nodes(sim_factory):
-    """Defect 5: a second node on the same inbound took the first one's keys for orphans."""
+    """A second node on the same inbound would take the first one's keys for orphans."""
     sim = sim_factory(version="3.6.0")
     node_create(name="one", panel_url=sim.url, inbound_id=1, username=USERNAME, password=PASSWORD)
     same = sim.url.replace("http://", "HTTP://").rstrip("/")  # another spelling
@@ -236,15 +211,11 @@ def test_a_key_of_another_node_on_the_same_panel_is_no_orphan(
     assert sim.client(key.email, inbound_id=key.node.inbound_id)["enable"] is True
 
 
-# -- 6. one email, several inbounds ----------------------------------------------------------
-
-
 @pytest.mark.parametrize("version", ["3.0.2", "3.1.0", "3.4.2", "3.6.0"])
 def test_keys_on_two_inbounds_of_one_panel_are_separate_clients(
     version, sim_factory, django_capture_on_commit_callbacks
 ):
-    """Defect 6: one email on two inbounds: a change on one node changed (or deleted) the
-    other node's client."""
+    """One email on two inbounds: a change on one node leaves the other node's client."""
     sim = sim_factory(version=version, inbounds=[{"id": 1, "port": 443}, {"id": 2, "port": 8443}])
     node_one = node_for(sim, name="one", inbound_id=1)
     node_two = node_for(sim, name="two", inbound_id=2)
@@ -275,7 +246,7 @@ def test_keys_on_two_inbounds_of_one_panel_are_separate_clients(
 def test_a_client_detached_from_our_inbound_is_put_back(
     version, sim_factory, django_capture_on_commit_callbacks
 ):
-    """Defect 6: a record on no inbound (``inboundIds: null``) counted as present."""
+    """A record on no inbound (``inboundIds: null``) is not present."""
     sim, node, sub, key = _detached_key(sim_factory, version, django_capture_on_commit_callbacks)
     assert sim.client(key.email) is None
 
@@ -285,13 +256,8 @@ def test_a_client_detached_from_our_inbound_is_put_back(
     assert sim.client(key.email)["id"] == str(sub.client_uuid)
 
 
-# -- 7. the panel's login limiter ------------------------------------------------------------
-
-
 def test_a_refused_login_is_not_retried_before_the_limiter_window(release):
-    """Defect 7: our retries and health checks tripped the limiter (v3.0+: 5 failures in
-    5 minutes block the user for 15, even with the right password), and on v2.8.3 every
-    failure sent the panel owner the password we tried."""
+    """Retries must not trip the login limiter (v3.0+) nor mail the owner our password (v2.8.3)."""
     version, sim, node = release
     Node.objects.filter(pk=node.pk).update(panel_password="an-old-password")
     node.refresh_from_db()
@@ -337,9 +303,6 @@ def test_a_paused_login_is_tried_again_after_the_window(release):
     assert OutboxMessage.objects.filter(kind="panel-login-refused").count() == ADMIN_CHATS
 
 
-# -- placement and adding nodes ---------------------------------------------------------------
-
-
 def test_node_add_fails_on_a_failed_check_unless_forced(sim_factory):
     sim = sim_factory(version="3.4.2")
     args = ["node", "add", "--name", "n1", "--url", sim.url, "--inbound-id", "1"]
@@ -350,15 +313,6 @@ def test_node_add_fails_on_a_failed_check_unless_forced(sim_factory):
         call_command(*args[:-1], "7", "--username", USERNAME, "--password", PASSWORD)
     call_command(*args, "--username", USERNAME, "--password", "wrong", "--force")
     assert Node.objects.filter(name="n1").exists()
-
-
-def _subscription(tariff):
-    from subscriptions.tests.factories import SubscriptionFactory
-
-    return SubscriptionFactory(tariff=tariff)
-
-
-# -- follow-ups: an add in doubt stays in doubt until the panel settles it -------------------
 
 
 @override_settings(X3UI_READ_TIMEOUT=0.5)
@@ -411,7 +365,7 @@ def test_a_client_the_panel_holds_twice_is_reported_and_kept_converged(sim_facto
     sim = sim_factory(version="3.0.2")
     sim.seed_client("keeps-the-inbound-busy")
     node = node_for(sim)
-    sub = _subscription(TariffFactory())
+    sub = SubscriptionFactory(tariff=TariffFactory())
     email = key_email(subscription_id=sub.pk, node_id=node.pk)
     ours = {"id": str(sub.client_uuid), "email": email, "enable": True, "subId": "x"}
     ours["comment"] = f"vpnsite:s{sub.pk}"
@@ -503,7 +457,7 @@ def test_one_email_on_two_inbounds_is_counted_once(version, sim_factory):
     sim = sim_factory(version=version, inbounds=[{"id": 1, "port": 443}, {"id": 2, "port": 8443}])
     one = node_for(sim, name="one", inbound_id=1)
     two = node_for(sim, name="two", inbound_id=2)
-    sub = _subscription(TariffFactory(node_count=0, traffic_limit_gb=1))
+    sub = SubscriptionFactory(tariff=TariffFactory(node_count=0, traffic_limit_gb=1))
     email = f"s{sub.pk}"
     fields = {"id": str(sub.client_uuid), "sub_id": sub.sub_id, "comment": f"vpnsite:s{sub.pk}"}
     if version == "3.0.2":
@@ -539,9 +493,6 @@ def _no_push():
     return mock.patch("subscriptions.services.keys.keys_push_on_commit")
 
 
-# -- second review: races, a missing inbound, a way back after a refusal --------------------
-
-
 def _loading_then(action):
     """`node_keys_for_sync` that lets `action` run right after the caller loaded its keys
     (or, for a reconcile, right after its listing): a second worker in between."""
@@ -566,29 +517,21 @@ def _loading_then(action):
 
 
 @pytest.mark.parametrize("version", ["3.0.2", "3.4.2"])
-def test_two_workers_pushing_one_new_key_add_it_once(
-    version, sim_factory, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("racing", ["push", "reconcile"])
+def test_a_push_racing_a_push_or_a_reconcile_adds_the_key_once(
+    version, racing, sim_factory, django_capture_on_commit_callbacks
 ):
     sim = sim_factory(version=version)
     sim.seed_client("keeps-the-inbound-busy")
     node = node_for(sim)
     key = bought(django_capture_on_commit_callbacks, execute=False).keys.get()
     with _loading_then(lambda: node_keys_push(node_id=node.pk, key_ids=[key.pk])):
-        node_keys_push(node_id=node.pk, key_ids=[key.pk])
-    assert sim.client_copies(key.email) == 1
-
-
-@pytest.mark.parametrize("version", ["3.0.2", "3.4.2"])
-def test_a_push_between_a_reconciles_listing_and_its_keys_adds_once(
-    version, sim_factory, django_capture_on_commit_callbacks
-):
-    sim = sim_factory(version=version)
-    sim.seed_client("keeps-the-inbound-busy")
-    node = node_for(sim)
-    key = bought(django_capture_on_commit_callbacks, execute=False).keys.get()
-    with _loading_then(lambda: node_keys_push(node_id=node.pk, key_ids=[key.pk])):
+        if racing == "push":
+            node_keys_push(node_id=node.pk, key_ids=[key.pk])
+        else:
+            node_reconcile(node=node)
+    if racing == "reconcile":
         node_reconcile(node=node)
-    node_reconcile(node=node)
     assert sim.client_copies(key.email) == 1
 
 
@@ -635,7 +578,7 @@ def test_an_operators_retry_brings_a_refused_key_back(
     sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.6.0")
     node_for(sim_a, name="a", weight=1)
     node_b = node_for(sim_b, name="b", weight=100)
-    sub = _subscription(TariffFactory(node_count=0))
+    sub = SubscriptionFactory(tariff=TariffFactory(node_count=0))
     email_b = key_email(subscription_id=sub.pk, node_id=node_b.pk)
     sim_b.seed_client(email_b, comment="made by hand")
     with django_capture_on_commit_callbacks(execute=True):

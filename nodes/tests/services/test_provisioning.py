@@ -1,14 +1,13 @@
 """Keys converge on real (simulated) panels over HTTP, for both API generations."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
+from core.tests.helpers import run_concurrently
 from nodes.models import NodeClient, SyncState
 from nodes.services.keys import OURS_COMMENT_PREFIX
 from nodes.services.push import node_keys_push
@@ -226,24 +225,11 @@ def test_two_workers_provisioning_the_same_key_leave_one_client(
     node = node_for(sim)
     sub = subscription_create(customer=CustomerFactory(), tariff=TariffFactory())
     key = sub.keys.get()
-    barrier = threading.Barrier(2)
-    errors = []
 
-    def worker():
-        try:
-            barrier.wait(timeout=10)
-            node_keys_push(node_id=node.pk, key_ids=[key.pk])
-        except Exception as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+    def push():
+        node_keys_push(node_id=node.pk, key_ids=[key.pk])
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert errors == []
+    assert run_concurrently([push, push]) == []
     assert [c["email"] for c in sim.clients()].count(panel_email(sub, sim)) == 1
     key.refresh_from_db()
     assert key.sync_state == SyncState.SYNCED

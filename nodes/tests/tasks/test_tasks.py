@@ -62,7 +62,7 @@ def test_backoff_is_exponential_with_jitter_and_capped():
 
 def test_failover_within_a_minute_at_the_defaults_without_moving_keys_on_one_lost_check():
     """Down after NODE_DOWN_AFTER_FAILURES checks NODE_HEALTH_INTERVAL apart, the last one as
-    slow as the panel timeouts allow: within 60 s (it was 162 s), and never on one check."""
+    slow as the panel timeouts allow: within 60 s, and never on one check."""
     from vpnsite.settings.integrations import celery as beat
     from vpnsite.settings.integrations import x3ui
 

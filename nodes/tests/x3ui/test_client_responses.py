@@ -65,9 +65,6 @@ def _login_ok(mocked, *, csrf: bool = True) -> None:
     )
 
 
-# -- parsing -----------------------------------------------------------------------------
-
-
 LEGACY_LIST = BASE + "panel/api/inbounds/list"
 
 
@@ -142,9 +139,6 @@ def test_status_parsed_and_null_status_tolerated(mocked):
     assert _client(api_token=TOKEN).server_status().xray_state == "unknown"
 
 
-# -- writes ------------------------------------------------------------------------------
-
-
 def test_legacy_add_body_and_empty_body_success(mocked):
     _login_ok(mocked)
     add = mocked.post(BASE + "panel/api/inbounds/addClient", body=b"")  # 3x-ui #3052
@@ -199,9 +193,6 @@ def test_v3_update_body_is_flat_and_keyed_by_email(mocked):
     body = json.loads(update.calls[0].request.body)
     assert body["id"] == "u1"
     assert (body["enable"], body["totalGB"]) == (False, 7)
-
-
-# -- HTTP behaviour ----------------------------------------------------------------------
 
 
 def test_headers_timeout_and_bearer(mocked):

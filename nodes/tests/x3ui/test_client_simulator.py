@@ -28,9 +28,6 @@ def _client(email: str, **fields) -> PanelClient:
     return PanelClient(email=email, **fields)
 
 
-# -- authentication ----------------------------------------------------------------------
-
-
 def test_password_login_uses_csrf_where_the_panel_has_it(any_sim, client_factory):
     client = client_factory(any_sim, generation=any_sim.generation)
     assert client.list_clients() == []
@@ -104,9 +101,6 @@ def test_session_that_cannot_be_restored_is_auth_error(sim, client):
     sim.expire_sessions()
     with pytest.raises(X3UIAuthError):
         client.list_clients()
-
-
-# -- client operations ---------------------------------------------------------------------
 
 
 def test_add_single_then_list_with_traffic(sim, client):
@@ -270,9 +264,6 @@ def test_foreign_clients_are_listed_as_they_are(sim, client):
     assert (foreign.up, foreign.down) == (10, 20)
 
 
-# -- inbound and status ------------------------------------------------------------------
-
-
 def test_get_inbound_parses_stream_settings(sim, client):
     client.add_client(_client("s1"))
     inbound = client.get_inbound()
@@ -291,9 +282,6 @@ def test_server_status(sim, client):
     status = client.server_status()
     assert status.xray_running
     assert status.raw["mem"]["total"] > 0
-
-
-# -- generation detection ----------------------------------------------------------------
 
 
 def test_generation_detected_once_and_cached(sim, client):
@@ -336,9 +324,6 @@ def test_panel_upgrade_across_restart_is_followed(tmp_path, sim_factory, client_
     client.add_client(_client("s2"))
     assert client.generation == "v3"
     assert {c.email for c in client.list_clients()} == {"s1", "s2"}
-
-
-# -- faults ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["http500", "empty", "html", "reset"])

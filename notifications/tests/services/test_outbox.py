@@ -242,9 +242,7 @@ def test_flush_releases_stale_claims_and_requeues_due_messages():
 @responses.activate
 @override_settings(TELEGRAM_RATE_PER_CHAT_SECONDS=0, TELEGRAM_RATE_GLOBAL_PER_SECOND=10_000)
 def test_a_lost_task_never_blocks_a_chat(monkeypatch):
-    """The drill of issue 17: 645 messages pending, the admin chat's head held by a worker that
-    died, 599 "new payment" messages queued behind it and 45 other chats' lost messages after
-    them. One flush resends every chat's head, however far the head ranks in the backlog."""
+    """One flush resends every chat's head, however far the head ranks in the backlog."""
     responses.post(f"{API}/sendMessage", json=ok())
     now = timezone.now()
     queued_at = now - timedelta(minutes=30)
@@ -326,9 +324,7 @@ def test_a_failed_earlier_message_does_not_hold_the_chat():
 
 @override_settings(TELEGRAM_RATE_PER_CHAT_SECONDS=0)
 def test_the_flush_never_piles_copies_of_a_queued_head_onto_a_backlog(monkeypatch):
-    """Found by bench/drill.py: while the broker held a backlog, every flush (30 s) queued
-    every chat's head again, and the queue grew by hundreds of copies each time. A head the
-    flush queued is queued again only FLUSH_REQUEUE_AFTER_FLUSHES flushes later."""
+    """A queued head is queued again only FLUSH_REQUEUE_AFTER_FLUSHES flushes later."""
     from django.core.cache import cache
 
     heads = [queue(text=f"chat {i}") for i in range(3)]
@@ -361,9 +357,7 @@ def test_the_flush_queues_every_head_when_the_cache_is_down(monkeypatch):
 
 
 def test_a_claim_of_a_killed_worker_is_released_within_the_task_time_limits(monkeypatch):
-    """Found by bench/drill.py: a message claimed by a worker SIGKILLed mid-send waited over
-    5 minutes. Nothing holds a claim longer than the task's hard time limit (60 s) or a Bot
-    API call's timeouts, so the flush releases it after 2 minutes."""
+    """No claim outlives the task's time limit or the Bot API timeouts: released after 2 min."""
     from notifications.tasks import outbox_send_task
 
     assert outbox_send_task.time_limit <= 60

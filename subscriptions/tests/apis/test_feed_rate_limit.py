@@ -1,4 +1,4 @@
-"""The feed's abuse limit: per client address, counting only unknown tokens (issue 17, #13).
+"""The feed's abuse limit: per client address, counting only unknown tokens.
 
 A carrier NAT puts thousands of subscribers behind one address; their apps must never limit
 each other, while someone guessing tokens is slowed down all the same."""

@@ -124,14 +124,8 @@ def test_a_chunk_leaves_keys_as_expiring_each_row_alone_does():
 
     def key_state(sub):
         return NodeClient.objects.filter(subscription=sub).values(
-            "enable",
-            "expiry_time_ms",
-            "limit_ip",
-            "total_bytes",
-            "desired_version",
-            "synced_version",
-            "sync_state",
-            "attempts",
+            *("enable", "expiry_time_ms", "limit_ip", "total_bytes", "attempts"),
+            *("desired_version", "synced_version", "sync_state"),
         )[0]
 
     swept, alone = build(), build()

@@ -17,17 +17,13 @@ from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 pytestmark = pytest.mark.django_db
 
 
-def _subscription(tariff):
-    return SubscriptionFactory(tariff=tariff)
-
-
 def test_a_subscription_refused_by_one_node_is_placed_on_another(
     sim_factory, django_capture_on_commit_callbacks
 ):
     sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.0.2")
     node_a = node_for(sim_a, name="a", weight=100)
     node_b = node_for(sim_b, name="b", weight=1)
-    sub = _subscription(TariffFactory())  # no keys yet
+    sub = SubscriptionFactory(tariff=TariffFactory())  # no keys yet
     sim_a.seed_client(key_email(subscription_id=sub.pk, node_id=node_a.pk), comment="by hand")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -48,7 +44,7 @@ def test_a_subscription_refused_everywhere_does_not_bounce(
     sim_a, sim_b = sim_factory(version="3.6.0"), sim_factory(version="3.4.2")
     node_a = node_for(sim_a, name="a", weight=100)
     node_b = node_for(sim_b, name="b", weight=1)
-    sub = _subscription(TariffFactory())
+    sub = SubscriptionFactory(tariff=TariffFactory())
     for sim, node in ((sim_a, node_a), (sim_b, node_b)):
         sim.seed_client(key_email(subscription_id=sub.pk, node_id=node.pk), comment="by hand")
 

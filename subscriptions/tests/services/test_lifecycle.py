@@ -1,12 +1,12 @@
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
+from core.tests.helpers import run_concurrently
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.services.lifecycle import (
     subscription_create,
@@ -144,41 +144,15 @@ def test_sweep_leaves_a_subscription_extended_after_selection():
     assert result.status == SubscriptionStatus.ACTIVE
 
 
-def _run_in_threads(n, target):
-    barrier = threading.Barrier(n)
-    errors = []
-
-    def worker():
-        try:
-            barrier.wait(timeout=10)
-            target()
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return errors
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_extends_add_both_durations(on_postgres):
     start = timezone.now()
     sub = SubscriptionFactory(started_at=start, expires_at=start + timedelta(days=10))
-    days = iter([30, 7, 1, 90])
-    lock = threading.Lock()
 
-    def extend():
-        with lock:
-            d = next(days)
-        subscription_extend(subscription=Subscription(pk=sub.pk), days=d)
+    def extend(days):
+        return lambda: subscription_extend(subscription=Subscription(pk=sub.pk), days=days)
 
-    errors = _run_in_threads(4, extend)
-    assert errors == []
+    assert run_concurrently([extend(30), extend(7), extend(1), extend(90)]) == []
     sub.refresh_from_db()
     assert sub.expires_at == start + timedelta(days=10 + 30 + 7 + 1 + 90)
     assert AuditLog.objects.filter(event_type=AuditEvent.SUBSCRIPTION_EXTENDED).count() == 4
@@ -192,18 +166,7 @@ def test_concurrent_extend_and_expire_sweep_never_lose_the_extension(on_postgres
     def extend():
         subscription_extend(subscription=Subscription(pk=sub.pk), days=30)
 
-    def sweep():
-        subscriptions_expire_due()
-
-    targets = iter([extend, sweep])
-    lock = threading.Lock()
-
-    def run():
-        with lock:
-            fn = next(targets)
-        fn()
-
-    assert _run_in_threads(2, run) == []
+    assert run_concurrently([extend, subscriptions_expire_due]) == []
     sub.refresh_from_db()
     # Whichever ran first, the paid-for 30 days are there and the subscription is active.
     assert sub.status == SubscriptionStatus.ACTIVE

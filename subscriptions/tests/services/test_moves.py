@@ -1,14 +1,13 @@
 """An operator moves a subscription to another node: old keys removed, new key pushed."""
 
-import threading
-
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
+from core.tests.helpers import run_concurrently
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from notifications.models import OutboxMessage
@@ -128,27 +127,6 @@ def test_a_failed_move_changes_nothing(operator):
     assert key.sync_state == SyncState.SYNCED
 
 
-def _concurrently(calls) -> list[Exception]:
-    barrier = threading.Barrier(len(calls))
-    errors: list[Exception] = []
-
-    def run(call):
-        try:
-            barrier.wait(timeout=10)
-            call()
-        except Exception as exc:  # noqa: BLE001 - surfaced to the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return errors
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_moves_into_the_last_slot_let_exactly_one_in(on_postgres, monkeypatch):
     monkeypatch.setattr("nodes.tasks.node_keys_push_task.delay", lambda *args: None)
@@ -160,7 +138,7 @@ def test_concurrent_moves_into_the_last_slot_let_exactly_one_in(on_postgres, mon
         live_key(subscription, NodeFactory(name=f"source-{i}"))
         subscriptions.append(subscription)
 
-    errors = _concurrently(
+    errors = run_concurrently(
         [
             lambda s=subscription: subscription_move(subscription=s, node=target, actor=operator)
             for subscription in subscriptions
@@ -181,7 +159,7 @@ def test_concurrent_moves_of_one_subscription_leave_one_live_key(on_postgres, mo
     live_key(subscription, NodeFactory(name="a", health=NodeHealth.UP))
     b, c = NodeFactory(name="b"), NodeFactory(name="c")
 
-    errors = _concurrently(
+    errors = run_concurrently(
         [
             lambda: subscription_move(subscription=subscription, node=b, actor=operator),
             lambda: subscription_move(subscription=subscription, node=c, actor=operator),

@@ -1,11 +1,11 @@
 """Placement: which nodes take new keys (weighted round-robin, health, room, eligibility)."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 
+from core.tests.helpers import run_concurrently
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeFactory
 from subscriptions.services.lifecycle import (
@@ -94,24 +94,8 @@ def test_concurrent_purchases_never_overfill_a_node(on_postgres):
     customers = [SubscriptionFactory.build().customer for _ in range(12)]
     for c in customers:
         c.save()
-    barrier = threading.Barrier(12)
-    errors = []
-
-    def buy(customer):
-        try:
-            barrier.wait(timeout=10)
-            subscription_create(customer=customer, tariff=tariff)
-        except Exception as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=buy, args=(c,)) for c in customers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    buys = [lambda c=c: subscription_create(customer=c, tariff=tariff) for c in customers]
+    assert run_concurrently(buys) == []
     assert NodeClient.objects.filter(node=small).count() == 3
     assert NodeClient.objects.filter(node=big).count() == 9
 

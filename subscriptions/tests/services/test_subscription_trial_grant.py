@@ -1,15 +1,14 @@
 """subscription_trial_grant: one free trial per customer, even under concurrency."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connections
 
 from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog
+from core.tests.helpers import run_concurrently
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.selectors import trial_tariff_get
 from subscriptions.services.lifecycle import subscription_trial_grant
@@ -88,30 +87,13 @@ def test_banned_customer_gets_no_trial(trial):
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_requests_grant_one_trial(on_postgres, trial):
     customer = CustomerFactory(language="en")
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
     def request():
-        try:
-            barrier.wait(timeout=10)
-            subscription_trial_grant(customer=Customer.objects.get(pk=customer.pk))
-            result = "granted"
-        except ApplicationError as exc:
-            result = exc.message
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
-            result = repr(exc)
-        finally:
-            connections.close_all()
-        with lock:
-            outcomes.append(result)
+        subscription_trial_grant(customer=Customer.objects.get(pk=customer.pk))
 
-    threads = [threading.Thread(target=request) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert sorted(outcomes) == ["You have already used your free trial.", "granted"]
+    errors = run_concurrently([request, request])
+    assert [getattr(exc, "message", repr(exc)) for exc in errors] == [
+        "You have already used your free trial."
+    ]
     assert Subscription.objects.filter(customer=customer).count() == 1
     assert AuditLog.objects.filter(event_type=AuditEvent.TRIAL_GRANTED).count() == 1

@@ -23,10 +23,6 @@ def panel(request, sim_factory):
     return sim, node_for(sim, name=f"panel-{request.param}")
 
 
-def _subscription(tariff):
-    return SubscriptionFactory(tariff=tariff)
-
-
 def _no_push():
     return mock.patch("subscriptions.services.keys.keys_push_on_commit")
 
@@ -54,7 +50,7 @@ def test_traffic_is_pulled_and_a_global_limit_disables_keys(
 
 
 def test_shared_email_traffic_takes_the_live_counter():
-    sub = _subscription(TariffFactory(node_count=0))
+    sub = SubscriptionFactory(tariff=TariffFactory(node_count=0))
     one = NodeFactory(name="one", panel_url="http://127.0.0.1:1/p/", inbound_id=1)
     two = NodeFactory(name="two", panel_url="http://127.0.0.1:1/p/", inbound_id=2)
     email = f"s{sub.pk}"

@@ -12,7 +12,7 @@ def test_lost_placements_are_found_within_a_minute_whatever_their_number(
     django_capture_on_commit_callbacks,
 ):
     """A worker killed after credits leaves subscriptions without keys: one beat run places
-    all of them (the old sweep placed 200 per reconcile, every 10 minutes)."""
+    all of them."""
     from django.conf import settings
 
     from subscriptions.tasks import subscriptions_place_missing_task
@@ -31,9 +31,7 @@ def test_lost_placements_are_found_within_a_minute_whatever_their_number(
 def test_a_lost_push_is_pushed_again_within_a_minute(
     django_capture_on_commit_callbacks, monkeypatch
 ):
-    """A key whose push task was lost (the worker killed while holding it) is not left to the
-    10-minute reconcile because its subscription has a live key: the sweep (every 30 s)
-    pushes it again (found by bench/drill.py)."""
+    """A lost push is not left to the 10-minute reconcile: the 30 s sweep pushes it again."""
     from datetime import timedelta
 
     from django.utils import timezone

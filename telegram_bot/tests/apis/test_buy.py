@@ -9,18 +9,9 @@ from django.utils import timezone
 from accounts.tests.factories import CustomerFactory
 from billing.models import Payment, PaymentStatus
 from subscriptions.models import SubscriptionStatus
-from telegram_bot.tests.conftest import USER_ID, buttons, subscription_for
+from telegram_bot.tests.conftest import buttons, edit, subscription_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def customer_en(db):
-    return CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
-
-
-def edit(bot, index=-1) -> dict:
-    return bot.calls("editMessageText")[index].params
 
 
 def test_buy_lists_tariffs_on_sale_with_details(bot, providers, tariffs, trial_tariff, customer_en):
@@ -174,9 +165,10 @@ def test_renew_button_of_an_expired_subscription(bot, providers, tariffs, custom
     assert Payment.objects.get().subscription == subscription
 
 
-def test_renewing_a_trial_offers_a_new_subscription(bot, providers, tariffs, trial_tariff):
-    customer = CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
-    trial = subscription_for(customer, trial_tariff, is_trial=True)
+def test_renewing_a_trial_offers_a_new_subscription(
+    bot, providers, tariffs, trial_tariff, customer_en
+):
+    trial = subscription_for(customer_en, trial_tariff, is_trial=True)
     bot.press(f"buy:r:{trial.pk}")
     text = edit(bot)["text"]
     assert text.startswith("A free trial cannot be extended, but you can buy a subscription.")

@@ -32,8 +32,7 @@ def admin_alerts():
     return OutboxMessage.objects.filter(audience=OutboxAudience.ADMIN, kind="bot_error")
 
 
-def test_error_apologises_in_the_users_language_without_internals(bot, broken_help):
-    CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+def test_error_apologises_in_the_users_language_without_internals(bot, broken_help, customer_en):
     bot.message("/help")
     reply = bot.last_reply()
     assert reply["text"] == "Something went wrong on our side. Please try again in a minute."

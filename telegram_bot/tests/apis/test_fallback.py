@@ -21,8 +21,7 @@ def test_unhandled_message_gets_hint_and_menu(bot, kwargs):
     assert buttons(reply["reply_markup"]) == MENU_RU
 
 
-def test_unhandled_message_in_english(bot):
-    CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+def test_unhandled_message_in_english(bot, customer_en):
     bot.message("what?")
     reply = bot.last_reply()
     assert reply["text"] == "I did not understand that. Please use the menu below:"
@@ -33,8 +32,7 @@ def test_unhandled_message_in_english(bot):
     "data",
     ["promo:tariff:42", "buy:tariff:42", "buy:r:x", "buy:t:1", "buy:p:1:0", "subs:v:x", "subs:z"],
 )
-def test_unknown_callback_from_an_old_keyboard(bot, data):
-    CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+def test_unknown_callback_from_an_old_keyboard(bot, data, customer_en):
     update = bot.press(data, message_id=77)
     # Answered first (the spinner stops), the old message is left alone, the menu is new.
     assert bot.methods() == ["answerCallbackQuery", "sendMessage"]

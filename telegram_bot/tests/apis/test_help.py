@@ -2,8 +2,7 @@
 
 import pytest
 
-from accounts.tests.factories import CustomerFactory
-from telegram_bot.tests.conftest import USER_ID, buttons
+from telegram_bot.tests.conftest import buttons
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +25,7 @@ def test_help_in_russian_lists_apps_and_support(bot):
     ]
 
 
-def test_help_in_english(bot):
-    CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+def test_help_in_english(bot, customer_en):
     bot.message("/help", language_code="ru")
     text = bot.last_reply()["text"]
     assert text.startswith("<b>How to connect</b>")

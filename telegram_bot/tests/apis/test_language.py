@@ -32,8 +32,7 @@ def test_choosing_english_persists_and_confirms_in_english(bot):
     assert buttons(edit["reply_markup"]) == MENU_EN
 
 
-def test_choosing_russian_confirms_in_russian(bot):
-    CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+def test_choosing_russian_confirms_in_russian(bot, customer_en):
     bot.press("lang:ru", language_code="en")
     edit = bot.calls("editMessageText")[0].params
     assert edit["text"].startswith("Готово: теперь бот говорит по-русски.")

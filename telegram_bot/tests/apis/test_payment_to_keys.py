@@ -1,9 +1,5 @@
-"""From the bot's payment link to the keys in the chat, against a simulated 3x-ui panel.
-
-The customer buys in the bot, Robokassa's notification arrives twice, the key is provisioned
-on the panel, and the outbox delivers to the Bot API double: the payment message once, the
-keys message once, the QR photo once.
-"""
+"""From the bot's payment link to the keys in the chat, against a simulated 3x-ui panel:
+a notification delivered twice sends each message once."""
 
 import pytest
 

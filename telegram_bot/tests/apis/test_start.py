@@ -85,8 +85,7 @@ def test_banned_customer_pressing_a_button(bot):
     assert Customer.objects.get().language == "ru"
 
 
-def test_menu_button_edits_the_message_into_the_menu(bot):
-    CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+def test_menu_button_edits_the_message_into_the_menu(bot, customer_en):
     bot.press("menu", message_text="How to connect ...")
     assert bot.methods() == ["answerCallbackQuery", "editMessageText"]
     edit = bot.calls("editMessageText")[0].params

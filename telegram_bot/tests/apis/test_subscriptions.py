@@ -10,19 +10,10 @@ from nodes.models import NodeHealth, SyncState
 from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
 from subscriptions.models import GIB, SubscriptionStatus
 from subscriptions.selectors import subscription_feed_url
-from telegram_bot.tests.conftest import USER_ID, buttons, subscription_for
+from telegram_bot.tests.conftest import USER_ID, buttons, edit, subscription_for
 from tests.doubles.telegram_api import Upload
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def customer_en(db):
-    return CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
-
-
-def edit(bot) -> dict:
-    return bot.calls("editMessageText")[-1].params
 
 
 def test_no_subscriptions_suggests_buying_and_the_trial(bot, trial_tariff, customer_en):

@@ -3,7 +3,6 @@
 import pytest
 
 from accounts.models import Customer
-from accounts.tests.factories import CustomerFactory
 from core.models import AuditEvent, AuditLog
 from subscriptions.models import Subscription
 from telegram_bot.tests.conftest import MENU_EN, USER_ID, buttons
@@ -72,8 +71,7 @@ def test_second_trial_is_refused_politely(bot, trial_tariff):
     assert buttons(reply["reply_markup"]) == [("🛒 Купить", "buy"), ("« Меню", "menu")]
 
 
-def test_no_trial_configured(bot):
-    CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+def test_no_trial_configured(bot, customer_en):
     bot.message("/trial")
     assert not Subscription.objects.exists()
     assert bot.last_reply()["text"].startswith("There is no free trial at the moment.")
