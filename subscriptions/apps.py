@@ -7,4 +7,5 @@ class SubscriptionsConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the receivers of nodes' signals (subscriptions/receivers.py).
-        from subscriptions import receivers  # noqa: F401
+        # Registers the feed's system checks (subscriptions/checks.py).
+        from subscriptions import checks, receivers  # noqa: F401

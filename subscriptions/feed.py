@@ -9,7 +9,12 @@ subscription format, so ours is byte-compatible with it (docs/x3ui.md "Links and
 - headers: ``Subscription-Userinfo``, ``Profile-Update-Interval``, ``Profile-Title`` as
   ``base64:<b64>`` and only when non-empty, plus the optional ``Support-Url``,
   ``Profile-Web-Page-Url`` and ``Announce``. 3x-ui sends no ``Content-Disposition`` for the
-  raw feed (only for JSON/Clash downloads), so neither do we.
+  raw feed (only for JSON/Clash downloads); we send ``attachment; filename="<title>"`` as
+  Happ's documentation shows it, and Hiddify names a profile from it when there is no title.
+
+A subscription that cannot be used (ended, banned, over its traffic limit) is served one
+placeholder entry (``feed_placeholder_link``) whose remark tells the subscriber what happened;
+it points at an address that never carries traffic.
 
 Pure functions; the view decides status codes (3x-ui answers 404 when there are no links).
 """
@@ -17,11 +22,19 @@ Pure functions; the view decides status codes (3x-ui answers 404 when there are 
 from __future__ import annotations
 
 import base64
+from urllib.parse import quote
 
-from subscriptions.vless import VlessLinkError, vless_link_parse
+from subscriptions.vless import VlessLinkError, vless_link_build, vless_link_parse
 
 # What gin's ``c.String`` sends with 3x-ui's raw feed.
 FEED_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+# Where a placeholder entry points: TEST-NET-1 (RFC 5737, "documentation" addresses that are
+# never routed on the Internet), port 1, the nil UUID (RFC 9562) that no panel client has.
+PLACEHOLDER_HOST = "192.0.2.1"
+PLACEHOLDER_PORT = 1
+PLACEHOLDER_UUID = "00000000-0000-0000-0000-000000000000"
+_PLACEHOLDER_STREAM = {"network": "tcp", "security": "none"}
 
 
 class FeedError(ValueError):
@@ -49,6 +62,31 @@ def feed_body_render(*, links: list[str]) -> str:
         except VlessLinkError as exc:
             raise FeedError(f"link #{index} is not a valid vless link: {exc}") from exc
     return _b64("".join(f"{link}\n" for link in links))
+
+
+def feed_placeholder_link(*, remark: str) -> str:
+    """One ``vless://`` entry that only carries a message: ``remark`` is what the app shows.
+
+    Built by ``vless_link_build`` like every real link, so it parses wherever ours do.
+    """
+    return vless_link_build(
+        client_uuid=PLACEHOLDER_UUID,
+        host=PLACEHOLDER_HOST,
+        port=PLACEHOLDER_PORT,
+        stream_settings=_PLACEHOLDER_STREAM,
+        protocol_settings={"encryption": "none"},
+        remark=remark,
+    )
+
+
+def _content_disposition(title: str) -> str:
+    """``attachment; filename="<title>"``: printable ASCII only (quotes and backslashes
+    dropped), plus RFC 6266's ``filename*`` when the title has other characters."""
+    ascii_name = "".join(ch for ch in title if " " <= ch <= "~" and ch not in '"\\').strip()
+    value = 'attachment; filename="%s"' % (ascii_name or "subscription")
+    if ascii_name != title:
+        value += f"; filename*=UTF-8''{quote(title, safe='')}"
+    return value
 
 
 def _non_negative_int(name: str, value: int) -> int:
@@ -115,6 +153,7 @@ def feed_headers_build(
     # Title and announce travel base64-encoded, so line breaks in them are harmless.
     if _text_value("title", title):
         headers["Profile-Title"] = f"base64:{_b64(title)}"
+        headers["Content-Disposition"] = _content_disposition(title)
     if _header_value("support_url", support_url):
         headers["Support-Url"] = support_url
     if _header_value("web_page_url", web_page_url):

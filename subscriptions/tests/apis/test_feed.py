@@ -143,12 +143,25 @@ class TestHeaders:
         assert "Profile-Title" not in headers(title="")
 
     def test_exact_header_set(self):
-        # 3x-ui sends no Content-Disposition for the raw /sub/ feed.
+        # 3x-ui sends no Content-Disposition for the raw /sub/ feed; we add one (Happ, Hiddify).
         assert set(headers()) == {
             "Subscription-Userinfo",
             "Profile-Update-Interval",
             "Profile-Title",
+            "Content-Disposition",
         }
+
+    @pytest.mark.parametrize(
+        ("title", "expected"),
+        [
+            ("MyVPN", 'attachment; filename="MyVPN"'),
+            ('a"b\\c', "attachment; filename=\"abc\"; filename*=UTF-8''a%22b%5Cc"),
+            ("Мой VPN", "attachment; filename=\"VPN\"; filename*=UTF-8''%D0%9C%D0%BE%D0%B9%20VPN"),
+            ("Мой", "attachment; filename=\"subscription\"; filename*=UTF-8''%D0%9C%D0%BE%D0%B9"),
+        ],
+    )
+    def test_content_disposition_names_the_file_after_the_title(self, title, expected):
+        assert headers(title=title)["Content-Disposition"] == expected
 
     def test_optional_headers(self):
         got = headers(
