@@ -133,3 +133,8 @@ class Subscription(BaseModel):
         """``SubscriptionQuerySet.running_q`` asked of this row."""
         now = now or timezone.now()
         return self.status == SubscriptionStatus.ACTIVE and self.expires_at > now
+
+    def traffic_limit_reached(self, used: int | None = None) -> bool:
+        """Whether `used` bytes (default: ``traffic_used_bytes``) reach a set traffic limit."""
+        used = self.traffic_used_bytes if used is None else used
+        return bool(self.traffic_limit_bytes) and used >= self.traffic_limit_bytes

@@ -21,10 +21,12 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES, inbound_flow
+from notifications import texts
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.vless import VlessLinkError, vless_link_build, vless_remark
 
@@ -188,3 +190,62 @@ def subscriptions_short_of_keys() -> QuerySet[Subscription]:
         .filter(live=0)
         .order_by("pk")
     )
+
+
+# --- The feed's answer when the subscription cannot be used (docs/x3ui.md) ----------------
+
+STATE_ACTIVE = "active"
+STATE_BANNED = "banned"
+STATE_ENDED = "ended"
+STATE_OVER_LIMIT = "over-limit"
+
+
+def subscription_feed_state(subscription: Subscription, now) -> str:
+    """Why the subscription cannot be used, most serious first; ``active`` when it can."""
+    if subscription.customer.is_banned:
+        return STATE_BANNED
+    if not subscription.is_running(now):
+        return STATE_ENDED
+    # traffic_upload/traffic_download: annotated by subscription_by_feed_token.
+    used = max(
+        subscription.traffic_used_bytes,
+        subscription.traffic_upload + subscription.traffic_download,
+    )
+    if subscription.traffic_limit_reached(used):
+        return STATE_OVER_LIMIT
+    return STATE_ACTIVE
+
+
+def feed_placeholder_remark(state: str, language: str) -> str:
+    """What the app shows as the one entry's name: what happened and where to go.
+
+    Renewing happens in the bot (``TELEGRAM_BOT_USERNAME``); a ban is explained by support
+    (``TELEGRAM_SUPPORT_CONTACT``); each falls back to the other, then to no place at all.
+    """
+    bot = settings.TELEGRAM_BOT_USERNAME.strip().lstrip("@")
+    bot = f"@{bot}" if bot else ""
+    support = texts.support_contact()  # "@username", a link or an e-mail, as configured
+    with translation.override(language):
+        if state == STATE_BANNED:
+            place = support or bot
+            if place:
+                return _("Access blocked — contact %(place)s") % {"place": place}
+            return _("Access blocked — contact support")
+        place = bot or support
+        if state == STATE_OVER_LIMIT:
+            if place:
+                return _("Traffic limit reached — renew in %(place)s") % {"place": place}
+            return _("Traffic limit reached — renew your subscription")
+        if place:
+            return _("Subscription ended — renew in %(place)s") % {"place": place}
+        return _("Subscription ended — renew your subscription")
+
+
+def feed_expire_ts(subscription: Subscription, state: str, now) -> int:
+    """``expire`` of ``Subscription-Userinfo``: never a future date for a subscription that
+    cannot be used (banned or cancelled: now; ended: its real, past end)."""
+    if state == STATE_BANNED:
+        return int(now.timestamp())
+    if state == STATE_ENDED:
+        return int(min(subscription.expires_at, now).timestamp())
+    return int(subscription.expires_at.timestamp())

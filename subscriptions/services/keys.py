@@ -41,11 +41,11 @@ def subscription_key_enabled(*, subscription: Subscription, now: datetime | None
     """Whether the customer may use their keys right now: running, not banned, under the
     traffic limit."""
     now = now or timezone.now()
-    over_traffic = (
-        subscription.traffic_limit_bytes > 0
-        and subscription.traffic_used_bytes >= subscription.traffic_limit_bytes
+    return (
+        subscription.is_running(now)
+        and not subscription.customer.is_banned
+        and not subscription.traffic_limit_reached()
     )
-    return subscription.is_running(now) and not subscription.customer.is_banned and not over_traffic
 
 
 # What a key holds of its subscription (``_desired_fields``), pushed to its panel.

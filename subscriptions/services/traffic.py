@@ -40,9 +40,5 @@ def subscriptions_traffic_enforce(*, subscription_ids: set[int]) -> None:
         sub.traffic_used_bytes = totals.get(sub.pk) or 0
     Subscription.objects.bulk_update(changed, ["traffic_used_bytes"], batch_size=500)
     for sub in changed:
-        if (
-            sub.status == SubscriptionStatus.ACTIVE
-            and sub.traffic_limit_bytes
-            and sub.traffic_used_bytes >= sub.traffic_limit_bytes
-        ):
+        if sub.status == SubscriptionStatus.ACTIVE and sub.traffic_limit_reached():
             subscription_keys_converge(subscription=sub, reason="traffic limit reached")
