@@ -6,6 +6,7 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError
 
+from nodes.services.push import keys_push_lost
 from nodes.tasks import provision_backoff
 from subscriptions.models import Subscription
 
@@ -58,7 +59,6 @@ def subscription_keys_converge_task(self, subscription_id: int) -> bool:
 def subscriptions_place_missing_task() -> int:
     """Beat: place the keys of subscriptions left without any (a lost placement task) and
     push again the keys whose push task was lost."""
-    from nodes.services.push import keys_push_lost
     from subscriptions.services.keys import subscriptions_place_missing
 
     placed = subscriptions_place_missing()
