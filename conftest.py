@@ -53,3 +53,15 @@ def as_superuser(client, superuser):
     """The test client, logged in as a superuser."""
     client.force_login(superuser)
     return client
+
+
+@pytest.fixture
+def runtime_setting(db, django_capture_on_commit_callbacks):
+    """Save a runtime setting as the console does (constance), then commit-time work runs."""
+    from constance import config
+
+    def save(name: str, value) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            setattr(config, name, value)
+
+    return save

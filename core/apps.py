@@ -6,4 +6,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from core import checks  # noqa: F401 - registers the system checks
+        from core import (
+            checks,  # noqa: F401 - registers the system checks
+            runtime_settings,  # noqa: F401 - drops the cache when one is saved
+        )

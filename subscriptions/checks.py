@@ -4,8 +4,9 @@ from django.conf import settings
 from django.core import checks
 
 # Happ shows at most 25 characters of a profile title
-# (https://github.com/Flyfrog-LLC/Happ-docs, dev-docs/app-management.md).
-FEED_TITLE_MAX = 25
+# (https://github.com/Flyfrog-LLC/Happ-docs, dev-docs/app-management.md); the console's form
+# refuses a longer one, this checks the environment's default.
+FEED_TITLE_MAX = settings.FEED_TITLE_MAX
 FEED_TITLE_TOO_LONG = "subscriptions.W001"
 
 

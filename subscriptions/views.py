@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 from core.net import client_ip
 from core.qr import qr_svg
 from core.ratelimit import rate_hit
+from core.runtime_settings import runtime_settings
 from notifications import texts
 from subscriptions.feed import (
     FEED_CONTENT_TYPE,
@@ -80,15 +81,19 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
     active = state == STATE_ACTIVE
     keys = subscription_links(subscription=subscription) if active else []
     feed_url = subscription_feed_url(subscription=subscription)
+    runtime = runtime_settings()
+    remark = "" if active else feed_placeholder_remark(state, subscription.customer.language)
     headers = feed_headers_build(
         upload=subscription.traffic_upload,
         download=subscription.traffic_download,
         total=subscription.traffic_limit_bytes,
         expire_ts=feed_expire_ts(subscription, state, now),
-        title=settings.SUBSCRIPTION_FEED_TITLE,
+        title=runtime["FEED_TITLE"],
         update_interval_hours=settings.SUBSCRIPTION_FEED_UPDATE_HOURS,
         support_url=texts.support_url() or "",
         web_page_url=feed_url,
+        # A subscription that cannot be used announces why (apps show it above the entry).
+        announce=runtime["FEED_ANNOUNCE"] if active else remark,
     )
     if _wants_html(request):
         with translation.override(subscription.customer.language):
@@ -109,7 +114,6 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         if active:
             links = [key.link for key in keys]
         else:
-            remark = feed_placeholder_remark(state, subscription.customer.language)
             links = [feed_placeholder_link(remark=remark)]
         response = HttpResponse(feed_body_render(links=links), content_type=FEED_CONTENT_TYPE)
     for name, value in headers.items():

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
+    # Runtime settings edited in the console (core/runtime_settings.py).
+    "constance",
 ]
 
 MIDDLEWARE = [
@@ -244,6 +246,7 @@ from .integrations.backups import *  # noqa: E402, F403
 from .integrations.celery import *  # noqa: E402, F403
 from .integrations.observability import *  # noqa: E402, F403
 from .integrations.payments import *  # noqa: E402, F403
+from .integrations.runtime import *  # noqa: E402, F403
 from .integrations.subscriptions import *  # noqa: E402, F403
 from .integrations.telegram import *  # noqa: E402, F403
 from .integrations.x3ui import *  # noqa: E402, F403

@@ -10,6 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.runtime_settings import runtime_settings
 from nodes.models import NodeHealth, SyncState
 from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
 from subscriptions.feed import PLACEHOLDER_HOST, PLACEHOLDER_PORT, PLACEHOLDER_UUID
@@ -169,6 +170,7 @@ def test_the_placeholder_costs_no_query(make):
     elif make == "banned":
         subscription.customer.is_banned = True
         subscription.customer.save()
+    runtime_settings()  # cached, as in a running server
     with CaptureQueriesContext(connection) as captured:
         response = _get(subscription)
     _placeholder(response)
@@ -208,8 +210,8 @@ class TestHeaders:
             f"https://vpn.example.com/sub/{subscription.feed_token}"
         )
 
-    def test_content_disposition_names_the_profile(self, settings):
-        settings.SUBSCRIPTION_FEED_TITLE = "MyVPN"
+    def test_content_disposition_names_the_profile(self, runtime_setting):
+        runtime_setting("FEED_TITLE", "MyVPN")
         response = _get(_with_key(SubscriptionFactory()))
         assert response["Content-Disposition"] == 'attachment; filename="MyVPN"'
 
@@ -230,8 +232,8 @@ class TestHiddifyContract:
     with HEAD when the app opens and every minute; shows "Open web page" for
     profile-web-page-url and "support" for support-url."""
 
-    def test_title_and_file_name_agree(self, settings):
-        settings.SUBSCRIPTION_FEED_TITLE = "MyVPN"
+    def test_title_and_file_name_agree(self, runtime_setting):
+        runtime_setting("FEED_TITLE", "MyVPN")
         response = _get(_with_key(SubscriptionFactory()))
         title = base64.b64decode(response["Profile-Title"].removeprefix("base64:")).decode()
         assert f'filename="{title}"' in response["Content-Disposition"]
@@ -265,3 +267,36 @@ class TestHappContract:
         response = _get(_ended())
         assert response["Content-Type"] == "text/plain; charset=utf-8"
         _placeholder(response)
+
+
+class TestAnnounce:
+    """Announce (https://www.happ.su/main/dev-docs/meta-info, "announce": at most 200
+    characters, plain or base64): the operator's text, set in the console without a restart;
+    a subscription that cannot be used announces why instead."""
+
+    @staticmethod
+    def _announce(response) -> str:
+        return base64.b64decode(response["Announce"].removeprefix("base64:")).decode()
+
+    def test_no_announce_until_an_operator_writes_one(self):
+        assert "Announce" not in _get(_with_key(SubscriptionFactory()))
+
+    def test_the_operators_text_reaches_the_app_without_a_restart(self, runtime_setting):
+        subscription = _with_key(SubscriptionFactory())
+        _get(subscription)  # the runtime settings are cached now, as in a running server
+        runtime_setting("FEED_ANNOUNCE", "Новый сервер в Амстердаме")
+        assert self._announce(_get(subscription)) == "Новый сервер в Амстердаме"
+
+    @pytest.mark.parametrize("make", ["ended", "banned", "over-limit"])
+    def test_a_subscription_that_cannot_be_used_announces_why(self, make, runtime_setting):
+        runtime_setting("FEED_ANNOUNCE", "Sale: 20% off")
+        subscription = _with_key(SubscriptionFactory(traffic_limit_bytes=GIB), up=2 * GIB)
+        if make == "ended":
+            subscription.status = SubscriptionStatus.EXPIRED
+            subscription.save()
+        elif make == "banned":
+            subscription.customer.is_banned = True
+            subscription.customer.save()
+        for method in ("get", "head"):
+            response = _get(subscription, method)
+            assert self._announce(response) == _placeholder(_get(subscription))
