@@ -1,7 +1,7 @@
 """The subscription feed: /sub/<feed_token> for VPN apps, an HTML page for browsers."""
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.views.decorators.cache import never_cache
@@ -11,12 +11,8 @@ from core.net import client_ip
 from core.qr import qr_svg
 from core.ratelimit import rate_hit
 from notifications import texts
-from subscriptions.feed import (
-    FEED_CONTENT_TYPE,
-    feed_body_render,
-    feed_headers_build,
-    feed_placeholder_link,
-)
+from subscriptions.feed import feed_headers_build, feed_placeholder_link
+from subscriptions.feed_formats import FeedFormatError, feed_format_choose
 from subscriptions.selectors import (
     STATE_ACTIVE,
     feed_expire_ts,
@@ -71,7 +67,16 @@ def _unknown_token_answer(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
-    """The feed; ``HEAD`` answers with the same status and headers and no body."""
+    """The feed in the format the app reads (``?format=`` or the User-Agent, docs/feed.md);
+    ``HEAD`` answers with the same status and headers and no body."""
+    format_values = request.GET.getlist("format")
+    try:
+        feed_format = feed_format_choose(
+            format_values=format_values, user_agent=request.headers.get("User-Agent", "")
+        )
+    except FeedFormatError as exc:
+        body = "" if request.method == "HEAD" else f"{exc}\n"
+        return HttpResponseBadRequest(body, content_type="text/plain; charset=utf-8")
     subscription = subscription_by_feed_token(token=token)
     if subscription is None:
         return _unknown_token_answer(request)
@@ -89,8 +94,9 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         update_interval_hours=settings.SUBSCRIPTION_FEED_UPDATE_HOURS,
         support_url=texts.support_url() or "",
         web_page_url=feed_url,
+        file_extension=feed_format.file_extension,
     )
-    if _wants_html(request):
+    if not format_values and _wants_html(request):
         with translation.override(subscription.customer.language):
             response = render(
                 request,
@@ -111,7 +117,9 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         else:
             remark = feed_placeholder_remark(state, subscription.customer.language)
             links = [feed_placeholder_link(remark=remark)]
-        response = HttpResponse(feed_body_render(links=links), content_type=FEED_CONTENT_TYPE)
+        response = HttpResponse(
+            feed_format.render(links=links), content_type=feed_format.content_type
+        )
     for name, value in headers.items():
         response[name] = value
     response["X-Robots-Tag"] = "noindex, nofollow"
