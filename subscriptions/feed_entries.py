@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from subscriptions.vless import (
-    FLOW_VISION,
     SUPPORTED_NETWORKS,
     SUPPORTED_SECURITIES,
     VlessLinkError,
@@ -178,7 +177,3 @@ def _renamed(entry: FeedEntry, name: str) -> FeedEntry:
     fields = {key: getattr(entry, key) for key in entry.__dataclass_fields__}
     fields["name"] = name
     return FeedEntry(**fields)
-
-
-def flow_is_vision(entry: FeedEntry) -> bool:
-    return entry.flow == FLOW_VISION

@@ -150,14 +150,16 @@ def feed_format_requested(*, values: list[str]) -> str | None:
     """
     if not values:
         return None
-    names = {value.strip().lower() for value in values}
-    if len(names) > 1:
+    formats = set()
+    for value in values:
+        name = value.strip().lower()
+        if name not in FORMAT_NAMES:
+            known = ", ".join(sorted(FORMAT_NAMES))
+            raise FeedFormatError(f"unknown format {name!r}; use one of: {known}")
+        formats.add(FORMAT_NAMES[name])
+    if len(formats) > 1:
         raise FeedFormatError("give one format, not several")
-    (name,) = names
-    if name not in FORMAT_NAMES:
-        known = ", ".join(sorted(FORMAT_NAMES))
-        raise FeedFormatError(f"unknown format {name!r}; use one of: {known}")
-    return FORMAT_NAMES[name]
+    return formats.pop()
 
 
 def feed_format_choose(*, format_values: list[str], user_agent: str) -> FeedFormat:
