@@ -29,7 +29,8 @@ no such transport), raw TCP with HTTP header obfuscation (``headerType=http``: s
 list, and the link parameters ``fm``, ``ech``, ``vcn``, ``pcs``.
 
 With no entry at all (an active subscription whose keys are not placed yet) the profile still
-imports: no server, every connection refused (``reject``), none sent outside the tunnel.
+imports: no server, and every connection, DNS included, refused (``reject``) rather than sent
+outside the tunnel.
 """
 
 from __future__ import annotations
@@ -170,11 +171,6 @@ def singbox_config_build(*, links: list[str]) -> dict[str, Any]:
     outbounds.append({"type": "direct", "tag": DIRECT_TAG})
 
     dns_servers: list[dict[str, Any]] = [{"type": "local", "tag": DNS_LOCAL_TAG}]
-    rules: list[dict[str, Any]] = [
-        {"action": "sniff"},
-        {"protocol": "dns", "action": "hijack-dns"},
-        {"ip_is_private": True, "outbound": DIRECT_TAG},
-    ]
     if tags:
         dns_servers.insert(
             0,
@@ -185,10 +181,16 @@ def singbox_config_build(*, links: list[str]) -> dict[str, Any]:
                 "detour": SELECTOR_TAG,
             },
         )
+        rules: list[dict[str, Any]] = [
+            {"action": "sniff"},
+            {"protocol": "dns", "action": "hijack-dns"},
+            {"ip_is_private": True, "outbound": DIRECT_TAG},
+        ]
         final = SELECTOR_TAG
     else:
-        # Nothing to connect through: refuse everything rather than go out directly.
-        rules.append({"action": "reject"})
+        # Nothing to connect through: refuse everything, DNS included, rather than go out
+        # directly.
+        rules = [{"action": "reject"}]
         final = DIRECT_TAG
     return {
         "log": {"level": "warn"},

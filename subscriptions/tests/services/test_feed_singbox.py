@@ -82,8 +82,8 @@ def test_no_keys_still_imports_and_refuses_every_connection(tmp_path):
     singbox_references_resolve(config)
     singbox_check(config, tmp_path)
     assert config["outbounds"] == [{"type": "direct", "tag": DIRECT_TAG}]
-    # Nothing leaves outside the tunnel: after DNS, every connection meets "reject".
-    assert config["route"]["rules"][-1] == {"action": "reject"}
+    # Nothing goes out around the tunnel: every connection, DNS included, meets "reject".
+    assert config["route"]["rules"] == [{"action": "reject"}]
     assert [server["type"] for server in config["dns"]["servers"]] == ["local"]
 
 
