@@ -106,7 +106,9 @@ def _rule(app: str, prefix: str, format_name: str) -> AppRule:
 
 
 APP_RULES = (
-    # Links apps first: some of them name other cores later in their User-Agent.
+    # Each pattern must match at the start of the User-Agent (``re.match``), so a core named
+    # later ("… like ClashMeta v2ray sing-box") never counts. Order matters only where one
+    # name begins another: the generic "clash" comes after every Clash app.
     _rule("Hiddify", r"hiddify", FORMAT_BASE64),
     _rule("Happ", r"happ\b", FORMAT_BASE64),
     _rule("v2rayNG", r"v2rayng\b", FORMAT_BASE64),
