@@ -79,13 +79,13 @@ def feed_placeholder_link(*, remark: str) -> str:
     )
 
 
-def _content_disposition(title: str) -> str:
-    """``attachment; filename="<title>"``: printable ASCII only (quotes and backslashes
-    dropped), plus RFC 6266's ``filename*`` when the title has other characters."""
+def _content_disposition(title: str, extension: str = "") -> str:
+    """``attachment; filename="<title><extension>"``: printable ASCII only (quotes and
+    backslashes dropped), plus RFC 6266's ``filename*`` when the title has other characters."""
     ascii_name = "".join(ch for ch in title if " " <= ch <= "~" and ch not in '"\\').strip()
-    value = 'attachment; filename="%s"' % (ascii_name or "subscription")
+    value = f'attachment; filename="{ascii_name or "subscription"}{extension}"'
     if ascii_name != title:
-        value += f"; filename*=UTF-8''{quote(title, safe='')}"
+        value += f"; filename*=UTF-8''{quote(title + extension, safe='')}"
     return value
 
 
@@ -120,6 +120,7 @@ def feed_headers_build(
     support_url: str = "",
     web_page_url: str = "",
     announce: str = "",
+    file_extension: str = "",
 ) -> dict[str, str]:
     """Response headers clients read for usage, expiry, refresh period and profile name.
 
@@ -127,7 +128,8 @@ def feed_headers_build(
     ``expire_ts`` unix *seconds* (``0`` means never), exactly as 3x-ui's
     ``Subscription-Userinfo``. ``title`` and ``announce`` go out as ``base64:<b64 of UTF-8>``
     (3x-ui does this for every title, which also keeps non-ASCII text out of raw headers);
-    empty ones are left out, as are empty URLs.
+    empty ones are left out, as are empty URLs. ``file_extension`` (``.yaml``, ``.json``) ends
+    the Content-Disposition file name of a format that has one.
     """
     userinfo = "; ".join(
         f"{name}={_non_negative_int(name, value)}"
@@ -153,7 +155,7 @@ def feed_headers_build(
     # Title and announce travel base64-encoded, so line breaks in them are harmless.
     if _text_value("title", title):
         headers["Profile-Title"] = f"base64:{_b64(title)}"
-        headers["Content-Disposition"] = _content_disposition(title)
+        headers["Content-Disposition"] = _content_disposition(title, file_extension)
     if _header_value("support_url", support_url):
         headers["Support-Url"] = support_url
     if _header_value("web_page_url", web_page_url):

@@ -1,7 +1,7 @@
 """The subscription feed: /sub/<feed_token> for VPN apps, an HTML page for browsers."""
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.views.decorators.cache import never_cache
@@ -12,12 +12,8 @@ from core.qr import qr_svg
 from core.ratelimit import rate_hit
 from core.runtime_settings import runtime_settings
 from notifications import texts
-from subscriptions.feed import (
-    FEED_CONTENT_TYPE,
-    feed_body_render,
-    feed_headers_build,
-    feed_placeholder_link,
-)
+from subscriptions.feed import feed_headers_build, feed_placeholder_link
+from subscriptions.feed_formats import FeedFormatError, feed_format_choose
 from subscriptions.selectors import (
     STATE_ACTIVE,
     feed_expire_ts,
@@ -72,7 +68,16 @@ def _unknown_token_answer(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
-    """The feed; ``HEAD`` answers with the same status and headers and no body."""
+    """The feed in the format the app reads (``?format=`` or the User-Agent, docs/feed.md);
+    ``HEAD`` answers with the same status and headers and no body."""
+    format_values = request.GET.getlist("format")
+    try:
+        feed_format = feed_format_choose(
+            format_values=format_values, user_agent=request.headers.get("User-Agent", "")
+        )
+    except FeedFormatError as exc:
+        body = "" if request.method == "HEAD" else f"{exc}\n"
+        return HttpResponseBadRequest(body, content_type="text/plain; charset=utf-8")
     subscription = subscription_by_feed_token(token=token)
     if subscription is None:
         return _unknown_token_answer(request)
@@ -94,8 +99,9 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         web_page_url=feed_url,
         # A subscription that cannot be used announces why (apps show it above the entry).
         announce=runtime["FEED_ANNOUNCE"] if active else remark,
+        file_extension=feed_format.file_extension,
     )
-    if _wants_html(request):
+    if not format_values and _wants_html(request):
         with translation.override(subscription.customer.language):
             response = render(
                 request,
@@ -115,7 +121,9 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
             links = [key.link for key in keys]
         else:
             links = [feed_placeholder_link(remark=remark)]
-        response = HttpResponse(feed_body_render(links=links), content_type=FEED_CONTENT_TYPE)
+        response = HttpResponse(
+            feed_format.render(links=links), content_type=feed_format.content_type
+        )
     for name, value in headers.items():
         response[name] = value
     response["X-Robots-Tag"] = "noindex, nofollow"

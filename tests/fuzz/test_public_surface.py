@@ -218,3 +218,27 @@ def test_feed_never_5xx_and_only_the_real_token_answers(feed_subscription, data,
     assert response.status_code in {200, 404}, response.status_code
     if response.status_code == 200:
         assert token == real
+
+
+@FUZZ
+@given(
+    values=st.lists(
+        st.one_of(st.text(max_size=20), st.sampled_from(["clash", "SING-BOX", "links"])),
+        min_size=1,
+        max_size=3,
+    ),
+    agent=st.sampled_from(["v2rayNG/1.8", "clash-verge/v2.4.2", "SFA/1.12.0", ""]),
+)
+def test_feed_format_parameter_is_served_or_refused_never_5xx(feed_subscription, values, agent):
+    """Any ``?format=`` (docs/feed.md): a format we serve answers 200, anything else 400."""
+    from subscriptions.feed_formats import FORMAT_NAMES
+
+    with override_settings(FEED_REQUESTS_PER_MINUTE=1_000_000):
+        response = Client().get(
+            f"/sub/{feed_subscription.feed_token}",
+            {"format": values},
+            HTTP_USER_AGENT=agent,
+        )
+    names = {value.strip().lower() for value in values}
+    known = names <= set(FORMAT_NAMES) and len({FORMAT_NAMES[n] for n in names}) == 1
+    assert response.status_code == (200 if known else 400), (values, response.content[:80])
