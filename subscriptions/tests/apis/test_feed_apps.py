@@ -16,6 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.runtime_settings import runtime_settings
 from nodes.models import NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.feed import PLACEHOLDER_HOST, PLACEHOLDER_PORT, PLACEHOLDER_UUID
@@ -72,11 +73,11 @@ SHARED_HEADERS = (
 
 
 @pytest.fixture(autouse=True)
-def _settings(settings):
+def _settings(settings, runtime_setting):
     settings.TELEGRAM_BOT_USERNAME = "vpnsite_bot"
     settings.TELEGRAM_SUPPORT_CONTACT = "@vpnsite_help"
     settings.PUBLIC_BASE_URL = "https://vpn.example.com"
-    settings.SUBSCRIPTION_FEED_TITLE = "MyVPN"
+    runtime_setting("FEED_TITLE", "MyVPN")
     settings.SUBSCRIPTION_FEED_UPDATE_HOURS = 12
 
 
@@ -242,6 +243,7 @@ def test_head_answers_like_get_without_a_body(format_name):
 @pytest.mark.parametrize("format_name", ["clash", "singbox"])
 def test_other_formats_cost_the_same_two_queries(format_name):
     subscription = _with_keys(SubscriptionFactory(), CASES[:5])
+    runtime_settings()  # cached, as in a running server
     with CaptureQueriesContext(connection) as captured:
         response = _get(subscription, format=format_name)
     assert response.status_code == 200
@@ -294,8 +296,8 @@ class TestClashVerge:
 
     AGENT = "clash-verge/v2.4.2"
 
-    def test_a_non_ascii_title_names_the_yaml_file_in_filename_star(self, settings):
-        settings.SUBSCRIPTION_FEED_TITLE = "Мой VPN"
+    def test_a_non_ascii_title_names_the_yaml_file_in_filename_star(self, runtime_setting):
+        runtime_setting("FEED_TITLE", "Мой VPN")
         response = _get(_with_keys(SubscriptionFactory()), self.AGENT)
         assert response["Content-Disposition"] == (
             "attachment; filename=\"VPN.yaml\"; filename*=UTF-8''%D0%9C%D0%BE%D0%B9%20VPN.yaml"
