@@ -36,14 +36,23 @@ bounded, a missing binary fails the test instead of skipping it):
     The beat's expiry sweep (``subscriptions_expire_due``) run just after the term ended, its
     key pushes executed: the keys are disabled on the panels.
 
-``feed_links(subscription, user_agent=V2RAYNG_UA, **query)`` -> ``list[str]``
-    GET ``/sub/<token>`` with the Django test client, the body base64-decoded into lines.
+``feed_response(subscription, user_agent=V2RAYNG_UA, **query)``
+    GET ``/sub/<token>`` with the Django test client (``query``: e.g. ``format="singbox"``).
 
-Client side, from a link: ``outbound_for_this_core(outbound_from_link(link), trust_pem=...)``
-(tests/vpn_core/links.py). Another format plugs in the same way: take the outbound from the
-served sing-box JSON (``?format=singbox``: ``feed_response(subscription, format="singbox")``
-gives the raw answer), pass it through ``outbound_for_this_core`` (it trusts the test's
-certificate and drops uTLS, which this build lacks) and hand it to ``singbox.client``.
+``feed_links(subscription, user_agent=V2RAYNG_UA, **query)`` -> ``list[str]``
+    The same, the body base64-decoded into lines.
+
+``feed_outbounds(subscription, feed_format)`` -> ``list[dict]``
+    The sing-box outbounds an app makes of the feed in ``feed_format`` (one of
+    ``FEED_FORMATS``): ``"base64"`` fetches the links as v2rayNG does and converts each with
+    ``outbound_from_link`` (tests/vpn_core/links.py, v2raypy as the parser).
+
+The client side takes any sing-box outbound dict: ``singbox.client(outbound_for_this_core(
+outbound, trust_pem=panel.tls.certificate_pem))`` (it trusts the test's self-signed
+certificate and drops ``tls.utls``, which this build lacks). A new feed format plugs in by
+adding its name to ``FEED_FORMATS`` and a branch to ``feed_outbounds`` that returns the
+outbounds as served (for ``?format=singbox``: the ``vless`` entries of the served JSON's
+``outbounds``); the traffic tests are parametrized over ``FEED_FORMATS``.
 """
 
 from __future__ import annotations
@@ -55,10 +64,13 @@ from datetime import timedelta
 
 import pytest
 
+from tests.vpn_core.links import outbound_from_link
 from tests.vpn_core.loopback import LoopbackPage, TlsMaterial, self_signed
 from tests.vpn_core.panel import singbox_server_inbound, xray_stream_settings
 from tests.vpn_core.singbox import SingBox, SingBoxProcess, free_port
 
+# The feed formats the traffic tests import (see ``feed_outbounds``).
+FEED_FORMATS = ("base64",)
 # What v2rayNG sends (its User-Agent is "v2rayNG/<version>"); the feed answers it with links.
 V2RAYNG_UA = "v2rayNG/1.10.5"
 TLS_SERVER_NAME = "vpn.test"
@@ -177,3 +189,13 @@ def feed_links(feed_response):
         return text.splitlines()
 
     return links
+
+
+@pytest.fixture
+def feed_outbounds(feed_links):
+    def outbounds(subscription, feed_format: str) -> list[dict]:
+        if feed_format == "base64":
+            return [outbound_from_link(link) for link in feed_links(subscription)]
+        raise ValueError(f"no importer for the feed format {feed_format!r}")
+
+    return outbounds

@@ -3,7 +3,8 @@ subscription ends (issue 18, "Tested with real clients").
 
 For each transport: a panel whose inbound is served by sing-box as the panel's Xray would
 serve it, a subscription whose key our push placed on that panel, the feed fetched as v2rayNG
-fetches it, each link turned into a sing-box client, and a loopback page fetched through it.
+fetches it (each format in ``FEED_FORMATS``), each entry turned into a sing-box client, and
+a loopback page fetched through it.
 After the expiry sweep the server is rebuilt from the panel's clients: the old link carries
 nothing, and the feed's only entry (the placeholder) carries nothing either. The negative
 controls show that a link differing from the inbound in any parameter the server checks
@@ -12,14 +13,13 @@ carries nothing, so a passing traffic test means the link is right, not merely p
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from nodes.models import SyncState
 from nodes.tests.conftest import panel_email
 from subscriptions.feed import PLACEHOLDER_HOST, PLACEHOLDER_PORT
-from tests.vpn_core.links import link_query, link_with, outbound_for_this_core, outbound_from_link
+from tests.vpn_core.conftest import FEED_FORMATS
+from tests.vpn_core.links import link_with, outbound_for_this_core, outbound_from_link
 
 pytestmark = [pytest.mark.django_db, pytest.mark.vpn_core]
 
@@ -39,11 +39,18 @@ CASES = [
 ]
 
 
-def tunnel_for(singbox, link: str, panel):
+def tunnel_for(singbox, outbound: dict, panel):
     trust = panel.tls.certificate_pem if panel.tls else ""
-    return singbox.client(outbound_for_this_core(outbound_from_link(link), trust_pem=trust))
+    return singbox.client(outbound_for_this_core(outbound, trust_pem=trust))
 
 
+def transport_of(outbound: dict) -> tuple[str, str]:
+    """(network, security) as the outbound says them."""
+    network = (outbound.get("transport") or {}).get("type", "tcp")
+    return network, "tls" if (outbound.get("tls") or {}).get("enabled") else "none"
+
+
+@pytest.mark.parametrize("feed_format", FEED_FORMATS)
 @pytest.mark.parametrize(
     ("network", "security", "version"), CASES, ids=["-".join(c) for c in CASES]
 )
@@ -51,12 +58,13 @@ def test_the_feed_carries_traffic_until_the_subscription_ends(  # noqa: PLR0917 
     network,
     security,
     version,
+    feed_format,
     vpn_panel,
     singbox,
     loopback_page,
     subscribe,
     expire_by_sweep,
-    feed_links,
+    feed_outbounds,
 ):
     panel = vpn_panel(network, security, version=version)
     subscription = subscribe()
@@ -66,10 +74,9 @@ def test_the_feed_carries_traffic_until_the_subscription_ends(  # noqa: PLR0917 
     assert panel.sim.client(email)["id"] == str(subscription.client_uuid)
     panel.serve()
 
-    (link,) = feed_links(subscription)
-    query = link_query(link)
-    assert (query["type"], query["security"]) == (network, security)
-    tunnel = tunnel_for(singbox, link, panel)
+    (outbound,) = feed_outbounds(subscription, feed_format)
+    assert transport_of(outbound) == (network, security)
+    tunnel = tunnel_for(singbox, outbound, panel)
     assert tunnel.fetch_text(loopback_page.url) == loopback_page.body, tunnel.box.log()
     assert loopback_page.hits == 1
 
@@ -80,24 +87,28 @@ def test_the_feed_carries_traffic_until_the_subscription_ends(  # noqa: PLR0917 
     assert tunnel.fetch_text(loopback_page.url) is None
     assert loopback_page.hits == 1
 
-    (placeholder,) = feed_links(subscription)
-    assert f"@{PLACEHOLDER_HOST}:{PLACEHOLDER_PORT}?" in placeholder
+    (placeholder,) = feed_outbounds(subscription, feed_format)
+    assert (placeholder["server"], placeholder["server_port"]) == (
+        PLACEHOLDER_HOST,
+        PLACEHOLDER_PORT,
+    )
     dead_end = tunnel_for(singbox, placeholder, panel)
     assert dead_end.fetch_text(loopback_page.url) is None
     assert loopback_page.hits == 1
 
 
-def test_a_subscription_on_two_panels_carries_traffic_through_each_link(
-    vpn_panel, singbox, loopback_page, subscribe, feed_links
+@pytest.mark.parametrize("feed_format", FEED_FORMATS)
+def test_a_subscription_on_two_panels_carries_traffic_through_each_link(  # noqa: PLR0917 - fixtures
+    feed_format, vpn_panel, singbox, loopback_page, subscribe, feed_outbounds
 ):
     panels = [vpn_panel("tcp", "none"), vpn_panel("grpc", "tls")]
     subscription = subscribe(node_count=2)
     assert sorted(k.sync_state for k in subscription.keys.all()) == [SyncState.SYNCED] * 2
     for panel in panels:
         panel.serve()
-    links = feed_links(subscription)
-    assert len(links) == 2
-    by_port = {outbound_from_link(link)["server_port"]: link for link in links}
+    outbounds = feed_outbounds(subscription, feed_format)
+    assert len(outbounds) == 2
+    by_port = {outbound["server_port"]: outbound for outbound in outbounds}
     for hits, panel in enumerate(panels, start=1):
         tunnel = tunnel_for(singbox, by_port[panel.port], panel)
         assert tunnel.fetch_text(loopback_page.url) == loopback_page.body, tunnel.box.log()
@@ -113,7 +124,7 @@ WRONG = [
     ("grpc", "none", {"serviceName": "other"}),
     ("httpupgrade", "none", {"host": "other.vpn.test"}),
     ("httpupgrade", "none", {"path": "/other"}),
-    ("tcp", "none", {"uuid": str(uuid.uuid4())}),
+    ("tcp", "none", {"uuid": "0b5c3e8e-2f4d-4c8a-9d61-7a0e5b1f3c24"}),  # no such client
 ]
 
 
@@ -129,7 +140,8 @@ def test_a_link_that_differs_from_the_inbound_carries_nothing(  # noqa: PLR0917 
     subscription = subscribe()
     panel.serve()
     (link,) = feed_links(subscription)
-    assert tunnel_for(singbox, link, panel).fetch_text(loopback_page.url) == loopback_page.body
+    right = outbound_from_link(link)
+    assert tunnel_for(singbox, right, panel).fetch_text(loopback_page.url) == loopback_page.body
 
     changes = dict(changes)
     wrong_uuid = changes.pop("uuid", None)
@@ -137,5 +149,7 @@ def test_a_link_that_differs_from_the_inbound_carries_nothing(  # noqa: PLR0917 
     if wrong_uuid:
         wrong = wrong.replace(str(subscription.client_uuid), wrong_uuid, 1)
     assert wrong != link
-    assert tunnel_for(singbox, wrong, panel).fetch_text(loopback_page.url) is None
+    assert (
+        tunnel_for(singbox, outbound_from_link(wrong), panel).fetch_text(loopback_page.url) is None
+    )
     assert loopback_page.hits == 1
