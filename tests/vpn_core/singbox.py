@@ -29,7 +29,10 @@ CHECK_TIMEOUT = 15.0
 # An outbound gives up dialling the server after this long (a dial field, shared/dial.md).
 CONNECT_TIMEOUT = "2s"
 # requests through the tunnel: (connect to the local proxy, read the answer).
-FETCH_TIMEOUT = (2.0, 5.0)
+FETCH_TIMEOUT = (2.0, 8.0)
+# What sing-box logs (level info) once all its inbounds listen.
+STARTED_LINE = "sing-box started"
+LOG = {"level": "info", "timestamp": True}
 
 
 class SingBoxError(AssertionError):
@@ -92,7 +95,7 @@ class SingBoxProcess:
 
     def log(self) -> str:
         try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-6000:]
         except OSError:
             return ""
 
@@ -174,25 +177,28 @@ class SingBox:
             )
         box = SingBoxProcess(name, port, config, config_path, log_path, process)
         self.started.append(box)
+        # Ready when it says so (after every inbound is bound; a port taken by another
+        # process makes it exit instead) and the port answers: a listener that some other
+        # process opened on the same port is never mistaken for ours.
         deadline = time.monotonic() + START_TIMEOUT
-        while not _listening(port):
+        while not (STARTED_LINE in box.log() and _listening(port)):
             if process.poll() is not None:
                 raise SingBoxError(f"sing-box {name} exited ({process.returncode}):\n{box.log()}")
             if time.monotonic() > deadline:
                 box.stop()
-                raise SingBoxError(f"sing-box {name} not listening on {port}:\n{box.log()}")
+                raise SingBoxError(f"sing-box {name} not ready on {port}:\n{box.log()}")
             time.sleep(0.02)
         return box
 
     def server(self, inbound: dict[str, Any], *, name: str = "server") -> SingBoxProcess:
-        config = {"log": {"level": "warn", "timestamp": True}, "inbounds": [inbound]}
+        config = {"log": LOG, "inbounds": [inbound]}
         return self.run(config, port=int(inbound["listen_port"]), name=name)
 
     def client(self, outbound: dict[str, Any], *, name: str = "client") -> Tunnel:
         port = free_port()
         outbound = {"connect_timeout": CONNECT_TIMEOUT, **outbound, "tag": "proxy"}
         config = {
-            "log": {"level": "warn", "timestamp": True},
+            "log": LOG,
             "inbounds": [
                 {"type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": port}
             ],

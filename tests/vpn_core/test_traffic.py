@@ -140,8 +140,8 @@ def test_a_link_that_differs_from_the_inbound_carries_nothing(  # noqa: PLR0917 
     subscription = subscribe()
     panel.serve()
     (link,) = feed_links(subscription)
-    right = outbound_from_link(link)
-    assert tunnel_for(singbox, right, panel).fetch_text(loopback_page.url) == loopback_page.body
+    tunnel = tunnel_for(singbox, outbound_from_link(link), panel)
+    assert tunnel.fetch_text(loopback_page.url) == loopback_page.body, tunnel.box.log()
 
     changes = dict(changes)
     wrong_uuid = changes.pop("uuid", None)
@@ -149,7 +149,6 @@ def test_a_link_that_differs_from_the_inbound_carries_nothing(  # noqa: PLR0917 
     if wrong_uuid:
         wrong = wrong.replace(str(subscription.client_uuid), wrong_uuid, 1)
     assert wrong != link
-    assert (
-        tunnel_for(singbox, outbound_from_link(wrong), panel).fetch_text(loopback_page.url) is None
-    )
+    wrong_tunnel = tunnel_for(singbox, outbound_from_link(wrong), panel)
+    assert wrong_tunnel.fetch_text(loopback_page.url) is None, wrong_tunnel.box.log()
     assert loopback_page.hits == 1
