@@ -195,16 +195,24 @@ class SingBox:
         return self.run(config, port=int(inbound["listen_port"]), name=name)
 
     def client(self, outbound: dict[str, Any], *, name: str = "client") -> Tunnel:
-        port = free_port()
+        """Another process may take the free port before sing-box binds it: then a new port
+        is tried (three times at most)."""
         outbound = {"connect_timeout": CONNECT_TIMEOUT, **outbound, "tag": "proxy"}
-        config = {
-            "log": LOG,
-            "inbounds": [
-                {"type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": port}
-            ],
-            "outbounds": [outbound],
-        }
-        return Tunnel(self.run(config, port=port, name=name))
+        for attempt in range(3):
+            port = free_port()
+            config = {
+                "log": LOG,
+                "inbounds": [
+                    {"type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": port}
+                ],
+                "outbounds": [outbound],
+            }
+            try:
+                return Tunnel(self.run(config, port=port, name=name))
+            except SingBoxError as exc:
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def stop_all(self) -> None:
         for box in reversed(self.started):

@@ -115,3 +115,25 @@ def test_a_config_the_core_refuses_fails_with_its_log(singbox):
     inbound = {"type": "vless", "listen": "127.0.0.1", "listen_port": 1, "no_such_option": 1}
     with pytest.raises(SingBoxError, match=r"(?s)exited.*no_such_option"):
         singbox.server(inbound)
+
+
+def test_a_client_port_taken_meanwhile_is_replaced(singbox, monkeypatch, loopback_page):
+    """Another process listening on the port picked for the client: a new port is tried, and
+    the other process's listener is never taken for the client."""
+    import socket
+
+    from tests.vpn_core import singbox as module
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    taken_port = taken.getsockname()[1]
+    ports = iter([taken_port, module.free_port()])
+    monkeypatch.setattr(module, "free_port", lambda: next(ports))
+    try:
+        tunnel = singbox.client({"type": "direct"})
+    finally:
+        taken.close()
+    assert tunnel.box.port != taken_port
+    assert tunnel.box.process.poll() is None
+    assert tunnel.fetch_text(loopback_page.url) == loopback_page.body
