@@ -28,9 +28,10 @@ bounded, a missing binary fails the test instead of skipping it):
     clients the panel would give Xray now (``panel.singbox_server_inbound``); call it again
     after the panel changed.
 
-``subscribe()`` -> ``Subscription``
-    A subscription made by ``subscription_create`` for a new customer, its keys pushed to the
-    panels (on-commit tasks run, Celery is eager in tests) as a payment would.
+``subscribe(**tariff_fields)`` -> ``Subscription``
+    A subscription made by ``subscription_create`` for a new customer on a new tariff
+    (``node_count=2`` for keys on two panels), its keys pushed to the panels (on-commit tasks
+    run, Celery is eager in tests) as a payment would.
 
 ``expire_by_sweep(subscription)``
     The beat's expiry sweep (``subscriptions_expire_due``) run just after the term ended, its
