@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES, inbound_flow
+from nodes.services.keys import key_sub_id
 from notifications import texts
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.vless import VlessLinkError, vless_link_build, vless_remark
@@ -84,6 +85,7 @@ def subscription_links(*, subscription: Subscription) -> list[KeyLink]:
             continue
         host = node.public_host or urlsplit(node.panel_url).hostname or ""
         port = node.public_port or inbound.get("port") or 443
+        key.subscription = subscription  # key_sub_id reads it: no query per key
         try:
             link = vless_link_build(
                 client_uuid=str(subscription.client_uuid),
@@ -95,7 +97,8 @@ def subscription_links(*, subscription: Subscription) -> list[KeyLink]:
                     node_name=node.name, location=node.location, country=node.country
                 ),
                 flow=inbound_flow(inbound=inbound),
-                client_key=subscription.sub_id,
+                # The panel client's subId seeds the REALITY spx, as 3x-ui's own feed does.
+                client_key=key_sub_id(key=key),
             )
         except VlessLinkError as exc:
             logger.warning("node %s: cannot build a link: %s", node.name, exc)

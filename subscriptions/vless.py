@@ -459,8 +459,9 @@ def vless_link_build(
     ``protocol_settings`` its ``settings`` (only ``encryption``/``decryption`` are read: 3x-ui
     emits ``encryption=<value>`` whenever the key exists, which v2.7+ panels always write).
     ``flow`` is the client's flow; it is emitted only where 3x-ui emits it. ``client_key``
-    seeds the reality ``spx``: pass the subscription's subId (3x-ui's choice), else the
-    panel email. ``remark`` is used verbatim (see ``vless_remark``); empty means no fragment.
+    seeds the reality ``spx``: pass the panel client's subId (3x-ui's choice; ours is per
+    node, ``nodes.services.keys.key_sub_id``), else its email. ``remark`` is used verbatim
+    (see ``vless_remark``); empty means no fragment.
 
     Query keys are sorted and escaped like Go's ``url.Values.Encode``, so for the same inputs
     the link is byte-identical to 3x-ui v3.5+'s subscription output (3x-ui picks a random

@@ -203,6 +203,34 @@ class PanelClient:
         )
 
 
+def _private_keys_drop(settings: dict[str, Any], stream: dict[str, Any]) -> None:
+    """Remove the server's private keys from an inbound's ``settings`` and ``streamSettings``.
+
+    Where 3x-ui keeps them (v3.6.0 ``frontend/src/schemas/protocols/security/tls.ts`` and
+    ``reality.ts``): an inline TLS certificate's ``key`` lines, ``tlsSettings.echServerKeys``
+    (``xray tls ech`` output, ``internal/web/service/server.go`` ``GetNewEchCert``),
+    ``realitySettings.privateKey`` and ``mldsa65Seed``, and a VLESS-encryption
+    ``settings.decryption`` (the server string holds the private keys matching the clients'
+    ``encryption``: https://hiddify.com/core/features/protocols/vless-encryption/): only its
+    first, non-secret part (the method, e.g. ``mlkem768x25519plus``) is kept, so the cache
+    still says that VLESS encryption is on (3x-ui's ``vlessEncryptionEnabled`` reads
+    ``decryption`` too). The certificate's public side is kept.
+    """
+    decryption = as_str(settings.get("decryption"))
+    if decryption not in ("", "none"):
+        settings["decryption"] = decryption.split(".", 1)[0]
+    tls = stream.get("tlsSettings")
+    if isinstance(tls, dict):
+        tls.pop("echServerKeys", None)
+        for certificate in tls.get("certificates") or []:
+            if isinstance(certificate, dict):
+                certificate.pop("key", None)
+    reality = stream.get("realitySettings")
+    if isinstance(reality, dict):
+        reality.pop("privateKey", None)
+        reality.pop("mldsa65Seed", None)
+
+
 @dataclass(frozen=True)
 class Inbound:
     """The inbound our keys live on, with its JSON columns parsed into dicts.
@@ -236,15 +264,13 @@ class Inbound:
     def to_cache(self) -> dict[str, Any]:
         """A JSON-safe snapshot for ``Node.inbound_cache``, minus clients and secrets.
 
-        The client list is dropped (it is large and changes constantly) and the reality
-        ``privateKey`` is removed: links only need the public key, and the database should
-        not hold a copy of the server's private key.
+        The client list is dropped (it is large and changes constantly) and every private
+        key the panel keeps is removed (``_private_keys_drop``): links only need the public
+        halves, and the database should not hold a copy of the server's private keys.
         """
         settings = {k: v for k, v in self.settings.items() if k != "clients"}
         stream = json.loads(json.dumps(self.stream_settings))
-        reality = stream.get("realitySettings")
-        if isinstance(reality, dict):
-            reality.pop("privateKey", None)
+        _private_keys_drop(settings, stream)
         return {
             "id": self.id,
             "port": self.port,

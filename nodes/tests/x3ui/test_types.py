@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from nodes.x3ui import PanelClient, ServerStatus, duplicate_emails, is_duplicate_message
-from nodes.x3ui.types import as_bool, as_int, json_field
+from nodes.x3ui.types import Inbound, as_bool, as_int, json_field
 
 
 @pytest.mark.parametrize(
@@ -57,3 +59,90 @@ def test_duplicate_detection():
     assert duplicate_emails("x (Duplicate email: a)") == ("a",)
     assert not is_duplicate_message("Something went wrong (subId already in use: s\n)")
     assert not is_duplicate_message("")
+
+
+# Private halves a 3x-ui inbound may hold, each a value that must never reach the cache.
+TLS_KEY_LINE = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPRIVATE"
+ECH_SERVER_KEYS = "AEDECHSERVERKEYSPRIVATE"
+REALITY_PRIVATE = "REALITYPRIVATEKEYx25519"
+MLDSA_SEED = "MLDSA65SEEDPRIVATE"
+VLESS_DECRYPTION = "mlkem768x25519plus.native.600s.X25519PRIVATE.MLKEMSEEDPRIVATE"
+SECRETS = (TLS_KEY_LINE, ECH_SERVER_KEYS, REALITY_PRIVATE, MLDSA_SEED, "X25519PRIVATE")
+
+
+def _inbound(stream: dict, settings: dict) -> Inbound:
+    return Inbound.from_panel(
+        {"id": 1, "port": 443, "protocol": "vless", "settings": settings, "streamSettings": stream}
+    )
+
+
+def test_the_cache_keeps_no_private_key_of_a_tls_or_reality_inbound():
+    """The inline TLS key, ECH server keys, REALITY private key and ML-DSA seed, and a VLESS
+    encryption ``decryption``, are the server's secrets: the cache keeps none of them and
+    still builds the same link (found with a TLS inbound served by sing-box, issue 18)."""
+    from subscriptions.vless import vless_link_build
+
+    tls_stream = {
+        "network": "tcp",
+        "security": "tls",
+        "tlsSettings": {
+            "serverName": "vpn.example.com",
+            "alpn": ["h2"],
+            "echServerKeys": ECH_SERVER_KEYS,
+            "certificates": [
+                {
+                    "certificate": [
+                        "-----BEGIN CERTIFICATE-----",
+                        "MIIB",
+                        "-----END CERTIFICATE-----",
+                    ],
+                    "key": [
+                        "-----BEGIN PRIVATE KEY-----",
+                        TLS_KEY_LINE,
+                        "-----END PRIVATE KEY-----",
+                    ],
+                    "certificateFile": "",
+                    "keyFile": "",
+                }
+            ],
+            "settings": {"fingerprint": "chrome", "echConfigList": "AEPUBLICECHCONFIG"},
+        },
+    }
+    reality_stream = {
+        "network": "tcp",
+        "security": "reality",
+        "realitySettings": {
+            "serverNames": ["www.example.com"],
+            "shortIds": ["ab"],
+            "privateKey": REALITY_PRIVATE,
+            "mldsa65Seed": MLDSA_SEED,
+            "settings": {"publicKey": "PUBLICKEY", "fingerprint": "chrome", "mldsa65Verify": "PQV"},
+        },
+    }
+    settings = {"decryption": VLESS_DECRYPTION, "encryption": "mlkem768x25519plus.native.0rtt.PUB"}
+    for stream in (tls_stream, reality_stream):
+        inbound = _inbound(stream, settings)
+        cache = inbound.to_cache()
+        text = json.dumps(cache)
+        assert not [secret for secret in SECRETS if secret in text], text
+        assert cache["settings"]["decryption"] == "mlkem768x25519plus"
+        link = {
+            "client_uuid": "b831381d-6324-4d53-ad4f-8cda48b30811",
+            "host": "vpn.example.com",
+            "port": 443,
+            "remark": "r",
+        }
+        assert vless_link_build(
+            **link, stream_settings=cache["stream_settings"], protocol_settings=cache["settings"]
+        ) == vless_link_build(
+            **link, stream_settings=inbound.stream_settings, protocol_settings=inbound.settings
+        )
+    # The panel's own copy is untouched.
+    assert inbound.stream_settings["realitySettings"]["privateKey"] == REALITY_PRIVATE
+
+
+def test_an_inbound_without_secrets_is_cached_as_it_is():
+    stream = {"network": "ws", "security": "none", "wsSettings": {"path": "/p"}}
+    cache = _inbound(stream, {"decryption": "none", "encryption": "none"}).to_cache()
+    assert cache["stream_settings"] == stream
+    assert cache["settings"] == {"decryption": "none", "encryption": "none"}
