@@ -46,32 +46,38 @@ bounded, a missing binary fails the test instead of skipping it):
 ``feed_outbounds(subscription, feed_format)`` -> ``list[dict]``
     The sing-box outbounds an app makes of the feed in ``feed_format`` (one of
     ``FEED_FORMATS``): ``"base64"`` fetches the links as v2rayNG does and converts each with
-    ``outbound_from_link`` (tests/vpn_core/links.py, v2raypy as the parser).
+    ``outbound_from_link`` (tests/vpn_core/links.py, v2raypy as the parser); ``"clash"``
+    fetches the YAML as Clash Verge does and converts each proxy with
+    ``outbound_from_clash_proxy`` (mihomo's field names); ``"singbox"`` fetches the JSON as
+    SFA does and uses its ``vless`` outbounds as served.
 
 The client side takes any sing-box outbound dict: ``singbox.client(outbound_for_this_core(
 outbound, trust_pem=panel.tls.certificate_pem))`` (it trusts the test's self-signed
-certificate and drops ``tls.utls``, which this build lacks). A new feed format plugs in by
-adding its name to ``FEED_FORMATS`` and a branch to ``feed_outbounds`` that returns the
-outbounds as served (for ``?format=singbox``: the ``vless`` entries of the served JSON's
-``outbounds``); the traffic tests are parametrized over ``FEED_FORMATS``.
+certificate and drops ``tls.utls``, which this build lacks). The traffic tests are
+parametrized over ``FEED_FORMATS``.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+import yaml
 
-from tests.vpn_core.links import outbound_from_link
+from tests.vpn_core.links import outbound_from_clash_proxy, outbound_from_link
 from tests.vpn_core.loopback import LoopbackPage, TlsMaterial, self_signed
 from tests.vpn_core.panel import singbox_server_inbound, xray_stream_settings
 from tests.vpn_core.singbox import SingBox, SingBoxProcess, free_port
 
 # The feed formats the traffic tests import (see ``feed_outbounds``).
-FEED_FORMATS = ("base64",)
+FEED_FORMATS = ("base64", "clash", "singbox")
+# What the apps of the other formats send (docs/feed.md): Clash Verge gets YAML, SFA JSON.
+CLASH_UA = "clash-verge/v2.4.2"
+SFA_UA = "SFA/1.12.9 (Android 14)"
 # What v2rayNG sends (its User-Agent is "v2rayNG/<version>"); the feed answers it with links.
 V2RAYNG_UA = "v2rayNG/1.10.5"
 TLS_SERVER_NAME = "vpn.test"
@@ -193,10 +199,22 @@ def feed_links(feed_response):
 
 
 @pytest.fixture
-def feed_outbounds(feed_links):
+def feed_outbounds(feed_links, feed_response):
+    def served(subscription, user_agent: str, content_type: str) -> bytes:
+        response = feed_response(subscription, user_agent)
+        assert response.status_code == 200, response.content[:200]
+        assert response["Content-Type"].startswith(content_type)
+        return response.content
+
     def outbounds(subscription, feed_format: str) -> list[dict]:
         if feed_format == "base64":
             return [outbound_from_link(link) for link in feed_links(subscription)]
+        if feed_format == "clash":  # the profile's proxies, converted by the test
+            profile = yaml.safe_load(served(subscription, CLASH_UA, "text/yaml"))
+            return [outbound_from_clash_proxy(proxy) for proxy in profile["proxies"]]
+        if feed_format == "singbox":  # the served config's VLESS outbounds, used as they are
+            config = json.loads(served(subscription, SFA_UA, "application/json"))
+            return [out for out in config["outbounds"] if out["type"] == "vless"]
         raise ValueError(f"no importer for the feed format {feed_format!r}")
 
     return outbounds

@@ -177,3 +177,66 @@ def outbound_for_this_core(outbound: dict[str, Any], *, trust_pem: str = "") -> 
         if trust_pem:
             tls["certificate"] = trust_pem
     return outbound
+
+
+# mihomo proxy keys this converter understands (the Clash profile's ``type: vless`` entries:
+# https://wiki.metacubex.one/en/config/proxies/vless/, .../tls/, .../transport/).
+CLASH_KNOWN_KEYS = frozenset(
+    {
+        "name", "type", "server", "port", "uuid", "udp", "flow", "tls", "servername", "alpn",
+        "client-fingerprint", "reality-opts", "network", "ws-opts", "grpc-opts",
+    }
+)  # fmt: skip
+
+
+def outbound_from_clash_proxy(proxy: dict[str, Any]) -> dict[str, Any]:
+    """The sing-box ``vless`` outbound equal to one mihomo proxy of our Clash profile, read by
+    mihomo's documented field names (independent of the project's renderer)."""
+    unknown = sorted(set(proxy) - CLASH_KNOWN_KEYS)
+    if unknown or proxy.get("type") != "vless":
+        raise LinkNotConvertible(f"Clash proxy keys this converter does not read: {unknown}")
+    outbound: dict[str, Any] = {
+        "type": "vless",
+        "tag": proxy["name"],
+        "server": proxy["server"],
+        "server_port": int(proxy["port"]),
+        "uuid": proxy["uuid"],
+    }
+    if proxy.get("flow"):
+        outbound["flow"] = proxy["flow"]
+    if proxy.get("tls"):
+        tls: dict[str, Any] = {"enabled": True}
+        if proxy.get("servername"):
+            tls["server_name"] = proxy["servername"]
+        if proxy.get("alpn"):
+            tls["alpn"] = list(proxy["alpn"])
+        if proxy.get("client-fingerprint"):
+            tls["utls"] = {"enabled": True, "fingerprint": proxy["client-fingerprint"]}
+        if proxy.get("reality-opts"):
+            tls["reality"] = {
+                "enabled": True,
+                "public_key": proxy["reality-opts"]["public-key"],
+                "short_id": proxy["reality-opts"].get("short-id", ""),
+            }
+        outbound["tls"] = tls
+    network = proxy.get("network", "tcp")
+    if network == "ws":
+        opts = proxy.get("ws-opts") or {}
+        host = (opts.get("headers") or {}).get("Host")
+        if opts.get("v2ray-http-upgrade"):
+            transport: dict[str, Any] = {"type": "httpupgrade", "path": opts.get("path", "/")}
+            if host:
+                transport["host"] = host
+        else:
+            transport = {"type": "ws", "path": opts.get("path", "/")}
+            if host:
+                transport["headers"] = {"Host": host}
+        outbound["transport"] = transport
+    elif network == "grpc":
+        outbound["transport"] = {
+            "type": "grpc",
+            "service_name": (proxy.get("grpc-opts") or {}).get("grpc-service-name", ""),
+        }
+    elif network != "tcp":
+        raise LinkNotConvertible(f"Clash network {network!r}")
+    return outbound
