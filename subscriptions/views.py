@@ -11,6 +11,7 @@ from core.net import client_ip
 from core.qr import qr_svg
 from core.ratelimit import rate_hit
 from notifications import texts
+from subscriptions.devices import device_headers_parse, hwid_reply_headers
 from subscriptions.feed import (
     FEED_CONTENT_TYPE,
     feed_body_render,
@@ -19,6 +20,7 @@ from subscriptions.feed import (
 )
 from subscriptions.selectors import (
     STATE_ACTIVE,
+    STATE_DEVICE_LIMIT,
     feed_expire_ts,
     feed_placeholder_remark,
     subscription_by_feed_token,
@@ -26,6 +28,7 @@ from subscriptions.selectors import (
     subscription_feed_url,
     subscription_links,
 )
+from subscriptions.services.devices import device_record
 
 BROWSER_MARKERS = ("Mozilla/", "Chrome/", "Safari/")
 APP_MARKERS = (
@@ -71,15 +74,25 @@ def _unknown_token_answer(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
-    """The feed; ``HEAD`` answers with the same status and headers and no body."""
-    subscription = subscription_by_feed_token(token=token)
+    """The feed; ``HEAD`` answers with the same status and headers and no body.
+
+    An app that names its device (``X-HWID``) has it recorded; a new one over the device
+    limit gets the placeholder (docs/x3ui.md "Devices by hardware id"). The page ignores it.
+    """
+    html = _wants_html(request)
+    device = None if html else device_headers_parse(request.headers)
+    hwid = device.hwid if device else ""
+    subscription = subscription_by_feed_token(token=token, hwid=hwid)
     if subscription is None:
         return _unknown_token_answer(request)
     now = timezone.now()
-    state = subscription_feed_state(subscription, now)
+    state = subscription_feed_state(subscription, now, hwid=hwid)
     active = state == STATE_ACTIVE
+    if active and device is not None:
+        device_record(subscription=subscription, device=device, now=now)
     keys = subscription_links(subscription=subscription) if active else []
     feed_url = subscription_feed_url(subscription=subscription)
+    refused = state == STATE_DEVICE_LIMIT
     headers = feed_headers_build(
         upload=subscription.traffic_upload,
         download=subscription.traffic_download,
@@ -89,8 +102,11 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         update_interval_hours=settings.SUBSCRIPTION_FEED_UPDATE_HOURS,
         support_url=texts.support_url() or "",
         web_page_url=feed_url,
+        # The refused device is also told in the app's announcement line (Remnawave's
+        # HWID_MAX_DEVICES_ANNOUNCE does the same).
+        announce=feed_placeholder_remark(state, subscription.customer.language) if refused else "",
     )
-    if _wants_html(request):
+    if html:
         with translation.override(subscription.customer.language):
             response = render(
                 request,
@@ -111,6 +127,7 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         else:
             remark = feed_placeholder_remark(state, subscription.customer.language)
             links = [feed_placeholder_link(remark=remark)]
+        headers.update(hwid_reply_headers(limit=subscription.hwid_device_limit, refused=refused))
         response = HttpResponse(feed_body_render(links=links), content_type=FEED_CONTENT_TYPE)
     for name, value in headers.items():
         response[name] = value
