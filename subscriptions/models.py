@@ -110,7 +110,7 @@ class Subscription(BaseModel):
     # Limits snapshotted from the tariff at purchase, so editing a tariff never changes
     # what a customer already bought.
     device_limit = models.PositiveIntegerField(default=0)
-    hwid_device_limit = models.PositiveIntegerField(default=0)
+    hwid_device_limit = models.PositiveIntegerField("device limit (hardware id)", default=0)
     traffic_limit_bytes = models.PositiveBigIntegerField(default=0)
     node_count = models.PositiveSmallIntegerField(default=1)
     traffic_used_bytes = models.PositiveBigIntegerField(default=0)

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='subscription',
             name='hwid_device_limit',
-            field=models.PositiveIntegerField(default=0),
+            field=models.PositiveIntegerField(default=0, verbose_name='device limit (hardware id)'),
         ),
         migrations.AddField(
             model_name='tariff',
