@@ -101,13 +101,19 @@ def test_remove_asks_first_then_removes_and_says_so(bot, subscription):
     ]
     assert Device.objects.filter(pk=phone.pk).exists()
 
+    tablet = _phone(subscription, model="Tab S9")
     bot.press(f"subs:dy:{subscription.pk}:{phone.pk}")
     done = edit(bot)
     assert done["text"].startswith("✅ Device “ELP-NX1” removed.")
-    assert "No devices yet.\nThe limit is 3 devices." in done["text"]
+    assert "1 of 3 devices:\n1. Tab S9 — Android 15 · Happ" in done["text"]
     assert "Removals left today: 1 of 2." in done["text"]
     assert not Device.objects.filter(pk=phone.pk).exists()
     assert AuditLog.objects.get(event_type=AuditEvent.DEVICE_REMOVED).actor == "bot"
+
+    bot.press(f"subs:dy:{subscription.pk}:{tablet.pk}")
+    done = edit(bot)
+    assert "No devices yet.\nThe limit is 3 devices." in done["text"]
+    assert "Removals left" not in done["text"]
 
 
 def test_a_repeated_confirmation_removes_nothing_more(bot, subscription):
