@@ -33,6 +33,7 @@ class AuditEvent(models.TextChoices):
     CUSTOMER_BANNED = "customer.banned", "Customer banned"
     CUSTOMER_UNBANNED = "customer.unbanned", "Customer unbanned"
     TRIAL_GRANTED = "trial.granted", "Trial granted"
+    DEVICE_REMOVED = "device.removed", "Device removed"
     NODE_CHANGED = "node.changed", "Node changed"
     ADMIN_ACTION = "admin.action", "Admin action"
 

@@ -16,6 +16,7 @@ Synchronous code only (it may query the database): async callers wrap it in ``sy
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from constance.signals import config_updated
@@ -24,22 +25,48 @@ from django.core.cache import cache
 from django.db import transaction
 from django.dispatch import receiver
 
+from core.ratelimit import CACHE_ERRORS
+
+logger = logging.getLogger(__name__)
+
 CACHE_KEY = "runtime-settings:v1"
 # A safety net only: a save drops the cached dict at once.
 CACHE_SECONDS = 300
 
 
 def runtime_settings() -> dict[str, Any]:
-    """Every runtime setting by name: the console's value, else the environment's default."""
-    values = cache.get(CACHE_KEY)
+    """Every runtime setting by name: the console's value, else the environment's default.
+
+    With the cache unreachable (Redis down) it reads the database each time and says so in
+    the log: the feed keeps answering.
+    """
+    try:
+        values = cache.get(CACHE_KEY)
+    except CACHE_ERRORS as exc:
+        logger.warning(
+            "runtime settings read from the database: the cache is unreachable (%s)", exc
+        )
+        return get_values()
     if values is None:
         values = get_values()  # one query: the saved values over the defaults
-        cache.set(CACHE_KEY, values, CACHE_SECONDS)
+        try:
+            cache.set(CACHE_KEY, values, CACHE_SECONDS)
+        except CACHE_ERRORS as exc:
+            logger.warning("runtime settings not cached: the cache is unreachable (%s)", exc)
     return values
 
 
 def runtime_settings_forget() -> None:
-    cache.delete(CACHE_KEY)
+    try:
+        cache.delete(CACHE_KEY)
+    except CACHE_ERRORS as exc:
+        # Another process may serve the old value until the cached dict expires.
+        logger.error(
+            "runtime settings changed but the cache is unreachable: processes may serve the "
+            "old values for up to %s s (%s)",
+            CACHE_SECONDS,
+            exc,
+        )
 
 
 @receiver(config_updated, dispatch_uid="core.runtime_settings.forget")

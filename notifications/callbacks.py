@@ -13,7 +13,9 @@ Flows and their data:
   ``buy:t:<tariff>:<sub|0>`` — payment methods for a tariff;
   ``buy:p:<tariff>:<sub|0>:<provider>`` — a new pending payment and its link.
 - ``subs`` — the customer's subscriptions; ``subs:v:<sub>`` one of them;
-  ``subs:k:<sub>`` its keys; ``subs:u:<sub>`` its subscription URL; ``subs:q:<sub>`` its QR code.
+  ``subs:k:<sub>`` its keys; ``subs:u:<sub>`` its subscription URL; ``subs:q:<sub>`` its QR code;
+  ``subs:d:<sub>`` its devices (hardware ids); ``subs:dr:<sub>:<device>`` asks to remove one,
+  ``subs:dy:<sub>:<device>`` removes it.
 - ``trial`` — take the free trial.
 """
 
@@ -41,6 +43,9 @@ SUB_VIEW = "v"
 SUB_KEYS = "k"
 SUB_URL = "u"
 SUB_QR = "q"
+SUB_DEVICES = "d"
+SUB_DEVICE_REMOVE = "dr"
+SUB_DEVICE_REMOVE_YES = "dy"
 
 
 def callback_data(prefix: str, *args: str) -> str:
@@ -97,3 +102,7 @@ def buy_provider_data(tariff_id: int, subscription_id: int | None, provider: str
 
 def subscription_data(action: str, subscription_id: int) -> str:
     return callback_data(SUBSCRIPTIONS, action, str(subscription_id))
+
+
+def subscription_device_data(action: str, subscription_id: int, device_id: int) -> str:
+    return callback_data(SUBSCRIPTIONS, action, str(subscription_id), str(device_id))

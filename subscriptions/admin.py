@@ -1,5 +1,6 @@
 """Console: tariffs (editable, ordered, enable/disable) and subscriptions (extend, expire,
-re-provision, move to another node). Every action calls a service and is audited."""
+re-provision, move to another node, reset devices). Every action calls a service and is
+audited."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from core.admin import ReadOnlyAdmin, action_form_page, form_action, run_for_eac
 from nodes.admin import health_badge
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES
-from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+from subscriptions.models import Device, Subscription, SubscriptionStatus, Tariff
+from subscriptions.services.devices import subscription_devices_reset
 from subscriptions.services.lifecycle import (
     subscription_expire,
     subscription_extend,
@@ -35,6 +37,7 @@ class TariffAdmin(admin.ModelAdmin):
         "price",
         "currency",
         "device_limit",
+        "hwid_device_limit",
         "traffic_limit_gb",
         "node_count",
         "is_trial",
@@ -135,12 +138,28 @@ class KeyInline(ReadOnlyAdmin, admin.TabularInline):
         return super().get_queryset(request).select_related("node")
 
 
+class DeviceInline(ReadOnlyAdmin, admin.TabularInline):
+    """The devices (hardware ids) that fetched the feed, last seen first."""
+
+    model = Device
+    fields = ["model", "os", "os_version", "user_agent", "hwid", "created_at", "last_seen_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-last_seen_at", "-id"]
+    verbose_name_plural = "Devices (reset them all with the action “Reset devices”)"
+
+
 class ExtendForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=3650, initial=7)
     reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
 
 
 class ExpireForm(forms.Form):
+    reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
+
+
+class DevicesResetForm(forms.Form):
     reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
 
 
@@ -172,8 +191,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     show_full_result_count = False
-    inlines = [KeyInline]
-    actions = ["extend_selected", "expire_selected", "reprovision_selected", "move_selected"]
+    inlines = [KeyInline, DeviceInline]
+    actions = [
+        "extend_selected",
+        "expire_selected",
+        "reprovision_selected",
+        "move_selected",
+        "reset_devices_selected",
+    ]
     readonly_fields = [
         "customer",
         "tariff",
@@ -183,6 +208,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "client_uuid",
         "sub_id",
         "device_limit",
+        "hwid_device_limit",
         "traffic_limit_bytes",
         "node_count",
         "traffic_used_bytes",
@@ -333,4 +359,26 @@ class SubscriptionAdmin(admin.ModelAdmin):
             intro="Keys on other nodes are removed from their panels; the customer gets new "
             "links (the subscription URL follows by itself).",
             extra={"info": info},
+        )
+
+    @admin.action(
+        description="Reset devices (hardware ids) of selected subscriptions…",
+        permissions=["change"],
+    )
+    def reset_devices_selected(self, request: HttpRequest, queryset):
+        return form_action(
+            self,
+            request,
+            queryset.select_related("customer", "tariff"),
+            form_class=DevicesResetForm,
+            call=lambda subscription, data: subscription_devices_reset(
+                subscription=subscription, actor=request.user, reason=data["reason"]
+            ),
+            done="Reset the devices of {count} subscription(s).",
+            action="reset_devices_selected",
+            title="Reset devices",
+            submit="Reset devices",
+            intro="Every recorded device is removed; each app is recorded again at its next "
+            "update, up to the device limit. The subscriber's own removals in the bot are not "
+            "affected.",
         )

@@ -21,6 +21,12 @@ class Tariff(BaseModel):
     )
     currency = models.CharField(max_length=3, default="RUB")
     device_limit = models.PositiveIntegerField(default=0, help_text="3x-ui limitIp; 0 = no limit")
+    hwid_device_limit = models.PositiveIntegerField(
+        "device limit (hardware id)",
+        default=0,
+        help_text="Devices by the hardware id apps send (X-HWID); a new one over the limit gets "
+        "a notice instead of the servers. 0 = no limit",
+    )
     traffic_limit_gb = models.PositiveIntegerField(default=0, help_text="0 = unlimited")
     node_count = models.PositiveSmallIntegerField(
         default=1, help_text="Nodes a subscription is placed on: 1 = one picked, 0 = every eligible"
@@ -104,6 +110,7 @@ class Subscription(BaseModel):
     # Limits snapshotted from the tariff at purchase, so editing a tariff never changes
     # what a customer already bought.
     device_limit = models.PositiveIntegerField(default=0)
+    hwid_device_limit = models.PositiveIntegerField("device limit (hardware id)", default=0)
     traffic_limit_bytes = models.PositiveBigIntegerField(default=0)
     node_count = models.PositiveSmallIntegerField(default=1)
     traffic_used_bytes = models.PositiveBigIntegerField(default=0)
@@ -138,3 +145,33 @@ class Subscription(BaseModel):
         """Whether `used` bytes (default: ``traffic_used_bytes``) reach a set traffic limit."""
         used = self.traffic_used_bytes if used is None else used
         return bool(self.traffic_limit_bytes) and used >= self.traffic_limit_bytes
+
+
+class Device(BaseModel):
+    """A device that fetched a subscription with a hardware id (``X-HWID``): one row per
+    (subscription, hwid). ``created_at`` is when it was first seen.
+
+    The feed records it (``subscriptions.services.devices``); the subscriber removes one in
+    the bot, an operator resets them all in the console. What the apps send and how panels
+    use it: docs/x3ui.md "Devices by hardware id".
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="devices")
+    hwid = models.CharField("hardware id", max_length=64)
+    os = models.CharField("OS", max_length=64, blank=True, default="")
+    os_version = models.CharField("OS version", max_length=64, blank=True, default="")
+    model = models.CharField(max_length=128, blank=True, default="")
+    user_agent = models.CharField(max_length=256, blank=True, default="")
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "hwid"], name="device_one_row_per_subscription_hwid"
+            ),
+            models.CheckConstraint(condition=~Q(hwid=""), name="device_hwid_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.model or self.os or self.hwid

@@ -24,11 +24,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from core.models import AuditEvent, AuditLog
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES, inbound_flow
 from nodes.services.keys import key_sub_id
 from notifications import texts
-from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+from subscriptions.models import Device, Subscription, SubscriptionStatus, Tariff
 from subscriptions.vless import VlessLinkError, vless_link_build, vless_remark
 
 logger = logging.getLogger(__name__)
@@ -128,21 +129,40 @@ def _keys_traffic(field: str) -> Coalesce:
     return Coalesce(Subquery(total), 0)
 
 
-def subscription_by_feed_token(*, token: str) -> Subscription | None:
+def _device_count() -> Coalesce:
+    """How many devices the subscription has, as a subquery of its own row."""
+    count = (
+        Device.objects.filter(subscription=OuterRef("pk"))
+        .order_by()
+        .values("subscription")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(count), 0)
+
+
+def subscription_by_feed_token(*, token: str, hwid: str = "") -> Subscription | None:
     """The subscription behind a feed URL, with the traffic of its keys (``traffic_upload``,
-    ``traffic_download``: bytes, as the panels last reported them) in the same query;
-    None for anything that cannot be a token.
+    ``traffic_download``: bytes, as the panels last reported them) and its devices
+    (``device_count``; with `hwid`, ``device_seen_at``: when that device was last recorded,
+    None when it is new) in the same query; None for anything that cannot be a token.
 
     Tokens are ``secrets.token_urlsafe`` output, so any other character (a NUL byte, which
     PostgreSQL text cannot even hold) ends the lookup before the database sees it.
     """
     if not FEED_TOKEN_RE.fullmatch(token):
         return None
+    device = {}
+    if hwid:
+        seen = Device.objects.filter(subscription=OuterRef("pk"), hwid=hwid).values("last_seen_at")
+        device["device_seen_at"] = Subquery(seen[:1])
     return (
         Subscription.objects.select_related("customer", "tariff")
         .annotate(
             traffic_upload=_keys_traffic("traffic_up"),
             traffic_download=_keys_traffic("traffic_down"),
+            device_count=_device_count(),
+            **device,
         )
         .filter(feed_token=token)
         .first()
@@ -201,10 +221,28 @@ STATE_ACTIVE = "active"
 STATE_BANNED = "banned"
 STATE_ENDED = "ended"
 STATE_OVER_LIMIT = "over-limit"
+STATE_DEVICE_LIMIT = "device-limit"
 
 
-def subscription_feed_state(subscription: Subscription, now) -> str:
-    """Why the subscription cannot be used, most serious first; ``active`` when it can."""
+def feed_device_refused(subscription: Subscription) -> bool:
+    """Whether the device named to ``subscription_by_feed_token`` (``hwid``) is a new one over
+    the subscription's device limit. A device already recorded is always served, even when
+    the subscription holds more devices than its limit (a race of two new devices can
+    leave one more: docs/x3ui.md "Devices by hardware id")."""
+    limit = subscription.hwid_device_limit
+    return (
+        bool(limit)
+        and getattr(subscription, "device_seen_at", None) is None
+        and subscription.device_count >= limit
+    )
+
+
+def subscription_feed_state(subscription: Subscription, now, *, hwid: str = "") -> str:
+    """Why the subscription cannot be used, most serious first; ``active`` when it can.
+
+    `hwid`: the device the request names (``subscriptions.devices``), which must be the one
+    given to ``subscription_by_feed_token``; a new one over the device limit is refused.
+    """
     if subscription.customer.is_banned:
         return STATE_BANNED
     if not subscription.is_running(now):
@@ -216,6 +254,8 @@ def subscription_feed_state(subscription: Subscription, now) -> str:
     )
     if subscription.traffic_limit_reached(used):
         return STATE_OVER_LIMIT
+    if hwid and feed_device_refused(subscription):
+        return STATE_DEVICE_LIMIT
     return STATE_ACTIVE
 
 
@@ -235,6 +275,10 @@ def feed_placeholder_remark(state: str, language: str) -> str:
                 return _("Access blocked — contact %(place)s") % {"place": place}
             return _("Access blocked — contact support")
         place = bot or support
+        if state == STATE_DEVICE_LIMIT:
+            if place:
+                return _("Device limit reached — remove a device in %(place)s") % {"place": place}
+            return _("Device limit reached — remove a device you no longer use")
         if state == STATE_OVER_LIMIT:
             if place:
                 return _("Traffic limit reached — renew in %(place)s") % {"place": place}
@@ -252,3 +296,51 @@ def feed_expire_ts(subscription: Subscription, state: str, now) -> int:
     if state == STATE_ENDED:
         return int(min(subscription.expires_at, now).timestamp())
     return int(subscription.expires_at.timestamp())
+
+
+# --- Devices (hardware ids) -------------------------------------------------------------------
+
+# Removals a subscriber made count against SUBSCRIPTION_DEVICE_REMOVALS_PER_DAY over this window.
+DEVICE_REMOVAL_WINDOW = timedelta(hours=24)
+
+
+def subscription_devices(*, subscription: Subscription) -> list[Device]:
+    """The subscription's devices, the one seen last first."""
+    return list(Device.objects.filter(subscription=subscription).order_by("-last_seen_at", "-pk"))
+
+
+@dataclass(frozen=True)
+class DeviceRemovals:
+    """How many devices the subscriber may remove now (``left``: None without a limit) and,
+    when none, the moment the next removal is allowed."""
+
+    limit: int
+    used: int
+    left: int | None
+    next_at: datetime | None
+
+
+def device_removals_get(*, subscription: Subscription, now: datetime) -> DeviceRemovals:
+    """The subscriber's removals of the last 24 hours (their audit rows) against
+    ``SUBSCRIPTION_DEVICE_REMOVALS_PER_DAY`` (0: no limit)."""
+    limit = settings.SUBSCRIPTION_DEVICE_REMOVALS_PER_DAY
+    times = list(
+        AuditLog.objects.filter(
+            event_type=AuditEvent.DEVICE_REMOVED,
+            object_type=Subscription._meta.label_lower,
+            object_id=str(subscription.pk),
+            event_time__gt=now - DEVICE_REMOVAL_WINDOW,
+        )
+        .order_by("event_time")
+        .values_list("event_time", flat=True)
+    )
+    used = len(times)
+    if not limit:
+        return DeviceRemovals(limit=0, used=used, left=None, next_at=None)
+    if used < limit:
+        return DeviceRemovals(limit=limit, used=used, left=limit - used, next_at=None)
+    # The window holds `used` removals; the next is allowed once `used - limit + 1` of them
+    # have left it.
+    return DeviceRemovals(
+        limit=limit, used=used, left=0, next_at=times[used - limit] + DEVICE_REMOVAL_WINDOW
+    )

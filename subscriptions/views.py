@@ -12,10 +12,12 @@ from core.qr import qr_svg
 from core.ratelimit import rate_hit
 from core.runtime_settings import runtime_settings
 from notifications import texts
+from subscriptions.devices import device_headers_parse, hwid_reply_headers
 from subscriptions.feed import feed_headers_build, feed_placeholder_link
 from subscriptions.feed_formats import FeedFormatError, feed_format_choose
 from subscriptions.selectors import (
     STATE_ACTIVE,
+    STATE_DEVICE_LIMIT,
     feed_expire_ts,
     feed_placeholder_remark,
     subscription_by_feed_token,
@@ -23,6 +25,7 @@ from subscriptions.selectors import (
     subscription_feed_url,
     subscription_links,
 )
+from subscriptions.services.devices import device_record
 
 BROWSER_MARKERS = ("Mozilla/", "Chrome/", "Safari/")
 APP_MARKERS = (
@@ -69,7 +72,11 @@ def _unknown_token_answer(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The feed in the format the app reads (``?format=`` or the User-Agent, docs/feed.md);
-    ``HEAD`` answers with the same status and headers and no body."""
+    ``HEAD`` answers with the same status and headers and no body.
+
+    An app that names its device (``X-HWID``) has it recorded; a new one over the device
+    limit gets the placeholder (docs/x3ui.md "Devices by hardware id"). The page ignores it.
+    """
     format_values = request.GET.getlist("format")
     try:
         feed_format = feed_format_choose(
@@ -78,12 +85,17 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
     except FeedFormatError as exc:
         body = "" if request.method == "HEAD" else f"{exc}\n"
         return HttpResponseBadRequest(body, content_type="text/plain; charset=utf-8")
-    subscription = subscription_by_feed_token(token=token)
+    html = not format_values and _wants_html(request)
+    device = None if html else device_headers_parse(request.headers)
+    hwid = device.hwid if device else ""
+    subscription = subscription_by_feed_token(token=token, hwid=hwid)
     if subscription is None:
         return _unknown_token_answer(request)
     now = timezone.now()
-    state = subscription_feed_state(subscription, now)
+    state = subscription_feed_state(subscription, now, hwid=hwid)
     active = state == STATE_ACTIVE
+    if active and device is not None:
+        device_record(subscription=subscription, device=device, now=now)
     keys = subscription_links(subscription=subscription) if active else []
     feed_url = subscription_feed_url(subscription=subscription)
     runtime = runtime_settings()
@@ -97,11 +109,12 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         update_interval_hours=settings.SUBSCRIPTION_FEED_UPDATE_HOURS,
         support_url=texts.support_url() or "",
         web_page_url=feed_url,
-        # A subscription that cannot be used announces why (apps show it above the entry).
+        # A subscription that cannot be used (a refused device too) announces why: apps show
+        # it above the entry (Remnawave's HWID_MAX_DEVICES_ANNOUNCE does the same).
         announce=runtime["FEED_ANNOUNCE"] if active else remark,
         file_extension=feed_format.file_extension,
     )
-    if not format_values and _wants_html(request):
+    if html:
         with translation.override(subscription.customer.language):
             response = render(
                 request,
@@ -121,6 +134,11 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
             links = [key.link for key in keys]
         else:
             links = [feed_placeholder_link(remark=remark)]
+        headers.update(
+            hwid_reply_headers(
+                limit=subscription.hwid_device_limit, refused=state == STATE_DEVICE_LIMIT
+            )
+        )
         response = HttpResponse(
             feed_format.render(links=links), content_type=feed_format.content_type
         )

@@ -65,6 +65,7 @@ def subscription_create(
         started_at=now,
         expires_at=now + timedelta(days=tariff.duration_days),
         device_limit=tariff.device_limit,
+        hwid_device_limit=tariff.hwid_device_limit,
         traffic_limit_bytes=tariff.traffic_limit_bytes,
         node_count=tariff.node_count,
         is_trial=tariff.is_trial,

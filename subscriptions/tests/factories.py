@@ -5,7 +5,7 @@ import factory
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from subscriptions.models import Subscription, SubscriptionStatus, Tariff
+from subscriptions.models import Device, Subscription, SubscriptionStatus, Tariff
 
 
 class TariffFactory(factory.django.DjangoModelFactory):
@@ -16,6 +16,7 @@ class TariffFactory(factory.django.DjangoModelFactory):
     duration_days = 30
     price = Decimal("299.00")
     device_limit = 3
+    hwid_device_limit = 0
     traffic_limit_gb = 0
     node_count = 1
 
@@ -30,4 +31,18 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     started_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyAttribute(lambda o: o.started_at + timedelta(days=30))
     device_limit = factory.SelfAttribute("tariff.device_limit")
+    hwid_device_limit = factory.SelfAttribute("tariff.hwid_device_limit")
     traffic_limit_bytes = factory.LazyAttribute(lambda o: o.tariff.traffic_limit_bytes)
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Device
+
+    subscription = factory.SubFactory(SubscriptionFactory)
+    hwid = factory.Sequence(lambda n: f"hwid-{n:08d}")
+    os = "Android"
+    os_version = "14"
+    model = factory.Sequence(lambda n: f"Pixel {n}")
+    user_agent = "Happ/3.19.1/Android"
+    last_seen_at = factory.LazyFunction(timezone.now)

@@ -21,7 +21,16 @@ from core import metrics_files
 from core.logging import update_id_var
 from core.metrics import bot_update_observe
 from telegram_bot.bot import texts
-from telegram_bot.bot.handlers import buy, fallback, membership, start, stats, subscriptions, trial
+from telegram_bot.bot.handlers import (
+    buy,
+    devices,
+    fallback,
+    membership,
+    start,
+    stats,
+    subscriptions,
+    trial,
+)
 from telegram_bot.bot.handlers import help as help_flow
 from telegram_bot.bot.handlers import language as language_flow
 from telegram_bot.bot.handlers.errors import error_handler
@@ -34,6 +43,7 @@ FLOWS: tuple[ModuleType, ...] = (
     start,
     buy,
     subscriptions,
+    devices,
     trial,
     help_flow,
     language_flow,

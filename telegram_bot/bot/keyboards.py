@@ -13,6 +13,9 @@ from notifications.callbacks import (
     HELP,
     LANGUAGE,
     MENU,
+    SUB_DEVICE_REMOVE,
+    SUB_DEVICE_REMOVE_YES,
+    SUB_DEVICES,
     SUB_KEYS,
     SUB_QR,
     SUB_URL,
@@ -24,6 +27,7 @@ from notifications.callbacks import (
     buy_tariff_data,
     callback_data,
     subscription_data,
+    subscription_device_data,
 )
 from telegram_bot.bot import texts
 
@@ -32,7 +36,9 @@ if TYPE_CHECKING:
         BuyOffer,
         BuyOptions,
         Checkout,
+        DeviceInfo,
         SubscriptionCard,
+        SubscriptionDevices,
     )
 
 
@@ -253,6 +259,7 @@ def subscription_keyboard(
             _button(texts.button_qr(language=language), subscription_data(SUB_QR, card.id)),
             _renew_button(language, card),
         ],
+        [_button(texts.button_devices(language=language), subscription_data(SUB_DEVICES, card.id))],
     ]
     last = [back_to_menu_button(language=language)]
     if many:
@@ -301,5 +308,42 @@ def trial_granted_keyboard(*, language: str, subscription_id: int) -> InlineKeyb
                 _button(texts.button_how_to_connect(language=language), HELP),
             ],
             [back_to_menu_button(language=language)],
+        ]
+    )
+
+
+def subscription_devices_keyboard(
+    *, language: str, screen: "SubscriptionDevices"
+) -> InlineKeyboardMarkup:
+    """One "remove" button per device (none while no removal is allowed), then back."""
+    card = screen.card
+    rows = []
+    if screen.removals.left != 0:
+        rows = [
+            [
+                _button(
+                    texts.button_device_remove(language=language, device=device),
+                    subscription_device_data(SUB_DEVICE_REMOVE, card.id, device.id),
+                )
+            ]
+            for device in screen.devices
+        ]
+    rows.append(_menu_row(language, back=subscription_data(SUB_VIEW, card.id)))
+    return InlineKeyboardMarkup(rows)
+
+
+def device_remove_keyboard(
+    *, language: str, subscription_id: int, device: "DeviceInfo"
+) -> InlineKeyboardMarkup:
+    """Confirm the removal, or back to the devices."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                _button(
+                    texts.button_device_remove_yes(language=language),
+                    subscription_device_data(SUB_DEVICE_REMOVE_YES, subscription_id, device.id),
+                )
+            ],
+            _menu_row(language, back=subscription_data(SUB_DEVICES, subscription_id)),
         ]
     )

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -20,8 +20,12 @@ from core.qr import qr_png
 from nodes.models import NodeClient
 from nodes.selectors import LIVE_KEY_STATES
 from notifications.texts import tariff_name
+from subscriptions.devices import device_label
 from subscriptions.models import GIB, Subscription, SubscriptionStatus, Tariff
 from subscriptions.selectors import (
+    DeviceRemovals,
+    device_removals_get,
+    subscription_devices,
     subscription_expiry_after_extend,
     subscription_feed_url,
     subscription_links,
@@ -110,6 +114,8 @@ class SubscriptionCard:
     traffic_used_bytes: int
     traffic_limit_bytes: int
     device_limit: int
+    hwid_device_limit: int  # devices by hardware id; 0: no limit
+    device_count: int
     locations: tuple[str, ...]
     feed_url: str
 
@@ -124,6 +130,27 @@ class KeyInfo:
 class SubscriptionKeys:
     card: SubscriptionCard
     links: tuple[KeyInfo, ...]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    id: int
+    label: str  # model, else OS, else the start of its id (from the app: escape to show)
+    details: str  # "Android 15 · Happ"
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class SubscriptionDevices:
+    """The devices screen: the subscription, its devices (seen last first), how many more the
+    subscriber may remove now."""
+
+    card: SubscriptionCard
+    devices: tuple[DeviceInfo, ...]
+    removals: DeviceRemovals
+
+    def device(self, device_id: int) -> DeviceInfo | None:
+        return next((d for d in self.devices if d.id == device_id), None)
 
 
 def trial_offered(*, customer: Customer) -> bool:
@@ -165,7 +192,11 @@ def _renewal_tariffs(subscription: Subscription) -> Q:
     A renewal only adds days (limits stay as bought), so a tariff with other limits would
     charge for devices or traffic the customer does not get; that is a new subscription.
     """
-    same_limits = Q(device_limit=subscription.device_limit, node_count=subscription.node_count)
+    same_limits = Q(
+        device_limit=subscription.device_limit,
+        hwid_device_limit=subscription.hwid_device_limit,
+        node_count=subscription.node_count,
+    )
     if subscription.traffic_limit_bytes % GIB == 0:
         same_limits &= Q(traffic_limit_gb=subscription.traffic_limit_bytes // GIB)
     else:
@@ -297,6 +328,7 @@ def _customer_subscriptions(customer: Customer, subscription_id: int | None = No
         Subscription.objects.filter(customer=customer)
         .exclude(status=SubscriptionStatus.CANCELLED)
         .select_related("tariff")
+        .annotate(device_count=Count("devices"))
         .prefetch_related(
             Prefetch(
                 "keys",
@@ -343,6 +375,8 @@ def _card(subscription: Subscription, language: str, now: datetime) -> Subscript
         traffic_used_bytes=subscription.traffic_used_bytes,
         traffic_limit_bytes=limit,
         device_limit=subscription.device_limit,
+        hwid_device_limit=subscription.hwid_device_limit,
+        device_count=subscription.device_count,
         locations=locations,
         feed_url=subscription_feed_url(subscription=subscription),
     )
@@ -398,3 +432,30 @@ def subscription_qr_get(*, customer: Customer, subscription_id: int) -> bytes | 
     if subscription is None:
         return None
     return qr_png(data=subscription_feed_url(subscription=subscription))
+
+
+def _device_info(device) -> DeviceInfo:
+    system = " ".join(filter(None, [device.os, device.os_version]))
+    app = device.user_agent.split("/", 1)[0].split(" ", 1)[0][:32]
+    return DeviceInfo(
+        id=device.pk,
+        label=device_label(device),
+        details=" · ".join(part for part in (system, app) if part and part != device_label(device)),
+        last_seen_at=device.last_seen_at,
+    )
+
+
+def subscription_devices_get(
+    *, customer: Customer, subscription_id: int, now: datetime | None = None
+) -> SubscriptionDevices | None:
+    """A subscription's devices and the subscriber's removals left, or None when it is not
+    theirs (or cancelled, or unknown)."""
+    now = now or timezone.now()
+    subscription = _customer_subscriptions(customer, subscription_id).first()
+    if subscription is None:
+        return None
+    return SubscriptionDevices(
+        card=_card(subscription, customer.language, now),
+        devices=tuple(_device_info(d) for d in subscription_devices(subscription=subscription)),
+        removals=device_removals_get(subscription=subscription, now=now),
+    )

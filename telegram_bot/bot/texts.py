@@ -43,7 +43,9 @@ if TYPE_CHECKING:
         BuyOffer,
         BuyOptions,
         Checkout,
+        DeviceInfo,
         SubscriptionCard,
+        SubscriptionDevices,
         SubscriptionKeys,
         TariffInfo,
     )
@@ -337,7 +339,13 @@ def subscription_card(*, language: str, card: "SubscriptionCard") -> str:
             lines.append(
                 _("Traffic: %(used)s used, no limit") % {"used": traffic(card.traffic_used_bytes)}
             )
-        lines.append(_("Devices: %(devices)s") % {"devices": devices(card.device_limit)})
+        if card.hwid_device_limit:
+            lines.append(
+                _("Devices: %(count)d of %(limit)d")
+                % {"count": card.device_count, "limit": card.hwid_device_limit}
+            )
+        else:
+            lines.append(_("Devices: %(devices)s") % {"devices": devices(card.device_limit)})
         if card.locations:
             places = ", ".join(escape(place) for place in card.locations)
             lines.append(_("Locations: %(places)s") % {"places": places})
@@ -412,6 +420,98 @@ def subscription_url(*, language: str, card: "SubscriptionCard") -> str:
                 ),
             ]
         )
+
+
+def _removals_line(screen: "SubscriptionDevices") -> str:
+    removals = screen.removals
+    if removals.left is None:
+        return ""
+    if removals.left:
+        return _("Removals left today: %(left)d of %(limit)d.") % {
+            "left": removals.left,
+            "limit": removals.limit,
+        }
+    return _("The next removal is possible after %(date)s.") % {
+        "date": date_format(removals.next_at)
+    }
+
+
+def subscription_devices(*, language: str, screen: "SubscriptionDevices", notice: str = "") -> str:
+    """The devices that fetched the subscription with a hardware id, and what removing does."""
+    with translation.override(language):
+        card = screen.card
+        lines = [notice, ""] if notice else []
+        lines += [_("<b>📱 Devices of %(title)s</b>") % {"title": _card_title(card)}, ""]
+        count = len(screen.devices)
+        limit = card.hwid_device_limit
+        if not count:
+            lines.append(_("No devices yet."))
+            if limit:
+                lines.append(
+                    ngettext(
+                        "The limit is %(limit)d device.", "The limit is %(limit)d devices.", limit
+                    )
+                    % {"limit": limit}
+                )
+        elif limit:
+            lines.append(
+                ngettext("%(count)d of %(limit)d device:", "%(count)d of %(limit)d devices:", limit)
+                % {"count": count, "limit": limit}
+            )
+        else:
+            lines.append(
+                ngettext("%(count)d device, no limit:", "%(count)d devices, no limit:", count)
+                % {"count": count}
+            )
+        for number, device in enumerate(screen.devices, start=1):
+            name = escape(device.label)
+            if device.details:
+                name += f" — {escape(device.details)}"
+            seen = _("last seen %(date)s") % {"date": date_format(device.last_seen_at)}
+            lines.append(f"{number}. {name}\n    {seen}")
+        lines += [
+            "",
+            _(
+                "A device appears here once an app that sends its device id (Happ, "
+                "v2RayTun) updates the subscription. Over the limit, a new device gets a "
+                "notice instead of the servers: remove one you no longer use to make room."
+            ),
+        ]
+        removals = _removals_line(screen) if screen.devices else ""
+        if removals:
+            lines.append(removals)
+        return "\n".join(lines)
+
+
+def device_remove_confirm(
+    *, language: str, screen: "SubscriptionDevices", device: "DeviceInfo"
+) -> str:
+    with translation.override(language):
+        lines = [_("Remove the device “%(name)s”?") % {"name": escape(device.label)}]
+        if device.details:
+            lines.append(escape(device.details))
+        lines += [
+            _("Last seen %(date)s.") % {"date": date_format(device.last_seen_at)},
+            "",
+            _(
+                "Its place goes to the next new device. If this one updates the "
+                "subscription again, it takes a free place again."
+            ),
+        ]
+        removals = _removals_line(screen)
+        if removals:
+            lines.append(removals)
+        return "\n".join(lines)
+
+
+def device_removed(*, language: str, label: str) -> str:
+    with translation.override(language):
+        return _("✅ Device “%(name)s” removed.") % {"name": escape(label)}
+
+
+def device_gone(*, language: str) -> str:
+    with translation.override(language):
+        return _("This device is no longer in the list.")
 
 
 def subscription_qr(*, language: str) -> str:
@@ -489,6 +589,22 @@ def button_subscription_url(*, language: str) -> str:
 def button_qr(*, language: str) -> str:
     with translation.override(language):
         return _("📷 QR code")
+
+
+def button_devices(*, language: str) -> str:
+    with translation.override(language):
+        return _("📱 Devices")
+
+
+def button_device_remove(*, language: str, device: "DeviceInfo") -> str:
+    label = device.label if len(device.label) <= 40 else device.label[:39] + "…"
+    with translation.override(language):
+        return _("✖ Remove %(name)s") % {"name": label}
+
+
+def button_device_remove_yes(*, language: str) -> str:
+    with translation.override(language):
+        return _("✖ Yes, remove it")
 
 
 def button_all_subscriptions(*, language: str) -> str:

@@ -198,6 +198,18 @@ def test_a_renewal_cannot_be_paid_with_a_tariff_of_other_limits(
     assert "no longer available" in edit(bot)["text"]
 
 
+def test_a_renewal_keeps_the_hardware_id_device_limit(bot, providers, tariffs, customer_en):
+    """A tariff that differs only in its device limit by hardware id is not a renewal."""
+    subscription = subscription_for(customer_en, tariffs["month"])
+    tariffs["year"].hwid_device_limit = 5
+    tariffs["year"].save()
+    bot.message("/buy")
+    data = [data for _, data in buttons(bot.last_reply()["reply_markup"])]
+    assert data == [f"buy:t:{tariffs['month'].pk}:{subscription.pk}", "buy:n", "menu"]
+    bot.press(f"buy:p:{tariffs['year'].pk}:{subscription.pk}:robokassa")
+    assert not Payment.objects.exists()
+
+
 def test_tariff_taken_off_sale_after_the_keyboard_was_sent(bot, providers, tariffs, customer_en):
     month = tariffs["month"]
     month.is_active = False

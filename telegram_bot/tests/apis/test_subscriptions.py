@@ -54,6 +54,7 @@ def test_one_subscription_is_shown_directly(bot, tariffs, node, customer_en):
         ("🔗 Subscription URL", f"subs:u:{pk}"),
         ("📷 QR code", f"subs:q:{pk}"),
         ("🔄 Renew", f"buy:r:{pk}"),
+        ("📱 Devices", f"subs:d:{pk}"),
         ("« Menu", "menu"),
     ]
 

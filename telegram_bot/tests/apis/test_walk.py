@@ -20,6 +20,7 @@ from subscriptions.notifications import (
     notify_subscription_expired,
     notify_subscription_reminder,
 )
+from subscriptions.tests.factories import DeviceFactory
 from telegram_bot.tests.conftest import buttons, subscription_for
 from telegram_bot.tests.test_locale import po_entries
 
@@ -31,7 +32,7 @@ RU_USER, EN_USER = 7100001, 7100002
 ALLOWED_LATIN = {
     "VPN", "QR", "MSK", "RUB", "Robokassa", "FreeKassa", "Telegram", "Test", "English",
     "Android", "iOS", "Windows", "macOS", "v2rayNG", "Hiddify", "Streisand", "V2Box", "v2rayN",
-    "de-1", "Frankfurt", "nl-1", "Amsterdam",
+    "de-1", "Frankfurt", "nl-1", "Amsterdam", "Happ", "v2RayTun", "ELP-NX1",
 }  # fmt: skip
 CYRILLIC = re.compile("[\u0400-\u04ff]")
 MSGIDS = [
@@ -74,7 +75,19 @@ def world(providers, tariffs, trial_tariff):
         customer = CustomerFactory(
             telegram_id=user_id, language=language, language_chosen=True, first_name="Test"
         )
-        running = subscription_for(customer, tariffs["month"], node, traffic_used_bytes=10**9)
+        running = subscription_for(
+            customer, tariffs["month"], node, traffic_used_bytes=10**9, hwid_device_limit=2
+        )
+        devices = [
+            DeviceFactory(
+                subscription=running,
+                model="ELP-NX1",
+                os="Android",
+                os_version="15",
+                user_agent="Happ/3.19.1/Android",
+            )
+            for _ in range(2)
+        ]
         ended = subscription_for(
             customer,
             tariffs["family"],
@@ -84,12 +97,19 @@ def world(providers, tariffs, trial_tariff):
             expires_at=now - timedelta(days=30),
         )
         trial = subscription_for(customer, trial_tariff, is_trial=True)
-        ids[user_id] = {"customer": customer, "sub": running, "ended": ended, "trial": trial}
+        ids[user_id] = {
+            "customer": customer,
+            "sub": running,
+            "ended": ended,
+            "trial": trial,
+            "devices": devices,
+        }
     return ids
 
 
 def steps(ids: dict, tariffs: dict) -> list[str]:
     sub, ended, trial = ids["sub"].pk, ids["ended"].pk, ids["trial"].pk
+    first, second = (device.pk for device in ids["devices"])
     month, family = tariffs["month"].pk, tariffs["family"].pk
     return [
         "/start", "/help", "/language", "/buy", "/subscriptions", "/trial", "hello", "/nope",
@@ -99,7 +119,10 @@ def steps(ids: dict, tariffs: dict) -> list[str]:
         f"buy:p:{family}:{ended}:robokassa", f"buy:p:{month}:0:paypal", "subs",
         f"subs:v:{sub}", f"subs:v:{ended}", f"subs:v:{trial}", f"subs:k:{sub}",
         f"subs:k:{ended}", f"subs:k:{trial}", f"subs:u:{sub}", f"subs:q:{sub}",
-        "subs:v:999999", "trial", "promo:old", "buy:x",
+        "subs:v:999999", f"subs:d:{sub}", f"subs:d:{ended}", f"subs:dr:{sub}:{first}",
+        f"subs:dy:{sub}:{first}", f"subs:dy:{sub}:{first}", f"subs:dy:{sub}:{second}",
+        f"subs:dr:{sub}:{second}", f"subs:d:{trial}", "subs:d:999999", "trial", "promo:old",
+        "buy:x",
     ]  # fmt: skip
 
 
@@ -136,6 +159,7 @@ def notifications(ids: dict) -> list[str]:
 
 def test_every_screen_in_both_languages(bot, world, tariffs, settings):
     settings.TELEGRAM_SUPPORT_CONTACT = "@vpn_support"
+    settings.SUBSCRIPTION_DEVICE_REMOVALS_PER_DAY = 1
     walked = {}
     for user_id in (RU_USER, EN_USER):
         for step in steps(world[user_id], tariffs):

@@ -12,3 +12,6 @@ SUBSCRIPTION_REMINDER_DAYS = [
 # Feed requests with an unknown token per client address per minute before 429 (slows token
 # guessing); requests with a valid token never count, whatever their address.
 FEED_REQUESTS_PER_MINUTE = env.int("FEED_REQUESTS_PER_MINUTE", default=60)
+# Devices a subscriber may remove from a subscription in the bot per 24 hours (stops the limit
+# by hardware id from being rotated among many people); 0 switches the limit off.
+SUBSCRIPTION_DEVICE_REMOVALS_PER_DAY = env.int("SUBSCRIPTION_DEVICE_REMOVALS_PER_DAY", default=3)
