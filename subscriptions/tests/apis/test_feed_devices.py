@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.runtime_settings import runtime_settings
 from nodes.models import NodeHealth, SyncState
 from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
 from subscriptions.feed import PLACEHOLDER_UUID
@@ -265,6 +266,7 @@ class TestQueries:
     """The feed's own queries (the subscription, its keys) plus at most one for devices."""
 
     def _count(self, subscription, hwid=None) -> tuple[int, object]:
+        runtime_settings()  # cached, as in a running server
         with CaptureQueriesContext(connection) as captured:
             response = _get(subscription, hwid)
         return len(captured.captured_queries), response
