@@ -2,21 +2,21 @@
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core.net import client_ip
-from core.qr import qr_svg
 from core.ratelimit import rate_hit
 from notifications import texts
+from subscriptions.deeplinks import APPS
 from subscriptions.feed import (
     FEED_CONTENT_TYPE,
     feed_body_render,
     feed_headers_build,
     feed_placeholder_link,
 )
+from subscriptions.page import app_open_render, subscription_page_render
 from subscriptions.selectors import (
     STATE_ACTIVE,
     feed_expire_ts,
@@ -91,18 +91,9 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         web_page_url=feed_url,
     )
     if _wants_html(request):
-        with translation.override(subscription.customer.language):
-            response = render(
-                request,
-                "subscriptions/feed.html",
-                {
-                    "subscription": subscription,
-                    "active": active,
-                    "keys": keys,
-                    "feed_url": feed_url,
-                    "qr_svg": qr_svg(data=feed_url),
-                },
-            )
+        response = subscription_page_render(
+            request=request, subscription=subscription, state=state, feed_url=feed_url, keys=keys
+        )
         # The page is for reading, not a file to save.
         headers.pop("Content-Disposition", None)
     else:
@@ -118,3 +109,20 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "HEAD":
         response.content = b""
     return response
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def subscription_open_app(request: HttpRequest, token: str, app: str) -> HttpResponse:
+    """/sub/<token>/open/<app>: the https page the bot's "add to <app>" buttons open."""
+    if app not in APPS:
+        raise Http404("unknown app")
+    subscription = subscription_by_feed_token(token=token)
+    if subscription is None:
+        return _unknown_token_answer(request)
+    return app_open_render(
+        request=request,
+        subscription=subscription,
+        app=app,
+        feed_url=subscription_feed_url(subscription=subscription),
+    )
