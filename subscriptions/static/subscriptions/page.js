@@ -51,9 +51,13 @@
     });
   }
 
-  // /open/<app>: try the app once; the link stays for a tap when the browser refuses.
+  // /open/<app>: try the app once, after the page is shown (so a browser that refuses, or a
+  // phone without the app, leaves the whole page to tap the link, install or copy).
   var open = document.querySelector("a[data-autoopen]");
   if (open) {
-    window.location.href = open.href;
+    window.addEventListener("load", function () {
+      open.setAttribute("data-tried", "");
+      window.location.href = open.href;
+    });
   }
 })();
