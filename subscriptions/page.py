@@ -175,6 +175,9 @@ def subscription_page_render(
             "state": state,
             "active": state == STATE_ACTIVE,
             "expires": date_format(subscription.expires_at),
+            # A subscription stopped before its end (cancelled, suspended) has not "ended on"
+            # a future date: the page then says it has ended, with no date.
+            "ended_on_time": subscription.expires_at <= now,
             "time_left": time_left(subscription.expires_at - now),
             "usage": _usage(subscription),
             "platform": platform,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from core.tests.test_hardening import _assert_obeys_its_policy
 from nodes.models import NodeHealth, SyncState
 from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
+from notifications.formatting import date_format
 from subscriptions.deeplinks import APPS, deeplink_build
 from subscriptions.models import GIB, SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory
@@ -186,6 +187,15 @@ def test_unlimited_traffic_has_no_bar(language, says):
     response = _page(_active(language, limit_gb=0, used=3 * GIB))
     assert "<meter" not in response.content.decode()
     assert says in _text(response)
+
+
+@pytest.mark.parametrize("status", [SubscriptionStatus.CANCELLED, SubscriptionStatus.SUSPENDED])
+def test_a_subscription_stopped_before_its_end_names_no_future_date(status):
+    subscription = SubscriptionFactory(customer__language="ru", status=status)
+    text = _text(_page(subscription))
+    assert "Ваша подписка закончилась." in text
+    assert date_format(subscription.expires_at, "ru") not in text
+    assert "Продлить в боте" in text
 
 
 def test_without_a_bot_an_ended_subscription_is_sent_to_support(settings):
