@@ -59,6 +59,12 @@ def button_open_page(*, language: str) -> str:
         return _("Open subscription page")
 
 
+def button_add_to_app(*, app_name: str, language: str) -> str:
+    """The keys message's one-tap "add the subscription to <app>" button."""
+    with translation.override(language):
+        return _("📲 Add to %(app)s") % {"app": app_name}
+
+
 def button_how_to_connect(*, language: str) -> str:
     with translation.override(language):
         return _("❓ How to connect")

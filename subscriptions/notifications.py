@@ -15,6 +15,7 @@ from notifications import callbacks, texts
 from notifications.formatting import date_format, time_left
 from notifications.models import OutboxMessage
 from notifications.services import customer_message, notify_customer, outbox_queue
+from subscriptions.deeplinks import APPS, BOT_APPS, app_open_url
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url, subscription_links
 
@@ -45,6 +46,20 @@ def _feed_button(subscription: Subscription) -> dict:
     }
 
 
+def _app_rows(subscription: Subscription, language: str) -> list[list[dict]]:
+    """One-tap "add to <app>" buttons, two a row: each opens our https page that opens the
+    app (Telegram's URL buttons take no custom scheme; ``subscriptions.page``)."""
+    feed_url = subscription_feed_url(subscription=subscription)
+    buttons = [
+        {
+            "text": texts.button_add_to_app(app_name=APPS[app].name, language=language),
+            "url": app_open_url(feed_url=feed_url, app=app),
+        }
+        for app in BOT_APPS
+    ]
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+
 def _my_subscription_button(subscription: Subscription, language: str) -> dict:
     return _button(
         texts.button_my_subscriptions(language=language),
@@ -70,6 +85,7 @@ def notify_keys_ready(*, subscription: Subscription) -> None:
             reply_markup={
                 "inline_keyboard": [
                     [_feed_button(subscription)],
+                    *_app_rows(subscription, language),
                     [
                         _my_subscription_button(subscription, language),
                         _button(texts.button_how_to_connect(language=language), callbacks.HELP),

@@ -237,6 +237,16 @@ def feed_device_refused(subscription: Subscription) -> bool:
     )
 
 
+def feed_traffic_used(subscription: Subscription) -> int:
+    """Bytes used: what the panels last reported for its keys, or the recorded total when
+    that is more (``traffic_upload``/``traffic_download``: annotated by
+    ``subscription_by_feed_token``)."""
+    return max(
+        subscription.traffic_used_bytes,
+        subscription.traffic_upload + subscription.traffic_download,
+    )
+
+
 def subscription_feed_state(subscription: Subscription, now, *, hwid: str = "") -> str:
     """Why the subscription cannot be used, most serious first; ``active`` when it can.
 
@@ -247,12 +257,7 @@ def subscription_feed_state(subscription: Subscription, now, *, hwid: str = "") 
         return STATE_BANNED
     if not subscription.is_running(now):
         return STATE_ENDED
-    # traffic_upload/traffic_download: annotated by subscription_by_feed_token.
-    used = max(
-        subscription.traffic_used_bytes,
-        subscription.traffic_upload + subscription.traffic_download,
-    )
-    if subscription.traffic_limit_reached(used):
+    if subscription.traffic_limit_reached(feed_traffic_used(subscription)):
         return STATE_OVER_LIMIT
     if hwid and feed_device_refused(subscription):
         return STATE_DEVICE_LIMIT

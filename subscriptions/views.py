@@ -2,19 +2,19 @@
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import render
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core.net import client_ip
-from core.qr import qr_svg
 from core.ratelimit import rate_hit
 from core.runtime_settings import runtime_settings
 from notifications import texts
+from subscriptions.deeplinks import APPS
 from subscriptions.devices import device_headers_parse, hwid_reply_headers
 from subscriptions.feed import feed_headers_build, feed_placeholder_link
 from subscriptions.feed_formats import FeedFormatError, feed_format_choose
+from subscriptions.page import app_open_render, subscription_page_render
 from subscriptions.selectors import (
     STATE_ACTIVE,
     STATE_DEVICE_LIMIT,
@@ -115,18 +115,9 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         file_extension=feed_format.file_extension,
     )
     if html:
-        with translation.override(subscription.customer.language):
-            response = render(
-                request,
-                "subscriptions/feed.html",
-                {
-                    "subscription": subscription,
-                    "active": active,
-                    "keys": keys,
-                    "feed_url": feed_url,
-                    "qr_svg": qr_svg(data=feed_url),
-                },
-            )
+        response = subscription_page_render(
+            request=request, subscription=subscription, state=state, feed_url=feed_url, keys=keys
+        )
         # The page is for reading, not a file to save.
         headers.pop("Content-Disposition", None)
     else:
@@ -148,3 +139,20 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "HEAD":
         response.content = b""
     return response
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def subscription_open_app(request: HttpRequest, token: str, app: str) -> HttpResponse:
+    """/sub/<token>/open/<app>: the https page the bot's "add to <app>" buttons open."""
+    if app not in APPS:
+        raise Http404("unknown app")
+    subscription = subscription_by_feed_token(token=token)
+    if subscription is None:
+        return _unknown_token_answer(request)
+    return app_open_render(
+        request=request,
+        subscription=subscription,
+        app=app,
+        feed_url=subscription_feed_url(subscription=subscription),
+    )

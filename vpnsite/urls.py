@@ -20,6 +20,11 @@ urlpatterns = [
     path("metrics", console_views.metrics, name="metrics"),
     path("sub/<str:token>", subscription_views.subscription_feed, name="subscription-feed"),
     path(
+        "sub/<str:token>/open/<str:app>",
+        subscription_views.subscription_open_app,
+        name="subscription-open-app",
+    ),
+    path(
         f"{settings.ADMIN_URL}system/worker-ping/",
         admin.site.admin_view(admin_views.worker_ping),
         name="admin-worker-ping",

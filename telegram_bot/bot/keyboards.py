@@ -29,6 +29,7 @@ from notifications.callbacks import (
     subscription_data,
     subscription_device_data,
 )
+from subscriptions.deeplinks import APPS, BOT_APPS, app_open_url
 from telegram_bot.bot import texts
 
 if TYPE_CHECKING:
@@ -268,12 +269,26 @@ def subscription_keyboard(
     return InlineKeyboardMarkup(rows)
 
 
+def app_buttons(*, language: str, feed_url: str) -> list[list[InlineKeyboardButton]]:
+    """One-tap "add to <app>" buttons, two a row. Telegram's URL buttons take only http(s)
+    and tg:// links, so each opens our https page that opens the app (``subscriptions.page``)."""
+    buttons = [
+        InlineKeyboardButton(
+            texts.button_add_to_app(app_name=APPS[app].name, language=language),
+            url=app_open_url(feed_url=feed_url, app=app),
+        )
+        for app in BOT_APPS
+    ]
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+
 def subscription_keys_keyboard(*, language: str, card: "SubscriptionCard") -> InlineKeyboardMarkup:
     rows = [
+        *app_buttons(language=language, feed_url=card.feed_url),
         [
             _button(texts.button_qr(language=language), subscription_data(SUB_QR, card.id)),
             _button(texts.button_how_to_connect(language=language), HELP),
-        ]
+        ],
     ]
     if not card.running:
         rows.append([_renew_button(language, card)])

@@ -24,6 +24,7 @@ from notifications.formatting import (
 )
 from notifications.services import TELEGRAM_TEXT_LIMIT
 from notifications.texts import (  # noqa: F401 - re-exported: shared with notifications
+    button_add_to_app,
     button_buy,
     button_how_to_connect,
     button_menu,

@@ -41,6 +41,14 @@ def test_send_message_checks_text_html_and_buttons(api):
     assert post(api, "sendMessage", chat_id=1, text="x" * 4097).status_code == 400
     long_data = {"inline_keyboard": [[{"text": "a", "callback_data": "x" * 65}]]}
     assert post(api, "sendMessage", chat_id=1, text="a", reply_markup=long_data).status_code == 400
+    for url in ["happ://add/https://vpn.example.com/sub/x", "javascript:alert(1)", "x"]:
+        app_button = {"inline_keyboard": [[{"text": "a", "url": url}]]}
+        refused = post(api, "sendMessage", chat_id=1, text="a", reply_markup=app_button)
+        assert refused.status_code == 400
+        assert refused.json()["description"].endswith("is invalid: Unsupported URL protocol")
+    for url in ["https://vpn.example.com/sub/x/open/happ", "http://x.test/", "tg://resolve?a=b"]:
+        page_button = {"inline_keyboard": [[{"text": "a", "url": url}]]}
+        assert post(api, "sendMessage", chat_id=1, text="a", reply_markup=page_button).ok
     ok = post(api, "sendMessage", chat_id=1, text="<b>1 &lt; 2</b>", parse_mode="HTML")
     assert ok.json()["result"]["text"] == "<b>1 &lt; 2</b>"
     assert html_error("<b>a</i>") is not None

@@ -5,10 +5,11 @@ multipart parameters, so it serves PTB's long polling, the outbox's ``requests``
 ``manage.py runbot`` subprocess pointed at it with ``TELEGRAM_API_BASE_URL``.
 
 Faithful where a bug could hide: unknown token 401, unknown method 404, ``text`` required and
-at most 4096 characters, well-formed HTML with Telegram's tags only, "message is not modified",
-callback queries answered once, ``getUpdates`` conflicting with a webhook, 403 for a blocked
-chat; ``fail_next`` injects any other error. Out of process (``python -m
-tests.doubles.telegram_api --port P``) it is driven through the ``/__double__/`` routes.
+at most 4096 characters, well-formed HTML with Telegram's tags only, URL buttons of http(s) and
+tg:// only, "message is not modified", callback queries answered once, ``getUpdates``
+conflicting with a webhook, 403 for a blocked chat; ``fail_next`` injects any other error. Out of
+process (``python -m tests.doubles.telegram_api --port P``) it is driven through the
+``/__double__/`` routes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOKEN: Final = "123456:TEST-TOKEN"
 TEXT_LIMIT: Final = 4096
 CAPTION_LIMIT: Final = 1024
+# What an inline keyboard's URL button may open.
+URL_BUTTON_SCHEMES: Final = frozenset({"http", "https", "tg"})
 # Telegram's defaults when getUpdates is called without allowed_updates.
 NOT_DELIVERED_BY_DEFAULT: Final = frozenset(
     {"chat_member", "message_reaction", "message_reaction_count"}
@@ -635,6 +638,17 @@ class TelegramApiDouble:
                 if not button.get("text"):
                     raise ApiError(
                         400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                    )
+                # A URL button opens an HTTP or tg:// URL only
+                # (https://core.telegram.org/bots/api#inlinekeyboardbutton); Telegram's answer
+                # to an app's scheme, as reported in
+                # https://github.com/BEDOLAGA-DEV/remnawave-bedolaga-telegram-bot/issues/1564.
+                url = button.get("url")
+                if url is not None and urlsplit(str(url)).scheme.lower() not in URL_BUTTON_SCHEMES:
+                    raise ApiError(
+                        400,
+                        f"Bad Request: inline keyboard button URL '{url}' is invalid: "
+                        "Unsupported URL protocol",
                     )
         return markup
 

@@ -105,8 +105,19 @@ def test_keys_are_copyable_code_with_the_subscription_url(bot, tariffs, node, cu
     assert "🇩🇪 Франкфурт · de-1\n<code>vless://" in text
     assert "🇳🇱 Amsterdam · nl-1\n<code>vless://" in text
     assert "fi-1" not in text
-    assert f"<code>{subscription_feed_url(subscription=subscription)}</code>" in text
+    feed = subscription_feed_url(subscription=subscription)
+    assert f"<code>{feed}</code>" in text
     assert buttons(params["reply_markup"]) == [
+        # One tap adds the subscription to an app, through our https page (Telegram's URL
+        # buttons take no custom scheme): subscriptions/page.py.
+        ("📲 Add to Happ", f"{feed}/open/happ"),
+        ("📲 Add to v2RayTun", f"{feed}/open/v2raytun"),
+        ("📲 Add to Hiddify", f"{feed}/open/hiddify"),
+        ("📲 Add to Streisand", f"{feed}/open/streisand"),
+        ("📲 Add to v2rayNG", f"{feed}/open/v2rayng"),
+        ("📲 Add to sing-box", f"{feed}/open/sing-box"),
+        ("📲 Add to Clash Verge", f"{feed}/open/clash-verge"),
+        ("📲 Add to FlClash", f"{feed}/open/flclash"),
         ("📷 QR code", f"subs:q:{subscription.pk}"),
         ("❓ How to connect", "help"),
         ("« Back", f"subs:v:{subscription.pk}"),

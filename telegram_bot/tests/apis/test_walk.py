@@ -13,6 +13,7 @@ from accounts.tests.factories import CustomerFactory
 from nodes.models import NodeHealth
 from nodes.tests.factories import REALITY_INBOUND, NodeFactory
 from notifications.models import OutboxMessage
+from subscriptions.deeplinks import APPS
 from subscriptions.models import SubscriptionStatus
 from subscriptions.notifications import (
     notify_keys_moved,
@@ -34,6 +35,8 @@ ALLOWED_LATIN = {
     "Android", "iOS", "Windows", "macOS", "v2rayNG", "Hiddify", "Streisand", "V2Box", "v2rayN",
     "de-1", "Frankfurt", "nl-1", "Amsterdam", "Happ", "v2RayTun", "ELP-NX1",
 }  # fmt: skip
+# The apps the keys message offers to add the subscription to ("📲 Добавить в Happ").
+ALLOWED_LATIN |= {word for app in APPS.values() for word in app.name.split()}
 CYRILLIC = re.compile("[\u0400-\u04ff]")
 MSGIDS = [
     entry["msgid"]
