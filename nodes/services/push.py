@@ -317,7 +317,7 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
     try:
         if not (len(keys) == 1 and _push_one(client, keys[0], versions, result)):
             listed_at = timezone.now()
-            panel_clients = keys_traffic_resets_apply(
+            panel_clients, listed_at = keys_traffic_resets_apply(
                 client=client,
                 node=node,
                 keys=keys,

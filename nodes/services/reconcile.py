@@ -54,7 +54,7 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
         panel_clients = client.list_clients()
         keys = node_keys_for_sync(node=node)
         versions = {key.pk: key.desired_version for key in keys}
-        panel_clients = keys_traffic_resets_apply(
+        panel_clients, listed_at = keys_traffic_resets_apply(
             client=client, node=node, keys=keys, panel_clients=panel_clients, listed_at=listed_at
         )
         _traffic_store(keys, _listing(panel_clients))

@@ -27,7 +27,6 @@ Exactly once per period, however often a push or reconcile runs or retries:
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime
 from html import escape
 
@@ -119,18 +118,19 @@ def keys_traffic_resets_apply(
     keys: list[NodeClient],
     panel_clients: list[PanelClient],
     listed_at: datetime,
-) -> list[PanelClient]:
+) -> tuple[list[PanelClient], datetime]:
     """Reset the panel counters of the `keys` whose reset is due, given the panel's clients
-    as listed at `listed_at`; returns that listing as it stands after the resets.
+    as listed at `listed_at`; returns the listing to go on with and when it was taken.
 
-    One request per key to reset (none for a key with nothing to reset). A client the panel
-    reset is returned with zero counters and enabled (v3.3.1+ enables a disabled client on
-    reset), so the push that follows sends the key's desired state where that differs.
-    ``X3UIUnavailable`` propagates (the task retries; resets already made are recorded).
+    One request per key to reset (none for a key with nothing to reset). When the panel
+    reset any, it is listed again (one request): a reset changes more than the counters
+    (v3.3.1+ enables a disabled client), and the push that follows compares the key's
+    desired state with what the panel holds now. ``X3UIUnavailable`` propagates (the task
+    retries; resets already made are recorded).
     """
     due = [k for k in keys if k.sync_state != SyncState.REMOVING and reset_pending(k)]
     if not due:
-        return panel_clients
+        return panel_clients, listed_at
     listing: dict[str, PanelClient] = {}
     for panel in panel_clients:
         listing.setdefault(panel.email.casefold(), panel)
@@ -168,8 +168,6 @@ def keys_traffic_resets_apply(
         _done(key, at=now)
         reset.add(key.email.casefold())
     if not reset:
-        return panel_clients
-    return [
-        replace(panel, up=0, down=0, enable=True) if panel.email.casefold() in reset else panel
-        for panel in panel_clients
-    ]
+        return panel_clients, listed_at
+    listed_at = timezone.now()
+    return client.list_clients(), listed_at

@@ -30,6 +30,7 @@ from subscriptions.services.keys import (
     subscription_keys_converge_in_lock,
     subscriptions_keys_converge_ended,
 )
+from subscriptions.services.traffic_resets import subscription_traffic_reset_schedule
 
 
 def _locked(subscription: Subscription) -> Subscription:
@@ -69,6 +70,7 @@ def subscription_create(
         node_count=tariff.node_count,
         is_trial=tariff.is_trial,
     )
+    subscription_traffic_reset_schedule(subscription=subscription, period=tariff.traffic_reset)
     # Field validation only: foreign keys, uniqueness and constraints are the database's
     # job, and checking them here would cost a query each on the payment path.
     subscription.full_clean(
