@@ -21,6 +21,7 @@ from subscriptions.selectors import (
     STATE_ACTIVE,
     feed_expire_ts,
     feed_placeholder_remark,
+    feed_refill_at,
     subscription_by_feed_token,
     subscription_feed_state,
     subscription_feed_url,
@@ -80,6 +81,7 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
     active = state == STATE_ACTIVE
     keys = subscription_links(subscription=subscription) if active else []
     feed_url = subscription_feed_url(subscription=subscription)
+    refill_at = feed_refill_at(subscription, state)
     headers = feed_headers_build(
         upload=subscription.traffic_upload,
         download=subscription.traffic_download,
@@ -89,6 +91,7 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         update_interval_hours=settings.SUBSCRIPTION_FEED_UPDATE_HOURS,
         support_url=texts.support_url() or "",
         web_page_url=feed_url,
+        refill_ts=int(refill_at.timestamp()) if refill_at else 0,
     )
     if _wants_html(request):
         with translation.override(subscription.customer.language):
@@ -101,6 +104,7 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
                     "keys": keys,
                     "feed_url": feed_url,
                     "qr_svg": qr_svg(data=feed_url),
+                    "traffic_refill_at": refill_at,
                 },
             )
         # The page is for reading, not a file to save.

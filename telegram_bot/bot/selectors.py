@@ -25,6 +25,7 @@ from subscriptions.selectors import (
     subscription_expiry_after_extend,
     subscription_feed_url,
     subscription_links,
+    subscription_traffic_reset_upcoming,
     trial_tariff_get,
 )
 from subscriptions.vless import vless_remark
@@ -112,6 +113,9 @@ class SubscriptionCard:
     device_limit: int
     locations: tuple[str, ...]
     feed_url: str
+    # The tariff's reset period ("never", "day", "week", "month") and the next reset.
+    traffic_reset: str = "never"
+    traffic_reset_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,11 @@ def _renewal_tariffs(subscription: Subscription) -> Q:
     A renewal only adds days (limits stay as bought), so a tariff with other limits would
     charge for devices or traffic the customer does not get; that is a new subscription.
     """
-    same_limits = Q(device_limit=subscription.device_limit, node_count=subscription.node_count)
+    same_limits = Q(
+        device_limit=subscription.device_limit,
+        node_count=subscription.node_count,
+        traffic_reset=subscription.traffic_reset,
+    )
     if subscription.traffic_limit_bytes % GIB == 0:
         same_limits &= Q(traffic_limit_gb=subscription.traffic_limit_bytes // GIB)
     else:
@@ -345,6 +353,8 @@ def _card(subscription: Subscription, language: str, now: datetime) -> Subscript
         device_limit=subscription.device_limit,
         locations=locations,
         feed_url=subscription_feed_url(subscription=subscription),
+        traffic_reset=subscription.traffic_reset,
+        traffic_reset_at=subscription_traffic_reset_upcoming(subscription, now),
     )
 
 
