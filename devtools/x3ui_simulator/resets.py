@@ -31,7 +31,7 @@ class TrafficResetMixin:
 
     def _reset_row(self, inbound_id: int, email: str) -> str | None:
         """``resetClientTrafficLocked(id, email)``: None on success, else the Go error
-        (v2.8.3 web/service/inbound.go:1731-1800; v3.0.2 :2836-2930; v3.6.0 internal/web/
+        (v2.8.3 web/service/inbound.go:1731-1800; v3.0.2 :2836-2928; v3.6.0 internal/web/
         service/inbound_traffic.go:579-697).
 
         A row whose client is disabled loads inbound `inbound_id` to re-add the client to
@@ -95,7 +95,7 @@ class TrafficResetMixin:
     def _enable_record(self, record: dict[str, Any]) -> None:
         """``s.Update(rec.Id, rec.ToClient() with Enable=true)``: the record, its settings
         entries on every attached inbound and its traffic row (``UpdateClientStat``) become
-        enabled (v3.4.2 internal/web/service/client_traffic.go:29-39)."""
+        enabled (v3.4.2 internal/web/service/client_traffic.go:30-40)."""
         now = self._now_ms()
         record["enable"] = True
         record["updated_at"] = now

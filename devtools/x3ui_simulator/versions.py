@@ -130,7 +130,7 @@ class PanelVersion:
     get_extras: bool = False
     get_unknown_context: str = ""
     # clients/resetTraffic/{email} enables a disabled record first: from v3.3.1
-    # (v3.4.2 internal/web/service/client_traffic.go:29-39; v3.3.0 web/service/client.go
+    # (v3.4.2 internal/web/service/client_traffic.go:30-40; v3.3.0 web/service/client.go
     # ResetTrafficByEmail has no such step)
     reset_enables_client: bool = False
     # ClientRecord keys beyond v3.1.0's (database/model/model.go:319-338):

@@ -247,7 +247,7 @@ class X3UIClient(LegacyInboundsAPI, ClientsAPI):
         - legacy: ``POST panel/api/inbounds/{inbound}/resetClientTraffic/{email}``
           (v2.8.3 web/controller/inbound.go:44,262-279; v3.0.2 :81,426-443). The panel
           finds the client's traffic row by exact email, sets up=down=0 and enable=true
-          on it (v2.8.3 web/service/inbound.go:1731-1800; v3.0.2 :2836-2930, which also
+          on it (v2.8.3 web/service/inbound.go:1731-1800; v3.0.2 :2836-2928, which also
           stamps the inbound's ``lastTrafficResetTime``).
         - v3.1+: ``POST panel/api/clients/resetTraffic/{email}`` (v3.1.0 web/controller/
           client.go:48,219-231; v3.4.2 internal/web/controller/client.go:74,456-468), the
