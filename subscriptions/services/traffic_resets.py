@@ -40,6 +40,28 @@ def subscription_traffic_reset_schedule(*, subscription: Subscription, period: s
     )
 
 
+# The subscription's fields that ``subscription_traffic_zero_in_lock`` sets (the caller saves).
+TRAFFIC_ZERO_FIELDS = ("traffic_used_bytes", "traffic_reset_last_at", "traffic_reset_next_at")
+
+
+def subscription_traffic_zero_in_lock(*, subscription: Subscription, now: datetime) -> list:
+    """Count `subscription`'s traffic from zero as of `now`, for a caller that holds its row
+    lock and saves ``TRAFFIC_ZERO_FIELDS``: our counters go to zero, its keys are marked for
+    a reset of their panel counters (returned), and a scheduled reset moves to the first
+    period boundary after `now`. The caller converges the keys (their push resets them).
+
+    A scheduled reset does this, and so does a renewal that starts a new term.
+    """
+    subscription.traffic_used_bytes = 0
+    subscription.traffic_reset_last_at = now
+    subscription.traffic_reset_next_at = traffic_reset_next(
+        period=subscription.traffic_reset, anchor=subscription.started_at, after=now
+    )
+    return keys_traffic_reset_mark(
+        keys=NodeClient.objects.filter(subscription=subscription), at=now
+    )
+
+
 def subscriptions_traffic_reset_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Beat: queue one reset task per running subscription whose reset is due; how many.
 
@@ -92,22 +114,8 @@ def subscription_traffic_reset(*, subscription_id: int, now: datetime | None = N
         return False
     used = subscription.traffic_used_bytes
     due_at = subscription.traffic_reset_next_at
-    subscription.traffic_used_bytes = 0
-    subscription.traffic_reset_last_at = now
-    subscription.traffic_reset_next_at = traffic_reset_next(
-        period=subscription.traffic_reset, anchor=subscription.started_at, after=now
-    )
-    subscription.save(
-        update_fields=[
-            "traffic_used_bytes",
-            "traffic_reset_last_at",
-            "traffic_reset_next_at",
-            "updated_at",
-        ]
-    )
-    marked = keys_traffic_reset_mark(
-        keys=NodeClient.objects.filter(subscription=subscription), at=now
-    )
+    marked = subscription_traffic_zero_in_lock(subscription=subscription, now=now)
+    subscription.save(update_fields=[*TRAFFIC_ZERO_FIELDS, "updated_at"])
     keys = list(
         NodeClient.objects.filter(subscription=subscription)
         .select_related("node")

@@ -285,3 +285,34 @@ def test_a_panel_down_at_the_reset_gets_it_when_it_is_back(
     assert sim.snapshot()["traffic"][key.email]["up"] == 0
     assert sim.client(key.email)["enable"] is True
     assert sim.request_counts[RESET_ROUTE[sim.generation]] == 1
+
+
+@pytest.mark.parametrize("version", ["2.8.3", "3.6.0"])
+def test_a_renewal_that_starts_a_new_term_counts_traffic_from_zero_on_the_panel(
+    version, sim_factory, customer, django_capture_on_commit_callbacks
+):
+    """Before, the panel kept the ended term's counters: the next reconcile put the old total
+    back and the key was disabled again at once."""
+    from subscriptions.services.lifecycle import subscription_expire, subscription_extend
+
+    sim = sim_factory(version=version)
+    node = node_for(sim)
+    with django_capture_on_commit_callbacks(execute=True):
+        sub = subscription_create(customer=customer, tariff=TariffFactory(traffic_limit_gb=1))
+    key = sub.keys.get()
+    sim.set_traffic(key.email, up=GB, down=GB)
+    with django_capture_on_commit_callbacks(execute=True):
+        node_reconcile(node=node)
+        subscription_expire(subscription=sub, reason="test")
+    assert sim.client(key.email)["enable"] is False
+
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription_extend(subscription=sub, days=30, reason="paid")
+    with django_capture_on_commit_callbacks(execute=True):
+        node_reconcile(node=node)
+
+    sub.refresh_from_db()
+    assert sub.traffic_used_bytes == 0
+    assert sim.snapshot()["traffic"][key.email]["up"] == 0
+    assert sim.client(key.email)["enable"] is True
+    assert sim.request_counts[RESET_ROUTE[sim.generation]] == 1
