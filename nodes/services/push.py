@@ -111,7 +111,10 @@ def keys_push_lost(*, older_than: float = 60.0, limit: int = 2000) -> int:
     now = timezone.now()
     keys = list(
         NodeClient.objects.filter(
-            Q(sync_state__in=(SyncState.PENDING, SyncState.REMOVING)) | traffic_reset_pending_q(),
+            # A reset already tried (claimed) is left to its task's retries and the reconcile:
+            # one the panel refuses is not tried again every minute.
+            Q(sync_state__in=(SyncState.PENDING, SyncState.REMOVING))
+            | (traffic_reset_pending_q() & Q(traffic_reset_sent_at__isnull=True)),
             node__is_enabled=True,
             updated_at__lt=now - timedelta(seconds=older_than),
         )

@@ -273,3 +273,21 @@ def test_a_lost_reset_push_is_queued_again(django_capture_on_commit_callbacks, s
     with django_capture_on_commit_callbacks() as callbacks:
         assert keys_push_lost() == 1
     assert len(callbacks) == 1
+
+
+def test_a_refused_reset_is_not_pushed_again_every_minute(
+    django_capture_on_commit_callbacks, sim_factory
+):
+    """Once tried, a reset is left to the task's retries and the reconcile."""
+    sim = sim_factory(version="3.6.0")
+    node_for(sim)
+    _sub, key = _bought(django_capture_on_commit_callbacks)
+    _mark(key, at=timezone.now() - timedelta(minutes=5))
+    NodeClient.objects.filter(pk=key.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=5),
+        traffic_reset_sent_at=timezone.now() - timedelta(minutes=4),
+        traffic_reset_sent_counter=10,
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert keys_push_lost() == 0
+    assert callbacks == []
