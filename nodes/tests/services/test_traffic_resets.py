@@ -219,27 +219,24 @@ def test_two_workers_with_the_same_listing_send_one_reset(
 
 
 def test_counters_listed_before_a_reset_do_not_land_after_it(
-    sim_factory, django_capture_on_commit_callbacks
+    sim_factory, django_capture_on_commit_callbacks, monkeypatch
 ):
     """A reconcile that listed the panel, then saw the reset marked before it stored the
     counters, stores nothing of the period that ended."""
+    from nodes.services import reconcile
+
     sim = sim_factory(version="3.6.0")
     node = node_for(sim)
     _sub, key = _bought(django_capture_on_commit_callbacks)
     sim.set_traffic(key.email, up=GB, down=GB)
-    from nodes.services import reconcile
-
     real = reconcile.keys_traffic_resets_apply
 
     def mark_then_apply(**kwargs):
         _mark(key)  # committed by another worker after the keys were loaded
         return real(**kwargs)
 
-    reconcile.keys_traffic_resets_apply = mark_then_apply
-    try:
-        node_reconcile(node=node)
-    finally:
-        reconcile.keys_traffic_resets_apply = real
+    monkeypatch.setattr(reconcile, "keys_traffic_resets_apply", mark_then_apply)
+    node_reconcile(node=node)
     key.refresh_from_db()
     assert (key.traffic_up, key.traffic_down) == (0, 0)
 
