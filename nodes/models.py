@@ -173,6 +173,15 @@ class NodeClient(BaseModel):
     # Traffic as the panel last reported it.
     traffic_up = models.PositiveBigIntegerField(default=0)
     traffic_down = models.PositiveBigIntegerField(default=0)
+    # A scheduled traffic reset (nodes/services/resets.py): the panel's counters must be
+    # reset for the period that began at traffic_reset_due_at; a reset sent (or found
+    # unnecessary) at traffic_reset_done_at >= due covers it. A request is claimed first
+    # (when, and the counter read just before), so a lost answer is settled by reading the
+    # panel's counter back, never by resetting a new period's traffic again.
+    traffic_reset_due_at = models.DateTimeField(null=True, blank=True)
+    traffic_reset_done_at = models.DateTimeField(null=True, blank=True)
+    traffic_reset_sent_at = models.DateTimeField(null=True, blank=True)
+    traffic_reset_sent_counter = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

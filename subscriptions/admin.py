@@ -39,13 +39,14 @@ class TariffAdmin(admin.ModelAdmin):
         "device_limit",
         "hwid_device_limit",
         "traffic_limit_gb",
+        "traffic_reset",
         "node_count",
         "is_trial",
         "is_active",
         "sort_order",
     ]
     list_editable = ["sort_order"]
-    list_filter = ["is_active", "is_trial", "currency"]
+    list_filter = ["is_active", "is_trial", "currency", "traffic_reset"]
     search_fields = ["name", "name_en"]
     ordering = ["sort_order", "price", "id"]
     filter_horizontal = ["eligible_nodes"]
@@ -212,6 +213,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "traffic_limit_bytes",
         "node_count",
         "traffic_used_bytes",
+        "traffic_reset",
+        "traffic_reset_next_at",
+        "traffic_reset_last_at",
         "is_trial",
         "reminders_sent",
         "keys_notified_at",

@@ -121,6 +121,7 @@ def feed_headers_build(
     web_page_url: str = "",
     announce: str = "",
     file_extension: str = "",
+    refill_ts: int = 0,
 ) -> dict[str, str]:
     """Response headers clients read for usage, expiry, refresh period and profile name.
 
@@ -130,6 +131,13 @@ def feed_headers_build(
     (3x-ui does this for every title, which also keeps non-ASCII text out of raw headers);
     empty ones are left out, as are empty URLs. ``file_extension`` (``.yaml``, ``.json``) ends
     the Content-Disposition file name of a format that has one.
+
+    ``refill_ts``: when the used traffic next goes back to zero, unix *seconds*, sent as
+    ``Subscription-Refill-Date`` only when set (0: the tariff never resets). The name and
+    the format (decimal seconds, left out for "no reset") are Remnawave's
+    (https://github.com/remnawave/backend, ``src/modules/subscription/utils/
+    get-user-info.headers.ts`` ``getSubscriptionRefillDate``), which Happ and the
+    Clash-ecosystem apps read next to ``Subscription-Userinfo``.
     """
     userinfo = "; ".join(
         f"{name}={_non_negative_int(name, value)}"
@@ -162,4 +170,6 @@ def feed_headers_build(
         headers["Profile-Web-Page-Url"] = web_page_url
     if _text_value("announce", announce):
         headers["Announce"] = f"base64:{_b64(announce)}"
+    if _non_negative_int("refill_ts", refill_ts):
+        headers["Subscription-Refill-Date"] = str(refill_ts)
     return headers

@@ -12,6 +12,16 @@ from core.models import BaseModel
 GIB = 1024**3
 
 
+class TrafficReset(models.TextChoices):
+    """How often a subscription's used traffic goes back to zero
+    (``subscriptions/traffic_periods.py``)."""
+
+    NEVER = "never", "Never"
+    DAY = "day", "Every day"
+    WEEK = "week", "Every week"
+    MONTH = "month", "Every month"
+
+
 class Tariff(BaseModel):
     name = models.CharField(max_length=100)
     name_en = models.CharField(max_length=100, blank=True, default="")
@@ -28,6 +38,16 @@ class Tariff(BaseModel):
         "a notice instead of the servers. 0 = no limit",
     )
     traffic_limit_gb = models.PositiveIntegerField(default=0, help_text="0 = unlimited")
+    traffic_reset = models.CharField(
+        max_length=5,
+        choices=TrafficReset.choices,
+        default=TrafficReset.NEVER,
+        help_text=(
+            "Used traffic goes back to zero every day, week or month, counted from the "
+            "subscription's start in the service's time zone (a month started on the 31st "
+            "resets on the last day of shorter months)."
+        ),
+    )
     node_count = models.PositiveSmallIntegerField(
         default=1, help_text="Nodes a subscription is placed on: 1 = one picked, 0 = every eligible"
     )
@@ -114,6 +134,14 @@ class Subscription(BaseModel):
     traffic_limit_bytes = models.PositiveBigIntegerField(default=0)
     node_count = models.PositiveSmallIntegerField(default=1)
     traffic_used_bytes = models.PositiveBigIntegerField(default=0)
+    # Snapshotted from the tariff like the limits; the next reset is due at
+    # traffic_reset_next_at (None exactly when it never resets), the last one happened at
+    # traffic_reset_last_at (services/traffic_resets.py).
+    traffic_reset = models.CharField(
+        max_length=5, choices=TrafficReset.choices, default=TrafficReset.NEVER
+    )
+    traffic_reset_next_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    traffic_reset_last_at = models.DateTimeField(null=True, blank=True)
     is_trial = models.BooleanField(default=False)
     # Which reminders were already queued for the current expires_at ("3d", "1d").
     reminders_sent = models.JSONField(default=list, blank=True)
@@ -129,6 +157,16 @@ class Subscription(BaseModel):
             models.CheckConstraint(
                 condition=Q(expires_at__gte=models.F("started_at")),
                 name="subscription_expires_after_start",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(traffic_reset=TrafficReset.NEVER, traffic_reset_next_at__isnull=True)
+                    | (
+                        ~Q(traffic_reset=TrafficReset.NEVER)
+                        & Q(traffic_reset_next_at__isnull=False)
+                    )
+                ),
+                name="subscription_traffic_reset_scheduled",
             ),
         ]
         indexes = [models.Index(fields=["status", "expires_at"])]

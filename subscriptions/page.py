@@ -23,6 +23,7 @@ subscription URL to copy.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -160,9 +161,10 @@ def subscription_page_render(
     state: str,
     feed_url: str,
     keys: list[KeyLink],
+    refill_at: datetime | None = None,
 ) -> HttpResponse:
     """The browser page for `subscription` (``subscription_feed_state`` is `state`), in the
-    customer's language."""
+    customer's language; `refill_at`: its next traffic reset (``feed_refill_at``)."""
     language = subscription.customer.language
     platform = platform_choose(
         requested=request.GET.get("platform"),
@@ -181,6 +183,7 @@ def subscription_page_render(
             "ended_on_time": subscription.expires_at <= now,
             "time_left": time_left(subscription.expires_at - now),
             "usage": _usage(subscription),
+            "traffic_refill_at": refill_at,
             "platform": platform,
             "platforms": [(key, PLATFORM_NAMES[key]) for key in PLATFORMS],
             "apps": [

@@ -349,3 +349,23 @@ def device_removals_get(*, subscription: Subscription, now: datetime) -> DeviceR
     return DeviceRemovals(
         limit=limit, used=used, left=0, next_at=times[used - limit] + DEVICE_REMOVAL_WINDOW
     )
+
+
+def subscription_traffic_reset_upcoming(
+    subscription: Subscription, now: datetime | None = None
+) -> datetime | None:
+    """The next traffic reset of a running subscription if it comes before the end of its
+    term (a 30-day term on a monthly reset ends first: no reset is promised); else None."""
+    moment = subscription.traffic_reset_next_at
+    if moment is None or not subscription.is_running(now) or moment >= subscription.expires_at:
+        return None
+    return moment
+
+
+def feed_refill_at(subscription: Subscription, state: str) -> datetime | None:
+    """``subscription_traffic_reset_upcoming`` for the feed: for a usable or over-limit
+    subscription only (nothing resets for a banned customer). The ``Subscription-Refill-Date``
+    header and the page."""
+    if state not in (STATE_ACTIVE, STATE_OVER_LIMIT):
+        return None
+    return subscription_traffic_reset_upcoming(subscription)

@@ -64,3 +64,33 @@ def subscriptions_place_missing_task() -> int:
     placed = subscriptions_place_missing()
     keys_push_lost()
     return placed
+
+
+@shared_task(acks_late=True, soft_time_limit=100, time_limit=120, ignore_result=True)
+def subscriptions_traffic_reset_due_task() -> int:
+    """Beat: queue a traffic reset for every running subscription whose reset is due."""
+    from subscriptions.services.traffic_resets import subscriptions_traffic_reset_due
+
+    return subscriptions_traffic_reset_due()
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+    ignore_result=True,
+    max_retries=5,
+)
+def subscription_traffic_reset_task(self, subscription_id: int) -> bool:
+    """Reset one subscription's traffic if it is due (queued on commit by the beat).
+
+    Exactly once per period however often it runs: the service's guard. Retried on a
+    database error; the panels follow through ``node_keys_push_task`` and the reconcile.
+    """
+    from subscriptions.services.traffic_resets import subscription_traffic_reset
+
+    try:
+        return subscription_traffic_reset(subscription_id=subscription_id)
+    except DatabaseError as exc:
+        raise self.retry(exc=exc, countdown=provision_backoff(self.request.retries)) from exc

@@ -20,6 +20,7 @@ from subscriptions.selectors import (
     STATE_DEVICE_LIMIT,
     feed_expire_ts,
     feed_placeholder_remark,
+    feed_refill_at,
     subscription_by_feed_token,
     subscription_feed_state,
     subscription_feed_url,
@@ -100,6 +101,7 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
     feed_url = subscription_feed_url(subscription=subscription)
     runtime = runtime_settings()
     remark = "" if active else feed_placeholder_remark(state, subscription.customer.language)
+    refill_at = feed_refill_at(subscription, state)
     headers = feed_headers_build(
         upload=subscription.traffic_upload,
         download=subscription.traffic_download,
@@ -113,10 +115,16 @@ def subscription_feed(request: HttpRequest, token: str) -> HttpResponse:
         # it above the entry (Remnawave's HWID_MAX_DEVICES_ANNOUNCE does the same).
         announce=runtime["FEED_ANNOUNCE"] if active else remark,
         file_extension=feed_format.file_extension,
+        refill_ts=int(refill_at.timestamp()) if refill_at else 0,
     )
     if html:
         response = subscription_page_render(
-            request=request, subscription=subscription, state=state, feed_url=feed_url, keys=keys
+            request=request,
+            subscription=subscription,
+            state=state,
+            feed_url=feed_url,
+            keys=keys,
+            refill_at=refill_at,
         )
         # The page is for reading, not a file to save.
         headers.pop("Content-Disposition", None)

@@ -19,6 +19,9 @@ MSG_ADDED: Final = "Inbound client(s) have been added."
 MSG_UPDATED: Final = "Inbound client has been updated."
 MSG_DELETED: Final = "Inbound client has been deleted."
 MSG_EXPIRED: Final = "Your session has expired, please log in again"
+# pages.inbounds.toasts.resetInboundClientTrafficSuccess (v2.8.3 translate.en_US.toml:289;
+# v3.0.2 en-US.json:343, ru-RU.json:343; the same text up to v3.6.0)
+MSG_TRAFFIC_RESET: Final = "Traffic has been reset."
 # addClient/updateClient bind errors use this misleading key (v2.8.3 web/controller/
 # inbound.go:202-205; v3.0.2 :334-339)
 MSG_INBOUND_UPDATED: Final = "Inbound has been successfully updated."
@@ -35,4 +38,5 @@ RU: Final = {
     MSG_UPDATED: "Клиент обновлён.",
     MSG_DELETED: "Клиент удалён.",
     MSG_EXPIRED: "Ваша сессия истекла, войдите снова",
+    MSG_TRAFFIC_RESET: "Трафик сброшен",
 }

@@ -251,6 +251,12 @@ class ServerMixin:
                     self._h_legacy_del_by_email,
                 ),
                 ("GET", "panel/api/inbounds/getClientTraffics/{email}", self._h_traffic),
+                # v2.8.3 web/controller/inbound.go:44; v3.0.2 :81
+                (
+                    "POST",
+                    "panel/api/inbounds/{id}/resetClientTraffic/{email}",
+                    self._h_legacy_reset_traffic,
+                ),
                 ("POST", "panel/api/inbounds/onlines", self._h_onlines),
             ]
         else:  # v3.1.0 web/controller/client.go:32-54
@@ -264,6 +270,8 @@ class ServerMixin:
                 ("POST", "panel/api/clients/{email}/attach", self._h_v3_attach),
                 ("POST", "panel/api/clients/{email}/detach", self._h_v3_detach),
                 ("POST", "panel/api/clients/onlines", self._h_onlines),
+                # v3.1.0 web/controller/client.go:48; v3.4.2 internal/web/controller/client.go:74
+                ("POST", "panel/api/clients/resetTraffic/{email}", self._h_v3_reset_traffic),
             ]
             if self.bulk_create:
                 routes.append(("POST", "panel/api/clients/bulkCreate", self._h_v3_bulk_create))

@@ -15,6 +15,7 @@ from .auth import DEFAULT_SESSION_MAX_AGE, AuthMixin
 from .control import ControlMixin
 from .gojson import BindingMixin
 from .legacy import LegacyClientsMixin
+from .resets import TrafficResetMixin
 from .server import Fault, ServerMixin, _Server
 from .shared import SharedRoutesMixin
 from .state import StateMixin
@@ -28,6 +29,7 @@ class X3UISimulator(
     BindingMixin,
     LegacyClientsMixin,
     V3ClientsMixin,
+    TrafficResetMixin,
     SharedRoutesMixin,
     ControlMixin,
     StateMixin,

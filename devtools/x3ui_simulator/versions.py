@@ -129,6 +129,10 @@ class PanelVersion:
     # "Obtain" in v3.6.0 (internal/web/controller/client.go:109-148)
     get_extras: bool = False
     get_unknown_context: str = ""
+    # clients/resetTraffic/{email} enables a disabled record first: from v3.3.1
+    # (v3.4.2 internal/web/service/client_traffic.go:30-40; v3.3.0 web/service/client.go
+    # ResetTrafficByEmail has no such step)
+    reset_enables_client: bool = False
     # ClientRecord keys beyond v3.1.0's (database/model/model.go:319-338):
     # v3.4.2 model.go:620-640, v3.6.0 model.go:887-910
     record_extra_keys: tuple[str, ...] = ()
@@ -185,6 +189,7 @@ _V3_342: Final = replace(
     del_scans_settings=True,
     detach_keeps_traffic=True,
     get_extras=True,
+    reset_enables_client=True,
     record_extra_keys=(
         "privateKey",
         "publicKey",

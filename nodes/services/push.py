@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from nodes import signals
@@ -33,6 +33,7 @@ from nodes.services.keys import (
     panel_client_for_key,
     panel_client_is_ours,
 )
+from nodes.services.resets import keys_traffic_resets_apply, reset_pending, traffic_reset_pending_q
 from nodes.tasks import node_keys_push_task
 from nodes.x3ui import (
     GENERATION_V3,
@@ -98,18 +99,22 @@ class PushResult:
 def keys_push_lost(*, older_than: float = 60.0, limit: int = 2000) -> int:
     """Push again the keys whose push task was lost; how many were queued.
 
-    A key waiting for its panel (pending, or being removed) has a push task queued when it
-    changes. If that task is lost (a worker killed while holding it, the broker down at
-    commit), the subscription still has a live key, so ``subscriptions_place_missing`` leaves
-    it alone, and the reconcile (every NODE_RECONCILE_INTERVAL) is minutes away. Keys untouched
-    for `older_than` seconds on enabled nodes that are not down get one push task per node;
-    they are touched, so the next run (every NODE_PLACE_MISSING_INTERVAL) leaves them to that
-    task for another `older_than`. Pushing a key twice is safe (versions, the add claim).
+    A key waiting for its panel (pending, being removed, or with a traffic reset due) has a
+    push task queued when it changes. If that task is lost (a worker killed while holding
+    it, the broker down at commit), the subscription still has a live key, so
+    ``subscriptions_place_missing`` leaves it alone, and the reconcile (every
+    NODE_RECONCILE_INTERVAL) is minutes away. Keys untouched for `older_than` seconds on
+    enabled nodes that are not down get one push task per node; they are touched, so the
+    next run (every NODE_PLACE_MISSING_INTERVAL) leaves them to that task for another
+    `older_than`. Pushing a key twice is safe (versions, the add claim, the reset claim).
     """
     now = timezone.now()
     keys = list(
         NodeClient.objects.filter(
-            sync_state__in=(SyncState.PENDING, SyncState.REMOVING),
+            # A reset already tried (claimed) is left to its task's retries and the reconcile:
+            # one the panel refuses is not tried again every minute.
+            Q(sync_state__in=(SyncState.PENDING, SyncState.REMOVING))
+            | (traffic_reset_pending_q() & Q(traffic_reset_sent_at__isnull=True)),
             node__is_enabled=True,
             updated_at__lt=now - timedelta(seconds=older_than),
         )
@@ -256,14 +261,16 @@ def _push_one(
     A removal settles itself; a key the panel already holds is updated (on v3.1+ after
     reading its record: an update of a client attached to no inbound answers success and
     changes nothing there); a key never sent before is added. A key whose earlier add may
-    have reached the panel, or whose update cannot be made directly, is decided from a
-    listing.
+    have reached the panel, whose update cannot be made directly, or whose traffic reset
+    is due is decided from a listing.
     """
     version = versions[key.pk]
     if key.sync_state == SyncState.REMOVING:
         _delete_on_panel(client, key, result)
         _mark_done(result, key, version, removed=True)
         return True
+    if reset_pending(key):
+        return False  # the reset reads the counter from a listing first
     wanted = panel_client_for_key(key=key)
     if key.synced_version > 0:
         if client.detect_generation() == GENERATION_V3:
@@ -313,7 +320,14 @@ def node_keys_push(*, node_id: int, key_ids: list[int], final_attempt: bool = Fa
     try:
         if not (len(keys) == 1 and _push_one(client, keys[0], versions, result)):
             listed_at = timezone.now()
-            _apply(client, keys, client.list_clients(), versions, result, listed_at=listed_at)
+            panel_clients, listed_at = keys_traffic_resets_apply(
+                client=client,
+                node=node,
+                keys=keys,
+                panel_clients=client.list_clients(),
+                listed_at=listed_at,
+            )
+            _apply(client, keys, panel_clients, versions, result, listed_at=listed_at)
     except X3UIInboundNotFound as exc:
         for key in keys:
             _mark_error(key, versions[key.pk], str(exc), final=True)

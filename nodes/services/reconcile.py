@@ -1,8 +1,10 @@
 """Reconciliation: converge one panel to the database with a single listing."""
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from nodes import signals
@@ -23,6 +25,7 @@ from nodes.services.push import (
     _listing,
     _refusals_handle,
 )
+from nodes.services.resets import keys_traffic_resets_apply, reset_pending
 from nodes.x3ui import (
     PanelClient,
     X3UIError,
@@ -39,7 +42,8 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
     Missing keys are added (batched), drifted ones updated, removed ones deleted; our
     clients (marker and UUID) without a key here are disabled at once and deleted after the
     grace period; anyone else's clients are never touched. Traffic is pulled into the keys.
-    The result is recorded on the node.
+    A key whose traffic reset is due has its panel counters reset first
+    (``nodes.services.resets``). The result is recorded on the node.
     """
     now = now or timezone.now()
     client = x3ui_client_for_node(node=node)
@@ -50,6 +54,9 @@ def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:
         panel_clients = client.list_clients()
         keys = node_keys_for_sync(node=node)
         versions = {key.pk: key.desired_version for key in keys}
+        panel_clients, listed_at = keys_traffic_resets_apply(
+            client=client, node=node, keys=keys, panel_clients=panel_clients, listed_at=listed_at
+        )
         _traffic_store(keys, _listing(panel_clients))
         _apply(client, keys, panel_clients, versions, result, listed_at=listed_at)
         orphans = _orphans_handle(client, node, keys, panel_clients, now=now)
@@ -141,12 +148,27 @@ def _orphans_handle(client, node, keys, panel_clients, *, now) -> dict:
 
 
 def _traffic_store(keys: list[NodeClient], listing: dict[str, PanelClient]) -> None:
-    changed = []
+    """Store the panel's counters on the keys, except where a traffic reset is still due
+    (those counters belong to the period that ended).
+
+    Written only where the key's reset mark is what was loaded: counters listed before a
+    reset was marked never land after it (one UPDATE per distinct mark, nearly always one).
+    """
+    groups: dict[datetime | None, list[NodeClient]] = defaultdict(list)
     for key in keys:
         panel = listing.get(key.email.casefold())
-        if panel is None:
+        if panel is None or reset_pending(key):
             continue
         if (key.traffic_up, key.traffic_down) != (panel.up, panel.down):
             key.traffic_up, key.traffic_down = panel.up, panel.down
-            changed.append(key)
-    NodeClient.objects.bulk_update(changed, ["traffic_up", "traffic_down"], batch_size=500)
+            groups[key.traffic_reset_due_at].append(key)
+    for due_at, changed in groups.items():
+        rows = NodeClient.objects.filter(pk__in=[key.pk for key in changed])
+        if due_at is None:
+            rows = rows.filter(traffic_reset_due_at__isnull=True)
+        else:
+            rows = rows.filter(traffic_reset_due_at=due_at)
+        rows.update(
+            traffic_up=Case(*(When(pk=k.pk, then=Value(k.traffic_up)) for k in changed)),
+            traffic_down=Case(*(When(pk=k.pk, then=Value(k.traffic_down)) for k in changed)),
+        )

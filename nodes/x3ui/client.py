@@ -238,6 +238,49 @@ class X3UIClient(LegacyInboundsAPI, ClientsAPI):
 
         return self._dispatch(legacy=legacy, v3=v3)
 
+    def reset_client_traffic(self, email: str) -> bool:
+        """Zero the panel's upload/download counters of one client (a scheduled reset).
+
+        True when the panel reset them; False when it has no client with this email (nothing
+        to reset). One request, and one more to settle a refusal:
+
+        - legacy: ``POST panel/api/inbounds/{inbound}/resetClientTraffic/{email}``
+          (v2.8.3 web/controller/inbound.go:44,262-279; v3.0.2 :81,426-443). The panel
+          finds the client's traffic row by exact email, sets up=down=0 and enable=true
+          on it (v2.8.3 web/service/inbound.go:1731-1800; v3.0.2 :2836-2928, which also
+          stamps the inbound's ``lastTrafficResetTime``).
+        - v3.1+: ``POST panel/api/clients/resetTraffic/{email}`` (v3.1.0 web/controller/
+          client.go:48,219-231; v3.4.2 internal/web/controller/client.go:74,456-468), the
+          same reset on every inbound the record is attached to (v3.1.0 web/service/
+          client.go:773-801). From v3.3.1 a disabled client is also *enabled*
+          (v3.4.2 internal/web/service/client_traffic.go:16-57): the caller pushes its
+          own desired state after a reset.
+
+        The panel answers an unknown email with ``success: false`` and an English Go error
+        inside a translated message ("Inbound Not Found For Email", "record not found");
+        rather than parse it, a refusal is settled by reading the client back.
+        """
+        if not email:
+            raise ValueError("reset_client_traffic needs an email")
+
+        def send(path: str) -> bool:
+            try:
+                self._call("POST", path, allow_empty=True)
+            except X3UIRejected as exc:
+                if isinstance(exc, _RouteMissing) or exc.status_code == 404:
+                    raise
+                if self.find_client(email) is None:
+                    return False
+                raise
+            return True
+
+        return self._dispatch(
+            legacy=lambda: send(
+                f"panel/api/inbounds/{self.inbound_id}/resetClientTraffic/{_q(email)}"
+            ),
+            v3=lambda: send(f"panel/api/clients/resetTraffic/{_q(email)}"),
+        )
+
     def get_inbound(self) -> Inbound:
         """Our inbound: port, protocol, parsed settings/streamSettings (for links), clients.
 

@@ -30,6 +30,11 @@ from subscriptions.services.keys import (
     subscription_keys_converge_in_lock,
     subscriptions_keys_converge_ended,
 )
+from subscriptions.services.traffic_resets import (
+    TRAFFIC_ZERO_FIELDS,
+    subscription_traffic_reset_schedule,
+    subscription_traffic_zero_in_lock,
+)
 
 
 def _locked(subscription: Subscription) -> Subscription:
@@ -70,6 +75,7 @@ def subscription_create(
         node_count=tariff.node_count,
         is_trial=tariff.is_trial,
     )
+    subscription_traffic_reset_schedule(subscription=subscription, period=tariff.traffic_reset)
     # Field validation only: foreign keys, uniqueness and constraints are the database's
     # job, and checking them here would cost a query each on the payment path.
     subscription.full_clean(
@@ -123,7 +129,9 @@ def subscription_extend(
         subscription.started_at = min(subscription.started_at, now)
         subscription.expires_at = now + timedelta(days=days)
         subscription.status = SubscriptionStatus.ACTIVE
-        subscription.traffic_used_bytes = 0
+        # A new term counts traffic from zero, on the panels too: every live key's expiry
+        # changes, so the converge below pushes each of them, and the push resets them.
+        subscription_traffic_zero_in_lock(subscription=subscription, now=now)
     # Reminders are for a specific expiry; a new expiry deserves new reminders.
     subscription.reminders_sent = []
     subscription.save(
@@ -132,7 +140,7 @@ def subscription_extend(
             "started_at",
             "status",
             "reminders_sent",
-            "traffic_used_bytes",
+            *TRAFFIC_ZERO_FIELDS,
             "updated_at",
         ]
     )

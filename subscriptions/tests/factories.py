@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from subscriptions.models import Device, Subscription, SubscriptionStatus, Tariff
+from subscriptions.traffic_periods import traffic_reset_next
 
 
 class TariffFactory(factory.django.DjangoModelFactory):
@@ -33,6 +34,12 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     device_limit = factory.SelfAttribute("tariff.device_limit")
     hwid_device_limit = factory.SelfAttribute("tariff.hwid_device_limit")
     traffic_limit_bytes = factory.LazyAttribute(lambda o: o.tariff.traffic_limit_bytes)
+    traffic_reset = factory.SelfAttribute("tariff.traffic_reset")
+    traffic_reset_next_at = factory.LazyAttribute(
+        lambda o: traffic_reset_next(
+            period=o.traffic_reset, anchor=o.started_at, after=o.started_at
+        )
+    )
 
 
 class DeviceFactory(factory.django.DjangoModelFactory):

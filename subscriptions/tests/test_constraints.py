@@ -39,3 +39,17 @@ def test_subscription_identity_fields_unique():
 def test_subscription_cannot_expire_before_start():
     now = timezone.now()
     assert violates(lambda: SubscriptionFactory(started_at=now, expires_at=now - timedelta(1)))
+
+
+def test_a_subscription_that_resets_traffic_always_knows_its_next_reset():
+    from subscriptions.models import TrafficReset
+
+    assert violates(
+        lambda: SubscriptionFactory(traffic_reset=TrafficReset.MONTH, traffic_reset_next_at=None)
+    )
+    assert violates(
+        lambda: SubscriptionFactory(
+            traffic_reset=TrafficReset.NEVER, traffic_reset_next_at=timezone.now()
+        )
+    )
+    assert SubscriptionFactory(tariff=TariffFactory(traffic_reset=TrafficReset.WEEK)).pk

@@ -29,6 +29,7 @@ from subscriptions.selectors import (
     subscription_expiry_after_extend,
     subscription_feed_url,
     subscription_links,
+    subscription_traffic_reset_upcoming,
     trial_tariff_get,
 )
 from subscriptions.vless import vless_remark
@@ -118,6 +119,9 @@ class SubscriptionCard:
     device_count: int
     locations: tuple[str, ...]
     feed_url: str
+    # The tariff's reset period ("never", "day", "week", "month") and the next reset.
+    traffic_reset: str = "never"
+    traffic_reset_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,7 @@ def _renewal_tariffs(subscription: Subscription) -> Q:
         device_limit=subscription.device_limit,
         hwid_device_limit=subscription.hwid_device_limit,
         node_count=subscription.node_count,
+        traffic_reset=subscription.traffic_reset,
     )
     if subscription.traffic_limit_bytes % GIB == 0:
         same_limits &= Q(traffic_limit_gb=subscription.traffic_limit_bytes // GIB)
@@ -379,6 +384,8 @@ def _card(subscription: Subscription, language: str, now: datetime) -> Subscript
         device_count=subscription.device_count,
         locations=locations,
         feed_url=subscription_feed_url(subscription=subscription),
+        traffic_reset=subscription.traffic_reset,
+        traffic_reset_at=subscription_traffic_reset_upcoming(subscription, now),
     )
 
 

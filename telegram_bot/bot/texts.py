@@ -36,7 +36,7 @@ from notifications.texts import (  # noqa: F401 - re-exported: shared with notif
     support_url,
     tariff_name,
 )
-from subscriptions.models import GIB
+from subscriptions.models import GIB, TrafficReset
 from telegram_bot.selectors import BotStats
 
 if TYPE_CHECKING:
@@ -318,6 +318,16 @@ def subscription_button(*, language: str, card: "SubscriptionCard") -> str:
         return f"{mark} #{card.id} {name} · {date_format(card.expires_at, short=True)}"
 
 
+def _traffic_reset_line(period: str, moment: datetime) -> str:
+    """ "Traffic resets every month, next on <date>" (the tariff's period)."""
+    date = date_format(moment)
+    if period == TrafficReset.DAY:
+        return _("Traffic resets every day, next on %(date)s") % {"date": date}
+    if period == TrafficReset.WEEK:
+        return _("Traffic resets every week, next on %(date)s") % {"date": date}
+    return _("Traffic resets every month, next on %(date)s") % {"date": date}
+
+
 def subscription_card(*, language: str, card: "SubscriptionCard") -> str:
     """Everything about one subscription: status, expiry, traffic, devices, locations."""
     with translation.override(language):
@@ -340,6 +350,8 @@ def subscription_card(*, language: str, card: "SubscriptionCard") -> str:
             lines.append(
                 _("Traffic: %(used)s used, no limit") % {"used": traffic(card.traffic_used_bytes)}
             )
+        if card.traffic_reset_at is not None:
+            lines.append(_traffic_reset_line(card.traffic_reset, card.traffic_reset_at))
         if card.hwid_device_limit:
             lines.append(
                 _("Devices: %(count)d of %(limit)d")

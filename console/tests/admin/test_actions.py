@@ -301,6 +301,7 @@ def test_tariff_add_is_audited_and_sort_order_editable_in_the_list(as_superuser,
             "device_limit": "3",
             "hwid_device_limit": "0",
             "traffic_limit_gb": "0",
+            "traffic_reset": "month",
             "node_count": "1",
             "sort_order": "5",
             "is_active": "on",
@@ -309,6 +310,7 @@ def test_tariff_add_is_audited_and_sort_order_editable_in_the_list(as_superuser,
     assert response.status_code == 302
     tariff = Tariff.objects.get(name="Month")
     assert tariff.price == Decimal("299.00")
+    assert tariff.traffic_reset == "month"
     assert AuditLog.objects.get(object_id=str(tariff.pk)).acting_user == superuser
 
     changelist = url("subscriptions_tariff_changelist")

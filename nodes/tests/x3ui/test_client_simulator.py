@@ -411,3 +411,44 @@ def test_reconciliation_budget_in_sync(sim, client_factory):
     assert warm.request_count == 2  # csrf-token + login
     warm.list_clients()
     assert warm.request_count == 3  # the session is reused: one listing
+
+
+@pytest.mark.parametrize("version", ["2.8.3", "3.0.2", "3.1.0", "3.4.2", "3.6.0"])
+def test_reset_client_traffic_on_every_release(version, sim_factory, client_factory):
+    """One request on each release; the counters are zero in the next listing."""
+    sim = sim_factory(version=version)
+    client = client_factory(sim)
+    client.add_client(_client("s1"))
+    client.add_client(_client("s2"))
+    sim.set_traffic("s1", up=700, down=300)
+    sim.set_traffic("s2", up=1, down=2)
+    client.list_clients()
+    before = client.request_count
+
+    assert client.reset_client_traffic("s1") is True
+
+    assert client.request_count == before + 1
+    listed = {c.email: (c.up, c.down) for c in client.list_clients()}
+    assert listed == {"s1": (0, 0), "s2": (1, 2)}
+    route = (
+        "POST panel/api/inbounds/{id}/resetClientTraffic/{email}"
+        if sim.generation == "legacy"
+        else "POST panel/api/clients/resetTraffic/{email}"
+    )
+    assert sim.request_counts[route] == 1
+
+
+def test_reset_client_traffic_of_an_absent_client_is_false(sim, client):
+    """The refusal is settled by reading the panel: nothing there, nothing to reset."""
+    assert client.reset_client_traffic("nobody") is False
+
+
+def test_reset_client_traffic_refused_for_a_present_client_raises(sim, client):
+    client.add_client(_client("s1"))
+    sim.set_traffic("s1", up=1, down=1)
+    # The client exists but its traffic row does not (a panel that lost it): the panel
+    # refuses, and reading the client back shows it is there, so the refusal stands.
+    with sim._lock:
+        sim._traffic.pop("s1")
+    with pytest.raises(X3UIRejected):
+        client.reset_client_traffic("s1")

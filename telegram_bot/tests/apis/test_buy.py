@@ -264,3 +264,19 @@ def test_buy_in_russian(bot, providers, tariffs):
     assert "ключи автоматически придут в этот чат" in text
     assert "Срок действия ссылки на оплату: 24 часа." in text
     assert buttons(edit(bot)["reply_markup"])[0][0] == "💳 Оплатить 299\xa0₽"
+
+
+def test_a_renewal_cannot_be_paid_with_a_tariff_that_resets_traffic_otherwise(
+    bot, providers, tariffs, customer_en
+):
+    """Same devices and traffic, but a monthly reset: more than the subscription has."""
+    from subscriptions.tests.factories import TariffFactory
+
+    monthly = TariffFactory(name_en="Month, resets", traffic_reset="month", sort_order=9)
+    subscription = subscription_for(customer_en, tariffs["month"])
+    bot.press(f"buy:r:{subscription.pk}")
+    offered = [data for _, data in buttons(edit(bot)["reply_markup"])]
+    assert f"buy:t:{tariffs['year'].pk}:{subscription.pk}" in offered
+    assert f"buy:t:{monthly.pk}:{subscription.pk}" not in offered
+    bot.press(f"buy:p:{monthly.pk}:{subscription.pk}:robokassa")
+    assert not Payment.objects.exists()

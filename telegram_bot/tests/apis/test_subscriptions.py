@@ -225,3 +225,51 @@ def test_suspended_subscription_offers_buying_not_renewal(bot, tariffs, customer
     assert "Status: ⏸ suspended" in params["text"]
     assert ("🛒 Buy", "buy") in buttons(params["reply_markup"])
     assert f"buy:r:{subscription.pk}" not in str(params["reply_markup"])
+
+
+def test_the_card_shows_the_next_traffic_reset(bot, tariffs, node, customer_en):
+    from subscriptions.models import Subscription, TrafficReset
+    from subscriptions.tests.factories import TariffFactory
+
+    monthly = TariffFactory(name="Monthly GB", traffic_limit_gb=100, traffic_reset="month")
+    year = timezone.now() + timedelta(days=365)
+    subscription = subscription_for(customer_en, monthly, node, expires_at=year)
+    assert subscription.traffic_reset == TrafficReset.MONTH
+    moment = timezone.localtime(subscription.traffic_reset_next_at)
+    bot.message("/subscriptions")
+    lines = bot.last_reply()["text"].splitlines()
+    reset = [line for line in lines if line.startswith("Traffic resets every month, next on ")]
+    assert len(reset) == 1
+    assert str(moment.day) in reset[0]
+    assert "(MSK)" in reset[0]
+    assert lines.index(reset[0]) == lines.index("Traffic: 0 MB of 100 GB") + 1
+
+    # Not for a subscription whose tariff never resets, nor one whose term ends before its
+    # next reset, nor one that has ended.
+    plain = subscription_for(customer_en, tariffs["month"], node)
+    bot.press(f"subs:v:{plain.pk}")
+    assert "Traffic resets" not in edit(bot)["text"]
+    short = subscription_for(customer_en, monthly, node)  # 30 days: ends before the reset
+    bot.press(f"subs:v:{short.pk}")
+    assert "Traffic resets" not in edit(bot)["text"]
+    Subscription.objects.filter(pk=subscription.pk).update(expires_at=timezone.now())
+    bot.press(f"subs:v:{subscription.pk}")
+    assert "Traffic resets" not in edit(bot)["text"]
+
+
+@pytest.mark.parametrize(
+    ("period", "text"),
+    [
+        ("day", "Трафик обнуляется каждый день, следующий раз "),
+        ("week", "Трафик обнуляется каждую неделю, следующий раз "),
+        ("month", "Трафик обнуляется каждый месяц, следующий раз "),
+    ],
+)
+def test_the_next_traffic_reset_in_russian(bot, node, period, text):
+    from subscriptions.tests.factories import TariffFactory
+
+    customer = CustomerFactory(telegram_id=USER_ID, language="ru")
+    year = timezone.now() + timedelta(days=365)
+    subscription_for(customer, TariffFactory(traffic_reset=period), node, expires_at=year)
+    bot.message("/subscriptions", language_code="ru")
+    assert text in bot.last_reply()["text"]

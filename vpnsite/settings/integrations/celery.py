@@ -100,6 +100,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "nodes.tasks.nodes_health_check_task",
         "schedule": timedelta(seconds=NODE_HEALTH_INTERVAL),
     },
+    "subscriptions-traffic-reset-due": {
+        "task": "subscriptions.tasks.subscriptions_traffic_reset_due_task",
+        "schedule": timedelta(
+            seconds=env.float("SUBSCRIPTION_TRAFFIC_RESET_INTERVAL", default=60.0)
+        ),
+    },
     "subscriptions-place-missing": {
         "task": "subscriptions.tasks.subscriptions_place_missing_task",
         "schedule": timedelta(seconds=NODE_PLACE_MISSING_INTERVAL),
