@@ -114,6 +114,7 @@ def test_the_tariffs_hardware_id_limit_is_edited_and_listed(as_superuser):
             "device_limit": "5",
             "hwid_device_limit": "5",
             "traffic_limit_gb": "0",
+            "traffic_reset": "never",
             "node_count": "1",
             "sort_order": "0",
             "is_active": "on",

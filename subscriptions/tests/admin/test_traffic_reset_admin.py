@@ -37,6 +37,7 @@ def test_a_tariff_is_changed_to_reset_weekly(as_superuser):
                 "price",
                 "currency",
                 "device_limit",
+                "hwid_device_limit",
                 "traffic_limit_gb",
                 "node_count",
                 "sort_order",

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
+from core.runtime_settings import runtime_settings
 from nodes.models import NodeHealth, SyncState
 from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactory
 from subscriptions.feed import FeedError, feed_headers_build
@@ -83,6 +84,7 @@ def test_no_header_when_the_tariff_never_resets_or_nothing_will_reset():
 def test_the_header_costs_no_query():
     plain, resetting = _subscription(TrafficReset.NEVER), _subscription()
     counts = []
+    runtime_settings()  # cached, as in a running server
     for sub in (plain, resetting):
         with CaptureQueriesContext(connection) as queries:
             assert _get(sub).status_code == 200
