@@ -180,16 +180,19 @@ class TrafficJobMixin:
         """v3.1+: every inbound the record (by exact email) is linked to has its entries
         with that exact email turned off if on (``markClientsDisabledInSettings``); the
         record gets enable false and updated_at."""
+        by_inbound: dict[int, set[str]] = {}
         for row in rows:
             record = self._records.get(row["email"])
             if record is None:
                 continue
             for inbound_id in record["inboundIds"]:
-                inbound = self._get_inbound(inbound_id)
-                for entry in inbound["settings"]["clients"] if inbound else []:
-                    if entry.get("email") == row["email"] and go_bool(entry.get("enable")):
-                        entry.update(enable=False, updated_at=now_ms)
+                by_inbound.setdefault(int(inbound_id), set()).add(row["email"])
             record.update(enable=False, updated_at=now_ms)
+        for inbound_id, emails in by_inbound.items():
+            inbound = self._get_inbound(inbound_id)
+            for entry in inbound["settings"]["clients"] if inbound else []:
+                if entry.get("email") in emails and go_bool(entry.get("enable")):
+                    entry.update(enable=False, updated_at=now_ms)
 
     # -- disableInvalidInbounds ------------------------------------------------------------
 
