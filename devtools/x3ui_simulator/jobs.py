@@ -14,7 +14,7 @@ xray.go:103, v3.0.2 :106, v3.1.0 :112, v3.4.2 internal/web/service/xray.go:129, 
    or ``expiry_time > 0 and expiry_time <= now`` is removed from the running Xray and gets
    ``enable = false``; what else changes is ``PanelVersion.job_disable_writes`` (on v2.8.3
    the inbound's settings keep ``"enable": true``, and Xray's config leaves the client out
-   because its row is disabled: v2.8.3 web/service/xray.go:112-131);
+   because its row is disabled: v2.8.3 web/service/xray.go:117-132);
 3. ``disableInvalidInbounds``: an enabled inbound over its ``total`` or past its
    ``expiryTime`` gets ``enable = false`` (v2.8.3 inbound.go:1185-1217, v3.0.2 :2093-2125,
    v3.1.0 :1910-1942, v3.4.2 internal/web/service/inbound_disable.go:17-49, v3.6.0 :18-50).
