@@ -34,7 +34,12 @@ bind it to loopback): ``GET state`` (the snapshot, counts included);
 API goes down too); ``DELETE faults``; ``POST expire-sessions``; ``POST seed``
 ``{"clients": [{"email", "inbound_id"?, "inbound_ids"?, ...}]}``; ``POST traffic``
 ``{"email","up","down"}``; ``POST counts/reset``; ``POST tokens`` ``{"token"}``;
-``POST inbounds`` ``{"id"?, "port"?, "remark"?}``; ``POST advance`` ``{"seconds"}``.
+``POST inbounds`` ``{"id"?, "port"?, "remark"?}``; ``POST advance`` ``{"seconds"}``;
+``POST traffic-job`` (run the panel's traffic job now).
+
+Like a real panel it runs its own traffic job (jobs.py): clients past their ``expiryTime``
+or over their ``totalGB`` are disabled, clients with ``reset`` days renewed, every 10 s
+(v2.8.3) or 5 s (v3.0.2+) of the simulator's clock, and once at start.
 
 State is guarded by one lock, so concurrent requests are safe. With ``state_file`` every
 mutation is written to JSON (sessions included, like a real panel's signed cookies that

@@ -72,6 +72,7 @@ class ControlMixin:
     ) -> dict[str, Any]:
         """Add a VLESS/reality inbound (``fields`` override any inbound key)."""
         with self._lock:
+            self._jobs_catch_up()
             inbound = self._new_inbound(id=id, port=port, remark=remark, **fields)
             self._save_state()
             return copy.deepcopy(inbound)
@@ -112,6 +113,7 @@ class ControlMixin:
         }
         client.update(fields)
         with self._lock:
+            self._jobs_catch_up()
             if inbound_ids is not None:
                 targets = [int(i) for i in inbound_ids]
                 if self.generation == "legacy" and len(targets) != 1:
@@ -142,6 +144,7 @@ class ControlMixin:
     def set_traffic(self, email: str, *, up: int, down: int) -> None:
         """Set a client's counters, as Xray's stats would."""
         with self._lock:
+            self._jobs_catch_up()
             row = self._traffic_row(email)
             if row is None:
                 raise KeyError(email)
@@ -153,11 +156,13 @@ class ControlMixin:
     def clients(self, inbound_id: int | None = None) -> list[dict[str, Any]]:
         """A copy of an inbound's ``settings.clients`` as stored (default: the first)."""
         with self._lock:
+            self._jobs_catch_up()
             return copy.deepcopy(self._require_inbound(inbound_id)["settings"]["clients"])
 
     def client(self, email: str, inbound_id: int | None = None) -> dict[str, Any] | None:
         """The first settings entry with this email (exact, else case-insensitive)."""
         with self._lock:
+            self._jobs_catch_up()
             entries = self._entries(self._require_inbound(inbound_id), email)
             exact = [c for c in entries if c.get("email") == email]
             found = (exact or entries or [None])[0]
@@ -166,17 +171,20 @@ class ControlMixin:
     def client_copies(self, email: str, inbound_id: int | None = None) -> int:
         """How many entries with this email (case-insensitive) an inbound's settings hold."""
         with self._lock:
+            self._jobs_catch_up()
             return len(self._entries(self._require_inbound(inbound_id), email))
 
     def records(self) -> list[dict[str, Any]]:
         """v3 ``clients`` rows as ``clients/list`` shows them, without traffic
         (``inboundIds`` is ``None`` for a row attached to no inbound). Legacy: ``[]``."""
         with self._lock:
+            self._jobs_catch_up()
             return [self._list_row(r, traffic=False) for r in self._sorted_records()]
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a test or a benchmark may want to look at, JSON-safe."""
         with self._lock:
+            self._jobs_catch_up()
             return {
                 "version": self.version,
                 "generation": self.generation,
@@ -242,6 +250,8 @@ class ControlMixin:
             if action == "advance":
                 self.advance(float(body["seconds"]))
                 return self._json({"clock_offset": self._clock_offset})
+            if action == "traffic-job":
+                return self._json(self.run_traffic_job())
         except (KeyError, TypeError, ValueError) as exc:
             return self._json({"error": f"{type(exc).__name__}: {exc}"}, 400)
         return self._json({"error": "unknown control endpoint"}, 404)

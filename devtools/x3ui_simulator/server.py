@@ -344,6 +344,7 @@ class ServerMixin:
                 return denied
         try:
             with self._lock:
+                self._jobs_catch_up()
                 return fn(request, **params)
         except GoPanic:
             return Response(500)

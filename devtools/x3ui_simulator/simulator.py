@@ -14,6 +14,7 @@ from typing import Any
 from .auth import DEFAULT_SESSION_MAX_AGE, AuthMixin
 from .control import ControlMixin
 from .gojson import BindingMixin
+from .jobs import TrafficJobMixin
 from .legacy import LegacyClientsMixin
 from .resets import TrafficResetMixin
 from .server import Fault, ServerMixin, _Server
@@ -32,6 +33,7 @@ class X3UISimulator(
     TrafficResetMixin,
     SharedRoutesMixin,
     ControlMixin,
+    TrafficJobMixin,
     StateMixin,
 ):
     """An in-process 3x-ui panel; ``start()`` it, point a client at ``url``, ``stop()`` it."""
@@ -103,6 +105,9 @@ class X3UISimulator(
             self._new_inbound(**spec)
         if self.state_file and self.state_file.exists():
             self._load_state()
+        self._job_next_at = 0.0
+        with self._lock:
+            self._jobs_start()  # Xray starts with the panel: the traffic job runs once
         self._routes = self._build_routes()
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -74,6 +74,24 @@ class PanelVersion:
     # v2.8.3 web/web.go:267 also mounts the server controller on the bare base path with
     # no auth: GET {basePath}status answers anyone (removed in adf324260, v2.8.4)
     public_status: bool = False
+    # -- the panel's own traffic job (jobs.py): XrayTrafficJob every N seconds, added 5 s
+    # after start: v2.8.3 web/web.go:295-297 "@every 10s"; v3.0.2 web/web.go:284-285,
+    # v3.1.0 :279-280, v3.4.2 internal/web/web.go:289,325-326, v3.6.0 :288,320-321 "@every 5s"
+    traffic_job_seconds: int = 5
+    # what disableInvalidClients writes besides client_traffics.enable: "traffic" nothing
+    # else (v2.8.3 web/service/inbound.go:1219-1262); "siblings" the settings entries of
+    # the row's inbound and of same-subId siblings: enable false, totalGB and expiryTime
+    # from the row (v3.0.2 inbound.go:2127-2312); "records" settings enable false on every
+    # inbound the record is linked to, and clients.enable false (v3.1.0 inbound.go:
+    # 1944-2104; v3.4.2 internal/web/service/inbound_disable.go:83-256; v3.6.0 :97-271)
+    job_disable_writes: str = "siblings"
+    # autoRenewClients renews on every inbound linked to the record (v3.4.2 internal/web/
+    # service/inbound_traffic.go:286-444, v3.6.0 :307-491) instead of the traffic row's
+    # own inbound (v2.8.3 inbound.go:1089-1182, v3.0.2 :1985-2091, v3.1.0 :1789-1908)
+    job_renew_via_links: bool = False
+    # autoRenewClients sets the settings entry's enable back to true: from v3.0.2
+    # (inbound.go:2043-2045); v2.8.3 (inbound.go:1136-1137) only the traffic row's
+    job_renew_enables_entry: bool = True
     # -- legacy client API
     # "any": v2.8.3 inbound.go:121-149 any existing email is a duplicate (ToLower);
     # "email+subId": v3.0.2 inbound.go:187-279 same non-empty subId may re-use the email
@@ -170,6 +188,7 @@ _V3_310: Final = PanelVersion(
     readd_same_inbound="unique_error",
     rename_check_folds=True,
     detached_update="timestamp",
+    job_disable_writes="records",
 )
 _V3_342: Final = replace(
     _V3_310,
@@ -190,6 +209,7 @@ _V3_342: Final = replace(
     detach_keeps_traffic=True,
     get_extras=True,
     reset_enables_client=True,
+    job_renew_via_links=True,
     record_extra_keys=(
         "privateKey",
         "publicKey",
@@ -212,6 +232,9 @@ VERSIONS: Final[dict[str, PanelVersion]] = {
         legacy_email_required=False,
         legacy_del_unknown_ok=True,
         public_status=True,
+        traffic_job_seconds=10,
+        job_disable_writes="traffic",
+        job_renew_enables_entry=False,
     ),
     "3.0.2": _LEGACY_302,
     "3.1.0": _V3_310,

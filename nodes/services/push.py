@@ -260,9 +260,9 @@ def _push_one(
 
     A removal settles itself; a key the panel already holds is updated (on v3.1+ after
     reading its record: an update of a client attached to no inbound answers success and
-    changes nothing there); a key never sent before is added. A key whose earlier add may
-    have reached the panel, whose update cannot be made directly, or whose traffic reset
-    is due is decided from a listing.
+    changes nothing there; a record already as wanted is not written); a key never sent
+    before is added. A key whose earlier add may have reached the panel, whose update cannot
+    be made directly, or whose traffic reset is due is decided from a listing.
     """
     version = versions[key.pk]
     if key.sync_state == SyncState.REMOVING:
@@ -281,6 +281,12 @@ def _push_one(
                 return False  # detached or deleted behind our back: the listing adds it
             if not panel_client_is_ours(panel=present, wanted=wanted):
                 raise _foreign(key, present)
+            if not _managed_differs(present, wanted):
+                # Already as wanted: the panel's own job disables a client past its
+                # expiryTime (docs/x3ui.md, "The panel's own expiry job").
+                result.unchanged += 1
+                _mark_done(result, key, version)
+                return True
         try:
             client.update_client(wanted)
         except X3UIRejected:
