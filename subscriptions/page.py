@@ -51,8 +51,14 @@ from subscriptions.deeplinks import (
     STORE_GOOGLE_PLAY,
     deeplink_build,
 )
+from subscriptions.devices import device_label
 from subscriptions.models import Subscription
-from subscriptions.selectors import STATE_ACTIVE, KeyLink, feed_traffic_used
+from subscriptions.selectors import (
+    STATE_ACTIVE,
+    KeyLink,
+    feed_traffic_used,
+    subscription_devices,
+)
 
 PLATFORM_NAMES = {
     PLATFORM_ANDROID: "Android",
@@ -184,6 +190,16 @@ def subscription_page_render(
             "time_left": time_left(subscription.expires_at - now),
             "usage": _usage(subscription),
             "traffic_refill_at": refill_at,
+            # The devices by hardware id (a query only when there are some).
+            "device_limit": subscription.hwid_device_limit,
+            "devices": (
+                [
+                    {"label": device_label(device), "os": device.os, "seen": device.last_seen_at}
+                    for device in subscription_devices(subscription=subscription)
+                ]
+                if subscription.device_count
+                else []
+            ),
             "platform": platform,
             "platforms": [(key, PLATFORM_NAMES[key]) for key in PLATFORMS],
             "apps": [

@@ -388,3 +388,27 @@ def test_unknown_token_answers_as_the_feed_does(settings):
     limited = client.get("/sub/guess5/open/happ", **nat)
     assert limited["Retry-After"] == "60"
     assert "no-store" in client.get("/sub/guess6/open/happ").get("Cache-Control", "")
+
+
+# --- Devices by hardware id ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "count_text", "seen_text"),
+    [("en", "1 of 2 devices", "last seen"), ("ru", "Устройств: 1 из 2", "последний раз")],
+)
+def test_the_page_lists_the_devices_against_the_limit(language, count_text, seen_text):
+    from subscriptions.tests.factories import DeviceFactory
+
+    subscription = _active(language)
+    subscription.hwid_device_limit = 2
+    subscription.save(update_fields=["hwid_device_limit"])
+    DeviceFactory(subscription=subscription, model="Pixel 8", os="Android")
+    text = _text(_page(subscription))
+    assert count_text in text
+    assert "Pixel 8 · Android" in text
+    assert seen_text in text
+
+
+def test_no_devices_section_without_a_limit_or_devices():
+    assert 'id="devices"' not in _page(_active("en")).content.decode()
