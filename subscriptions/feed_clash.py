@@ -39,7 +39,6 @@ imports (Clash Verge requires the ``proxies`` key): no server, "Proxy" holds onl
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -47,13 +46,11 @@ import yaml
 
 from subscriptions.feed_entries import (
     FeedEntry,
-    entries_named,
+    entries_for_format,
     entry_common_unsupported,
-    feed_entry_from_link,
 )
 from subscriptions.vless import FLOW_VISION
 
-logger = logging.getLogger(__name__)
 
 SELECT_GROUP = "Proxy"
 URLTEST_GROUP = "Auto"
@@ -195,15 +192,12 @@ def clash_proxy(entry: FeedEntry) -> dict[str, Any]:
 
 def clash_entries(links: list[str]) -> list[FeedEntry]:
     """The entries of ``links`` mihomo can carry, uniquely named; the others are logged."""
-    kept = []
-    for link in links:
-        entry = feed_entry_from_link(link)
-        reason = clash_unsupported_reason(entry)
-        if reason:
-            logger.warning("clash feed: left out %r: %s", entry.name, reason)
-            continue
-        kept.append(entry)
-    return entries_named(kept, reserved=BUILT_IN | {SELECT_GROUP, URLTEST_GROUP})
+    return entries_for_format(
+        links,
+        format_name="clash",
+        unsupported_reason=clash_unsupported_reason,
+        reserved=BUILT_IN | {SELECT_GROUP, URLTEST_GROUP},
+    )
 
 
 def clash_config_build(*, links: list[str]) -> dict[str, Any]:

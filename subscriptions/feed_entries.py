@@ -22,6 +22,8 @@ No Django imports: plain data in, plain data out.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,8 @@ from subscriptions.vless import (
 # ("unknown uTLS fingerprint": github.com/MetaCubeX/mihomo, component/tls/reality.go) while
 # sing-box takes chrome for it (github.com/SagerNet/sing-box, docs/configuration/shared/tls.md
 # "utls"), so an entry without one gets chrome in every format.
+logger = logging.getLogger(__name__)
+
 REALITY_DEFAULT_FINGERPRINT = "chrome"
 
 # Every query parameter vless_link_build can write (subscriptions/vless.py). ``fm``, ``ech``,
@@ -154,6 +158,26 @@ def entry_common_unsupported(entry: FeedEntry) -> str:
     if entry.network == "grpc" and entry.authority:
         return "a gRPC authority has no equivalent"
     return ""
+
+
+def entries_for_format(
+    links: list[str],
+    *,
+    format_name: str,
+    unsupported_reason: Callable[[FeedEntry], str],
+    reserved: frozenset[str],
+) -> list[FeedEntry]:
+    """The entries of ``links`` a format can carry (``unsupported_reason`` is empty), uniquely
+    named; each one left out is logged with the reason, never emitted wrong."""
+    kept = []
+    for link in links:
+        entry = feed_entry_from_link(link)
+        reason = unsupported_reason(entry)
+        if reason:
+            logger.warning("%s feed: left out %r: %s", format_name, entry.name, reason)
+            continue
+        kept.append(entry)
+    return entries_named(kept, reserved=reserved)
 
 
 def entries_named(entries: list[FeedEntry], *, reserved: frozenset[str]) -> list[FeedEntry]:

@@ -36,18 +36,15 @@ outside the tunnel.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from subscriptions.feed_entries import (
     FeedEntry,
-    entries_named,
+    entries_for_format,
     entry_common_unsupported,
-    feed_entry_from_link,
 )
 from subscriptions.vless import FLOW_VISION
 
-logger = logging.getLogger(__name__)
 
 SELECTOR_TAG = "Proxy"
 URLTEST_TAG = "Auto"
@@ -144,15 +141,12 @@ def singbox_outbound(entry: FeedEntry) -> dict[str, Any]:
 
 def singbox_entries(links: list[str]) -> list[FeedEntry]:
     """The entries of ``links`` sing-box can carry, uniquely named; the others are logged."""
-    kept = []
-    for link in links:
-        entry = feed_entry_from_link(link)
-        reason = singbox_unsupported_reason(entry)
-        if reason:
-            logger.warning("sing-box feed: left out %r: %s", entry.name, reason)
-            continue
-        kept.append(entry)
-    return entries_named(kept, reserved=frozenset({SELECTOR_TAG, URLTEST_TAG, DIRECT_TAG}))
+    return entries_for_format(
+        links,
+        format_name="sing-box",
+        unsupported_reason=singbox_unsupported_reason,
+        reserved=frozenset({SELECTOR_TAG, URLTEST_TAG, DIRECT_TAG}),
+    )
 
 
 def singbox_config_build(*, links: list[str]) -> dict[str, Any]:
