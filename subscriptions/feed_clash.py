@@ -51,7 +51,6 @@ from subscriptions.feed_entries import (
 )
 from subscriptions.vless import FLOW_VISION
 
-
 SELECT_GROUP = "Proxy"
 URLTEST_GROUP = "Auto"
 URLTEST_URL = "https://www.gstatic.com/generate_204"

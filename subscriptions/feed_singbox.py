@@ -45,7 +45,6 @@ from subscriptions.feed_entries import (
 )
 from subscriptions.vless import FLOW_VISION
 
-
 SELECTOR_TAG = "Proxy"
 URLTEST_TAG = "Auto"
 DIRECT_TAG = "direct"
