@@ -170,6 +170,17 @@ def trial_offered(*, customer: Customer) -> bool:
     return offered
 
 
+def running_trial_get(*, customer: Customer, now: datetime | None = None) -> Subscription | None:
+    """The customer's free trial while it is still running, else None."""
+    now = now or timezone.now()
+    return (
+        Subscription.objects.running(now)
+        .filter(customer=customer, is_trial=True)
+        .order_by("-expires_at")
+        .first()
+    )
+
+
 def tariff_info(tariff: Tariff, language: str) -> TariffInfo:
     return TariffInfo(
         id=tariff.pk,

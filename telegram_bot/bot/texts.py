@@ -274,6 +274,14 @@ def trial_granted(*, language: str, expires_at: datetime, duration_days: int) ->
         ) % {"duration": days(duration_days), "date": date_format(expires_at)}
 
 
+def trial_running(*, language: str, expires_at: datetime) -> str:
+    with translation.override(language):
+        return _(
+            "🎁 Your free trial is running until %(date)s. Your keys are in “My subscriptions”; "
+            "to keep the VPN after it, choose a tariff."
+        ) % {"date": date_format(expires_at)}
+
+
 def trial_refused(*, language: str, reason: str) -> str:
     """A refusal from the trial service (already in the customer's language), and what next."""
     with translation.override(language):

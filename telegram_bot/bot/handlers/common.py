@@ -39,7 +39,10 @@ async def customer_for_update(
     )
     if customer.is_banned:
         logger.info("banned customer %s refused", customer.telegram_id)
-        await reply(update, texts.banned(language=customer.language))
+        language = customer.language
+        await reply(
+            update, texts.banned(language=language), keyboards.banned_keyboard(language=language)
+        )
         return None
     return customer
 
