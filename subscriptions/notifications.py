@@ -18,6 +18,7 @@ from notifications.services import customer_message, notify_customer, outbox_que
 from subscriptions.deeplinks import APPS, BOT_APPS, app_open_url
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url, subscription_links
+from subscriptions.vless import node_place
 
 KIND_REMINDER = "subscription-reminder"
 KIND_EXPIRED = "subscription-expired"
@@ -27,10 +28,15 @@ def _keys_text(subscription: Subscription, headline: str) -> str:
     links = subscription_links(subscription=subscription)
     lines = [f"<b>{escape(headline)}</b>", ""]
     for key in links:
-        lines.append(escape(key.node_name + (f" · {key.location}" if key.location else "")))
+        lines.append(escape(node_place(location=key.location, country=key.country)))
         lines.append(f"<code>{escape(key.link)}</code>")
         lines.append("")
-    lines.append(_("Subscription URL (add it to your app, it follows node changes):"))
+    lines.append(
+        _(
+            "Subscription URL: add it to your app once, and it keeps your keys up to "
+            "date, even when we move you to another server:"
+        )
+    )
     lines.append(f"<code>{escape(subscription_feed_url(subscription=subscription))}</code>")
     return "\n".join(lines)
 

@@ -106,12 +106,14 @@ def subscription_card(*, language: str, card: "SubscriptionCard") -> str:
     """Everything about one subscription: status, expiry, traffic, devices, locations."""
     with translation.override(language):
         lines = [f"<b>📋 {_card_title(card)}</b>", ""]
-        lines.append(_("Status: %(status)s") % {"status": _status(card)})
         if card.running:
-            lines.append(_("Active until: %(date)s") % {"date": date_format(card.expires_at)})
+            lines.append(_("Status: %(status)s") % {"status": _status(card)})
+            lines.append(_("Valid until: %(date)s") % {"date": date_format(card.expires_at)})
             lines.append(_("Time left: %(left)s") % {"left": time_left(card.time_left)})
-        else:
-            lines.append(_("Ended: %(date)s") % {"date": date_format(card.expires_at)})
+        elif card.status == "suspended":
+            lines.append(_("Status: %(status)s") % {"status": _status(card)})
+        else:  # one "ended", with its date (not "Status: ended / Ended: …")
+            lines.append(_("Status: ⛔ ended %(date)s") % {"date": date_format(card.expires_at)})
         if card.traffic_limit_bytes:
             lines.append(
                 _("Traffic: %(used)s of %(limit)s")

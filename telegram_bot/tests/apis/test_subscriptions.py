@@ -44,7 +44,7 @@ def test_one_subscription_is_shown_directly(bot, tariffs, node, customer_en):
     lines = reply["text"].splitlines()
     assert lines[0] == "<b>📋 Subscription 1 · Family</b>"
     assert "Status: ✅ active" in lines
-    assert any(line.startswith("Active until: ") and "(MSK)" in line for line in lines)
+    assert any(line.startswith("Valid until: ") and "(MSK)" in line for line in lines)
     assert "Time left: 30 days" in lines
     assert "Traffic: 1.5 GB of 500 GB" in lines
     assert "Devices: up to 5 devices" in lines
