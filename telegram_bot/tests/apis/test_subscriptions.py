@@ -279,3 +279,22 @@ def test_the_next_traffic_reset_in_russian(bot, node, period, text):
     subscription_for(customer, TariffFactory(traffic_reset=period), node, expires_at=year)
     bot.message("/subscriptions", language_code="ru")
     assert text in bot.last_reply()["text"]
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_my_subscriptions_under_the_keys_message_opens_a_new_message(bot, tariffs, language):
+    """Issue 19: "📋 My subscriptions" under "your VPN keys are ready" overwrote the keys."""
+    customer = CustomerFactory(telegram_id=USER_ID, language=language, language_chosen=True)
+    subscription = subscription_for(customer, tariffs["month"])
+    keys_markup = {
+        "inline_keyboard": [
+            [{"text": "Open", "url": "https://vpn.example.com/sub/x"}],
+            [{"text": "📋", "callback_data": f"subs:v:{subscription.pk}"}],
+        ]
+    }
+    bot.press(f"subs:v:{subscription.pk}", reply_markup=keys_markup, message_text="keys")
+    assert "editMessageText" not in bot.methods()
+    assert bot.methods()[-1] == "sendMessage"
+    # A menu message (callback buttons only) is still edited in place.
+    bot.press(f"subs:v:{subscription.pk}")
+    assert bot.methods()[-1] == "editMessageText"
