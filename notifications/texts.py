@@ -4,6 +4,8 @@ support contact. The bot's own texts (``telegram_bot/bot/texts.py``) take these 
 Labels are translated with Django's gettext (msgids in English) into `language`.
 """
 
+from html import escape
+
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -27,6 +29,29 @@ def support_url() -> str | None:
 def tariff_name(*, name: str, name_en: str, language: str) -> str:
     """A tariff's name in `language`: ``name_en`` for English when set, else ``name``."""
     return name_en if language == "en" and name_en else name
+
+
+def subscription_title(*, number: int | None, tariff: str, language: str) -> str:
+    """How every message names a subscription: "Subscription 2 · 3 months" (HTML-escaped).
+
+    `number` is the customer's own (``Subscription.number``), `tariff` the name of the
+    tariff it now runs on, in `language` (``tariff_name``).
+    """
+    with translation.override(language):
+        return _("Subscription %(number)s · %(tariff)s") % {
+            "number": number,
+            "tariff": escape(tariff),
+        }
+
+
+def subscription_title_of(subscription, *, language: str) -> str:
+    """`subscription_title` of a ``Subscription`` row (its tariff loaded)."""
+    tariff = subscription.tariff
+    return subscription_title(
+        number=subscription.number,
+        tariff=tariff_name(name=tariff.name, name_en=tariff.name_en, language=language),
+        language=language,
+    )
 
 
 def button_menu(*, language: str) -> str:

@@ -113,6 +113,9 @@ class Subscription(BaseModel):
         "accounts.Customer", on_delete=models.PROTECT, related_name="subscriptions"
     )
     tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="subscriptions")
+    # The customer's own numbering (1, 2, 3 … per customer, by creation): how every message
+    # names the subscription ("Subscription 2 · 3 months"); see services.lifecycle.
+    number = models.PositiveIntegerField(editable=False)
     status = models.CharField(
         max_length=10,
         choices=SubscriptionStatus.choices,
@@ -154,6 +157,9 @@ class Subscription(BaseModel):
         ordering = ["-created_at"]
         permissions = [("extend_subscription", "Can extend subscriptions")]
         constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "number"], name="subscription_number_per_customer"
+            ),
             models.CheckConstraint(
                 condition=Q(expires_at__gte=models.F("started_at")),
                 name="subscription_expires_after_start",

@@ -18,6 +18,7 @@ from notifications.services import customer_message, notify_customer, outbox_que
 from subscriptions.deeplinks import APPS, BOT_APPS, app_open_url
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url, subscription_links
+from subscriptions.vless import node_place
 
 KIND_REMINDER = "subscription-reminder"
 KIND_EXPIRED = "subscription-expired"
@@ -27,10 +28,15 @@ def _keys_text(subscription: Subscription, headline: str) -> str:
     links = subscription_links(subscription=subscription)
     lines = [f"<b>{escape(headline)}</b>", ""]
     for key in links:
-        lines.append(escape(key.node_name + (f" · {key.location}" if key.location else "")))
+        lines.append(escape(node_place(location=key.location, country=key.country)))
         lines.append(f"<code>{escape(key.link)}</code>")
         lines.append("")
-    lines.append(_("Subscription URL (add it to your app, it follows node changes):"))
+    lines.append(
+        _(
+            "Subscription URL: add it to your app once, and it keeps your keys up to "
+            "date, even when we move you to another server:"
+        )
+    )
     lines.append(f"<code>{escape(subscription_feed_url(subscription=subscription))}</code>")
     return "\n".join(lines)
 
@@ -239,3 +245,55 @@ def notify_subscription_expired(*, subscription: Subscription) -> None:
     message = subscription_expired_message(subscription=subscription)
     if message is not None:
         outbox_queue([message])
+
+
+KIND_TRAFFIC = "subscription-traffic"
+# The shares of the traffic limit a customer is told about, in percent.
+TRAFFIC_THRESHOLDS = (80, 100)
+
+
+def traffic_thresholds_crossed(*, before: int, after: int, limit: int) -> list[int]:
+    """The `TRAFFIC_THRESHOLDS` the use went over between two readings (none without a limit)."""
+    if not limit:
+        return []
+    return [p for p in TRAFFIC_THRESHOLDS if before * 100 < limit * p <= after * 100]
+
+
+def notify_traffic_threshold(*, subscription: Subscription, percent: int) -> None:
+    """ "80% of the traffic used" / "the traffic limit is reached", with renew/buy buttons.
+
+    Once per threshold and traffic period: the dedupe key names the period's start (the last
+    traffic reset), so the next period is told again.
+    """
+    customer = subscription.customer
+    language = customer.language
+    with translation.override(language):
+        values = {
+            "title": texts.subscription_title_of(subscription, language=language),
+            "percent": percent,
+        }
+        if percent >= 100:
+            text = _(
+                "⚠️ %(title)s: the traffic limit is reached, so the VPN is paused until the "
+                "traffic resets. Renew the subscription or buy a new one to connect now."
+            )
+        else:
+            text = _(
+                "📶 %(title)s: %(percent)s%% of the traffic is used. When it runs out, the "
+                "VPN pauses until the traffic resets; you can renew or buy more in advance."
+            )
+        period = subscription.traffic_reset_last_at or subscription.started_at
+        notify_customer(
+            customer=customer,
+            text=text % values,
+            reply_markup={
+                "inline_keyboard": [
+                    [
+                        _renew_button(subscription, language),
+                        _my_subscription_button(subscription, language),
+                    ]
+                ]
+            },
+            kind=KIND_TRAFFIC,
+            dedupe_key=f"traffic:{subscription.pk}:{percent}:{period.astimezone(UTC).isoformat()}",
+        )

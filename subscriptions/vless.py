@@ -587,3 +587,13 @@ def vless_remark(*, node_name: str, location: str = "", country: str = "", email
     if flag:
         return f"{flag} {text}" if text else flag
     return text
+
+
+def node_place(*, location: str = "", country: str = "") -> str:
+    """Where a node is, as customers see it: "🇩🇪 Frankfurt" (flag and city).
+
+    The operator's node name ("de-frankfurt-1") stays internal: it is never part of this.
+    With neither a city nor a country, "🌐 VPN".
+    """
+    parts = [part for part in (_country_flag(country), _remark_clean(location)) if part]
+    return " ".join(parts) or "🌐 VPN"

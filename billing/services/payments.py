@@ -482,6 +482,7 @@ def _payment_credit(
             reason=reason,
             now=now,
             place_keys_now=False,
+            tariff=tariff,
         )
         mode = "extend"
     else:

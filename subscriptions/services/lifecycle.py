@@ -30,11 +30,15 @@ from subscriptions.services.keys import (
     subscription_keys_converge_in_lock,
     subscriptions_keys_converge_ended,
 )
+from subscriptions.services.numbers import subscription_number_next
 from subscriptions.services.traffic_resets import (
     TRAFFIC_ZERO_FIELDS,
     subscription_traffic_reset_schedule,
     subscription_traffic_zero_in_lock,
 )
+
+# What a renewal with another tariff changes (`subscription_extend`).
+TARIFF_FIELDS = ("tariff", "device_limit", "hwid_device_limit", "traffic_limit_bytes")
 
 
 def _locked(subscription: Subscription) -> Subscription:
@@ -66,6 +70,7 @@ def subscription_create(
     subscription = Subscription(
         customer=customer,
         tariff=tariff,
+        number=subscription_number_next(customer_id=customer.pk),
         status=SubscriptionStatus.ACTIVE,
         started_at=now,
         expires_at=now + timedelta(days=tariff.duration_days),
@@ -110,8 +115,12 @@ def subscription_extend(
     reason: str = "",
     now: datetime | None = None,
     place_keys_now: bool = True,
+    tariff: Tariff | None = None,
 ) -> Subscription:
     """Add `days`: to `expires_at` while it is still running, else restart from now.
+
+    A renewal with another `tariff` moves the subscription onto it: from then on it runs on
+    that tariff's limits and every message names it by that tariff.
 
     A suspended or cancelled subscription is reactivated by an extension (it was paid for).
     The existing keys get the new expiry in this transaction; with ``place_keys_now=False``
@@ -134,8 +143,16 @@ def subscription_extend(
         subscription_traffic_zero_in_lock(subscription=subscription, now=now)
     # Reminders are for a specific expiry; a new expiry deserves new reminders.
     subscription.reminders_sent = []
+    tariff_before = subscription.tariff_id
+    switched = tariff is not None and tariff.pk != tariff_before
+    if switched:
+        subscription.tariff = tariff
+        subscription.device_limit = tariff.device_limit
+        subscription.hwid_device_limit = tariff.hwid_device_limit
+        subscription.traffic_limit_bytes = tariff.traffic_limit_bytes
     subscription.save(
         update_fields=[
+            *(TARIFF_FIELDS if switched else ()),
             "expires_at",
             "started_at",
             "status",
@@ -157,6 +174,7 @@ def subscription_extend(
             "status_before": before_status,
             "expires_before": before_expiry.isoformat(),
             "expires_after": subscription.expires_at.isoformat(),
+            **({"tariff_before": tariff_before, "tariff_after": tariff.pk} if switched else {}),
         },
     )
     subscription_keys_converge_in_lock(subscription=subscription, now=now, place_now=place_keys_now)

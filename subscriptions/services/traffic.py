@@ -6,6 +6,7 @@ from django.db.models import Case, PositiveBigIntegerField, Value, When
 
 from nodes.models import NodeClient
 from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.notifications import notify_traffic_threshold, traffic_thresholds_crossed
 from subscriptions.services.keys import subscription_keys_converge
 
 
@@ -44,7 +45,15 @@ def subscriptions_traffic_enforce(*, subscription_ids: set[int]) -> None:
     # total summed from counters of the period that ended never lands after the reset (one
     # UPDATE per distinct last reset, nearly always one).
     groups: dict = defaultdict(list)
+    crossed: dict[int, list[int]] = {}
     for sub in changed:
+        thresholds = traffic_thresholds_crossed(
+            before=sub.traffic_used_bytes,
+            after=totals.get(sub.pk) or 0,
+            limit=sub.traffic_limit_bytes,
+        )
+        if thresholds and sub.status == SubscriptionStatus.ACTIVE:
+            crossed[sub.pk] = thresholds
         sub.traffic_used_bytes = totals.get(sub.pk) or 0
         groups[sub.traffic_reset_last_at].append(sub)
     for last_reset, subs in groups.items():
@@ -59,6 +68,11 @@ def subscriptions_traffic_enforce(*, subscription_ids: set[int]) -> None:
                 output_field=PositiveBigIntegerField(),
             )
         )
+    # The customer is told once per threshold and period (rare: one read for them all).
+    if crossed:
+        for sub in Subscription.objects.filter(pk__in=crossed).select_related("customer", "tariff"):
+            for percent in crossed[sub.pk]:
+                notify_traffic_threshold(subscription=sub, percent=percent)
     # The converge reads the row again under its lock: a subscription reset since is left
     # enabled.
     for sub in changed:

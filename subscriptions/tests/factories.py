@@ -2,6 +2,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import factory
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
@@ -22,12 +23,21 @@ class TariffFactory(factory.django.DjangoModelFactory):
     node_count = 1
 
 
+def _next_number(customer) -> int:
+    if customer.pk is None:  # built, not saved
+        return 1
+    last = Subscription.objects.filter(customer=customer).aggregate(n=Max("number"))["n"]
+    return (last or 0) + 1
+
+
 class SubscriptionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Subscription
 
     customer = factory.SubFactory(CustomerFactory)
     tariff = factory.SubFactory(TariffFactory)
+    # The customer's next number, as `subscription_create` assigns it.
+    number = factory.LazyAttribute(lambda o: _next_number(o.customer))
     status = SubscriptionStatus.ACTIVE
     started_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyAttribute(lambda o: o.started_at + timedelta(days=30))

@@ -90,7 +90,8 @@ def main_menu_keyboard(
         for entry in entries
         if trial or not entry.trial_only
     ]
-    return InlineKeyboardMarkup(_rows(buttons, per_row))
+    # Support within reach: its own row, only when a contact is set.
+    return InlineKeyboardMarkup([*_rows(buttons, per_row), *_support_rows(language)])
 
 
 def back_to_menu_button(*, language: str) -> InlineKeyboardButton:
@@ -129,6 +130,12 @@ def _menu_row(language: str, back: str | None = None) -> list[InlineKeyboardButt
     if back is not None:
         row.insert(0, _button(texts.button_back(language=language), back))
     return row
+
+
+def banned_keyboard(*, language: str) -> InlineKeyboardMarkup | None:
+    """Under the ban message: the support contact, when one is set."""
+    rows = _support_rows(language)
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def dead_end_keyboard(*, language: str) -> InlineKeyboardMarkup:

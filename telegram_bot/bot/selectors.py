@@ -32,7 +32,7 @@ from subscriptions.selectors import (
     subscription_traffic_reset_upcoming,
     trial_tariff_get,
 )
-from subscriptions.vless import vless_remark
+from subscriptions.vless import node_place
 
 # How long the bot trusts its answer to "is a free trial on offer?" (it is asked on every
 # main menu; an operator's change to the trial tariff shows within this time).
@@ -105,7 +105,7 @@ class Checkout:
 @dataclass(frozen=True)
 class SubscriptionCard:
     id: int
-    tariff_name: str
+    tariff_name: str  # the tariff it runs on now (a renewal with another tariff moves it)
     status: str  # "active", "expired" (also an active one past its expiry), "suspended"
     is_trial: bool
     running: bool
@@ -122,6 +122,7 @@ class SubscriptionCard:
     # The tariff's reset period ("never", "day", "week", "month") and the next reset.
     traffic_reset: str = "never"
     traffic_reset_at: datetime | None = None
+    number: int | None = None  # the customer's own number (``Subscription.number``)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,17 @@ def trial_offered(*, customer: Customer) -> bool:
         offered = trial_tariff_get() is not None
         cache.set(key, offered, TRIAL_OFFER_CACHE_SECONDS)
     return offered
+
+
+def running_trial_get(*, customer: Customer, now: datetime | None = None) -> Subscription | None:
+    """The customer's free trial while it is still running, else None."""
+    now = now or timezone.now()
+    return (
+        Subscription.objects.running(now)
+        .filter(customer=customer, is_trial=True)
+        .order_by("-expires_at")
+        .first()
+    )
 
 
 def tariff_info(tariff: Tariff, language: str) -> TariffInfo:
@@ -359,15 +371,14 @@ def _card(subscription: Subscription, language: str, now: datetime) -> Subscript
         status = SubscriptionStatus.EXPIRED
     locations = tuple(
         dict.fromkeys(
-            vless_remark(
-                node_name=key.node.name, location=key.node.location, country=key.node.country
-            )
+            node_place(location=key.node.location, country=key.node.country)
             for key in subscription.live_keys
         )
     )
     limit = subscription.traffic_limit_bytes
     return SubscriptionCard(
         id=subscription.pk,
+        number=subscription.number,
         tariff_name=tariff_name(
             name=subscription.tariff.name, name_en=subscription.tariff.name_en, language=language
         ),
@@ -420,7 +431,7 @@ def subscription_keys_get(
         return None
     links = tuple(
         KeyInfo(
-            place=vless_remark(node_name=key.node_name, location=key.location, country=key.country),
+            place=node_place(location=key.location, country=key.country),
             link=key.link,
         )
         for key in subscription_links(subscription=subscription)

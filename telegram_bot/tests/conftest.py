@@ -23,12 +23,14 @@ MENU_RU = [
     ("📋 Мои подписки", "subs"),
     ("❓ Помощь", "help"),
     ("🌐 Язык", "lang"),
+    ("✉️ Написать в поддержку", "https://t.me/vpn_support"),
 ]
 MENU_EN = [
     ("🛒 Buy", "buy"),
     ("📋 My subscriptions", "subs"),
     ("❓ Help", "help"),
     ("🌐 Language", "lang"),
+    ("✉️ Contact support", "https://t.me/vpn_support"),
 ]
 
 

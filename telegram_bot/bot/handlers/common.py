@@ -39,7 +39,10 @@ async def customer_for_update(
     )
     if customer.is_banned:
         logger.info("banned customer %s refused", customer.telegram_id)
-        await reply(update, texts.banned(language=customer.language))
+        language = customer.language
+        await reply(
+            update, texts.banned(language=language), keyboards.banned_keyboard(language=language)
+        )
         return None
     return customer
 
@@ -54,15 +57,37 @@ async def reply(
     return await chat.send_message(text, reply_markup=reply_markup)
 
 
+# Entities of text the customer copies or opens: keys and subscription URLs are <code>.
+_KEPT_ENTITIES = {"code", "pre", "url", "text_link"}
+
+
+def keeps(message: Message) -> bool:
+    """Whether `message` carries something the customer needs later, so it is never edited
+    away: keys or a subscription URL to copy, or a button that opens a link (an app, the
+    subscription page, a payment), other than the support contact's."""
+    if any(entity.type in _KEPT_ENTITIES for entity in message.entities or ()):
+        return True
+    markup = message.reply_markup
+    support = texts.support_url()
+    return any(
+        button.url and button.url != support
+        for row in (markup.inline_keyboard if markup else ())
+        for button in row
+    )
+
+
 async def show(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
     """Answer a button press by editing its message; anything else by a new message.
+
+    Only menu messages are edited: a message that `keeps` something (keys, links, a
+    payment link) stays in the chat and the next screen arrives as a new message.
 
     Falls back to a new message when the pressed message cannot be edited (a photo, too
     old, deleted); an edit that changes nothing is already the wanted state.
     """
     query = update.callback_query
     message = query.message if query is not None else None
-    if isinstance(message, Message) and message.text is not None:
+    if isinstance(message, Message) and message.text is not None and not keeps(message):
         try:
             await message.edit_text(text, reply_markup=reply_markup)
         except BadRequest as exc:

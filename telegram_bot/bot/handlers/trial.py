@@ -9,6 +9,7 @@ from subscriptions.services.lifecycle import subscription_trial_grant
 from telegram_bot.bot import keyboards, texts
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, pressed, show
+from telegram_bot.bot.selectors import running_trial_get
 
 
 async def trial_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -20,6 +21,14 @@ async def trial_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     try:
         subscription = await call_service(subscription_trial_grant, customer=customer)
     except ApplicationError as exc:
+        running = await call_service(running_trial_get, customer=customer)
+        if running is not None:  # not "already used": it is on, and until when
+            await show(
+                update,
+                texts.trial_running(language=language, expires_at=running.expires_at),
+                keyboards.trial_granted_keyboard(language=language, subscription_id=running.pk),
+            )
+            return
         await show(
             update,
             texts.trial_refused(language=language, reason=exc.message),

@@ -5,7 +5,7 @@ import pytest
 from accounts.tests.factories import CustomerFactory
 from billing.models import Payment
 from subscriptions.models import Subscription
-from telegram_bot.tests.conftest import USER_ID, subscription_for
+from telegram_bot.tests.conftest import USER_ID, buttons, subscription_for
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,10 @@ def test_commands(bot, banned, text):
     bot.message(text)
     assert bot.methods() == ["sendMessage"]
     assert bot.last_reply()["text"] == REFUSAL
-    assert "reply_markup" not in bot.last_reply()
+    # Support within reach: the contact's button under the ban message.
+    assert buttons(bot.last_reply()["reply_markup"]) == [
+        ("✉️ Contact support", "https://t.me/vpn_support")
+    ]
     assert not Subscription.objects.exists()
 
 

@@ -58,7 +58,7 @@ def test_the_devices_screen_lists_model_system_app_and_last_seen(bot, subscripti
     bot.press(f"subs:d:{subscription.pk}")
     params = edit(bot)
     lines = params["text"].splitlines()
-    assert lines[0] == f"<b>📱 Devices of Subscription #{subscription.pk} “Family”</b>"
+    assert lines[0] == "<b>📱 Devices of Subscription 1 · Family</b>"
     assert "2 of 3 devices:" in lines
     assert lines[lines.index("2 of 3 devices:") + 1] == "1. Windows 11 — v2RayTun"
     assert lines[lines.index("2 of 3 devices:") + 3] == "2. ELP-NX1 — Android 15 · Happ"

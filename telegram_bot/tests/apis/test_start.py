@@ -65,7 +65,7 @@ def test_banned_customer_gets_one_polite_line(bot):
     assert bot.methods() == ["sendMessage"]
     reply = bot.last_reply()
     assert reply["text"] == "Sorry, access to the service is closed for your account."
-    assert "reply_markup" not in reply
+    assert buttons(reply["reply_markup"]) == [("✉️ Contact support", "https://t.me/vpn_support")]
 
 
 @pytest.mark.parametrize("text", ["/help", "/language", "hello", "/stats"])

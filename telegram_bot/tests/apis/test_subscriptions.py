@@ -1,5 +1,6 @@
 """/subscriptions: the card, keys as copyable code, the subscription URL, a QR photo, renew."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -41,13 +42,13 @@ def test_one_subscription_is_shown_directly(bot, tariffs, node, customer_en):
     bot.message("/subscriptions")
     reply = bot.last_reply()
     lines = reply["text"].splitlines()
-    assert lines[0] == f"<b>📋 Subscription #{subscription.pk} “Family”</b>"
+    assert lines[0] == "<b>📋 Subscription 1 · Family</b>"
     assert "Status: ✅ active" in lines
-    assert any(line.startswith("Active until: ") and "(MSK)" in line for line in lines)
+    assert any(line.startswith("Valid until: ") and "(MSK)" in line for line in lines)
     assert "Time left: 30 days" in lines
     assert "Traffic: 1.5 GB of 500 GB" in lines
     assert "Devices: up to 5 devices" in lines
-    assert "Locations: 🇩🇪 Франкфурт · de-1" in lines
+    assert "Locations: 🇩🇪 Франкфурт" in lines
     pk = subscription.pk
     assert buttons(reply["reply_markup"]) == [
         ("🔑 Keys", f"subs:k:{pk}"),
@@ -73,8 +74,10 @@ def test_many_subscriptions_are_a_list_to_pick_from(bot, tariffs, customer_en):
     bot.press("subs")
     params = edit(bot)
     assert params["text"].startswith("<b>📋 Your subscriptions</b>")
-    assert f"• Subscription #{running.pk} “Month”: ✅ active, until " in params["text"]
-    assert f"• Subscription #{ended.pk} “Year”: ⛔ ended, ended " in params["text"]
+    # Named by the customer's own numbers and the tariff; one word for the state.
+    assert "• Subscription 1 · Month: ✅ active until " in params["text"]
+    assert "• Subscription 2 · Year: ⛔ ended " in params["text"]
+    assert "ended, ended" not in params["text"]
     data = [data for _, data in buttons(params["reply_markup"])]
     assert data == [f"subs:v:{running.pk}", f"subs:v:{ended.pk}", "buy", "menu"]
 
@@ -102,8 +105,11 @@ def test_keys_are_copyable_code_with_the_subscription_url(bot, tariffs, node, cu
     params = edit(bot)
     text = params["text"]
     assert text.count("<code>vless://") == 2
-    assert "🇩🇪 Франкфурт · de-1\n<code>vless://" in text
-    assert "🇳🇱 Amsterdam · nl-1\n<code>vless://" in text
+    assert "🇩🇪 Франкфурт\n<code>vless://" in text
+    assert "🇳🇱 Amsterdam\n<code>vless://" in text
+    visible = re.sub(r"<code>.*?</code>", "", text, flags=re.S)
+    assert "de-1" not in visible
+    assert "nl-1" not in visible
     assert "fi-1" not in text
     feed = subscription_feed_url(subscription=subscription)
     assert f"<code>{feed}</code>" in text
@@ -178,7 +184,7 @@ def test_qr_code_is_a_photo_made_here(bot, tariffs, customer_en):
     message["photo"] = [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]
     bot.process(update)
     assert bot.methods()[-2:] == ["answerCallbackQuery", "sendMessage"]
-    assert bot.last_reply()["text"].startswith(f"<b>📋 Subscription #{subscription.pk}")
+    assert bot.last_reply()["text"].startswith("<b>📋 Subscription 1 · Month")
 
 
 def test_renew_from_the_card_goes_to_the_buy_flow(bot, providers, tariffs, customer_en):
@@ -203,7 +209,7 @@ def test_subscriptions_in_russian(bot, tariffs, node):
     subscription_for(customer, tariffs["month"], node)
     bot.message("/subscriptions", language_code="ru")
     text = bot.last_reply()["text"]
-    assert "«Месяц»" in text
+    assert "<b>📋 Подписка 1 · Месяц</b>" in text
     assert "Статус: ✅ активна" in text
     assert "Осталось: 30 дней" in text
     assert "Трафик: израсходовано 0 МБ, без ограничений" in text
@@ -273,3 +279,22 @@ def test_the_next_traffic_reset_in_russian(bot, node, period, text):
     subscription_for(customer, TariffFactory(traffic_reset=period), node, expires_at=year)
     bot.message("/subscriptions", language_code="ru")
     assert text in bot.last_reply()["text"]
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_my_subscriptions_under_the_keys_message_opens_a_new_message(bot, tariffs, language):
+    """Issue 19: "📋 My subscriptions" under "your VPN keys are ready" overwrote the keys."""
+    customer = CustomerFactory(telegram_id=USER_ID, language=language, language_chosen=True)
+    subscription = subscription_for(customer, tariffs["month"])
+    keys_markup = {
+        "inline_keyboard": [
+            [{"text": "Open", "url": "https://vpn.example.com/sub/x"}],
+            [{"text": "📋", "callback_data": f"subs:v:{subscription.pk}"}],
+        ]
+    }
+    bot.press(f"subs:v:{subscription.pk}", reply_markup=keys_markup, message_text="keys")
+    assert "editMessageText" not in bot.methods()
+    assert bot.methods()[-1] == "sendMessage"
+    # A menu message (callback buttons only) is still edited in place.
+    bot.press(f"subs:v:{subscription.pk}")
+    assert bot.methods()[-1] == "editMessageText"

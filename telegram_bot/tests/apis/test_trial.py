@@ -60,8 +60,31 @@ def test_trial_button_grants_once(bot, trial_tariff):
     )
 
 
-def test_second_trial_is_refused_politely(bot, trial_tariff):
+def test_trial_during_the_trial_says_it_is_running_and_until_when(bot, trial_tariff):
+    """Issue 19: /trial while the trial runs said "you have already used your free trial"."""
     bot.message("/trial", language_code="ru")
+    bot.message("/trial", language_code="ru")
+    assert Subscription.objects.count() == 1
+    trial = Subscription.objects.get()
+    reply = bot.last_reply()
+    assert reply["text"].startswith("🎁 Ваш пробный период действует до ")
+    assert "воспользовались" not in reply["text"]
+    assert [data for _, data in buttons(reply["reply_markup"])] == [
+        f"subs:v:{trial.pk}",
+        "help",
+        "menu",
+    ]
+
+
+def test_trial_during_the_trial_in_english(bot, trial_tariff, customer_en):
+    bot.message("/trial")
+    bot.message("/trial")
+    assert bot.last_reply()["text"].startswith("🎁 Your free trial is running until ")
+
+
+def test_second_trial_after_it_ended_is_refused_politely(bot, trial_tariff):
+    bot.message("/trial", language_code="ru")
+    Subscription.objects.update(status="expired")
     bot.message("/trial", language_code="ru")
     assert Subscription.objects.count() == 1
     reply = bot.last_reply()

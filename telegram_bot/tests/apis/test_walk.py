@@ -3,6 +3,7 @@ every press is answered first, every screen has a way on (buttons), nothing is r
 
 import re
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,29 @@ def latin_words(text: str) -> set[str]:
     text = re.sub(r"https?://\S+|@\w+", " ", text)
     text = re.sub(r"<[^>]+>|&\w+;", " ", text)
     return set(re.findall(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*", text)) - ALLOWED_LATIN
+
+
+# The operators' node names of the world below; keys (<code>) may carry them in their remark.
+INTERNAL_NODE_NAME = re.compile(r"\b(?:de-1|nl-1)\b")
+
+
+def visible(text: str) -> str:
+    """What a customer reads: without the copyable keys and links."""
+    return re.sub(r"<code>.*?</code>", " ", text, flags=re.S)
+
+
+def repeated_word(text: str) -> str | None:
+    """A word said twice in a row ("ended, ended", "закончилась, закончилась"), or None."""
+    words = re.findall(r"\w+", re.sub(r"<[^>]+>", " ", visible(text)).casefold())
+    return next((a for a, b in pairwise(words) if a == b and a.isalpha()), None)
+
+
+def test_the_walk_checks_catch_repeats_and_node_names():
+    assert repeated_word("⛔ ended, ended 25.12.2026") == "ended"
+    assert repeated_word("⛔ закончилась, закончилась 25.12") == "закончилась"
+    assert repeated_word("✅ active until 25.12") is None
+    assert INTERNAL_NODE_NAME.search(visible("Locations: 🇩🇪 Frankfurt · de-1"))
+    assert not INTERNAL_NODE_NAME.search(visible("🇩🇪 Frankfurt\n<code>vless://x#de-1</code>"))
 
 
 def screens_of(calls) -> list[str]:
@@ -181,6 +205,12 @@ def test_every_screen_in_both_languages(bot, world, tariffs, settings):
     ru = [(key, text) for key, texts in walked.items() if key[0] == RU_USER for text in texts]
     en = [(key, text) for key, texts in walked.items() if key[0] == EN_USER for text in texts]
     assert len(ru) == len(en) > 150
+
+    # No word twice in a row ("ended, ended"), no internal node name shown to a customer.
+    repeats = [(key, t) for key, t in ru + en if repeated_word(t)]
+    assert repeats == []
+    internal = [(key, t) for key, t in ru + en if INTERNAL_NODE_NAME.search(visible(t))]
+    assert internal == []
 
     leaks = {(key[1], text): latin_words(text) for key, text in ru if latin_words(text)}
     assert leaks == {}
