@@ -8,6 +8,7 @@ still hold. Both must pass; a refusal is 403 with a code saying which one failed
 from __future__ import annotations
 
 from django.contrib import admin
+from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from api.models import ApiToken
@@ -27,9 +28,8 @@ class TokenScope(BasePermission):
         if not isinstance(token, ApiToken):
             return False  # DRF answers 401 (no credentials) with our WWW-Authenticate
         if self.safe_only and request.method not in SAFE_METHODS:
-            self.message = "This endpoint only reads."
-            self.code = "method_not_allowed"
-            return False
+            # Only an action that names a write scope may write: 405, whoever asks.
+            raise exceptions.MethodNotAllowed(request.method)
         if not scope_includes(granted=token.scope, needed=self.scope):
             self.message = (
                 f"This token's scope is {Scope(token.scope).label.lower()}; "
