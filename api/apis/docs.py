@@ -22,6 +22,7 @@ from django.urls import reverse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.renderers import JSONRenderer
 
 from api.authentication import ApiTokenAuthentication
 from api.exceptions import api_exception_handler
@@ -36,6 +37,13 @@ class SchemaApi(SpectacularAPIView):
 
     def get_exception_handler(self):
         return api_exception_handler
+
+    def handle_exception(self, exc):
+        # Errors in the API's JSON shape, not as an OpenAPI document.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
 
 
 class DocsPage(SpectacularSwaggerSplitView):

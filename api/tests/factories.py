@@ -16,6 +16,7 @@ class ApiTokenFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = ApiToken
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"token {n}")
     owner = factory.SubFactory(UserFactory, is_superuser=True)
