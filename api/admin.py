@@ -28,9 +28,10 @@ class ApiTokenCreateForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = get_user_model().objects.filter(
-            is_active=True, is_staff=True
-        )
+        if "owner" in self.fields:  # the add form (a made token's page is read-only)
+            self.fields["owner"].queryset = get_user_model().objects.filter(
+                is_active=True, is_staff=True
+            )
 
     def clean(self):
         cleaned = super().clean()
