@@ -12,7 +12,7 @@ from api.models import ApiToken
 from api.services import token_digest, token_parse
 from billing.models import Payment
 from nodes.models import Node, NodeClient, SyncState
-from nodes.selectors import LIVE_KEY_STATES, nodes_with_load
+from nodes.selectors import LIVE_KEY_STATES, node_loads
 from subscriptions.models import Subscription, Tariff
 
 # Node columns no endpoint shows: panel credentials, the balancer's and reconcile's state.
@@ -74,11 +74,21 @@ def payments_list() -> QuerySet[Payment]:
 
 
 def nodes_list() -> QuerySet[Node]:
-    return nodes_with_load(nodes=Node.objects.defer(*NODE_HIDDEN, "last_reconcile_result"))
+    """Without their load: ``nodes_load_set`` adds it to the page shown."""
+    return Node.objects.defer(*NODE_HIDDEN, "last_reconcile_result")
+
+
+def nodes_load_set(*, nodes: list[Node]) -> list[Node]:
+    """Set ``load`` on each of `nodes` (``nodes.selectors.node_loads``: one query)."""
+    loads = node_loads(node_ids=[node.pk for node in nodes])
+    for node in nodes:
+        node.load = loads[node.pk]
+    return nodes
 
 
 def node_detail_queryset() -> QuerySet[Node]:
-    return nodes_with_load(nodes=Node.objects.defer(*NODE_HIDDEN))
+    """With ``last_reconcile_result``; the load is added by ``nodes_load_set``."""
+    return Node.objects.defer(*NODE_HIDDEN)
 
 
 def node_key_states(*, node: Node) -> dict[str, int]:

@@ -35,7 +35,7 @@ from api.serializers import CustomerDetailSerializer, CustomerSerializer
 class CustomerViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     required_perms = (PERM_VIEW_CUSTOMER,)
     filterset_class = CustomerFilter
-    ordering_fields = ["id", "created_at", "telegram_id", "last_seen_at"]
+    ordering_fields = ["id", "created_at", "telegram_id"]
     ordering = ["-created_at"]
 
     def get_queryset(self):

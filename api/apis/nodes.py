@@ -14,7 +14,7 @@ from api.filters import NodeFilter
 from api.permissions import OperatorsScope
 from api.schema import ok, read_errors
 from api.scopes import PERM_CHANGE_NODE, PERM_VIEW_NODE
-from api.selectors import node_detail_queryset, node_key_states, nodes_list
+from api.selectors import node_detail_queryset, node_key_states, nodes_list, nodes_load_set
 from api.serializers import NodeDetailSerializer, NodeSerializer, ReconcileQueuedSerializer
 from api.services import node_reconcile_request
 
@@ -41,7 +41,7 @@ from api.services import node_reconcile_request
 class NodeViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     required_perms = (PERM_VIEW_NODE,)
     filterset_class = NodeFilter
-    ordering_fields = ["id", "name", "health", "latency_ms", "load", "weight"]
+    ordering_fields = ["id", "name", "health", "latency_ms", "weight"]
     ordering = ["name"]
 
     def get_queryset(self):
@@ -50,8 +50,13 @@ class NodeViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return NodeDetailSerializer if self.action == "retrieve" else NodeSerializer
 
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        nodes_load_set(nodes=page)
+        return self.get_paginated_response(NodeSerializer(page, many=True).data)
+
     def retrieve(self, request, *args, **kwargs):
-        node = self.get_object()
+        node = nodes_load_set(nodes=[self.get_object()])[0]
         serializer = NodeDetailSerializer(
             node,
             context={**self.get_serializer_context(), "key_states": node_key_states(node=node)},

@@ -42,7 +42,7 @@ class PaymentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     required_perms = (PERM_VIEW_PAYMENT,)
     serializer_class = PaymentSerializer
     filterset_class = PaymentFilter
-    ordering_fields = ["id", "created_at", "paid_at", "amount"]
+    ordering_fields = ["id", "created_at"]
     ordering = ["-created_at"]
 
     def get_queryset(self):

@@ -59,7 +59,7 @@ class SubscriptionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     required_perms = (PERM_VIEW_SUBSCRIPTION,)
     serializer_class = SubscriptionSerializer
     filterset_class = SubscriptionFilter
-    ordering_fields = ["id", "created_at", "expires_at", "started_at"]
+    ordering_fields = ["id", "created_at", "expires_at"]
     ordering = ["-created_at"]
 
     def get_queryset(self):

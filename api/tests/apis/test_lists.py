@@ -50,7 +50,7 @@ def populate(count: int) -> None:
 
 def queries_for(api, path: str, raw: str) -> int:
     with CaptureQueriesContext(connection) as queries:
-        response = api.get(path, raw, {"page_size": 200})
+        response = api.get(path, raw, {"page_size": 100})
     assert response.status_code == 200, response.content[:300]
     return len(queries)
 
@@ -105,11 +105,15 @@ def test_pages(api, reader):
     assert len(seen) == 7
 
 
-def test_page_size_is_capped(api, reader):
-    for _ in range(3):
-        CustomerFactory()
+def test_page_size_is_capped_at_100(api, reader):
+    from accounts.models import Customer
+
+    Customer.objects.bulk_create(
+        [Customer(telegram_id=5_000_000 + i, referral_code=f"bulk{i}") for i in range(101)]
+    )
     page = api.get("/api/v1/customers/", reader, {"page_size": 100000}).json()
-    assert len(page["results"]) == 3  # capped at 200, not refused
+    assert page["count"] == 101
+    assert len(page["results"]) == 100  # capped, not refused
 
 
 def test_a_page_past_the_end_is_404_in_the_error_shape(api, reader):
@@ -132,16 +136,17 @@ def test_ordering_with_ties_is_stable(api, reader):
     assert ids == sorted((s.pk for s in subscriptions), reverse=True)
 
 
-def test_ordering_by_amount(api, reader):
-    for amount in ("500.00", "100.00", "300.00"):
-        PaymentFactory(amount=Decimal(amount))
-    rows = api.get("/api/v1/payments/", reader, {"ordering": "amount"}).json()["results"]
-    assert [row["amount"] for row in rows] == ["100.00", "300.00", "500.00"]
+def test_ordering_oldest_first(api, reader):
+    payments = [PaymentFactory(amount=Decimal(amount)) for amount in ("500.00", "100.00")]
+    rows = api.get("/api/v1/payments/", reader, {"ordering": "created_at"}).json()["results"]
+    assert [row["id"] for row in rows] == [p.pk for p in payments]
 
 
-def test_an_unknown_ordering_field_falls_back_to_the_default(api, reader):
+@pytest.mark.parametrize("ordering", ["banned_reason", "last_seen_at", "-first_name"])
+def test_an_ordering_not_offered_falls_back_to_the_default(api, reader, ordering):
+    """Only indexed columns are offered: a sort of a big table by anything else is slow."""
     first, second = CustomerFactory(), CustomerFactory()
-    rows = api.get("/api/v1/customers/", reader, {"ordering": "banned_reason"}).json()["results"]
+    rows = api.get("/api/v1/customers/", reader, {"ordering": ordering}).json()["results"]
     assert [row["id"] for row in rows] == [second.pk, first.pk]
 
 
