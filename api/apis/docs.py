@@ -2,11 +2,13 @@
 
 Swagger UI comes from drf-spectacular-sidecar (https://github.com/tfranzel/drf-spectacular-sidecar),
 never a CDN. Its page is drf-spectacular's ``SpectacularSwaggerSplitView``, which serves the
-start-up script as a separate request (a static-like URL) instead of inline, so the site's
+start-up script as a separate request instead of inline (made for a ``script-src 'self'``
+policy: https://github.com/tfranzel/drf-spectacular/issues/173), so the site's
 Content-Security-Policy (``script-src 'self'``, ``style-src 'self'``, no inline code:
 core/middleware.py, settings SECURE_CSP) holds on the page unchanged; our template drops the
-one inline ``<style>`` of drf-spectacular's and links a stylesheet instead. ReDoc is not
-used: it injects ``<style>`` elements at run time, which that policy refuses.
+one inline ``<style>`` of drf-spectacular's page, which that policy refuses
+(https://github.com/tfranzel/drf-spectacular/issues/1287), and links a stylesheet instead.
+ReDoc is not used: its bundle injects ``<style>`` elements at run time.
 
 Both need a console session (the console's own check, 2FA included) or an API token; a
 person who is not signed in is sent to the console's login and back.
