@@ -279,3 +279,16 @@ def test_an_unknown_object_is_404_in_the_error_shape(api, operators):
 def test_an_unknown_path_is_404_in_the_error_shape(api, operators, path):
     body = assert_error(api.get(path, operators.raw), 404, "not_found")
     assert "/api/v1/docs/" in body["message"]
+
+
+def test_messages_are_english_whatever_the_accept_language(api, tokens):
+    subscription = SubscriptionFactory()
+    response = api.post(
+        f"/api/v1/subscriptions/{subscription.pk}/extend/",
+        tokens[Scope.SUPPORT].raw,
+        {"days": 0},
+        HTTP_ACCEPT_LANGUAGE="ru",
+    )
+    body = assert_error(response, 400, "invalid")
+    assert body["fields"]["days"] == ["Ensure this value is greater than or equal to 1."]
+    assert body["fields"]["reason"] == ["This field is required."]
