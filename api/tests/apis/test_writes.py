@@ -93,16 +93,19 @@ def test_extend_with_bad_input_changes_nothing(api, tokens, body, field):
 
 
 @pytest.mark.parametrize(
-    ("payload", "content_type", "status", "code"),
+    ("request_body", "answer"),
     [
-        ("{not json", "application/json", 400, "parse_error"),
-        ('["days", 5]', "application/json", 400, "invalid"),
-        ("days=5&reason=x", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (("{not json", "application/json"), (400, "parse_error")),
+        (('["days", 5]', "application/json"), (400, "invalid")),
+        (
+            ("days=5&reason=x", "application/x-www-form-urlencoded"),
+            (415, "unsupported_media_type"),
+        ),
     ],
 )
-def test_a_body_that_is_not_a_json_object_is_refused(
-    api, operators, payload, content_type, status, code
-):
+def test_a_body_that_is_not_a_json_object_is_refused(api, operators, request_body, answer):
+    payload, content_type = request_body
+    status, code = answer
     subscription = SubscriptionFactory()
     before = snapshot()
     response = api.client.post(
