@@ -15,6 +15,21 @@ def nodes_with_load(*, nodes: QuerySet[Node]) -> QuerySet[Node]:
     )
 
 
+def node_loads(*, node_ids) -> dict[int, int]:
+    """``nodes_with_load``'s `load` for `node_ids` (0 when none), in one grouped query over
+    the keys alone: cheaper than the annotation's join for a page of a long list."""
+    loads = dict.fromkeys(node_ids, 0)
+    loads.update(
+        NodeClient.objects.filter(node_id__in=loads)
+        .exclude(sync_state=SyncState.REMOVED)
+        .order_by()
+        .values("node_id")
+        .annotate(load=Count("id"))
+        .values_list("node_id", "load")
+    )
+    return loads
+
+
 def node_has_room(*, node: Node) -> bool:
     return node.max_clients == 0 or node.load < node.max_clients
 

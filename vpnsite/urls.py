@@ -30,5 +30,6 @@ urlpatterns = [
         name="admin-worker-ping",
     ),
     path(settings.ADMIN_URL, admin.site.urls),
+    path("api/v1/", include("api.urls")),
     path("", include("billing.urls")),
 ]

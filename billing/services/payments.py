@@ -289,7 +289,12 @@ def _payment_check(*, payment: Payment, provider: str, notification: ProviderNot
 
 @transaction.atomic
 def payment_refund(
-    *, payment: Payment, actor: Any, reason: str, now: datetime | None = None
+    *,
+    payment: Payment,
+    actor: Any,
+    reason: str,
+    actor_label: str = "",
+    now: datetime | None = None,
 ) -> Payment:
     """Record a refund made in the provider's cabinet: mark REFUNDED, take the days back.
 
@@ -315,6 +320,7 @@ def payment_refund(
             subscription=subscription,
             days=locked.days_credited,
             actor=actor,
+            actor_label=actor_label,
             reason=f"refund of payment #{locked.pk}: {reason}",
             now=now,
         )
@@ -326,6 +332,7 @@ def payment_refund(
         event_type=AuditEvent.PAYMENT_REFUNDED,
         obj=locked,
         acting_user=actor,
+        actor_label=actor_label,
         customer_id=locked.customer_id,
         message=f"{locked.amount} {locked.currency} refunded: {reason}",
         extra_data={

@@ -411,7 +411,7 @@ def subscription_trial_grant(*, customer: Customer, now: datetime | None = None)
 
 
 @transaction.atomic
-def subscription_reprovision(*, subscription: Subscription, actor) -> int:
+def subscription_reprovision(*, subscription: Subscription, actor, actor_label: str = "") -> int:
     """Push every key of `subscription` to its panel again and place missing ones.
 
     For a customer whose app stopped working: it repairs a panel that lost or changed the
@@ -426,6 +426,7 @@ def subscription_reprovision(*, subscription: Subscription, actor) -> int:
         event_type=AuditEvent.ADMIN_ACTION,
         obj=subscription,
         acting_user=actor,
+        actor_label=actor_label,
         customer_id=subscription.customer_id,
         message=f"re-provision: {retried} key(s) pushed again",
         extra_data={

@@ -26,6 +26,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "core",
     "accounts",
     "nodes",
@@ -34,6 +37,7 @@ INSTALLED_APPS = [
     "notifications",
     "telegram_bot",
     "console",
+    "api",
     # Console security: TOTP two-factor and login brute-force protection (docs/console.md).
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -183,6 +187,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # The operator API's schema (api/, settings/integrations/api.py).
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # --- Logging -----------------------------------------------------------------------------
@@ -242,6 +248,7 @@ OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="vpnsite")
 
 # --- Integrations ------------------------------------------------------------------------
 from .integrations.alerts import *  # noqa: E402, F403
+from .integrations.api import *  # noqa: E402, F403
 from .integrations.backups import *  # noqa: E402, F403
 from .integrations.celery import *  # noqa: E402, F403
 from .integrations.observability import *  # noqa: E402, F403
