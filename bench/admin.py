@@ -100,6 +100,7 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
         subscriptions.append(
             Subscription(
                 customer_id=customer_id,
+                number=1,  # one subscription per customer
                 tariff=tariff,
                 started_at=start,
                 expires_at=expires,

@@ -224,6 +224,7 @@ def build(*, sims, subscriptions: int, due: int, panel_keys: str) -> list:
         rows.append(
             Subscription(
                 customer=customer,
+                number=1,  # one subscription per customer
                 tariff=tariff,
                 status=SubscriptionStatus.ACTIVE,
                 started_at=expires_at - timedelta(days=30),

@@ -305,6 +305,7 @@ def seed():
     )
     subscription = Subscription.objects.create(
         customer=customer,
+        number=1,
         tariff=tariff,
         status=SubscriptionStatus.ACTIVE,
         started_at=now,

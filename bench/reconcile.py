@@ -147,6 +147,7 @@ def run(args, sims) -> None:
         [
             Subscription(
                 customer=c,
+                number=1,  # one subscription per customer
                 tariff=tariff,
                 started_at=now,
                 expires_at=now + timezone.timedelta(days=30),

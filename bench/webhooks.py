@@ -367,6 +367,7 @@ def seed(*, payments: int, nodes: int) -> dict[str, list[int]]:
     renewals = Subscription.objects.bulk_create(
         Subscription(
             customer=customer,
+            number=1,  # one subscription per customer
             tariff=tariff,
             status=SubscriptionStatus.ACTIVE,
             started_at=now,
