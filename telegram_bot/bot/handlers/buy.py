@@ -23,7 +23,7 @@ from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 from telegram_bot.bot.handlers.fallback import outdated_button
 from telegram_bot.bot.selectors import buy_offer_get, buy_options_get
-from telegram_bot.bot.services import checkout_start
+from telegram_bot.bot.services import checkout_message_moved, checkout_start
 
 
 async def show_tariffs(
@@ -129,12 +129,13 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``buy:p:<tariff>:<sub|0>:<code>``: one new pending payment and its link to pay."""
+    """``buy:p:<tariff>:<sub|0>:<code>``: the checkout's one pending payment and its link."""
     purchase = await _purchase(update, context, provider_needed=True)
     if purchase is None:
         return
     customer, tariff_id, subscription_id, provider = purchase
     language = customer.language
+    pressed = update.callback_query.message
     try:
         checkout = await call_service(
             checkout_start,
@@ -142,15 +143,24 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             tariff_id=tariff_id,
             provider=provider,
             subscription_id=subscription_id,
+            chat_id=pressed.chat.id if pressed else None,
+            message_id=pressed.message_id if pressed else None,
         )
     except ApplicationError as exc:
         await show(update, escape(exc.message), keyboards.buy_retry_keyboard(language=language))
         return
-    await show(
+    shown = await show(
         update,
         texts.buy_checkout(language=language, checkout=checkout),
         keyboards.buy_checkout_keyboard(language=language, checkout=checkout),
     )
+    if shown is not None and (pressed is None or shown.message_id != pressed.message_id):
+        await call_service(
+            checkout_message_moved,
+            payment_id=checkout.payment_id,
+            chat_id=shown.chat.id,
+            message_id=shown.message_id,
+        )
 
 
 # The specific steps first: the bare ``buy`` pattern would match their data too.
