@@ -75,6 +75,8 @@ class BuyOptions:
     target: RenewalTarget | None
     # Why a renewal that was asked for became a new purchase: "", "trial" or "gone".
     refused: str = ""
+    # Several running subscriptions and none named: which one to renew (or a new one)?
+    choices: tuple[RenewalTarget, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def buy_options_get(
 
     With `subscription_id` that subscription is renewed (a trial or a foreign id becomes a
     new purchase, and says why); without it and unless `new`, the customer's running paid
-    subscription that ends last is.
+    subscription is, and with several of them `choices` asks which (no tariffs then).
     """
     now = now or timezone.now()
     language = customer.language
@@ -259,12 +261,19 @@ def buy_options_get(
             ).exists()
             refused = "trial" if is_trial else "gone"
     elif not new:
-        subscription = (
+        running = list(
             Subscription.objects.select_related("tariff")
             .filter(Subscription.objects.running_q(now), customer=customer, is_trial=False)
-            .order_by("-expires_at")
-            .first()
+            .order_by("-expires_at", "-pk")
         )
+        if len(running) > 1:
+            return BuyOptions(
+                tariffs=(),
+                providers=providers_get(),
+                target=None,
+                choices=tuple(renewal_target(s, language, now) for s in running),
+            )
+        subscription = running[0] if running else None
     tariffs = Tariff.objects.filter(_on_sale())
     if subscription is not None:
         renewal = list(tariffs.filter(_renewal_tariffs(subscription)))

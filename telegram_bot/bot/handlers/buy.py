@@ -18,11 +18,12 @@ from notifications.callbacks import (
     callback_pattern,
     int_arg,
 )
-from telegram_bot.bot import keyboards, texts
+from telegram_bot.bot import keyboards, keyboards_checkout, texts, texts_checkout
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 from telegram_bot.bot.handlers.fallback import outdated_button
 from telegram_bot.bot.selectors import buy_offer_get, buy_options_get
+from telegram_bot.bot.selectors_checkout import purchase_since
 from telegram_bot.bot.services import checkout_message_moved, checkout_start
 
 
@@ -41,6 +42,13 @@ async def show_tariffs(
     )
     if not options.providers:
         text = texts.buy_no_providers(language=language)
+    elif options.choices:
+        await show(
+            update,
+            texts_checkout.buy_renewal_choice(language=language, options=options),
+            keyboards_checkout.buy_renewal_choice_keyboard(language=language, options=options),
+        )
+        return
     elif not options.tariffs:
         text = texts.buy_no_tariffs(language=language)
     else:
@@ -54,7 +62,7 @@ async def show_tariffs(
 
 
 async def buy_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/buy: the tariffs, renewing the running subscription when there is one."""
+    """/buy: the tariffs renewing the running subscription; with several, which one."""
     customer = await customer_for_update(update)
     if customer is None:
         return
@@ -72,16 +80,39 @@ async def buy_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await outdated_button(update, context, answered=True)
         return
     customer = await customer_for_update(update)
-    if customer is None:
+    if customer is None or (action and await _bought_meanwhile(update, customer)):
         return
     await show_tariffs(update, customer, subscription_id=subscription_id, new=action == BUY_NEW)
+
+
+async def _bought_meanwhile(update: Update, customer: Customer) -> bool:
+    """Whether the customer bought something after the pressed message was last shown: then
+    ask before a second purchase (yes presses the same button on the question, which is
+    newer than the purchase) and return True."""
+    message = update.callback_query.message
+    if message is None:
+        return False
+    shown_at = getattr(message, "edit_date", None) or message.date
+    purchase = await call_service(purchase_since, customer=customer, shown_at=shown_at)
+    if purchase is None:
+        return False
+    language = customer.language
+    await show(
+        update,
+        texts_checkout.purchase_again(language=language, purchase=purchase),
+        keyboards_checkout.purchase_again_keyboard(
+            language=language, purchase=purchase, again=update.callback_query.data
+        ),
+    )
+    return True
 
 
 async def _purchase(
     update: Update, context: ContextTypes.DEFAULT_TYPE, *, provider_needed: bool
 ) -> tuple[Customer, int, int | None, str] | None:
     """Answer the press and resolve ``buy:<step>:<tariff>:<sub|0>[:<code>]`` into (customer,
-    tariff id, the subscription renewed or None, provider); None when already answered."""
+    tariff id, the subscription renewed or None, provider); None when already answered (also
+    by the question whether to buy again after a purchase since the button was shown)."""
     query = update.callback_query
     await query.answer()
     args = callback_args(query.data)
@@ -91,7 +122,7 @@ async def _purchase(
         await outdated_button(update, context, answered=True)
         return None
     customer = await customer_for_update(update)
-    if customer is None:
+    if customer is None or await _bought_meanwhile(update, customer):
         return None
     return customer, tariff_id, subscription_id or None, provider
 

@@ -1,0 +1,66 @@
+"""The checkout's questions (issue 19): which subscription /buy renews, and whether to buy
+again after a purchase made since a button was shown. Like ``texts``: HTML, escaped here."""
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from notifications.formatting import date_format
+
+if TYPE_CHECKING:
+    from telegram_bot.bot.selectors import BuyOptions, RenewalTarget
+    from telegram_bot.bot.selectors_checkout import Purchase
+
+
+def buy_renewal_choice(*, language: str, options: "BuyOptions") -> str:
+    """Several running subscriptions: which one to renew, or a new one."""
+    with translation.override(language):
+        return "\n\n".join(
+            [
+                _("<b>🛒 Renew or buy</b>"),
+                ngettext(
+                    "You have %(count)s active subscription. Choose the one to renew, "
+                    "or buy a new subscription.",
+                    "You have %(count)s active subscriptions. Choose the one to renew, "
+                    "or buy a new subscription.",
+                    len(options.choices),
+                )
+                % {"count": len(options.choices)},
+            ]
+        )
+
+
+def button_renew_choice(*, language: str, target: "RenewalTarget") -> str:
+    with translation.override(language):
+        return _("🔄 Renew #%(number)s %(tariff)s · until %(date)s") % {
+            "number": target.id,
+            "tariff": target.tariff_name,
+            "date": date_format(target.expires_at, short=True),
+        }
+
+
+def button_buy_new(*, language: str) -> str:
+    with translation.override(language):
+        return _("🆕 A new subscription")
+
+
+def purchase_again(*, language: str, purchase: "Purchase") -> str:
+    """An old purchase button pressed after a purchase: ask before a second one."""
+    with translation.override(language):
+        return _(
+            "You already bought “%(tariff)s” (subscription #%(number)s) after this button "
+            "was shown. Buy another one?"
+        ) % {"tariff": escape(purchase.tariff_name), "number": purchase.subscription_id}
+
+
+def button_purchase_again_yes(*, language: str) -> str:
+    with translation.override(language):
+        return _("Yes, buy another one")
+
+
+def button_purchase_again_no(*, language: str) -> str:
+    with translation.override(language):
+        return _("No, show my subscription")
