@@ -38,9 +38,6 @@ class OutboxMessage(BaseModel):
     text = models.TextField(max_length=4096)
     parse_mode = models.CharField(max_length=16, blank=True, default="HTML")
     reply_markup = models.JSONField(null=True, blank=True)
-    # When set, this message edits the chat's message with this id (its text, and its
-    # keyboard: none removes it) instead of sending a new one; no QR code then.
-    edit_message_id = models.BigIntegerField(null=True, blank=True)
     # When set, a QR code of this string is sent as a photo with `text` as its caption.
     qr_payload = models.TextField(blank=True, default="")
     # Makes a notification happen once (e.g. "reminder:3d:sub42:2026-12-01").
@@ -63,6 +60,9 @@ class OutboxMessage(BaseModel):
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The Telegram message this row is: set when it is sent. Set before it is sent, the row
+    # edits that message of the chat (its text, and its keyboard: none removes it) instead
+    # of sending a new one (``customer_message(edit_message_id=...)``).
     telegram_message_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:

@@ -76,7 +76,7 @@ def customer_message(
         text=text[:TELEGRAM_TEXT_LIMIT],
         reply_markup=reply_markup,
         qr_payload=qr_payload,
-        edit_message_id=edit_message_id,
+        telegram_message_id=edit_message_id,
         kind=kind,
         dedupe_key=dedupe_key,
         parse_mode=parse_mode,
@@ -191,10 +191,10 @@ def _api_send(message: OutboxMessage) -> dict:
         data["parse_mode"] = message.parse_mode
     if message.reply_markup:
         data["reply_markup"] = message.reply_markup
-    if message.edit_message_id is not None:
+    if message.telegram_message_id is not None:  # an edit of that message
         # https://core.telegram.org/bots/api#editmessagetext: without reply_markup the
         # message loses its inline keyboard.
-        data["message_id"] = message.edit_message_id
+        data["message_id"] = message.telegram_message_id
         data["text"] = message.text
         data["link_preview_options"] = {"is_disabled": True}
         return bot_api_call(method="editMessageText", data=data)
@@ -279,7 +279,7 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
         logger.info("outbox %s: chat %s blocked the bot", message_id, message.chat_id)
         return SendResult("blocked", next_id=_next_in_chat(message))
     except TelegramRejected as exc:
-        if message.edit_message_id is not None:
+        if message.telegram_message_id is not None:  # an edit of that message
             # The message is gone, too old to edit, or already says this: nothing to do.
             _finish(message_id, status=OutboxStatus.SKIPPED, last_error=str(exc))
             logger.info("outbox %s: edit not possible: %s", message_id, exc)

@@ -147,7 +147,7 @@ def test_paid_checkout_message_is_edited_once_and_loses_its_pay_button():
     paid(payment)
     paid(payment)  # the provider notifies again: nothing more
     edit = OutboxMessage.objects.get(kind="checkout-paid")
-    assert (edit.chat_id, edit.edit_message_id) == (customer.telegram_id, 77)
+    assert (edit.chat_id, edit.telegram_message_id) == (customer.telegram_id, 77)
     assert edit.text == f"✅ Paid: Month — 499\xa0₽ (payment #{payment.pk})."
     assert edit.reply_markup is None  # no keyboard: the pay button goes
 
@@ -164,7 +164,7 @@ def test_paid_checkout_message_in_russian():
 def test_a_payment_without_a_checkout_message_edits_nothing():
     payment = checkout(CustomerFactory(), TariffFactory()).payment
     paid(payment)
-    assert not OutboxMessage.objects.filter(edit_message_id__isnull=False).exists()
+    assert not OutboxMessage.objects.filter(kind__startswith="checkout-").exists()
 
 
 def test_paying_one_method_settles_the_other_methods_payment():
@@ -180,10 +180,10 @@ def test_paying_one_method_settles_the_other_methods_payment():
     assert freekassa.status == PaymentStatus.CANCELLED
     assert other_tariff.status == PaymentStatus.PENDING  # another purchase
     superseded = OutboxMessage.objects.get(kind="checkout-superseded")
-    assert superseded.edit_message_id == 6
+    assert superseded.telegram_message_id == 6
     assert superseded.text.startswith("✅ This purchase is already paid: Month — 499\xa0₽")
     assert f"(payment #{robokassa.pk})" in superseded.text
-    assert OutboxMessage.objects.get(kind="checkout-paid").edit_message_id == 5
+    assert OutboxMessage.objects.get(kind="checkout-paid").telegram_message_id == 5
     # Its link was already open and gets paid too: credited (late), the admins are told.
     assert paid(freekassa).late is True
 
