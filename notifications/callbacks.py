@@ -15,7 +15,8 @@ Flows and their data:
 - ``subs`` — the customer's subscriptions; ``subs:v:<sub>`` one of them;
   ``subs:k:<sub>`` its keys; ``subs:u:<sub>`` its subscription URL; ``subs:q:<sub>`` its QR code;
   ``subs:d:<sub>`` its devices (hardware ids); ``subs:dr:<sub>:<device>`` asks to remove one,
-  ``subs:dy:<sub>:<device>`` removes it.
+  ``subs:dy:<sub>:<device>`` removes it; ``subs:c:<sub>`` the countries its keys may
+  live in, ``subs:cs:<sub>:<code>`` moves them there.
 - ``trial`` — take the free trial.
 """
 
@@ -46,6 +47,8 @@ SUB_QR = "q"
 SUB_DEVICES = "d"
 SUB_DEVICE_REMOVE = "dr"
 SUB_DEVICE_REMOVE_YES = "dy"
+SUB_COUNTRY = "c"
+SUB_COUNTRY_SET = "cs"
 
 
 def callback_data(prefix: str, *args: str) -> str:
@@ -106,3 +109,7 @@ def subscription_data(action: str, subscription_id: int) -> str:
 
 def subscription_device_data(action: str, subscription_id: int, device_id: int) -> str:
     return callback_data(SUBSCRIPTIONS, action, str(subscription_id), str(device_id))
+
+
+def subscription_country_data(subscription_id: int, country: str) -> str:
+    return callback_data(SUBSCRIPTIONS, SUB_COUNTRY_SET, str(subscription_id), country)

@@ -73,7 +73,7 @@ def subscription_country_set(
             )
         if country == subscription.country:
             return subscription
-        in_country = nodes_eligible(tariff=subscription.tariff).filter(country=country)
+        in_country = nodes_eligible(tariff=subscription.tariff).filter(country__iexact=country)
         if country and not _candidates_locked(in_country):
             raise ApplicationError(
                 _("No server in this country can take your keys right now. Please try later."),

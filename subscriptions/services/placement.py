@@ -33,7 +33,7 @@ def _eligible_in_country(*, tariff, country: str, exclude_node_ids=()) -> list[N
     without keys because its country is full or down (its card shows where the keys are)."""
     eligible = nodes_eligible(tariff=tariff).exclude(pk__in=list(exclude_node_ids))
     if country:
-        in_country = _candidates_locked(eligible.filter(country=country))
+        in_country = _candidates_locked(eligible.filter(country__iexact=country))
         if in_country:
             return in_country
     return _candidates_locked(eligible)

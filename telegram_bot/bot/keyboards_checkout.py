@@ -7,17 +7,19 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from notifications.callbacks import (
     BUY,
     BUY_NEW,
+    SUB_COUNTRY,
     SUB_VIEW,
     buy_renew_data,
     callback_data,
+    subscription_country_data,
     subscription_data,
 )
-from telegram_bot.bot import texts_checkout
+from telegram_bot.bot import texts, texts_checkout
 from telegram_bot.bot.keyboards import back_to_menu_button
 
 if TYPE_CHECKING:
     from telegram_bot.bot.selectors import BuyOptions
-    from telegram_bot.bot.selectors_checkout import Purchase
+    from telegram_bot.bot.selectors_checkout import CountryChoice, Purchase
 
 
 def buy_renewal_choice_keyboard(*, language: str, options: "BuyOptions") -> InlineKeyboardMarkup:
@@ -64,3 +66,39 @@ def purchase_again_keyboard(
             [back_to_menu_button(language=language)],
         ]
     )
+
+
+def with_country_button(
+    markup: InlineKeyboardMarkup, *, language: str, choice: "CountryChoice"
+) -> InlineKeyboardMarkup:
+    """A subscription card's keyboard with the country button above its last row."""
+    rows = [list(row) for row in markup.inline_keyboard]
+    button = InlineKeyboardButton(
+        texts_checkout.button_country(language=language, choice=choice),
+        callback_data=subscription_data(SUB_COUNTRY, choice.subscription_id),
+    )
+    rows.insert(max(len(rows) - 1, 0), [button])
+    return InlineKeyboardMarkup(rows)
+
+
+def country_menu_keyboard(*, language: str, choice: "CountryChoice") -> InlineKeyboardMarkup:
+    """One button per country (the current one ticked), then back to the card."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                ("✓ " if code == choice.country else "") + texts_checkout.country_label(code),
+                callback_data=subscription_country_data(choice.subscription_id, code),
+            )
+        ]
+        for code in choice.countries
+    ]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                texts.button_back(language=language),
+                callback_data=subscription_data(SUB_VIEW, choice.subscription_id),
+            ),
+            back_to_menu_button(language=language),
+        ]
+    )
+    return InlineKeyboardMarkup(rows)

@@ -16,7 +16,9 @@ from billing.providers import provider_get
 from billing.services.checkout import checkout_message_set, checkout_payment_get
 from billing.services.payments import payment_checkout_url
 from core.exceptions import ApplicationError
+from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_expiry_after_extend
+from subscriptions.services.countries import subscription_country_set
 from telegram_bot.bot.selectors import Checkout, buy_offer_load, renewal_target, tariff_info
 
 
@@ -91,3 +93,15 @@ def checkout_message_moved(*, payment_id: int, chat_id: int, message_id: int) ->
     checkout_message_set(
         payment=Payment.objects.get(pk=payment_id), chat_id=chat_id, message_id=message_id
     )
+
+
+def country_change(*, customer: Customer, subscription_id: int, country: str) -> None:
+    """Move the customer's subscription to `country` (``subscription_country_set``)."""
+    subscription = Subscription.objects.filter(pk=subscription_id, customer=customer).first()
+    if subscription is None:
+        with translation.override(customer.language):
+            raise ApplicationError(
+                _("This option is no longer available. Please choose again."),
+                {"subscription_id": subscription_id},
+            )
+    subscription_country_set(subscription=subscription, country=country, actor_label="customer")

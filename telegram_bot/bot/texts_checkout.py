@@ -12,7 +12,16 @@ from notifications.formatting import date_format
 
 if TYPE_CHECKING:
     from telegram_bot.bot.selectors import BuyOptions, RenewalTarget
-    from telegram_bot.bot.selectors_checkout import Purchase
+    from telegram_bot.bot.selectors_checkout import CountryChoice, Purchase
+
+_FLAG_BASE = 0x1F1E6  # REGIONAL INDICATOR SYMBOL LETTER A: two of them draw a flag
+
+
+def country_label(code: str) -> str:
+    """ "🇳🇱 NL": the flag and the ISO 3166 code (no country names in the catalogs yet)."""
+    code = code.upper()
+    flag = "".join(chr(_FLAG_BASE + ord(c) - ord("A")) for c in code if "A" <= c <= "Z")
+    return f"{flag} {code}" if len(flag) == 2 else code
 
 
 def buy_renewal_choice(*, language: str, options: "BuyOptions") -> str:
@@ -64,3 +73,34 @@ def button_purchase_again_yes(*, language: str) -> str:
 def button_purchase_again_no(*, language: str) -> str:
     with translation.override(language):
         return _("No, show my subscription")
+
+
+def button_country(*, language: str, choice: "CountryChoice") -> str:
+    with translation.override(language):
+        if choice.country:
+            return _("🌍 Country: %(country)s") % {"country": country_label(choice.country)}
+        return _("🌍 Choose a country")
+
+
+def country_menu(*, language: str, choice: "CountryChoice") -> str:
+    with translation.override(language):
+        current = (
+            country_label(choice.country) if choice.country else _("any (the least busy server)")
+        )
+        return "\n\n".join(
+            [
+                _("<b>🌍 Country of subscription #%(number)s</b>")
+                % {"number": choice.subscription_id},
+                _("Now: %(country)s.") % {"country": current},
+                _(
+                    "Choose where your keys should be. They move at once; the apps that use "
+                    "the subscription URL follow by themselves, links you added by hand "
+                    "arrive again in a separate message."
+                ),
+            ]
+        )
+
+
+def country_changed(*, language: str, country: str) -> str:
+    with translation.override(language):
+        return _("✅ Your keys are moving to %(country)s.") % {"country": country_label(country)}
