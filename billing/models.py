@@ -51,6 +51,8 @@ class Payment(BaseModel):
     # payment is credited (``billing.services.checkout``). Empty for payments made elsewhere.
     checkout_chat_id = models.BigIntegerField(null=True, blank=True)
     checkout_message_id = models.BigIntegerField(null=True, blank=True)
+    # A new subscription's country (``Subscription.country``), chosen at checkout; "" = any.
+    country = models.CharField(max_length=2, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

@@ -37,6 +37,11 @@ class Migration(migrations.Migration):
             name="checkout_message_id",
             field=models.BigIntegerField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name="payment",
+            name="country",
+            field=models.CharField(blank=True, default="", max_length=2),
+        ),
         migrations.RunPython(cancel_duplicate_pending, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name="payment",

@@ -17,6 +17,7 @@ from billing.models import Payment, PaymentStatus
 from billing.services.checkout_settle import payment_supersede
 from billing.services.payments import payment_create, payment_create_check
 from subscriptions.models import Subscription, Tariff
+from subscriptions.services.countries import country_check
 
 # A pending payment with less time left than this is not handed out again: the buyer could
 # not finish paying before it expires. It is cancelled and a fresh one made.
@@ -57,11 +58,13 @@ def checkout_payment_get(
     subscription: Subscription | None = None,
     chat_id: int | None = None,
     message_id: int | None = None,
+    country: str = "",
     now: datetime,
 ) -> CheckoutPayment:
     """The pending payment of this checkout: the one already made if it can still be paid,
     else a new one (an outdated one is cancelled first). `chat_id`/`message_id` name the
-    bot message that shows it, edited once it is paid (``checkout_settle``).
+    bot message that shows it, edited once it is paid (``checkout_settle``). `country` is
+    a new subscription's (``country_check``): the latest choice, also on a reused payment.
 
     Raises ``ApplicationError`` (in the customer's language) as ``payment_create`` does, for
     a reused payment too.
@@ -69,6 +72,8 @@ def checkout_payment_get(
     payment_create_check(
         customer=customer, tariff=tariff, provider=provider, subscription=subscription
     )
+    country = "" if subscription is not None else country
+    country = country_check(tariff=tariff, country=country, language=customer.language)
     # One customer's checkouts queue up here: the second of two fast presses then sees the
     # payment the first one made (PostgreSQL; the unique constraint backs it up anywhere).
     list(Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk"))
@@ -93,6 +98,9 @@ def checkout_payment_get(
             # Another press made it between our read and our insert (no row lock on SQLite).
             payment = pending.get()
             reused = True
+    if payment.country != country:
+        payment.country = country
+        Payment.objects.filter(pk=payment.pk).update(country=country)
     if chat_id is not None and message_id is not None:
         checkout_message_set(payment=payment, chat_id=chat_id, message_id=message_id)
     return CheckoutPayment(payment=payment, reused=reused)

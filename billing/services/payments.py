@@ -513,6 +513,7 @@ def _payment_credit(
             reason=reason,
             now=now,
             place_keys_now=False,
+            country=payment.country,
         )
         mode = "create"
     payment.status = PaymentStatus.PAID

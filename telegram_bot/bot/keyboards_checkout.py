@@ -10,6 +10,7 @@ from notifications.callbacks import (
     SUB_COUNTRY,
     SUB_VIEW,
     buy_renew_data,
+    buy_tariff_data,
     callback_data,
     subscription_country_data,
     subscription_data,
@@ -18,7 +19,7 @@ from telegram_bot.bot import texts, texts_checkout
 from telegram_bot.bot.keyboards import back_to_menu_button
 
 if TYPE_CHECKING:
-    from telegram_bot.bot.selectors import BuyOptions
+    from telegram_bot.bot.selectors import BuyOffer, BuyOptions
     from telegram_bot.bot.selectors_checkout import CountryChoice, Purchase
 
 
@@ -97,6 +98,28 @@ def country_menu_keyboard(*, language: str, choice: "CountryChoice") -> InlineKe
             InlineKeyboardButton(
                 texts.button_back(language=language),
                 callback_data=subscription_data(SUB_VIEW, choice.subscription_id),
+            ),
+            back_to_menu_button(language=language),
+        ]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+def buy_countries_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboardMarkup:
+    """One button per country (the payment methods follow), then back to the tariffs."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                texts_checkout.country_label(code),
+                callback_data=buy_tariff_data(offer.tariff.id, None, code),
+            )
+        ]
+        for code in offer.countries
+    ]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                texts.button_back(language=language), callback_data=callback_data(BUY, BUY_NEW)
             ),
             back_to_menu_button(language=language),
         ]

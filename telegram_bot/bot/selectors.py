@@ -32,6 +32,7 @@ from subscriptions.selectors import (
     subscription_traffic_reset_upcoming,
     trial_tariff_get,
 )
+from subscriptions.services.countries import tariff_countries
 from subscriptions.vless import vless_remark
 
 # How long the bot trusts its answer to "is a free trial on offer?" (it is asked on every
@@ -87,6 +88,9 @@ class BuyOffer:
     providers: tuple[ProviderInfo, ...]
     target: RenewalTarget | None
     expires_after: datetime | None  # a renewal's expiry once paid
+    # A new subscription's countries to choose from (two or more, else empty), the chosen one.
+    countries: tuple[str, ...] = ()
+    country: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class Checkout:
     target: RenewalTarget | None
     expires_after: datetime | None
     valid_minutes: int
+    country: str = ""  # a new subscription's chosen country
 
 
 @dataclass(frozen=True)
@@ -313,9 +318,11 @@ def buy_offer_get(
     customer: Customer,
     tariff_id: int,
     subscription_id: int | None,
+    country: str = "",
     now: datetime | None = None,
 ) -> BuyOffer:
-    """The second buy screen: the chosen tariff, the renewal it makes, the payment methods."""
+    """The second buy screen: the chosen tariff, the renewal it makes, the payment methods;
+    for a new subscription the countries its tariff offers (``tariff_countries``)."""
     now = now or timezone.now()
     language = customer.language
     tariff, subscription = buy_offer_load(
@@ -329,11 +336,14 @@ def buy_offer_get(
         expires_after = subscription_expiry_after_extend(
             subscription=subscription, days=tariff.duration_days, now=now
         )
+    countries = () if subscription is not None else tuple(tariff_countries(tariff=tariff))
     return BuyOffer(
         tariff=tariff_info(tariff, language),
         providers=providers_get(),
         target=target,
         expires_after=expires_after,
+        countries=countries if len(countries) > 1 else (),
+        country=country.upper() if country.upper() in countries else "",
     )
 
 

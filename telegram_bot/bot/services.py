@@ -31,6 +31,7 @@ def checkout_start(
     subscription_id: int | None = None,
     chat_id: int | None = None,
     message_id: int | None = None,
+    country: str = "",
     now: datetime | None = None,
 ) -> Checkout:
     """The pending payment for the tariff (renewing `subscription_id`) and its payment link,
@@ -58,6 +59,7 @@ def checkout_start(
         subscription=subscription,
         chat_id=chat_id,
         message_id=message_id,
+        country=country,
         now=now,
     ).payment
     url = payment_checkout_url(payment=payment, now=now)
@@ -78,6 +80,7 @@ def checkout_start(
             else None
         ),
         valid_minutes=_minutes_left(payment.expires_at, now),
+        country=payment.country,
     )
 
 

@@ -11,7 +11,7 @@ from django.utils.translation import ngettext
 from notifications.formatting import date_format
 
 if TYPE_CHECKING:
-    from telegram_bot.bot.selectors import BuyOptions, RenewalTarget
+    from telegram_bot.bot.selectors import BuyOffer, BuyOptions, RenewalTarget
     from telegram_bot.bot.selectors_checkout import CountryChoice, Purchase
 
 _FLAG_BASE = 0x1F1E6  # REGIONAL INDICATOR SYMBOL LETTER A: two of them draw a flag
@@ -104,3 +104,18 @@ def country_menu(*, language: str, choice: "CountryChoice") -> str:
 def country_changed(*, language: str, country: str) -> str:
     with translation.override(language):
         return _("✅ Your keys are moving to %(country)s.") % {"country": country_label(country)}
+
+
+def buy_countries(*, language: str, offer: "BuyOffer") -> str:
+    """A new subscription whose tariff offers several countries: where its keys go."""
+    with translation.override(language):
+        return "\n\n".join(
+            [
+                _("<b>🌍 Where should your keys be?</b>"),
+                _(
+                    "Choose a country for your subscription “%(tariff)s”. You can change it "
+                    "later from the subscription card."
+                )
+                % {"tariff": escape(offer.tariff.name)},
+            ]
+        )

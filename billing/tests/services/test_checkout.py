@@ -196,3 +196,23 @@ def test_paying_a_renewal_leaves_a_pending_new_purchase_alone():
     paid(renewal)
     new.refresh_from_db()
     assert new.status == PaymentStatus.PENDING
+
+
+def test_the_country_follows_the_latest_choice_and_renewals_carry_none():
+    from nodes.models import NodeHealth
+    from nodes.tests.factories import NodeFactory
+
+    NodeFactory(country="DE", health=NodeHealth.UP)
+    NodeFactory(country="NL", health=NodeHealth.UP)
+    customer, tariff = CustomerFactory(language="en"), TariffFactory()
+    payment = checkout(customer, tariff, country="de").payment
+    assert payment.country == "DE"
+    again = checkout(customer, tariff, country="NL")
+    assert (again.reused, again.payment.country) == (True, "NL")
+    payment.refresh_from_db()
+    assert payment.country == "NL"
+    with pytest.raises(ApplicationError, match="This country is not available"):
+        checkout(customer, tariff, country="FI")
+    subscription = SubscriptionFactory(customer=customer, tariff=tariff)
+    assert checkout(customer, tariff, subscription=subscription, country="NL").payment.country == ""
+    assert paid(payment).payment.subscription.country == "NL"

@@ -109,33 +109,39 @@ async def _bought_meanwhile(update: Update, customer: Customer) -> bool:
 
 async def _purchase(
     update: Update, context: ContextTypes.DEFAULT_TYPE, *, provider_needed: bool
-) -> tuple[Customer, int, int | None, str] | None:
-    """Answer the press and resolve ``buy:<step>:<tariff>:<sub|0>[:<code>]`` into (customer,
-    tariff id, the subscription renewed or None, provider); None when already answered (also
+) -> tuple[Customer, int, int | None, str, str] | None:
+    """Answer the press and resolve ``buy:<step>:<tariff>:<sub|0>[:<code>][:<country>]`` into
+    (customer, tariff id, the subscription renewed or None, provider, country); None when
+    already answered (also
     by the question whether to buy again after a purchase since the button was shown)."""
     query = update.callback_query
     await query.answer()
     args = callback_args(query.data)
     tariff_id, subscription_id = int_arg(args, 1), int_arg(args, 2)
-    provider = args[3] if len(args) > 3 else ""
+    provider = args[3] if provider_needed and len(args) > 3 else ""
+    country = args[4 if provider_needed else 3] if len(args) > (4 if provider_needed else 3) else ""
     if tariff_id is None or subscription_id is None or (provider_needed and not provider):
         await outdated_button(update, context, answered=True)
         return None
     customer = await customer_for_update(update)
     if customer is None or await _bought_meanwhile(update, customer):
         return None
-    return customer, tariff_id, subscription_id or None, provider
+    return customer, tariff_id, subscription_id or None, provider, country
 
 
 async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``buy:t:<tariff>:<sub|0>``: the chosen tariff, what it renews, the payment methods."""
+    """``buy:t:<tariff>:<sub|0>[:<country>]``: the tariff, its country, the payment methods."""
     purchase = await _purchase(update, context, provider_needed=False)
     if purchase is None:
         return
-    customer, tariff_id, subscription_id, _provider = purchase
+    customer, tariff_id, subscription_id, _provider, country = purchase
     language = customer.language
     offer = await call_service(
-        buy_offer_get, customer=customer, tariff_id=tariff_id, subscription_id=subscription_id
+        buy_offer_get,
+        customer=customer,
+        tariff_id=tariff_id,
+        subscription_id=subscription_id,
+        country=country,
     )
     if offer.tariff is None:
         await show_tariffs(
@@ -151,6 +157,12 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             texts.buy_no_providers(language=language),
             keyboards.dead_end_keyboard(language=language),
         )
+    elif offer.countries and not offer.country:
+        await show(
+            update,
+            texts_checkout.buy_countries(language=language, offer=offer),
+            keyboards_checkout.buy_countries_keyboard(language=language, offer=offer),
+        )
     else:
         await show(
             update,
@@ -164,7 +176,7 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     purchase = await _purchase(update, context, provider_needed=True)
     if purchase is None:
         return
-    customer, tariff_id, subscription_id, provider = purchase
+    customer, tariff_id, subscription_id, provider, country = purchase
     language = customer.language
     pressed = update.callback_query.message
     try:
@@ -176,6 +188,7 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             subscription_id=subscription_id,
             chat_id=pressed.chat.id if pressed else None,
             message_id=pressed.message_id if pressed else None,
+            country=country,
         )
     except ApplicationError as exc:
         await show(update, escape(exc.message), keyboards.buy_retry_keyboard(language=language))
