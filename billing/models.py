@@ -47,10 +47,28 @@ class Payment(BaseModel):
     paid_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # The bot message that shows this checkout ("💳 Pay 499 ₽"): edited to "paid" once the
+    # payment is credited (``billing.services.checkout``). Empty for payments made elsewhere.
+    checkout_chat_id = models.BigIntegerField(null=True, blank=True)
+    checkout_message_id = models.BigIntegerField(null=True, blank=True)
+    # A new subscription's country (``Subscription.country``), chosen at checkout; "" = any.
+    country = models.CharField(max_length=2, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            # A checkout is one pending payment per customer, tariff, renewed subscription
+            # (or a new one) and provider: a second press reuses it (``checkout_payment_get``).
+            models.UniqueConstraint(
+                fields=["customer", "tariff", "subscription", "provider"],
+                condition=Q(status="pending", subscription__isnull=False),
+                name="payment_one_pending_renewal_checkout",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "tariff", "provider"],
+                condition=Q(status="pending", subscription__isnull=True),
+                name="payment_one_pending_new_checkout",
+            ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_non_negative"),
             models.UniqueConstraint(
                 fields=["provider", "provider_ref"],

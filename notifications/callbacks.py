@@ -10,12 +10,15 @@ Flows and their data:
 - ``menu``, ``help``, ``lang[:<code>]`` — main menu, help, language.
 - ``buy`` — the tariff list (renews the running subscription, if there is one);
   ``buy:n`` — a new subscription even so; ``buy:r:<sub>`` — renew that subscription;
-  ``buy:t:<tariff>:<sub|0>`` — payment methods for a tariff;
-  ``buy:p:<tariff>:<sub|0>:<provider>`` — a new pending payment and its link.
+  ``buy:t:<tariff>:<sub|0>[:<country>]`` — payment methods for a tariff (first the
+  country, for a new subscription whose tariff offers several);
+  ``buy:p:<tariff>:<sub|0>:<provider>[:<country>]`` — the checkout's pending payment and
+  its link.
 - ``subs`` — the customer's subscriptions; ``subs:v:<sub>`` one of them;
   ``subs:k:<sub>`` its keys; ``subs:u:<sub>`` its subscription URL; ``subs:q:<sub>`` its QR code;
   ``subs:d:<sub>`` its devices (hardware ids); ``subs:dr:<sub>:<device>`` asks to remove one,
-  ``subs:dy:<sub>:<device>`` removes it.
+  ``subs:dy:<sub>:<device>`` removes it; ``subs:c:<sub>`` the countries its keys may
+  live in, ``subs:cs:<sub>:<code>`` moves them there.
 - ``trial`` — take the free trial.
 """
 
@@ -46,6 +49,8 @@ SUB_QR = "q"
 SUB_DEVICES = "d"
 SUB_DEVICE_REMOVE = "dr"
 SUB_DEVICE_REMOVE_YES = "dy"
+SUB_COUNTRY = "c"
+SUB_COUNTRY_SET = "cs"
 
 
 def callback_data(prefix: str, *args: str) -> str:
@@ -92,12 +97,16 @@ def buy_renew_data(subscription_id: int) -> str:
     return callback_data(BUY, BUY_RENEW, str(subscription_id))
 
 
-def buy_tariff_data(tariff_id: int, subscription_id: int | None) -> str:
-    return callback_data(BUY, BUY_TARIFF, str(tariff_id), str(subscription_id or 0))
+def buy_tariff_data(tariff_id: int, subscription_id: int | None, country: str = "") -> str:
+    args = (str(tariff_id), str(subscription_id or 0), *((country,) if country else ()))
+    return callback_data(BUY, BUY_TARIFF, *args)
 
 
-def buy_provider_data(tariff_id: int, subscription_id: int | None, provider: str) -> str:
-    return callback_data(BUY, BUY_PROVIDER, str(tariff_id), str(subscription_id or 0), provider)
+def buy_provider_data(
+    tariff_id: int, subscription_id: int | None, provider: str, country: str = ""
+) -> str:
+    args = (str(tariff_id), str(subscription_id or 0), provider, *((country,) if country else ()))
+    return callback_data(BUY, BUY_PROVIDER, *args)
 
 
 def subscription_data(action: str, subscription_id: int) -> str:
@@ -106,3 +115,7 @@ def subscription_data(action: str, subscription_id: int) -> str:
 
 def subscription_device_data(action: str, subscription_id: int, device_id: int) -> str:
     return callback_data(SUBSCRIPTIONS, action, str(subscription_id), str(device_id))
+
+
+def subscription_country_data(subscription_id: int, country: str) -> str:
+    return callback_data(SUBSCRIPTIONS, SUB_COUNTRY_SET, str(subscription_id), country)

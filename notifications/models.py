@@ -60,6 +60,9 @@ class OutboxMessage(BaseModel):
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The Telegram message this row is: set when it is sent. Set before it is sent, the row
+    # edits that message of the chat (its text, and its keyboard: none removes it) instead
+    # of sending a new one (``customer_message(edit_message_id=...)``).
     telegram_message_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:

@@ -58,12 +58,16 @@ def customer_message(
     kind: str = "",
     dedupe_key: str | None = None,
     parse_mode: str = "HTML",
+    edit_message_id: int | None = None,
 ) -> OutboxMessage:
-    """The unsaved outbox row of a message to a customer (``notify_customer`` queues it).
+    """The unsaved outbox row of a message to a customer (``notify_customer`` queues it);
+    with `edit_message_id`, an edit of that message of the customer's chat.
 
     A customer who blocked the bot gets a `skipped` row instead of a send attempt; it is
     kept so the operator sees what they missed.
     """
+    if edit_message_id is not None and qr_payload:
+        raise ValueError("an edited message cannot become a QR code photo")
     status = OutboxStatus.SKIPPED if customer.bot_blocked_at else OutboxStatus.PENDING
     return OutboxMessage(
         audience=OutboxAudience.CUSTOMER,
@@ -72,6 +76,7 @@ def customer_message(
         text=text[:TELEGRAM_TEXT_LIMIT],
         reply_markup=reply_markup,
         qr_payload=qr_payload,
+        telegram_message_id=edit_message_id,
         kind=kind,
         dedupe_key=dedupe_key,
         parse_mode=parse_mode,
@@ -186,6 +191,13 @@ def _api_send(message: OutboxMessage) -> dict:
         data["parse_mode"] = message.parse_mode
     if message.reply_markup:
         data["reply_markup"] = message.reply_markup
+    if message.telegram_message_id is not None:  # an edit of that message
+        # https://core.telegram.org/bots/api#editmessagetext: without reply_markup the
+        # message loses its inline keyboard.
+        data["message_id"] = message.telegram_message_id
+        data["text"] = message.text
+        data["link_preview_options"] = {"is_disabled": True}
+        return bot_api_call(method="editMessageText", data=data)
     if message.qr_payload and len(message.text) <= TELEGRAM_CAPTION_LIMIT:
         data["caption"] = message.text
         png = qr_png(data=message.qr_payload)
@@ -267,6 +279,11 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
         logger.info("outbox %s: chat %s blocked the bot", message_id, message.chat_id)
         return SendResult("blocked", next_id=_next_in_chat(message))
     except TelegramRejected as exc:
+        if message.telegram_message_id is not None:  # an edit of that message
+            # The message is gone, too old to edit, or already says this: nothing to do.
+            _finish(message_id, status=OutboxStatus.SKIPPED, last_error=str(exc))
+            logger.info("outbox %s: edit not possible: %s", message_id, exc)
+            return SendResult("skipped", next_id=_next_in_chat(message))
         _finish(message_id, status=OutboxStatus.FAILED, last_error=str(exc))
         logger.warning("outbox %s rejected: %s", message_id, exc)
         return SendResult("failed", next_id=_next_in_chat(message))

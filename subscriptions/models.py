@@ -150,6 +150,10 @@ class Subscription(BaseModel):
     reminders_sent = models.JSONField(default=list, blank=True)
     # When the customer was sent their keys (the first time a key was synced).
     keys_notified_at = models.DateTimeField(null=True, blank=True)
+    # The country (ISO 3166 code, as ``Node.country``) the subscriber chose for the keys;
+    # empty: any. Placement prefers its nodes (``services.placement``); changing it moves
+    # the keys (``services.countries``).
+    country = models.CharField(max_length=2, blank=True, default="")
 
     objects = SubscriptionQuerySet.as_manager()
 

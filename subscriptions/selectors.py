@@ -186,12 +186,15 @@ def subscription_expiry_after_extend(
     return (subscription.expires_at if running else now) + timedelta(days=days)
 
 
-def nodes_eligible(*, tariff: Tariff | None) -> QuerySet[Node]:
-    """Enabled nodes with positive weight that are not down and that the tariff allows."""
+def nodes_eligible(*, tariff: Tariff | None, tariff_id=None) -> QuerySet[Node]:
+    """Enabled nodes with positive weight that are not down and that the tariff allows
+    (`tariff_id` instead: an id or a query expression giving it, e.g. a ``Subquery``)."""
     nodes = Node.objects.filter(is_enabled=True, weight__gt=0).exclude(health=NodeHealth.DOWN)
     if tariff is not None and tariff.pk:
+        tariff_id = tariff.pk
+    if tariff_id is not None:
         # A tariff without a node list may use every node; one query either way.
-        allowed = Tariff.eligible_nodes.through.objects.filter(tariff_id=tariff.pk)
+        allowed = Tariff.eligible_nodes.through.objects.filter(tariff_id=tariff_id)
         nodes = nodes.filter(~Exists(allowed) | Exists(allowed.filter(node_id=OuterRef("pk"))))
     return nodes
 

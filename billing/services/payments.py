@@ -22,6 +22,7 @@ from billing.exceptions import CheckoutError, ProviderNotConfiguredError, Webhoo
 from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from billing.providers import CheckoutRequest, ProviderNotification, provider_get
 from billing.selectors import payment_provider_ref_taken
+from billing.services.checkout_settle import checkout_settle
 from billing.services.messages import (
     _language,
     _notify_paid,
@@ -64,24 +65,10 @@ def payment_create(
     customer's language, for the bot to show as is.
     """
     now = now or timezone.now()
+    payment_create_check(
+        customer=customer, tariff=tariff, provider=provider, subscription=subscription
+    )
     with translation.override(customer.language):
-        if customer.is_banned:
-            raise ApplicationError(_("Your account is blocked."), {"customer_id": customer.pk})
-        if not tariff.is_active or tariff.is_trial or tariff.price <= 0:
-            raise ApplicationError(
-                _("This tariff is not available for purchase."), {"tariff_id": tariff.pk}
-            )
-        try:
-            provider_get(provider)
-        except ProviderNotConfiguredError as exc:
-            raise ApplicationError(
-                _("This payment method is not available."), {"provider": provider}
-            ) from exc
-        if subscription is not None and subscription.customer_id != customer.pk:
-            raise ApplicationError(
-                _("This subscription belongs to another account."),
-                {"subscription_id": subscription.pk},
-            )
         description = _payment_description(tariff=tariff, language=customer.language)
     payment = Payment(
         customer=customer,
@@ -112,6 +99,36 @@ def payment_create(
         },
     )
     return payment
+
+
+def payment_create_check(
+    *,
+    customer: Customer,
+    tariff: Tariff,
+    provider: str,
+    subscription: Subscription | None = None,
+) -> None:
+    """Raise ``ApplicationError`` (in the customer's language) unless ``payment_create``
+    may make this payment: the customer is not banned, the tariff is on sale, the provider
+    is configured, a renewed subscription is the customer's."""
+    with translation.override(customer.language):
+        if customer.is_banned:
+            raise ApplicationError(_("Your account is blocked."), {"customer_id": customer.pk})
+        if not tariff.is_active or tariff.is_trial or tariff.price <= 0:
+            raise ApplicationError(
+                _("This tariff is not available for purchase."), {"tariff_id": tariff.pk}
+            )
+        try:
+            provider_get(provider)
+        except ProviderNotConfiguredError as exc:
+            raise ApplicationError(
+                _("This payment method is not available."), {"provider": provider}
+            ) from exc
+        if subscription is not None and subscription.customer_id != customer.pk:
+            raise ApplicationError(
+                _("This subscription belongs to another account."),
+                {"subscription_id": subscription.pk},
+            )
 
 
 def payment_checkout_url(*, payment: Payment, now: datetime | None = None) -> str:
@@ -208,6 +225,8 @@ def payment_mark_paid(
     provider_ref_conflict = bool(provider_ref) and payment_provider_ref_taken(
         provider=provider, provider_ref=provider_ref, payment_id=payment.pk
     )
+    # The purchase this payment belongs to, before crediting names the subscription made.
+    checkout_subscription_id = payment.subscription_id
     subscription, mode = _payment_credit(
         payment=payment,
         now=now,
@@ -257,6 +276,7 @@ def payment_mark_paid(
         },
     )
     _notify_paid(payment=payment, subscription=subscription, late=late)
+    checkout_settle(payment=payment, subscription_id=checkout_subscription_id)
     return PaymentCredit(payment=payment, credited=True, late=late)
 
 
@@ -501,6 +521,7 @@ def _payment_credit(
             reason=reason,
             now=now,
             place_keys_now=False,
+            country=payment.country,
         )
         mode = "create"
     payment.status = PaymentStatus.PAID

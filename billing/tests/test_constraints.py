@@ -39,3 +39,19 @@ def test_webhook_event_processed_once_per_provider_event():
     WebhookEventFactory(event_key="15", duplicate=True)
     WebhookEventFactory(event_key="15", rejected=True)
     WebhookEventFactory(provider="freekassa", event_key="15", processed=True)
+
+
+def test_one_pending_payment_per_checkout():
+    """Customer, tariff, renewed subscription (or none: a new one) and provider."""
+    from subscriptions.tests.factories import SubscriptionFactory
+
+    first = PaymentFactory(provider="robokassa")
+    same = {"customer": first.customer, "tariff": first.tariff}
+    assert violates(lambda: PaymentFactory(provider="robokassa", **same))
+    PaymentFactory(provider="freekassa", **same)  # another method: another checkout
+    PaymentFactory(provider="robokassa", status="cancelled", **same)
+    subscription = SubscriptionFactory(customer=first.customer, tariff=first.tariff)
+    PaymentFactory(subscription=subscription)  # a renewal is another checkout
+    assert violates(lambda: PaymentFactory(subscription=subscription))
+    Payment.objects.filter(pk=first.pk).update(status="paid", paid_at=timezone.now())
+    PaymentFactory(provider="robokassa", **same)  # once paid, a new purchase may start

@@ -60,8 +60,10 @@ def subscription_create(
     reason: str = "",
     now: datetime | None = None,
     place_keys_now: bool = True,
+    country: str = "",
 ) -> Subscription:
-    """A new active subscription for `tariff.duration_days` from now, limits snapshotted.
+    """A new active subscription for `tariff.duration_days` from now, limits snapshotted;
+    its keys go to `country` (an ISO code, "" = any) when it has room (``placement``).
 
     ``place_keys_now=False``: the keys are placed by a task after commit (see
     ``subscription_keys_converge_in_lock``), as a payment credit does.
@@ -79,6 +81,7 @@ def subscription_create(
         traffic_limit_bytes=tariff.traffic_limit_bytes,
         node_count=tariff.node_count,
         is_trial=tariff.is_trial,
+        country=country.upper(),
     )
     subscription_traffic_reset_schedule(subscription=subscription, period=tariff.traffic_reset)
     # Field validation only: foreign keys, uniqueness and constraints are the database's

@@ -27,8 +27,21 @@ def _candidates_locked(candidates) -> list[Node]:
     ]
 
 
-def node_pick_for_new_client(*, tariff, exclude_node_ids=()) -> Node | None:
-    """Smooth weighted round-robin over enabled, not-down, eligible nodes with room.
+def _eligible_in_country(*, tariff, country: str, exclude_node_ids=()) -> list[Node]:
+    """The eligible nodes with room (locked), those in `country` when it names one that has
+    any: a subscriber's country is honoured while it can be, but a subscription never goes
+    without keys because its country is full or down (its card shows where the keys are)."""
+    eligible = nodes_eligible(tariff=tariff).exclude(pk__in=list(exclude_node_ids))
+    if country:
+        in_country = _candidates_locked(eligible.filter(country__iexact=country))
+        if in_country:
+            return in_country
+    return _candidates_locked(eligible)
+
+
+def node_pick_for_new_client(*, tariff, exclude_node_ids=(), country: str = "") -> Node | None:
+    """Smooth weighted round-robin over enabled, not-down, eligible nodes with room (in
+    `country` when it has such nodes: ``_eligible_in_country``).
 
     Must run inside a transaction: the candidate rows are locked in primary-key order (no
     deadlocks), so concurrent purchases take turns and no node is filled past
@@ -36,7 +49,7 @@ def node_pick_for_new_client(*, tariff, exclude_node_ids=()) -> Node | None:
     `(assigned_total + 1) / weight` is smallest, ties to the lowest id; healthy nodes are
     preferred to degraded or unchecked ones.
     """
-    nodes = _candidates_locked(nodes_eligible(tariff=tariff).exclude(pk__in=list(exclude_node_ids)))
+    nodes = _eligible_in_country(tariff=tariff, country=country, exclude_node_ids=exclude_node_ids)
     if not nodes:
         return None
     preference = {NodeHealth.UP: 0, NodeHealth.UNKNOWN: 1, NodeHealth.DEGRADED: 2}
@@ -77,13 +90,15 @@ def _nodes_to_place(
     } | set(exclude_node_ids)
     live = _keys_serving(keys)
     if subscription.node_count == 0:
-        return _candidates_locked(
-            nodes_eligible(tariff=subscription.tariff).exclude(pk__in=occupied)
+        return _eligible_in_country(
+            tariff=subscription.tariff, country=subscription.country, exclude_node_ids=occupied
         )
     picked = []
     for _ in range(max(subscription.node_count - len(live), 0)):
         node = node_pick_for_new_client(
-            tariff=subscription.tariff, exclude_node_ids=occupied | {n.pk for n in picked}
+            tariff=subscription.tariff,
+            exclude_node_ids=occupied | {n.pk for n in picked},
+            country=subscription.country,
         )
         if node is None:
             break

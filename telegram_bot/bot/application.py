@@ -23,6 +23,7 @@ from core.metrics import bot_update_observe
 from telegram_bot.bot import texts
 from telegram_bot.bot.handlers import (
     buy,
+    countries,
     devices,
     fallback,
     membership,
@@ -43,6 +44,7 @@ FLOWS: tuple[ModuleType, ...] = (
     start,
     buy,
     subscriptions,
+    countries,
     devices,
     trial,
     help_flow,

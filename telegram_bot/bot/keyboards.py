@@ -176,7 +176,12 @@ def buy_providers_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboar
     """One button per payment method, then back to the tariffs."""
     target_id = offer.target.id if offer.target else None
     rows = [
-        [_button(provider.title, buy_provider_data(offer.tariff.id, target_id, provider.code))]
+        [
+            _button(
+                provider.title,
+                buy_provider_data(offer.tariff.id, target_id, provider.code, offer.country),
+            )
+        ]
         for provider in offer.providers
     ]
     rows.append(_menu_row(language, back=_buy_back(target_id)))
@@ -199,7 +204,7 @@ def buy_checkout_keyboard(*, language: str, checkout: "Checkout") -> InlineKeybo
             [
                 _button(
                     texts.button_other_method(language=language),
-                    buy_tariff_data(checkout.tariff.id, target_id),
+                    buy_tariff_data(checkout.tariff.id, target_id, checkout.country),
                 ),
                 back_to_menu_button(language=language),
             ],

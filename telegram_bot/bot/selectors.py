@@ -32,6 +32,7 @@ from subscriptions.selectors import (
     subscription_traffic_reset_upcoming,
     trial_tariff_get,
 )
+from subscriptions.services.countries import tariff_countries
 from subscriptions.vless import node_place
 
 # How long the bot trusts its answer to "is a free trial on offer?" (it is asked on every
@@ -75,6 +76,8 @@ class BuyOptions:
     target: RenewalTarget | None
     # Why a renewal that was asked for became a new purchase: "", "trial" or "gone".
     refused: str = ""
+    # Several running subscriptions and none named: which one to renew (or a new one)?
+    choices: tuple[RenewalTarget, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ class BuyOffer:
     providers: tuple[ProviderInfo, ...]
     target: RenewalTarget | None
     expires_after: datetime | None  # a renewal's expiry once paid
+    # A new subscription's countries to choose from (two or more, else empty), the chosen one.
+    countries: tuple[str, ...] = ()
+    country: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class Checkout:
     target: RenewalTarget | None
     expires_after: datetime | None
     valid_minutes: int
+    country: str = ""  # a new subscription's chosen country
 
 
 @dataclass(frozen=True)
@@ -257,7 +264,7 @@ def buy_options_get(
 
     With `subscription_id` that subscription is renewed (a trial or a foreign id becomes a
     new purchase, and says why); without it and unless `new`, the customer's running paid
-    subscription that ends last is.
+    subscription is, and with several of them `choices` asks which (no tariffs then).
     """
     now = now or timezone.now()
     language = customer.language
@@ -271,12 +278,19 @@ def buy_options_get(
             ).exists()
             refused = "trial" if is_trial else "gone"
     elif not new:
-        subscription = (
+        running = list(
             Subscription.objects.select_related("tariff")
             .filter(Subscription.objects.running_q(now), customer=customer, is_trial=False)
-            .order_by("-expires_at")
-            .first()
+            .order_by("-expires_at", "-pk")
         )
+        if len(running) > 1:
+            return BuyOptions(
+                tariffs=(),
+                providers=providers_get(),
+                target=None,
+                choices=tuple(renewal_target(s, language, now) for s in running),
+            )
+        subscription = running[0] if running else None
     tariffs = Tariff.objects.filter(_on_sale())
     if subscription is not None:
         renewal = list(tariffs.filter(_renewal_tariffs(subscription)))
@@ -316,9 +330,11 @@ def buy_offer_get(
     customer: Customer,
     tariff_id: int,
     subscription_id: int | None,
+    country: str = "",
     now: datetime | None = None,
 ) -> BuyOffer:
-    """The second buy screen: the chosen tariff, the renewal it makes, the payment methods."""
+    """The second buy screen: the chosen tariff, the renewal it makes, the payment methods;
+    for a new subscription the countries its tariff offers (``tariff_countries``)."""
     now = now or timezone.now()
     language = customer.language
     tariff, subscription = buy_offer_load(
@@ -332,11 +348,14 @@ def buy_offer_get(
         expires_after = subscription_expiry_after_extend(
             subscription=subscription, days=tariff.duration_days, now=now
         )
+    countries = () if subscription is not None else tuple(tariff_countries(tariff=tariff))
     return BuyOffer(
         tariff=tariff_info(tariff, language),
         providers=providers_get(),
         target=target,
         expires_after=expires_after,
+        countries=countries if len(countries) > 1 else (),
+        country=country.upper() if country.upper() in countries else "",
     )
 
 

@@ -6,16 +6,19 @@ this only resolves what the pressed button names and hands the result back as a 
 
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Customer
+from billing.models import Payment
 from billing.providers import provider_get
-from billing.services.payments import payment_checkout_url, payment_create
+from billing.services.checkout import checkout_message_set, checkout_payment_get
+from billing.services.payments import payment_checkout_url
 from core.exceptions import ApplicationError
+from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_expiry_after_extend
+from subscriptions.services.countries import subscription_country_set
 from telegram_bot.bot.selectors import Checkout, buy_offer_load, renewal_target, tariff_info
 
 
@@ -26,12 +29,17 @@ def checkout_start(
     tariff_id: int,
     provider: str,
     subscription_id: int | None = None,
+    chat_id: int | None = None,
+    message_id: int | None = None,
+    country: str = "",
     now: datetime | None = None,
 ) -> Checkout:
-    """A pending payment for the tariff (renewing `subscription_id`) and its payment link.
+    """The pending payment for the tariff (renewing `subscription_id`) and its payment link,
+    shown in message `message_id` of `chat_id`.
 
-    One call, one payment: every press of a payment method creates exactly one. A link the
-    provider refuses to build rolls the payment back, so no unpayable payment is left behind.
+    One checkout, one payment: a press on a method whose payment is still pending and
+    payable shows that payment again (``checkout_payment_get``). A link the provider refuses
+    to build rolls a new payment back, so no unpayable payment is left behind.
     Raises `ApplicationError` (in the customer's language) when the choice is no longer valid.
     """
     now = now or timezone.now()
@@ -44,9 +52,16 @@ def checkout_start(
                 _("This option is no longer available. Please choose again."),
                 {"tariff_id": tariff_id, "subscription_id": subscription_id},
             )
-    payment = payment_create(
-        customer=customer, tariff=tariff, provider=provider, subscription=subscription, now=now
-    )
+    payment = checkout_payment_get(
+        customer=customer,
+        tariff=tariff,
+        provider=provider,
+        subscription=subscription,
+        chat_id=chat_id,
+        message_id=message_id,
+        country=country,
+        now=now,
+    ).payment
     url = payment_checkout_url(payment=payment, now=now)
     language = customer.language
     return Checkout(
@@ -64,5 +79,32 @@ def checkout_start(
             if subscription
             else None
         ),
-        valid_minutes=settings.PAYMENT_PENDING_TTL_MINUTES,
+        valid_minutes=_minutes_left(payment.expires_at, now),
+        country=payment.country,
     )
+
+
+def _minutes_left(expires_at: datetime, now: datetime) -> int:
+    """How long the link still lives, in whole hours from an hour on (a reused payment has
+    less than a full period left), else in minutes."""
+    minutes = int((expires_at - now).total_seconds() // 60)
+    return minutes - minutes % 60 if minutes >= 60 else minutes
+
+
+def checkout_message_moved(*, payment_id: int, chat_id: int, message_id: int) -> None:
+    """The checkout was shown in a new message (the pressed one could not be edited)."""
+    checkout_message_set(
+        payment=Payment.objects.get(pk=payment_id), chat_id=chat_id, message_id=message_id
+    )
+
+
+def country_change(*, customer: Customer, subscription_id: int, country: str) -> None:
+    """Move the customer's subscription to `country` (``subscription_country_set``)."""
+    subscription = Subscription.objects.filter(pk=subscription_id, customer=customer).first()
+    if subscription is None:
+        with translation.override(customer.language):
+            raise ApplicationError(
+                _("This option is no longer available. Please choose again."),
+                {"subscription_id": subscription_id},
+            )
+    subscription_country_set(subscription=subscription, country=country, actor_label="customer")

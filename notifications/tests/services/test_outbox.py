@@ -158,6 +158,40 @@ def test_400_is_failed_without_retry():
 
 
 @responses.activate
+def test_an_edit_edits_the_message_and_drops_its_keyboard():
+    responses.post(f"{API}/editMessageText", json=ok(42))
+    message = queue(text="✅ Paid", edit_message_id=42)
+    assert outbox_message_send(message_id=message.pk).status == "sent"
+    body = json.loads(responses.calls[0].request.body)
+    assert (body["chat_id"], body["message_id"], body["text"]) == (message.chat_id, 42, "✅ Paid")
+    assert "reply_markup" not in body  # https://core.telegram.org/bots/api#editmessagetext
+
+
+@responses.activate
+def test_an_edit_of_a_message_that_cannot_be_edited_is_skipped_not_failed():
+    responses.post(
+        f"{API}/editMessageText",
+        status=400,
+        json={
+            "ok": False,
+            "error_code": 400,
+            "description": "Bad Request: message can't be edited",
+        },
+    )
+    message = queue(text="✅ Paid", edit_message_id=42)
+    assert outbox_message_send(message_id=message.pk).status == "skipped"
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (OutboxStatus.SKIPPED, 0)
+    assert "can't be edited" in message.last_error
+    assert len(responses.calls) == 1
+
+
+def test_an_edit_cannot_become_a_qr_photo():
+    with pytest.raises(ValueError, match="QR"):
+        queue(text="x", edit_message_id=1, qr_payload="vless://a")
+
+
+@responses.activate
 def test_qr_message_goes_as_photo_with_caption():
     responses.post(f"{API}/sendPhoto", json=ok())
     message = queue(text="Scan me", qr_payload="vless://abc@h:443#x")

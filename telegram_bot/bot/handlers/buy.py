@@ -18,12 +18,13 @@ from notifications.callbacks import (
     callback_pattern,
     int_arg,
 )
-from telegram_bot.bot import keyboards, texts
+from telegram_bot.bot import keyboards, keyboards_checkout, texts, texts_checkout
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 from telegram_bot.bot.handlers.fallback import outdated_button
 from telegram_bot.bot.selectors import buy_offer_get, buy_options_get
-from telegram_bot.bot.services import checkout_start
+from telegram_bot.bot.selectors_checkout import purchase_since
+from telegram_bot.bot.services import checkout_message_moved, checkout_start
 
 
 async def show_tariffs(
@@ -41,6 +42,13 @@ async def show_tariffs(
     )
     if not options.providers:
         text = texts.buy_no_providers(language=language)
+    elif options.choices:
+        await show(
+            update,
+            texts_checkout.buy_renewal_choice(language=language, options=options),
+            keyboards_checkout.buy_renewal_choice_keyboard(language=language, options=options),
+        )
+        return
     elif not options.tariffs:
         text = texts.buy_no_tariffs(language=language)
     else:
@@ -54,7 +62,7 @@ async def show_tariffs(
 
 
 async def buy_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/buy: the tariffs, renewing the running subscription when there is one."""
+    """/buy: the tariffs renewing the running subscription; with several, which one."""
     customer = await customer_for_update(update)
     if customer is None:
         return
@@ -72,39 +80,68 @@ async def buy_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await outdated_button(update, context, answered=True)
         return
     customer = await customer_for_update(update)
-    if customer is None:
+    if customer is None or (action and await _bought_meanwhile(update, customer)):
         return
     await show_tariffs(update, customer, subscription_id=subscription_id, new=action == BUY_NEW)
 
 
+async def _bought_meanwhile(update: Update, customer: Customer) -> bool:
+    """Whether the customer bought something after the pressed message was last shown: then
+    ask before a second purchase (yes presses the same button on the question, which is
+    newer than the purchase) and return True."""
+    message = update.callback_query.message
+    if message is None:
+        return False
+    shown_at = getattr(message, "edit_date", None) or message.date
+    purchase = await call_service(purchase_since, customer=customer, shown_at=shown_at)
+    if purchase is None:
+        return False
+    language = customer.language
+    await show(
+        update,
+        texts_checkout.purchase_again(language=language, purchase=purchase),
+        keyboards_checkout.purchase_again_keyboard(
+            language=language, purchase=purchase, again=update.callback_query.data
+        ),
+    )
+    return True
+
+
 async def _purchase(
     update: Update, context: ContextTypes.DEFAULT_TYPE, *, provider_needed: bool
-) -> tuple[Customer, int, int | None, str] | None:
-    """Answer the press and resolve ``buy:<step>:<tariff>:<sub|0>[:<code>]`` into (customer,
-    tariff id, the subscription renewed or None, provider); None when already answered."""
+) -> tuple[Customer, int, int | None, str, str] | None:
+    """Answer the press and resolve ``buy:<step>:<tariff>:<sub|0>[:<code>][:<country>]`` into
+    (customer, tariff id, the subscription renewed or None, provider, country); None when
+    already answered (also
+    by the question whether to buy again after a purchase since the button was shown)."""
     query = update.callback_query
     await query.answer()
     args = callback_args(query.data)
     tariff_id, subscription_id = int_arg(args, 1), int_arg(args, 2)
-    provider = args[3] if len(args) > 3 else ""
+    provider = args[3] if provider_needed and len(args) > 3 else ""
+    country = args[4 if provider_needed else 3] if len(args) > (4 if provider_needed else 3) else ""
     if tariff_id is None or subscription_id is None or (provider_needed and not provider):
         await outdated_button(update, context, answered=True)
         return None
     customer = await customer_for_update(update)
-    if customer is None:
+    if customer is None or await _bought_meanwhile(update, customer):
         return None
-    return customer, tariff_id, subscription_id or None, provider
+    return customer, tariff_id, subscription_id or None, provider, country
 
 
 async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``buy:t:<tariff>:<sub|0>``: the chosen tariff, what it renews, the payment methods."""
+    """``buy:t:<tariff>:<sub|0>[:<country>]``: the tariff, its country, the payment methods."""
     purchase = await _purchase(update, context, provider_needed=False)
     if purchase is None:
         return
-    customer, tariff_id, subscription_id, _provider = purchase
+    customer, tariff_id, subscription_id, _provider, country = purchase
     language = customer.language
     offer = await call_service(
-        buy_offer_get, customer=customer, tariff_id=tariff_id, subscription_id=subscription_id
+        buy_offer_get,
+        customer=customer,
+        tariff_id=tariff_id,
+        subscription_id=subscription_id,
+        country=country,
     )
     if offer.tariff is None:
         await show_tariffs(
@@ -120,6 +157,12 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             texts.buy_no_providers(language=language),
             keyboards.dead_end_keyboard(language=language),
         )
+    elif offer.countries and not offer.country:
+        await show(
+            update,
+            texts_checkout.buy_countries(language=language, offer=offer),
+            keyboards_checkout.buy_countries_keyboard(language=language, offer=offer),
+        )
     else:
         await show(
             update,
@@ -129,12 +172,13 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``buy:p:<tariff>:<sub|0>:<code>``: one new pending payment and its link to pay."""
+    """``buy:p:<tariff>:<sub|0>:<code>``: the checkout's one pending payment and its link."""
     purchase = await _purchase(update, context, provider_needed=True)
     if purchase is None:
         return
-    customer, tariff_id, subscription_id, provider = purchase
+    customer, tariff_id, subscription_id, provider, country = purchase
     language = customer.language
+    pressed = update.callback_query.message
     try:
         checkout = await call_service(
             checkout_start,
@@ -142,15 +186,25 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             tariff_id=tariff_id,
             provider=provider,
             subscription_id=subscription_id,
+            chat_id=pressed.chat.id if pressed else None,
+            message_id=pressed.message_id if pressed else None,
+            country=country,
         )
     except ApplicationError as exc:
         await show(update, escape(exc.message), keyboards.buy_retry_keyboard(language=language))
         return
-    await show(
+    shown = await show(
         update,
         texts.buy_checkout(language=language, checkout=checkout),
         keyboards.buy_checkout_keyboard(language=language, checkout=checkout),
     )
+    if shown is not None and (pressed is None or shown.message_id != pressed.message_id):
+        await call_service(
+            checkout_message_moved,
+            payment_id=checkout.payment_id,
+            chat_id=shown.chat.id,
+            message_id=shown.message_id,
+        )
 
 
 # The specific steps first: the bare ``buy`` pattern would match their data too.

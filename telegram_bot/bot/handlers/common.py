@@ -76,8 +76,11 @@ def keeps(message: Message) -> bool:
     )
 
 
-async def show(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+async def show(
+    update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
     """Answer a button press by editing its message; anything else by a new message.
+    Returns the message that shows `text` (None: nowhere to show it).
 
     Only menu messages are edited: a message that `keeps` something (keys, links, a
     payment link) stays in the chat and the next screen arrives as a new message.
@@ -92,11 +95,11 @@ async def show(update: Update, text: str, reply_markup: InlineKeyboardMarkup | N
             await message.edit_text(text, reply_markup=reply_markup)
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
-                return
+                return message
             logger.info("could not edit message %s: %s", message.message_id, exc.message)
         else:
-            return
-    await reply(update, text, reply_markup)
+            return message
+    return await reply(update, text, reply_markup)
 
 
 def pressed(command: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]):

@@ -16,7 +16,7 @@ from notifications.callbacks import (
     callback_pattern,
     int_arg,
 )
-from telegram_bot.bot import keyboards, texts
+from telegram_bot.bot import keyboards, keyboards_checkout, texts
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, pressed, show
 from telegram_bot.bot.handlers.fallback import outdated_button
@@ -27,6 +27,7 @@ from telegram_bot.bot.selectors import (
     subscription_qr_get,
     trial_offered,
 )
+from telegram_bot.bot.selectors_checkout import subscription_countries_get
 
 
 async def show_subscriptions(update: Update, customer: Customer, *, notice: str = "") -> None:
@@ -84,11 +85,13 @@ async def subscription_view(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if read is None:
         return
     customer, _id, (card, count) = read
-    await show(
-        update,
-        texts.subscription_card(language=customer.language, card=card),
-        keyboards.subscription_keyboard(language=customer.language, card=card, many=count > 1),
-    )
+    markup = keyboards.subscription_keyboard(language=customer.language, card=card, many=count > 1)
+    choice = await call_service(subscription_countries_get, customer=customer, subscription_id=_id)
+    if choice is not None:  # the country button (handlers.countries)
+        markup = keyboards_checkout.with_country_button(
+            markup, language=customer.language, choice=choice
+        )
+    await show(update, texts.subscription_card(language=customer.language, card=card), markup)
 
 
 async def subscription_keys(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,0 +1,115 @@
+"""A checkout: one pending payment per customer, tariff, renewed subscription (or a new
+one) and provider, reused while it can still be paid; and its bot message once settled.
+
+The database holds the rule too (``payment_one_pending_*_checkout`` on ``Payment``), and one
+customer's checkouts queue up on the customer's row, so two fast presses make one payment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import Customer
+from billing.models import Payment, PaymentStatus
+from billing.services.checkout_settle import payment_supersede
+from billing.services.payments import payment_create, payment_create_check
+from subscriptions.models import Subscription, Tariff
+from subscriptions.services.countries import country_check
+
+# A pending payment with less time left than this is not handed out again: the buyer could
+# not finish paying before it expires. It is cancelled and a fresh one made.
+CHECKOUT_REUSE_MIN_LEFT = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class CheckoutPayment:
+    payment: Payment
+    reused: bool
+
+
+def _checkout_pending(
+    *, customer: Customer, tariff: Tariff, provider: str, subscription: Subscription | None
+):
+    return Payment.objects.filter(
+        customer=customer,
+        tariff=tariff,
+        provider=provider,
+        subscription=subscription,
+        status=PaymentStatus.PENDING,
+    )
+
+
+def _reusable(*, payment: Payment, tariff: Tariff, now: datetime) -> bool:
+    """Still payable long enough, and for what the tariff costs now."""
+    if payment.expires_at is not None and payment.expires_at - now < CHECKOUT_REUSE_MIN_LEFT:
+        return False
+    return payment.amount == tariff.price and payment.currency == tariff.currency
+
+
+@transaction.atomic
+def checkout_payment_get(
+    *,
+    customer: Customer,
+    tariff: Tariff,
+    provider: str,
+    subscription: Subscription | None = None,
+    chat_id: int | None = None,
+    message_id: int | None = None,
+    country: str = "",
+    now: datetime,
+) -> CheckoutPayment:
+    """The pending payment of this checkout: the one already made if it can still be paid,
+    else a new one (an outdated one is cancelled first). `chat_id`/`message_id` name the
+    bot message that shows it, edited once it is paid (``checkout_settle``). `country` is
+    a new subscription's (``country_check``): the latest choice, also on a reused payment.
+
+    Raises ``ApplicationError`` (in the customer's language) as ``payment_create`` does, for
+    a reused payment too.
+    """
+    payment_create_check(
+        customer=customer, tariff=tariff, provider=provider, subscription=subscription
+    )
+    country = "" if subscription is not None else country
+    country = country_check(tariff=tariff, country=country, language=customer.language)
+    # One customer's checkouts queue up here: the second of two fast presses then sees the
+    # payment the first one made (PostgreSQL; the unique constraint backs it up anywhere).
+    list(Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk"))
+    pending = _checkout_pending(
+        customer=customer, tariff=tariff, provider=provider, subscription=subscription
+    )
+    payment = pending.select_for_update().first()
+    reused = payment is not None and _reusable(payment=payment, tariff=tariff, now=now)
+    if payment is not None and not reused:
+        payment_supersede(payment=payment, reason="checkout_outdated")
+    if not reused:
+        try:
+            with transaction.atomic():
+                payment = payment_create(
+                    customer=customer,
+                    tariff=tariff,
+                    provider=provider,
+                    subscription=subscription,
+                    now=now,
+                )
+        except IntegrityError:
+            # Another press made it between our read and our insert (no row lock on SQLite).
+            payment = pending.get()
+            reused = True
+    if payment.country != country:
+        payment.country = country
+        Payment.objects.filter(pk=payment.pk).update(country=country)
+    if chat_id is not None and message_id is not None:
+        checkout_message_set(payment=payment, chat_id=chat_id, message_id=message_id)
+    return CheckoutPayment(payment=payment, reused=reused)
+
+
+def checkout_message_set(*, payment: Payment, chat_id: int, message_id: int) -> None:
+    """Remember the bot message that shows `payment`'s checkout (the latest one shown)."""
+    payment.checkout_chat_id = chat_id
+    payment.checkout_message_id = message_id
+    Payment.objects.filter(pk=payment.pk).update(
+        checkout_chat_id=chat_id, checkout_message_id=message_id
+    )

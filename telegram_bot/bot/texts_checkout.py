@@ -1,0 +1,121 @@
+"""The checkout's questions (issue 19): which subscription /buy renews, and whether to buy
+again after a purchase made since a button was shown. Like ``texts``: HTML, escaped here."""
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from notifications.formatting import date_format
+
+if TYPE_CHECKING:
+    from telegram_bot.bot.selectors import BuyOffer, BuyOptions, RenewalTarget
+    from telegram_bot.bot.selectors_checkout import CountryChoice, Purchase
+
+_FLAG_BASE = 0x1F1E6  # REGIONAL INDICATOR SYMBOL LETTER A: two of them draw a flag
+
+
+def country_label(code: str) -> str:
+    """ "🇳🇱 NL": the flag and the ISO 3166 code (no country names in the catalogs yet)."""
+    code = code.upper()
+    flag = "".join(chr(_FLAG_BASE + ord(c) - ord("A")) for c in code if "A" <= c <= "Z")
+    return f"{flag} {code}" if len(flag) == 2 else code
+
+
+def buy_renewal_choice(*, language: str, options: "BuyOptions") -> str:
+    """Several running subscriptions: which one to renew, or a new one."""
+    with translation.override(language):
+        return "\n\n".join(
+            [
+                _("<b>🛒 Renew or buy</b>"),
+                ngettext(
+                    "You have %(count)s active subscription. Choose the one to renew, "
+                    "or buy a new subscription.",
+                    "You have %(count)s active subscriptions. Choose the one to renew, "
+                    "or buy a new subscription.",
+                    len(options.choices),
+                )
+                % {"count": len(options.choices)},
+            ]
+        )
+
+
+def button_renew_choice(*, language: str, target: "RenewalTarget") -> str:
+    with translation.override(language):
+        return _("🔄 Renew #%(number)s %(tariff)s · until %(date)s") % {
+            "number": target.id,
+            "tariff": target.tariff_name,
+            "date": date_format(target.expires_at, short=True),
+        }
+
+
+def button_buy_new(*, language: str) -> str:
+    with translation.override(language):
+        return _("🆕 A new subscription")
+
+
+def purchase_again(*, language: str, purchase: "Purchase") -> str:
+    """An old purchase button pressed after a purchase: ask before a second one."""
+    with translation.override(language):
+        return _(
+            "You already bought “%(tariff)s” (subscription #%(number)s) after this button "
+            "was shown. Buy another one?"
+        ) % {"tariff": escape(purchase.tariff_name), "number": purchase.subscription_id}
+
+
+def button_purchase_again_yes(*, language: str) -> str:
+    with translation.override(language):
+        return _("Yes, buy another one")
+
+
+def button_purchase_again_no(*, language: str) -> str:
+    with translation.override(language):
+        return _("No, show my subscription")
+
+
+def button_country(*, language: str, choice: "CountryChoice") -> str:
+    with translation.override(language):
+        if choice.country:
+            return _("🌍 Country: %(country)s") % {"country": country_label(choice.country)}
+        return _("🌍 Choose a country")
+
+
+def country_menu(*, language: str, choice: "CountryChoice") -> str:
+    with translation.override(language):
+        current = (
+            country_label(choice.country) if choice.country else _("any (the least busy server)")
+        )
+        return "\n\n".join(
+            [
+                _("<b>🌍 Country of subscription #%(number)s</b>")
+                % {"number": choice.subscription_id},
+                _("Now: %(country)s.") % {"country": current},
+                _(
+                    "Choose where your keys should be. They move at once; the apps that use "
+                    "the subscription URL follow by themselves, links you added by hand "
+                    "arrive again in a separate message."
+                ),
+            ]
+        )
+
+
+def country_changed(*, language: str, country: str) -> str:
+    with translation.override(language):
+        return _("✅ Your keys are moving to %(country)s.") % {"country": country_label(country)}
+
+
+def buy_countries(*, language: str, offer: "BuyOffer") -> str:
+    """A new subscription whose tariff offers several countries: where its keys go."""
+    with translation.override(language):
+        return "\n\n".join(
+            [
+                _("<b>🌍 Where should your keys be?</b>"),
+                _(
+                    "Choose a country for your subscription “%(tariff)s”. You can change it "
+                    "later from the subscription card."
+                )
+                % {"tariff": escape(offer.tariff.name)},
+            ]
+        )
