@@ -344,6 +344,12 @@ class TelegramApiDouble:
             and (chat_id is None or c.params.get("chat_id") == chat_id)
         ]
 
+    def last_message_id(self, chat_id: int) -> int | None:
+        """The newest message the bot sent to `chat_id` (None: none yet)."""
+        with self._cond:
+            ids = [message_id for (chat, message_id) in self._messages if chat == chat_id]
+        return max(ids, default=None)
+
     def wait_for_calls(
         self,
         method: str,

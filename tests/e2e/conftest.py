@@ -41,8 +41,11 @@ class Shop:
             and c.params.get("chat_id") == chat_id
         ]
 
-    def press(self, chat_id: int, data: str, *, language: str = "en") -> list[dict]:
-        """Press an inline button; return the buttons of the bot's answer."""
+    def press(
+        self, chat_id: int, data: str, *, language: str = "en", on_latest: bool = False
+    ) -> list[dict]:
+        """Press an inline button; return the buttons of the bot's answer. `on_latest`: the
+        button is on the newest message the bot sent (else on an older bot message)."""
         # Let queued notifications land first, so the next call to this chat is the answer.
         wait_until(
             lambda: (
@@ -56,7 +59,10 @@ class Shop:
             what=f"outbox to {chat_id} drained",
         )
         before = len(self._bot_calls(chat_id))
-        self.system.api.push_callback(user_id=chat_id, data=data, language_code=language)
+        message_id = self.system.api.last_message_id(chat_id) if on_latest else None
+        self.system.api.push_callback(
+            user_id=chat_id, data=data, language_code=language, message_id=message_id
+        )
         calls = wait_until(
             lambda: (c := self._bot_calls(chat_id)) and len(c) > before and c,
             timeout=20,
@@ -69,19 +75,36 @@ class Shop:
 
     def bot_buy(self, *, user_id: int, provider: str, renew: int | None = None) -> dict:
         """/buy through the bot's buttons: tariff -> payment method -> the payment link."""
-        buttons = self.press(user_id, f"buy:r:{renew}" if renew else "buy")
+        # Each button is pressed under the newest message, as a customer walks the flow (a
+        # button older than a purchase makes the bot ask before a second one).
+        buttons = self.press(user_id, f"buy:r:{renew}" if renew else "buy", on_latest=True)
         tariff = next(
             b["callback_data"] for b in buttons if b.get("callback_data", "").startswith("buy:t:")
         )
         if renew:
             assert tariff.endswith(f":{renew}"), tariff
-        buttons = self.press(user_id, tariff)
-        choice = next(
-            b["callback_data"]
-            for b in buttons
-            if b.get("callback_data", "").endswith(f":{provider}")
-        )
-        buttons = self.press(user_id, choice)
+        buttons = self.press(user_id, tariff, on_latest=True)
+
+        def provider_buttons(buttons):
+            # buy:p:<tariff>:<subscription|0>:<provider>[:<country>]
+            return [
+                b["callback_data"]
+                for b in buttons
+                if b.get("callback_data", "").startswith("buy:p:")
+                and b["callback_data"].split(":")[4] == provider
+            ]
+
+        if not provider_buttons(buttons):
+            # A tariff with nodes in several countries asks for one first (buy:t:…:<country>).
+            country = next(
+                b["callback_data"]
+                for b in buttons
+                if b.get("callback_data", "").startswith("buy:t:")
+                and len(b["callback_data"].split(":")) == 5
+            )
+            buttons = self.press(user_id, country, on_latest=True)
+        choice = provider_buttons(buttons)[0]
+        buttons = self.press(user_id, choice, on_latest=True)
         url = next(b["url"] for b in buttons if b.get("url", "").startswith("https://"))
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
         if provider == "robokassa":
