@@ -18,6 +18,9 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import ngettext
 
 CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€"}
+# Signs English writes before the amount ("$4.99", "€5"); Russian writes every sign after it
+# ("4,99 $"), and the rouble sign follows the amount in both ("1 296 ₽", "1,296 ₽").
+SIGNS_BEFORE = {"en": frozenset({"USD", "EUR"})}
 
 
 def _language(language: str | None):
@@ -25,14 +28,19 @@ def _language(language: str | None):
 
 
 def money_format(amount: Decimal, currency: str, language: str | None = None) -> str:
-    """ "2 990 ₽", "1 499,50 $" (ru) / "2,990 ₽", "1,499.50 $" (en): kopecks only when there
-    are some; a currency without a sign is shown by its code ("5 KZT")."""
+    """The one money format per language, wherever a customer reads an amount:
+    "1 296 ₽", "1 499,50 $" (ru) / "1,296 ₽", "$1,499.50" (en). Kopecks only when there are
+    some; a currency without a sign is shown by its code after the amount ("5 KZT")."""
     places = 0 if amount == amount.to_integral_value() else 2
     with _language(language):
         number = formats.number_format(
             amount, decimal_pos=places, use_l10n=True, force_grouping=True
         )
-    return f"{number}\u00a0{escape(CURRENCY_SIGNS.get(currency, currency))}"
+        active = translation.get_language() or ""
+    sign = escape(CURRENCY_SIGNS.get(currency, currency))
+    if currency in SIGNS_BEFORE.get(active.split("-")[0], ()) and currency in CURRENCY_SIGNS:
+        return f"{sign}{number}"
+    return f"{number}\u00a0{sign}"
 
 
 def money_totals_format(amounts: Mapping[str, Decimal], language: str | None = None) -> str:

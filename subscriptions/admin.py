@@ -294,6 +294,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 days=data["days"],
                 actor=request.user,
                 reason=data["reason"],
+                tell_customer=True,
             ),
             done=lambda data: f"Extended {{count}} subscription(s) by {data['days']} day(s).",
             action="extend_selected",
@@ -310,7 +311,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
             queryset.select_related("customer", "tariff"),
             form_class=ExpireForm,
             call=lambda subscription, data: subscription_expire(
-                subscription=subscription, actor=request.user, reason=data["reason"]
+                subscription=subscription,
+                actor=request.user,
+                reason=data["reason"],
+                tell_customer=True,
             ),
             done="Expired {count} subscription(s); their keys are being disabled.",
             action="expire_selected",

@@ -101,6 +101,7 @@ class SubscriptionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
             subscription=subscription,
             days=body.validated_data["days"],
             reason=body.validated_data["reason"],
+            tell_customer=True,
             **self.audit_actor(),
         )
         return Response(self._fresh(subscription))
@@ -133,7 +134,10 @@ class SubscriptionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         subscription_expire(
-            subscription=subscription, reason=body.validated_data["reason"], **self.audit_actor()
+            subscription=subscription,
+            reason=body.validated_data["reason"],
+            tell_customer=True,
+            **self.audit_actor(),
         )
         return Response(self._fresh(subscription))
 

@@ -22,7 +22,13 @@ from notifications.services import (
     notify_customer,
     outbox_queue,
 )
-from notifications.texts import button_support, support_contact, support_url, tariff_name
+from notifications.texts import (
+    button_support,
+    subscription_title_of,
+    support_contact,
+    support_url,
+    tariff_name,
+)
 from subscriptions.models import Subscription, Tariff
 
 logger = logging.getLogger(__name__)
@@ -148,12 +154,15 @@ def _notify_refunded(*, payment: Payment, subscription: Subscription | None, now
             "amount": money_format(payment.amount, payment.currency),
         }
         if subscription is not None:
+            # Named as every message names it ("Subscription 2 · 3 months").
+            title = subscription_title_of(subscription, language=customer.language)
             if subscription.is_running(now):
-                text += "\n" + _("Your subscription is now active until %(expires)s.") % {
-                    "expires": date_format(subscription.expires_at)
+                text += "\n" + _("%(title)s is now valid until %(expires)s.") % {
+                    "title": title,
+                    "expires": date_format(subscription.expires_at),
                 }
             else:
-                text += "\n" + _("Your subscription has ended.")
+                text += "\n" + _("%(title)s has ended.") % {"title": title}
         notify_customer(
             customer=customer,
             text=text,

@@ -25,8 +25,13 @@ CHRISTMAS = datetime(2026, 12, 25, 11, 30, tzinfo=UTC)  # 14:30 in Moscow
         (Decimal("2990"), "RUB", "ru", "2 990 ₽"),
         (Decimal("2990"), "RUB", "en", "2,990 ₽"),
         (Decimal("1499.5"), "USD", "ru", "1 499,50 $"),
-        (Decimal("1499.50"), "USD", "en", "1,499.50 $"),
-        (Decimal("10.00"), "EUR", "en", "10 €"),
+        (Decimal("1499.50"), "USD", "en", "$1,499.50"),
+        (Decimal("4.99"), "USD", "en", "$4.99"),
+        (Decimal("5"), "EUR", "en", "€5"),
+        (Decimal("5"), "EUR", "ru", "5 €"),
+        (Decimal("1296"), "RUB", "ru", "1 296 ₽"),
+        (Decimal("1296.00"), "RUB", "en", "1,296 ₽"),
+        (Decimal("10.00"), "EUR", "en", "€10"),
         (Decimal("0.01"), "RUB", "ru", "0,01 ₽"),
         (Decimal("5"), "KZT", "en", "5 KZT"),
     ],
@@ -39,7 +44,7 @@ def test_money_format_follows_the_active_language_when_none_is_given():
     with translation.override("ru"):
         assert money_format(Decimal("1499.50"), "USD") == f"1{NBSP}499,50{NBSP}$"
     with translation.override("en"):
-        assert money_format(Decimal("1499.50"), "USD") == f"1,499.50{NBSP}$"
+        assert money_format(Decimal("1499.50"), "USD") == "$1,499.50"
 
 
 def test_money_format_leaves_the_active_language_alone():
@@ -50,7 +55,7 @@ def test_money_format_leaves_the_active_language_alone():
 
 def test_money_totals_never_add_currencies_and_sort_them():
     amounts = {"USD": Decimal("10.00"), "RUB": Decimal("1300.50")}
-    assert money_totals_format(amounts, "en") == f"1,300.50{NBSP}₽ + 10{NBSP}$"
+    assert money_totals_format(amounts, "en") == f"1,300.50{NBSP}₽ + $10"
     assert money_totals_format(amounts, "ru") == f"1{NBSP}300,50{NBSP}₽ + 10{NBSP}$"
     assert money_totals_format({}, "ru") == "0"
 

@@ -16,22 +16,13 @@ from core.models import AuditEvent
 from core.services import audit_log_write, model_update
 from notifications.services import TELEGRAM_TEXT_LIMIT, notify_customer
 from subscriptions.models import Subscription
+from subscriptions.operator_notifications import notify_customer_banned, notify_customer_unbanned
 from subscriptions.services.keys import subscription_keys_converge
 
 logger = logging.getLogger(__name__)
 
 CUSTOMER_MESSAGE_KIND = "operator-message"
 BANNED_REASON_MAX_LENGTH = Customer._meta.get_field("banned_reason").max_length
-
-_BAN_TEXT = {
-    "ru": "Доступ к VPN приостановлен администратором. Если это ошибка, напишите в поддержку.",
-    "en": "Your VPN access has been suspended by an administrator. "
-    "If you think this is a mistake, contact support.",
-}
-_UNBAN_TEXT = {
-    "ru": "Доступ к VPN восстановлен. Ваши ключи снова работают.",
-    "en": "Your VPN access has been restored. Your keys work again.",
-}
 
 
 def _customer_keys_converge(*, customer: Customer, now: datetime) -> int:
@@ -40,15 +31,6 @@ def _customer_keys_converge(*, customer: Customer, now: datetime) -> int:
     for subscription in subscriptions:
         subscription_keys_converge(subscription=subscription, now=now)
     return len(subscriptions)
-
-
-def _customer_notify(*, customer: Customer, texts: dict[str, str], kind: str) -> None:
-    notify_customer(
-        customer=customer,
-        text=texts.get(customer.language, texts["en"]),
-        kind=kind,
-        parse_mode="",
-    )
 
 
 @transaction.atomic
@@ -72,7 +54,7 @@ def customer_ban(
         data={"is_banned": True, "banned_reason": reason[:BANNED_REASON_MAX_LENGTH]},
     )
     synced = _customer_keys_converge(customer=locked, now=now)
-    audit_log_write(
+    audit = audit_log_write(
         event_type=AuditEvent.CUSTOMER_BANNED,
         obj=locked,
         acting_user=actor,
@@ -80,7 +62,7 @@ def customer_ban(
         message=f"banned: {reason}",
         extra_data={"reason": reason, "subscriptions_resynced": synced},
     )
-    _customer_notify(customer=locked, texts=_BAN_TEXT, kind="customer-banned")
+    notify_customer_banned(customer=locked, audit_id=audit.pk)
     logger.info("customer %s banned by %s", locked.telegram_id, actor)
     return locked
 
@@ -97,7 +79,7 @@ def customer_unban(
     before = locked.banned_reason
     locked, _changed = model_update(instance=locked, data={"is_banned": False, "banned_reason": ""})
     synced = _customer_keys_converge(customer=locked, now=now)
-    audit_log_write(
+    audit = audit_log_write(
         event_type=AuditEvent.CUSTOMER_UNBANNED,
         obj=locked,
         acting_user=actor,
@@ -105,7 +87,7 @@ def customer_unban(
         message=f"unbanned{': ' + reason.strip() if reason.strip() else ''}",
         extra_data={"ban_reason": before, "subscriptions_resynced": synced},
     )
-    _customer_notify(customer=locked, texts=_UNBAN_TEXT, kind="customer-unbanned")
+    notify_customer_unbanned(customer=locked, audit_id=audit.pk)
     logger.info("customer %s unbanned by %s", locked.telegram_id, actor)
     return locked
 

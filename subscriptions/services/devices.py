@@ -27,6 +27,7 @@ from core.services import audit_log_write
 from notifications.formatting import date_format
 from subscriptions.devices import DeviceHeaders, device_label
 from subscriptions.models import Device, Subscription, SubscriptionStatus
+from subscriptions.operator_notifications import notify_devices_reset
 from subscriptions.selectors import DeviceRemovals, device_removals_get
 
 # A known device's last_seen_at is written again only when older than this (apps refresh a
@@ -156,13 +157,14 @@ def device_remove(
 @transaction.atomic
 def subscription_devices_reset(*, subscription: Subscription, actor, reason: str = "") -> int:
     """An operator removes every device of `subscription` (the console), audited with the
-    devices removed. Returns how many; a subscription without devices is refused."""
+    devices removed, the customer told once (``notify_devices_reset``). Returns how many; a
+    subscription without devices is refused."""
     locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
     devices = list(Device.objects.filter(subscription=locked).order_by("pk"))
     if not devices:
         raise ApplicationError("has no devices to reset", {"subscription_id": locked.pk})
     Device.objects.filter(pk__in=[device.pk for device in devices]).delete()
-    audit_log_write(
+    audit = audit_log_write(
         event_type=AuditEvent.ADMIN_ACTION,
         obj=locked,
         acting_user=actor,
@@ -176,5 +178,10 @@ def subscription_devices_reset(*, subscription: Subscription, actor, reason: str
                 for device in devices
             ],
         },
+    )
+    notify_devices_reset(
+        subscription=Subscription.objects.select_related("customer", "tariff").get(pk=locked.pk),
+        labels=[device_label(device) for device in devices],
+        audit_id=audit.pk,
     )
     return len(devices)

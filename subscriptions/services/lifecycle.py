@@ -24,6 +24,10 @@ from nodes.services.push import node_keys_retry
 from notifications.services import outbox_queue_deduped
 from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.notifications import subscription_expired_message
+from subscriptions.operator_notifications import (
+    notify_subscription_extended,
+    subscription_ended_by_operator_message,
+)
 from subscriptions.selectors import trial_tariff_get
 from subscriptions.services.keys import (
     subscription_keys_converge,
@@ -119,8 +123,12 @@ def subscription_extend(
     now: datetime | None = None,
     place_keys_now: bool = True,
     tariff: Tariff | None = None,
+    tell_customer: bool = False,
 ) -> Subscription:
     """Add `days`: to `expires_at` while it is still running, else restart from now.
+
+    ``tell_customer``: an operator's extension (the console, the API) is told to the
+    customer, once (``notify_subscription_extended``); a payment's credit has its own message.
 
     A renewal with another `tariff` moves the subscription onto it: from then on it runs on
     that tariff's limits and every message names it by that tariff.
@@ -181,6 +189,8 @@ def subscription_extend(
         },
     )
     subscription_keys_converge_in_lock(subscription=subscription, now=now, place_now=place_keys_now)
+    if tell_customer:
+        notify_subscription_extended(subscription=subscription, days=days)
     return subscription
 
 
@@ -238,8 +248,12 @@ def subscription_expire(
     reason: str = "",
     now: datetime | None = None,
     only_if_due: bool = False,
+    tell_customer: bool = False,
 ) -> Subscription:
     """Mark expired. Idempotent: an already expired subscription is returned unchanged.
+
+    ``tell_customer``: an operator's "expire now" is told to the customer, once per expiry
+    (``subscription_ended_by_operator_message``); a refund's has its own message.
 
     Expiring early (an operator's "expire now") moves `expires_at` back to now, so the
     database never claims time the customer no longer has. With `only_if_due`, a
@@ -248,7 +262,7 @@ def subscription_expire(
     """
     now = now or timezone.now()
     subscription = _locked(subscription)
-    _subscriptions_expire_locked(
+    expired = _subscriptions_expire_locked(
         subscriptions=[subscription],
         now=now,
         actor=actor,
@@ -256,6 +270,10 @@ def subscription_expire(
         reason=reason,
         only_if_due=only_if_due,
     )
+    if expired and tell_customer:
+        message = subscription_ended_by_operator_message(subscription=subscription)
+        if message is not None:
+            outbox_queue_deduped([message])
     return subscription
 
 

@@ -30,7 +30,7 @@ from notifications.callbacks import (
     subscription_device_data,
 )
 from subscriptions.deeplinks import APPS, BOT_APPS, app_open_url
-from telegram_bot.bot import texts
+from telegram_bot.bot import help_screens, texts
 
 if TYPE_CHECKING:
     from telegram_bot.bot.selectors import (
@@ -104,9 +104,8 @@ def _support_rows(language: str) -> list[list[InlineKeyboardButton]]:
 
 
 def help_keyboard(*, language: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [*_support_rows(language), [back_to_menu_button(language=language)]]
-    )
+    """The platform picker of /help (``help_screens``), support and the menu."""
+    return help_screens.help_overview_keyboard(language=language)
 
 
 def language_keyboard(*, language: str) -> InlineKeyboardMarkup:

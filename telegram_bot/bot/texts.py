@@ -34,6 +34,7 @@ from notifications.texts import (  # noqa: F401 - re-exported: shared with notif
     support_url,
     tariff_name,
 )
+from telegram_bot.bot import help_screens
 from telegram_bot.bot.subscription_texts import (  # noqa: F401 - re-exported
     device_gone,
     device_remove_confirm,
@@ -61,15 +62,6 @@ if TYPE_CHECKING:
         TariffInfo,
     )
 
-# The client apps /help recommends, per platform (product names are not translated).
-CLIENT_APPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Android", ("v2rayNG", "Hiddify")),
-    ("iOS", ("Streisand", "V2Box", "Hiddify")),
-    ("Windows", ("Hiddify", "v2rayN")),
-    ("macOS", ("Hiddify", "V2Box")),
-)
-
-
 # Call these inside `translation.override`: they use the active language.
 # Money, dates and durations: notifications/formatting.py.
 
@@ -95,22 +87,8 @@ def menu(*, language: str) -> str:
 
 
 def help_text(*, language: str) -> str:
-    with translation.override(language):
-        apps = "\n".join(
-            f"• <b>{platform}</b>: {', '.join(names)}" for platform, names in CLIENT_APPS
-        )
-        text = _(
-            "<b>How to connect</b>\n\n"
-            "1. Install a client app:\n%(apps)s\n\n"
-            "2. Copy your key or subscription link from this bot.\n"
-            "3. In the app, import it from the clipboard (or scan the QR code) and connect."
-        ) % {"apps": apps}
-        contact = support_contact()
-        if contact:
-            text += "\n\n" + _("Questions? Write to support: %(contact)s") % {
-                "contact": escape(contact)
-            }
-        return text
+    """/help's first screen: the steps and the platform picker's prompt (``help_screens``)."""
+    return help_screens.help_overview_text(language=language)
 
 
 def language_prompt(*, language: str) -> str:

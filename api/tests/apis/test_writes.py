@@ -15,6 +15,7 @@ from billing.tests.factories import PaymentFactory
 from core.models import AuditEvent, AuditLog
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
+from notifications.models import OutboxMessage
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory
 
@@ -54,6 +55,7 @@ def test_extend_adds_days_and_audits_the_owner(api, tokens):
     assert response.status_code == 200, response.content
     subscription.refresh_from_db()
     assert subscription.expires_at == before + timedelta(days=10)
+    assert OutboxMessage.objects.filter(kind="subscription-extended").count() == 1
     body = response.json()
     assert body["id"] == subscription.pk
     assert (
@@ -141,6 +143,8 @@ def test_expire_twice_is_one_expiry(api, operators):
     assert api.post(path, operators.raw, {"reason": "a"}).status_code == 200
     assert api.post(path, operators.raw, {"reason": "b"}).status_code == 200
     assert AuditLog.objects.filter(event_type=AuditEvent.SUBSCRIPTION_EXPIRED).count() == 1
+    # Told to the customer once (issue 19).
+    assert OutboxMessage.objects.filter(kind="subscription-ended-by-operator").count() == 1
 
 
 def test_expire_needs_a_reason(api, operators):

@@ -81,3 +81,26 @@ def test_a_refund_needs_a_reason():
         payment_refund(payment=payment, actor=UserFactory(), reason="  ")
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PAID
+
+
+@pytest.mark.parametrize(
+    ("language", "remaining_days", "line"),
+    [
+        ("en", 45, "Subscription 1 · Month is now valid until "),
+        ("ru", 45, "Подписка 1 · Месяц теперь действует до "),
+        ("en", 10, "Subscription 1 · Month has ended."),
+        ("ru", 10, "Подписка 1 · Месяц завершена."),
+    ],
+)
+def test_the_refund_message_names_the_subscription(language, remaining_days, line):
+    """Issue 19: "a refund message does not name the subscription"."""
+    payment, subscription = paid_payment(remaining_days=remaining_days)
+    customer = subscription.customer
+    customer.language = language
+    customer.save(update_fields=["language"])
+    tariff = subscription.tariff
+    tariff.name, tariff.name_en = "Месяц", "Month"
+    tariff.save(update_fields=["name", "name_en"])
+    payment_refund(payment=payment, actor=UserFactory(), reason="asked", now=timezone.now())
+    text = OutboxMessage.objects.get(kind="payment-refunded").text
+    assert text.splitlines()[1].startswith(line)

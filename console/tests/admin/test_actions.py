@@ -155,6 +155,8 @@ def test_extend_through_the_form(request, client_fixture):
     audit = AuditLog.objects.get(event_type=AuditEvent.SUBSCRIPTION_EXTENDED)
     assert audit.acting_user == response.wsgi_request.user
     assert audit.message == "outage"
+    # The customer is told (issue 19), once.
+    assert OutboxMessage.objects.filter(kind="subscription-extended").count() == 1
 
 
 def test_expire_now(as_superuser, superuser):
@@ -171,6 +173,7 @@ def test_expire_now(as_superuser, superuser):
     assert subscription.status == SubscriptionStatus.EXPIRED
     audit = AuditLog.objects.get(event_type=AuditEvent.SUBSCRIPTION_EXPIRED)
     assert audit.acting_user == superuser
+    assert OutboxMessage.objects.filter(kind="subscription-ended-by-operator").count() == 1
 
 
 def test_reprovision_pushes_keys_again_and_audits(as_superuser, superuser):

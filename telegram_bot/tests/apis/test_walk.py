@@ -35,6 +35,8 @@ ALLOWED_LATIN = {
     "VPN", "QR", "MSK", "RUB", "Robokassa", "FreeKassa", "Telegram", "Test", "English",
     "Android", "iOS", "Windows", "macOS", "v2rayNG", "Hiddify", "Streisand", "V2Box", "v2rayN",
     "de-1", "Frankfurt", "nl-1", "Amsterdam", "Happ", "v2RayTun", "ELP-NX1",
+    # /help's platforms and stores (product names).
+    "Linux", "Google", "Play", "App", "Store", "GitHub",
 }  # fmt: skip
 # The apps the keys message offers to add the subscription to ("📲 Добавить в Happ").
 ALLOWED_LATIN |= {word for app in APPS.values() for word in app.name.split()}
@@ -47,8 +49,9 @@ MSGIDS = [
 
 def latin_words(text: str) -> set[str]:
     text = re.sub(r"<code>.*?</code>", " ", text, flags=re.S)
-    text = re.sub(r"https?://\S+|@\w+", " ", text)
+    # Tags first: a link's address is inside its tag (<a href="https://…">).
     text = re.sub(r"<[^>]+>|&\w+;", " ", text)
+    text = re.sub(r"https?://\S+|@\w+", " ", text)
     return set(re.findall(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*", text)) - ALLOWED_LATIN
 
 
@@ -149,7 +152,8 @@ def steps(ids: dict, tariffs: dict) -> list[str]:
         "subs:v:999999", f"subs:d:{sub}", f"subs:d:{ended}", f"subs:dr:{sub}:{first}",
         f"subs:dy:{sub}:{first}", f"subs:dy:{sub}:{first}", f"subs:dy:{sub}:{second}",
         f"subs:dr:{sub}:{second}", f"subs:d:{trial}", "subs:d:999999", "trial", "promo:old",
-        "buy:x",
+        "buy:x", "help:android", "help:ios", "help:windows", "help:macos", "help:linux",
+        "help:nope",
     ]  # fmt: skip
 
 
