@@ -28,6 +28,10 @@ def data(settings):
     settings.TIME_ZONE = "Europe/Moscow"
     settings.PAYMENT_CURRENCY = "RUB"
     now = timezone.now()
+    # "Today" is the site's day (Moscow): a payment minutes ago may be yesterday there just
+    # after midnight, so today's payments are put between midnight and now.
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = (now - midnight) / 2
 
     def payment(amount, ago, status=PaymentStatus.PAID, currency="RUB"):
         paid = status in (PaymentStatus.PAID, PaymentStatus.REFUNDED)
@@ -39,12 +43,12 @@ def data(settings):
             refunded_at=now if status == PaymentStatus.REFUNDED else None,
         )
 
-    payment("100.00", timedelta(minutes=5))
+    payment("100.00", today)
     payment("200.00", timedelta(days=3))
     payment("1000.00", timedelta(days=15))
     payment("5000.00", timedelta(days=45))
-    payment("9.99", timedelta(minutes=30), currency="USD")
-    payment("300.00", timedelta(minutes=10), status=PaymentStatus.REFUNDED)
+    payment("9.99", today, currency="USD")
+    payment("300.00", today, status=PaymentStatus.REFUNDED)
     payment("400.00", timedelta(0), status=PaymentStatus.PENDING)
     payment("500.00", timedelta(0), status=PaymentStatus.FAILED)
     SubscriptionFactory(expires_at=now + timedelta(days=1))
