@@ -60,18 +60,39 @@ page, defines it; store links as the Remnawave panel's client list gives them):
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from django.utils.translation import gettext as _
+
 PLATFORM_ANDROID = "android"
 PLATFORM_IOS = "ios"
 PLATFORM_WINDOWS = "windows"
 PLATFORM_MACOS = "macos"
 PLATFORM_LINUX = "linux"
 PLATFORMS = (PLATFORM_ANDROID, PLATFORM_IOS, PLATFORM_WINDOWS, PLATFORM_MACOS, PLATFORM_LINUX)
+# Product names: not translated.
+PLATFORM_NAMES = {
+    PLATFORM_ANDROID: "Android",
+    PLATFORM_IOS: "iOS",
+    PLATFORM_WINDOWS: "Windows",
+    PLATFORM_MACOS: "macOS",
+    PLATFORM_LINUX: "Linux",
+}
 
 # What a store link is; the page names each one in the reader's language.
 STORE_GOOGLE_PLAY = "google-play"
 STORE_APP_STORE = "app-store"
 STORE_APP_STORE_RU = "app-store-ru"
 STORE_GITHUB = "github"
+
+
+def store_label(kind: str) -> str:
+    """A store's name in the active language (the page and the bot's /help)."""
+    return {
+        STORE_GOOGLE_PLAY: "Google Play",
+        STORE_APP_STORE: "App Store",
+        STORE_APP_STORE_RU: _("App Store (Russia)"),
+        STORE_GITHUB: "GitHub",
+    }[kind]
+
 
 FORMAT_CLASH = "clash"
 FORMAT_SINGBOX = "singbox"

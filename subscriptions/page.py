@@ -30,7 +30,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 
 from core.qr import qr_svg
 from core.runtime_settings import runtime_settings
@@ -42,14 +41,12 @@ from subscriptions.deeplinks import (
     PLATFORM_IOS,
     PLATFORM_LINUX,
     PLATFORM_MACOS,
+    PLATFORM_NAMES,
     PLATFORM_WINDOWS,
     PLATFORMS,
     RECOMMENDED,
-    STORE_APP_STORE,
-    STORE_APP_STORE_RU,
-    STORE_GITHUB,
-    STORE_GOOGLE_PLAY,
     deeplink_build,
+    store_label,
 )
 from subscriptions.devices import device_label
 from subscriptions.models import Subscription
@@ -60,13 +57,6 @@ from subscriptions.selectors import (
     subscription_devices,
 )
 
-PLATFORM_NAMES = {
-    PLATFORM_ANDROID: "Android",
-    PLATFORM_IOS: "iOS",
-    PLATFORM_WINDOWS: "Windows",
-    PLATFORM_MACOS: "macOS",
-    PLATFORM_LINUX: "Linux",
-}
 DESKTOPS = frozenset({PLATFORM_WINDOWS, PLATFORM_MACOS, PLATFORM_LINUX})
 
 # User-Agent markers, most specific first: an iPhone says "like Mac OS X", Android says
@@ -106,15 +96,6 @@ def bot_url() -> str:
     return f"https://t.me/{bot}" if bot else ""
 
 
-def _store_label(kind: str) -> str:
-    return {
-        STORE_GOOGLE_PLAY: "Google Play",
-        STORE_APP_STORE: "App Store",
-        STORE_APP_STORE_RU: _("App Store (Russia)"),
-        STORE_GITHUB: "GitHub",
-    }[kind]
-
-
 @dataclass(frozen=True)
 class AppOffer:
     key: str
@@ -135,7 +116,7 @@ def app_offer(*, app: str, platform: str, feed_url: str) -> AppOffer:
         key=app,
         name=spec.name,
         deeplink=deeplink_build(app=app, feed_url=feed_url, name=profile_name()),
-        stores=tuple((_store_label(store.kind), store.url) for store in stores),
+        stores=tuple((store_label(store.kind), store.url) for store in stores),
     )
 
 

@@ -24,26 +24,16 @@ from subscriptions.deeplinks import (
     PLATFORM_IOS,
     PLATFORM_LINUX,
     PLATFORM_MACOS,
+    PLATFORM_NAMES,
     PLATFORM_WINDOWS,
     PLATFORMS,
     RECOMMENDED,
-    STORE_APP_STORE,
-    STORE_APP_STORE_RU,
-    STORE_GITHUB,
-    STORE_GOOGLE_PLAY,
     app_open_url,
+    store_label,
 )
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url
 
-# Product names: not translated.
-PLATFORM_NAMES = {
-    PLATFORM_ANDROID: "Android",
-    PLATFORM_IOS: "iOS",
-    PLATFORM_WINDOWS: "Windows",
-    PLATFORM_MACOS: "macOS",
-    PLATFORM_LINUX: "Linux",
-}
 PLATFORM_ICONS = {
     PLATFORM_ANDROID: "🤖",
     PLATFORM_IOS: "📱",
@@ -68,15 +58,6 @@ def help_subscription_get(*, customer: Customer) -> Subscription | None:
     now = timezone.now()
     running = [subscription for subscription in subscriptions if subscription.is_running(now)]
     return (running or subscriptions or [None])[0]
-
-
-def _store_label(kind: str) -> str:
-    return {
-        STORE_GOOGLE_PLAY: "Google Play",
-        STORE_APP_STORE: "App Store",
-        STORE_APP_STORE_RU: _("App Store (Russia)"),
-        STORE_GITHUB: "GitHub",
-    }[kind]
 
 
 def help_overview_text(*, language: str) -> str:
@@ -107,7 +88,7 @@ def help_platform_text(*, language: str, platform: str, subscription: Subscripti
         ]
         for key in RECOMMENDED[platform]:
             stores = " · ".join(
-                f'<a href="{escape(store.url)}">{escape(_store_label(store.kind))}</a>'
+                f'<a href="{escape(store.url)}">{escape(store_label(store.kind))}</a>'
                 for store in APPS[key].stores[platform]
             )
             lines.append(f"• <b>{escape(APPS[key].name)}</b>: {stores}")
