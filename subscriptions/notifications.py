@@ -139,11 +139,6 @@ def notify_keys_moved(*, subscription: Subscription, node_down: bool = True) -> 
         )
 
 
-def _subscription_title(subscription: Subscription, language: str) -> str:
-    tariff = subscription.tariff
-    return escape(texts.tariff_name(name=tariff.name, name_en=tariff.name_en, language=language))
-
-
 def notify_subscription_reminder(
     *, subscription: Subscription, reminder: str, now: datetime | None = None
 ) -> None:
@@ -153,8 +148,7 @@ def notify_subscription_reminder(
     language = customer.language
     with translation.override(language):
         values = {
-            "number": subscription.pk,
-            "tariff": _subscription_title(subscription, language),
+            "title": texts.subscription_title_of(subscription, language=language),
             "left": time_left(subscription.expires_at - now),
             "date": date_format(subscription.expires_at),
         }
@@ -169,7 +163,7 @@ def notify_subscription_reminder(
         else:
             text = (
                 _(
-                    "⏰ Your subscription #%(number)s “%(tariff)s” ends in %(left)s, on %(date)s.\n"
+                    "⏰ %(title)s ends in %(left)s, on %(date)s.\n"
                     "Renew it now to stay connected: the time you buy is added to what is left, "
                     "and your keys stay the same."
                 )
@@ -206,7 +200,7 @@ def subscription_expired_message(*, subscription: Subscription) -> OutboxMessage
         return None
     language = customer.language
     with translation.override(language):
-        values = {"number": subscription.pk, "tariff": _subscription_title(subscription, language)}
+        values = {"title": texts.subscription_title_of(subscription, language=language)}
         if subscription.is_trial:
             text = _(
                 "⛔ Your free trial has ended, and its keys are switched off.\n"
@@ -215,7 +209,7 @@ def subscription_expired_message(*, subscription: Subscription) -> OutboxMessage
         else:
             text = (
                 _(
-                    "⛔ Your subscription #%(number)s “%(tariff)s” has ended, and its keys are "
+                    "⛔ %(title)s has ended, and its keys are "
                     "switched off.\n"
                     "Renew it to connect again: the same keys and the same subscription URL will "
                     "work at once."

@@ -40,7 +40,7 @@ def test_sweep_sends_one_notice_per_expiry():
     assert message.dedupe_key == f"expired:{subscription.pk}:{subscription.expires_at}"
     assert message.chat_id == customer.telegram_id
     assert message.text.startswith(
-        f"⛔ Your subscription #{subscription.pk} “Month” has ended, and its keys are switched off."
+        f"⛔ Subscription {subscription.number} · Month has ended, and its keys are switched off."
     )
     assert message.reply_markup == {
         "inline_keyboard": [

@@ -112,7 +112,7 @@ def test_reminder_text_and_buttons_in_the_customers_language():
     message = reminders().get()
     assert message.chat_id == customer.telegram_id
     assert message.text.startswith(
-        f"⏰ Your subscription #{subscription.pk} “Month” ends in 1 day, on March 2, 2026"
+        f"⏰ Subscription {subscription.number} · Month ends in 1 day, on March 2, 2026"
     )
     assert message.reply_markup == {
         "inline_keyboard": [
@@ -144,3 +144,17 @@ def test_the_beat_task_is_scheduled_and_runs_the_service(settings):
     SubscriptionFactory(started_at=now - timedelta(days=29), expires_at=now + timedelta(hours=20))
     assert subscriptions_remind_due_task.apply().get() == 1
     assert reminders().count() == 1
+
+
+def test_the_reminder_names_the_subscription_by_the_customers_own_number_in_russian():
+    """Issue 19: every message names a subscription the same way ("Подписка 2 · Месяц"),
+    never by the global id."""
+    customer = CustomerFactory(language="ru")
+    tariff = TariffFactory(name="Месяц", name_en="Month")
+    subscription_ending_in(timedelta(days=30), customer=customer, tariff=tariff)
+    second = subscription_ending_in(timedelta(days=1), customer=customer, tariff=tariff)
+    subscriptions_remind_due(now=NOW)
+    text = reminders().get().text
+    assert text.startswith(f"⏰ Подписка {second.number} · Месяц закончится через")
+    assert second.number == 2
+    assert f"№{second.pk}" not in text
