@@ -6,7 +6,6 @@ import os
 import re
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -20,19 +19,8 @@ from core.models import AuditEvent, AuditLog
 from nodes.models import NodeHealth
 from nodes.tests.factories import NodeFactory
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "var" / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "browser-pass-123"
 
 pytestmark = [

@@ -2,8 +2,6 @@
 against pytest-django's live server, as an iPhone and as an Android phone in Russian, and with
 JavaScript off. Screenshots go to var/test-artifacts/ (as the console's browser test)."""
 
-from pathlib import Path
-
 import pytest
 from django.db import connections
 
@@ -13,19 +11,8 @@ from nodes.tests.factories import REALITY_INBOUND, NodeClientFactory, NodeFactor
 from subscriptions.deeplinks import deeplink_build
 from subscriptions.models import GIB
 from subscriptions.tests.factories import SubscriptionFactory
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "var" / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 IPHONE = {
     "user_agent": (
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
