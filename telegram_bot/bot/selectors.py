@@ -62,6 +62,7 @@ class RenewalTarget:
     """The subscription a purchase will extend."""
 
     id: int
+    number: int  # the customer's own (Subscription.number), what messages show
     tariff_name: str
     expires_at: datetime
     running: bool
@@ -231,6 +232,7 @@ def _renewal_tariffs(subscription: Subscription) -> Q:
 def renewal_target(subscription: Subscription, language: str, now: datetime) -> RenewalTarget:
     return RenewalTarget(
         id=subscription.pk,
+        number=subscription.number,
         tariff_name=tariff_name(
             name=subscription.tariff.name, name_en=subscription.tariff.name_en, language=language
         ),
@@ -474,10 +476,11 @@ def subscription_qr_get(*, customer: Customer, subscription_id: int) -> bytes | 
 def _device_info(device) -> DeviceInfo:
     system = " ".join(filter(None, [device.os, device.os_version]))
     app = device.user_agent.split("/", 1)[0].split(" ", 1)[0][:32]
+    label = device_label(device)
     return DeviceInfo(
         id=device.pk,
-        label=device_label(device),
-        details=" · ".join(part for part in (system, app) if part and part != device_label(device)),
+        label=label,
+        details=" · ".join(part for part in (system, app) if part and part != label),
         last_seen_at=device.last_seen_at,
     )
 

@@ -20,6 +20,7 @@ class Purchase:
     payment_id: int
     tariff_name: str  # in the customer's language
     subscription_id: int
+    subscription_number: int  # the customer's own (Subscription.number), what messages show
     paid_at: datetime
 
 
@@ -34,7 +35,7 @@ def purchase_since(*, customer: Customer, shown_at: datetime) -> Purchase | None
             paid_at__gte=shown_at.replace(microsecond=0) + timedelta(seconds=1),
             subscription__isnull=False,
         )
-        .select_related("tariff")
+        .select_related("tariff", "subscription")
         .order_by("-paid_at", "-pk")
         .first()
     )
@@ -46,6 +47,7 @@ def purchase_since(*, customer: Customer, shown_at: datetime) -> Purchase | None
             name=payment.tariff.name, name_en=payment.tariff.name_en, language=customer.language
         ),
         subscription_id=payment.subscription_id,
+        subscription_number=payment.subscription.number,
         paid_at=payment.paid_at,
     )
 

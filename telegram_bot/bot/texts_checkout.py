@@ -45,7 +45,7 @@ def buy_renewal_choice(*, language: str, options: "BuyOptions") -> str:
 def button_renew_choice(*, language: str, target: "RenewalTarget") -> str:
     with translation.override(language):
         return _("🔄 Renew #%(number)s %(tariff)s · until %(date)s") % {
-            "number": target.id,
+            "number": target.number,
             "tariff": target.tariff_name,
             "date": date_format(target.expires_at, short=True),
         }
@@ -62,7 +62,7 @@ def purchase_again(*, language: str, purchase: "Purchase") -> str:
         return _(
             "You already bought “%(tariff)s” (subscription #%(number)s) after this button "
             "was shown. Buy another one?"
-        ) % {"tariff": escape(purchase.tariff_name), "number": purchase.subscription_id}
+        ) % {"tariff": escape(purchase.tariff_name), "number": purchase.subscription_number}
 
 
 def button_purchase_again_yes(*, language: str) -> str:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from billing.models import Payment, PaymentStatus
 from billing.tests.helpers import ROBOKASSA_URL, robokassa_params, send
 from notifications.models import OutboxMessage
+from subscriptions.tests.factories import SubscriptionFactory
 from telegram_bot.tests.conftest import USER_ID, buttons, edit
 
 pytestmark = pytest.mark.django_db
@@ -116,14 +117,14 @@ AGAIN = {
             "You already bought “Month” (subscription #{number}) after this button was shown. "
             "Buy another one?"
         ),
-        [("Yes, buy another one", "{data}"), ("No, show my subscription", "subs:v:{number}")],
+        [("Yes, buy another one", "{data}"), ("No, show my subscription", "subs:v:{pk}")],
     ),
     "ru": (
         (
             "Вы уже купили «Месяц» (подписка №{number}) после того, как появилась эта кнопка. "
             "Купить ещё одну?"
         ),
-        [("Да, купить ещё одну", "{data}"), ("Нет, показать мою подписку", "subs:v:{number}")],
+        [("Да, купить ещё одну", "{data}"), ("Нет, показать мою подписку", "subs:v:{pk}")],
     ),
 }
 
@@ -153,16 +154,18 @@ def buy_and_pay(bot, pay, tariff, language) -> Payment:
 @pytest.mark.parametrize("data", ["buy:n", "buy:t:{month}:0", "buy:p:{month}:0:freekassa"])
 def test_an_old_new_subscription_button_after_a_purchase_asks_first(bot, shop, pay, language, data):
     data = data.format(month=shop["month"].pk)
+    SubscriptionFactory()  # someone else's: the customer's own number is not the global id
     old = bot.api.callback_update(user_id=USER_ID, data="x")["callback_query"]["message"]
     payment = buy_and_pay(bot, pay, shop["month"], language)
-    number = payment.subscription_id
+    number, pk = payment.subscription.number, payment.subscription_id
+    assert number != pk
 
     # The message was shown a minute before the purchase (the double dates it so).
     bot.press(data, message_id=old["message_id"], language_code=language)
     text, keyboard = AGAIN[language]
     assert edit(bot)["text"] == text.format(number=number)
     assert buttons(edit(bot)["reply_markup"])[:2] == [
-        (label, target.format(data=data, number=number)) for label, target in keyboard
+        (label, target.format(data=data, pk=pk)) for label, target in keyboard
     ]
     assert Payment.objects.count() == 1  # nothing started
 
@@ -179,12 +182,13 @@ def test_an_old_renew_button_after_a_renewal_asks_first(bot, shop, pay, customer
 
     customer_en.language = language
     customer_en.save()
+    SubscriptionFactory()  # someone else's: the customer's own number is not the global id
     subscription = subscription_for(customer_en, shop["month"])
     old = bot.api.callback_update(user_id=USER_ID, data="x")["callback_query"]["message"]
     bot.press(f"buy:p:{shop['month'].pk}:{subscription.pk}:robokassa")
     pay(Payment.objects.get())
     bot.press(f"buy:r:{subscription.pk}", message_id=old["message_id"])
-    assert edit(bot)["text"] == AGAIN[language][0].format(number=subscription.pk)
+    assert edit(bot)["text"] == AGAIN[language][0].format(number=subscription.number)
 
 
 def test_a_button_shown_after_the_purchase_does_not_ask(bot, shop, pay):
@@ -223,6 +227,7 @@ def test_buy_with_two_subscriptions_asks_which_to_renew(bot, shop, customer_en, 
     customer_en.language = language
     customer_en.save()
     now = timezone.now()
+    SubscriptionFactory()  # someone else's: the customer's own numbers are not the global ids
     month = subscription_for(customer_en, shop["month"], expires_at=now + timedelta(days=40))
     family = subscription_for(customer_en, shop["family"], expires_at=now + timedelta(days=10))
     bot.message("/buy")
@@ -237,8 +242,9 @@ def test_buy_with_two_subscriptions_asks_which_to_renew(bot, shop, customer_en, 
         "buy:n",
         "menu",
     ]
-    assert rows[0][0].startswith(renew.format(number=month.pk, tariff=names[0]))
-    assert rows[1][0].startswith(renew.format(number=family.pk, tariff=names[1]))
+    assert (month.number, family.number) == (1, 2) != (month.pk, family.pk)
+    assert rows[0][0].startswith(renew.format(number=month.number, tariff=names[0]))
+    assert rows[1][0].startswith(renew.format(number=family.number, tariff=names[1]))
     assert rows[2][0] == new
     assert not Payment.objects.exists()
 
