@@ -69,8 +69,13 @@ def subscriptions_traffic_enforce(*, subscription_ids: set[int]) -> None:
             )
         )
     # The customer is told once per threshold and period (rare: one read for them all).
+    # Only where the total landed: a reset committed since the read skipped the write, and
+    # its new period must not be told about the old period's traffic.
+    read_reset = {sub.pk: sub.traffic_reset_last_at for sub in changed}
     if crossed:
         for sub in Subscription.objects.filter(pk__in=crossed).select_related("customer", "tariff"):
+            if sub.traffic_reset_last_at != read_reset[sub.pk]:
+                continue
             for percent in crossed[sub.pk]:
                 notify_traffic_threshold(subscription=sub, percent=percent)
     # The converge reads the row again under its lock: a subscription reset since is left

@@ -11,7 +11,7 @@ from nodes.models import NodeClient, SyncState
 from nodes.tests.factories import NodeFactory
 from notifications.models import OutboxMessage
 from subscriptions.models import Subscription
-from subscriptions.notifications import KIND_TRAFFIC
+from subscriptions.notifications import KIND_TRAFFIC, traffic_thresholds_crossed
 from subscriptions.services.traffic import subscriptions_traffic_enforce
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
@@ -130,3 +130,25 @@ def test_a_counter_that_drops_and_rises_again_in_the_period_is_not_told_twice(sy
     sync(subscription, 1 * GB)
     sync(subscription, 9 * GB)
     assert len(_traffic_messages()) == 1
+
+
+def test_a_reset_committed_during_the_sync_is_not_told_the_old_periods_traffic(sync):
+    """The total read before a traffic reset is not written after it, and neither is its
+    80%/100% notice: the new period's notice must still go out when it is reached."""
+    subscription = _limited("en")
+    real = traffic_thresholds_crossed
+
+    def reset_meanwhile(**kwargs):
+        # A reset commits between the sync's read and its write.
+        Subscription.objects.filter(pk=subscription.pk).update(
+            traffic_used_bytes=0, traffic_reset_last_at=timezone.now()
+        )
+        return real(**kwargs)
+
+    with mock.patch(
+        "subscriptions.services.traffic.traffic_thresholds_crossed", side_effect=reset_meanwhile
+    ):
+        sync(subscription, 9 * GB)
+    subscription.refresh_from_db()
+    assert subscription.traffic_used_bytes == 0
+    assert _traffic_messages() == []
