@@ -216,3 +216,20 @@ def test_the_country_follows_the_latest_choice_and_renewals_carry_none():
     subscription = SubscriptionFactory(customer=customer, tariff=tariff)
     assert checkout(customer, tariff, subscription=subscription, country="NL").payment.country == ""
     assert paid(payment).payment.subscription.country == "NL"
+
+
+def test_settling_a_checkout_twice_queues_each_edit_once(django_capture_on_commit_callbacks):
+    """A retried credit step settles the checkout again: the dedupe keys keep one edit each."""
+    from billing.services.checkout_settle import checkout_settle
+
+    customer = CustomerFactory(language="en")
+    tariff = TariffFactory(name_en="Month", price=Decimal("499"))
+    chat = customer.telegram_id
+    robokassa = checkout(customer, tariff, "robokassa", chat_id=chat, message_id=5).payment
+    checkout(customer, tariff, "freekassa", chat_id=chat, message_id=6)
+    paid(robokassa)
+    robokassa.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        checkout_settle(payment=robokassa, subscription_id=None)
+    assert OutboxMessage.objects.filter(kind="checkout-paid").count() == 1
+    assert OutboxMessage.objects.filter(kind="checkout-superseded").count() == 1
