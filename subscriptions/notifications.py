@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from notifications import callbacks, texts
 from notifications.formatting import date_format, time_left
 from notifications.models import OutboxMessage
-from notifications.services import customer_message, notify_customer, outbox_queue
+from notifications.services import customer_message, notify_customer
 from subscriptions.deeplinks import APPS, BOT_APPS, app_open_url
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url, subscription_links
@@ -231,14 +231,6 @@ def subscription_expired_message(*, subscription: Subscription) -> OutboxMessage
             # As the database returns it (UTC), whatever zone the caller's `now` was in.
             dedupe_key=f"expired:{subscription.pk}:{subscription.expires_at.astimezone(UTC)}",
         )
-
-
-def notify_subscription_expired(*, subscription: Subscription) -> None:
-    """Queue ``subscription_expired_message`` for `subscription` (read afresh)."""
-    subscription = Subscription.objects.select_related("customer", "tariff").get(pk=subscription.pk)
-    message = subscription_expired_message(subscription=subscription)
-    if message is not None:
-        outbox_queue([message])
 
 
 KIND_TRAFFIC = "subscription-traffic"

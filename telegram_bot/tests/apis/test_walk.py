@@ -14,13 +14,14 @@ from accounts.tests.factories import CustomerFactory
 from nodes.models import NodeHealth
 from nodes.tests.factories import REALITY_INBOUND, NodeFactory
 from notifications.models import OutboxMessage
+from notifications.services import outbox_queue
 from subscriptions.deeplinks import APPS
-from subscriptions.models import SubscriptionStatus
+from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.notifications import (
     notify_keys_moved,
     notify_keys_ready,
-    notify_subscription_expired,
     notify_subscription_reminder,
+    subscription_expired_message,
 )
 from subscriptions.tests.factories import DeviceFactory
 from telegram_bot.tests.conftest import buttons, subscription_for
@@ -173,8 +174,17 @@ def notifications(ids: dict) -> list[str]:
     notify_keys_moved(subscription=ids["sub"])
     notify_subscription_reminder(subscription=ids["sub"], reminder="3d")
     notify_subscription_reminder(subscription=ids["trial"], reminder="1d")
-    notify_subscription_expired(subscription=ids["ended"])
-    notify_subscription_expired(subscription=ids["trial"])
+    # What the expiry sweep queues for each ended subscription.
+    outbox_queue(
+        [
+            subscription_expired_message(
+                subscription=Subscription.objects.select_related("customer", "tariff").get(
+                    pk=ids[name].pk
+                )
+            )
+            for name in ("ended", "trial")
+        ]
+    )
     messages = OutboxMessage.objects.filter(customer=customer, pk__gt=last).order_by("pk")
     assert len(messages) == 7
     out = []
