@@ -140,14 +140,17 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
     statuses = [status for status, weight in weights for _ in range(weight)]
     prices = {tariff.pk: tariff.price for tariff in tariffs}
     rows = []
+    numbers: dict[int, int] = {}  # each customer's payments numbered 1, 2, 3 …
     for i in range(payments):
         sub_id, customer_id, tariff_id = subs[i % len(subs)]
+        numbers[customer_id] = numbers.get(customer_id, 0) + 1
         created = now - timedelta(seconds=rnd.randrange(120 * 86400))
         status = rnd.choice(statuses)
         paid = status in (PaymentStatus.PAID, PaymentStatus.REFUNDED)
         rows.append(
             Payment(
                 customer_id=customer_id,
+                number=numbers[customer_id],
                 tariff_id=tariff_id,
                 subscription_id=sub_id if paid else None,
                 provider=rnd.choice(["robokassa", "robokassa", "freekassa", "manual"]),

@@ -391,6 +391,7 @@ def seed(*, payments: int, nodes: int) -> dict[str, list[int]]:
     created = Payment.objects.bulk_create(
         Payment(
             customer=customer,
+            number=1,  # each benchmark customer makes one payment
             tariff=tariff,
             subscription=renewal_of.get(customer.pk),
             provider="robokassa" if i % 2 else "freekassa",

@@ -21,6 +21,9 @@ class Payment(BaseModel):
     customer = models.ForeignKey(
         "accounts.Customer", on_delete=models.PROTECT, related_name="payments"
     )
+    # The customer's own numbering (1, 2, 3 … per customer, by creation): how messages to the
+    # customer name the payment ("Payment 3"); the id stays the providers' and operators' one.
+    number = models.PositiveIntegerField(editable=False)
     tariff = models.ForeignKey(
         "subscriptions.Tariff", on_delete=models.PROTECT, related_name="payments"
     )
@@ -70,6 +73,9 @@ class Payment(BaseModel):
                 name="payment_one_pending_new_checkout",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_non_negative"),
+            models.UniqueConstraint(
+                fields=["customer", "number"], name="payment_number_per_customer"
+            ),
             models.UniqueConstraint(
                 fields=["provider", "provider_ref"],
                 condition=~Q(provider_ref=""),

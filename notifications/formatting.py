@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import formats, timezone, translation
 from django.utils.translation import ngettext
+from django_countries import countries
 
 CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€"}
 # Signs English writes before the amount ("$4.99", "€5"); Russian writes every sign after it
@@ -76,3 +77,30 @@ def time_left(delta: timedelta, language: str | None = None) -> str:
     hours = max(1, math.ceil(seconds / 3600))
     with _language(language):
         return ngettext("%(hours)d hour", "%(hours)d hours", hours) % {"hours": hours}
+
+
+_FLAG_BASE = 0x1F1E6  # REGIONAL INDICATOR SYMBOL LETTER A: two of them draw a flag
+
+
+def country_flag(code: str) -> str:
+    """The flag emoji of a 2-letter ISO 3166 code ("DE" → "🇩🇪"); "" for anything else."""
+    code = (code or "").strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
+        return ""
+    return "".join(chr(_FLAG_BASE + ord(letter) - ord("A")) for letter in code)
+
+
+def country_name(code: str, language: str | None = None) -> str:
+    """A country's name in `language` ("NL" → "Netherlands" / "Нидерланды"), from
+    django-countries' catalogues; the code itself when it names no country."""
+    code = (code or "").strip().upper()
+    with _language(language):
+        return str(countries.name(code)) or code
+
+
+def country_label(code: str, language: str | None = None) -> str:
+    """How a customer sees a country: "🇳🇱 Netherlands" / "🇳🇱 Нидерланды"."""
+    code = (code or "").strip().upper()
+    with _language(language):
+        name = str(countries.name(code))
+    return f"{country_flag(code)} {name}" if name else code

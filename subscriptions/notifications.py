@@ -18,7 +18,6 @@ from notifications.services import customer_message, notify_customer
 from subscriptions.deeplinks import APPS, BOT_APPS, app_open_url
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_feed_url, subscription_links
-from subscriptions.vless import node_place
 
 KIND_REMINDER = "subscription-reminder"
 KIND_EXPIRED = "subscription-expired"
@@ -28,7 +27,7 @@ def _keys_text(subscription: Subscription, headline: str) -> str:
     links = subscription_links(subscription=subscription)
     lines = [f"<b>{escape(headline)}</b>", ""]
     for key in links:
-        lines.append(escape(node_place(location=key.location, country=key.country)))
+        lines.append(escape(key.place))
         lines.append(f"<code>{escape(key.link)}</code>")
         lines.append("")
     lines.append(

@@ -29,8 +29,9 @@ from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES, inbound_flow
 from nodes.services.keys import key_sub_id
 from notifications import texts
+from notifications.formatting import country_flag, country_name
 from subscriptions.models import Device, Subscription, SubscriptionStatus, Tariff
-from subscriptions.vless import VlessLinkError, vless_link_build, vless_remark
+from subscriptions.vless import VlessLinkError, vless_link_build
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +41,24 @@ FEED_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 @dataclass(frozen=True)
 class KeyLink:
-    node_name: str
-    location: str
-    country: str
+    node_name: str  # the operator's name: internal, never shown to the customer
+    place: str  # what the customer sees ("🇩🇪 Frankfurt"), also the link's remark
     health: str
     link: str
+
+
+def node_place(*, location: str = "", country: str = "", language: str | None = None) -> str:
+    """Where a node is, as customers see it: "🇩🇪 Frankfurt" (flag and city), or the flag and
+    the country's name in `language` when the node has no city ("🇩🇪 Germany").
+
+    The operator's node name ("de-frankfurt-1") stays internal: it is never part of this.
+    With neither a city nor a country, "🌐 VPN".
+    """
+    # Control characters would survive percent-encoding but garble client apps' lists.
+    city = " ".join("".join(ch if ch.isprintable() else " " for ch in location).split())
+    flag = country_flag(country)
+    place = city or (country_name(country, language) if flag else "")
+    return " ".join(part for part in (flag, place) if part) or "🌐 VPN"
 
 
 def subscription_feed_url(*, subscription: Subscription) -> str:
@@ -77,8 +91,14 @@ def subscription_links(*, subscription: Subscription) -> list[KeyLink]:
     Built from our database (the node's cached inbound), never by asking a panel, so the
     feed answers even when every panel is away. A node whose inbound was never fetched
     yet is skipped (it gets a link after its first health check).
+
+    Each link is named by its node's place in the customer's language (``node_place``);
+    two nodes in one place read "🇩🇪 Frankfurt" and "🇩🇪 Frankfurt 2", so an app's list
+    tells them apart without showing the operator's node names.
     """
+    language = subscription.customer.language
     links = []
+    seen: dict[str, int] = {}
     for key in _keys_for_links(subscription):
         node = key.node
         inbound = node.inbound_cache or {}
@@ -87,6 +107,10 @@ def subscription_links(*, subscription: Subscription) -> list[KeyLink]:
         host = node.public_host or urlsplit(node.panel_url).hostname or ""
         port = node.public_port or inbound.get("port") or 443
         key.subscription = subscription  # key_sub_id reads it: no query per key
+        place = node_place(location=node.location, country=node.country, language=language)
+        seen[place] = seen.get(place, 0) + 1
+        if seen[place] > 1:
+            place = f"{place} {seen[place]}"
         try:
             link = vless_link_build(
                 client_uuid=str(subscription.client_uuid),
@@ -94,9 +118,7 @@ def subscription_links(*, subscription: Subscription) -> list[KeyLink]:
                 port=int(port),
                 stream_settings=inbound.get("stream_settings") or {},
                 protocol_settings=inbound.get("settings") or {},
-                remark=vless_remark(
-                    node_name=node.name, location=node.location, country=node.country
-                ),
+                remark=place,
                 flow=inbound_flow(inbound=inbound),
                 # The panel client's subId seeds the REALITY spx, as 3x-ui's own feed does.
                 client_key=key_sub_id(key=key),
@@ -104,15 +126,7 @@ def subscription_links(*, subscription: Subscription) -> list[KeyLink]:
         except VlessLinkError as exc:
             logger.warning("node %s: cannot build a link: %s", node.name, exc)
             continue
-        links.append(
-            KeyLink(
-                node_name=node.name,
-                location=node.location,
-                country=node.country,
-                health=node.health,
-                link=link,
-            )
-        )
+        links.append(KeyLink(node_name=node.name, place=place, health=node.health, link=link))
     return links
 
 

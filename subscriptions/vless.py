@@ -70,9 +70,6 @@ _FINALMASK_UDP_TYPES = frozenset(
     {"salamander", "mkcp-legacy", "xdns", "xicmp", "noise", "header-custom", "realm"}
 )
 
-_FLAG_BASE = 0x1F1E6  # REGIONAL INDICATOR SYMBOL LETTER A
-_REMARK_SEPARATOR = " · "
-
 
 class VlessLinkError(ValueError):
     """Raised instead of returning a link a client could not use (or could not parse)."""
@@ -461,7 +458,8 @@ def vless_link_build(
     ``flow`` is the client's flow; it is emitted only where 3x-ui emits it. ``client_key``
     seeds the reality ``spx``: pass the panel client's subId (3x-ui's choice; ours is per
     node, ``nodes.services.keys.key_sub_id``), else its email. ``remark`` is used verbatim
-    (see ``vless_remark``); empty means no fragment.
+    (``subscriptions.selectors.node_place``: what client apps show as the server's name);
+    empty means no fragment.
 
     Query keys are sorted and escaped like Go's ``url.Values.Encode``, so for the same inputs
     the link is byte-identical to 3x-ui v3.5+'s subscription output (3x-ui picks a random
@@ -552,48 +550,3 @@ def vless_link_parse(link: str) -> tuple[str, str, int, dict[str, str], str]:
             raise VlessLinkError(f"vless link repeats query parameter {key!r}")
         params[key] = value
     return unquote(userinfo), host, int(port_text), params, unquote(fragment)
-
-
-def _country_flag(country: str) -> str:
-    code = country.strip().upper()
-    if len(code) != 2 or not code.isascii() or not code.isalpha():
-        return ""  # a remark is cosmetic: an unknown code just means no flag
-    return "".join(chr(_FLAG_BASE + ord(letter) - ord("A")) for letter in code)
-
-
-def _remark_clean(text: str) -> str:
-    # Control characters would survive percent-encoding but garble client UIs.
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-
-
-def vless_remark(*, node_name: str, location: str = "", country: str = "", email: str = "") -> str:
-    """A human-readable remark for a key, e.g. ``"🇩🇪 Frankfurt · s42"``.
-
-    Client apps show the remark as the server's name, so it leads with the country flag (from
-    a 2-letter ISO code), then the location and the node name (either is dropped when it
-    already contains the other, so "Frankfurt" + "Frankfurt 2" reads "Frankfurt 2"), then the
-    panel email, which tells support which key a screenshot shows. Parts are joined by " · ".
-    """
-    name = _remark_clean(node_name)
-    place = _remark_clean(location)
-    if name and place:
-        if place.casefold() in name.casefold():
-            place = ""
-        elif name.casefold() in place.casefold():
-            name = ""
-    parts = [part for part in (place, name, _remark_clean(email)) if part]
-    text = _REMARK_SEPARATOR.join(parts)
-    flag = _country_flag(country)
-    if flag:
-        return f"{flag} {text}" if text else flag
-    return text
-
-
-def node_place(*, location: str = "", country: str = "") -> str:
-    """Where a node is, as customers see it: "🇩🇪 Frankfurt" (flag and city).
-
-    The operator's node name ("de-frankfurt-1") stays internal: it is never part of this.
-    With neither a city nor a country, "🌐 VPN".
-    """
-    parts = [part for part in (_country_flag(country), _remark_clean(location)) if part]
-    return " ".join(parts) or "🌐 VPN"

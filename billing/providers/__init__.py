@@ -19,7 +19,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils import translation
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext
 
 from billing.exceptions import ProviderNotConfiguredError
 from billing.providers.base import (
@@ -39,6 +41,7 @@ __all__ = [
     "ReceiptItem",
     "params_from_request_data",
     "provider_get",
+    "provider_label",
     "providers_enabled",
 ]
 
@@ -46,6 +49,17 @@ __all__ = [
 def providers_enabled() -> list[str]:
     """Codes of the configured providers, in settings order (what the bot offers)."""
     return list(_registry())
+
+
+def provider_label(code: str, language: str) -> str:
+    """A payment method as the customer sees it: what they pay with, then the provider
+    ("💳 Card, SBP · Robokassa" / "💳 Карта, СБП · Robokassa"); just the provider's name
+    when it does not say what it takes."""
+    provider = provider_get(code)
+    if not provider.pays_with:
+        return provider.title
+    with translation.override(language):
+        return f"💳 {gettext(provider.pays_with)} · {provider.title}"
 
 
 @cache

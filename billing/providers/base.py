@@ -171,7 +171,10 @@ class PaymentProvider(abc.ABC):
     """One payment provider. Subclasses are configured via ``settings.BILLING_PROVIDERS``."""
 
     code: ClassVar[str]
-    title: ClassVar[str]
+    title: ClassVar[str]  # the provider's own name, shown to operators and under `pays_with`
+    # What the customer pays with through this provider, as an English message id marked
+    # with ``gettext_noop`` and translated when shown (``provider_label``): "Card, SBP".
+    pays_with: ClassVar[str] = ""
 
     @abc.abstractmethod
     def checkout_create(self, *, request: CheckoutRequest) -> CheckoutSession:

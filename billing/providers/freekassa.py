@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_noop
 
 from billing.exceptions import WebhookVerificationError
 from billing.providers.base import (
@@ -52,6 +53,7 @@ class FreeKassaProvider(PaymentProvider):
 
     code = "freekassa"
     title = "FreeKassa"
+    pays_with = gettext_noop("Card, SBP")
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from decimal import Decimal
 from urllib.parse import quote_plus, urlencode
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_noop
 
 from billing.exceptions import CheckoutError, WebhookVerificationError
 from billing.providers.base import (
@@ -62,6 +63,7 @@ class RobokassaProvider(PaymentProvider):
 
     code = "robokassa"
     title = "Robokassa"
+    pays_with = gettext_noop("Card, SBP")
 
     def __init__(
         self,

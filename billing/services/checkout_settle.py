@@ -79,8 +79,8 @@ def checkout_settle(*, payment: Payment, subscription_id: int | None) -> None:
                     customer=customer,
                     payment=payment,
                     kind=KIND_CHECKOUT_PAID,
-                    text=_("✅ Paid: %(tariff)s — %(amount)s (payment #%(payment)s).")
-                    % {"tariff": name, "amount": amount, "payment": payment.pk},
+                    text=_("✅ Paid: %(tariff)s — %(amount)s (payment %(payment)s).")
+                    % {"tariff": name, "amount": amount, "payment": payment.number},
                 )
             )
         for sibling in siblings:
@@ -93,9 +93,9 @@ def checkout_settle(*, payment: Payment, subscription_id: int | None) -> None:
                     kind=KIND_CHECKOUT_SUPERSEDED,
                     text=_(
                         "✅ This purchase is already paid: %(tariff)s — %(amount)s "
-                        "(payment #%(payment)s). This payment link is no longer needed."
+                        "(payment %(payment)s). This payment link is no longer needed."
                     )
-                    % {"tariff": name, "amount": amount, "payment": payment.pk},
+                    % {"tariff": name, "amount": amount, "payment": payment.number},
                 )
             )
     outbox_queue(edits)

@@ -64,10 +64,10 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             # The money was taken, so the days are credited; but the keys stay disabled and
             # the nodes layer sends no keys: say so, and how to reach support.
             message = _(
-                "✅ Payment #%(payment)s received: %(amount)s.\n"
+                "✅ Payment %(payment)s received: %(amount)s.\n"
                 "⛔ Your account is blocked, so your VPN keys are disabled and no keys will be "
-                "sent. The paid days are added to your subscription “%(tariff)s” (until "
-                "%(expires)s); its keys work again if the block is lifted."
+                "sent. The paid days are added to %(title)s (until %(expires)s); its keys "
+                "work again if the block is lifted."
             )
             contact = support_contact()
             if contact:
@@ -85,26 +85,21 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
         elif subscription.keys_notified_at:
             # A renewal: the keys the customer has keep working, nothing else arrives.
             message = _(
-                "✅ Payment #%(payment)s received: %(amount)s.\n"
-                "Your subscription “%(tariff)s” is extended until %(expires)s.\n"
+                "✅ Payment %(payment)s received: %(amount)s.\n"
+                "%(title)s is extended until %(expires)s.\n"
                 "Your keys and subscription URL stay the same."
             )
         else:
             message = _(
-                "✅ Payment #%(payment)s received: %(amount)s.\n"
-                "Your subscription “%(tariff)s” is active until %(expires)s.\n"
+                "✅ Payment %(payment)s received: %(amount)s.\n"
+                "%(title)s is active until %(expires)s.\n"
                 "Your connection keys will follow in a separate message."
             )
         text = message % {
-            "payment": payment.pk,
+            "payment": payment.number,
             "amount": money_format(payment.amount, payment.currency),
-            "tariff": escape(
-                tariff_name(
-                    name=payment.tariff.name,
-                    name_en=payment.tariff.name_en,
-                    language=customer.language,
-                )
-            ),
+            # Named as every message names it, by the tariff it now runs on.
+            "title": subscription_title_of(subscription, language=customer.language),
             "expires": date_format(subscription.expires_at),
         }
         to_customer = customer_message(
@@ -149,8 +144,8 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
 def _notify_refunded(*, payment: Payment, subscription: Subscription | None, now: datetime) -> None:
     customer = payment.customer
     with translation.override(_language(customer.language)):
-        text = _("Payment #%(payment)s of %(amount)s has been refunded.") % {
-            "payment": payment.pk,
+        text = _("Payment %(payment)s of %(amount)s has been refunded.") % {
+            "payment": payment.number,
             "amount": money_format(payment.amount, payment.currency),
         }
         if subscription is not None:

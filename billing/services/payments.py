@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -72,6 +73,7 @@ def payment_create(
         description = _payment_description(tariff=tariff, language=customer.language)
     payment = Payment(
         customer=customer,
+        number=payment_number_next(customer_id=customer.pk),
         tariff=tariff,
         subscription=subscription,
         provider=provider,
@@ -99,6 +101,19 @@ def payment_create(
         },
     )
     return payment
+
+
+def payment_number_next(*, customer_id: int) -> int:
+    """The number for the customer's next payment; call it in the creating transaction.
+
+    The customer's row is locked first, so two payments made at once for one customer get 1
+    and 2, never 1 and 1; the unique constraint ``payment_number_per_customer`` backs it up.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("payment_number_next must run inside a transaction")
+    Customer.objects.select_for_update().filter(pk=customer_id).values_list("pk").first()
+    last = Payment.objects.filter(customer_id=customer_id).aggregate(last=Max("number"))
+    return (last["last"] or 0) + 1
 
 
 def payment_create_check(
@@ -406,6 +421,7 @@ def payment_manual_create(
         )
     payment = Payment(
         customer=customer,
+        number=payment_number_next(customer_id=customer.pk),
         tariff=tariff,
         subscription=subscription,
         provider=MANUAL_PROVIDER,

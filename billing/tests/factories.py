@@ -1,9 +1,17 @@
 import factory
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from billing.models import Payment, WebhookEvent, WebhookEventStatus
 from subscriptions.tests.factories import TariffFactory
+
+
+def _next_number(customer) -> int:
+    if customer.pk is None:  # built, not saved
+        return 1
+    last = Payment.objects.filter(customer=customer).aggregate(n=Max("number"))["n"]
+    return (last or 0) + 1
 
 
 class PaymentFactory(factory.django.DjangoModelFactory):
@@ -23,6 +31,8 @@ class PaymentFactory(factory.django.DjangoModelFactory):
         factory.SelfAttribute("subscription.tariff"),
         factory.SubFactory(TariffFactory),
     )
+    # The customer's next number, as `payment_create` assigns it.
+    number = factory.LazyAttribute(lambda o: _next_number(o.customer))
     provider = "robokassa"
     amount = factory.SelfAttribute("tariff.price")
     currency = "RUB"

@@ -100,6 +100,15 @@ def _keys_short(subscription: Subscription, keys: list[NodeClient]) -> bool:
     return subscription.node_count == 0 or len(_keys_serving(keys)) < subscription.node_count
 
 
+def _keys_surplus(subscription: Subscription, keys: list[NodeClient]) -> list[NodeClient]:
+    """The serving keys beyond the tariff's number of nodes (the newest ones), which leave
+    their panels: a renewal onto a tariff with fewer nodes. "Every node" has no surplus."""
+    if subscription.status != SubscriptionStatus.ACTIVE or subscription.node_count == 0:
+        return []
+    serving = sorted(_keys_serving(keys), key=lambda key: key.pk or 0)
+    return serving[subscription.node_count :]
+
+
 def subscription_keys_converge_in_lock(
     *,
     subscription: Subscription,
@@ -181,6 +190,10 @@ def subscription_keys_converge_in_lock(
                     key.sync_state = SyncState.REMOVING
                     moved_from.append(key)
 
+    surplus = _keys_surplus(subscription, keys)
+    for key in surplus:
+        key.sync_state = SyncState.REMOVING
+
     changed = list(created)
     for key in keys:
         if key in created:
@@ -206,6 +219,15 @@ def subscription_keys_converge_in_lock(
         )
         changed.append(key)
 
+    for old in surplus:
+        audit_log_write(
+            event_type=AuditEvent.KEY_REMOVED,
+            obj=old,
+            actor_label="system",
+            customer_id=subscription.customer_id,
+            message=reason
+            or f"{old.node.name}: more keys than the tariff's {subscription.node_count}",
+        )
     for old in moved_from:
         audit_log_write(
             event_type=AuditEvent.KEY_MOVED,

@@ -40,9 +40,17 @@ from subscriptions.services.traffic_resets import (
     subscription_traffic_reset_schedule,
     subscription_traffic_zero_in_lock,
 )
+from subscriptions.traffic_periods import traffic_reset_next
 
 # What a renewal with another tariff changes (`subscription_extend`).
-TARIFF_FIELDS = ("tariff", "device_limit", "hwid_device_limit", "traffic_limit_bytes")
+TARIFF_FIELDS = (
+    "tariff",
+    "device_limit",
+    "hwid_device_limit",
+    "traffic_limit_bytes",
+    "node_count",
+    "traffic_reset",
+)
 
 
 def _locked(subscription: Subscription) -> Subscription:
@@ -161,6 +169,15 @@ def subscription_extend(
         subscription.device_limit = tariff.device_limit
         subscription.hwid_device_limit = tariff.hwid_device_limit
         subscription.traffic_limit_bytes = tariff.traffic_limit_bytes
+        # The new tariff's number of nodes: the converge below places the keys it lacks,
+        # or takes the surplus ones off their panels.
+        subscription.node_count = tariff.node_count
+        if subscription.traffic_reset != tariff.traffic_reset:
+            # The new period counts from the term's start, as a new subscription's does.
+            subscription.traffic_reset = tariff.traffic_reset
+            subscription.traffic_reset_next_at = traffic_reset_next(
+                period=tariff.traffic_reset, anchor=subscription.started_at, after=now
+            )
     subscription.save(
         update_fields=[
             *(TARIFF_FIELDS if switched else ()),

@@ -21,7 +21,6 @@ from subscriptions.vless import (
     stream_settings_parse,
     vless_link_build,
     vless_link_parse,
-    vless_remark,
 )
 
 UUID = "b831381d-6324-4d53-ad4f-8cda48b30811"
@@ -524,31 +523,9 @@ class TestAddressAndRemark:
         assert query(link)["path"] == "/a b?c=d&e"
 
 
-class TestRemarkHelper:
-    @pytest.mark.parametrize(
-        ("kwargs", "want"),
-        [
-            ({"node_name": "Frankfurt", "country": "de", "email": "s42"}, "🇩🇪 Frankfurt · s42"),
-            (
-                {"node_name": "fra-1", "location": "Frankfurt", "country": "DE", "email": "s42"},
-                "🇩🇪 Frankfurt · fra-1 · s42",
-            ),
-            (
-                {"node_name": "Frankfurt 2", "location": "frankfurt", "country": "DE"},
-                "🇩🇪 Frankfurt 2",
-            ),
-            ({"node_name": "NL", "location": "Amsterdam, NL", "country": "nl"}, "🇳🇱 Amsterdam, NL"),
-            ({"node_name": "node", "country": "XYZ"}, "node"),
-            ({"node_name": "node", "country": "1a"}, "node"),
-            ({"node_name": "  a\n b\t", "email": "s1"}, "a b · s1"),
-            ({"node_name": "", "country": "fi"}, "🇫🇮"),
-        ],
-    )
-    def test_remark(self, kwargs, want):
-        assert vless_remark(**kwargs) == want
-
-    def test_remark_survives_a_link(self):
-        remark = vless_remark(node_name="Helsinki", country="FI", email="s7")
+class TestRemark:
+    def test_a_remark_survives_a_link(self):
+        remark = "🇫🇮 Helsinki 2"
         assert vless_link_parse(build(stream_for("tcp", "none"), remark=remark))[4] == remark
 
 

@@ -177,7 +177,7 @@ def buy_providers_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboar
     rows = [
         [
             _button(
-                provider.title,
+                provider.label,
                 buy_provider_data(offer.tariff.id, target_id, provider.code, offer.country),
             )
         ]

@@ -15,6 +15,7 @@ from notifications.callbacks import (
     subscription_country_data,
     subscription_data,
 )
+from notifications.formatting import country_label
 from telegram_bot.bot import texts, texts_checkout
 from telegram_bot.bot.keyboards import back_to_menu_button
 
@@ -87,7 +88,7 @@ def country_menu_keyboard(*, language: str, choice: "CountryChoice") -> InlineKe
     rows = [
         [
             InlineKeyboardButton(
-                ("✓ " if code == choice.country else "") + texts_checkout.country_label(code),
+                ("✓ " if code == choice.country else "") + country_label(code, language),
                 callback_data=subscription_country_data(choice.subscription_id, code),
             )
         ]
@@ -110,7 +111,7 @@ def buy_countries_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboar
     rows = [
         [
             InlineKeyboardButton(
-                texts_checkout.country_label(code),
+                country_label(code, language),
                 callback_data=buy_tariff_data(offer.tariff.id, None, code),
             )
         ]

@@ -15,7 +15,7 @@ from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from accounts.models import Customer
-from billing.providers import provider_get, providers_enabled
+from billing.providers import provider_label, providers_enabled
 from core.qr import qr_png
 from nodes.models import NodeClient
 from nodes.selectors import LIVE_KEY_STATES
@@ -25,6 +25,7 @@ from subscriptions.models import GIB, Subscription, SubscriptionStatus, Tariff
 from subscriptions.selectors import (
     DeviceRemovals,
     device_removals_get,
+    node_place,
     subscription_devices,
     subscription_expiry_after_extend,
     subscription_feed_url,
@@ -33,7 +34,6 @@ from subscriptions.selectors import (
     trial_tariff_get,
 )
 from subscriptions.services.countries import tariff_countries
-from subscriptions.vless import node_place
 
 # How long the bot trusts its answer to "is a free trial on offer?" (it is asked on every
 # main menu; an operator's change to the trial tariff shows within this time).
@@ -54,7 +54,7 @@ class TariffInfo:
 @dataclass(frozen=True)
 class ProviderInfo:
     code: str
-    title: str
+    label: str  # what the customer pays with, and the provider (``provider_label``)
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,11 @@ class Checkout:
     """A pending payment and the link that pays it."""
 
     payment_id: int
+    payment_number: int  # the customer's own (Payment.number), what messages show
     url: str
     amount: Decimal
     currency: str
-    provider_title: str
+    provider_label: str
     tariff: TariffInfo
     target: RenewalTarget | None
     expires_after: datetime | None
@@ -201,9 +202,9 @@ def tariff_info(tariff: Tariff, language: str) -> TariffInfo:
     )
 
 
-def providers_get() -> tuple[ProviderInfo, ...]:
-    """The configured payment methods, in settings order."""
-    return tuple(ProviderInfo(code, provider_get(code).title) for code in providers_enabled())
+def providers_get(language: str) -> tuple[ProviderInfo, ...]:
+    """The configured payment methods, in settings order, named for the customer."""
+    return tuple(ProviderInfo(code, provider_label(code, language)) for code in providers_enabled())
 
 
 def _on_sale() -> Q:
@@ -288,7 +289,7 @@ def buy_options_get(
         if len(running) > 1:
             return BuyOptions(
                 tariffs=(),
-                providers=providers_get(),
+                providers=providers_get(language),
                 target=None,
                 choices=tuple(renewal_target(s, language, now) for s in running),
             )
@@ -299,14 +300,14 @@ def buy_options_get(
         if renewal:
             return BuyOptions(
                 tariffs=tuple(tariff_info(t, language) for t in renewal),
-                providers=providers_get(),
+                providers=providers_get(language),
                 target=renewal_target(subscription, language, now),
             )
         if subscription_id is not None:
             refused = "gone"
     return BuyOptions(
         tariffs=tuple(tariff_info(t, language) for t in tariffs),
-        providers=providers_get(),
+        providers=providers_get(language),
         target=None,
         refused=refused,
     )
@@ -353,7 +354,7 @@ def buy_offer_get(
     countries = () if subscription is not None else tuple(tariff_countries(tariff=tariff))
     return BuyOffer(
         tariff=tariff_info(tariff, language),
-        providers=providers_get(),
+        providers=providers_get(language),
         target=target,
         expires_after=expires_after,
         countries=countries if len(countries) > 1 else (),
@@ -392,7 +393,7 @@ def _card(subscription: Subscription, language: str, now: datetime) -> Subscript
         status = SubscriptionStatus.EXPIRED
     locations = tuple(
         dict.fromkeys(
-            node_place(location=key.node.location, country=key.node.country)
+            node_place(location=key.node.location, country=key.node.country, language=language)
             for key in subscription.live_keys
         )
     )
@@ -452,7 +453,7 @@ def subscription_keys_get(
         return None
     links = tuple(
         KeyInfo(
-            place=node_place(location=key.location, country=key.country),
+            place=key.place,
             link=key.link,
         )
         for key in subscription_links(subscription=subscription)

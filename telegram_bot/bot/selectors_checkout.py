@@ -8,7 +8,7 @@ from django.db.models import Exists, Subquery
 
 from accounts.models import Customer
 from billing.models import Payment, PaymentStatus
-from notifications.texts import tariff_name
+from notifications.texts import subscription_title, tariff_name
 from subscriptions.models import Subscription
 from subscriptions.selectors import nodes_eligible
 
@@ -57,6 +57,7 @@ class CountryChoice:
     """Where a subscription's keys may live: its country ("" = any) and the offered ones."""
 
     subscription_id: int
+    title: str  # "Subscription 2 · 3 months" (``subscription_title``), HTML-escaped
     country: str
     countries: tuple[str, ...]
 
@@ -75,13 +76,24 @@ def subscription_countries_get(
         nodes_eligible(tariff=None, tariff_id=Subquery(subscription.values("tariff_id")[:1]))
         .filter(Exists(subscription))
         .exclude(country="")
-        .annotate(current=Subquery(subscription.values("country")[:1]))
-        .values_list("country", "current")
+        .annotate(
+            current=Subquery(subscription.values("country")[:1]),
+            number=Subquery(subscription.values("number")[:1]),
+            tariff_ru=Subquery(subscription.values("tariff__name")[:1]),
+            tariff_en=Subquery(subscription.values("tariff__name_en")[:1]),
+        )
+        .values_list("country", "current", "number", "tariff_ru", "tariff_en")
         .distinct()
     )
-    countries = sorted({country.upper() for country, _current in rows})
+    countries = sorted({row[0].upper() for row in rows})
     if len(countries) < 2:
         return None
+    _country, current, number, name, name_en = rows[0]
+    title = subscription_title(
+        number=number,
+        tariff=tariff_name(name=name, name_en=name_en, language=customer.language),
+        language=customer.language,
+    )
     return CountryChoice(
-        subscription_id=subscription_id, country=rows[0][1], countries=tuple(countries)
+        subscription_id=subscription_id, title=title, country=current, countries=tuple(countries)
     )

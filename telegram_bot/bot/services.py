@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Customer
 from billing.models import Payment
-from billing.providers import provider_get
+from billing.providers import provider_label
 from billing.services.checkout import checkout_message_set, checkout_payment_get
 from billing.services.payments import payment_checkout_url
 from core.exceptions import ApplicationError
@@ -66,10 +66,11 @@ def checkout_start(
     language = customer.language
     return Checkout(
         payment_id=payment.pk,
+        payment_number=payment.number,
         url=url,
         amount=payment.amount,
         currency=payment.currency,
-        provider_title=provider_get(provider).title,
+        provider_label=provider_label(provider, customer.language),
         tariff=tariff_info(tariff, language),
         target=renewal_target(subscription, language, now) if subscription else None,
         expires_after=(

@@ -30,6 +30,7 @@ from notifications.texts import (  # noqa: F401 - re-exported: shared with notif
     button_open_page,
     button_renew,
     button_support,
+    subscription_title,
     support_contact,
     support_url,
     tariff_name,
@@ -145,8 +146,12 @@ def buy_tariffs(*, language: str, options: "BuyOptions", notice: str = "") -> st
         target = options.target
         if target is not None:
             parts.append(
-                _("<b>🔄 Renew subscription #%(number)s “%(tariff)s”</b>")
-                % {"number": target.id, "tariff": escape(target.tariff_name)}
+                _("<b>🔄 Renew: %(title)s</b>")
+                % {
+                    "title": subscription_title(
+                        number=target.number, tariff=target.tariff_name, language=language
+                    )
+                }
             )
             if target.running:
                 parts.append(
@@ -187,8 +192,15 @@ def buy_providers(*, language: str, offer: "BuyOffer") -> str:
         parts = [_tariff_block(offer.tariff)]
         if offer.target is not None and offer.expires_after is not None:
             parts.append(
-                _("This renews subscription #%(number)s: it will then run until %(date)s.")
-                % {"number": offer.target.id, "date": date_format(offer.expires_after)}
+                _("Renewal: %(title)s, then running until %(date)s.")
+                % {
+                    "title": subscription_title(
+                        number=offer.target.number,
+                        tariff=offer.target.tariff_name,
+                        language=language,
+                    ),
+                    "date": date_format(offer.expires_after),
+                }
             )
         parts.append(_("Choose a payment method:"))
         return "\n\n".join(parts)
@@ -205,18 +217,25 @@ def buy_checkout(*, language: str, checkout: "Checkout") -> str:
     """The payment created: what it is for, what happens after paying, how long the link lives."""
     with translation.override(language):
         parts = [
-            _("<b>💳 Payment #%(number)s</b>") % {"number": checkout.payment_id},
-            _("%(tariff)s — %(amount)s, via %(provider)s")
+            _("<b>💳 Payment %(number)s</b>") % {"number": checkout.payment_number},
+            _("%(tariff)s — %(amount)s, %(method)s")
             % {
                 "tariff": escape(checkout.tariff.name),
                 "amount": money_format(checkout.amount, checkout.currency),
-                "provider": escape(checkout.provider_title),
+                "method": escape(checkout.provider_label),
             },
         ]
         if checkout.target is not None and checkout.expires_after is not None:
             parts.append(
-                _("After payment, subscription #%(number)s will run until %(date)s.")
-                % {"number": checkout.target.id, "date": date_format(checkout.expires_after)}
+                _("After payment: %(title)s, running until %(date)s.")
+                % {
+                    "title": subscription_title(
+                        number=checkout.target.number,
+                        tariff=checkout.target.tariff_name,
+                        language=language,
+                    ),
+                    "date": date_format(checkout.expires_after),
+                }
             )
             parts.append(
                 _(

@@ -8,20 +8,12 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from notifications.formatting import date_format
+from notifications.formatting import country_label, date_format
+from notifications.texts import subscription_title
 
 if TYPE_CHECKING:
     from telegram_bot.bot.selectors import BuyOffer, BuyOptions, RenewalTarget
     from telegram_bot.bot.selectors_checkout import CountryChoice, Purchase
-
-_FLAG_BASE = 0x1F1E6  # REGIONAL INDICATOR SYMBOL LETTER A: two of them draw a flag
-
-
-def country_label(code: str) -> str:
-    """ "🇳🇱 NL": the flag and the ISO 3166 code (no country names in the catalogs yet)."""
-    code = code.upper()
-    flag = "".join(chr(_FLAG_BASE + ord(c) - ord("A")) for c in code if "A" <= c <= "Z")
-    return f"{flag} {code}" if len(flag) == 2 else code
 
 
 def buy_renewal_choice(*, language: str, options: "BuyOptions") -> str:
@@ -59,10 +51,11 @@ def button_buy_new(*, language: str) -> str:
 def purchase_again(*, language: str, purchase: "Purchase") -> str:
     """An old purchase button pressed after a purchase: ask before a second one."""
     with translation.override(language):
-        return _(
-            "You already bought “%(tariff)s” (subscription #%(number)s) after this button "
-            "was shown. Buy another one?"
-        ) % {"tariff": escape(purchase.tariff_name), "number": purchase.subscription_number}
+        return _("After this button was shown you already bought %(title)s. Buy another one?") % {
+            "title": subscription_title(
+                number=purchase.subscription_number, tariff=purchase.tariff_name, language=language
+            )
+        }
 
 
 def button_purchase_again_yes(*, language: str) -> str:
@@ -89,8 +82,7 @@ def country_menu(*, language: str, choice: "CountryChoice") -> str:
         )
         return "\n\n".join(
             [
-                _("<b>🌍 Country of subscription #%(number)s</b>")
-                % {"number": choice.subscription_id},
+                _("<b>🌍 Country · %(title)s</b>") % {"title": choice.title},
                 _("Now: %(country)s.") % {"country": current},
                 _(
                     "Choose where your keys should be. They move at once; the apps that use "

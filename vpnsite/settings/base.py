@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "axes",
     # Runtime settings edited in the console (core/runtime_settings.py).
     "constance",
+    # Country names in every language (notifications.formatting.country_name).
+    "django_countries",
 ]
 
 MIDDLEWARE = [

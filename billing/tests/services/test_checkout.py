@@ -148,7 +148,7 @@ def test_paid_checkout_message_is_edited_once_and_loses_its_pay_button():
     paid(payment)  # the provider notifies again: nothing more
     edit = OutboxMessage.objects.get(kind="checkout-paid")
     assert (edit.chat_id, edit.telegram_message_id) == (customer.telegram_id, 77)
-    assert edit.text == f"✅ Paid: Month — 499\xa0₽ (payment #{payment.pk})."
+    assert edit.text == f"✅ Paid: Month — 499\xa0₽ (payment {payment.number})."
     assert edit.reply_markup is None  # no keyboard: the pay button goes
 
 
@@ -158,7 +158,7 @@ def test_paid_checkout_message_in_russian():
     payment = checkout(customer, tariff, chat_id=customer.telegram_id, message_id=77).payment
     paid(payment)
     text = OutboxMessage.objects.get(kind="checkout-paid").text
-    assert text == f"✅ Оплачено: Месяц — 499\xa0₽ (платёж №{payment.pk})."
+    assert text == f"✅ Оплачено: Месяц — 499\xa0₽ (платёж {payment.number})."
 
 
 def test_a_payment_without_a_checkout_message_edits_nothing():
@@ -182,7 +182,7 @@ def test_paying_one_method_settles_the_other_methods_payment():
     superseded = OutboxMessage.objects.get(kind="checkout-superseded")
     assert superseded.telegram_message_id == 6
     assert superseded.text.startswith("✅ This purchase is already paid: Month — 499\xa0₽")
-    assert f"(payment #{robokassa.pk})" in superseded.text
+    assert f"(payment {robokassa.number})" in superseded.text
     assert OutboxMessage.objects.get(kind="checkout-paid").telegram_message_id == 5
     # Its link was already open and gets paid too: credited (late), the admins are told.
     assert paid(freekassa).late is True

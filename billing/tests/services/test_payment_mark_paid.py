@@ -35,9 +35,9 @@ def test_customer_message_in_english_with_local_expiry():
     message = OutboxMessage.objects.get(audience=OutboxAudience.CUSTOMER)
     assert message.chat_id == customer.telegram_id
     assert message.kind == "payment-paid"
-    assert f"#{payment.pk}" in message.text
+    assert f"Payment {payment.number} received" in message.text
     assert "299\xa0₽" in message.text
-    assert "“Month”" in message.text
+    assert f"Subscription {credit.payment.subscription.number} · Month is active" in message.text
     expiry = timezone.localtime(credit.payment.subscription.expires_at)
     assert str(expiry.year) in message.text
     assert "(MSK)" in message.text

@@ -6,9 +6,10 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from core.models import AuditEvent, AuditLog
 from nodes.models import Node, NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeFactory
-from subscriptions.models import SubscriptionStatus
+from subscriptions.models import SubscriptionStatus, TrafficReset
 from subscriptions.services.keys import subscription_keys_converge
 from subscriptions.services.lifecycle import (
     subscription_create,
@@ -117,3 +118,59 @@ def test_a_rolled_back_change_is_not_pushed(django_capture_on_commit_callbacks):
         except RuntimeError:
             pass
     delay.assert_not_called()
+
+
+def _serving(sub) -> list[str]:
+    return sorted(
+        sub.keys.exclude(sync_state__in=[SyncState.REMOVING, SyncState.REMOVED]).values_list(
+            "node__name", flat=True
+        )
+    )
+
+
+def test_a_renewal_onto_a_tariff_with_more_nodes_and_another_reset_takes_both(customer):
+    """A renewal paid with another tariff moves the subscription onto all of that tariff's
+    terms: its number of nodes (the missing keys are placed) and its reset period."""
+    for name in ("a", "b", "c"):
+        NodeFactory(name=name, health=NodeHealth.UP)
+    sub = subscription_create(customer=customer, tariff=TariffFactory(node_count=1))
+    assert len(_serving(sub)) == 1
+    assert sub.traffic_reset == TrafficReset.NEVER
+    assert sub.traffic_reset_next_at is None
+    now = timezone.now()
+    bigger = TariffFactory(node_count=2, traffic_reset=TrafficReset.MONTH)
+
+    sub = subscription_extend(subscription=sub, days=30, tariff=bigger, now=now)
+
+    sub.refresh_from_db()
+    assert (sub.tariff, sub.node_count, sub.traffic_reset) == (bigger, 2, TrafficReset.MONTH)
+    assert sub.traffic_reset_next_at is not None
+    assert sub.traffic_reset_next_at > now
+    assert len(_serving(sub)) == 2
+
+
+def test_a_renewal_onto_a_tariff_with_fewer_nodes_takes_the_newest_keys_off(customer):
+    for name in ("a", "b", "c"):
+        NodeFactory(name=name, health=NodeHealth.UP)
+    sub = subscription_create(customer=customer, tariff=TariffFactory(node_count=3))
+    keys = list(sub.keys.order_by("pk"))
+    assert len(keys) == 3
+    smaller = TariffFactory(node_count=1, traffic_reset=TrafficReset.NEVER)
+
+    subscription_extend(subscription=sub, days=30, tariff=smaller)
+
+    states = dict(sub.keys.values_list("pk", "sync_state"))
+    assert states[keys[0].pk] != SyncState.REMOVING  # the oldest key stays
+    assert [states[key.pk] for key in keys[1:]] == [SyncState.REMOVING, SyncState.REMOVING]
+    assert AuditLog.objects.filter(event_type=AuditEvent.KEY_REMOVED).count() == 2
+    # Converging again changes nothing: one key serves, as the tariff asks.
+    subscription_keys_converge(subscription=sub)
+    assert len(_serving(sub)) == 1
+
+
+def test_every_node_tariffs_have_no_surplus(customer):
+    for name in ("a", "b"):
+        NodeFactory(name=name, health=NodeHealth.UP)
+    sub = subscription_create(customer=customer, tariff=TariffFactory(node_count=0))
+    subscription_keys_converge(subscription=sub)
+    assert len(_serving(sub)) == 2

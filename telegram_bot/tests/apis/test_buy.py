@@ -55,8 +55,8 @@ def test_choosing_a_tariff_offers_the_configured_methods_and_a_way_back(
     assert params["text"].endswith("Choose a payment method:")
     assert "<b>Month</b> — 299\xa0₽" in params["text"]
     assert buttons(params["reply_markup"]) == [
-        ("Robokassa", f"buy:p:{month}:0:robokassa"),
-        ("FreeKassa", f"buy:p:{month}:0:freekassa"),
+        ("💳 Card, SBP · Robokassa", f"buy:p:{month}:0:robokassa"),
+        ("💳 Card, SBP · FreeKassa", f"buy:p:{month}:0:freekassa"),
         ("« Back", "buy:n"),
         ("« Menu", "menu"),
     ]
@@ -65,7 +65,9 @@ def test_choosing_a_tariff_offers_the_configured_methods_and_a_way_back(
 def test_only_configured_providers_are_offered(bot, providers, settings, tariffs, customer_en):
     settings.BILLING_PROVIDERS = {"freekassa": providers["freekassa"]}
     bot.press(f"buy:t:{tariffs['month'].pk}:0")
-    assert [text for text, _ in buttons(edit(bot)["reply_markup"])][:1] == ["FreeKassa"]
+    assert [text for text, _ in buttons(edit(bot)["reply_markup"])][:1] == [
+        "💳 Card, SBP · FreeKassa"
+    ]
     assert "Robokassa" not in str(edit(bot)["reply_markup"])
 
 
@@ -84,8 +86,8 @@ def test_each_press_on_a_method_creates_exactly_one_pending_payment(
     assert payment.customer == customer_en
     params = edit(bot)
     text = params["text"]
-    assert f"<b>💳 Payment #{payment.pk}</b>" in text
-    assert "Month — 299\xa0₽, via Robokassa" in text
+    assert f"<b>💳 Payment {payment.number}</b>" in text
+    assert "Month — 299\xa0₽, 💳 Card, SBP · Robokassa" in text
     assert "your keys arrive in this chat automatically" in text
     assert "valid for 24 hours" in text
     (pay_text, pay_url), other, menu = buttons(params["reply_markup"])
@@ -112,7 +114,7 @@ def test_buy_with_a_running_subscription_renews_it(bot, providers, tariffs, cust
     month, year = tariffs["month"].pk, tariffs["year"].pk
     bot.message("/buy")
     reply = bot.last_reply()
-    assert reply["text"].startswith(f"<b>🔄 Renew subscription #{subscription.pk} “Month”</b>")
+    assert reply["text"].startswith(f"<b>🔄 Renew: Subscription {subscription.number} · Month</b>")
     assert "the time you buy is added to that" in reply["text"]
     # Only tariffs with the subscription's limits: Family (5 devices) would not add devices.
     assert buttons(reply["reply_markup"]) == [
@@ -125,7 +127,7 @@ def test_buy_with_a_running_subscription_renews_it(bot, providers, tariffs, cust
     bot.press(f"buy:t:{year}:{subscription.pk}")
     until = subscription.expires_at + timedelta(days=365)
     assert (
-        f"This renews subscription #{subscription.pk}: it will then run until "
+        f"Renewal: Subscription {subscription.number} · Month, then running until "
         in (edit(bot)["text"])
     )
     assert ("« Back", f"buy:r:{subscription.pk}") in buttons(edit(bot)["reply_markup"])
@@ -135,7 +137,7 @@ def test_buy_with_a_running_subscription_renews_it(bot, providers, tariffs, cust
     assert payment.subscription == subscription
     assert payment.tariff_id == year
     text = edit(bot)["text"]
-    assert f"After payment, subscription #{subscription.pk} will run until" in text
+    assert f"After payment: Subscription {subscription.number} · Month, running until" in text
     assert str(until.year) in text
     assert "your keys simply keep working" in text
 
@@ -159,7 +161,7 @@ def test_renew_button_of_an_expired_subscription(bot, providers, tariffs, custom
     )
     bot.press(f"buy:r:{subscription.pk}")
     text = edit(bot)["text"]
-    assert text.startswith(f"<b>🔄 Renew subscription #{subscription.pk}")
+    assert text.startswith(f"<b>🔄 Renew: Subscription {subscription.number} · ")
     assert "once paid, it starts again from the moment of payment" in text
     bot.press(f"buy:p:{tariffs['month'].pk}:{subscription.pk}:freekassa")
     assert Payment.objects.get().subscription == subscription
@@ -260,7 +262,7 @@ def test_a_payment_press_from_before_a_restart_still_works(bot, providers, tarif
 def test_buy_in_russian(bot, providers, tariffs):
     bot.press(f"buy:p:{tariffs['month'].pk}:0:robokassa", language_code="ru")
     text = edit(bot)["text"]
-    assert "Месяц — 299\xa0₽, через Robokassa" in text
+    assert "Месяц — 299\xa0₽, 💳 Карта, СБП · Robokassa" in text
     assert "ключи автоматически придут в этот чат" in text
     assert "Срок действия ссылки на оплату: 24 часа." in text
     assert buttons(edit(bot)["reply_markup"])[0][0] == "💳 Оплатить 299\xa0₽"

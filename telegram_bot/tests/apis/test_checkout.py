@@ -26,18 +26,22 @@ def pay_link(bot) -> str:
 
 
 @pytest.mark.parametrize(
-    ("language", "payment_title"), [("en", "💳 Payment #"), ("ru", "💳 Платёж №")]
+    ("language", "payment_title"), [("en", "💳 Payment "), ("ru", "💳 Платёж ")]
 )
 def test_the_same_method_pressed_twice_shows_the_same_payment(bot, shop, language, payment_title):
+    from billing.tests.factories import PaymentFactory
+
+    other = PaymentFactory(tariff=shop["month"])  # someone else's: numbers are per customer
     month = shop["month"].pk
     bot.press(f"buy:p:{month}:0:robokassa", language_code=language)
     first_link = pay_link(bot)
     bot.press(f"buy:p:{month}:0:robokassa", language_code=language)
-    payment = Payment.objects.get()
+    payment = Payment.objects.exclude(pk=other.pk).get()
     assert payment.status == PaymentStatus.PENDING
     assert pay_link(bot) == first_link
-    assert f"InvId={payment.pk}" in first_link
-    assert f"<b>{payment_title}{payment.pk}</b>" in edit(bot)["text"]
+    assert f"InvId={payment.pk}" in first_link  # the provider's order id stays the global one
+    assert (payment.number, other.number) == (1, 1) != (payment.pk, other.pk)
+    assert f"<b>{payment_title}{payment.number}</b>" in edit(bot)["text"]
 
 
 def test_the_same_method_from_a_renewal_twice_is_one_renewal(bot, shop, customer_en):
@@ -114,14 +118,14 @@ def test_a_checkout_message_deleted_before_the_payment_is_fine(
 AGAIN = {
     "en": (
         (
-            "You already bought “Month” (subscription #{number}) after this button was shown. "
+            "After this button was shown you already bought Subscription {number} · Month. "
             "Buy another one?"
         ),
         [("Yes, buy another one", "{data}"), ("No, show my subscription", "subs:v:{pk}")],
     ),
     "ru": (
         (
-            "Вы уже купили «Месяц» (подписка №{number}) после того, как появилась эта кнопка. "
+            "После того как появилась эта кнопка, вы уже купили: Подписка {number} · Месяц. "
             "Купить ещё одну?"
         ),
         [("Да, купить ещё одну", "{data}"), ("Нет, показать мою подписку", "subs:v:{pk}")],
@@ -250,7 +254,14 @@ def test_buy_with_two_subscriptions_asks_which_to_renew(bot, shop, customer_en, 
 
     # The second one chosen: its renewal, not the first's.
     bot.press(f"buy:r:{family.pk}", language_code=language)
-    assert f"{family.pk}" in edit(bot)["text"].split("\n")[0]
+    title = {"en": "Subscription 2 · Family", "ru": "Подписка 2 · Семья"}[language]
+    assert (
+        edit(bot)["text"].split("\n")[0]
+        == {
+            "en": f"<b>🔄 Renew: {title}</b>",
+            "ru": f"<b>🔄 Продление: {title}</b>",
+        }[language]
+    )
     assert buttons(edit(bot)["reply_markup"])[0][1] == f"buy:t:{shop['family'].pk}:{family.pk}"
 
 
@@ -271,7 +282,7 @@ def test_buy_with_one_subscription_and_a_trial_renews_the_paid_one(
     paid = subscription_for(customer_en, shop["month"])
     subscription_for(customer_en, trial_tariff, is_trial=True)
     bot.message("/buy")
-    assert bot.last_reply()["text"].startswith(f"<b>🔄 Renew subscription #{paid.pk}")
+    assert bot.last_reply()["text"].startswith(f"<b>🔄 Renew: Subscription {paid.number} · ")
 
 
 def test_the_questions_stay_within_the_query_budget(bot, shop, trial_tariff, customer_en):

@@ -13,9 +13,19 @@ from telegram_bot.tests.conftest import USER_ID, buttons, edit, subscription_for
 pytestmark = pytest.mark.django_db
 
 TEXTS = {
-    "en": ("🌍 Choose a country", "✅ Your keys are moving to 🇳🇱 NL.", "Now: 🇳🇱 NL."),
-    "ru": ("🌍 Выбрать страну", "✅ Ваши ключи переезжают: 🇳🇱 NL.", "Сейчас: 🇳🇱 NL."),
+    "en": (
+        "🌍 Choose a country",
+        "✅ Your keys are moving to 🇳🇱 Netherlands.",
+        "Now: 🇳🇱 Netherlands.",
+    ),
+    "ru": (
+        "🌍 Выбрать страну",
+        "✅ Ваши ключи переезжают: 🇳🇱 Нидерланды.",
+        "Сейчас: 🇳🇱 Нидерланды.",
+    ),
 }
+# Countries by name in the customer's language (django-countries' catalogues), never a code.
+NAMES = {"en": ("🇩🇪 Germany", "🇳🇱 Netherlands"), "ru": ("🇩🇪 Германия", "🇳🇱 Нидерланды")}
 
 
 @pytest.fixture
@@ -41,15 +51,18 @@ def test_the_country_is_changed_from_the_card_and_the_keys_move(bot, tariffs, no
     bot.press(f"subs:c:{subscription.pk}")
     rows = buttons(edit(bot)["reply_markup"])
     assert rows[:2] == [
-        ("🇩🇪 DE", f"subs:cs:{subscription.pk}:DE"),
-        ("🇳🇱 NL", f"subs:cs:{subscription.pk}:NL"),
+        (NAMES[language][0], f"subs:cs:{subscription.pk}:DE"),
+        (NAMES[language][1], f"subs:cs:{subscription.pk}:NL"),
     ]
 
     bot.press(f"subs:cs:{subscription.pk}:NL")
     text = edit(bot)["text"]
     assert text.startswith(moved)
     assert now in text
-    assert buttons(edit(bot)["reply_markup"])[1] == ("✓ 🇳🇱 NL", f"subs:cs:{subscription.pk}:NL")
+    assert buttons(edit(bot)["reply_markup"])[1] == (
+        f"✓ {NAMES[language][1]}",
+        f"subs:cs:{subscription.pk}:NL",
+    )
     subscription.refresh_from_db()
     assert subscription.country == "NL"
     states = dict(subscription.keys.values_list("node__name", "sync_state"))
@@ -114,8 +127,8 @@ def test_a_new_subscription_picks_its_country_at_purchase(
     bot.press(f"buy:t:{month}:0")
     assert edit(bot)["text"].startswith(CHOOSE[language])
     assert buttons(edit(bot)["reply_markup"])[:2] == [
-        ("🇩🇪 DE", f"buy:t:{month}:0:DE"),
-        ("🇳🇱 NL", f"buy:t:{month}:0:NL"),
+        (NAMES[language][0], f"buy:t:{month}:0:DE"),
+        (NAMES[language][1], f"buy:t:{month}:0:NL"),
     ]
     bot.press(f"buy:t:{month}:0:NL")
     assert buttons(edit(bot)["reply_markup"])[0][1] == f"buy:p:{month}:0:robokassa:NL"

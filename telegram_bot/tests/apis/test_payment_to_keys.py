@@ -52,7 +52,9 @@ def test_paid_twice_gives_one_payment_message_and_one_keys_message(
     assert panel.client(panel_email(subscription, panel))["id"] == str(subscription.client_uuid)
 
     sent = bot.replies()[before:]
-    paid = [m for m in sent if m.get("text", "").startswith(f"✅ Payment #{payment.pk} received")]
+    paid = [
+        m for m in sent if m.get("text", "").startswith(f"✅ Payment {payment.number} received")
+    ]
     keys = [m for m in sent if m.get("text", "").startswith("<b>Your VPN keys are ready</b>")]
     photos = [m for m in sent if "photo" in m]
     assert (len(paid), len(keys), len(photos)) == (1, 1, 1), [m.get("text") for m in sent]

@@ -190,7 +190,7 @@ def test_qr_code_is_a_photo_made_here(bot, tariffs, customer_en):
 def test_renew_from_the_card_goes_to_the_buy_flow(bot, providers, tariffs, customer_en):
     subscription = subscription_for(customer_en, tariffs["month"])
     bot.press(f"buy:r:{subscription.pk}")
-    assert edit(bot)["text"].startswith(f"<b>🔄 Renew subscription #{subscription.pk}")
+    assert edit(bot)["text"].startswith(f"<b>🔄 Renew: Subscription {subscription.number} · ")
 
 
 @pytest.mark.parametrize("action", ["v", "k", "u", "q"])
