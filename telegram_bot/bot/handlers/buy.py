@@ -173,8 +173,7 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``buy:p:<tariff>:<sub|0>:<code>``: the checkout's one pending payment and its link
-    (Telegram Stars: its invoice, sent below the checkout message)."""
+    """``buy:p:<tariff>:<sub|0>:<code>``: the checkout's one pending payment, link/invoice."""
     purchase = await _purchase(update, context, provider_needed=True)
     if purchase is None:
         return

@@ -67,8 +67,7 @@ async def pre_checkout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stored, then credited once (the customer's "paid" message comes from billing); if it
-    cannot be credited, the buyer is told that support knows (the admins were alerted)."""
+    """Stored, then credited once; if it cannot be, the buyer hears that support knows."""
     result = await call_service(stars_payment_received, update=update.to_dict())
     if result.status_code == 200:
         return
