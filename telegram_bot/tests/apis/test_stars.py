@@ -1,6 +1,7 @@
 """Telegram Stars in the bot, in both languages: the method offered only for tariffs with a
 Stars price, the invoice, the pre-checkout answer, the successful_payment credited once."""
 
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -178,3 +179,26 @@ def test_a_payment_that_cannot_be_credited_is_explained(bot, shop, language):
     )
     assert Payment.objects.get().status == PaymentStatus.PENDING
     assert bot.last_reply()["text"].startswith(WALK[language]["lost"])
+
+
+def test_a_slow_pre_checkout_check_is_refused_in_time(bot, shop, customer_en, monkeypatch):
+    """Telegram cancels a purchase unanswered after 10 s: a check slower than the bot's
+    budget is answered "not now" at the budget, not when it finishes."""
+    monkeypatch.setattr("telegram_bot.bot.handlers.stars.PRE_CHECKOUT_CHECK_SECONDS", 0.2)
+    answered_at = []
+
+    def slow_check(**kwargs):
+        time.sleep(1.5)
+        answered_at.append(bot.api.calls_to("answerPreCheckoutQuery"))
+        return ""
+
+    query = bot.api.pre_checkout_update(
+        user_id=USER_ID, payload="1:x", total_amount=50, language_code="en"
+    )
+    with mock.patch("telegram_bot.bot.handlers.stars.stars_pre_checkout_check", slow_check):
+        bot.process(query)
+    answer = bot.api.pre_checkout_answer(query["pre_checkout_query"]["id"])
+    assert answer["ok"] is False
+    # The answer went out while the slow check was still running.
+    assert len(answered_at) == 1
+    assert len(answered_at[0]) == 1
