@@ -110,6 +110,7 @@ TARIFF = {
     "duration_days": 30,
     "price": "299.00",
     "currency": "RUB",
+    "price_stars": 150,
     "device_limit": 3,
     "traffic_limit_gb": 0,
     "node_count": 1,

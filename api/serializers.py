@@ -234,6 +234,7 @@ class TariffSerializer(serializers.ModelSerializer):
             "duration_days",
             "price",
             "currency",
+            "price_stars",
             "device_limit",
             "traffic_limit_gb",
             "node_count",

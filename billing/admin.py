@@ -183,7 +183,8 @@ class PaymentAdmin(admin.ModelAdmin):
             submit="Refund",
             intro="Refunding marks each payment refunded and takes the days it credited off its "
             "subscription (never below now; a subscription left with no time expires). The "
-            "customer is told. Return the money itself in the provider's cabinet.",
+            "customer is told. Return the money itself in the provider's cabinet; Telegram "
+            "Stars are given back here, through Telegram, before anything is recorded.",
             extra={
                 "info": f"{not_paid} of the selected payment(s) are not paid and will be refused."
                 if not_paid

@@ -18,7 +18,8 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import ngettext
 from django_countries import countries
 
-CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€"}
+# XTR: Telegram Stars (https://core.telegram.org/bots/payments-stars), always whole stars.
+CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "XTR": "⭐"}
 # Signs English writes before the amount ("$4.99", "€5"); Russian writes every sign after it
 # ("4,99 $"), and the rouble sign follows the amount in both ("1 296 ₽", "1,296 ₽").
 SIGNS_BEFORE = {"en": frozenset({"USD", "EUR"})}

@@ -36,6 +36,7 @@ class TariffAdmin(admin.ModelAdmin):
         "duration_days",
         "price",
         "currency",
+        "price_stars",
         "device_limit",
         "hwid_device_limit",
         "traffic_limit_gb",

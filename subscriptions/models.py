@@ -30,6 +30,15 @@ class Tariff(BaseModel):
         max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
     )
     currency = models.CharField(max_length=3, default="RUB")
+    # The price in Telegram Stars (currency XTR, whole stars: https://core.telegram.org/bots/payments-stars);
+    # empty: not sold for Stars (billing's "stars" provider is not offered for this tariff).
+    price_stars = models.PositiveIntegerField(
+        "price in Telegram Stars",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Whole stars (⭐). Empty = this tariff is not sold for Telegram Stars",
+    )
     device_limit = models.PositiveIntegerField(default=0, help_text="3x-ui limitIp; 0 = no limit")
     hwid_device_limit = models.PositiveIntegerField(
         "device limit (hardware id)",
@@ -64,6 +73,10 @@ class Tariff(BaseModel):
             models.CheckConstraint(condition=Q(price__gte=0), name="tariff_price_non_negative"),
             models.CheckConstraint(
                 condition=Q(duration_days__gt=0), name="tariff_duration_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(price_stars__isnull=True) | Q(price_stars__gt=0),
+                name="tariff_price_stars_positive",
             ),
         ]
 

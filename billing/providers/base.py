@@ -180,6 +180,15 @@ class PaymentProvider(abc.ABC):
     def checkout_create(self, *, request: CheckoutRequest) -> CheckoutSession:
         """Build the signed payment link for ``request``."""
 
+    def params_from_request(
+        self, *, body: bytes, content_type: str | None, query_string: str, max_bytes: int | None
+    ) -> dict[str, str]:
+        """A stored notification's raw request → ``{field: value}`` (a form or a query string;
+        the Telegram Stars provider reads the bot update it stores instead)."""
+        return params_from_request_data(
+            body=body, content_type=content_type, query_string=query_string, max_bytes=max_bytes
+        )
+
     @abc.abstractmethod
     def notification_parse(
         self, *, params: Mapping[str, str], remote_ip: str | None

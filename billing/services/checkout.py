@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import Customer
 from billing.models import Payment, PaymentStatus
 from billing.services.checkout_settle import payment_supersede
-from billing.services.payments import payment_create, payment_create_check
+from billing.services.payments import payment_create, payment_create_check, payment_price
 from subscriptions.models import Subscription, Tariff
 from subscriptions.services.countries import country_check
 
@@ -46,7 +46,9 @@ def _reusable(*, payment: Payment, tariff: Tariff, now: datetime) -> bool:
     """Still payable long enough, and for what the tariff costs now."""
     if payment.expires_at is not None and payment.expires_at - now < CHECKOUT_REUSE_MIN_LEFT:
         return False
-    return payment.amount == tariff.price and payment.currency == tariff.currency
+    return (payment.amount, payment.currency) == payment_price(
+        tariff=tariff, provider=payment.provider
+    )
 
 
 @transaction.atomic

@@ -22,6 +22,7 @@ from accounts.models import Customer
 from billing.exceptions import CheckoutError, ProviderNotConfiguredError, WebhookError
 from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from billing.providers import CheckoutRequest, ProviderNotification, provider_get
+from billing.providers.stars import STARS, STARS_CURRENCY
 from billing.selectors import payment_provider_ref_taken
 from billing.services.checkout_settle import checkout_settle
 from billing.services.messages import (
@@ -30,6 +31,7 @@ from billing.services.messages import (
     _notify_refunded,
     _payment_description,
 )
+from billing.services.stars_api import stars_charge_refund
 from billing.services.webhook_events import _event_outcome
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
@@ -71,14 +73,15 @@ def payment_create(
     )
     with translation.override(customer.language):
         description = _payment_description(tariff=tariff, language=customer.language)
+    amount, currency = payment_price(tariff=tariff, provider=provider)
     payment = Payment(
         customer=customer,
         number=payment_number_next(customer_id=customer.pk),
         tariff=tariff,
         subscription=subscription,
         provider=provider,
-        amount=tariff.price,
-        currency=tariff.currency,
+        amount=amount,
+        currency=currency,
         status=PaymentStatus.PENDING,
         description=description,
         expires_at=now + timedelta(minutes=settings.PAYMENT_PENDING_TTL_MINUTES),
@@ -116,6 +119,16 @@ def payment_number_next(*, customer_id: int) -> int:
     return (last["last"] or 0) + 1
 
 
+def payment_price(*, tariff: Tariff, provider: str) -> tuple[Decimal, str]:
+    """What `tariff` costs through `provider`: (amount, currency). Telegram Stars charge the
+    tariff's Stars price in XTR (whole stars; None when it is not sold for Stars), every
+    other provider its price in its currency."""
+    if provider == STARS:
+        stars = tariff.price_stars
+        return (Decimal(stars) if stars else Decimal("0")), STARS_CURRENCY
+    return tariff.price, tariff.currency
+
+
 def payment_create_check(
     *,
     customer: Customer,
@@ -132,6 +145,11 @@ def payment_create_check(
         if not tariff.is_active or tariff.is_trial or tariff.price <= 0:
             raise ApplicationError(
                 _("This tariff is not available for purchase."), {"tariff_id": tariff.pk}
+            )
+        if provider == STARS and not tariff.price_stars:
+            raise ApplicationError(
+                _("This payment method is not available."),
+                {"provider": provider, "tariff_id": tariff.pk},
             )
         try:
             provider_get(provider)
@@ -331,11 +349,13 @@ def payment_refund(
     actor_label: str = "",
     now: datetime | None = None,
 ) -> Payment:
-    """Record a refund made in the provider's cabinet: mark REFUNDED, take the days back.
+    """Record a refund: mark REFUNDED, take the days back.
 
     Only a PAID payment can be refunded. The days this payment credited are taken off its
     subscription (never below now; a subscription left with nothing expires), the customer
-    is told. Money is returned by the operator in the provider's cabinet, not by us.
+    is told. Money is returned by the operator in the provider's cabinet, not by us; except
+    Telegram Stars, which go back here through ``refundStarPayment`` before anything is
+    recorded (a refusal by Telegram changes nothing).
     """
     now = now or timezone.now()
     reason = (reason or "").strip()
@@ -349,6 +369,9 @@ def payment_refund(
             f"Only a paid payment can be refunded (payment #{locked.pk} is {locked.status}).",
             {"payment_id": locked.pk, "status": locked.status},
         )
+    stars_refund = ""
+    if locked.provider == STARS:
+        stars_refund = stars_charge_refund(payment=locked)
     subscription = locked.subscription
     if subscription is not None and locked.days_credited > 0:
         subscription = subscription_shorten(
@@ -379,6 +402,8 @@ def payment_refund(
             "expires_at": subscription.expires_at.isoformat() if subscription else None,
             "subscription_status": subscription.status if subscription else None,
             "reason": reason,
+            # Telegram Stars: "refunded" or "already_refunded" by refundStarPayment.
+            "stars_refund": stars_refund or None,
         },
     )
     _notify_refunded(payment=locked, subscription=subscription, now=now)

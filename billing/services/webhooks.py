@@ -28,7 +28,7 @@ from billing.exceptions import (
     WebhookParseError,
 )
 from billing.models import WebhookEvent, WebhookEventStatus
-from billing.providers import PaymentProvider, params_from_request_data, provider_get
+from billing.providers import PaymentProvider, provider_get
 from billing.providers.base import TEXT_PLAIN
 from billing.services.messages import _notify_admins_mismatch
 from billing.services.payments import payment_mark_paid
@@ -76,7 +76,7 @@ def webhook_event_process(
     try:
         if request is None:
             request = _stored_request(event=event)
-        params = params_from_request_data(
+        params = provider.params_from_request(
             body=request.body,
             content_type=request.content_type,
             query_string=request.query_string,

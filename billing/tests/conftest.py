@@ -25,3 +25,14 @@ def pending_payment(db, billing_providers):
     from billing.tests.factories import PaymentFactory
 
     return PaymentFactory(provider="robokassa", expires_at=timezone.now() + timedelta(hours=1))
+
+
+@pytest.fixture
+def stars_enabled(settings):
+    """Telegram Stars and Robokassa configured (Robokassa: a checkout's other method)."""
+    from billing.tests.stars_helpers import STARS_PROVIDER
+
+    settings.BILLING_PROVIDERS = {"robokassa": ROBOKASSA, "stars": STARS_PROVIDER}
+    settings.PAYMENT_PENDING_TTL_MINUTES = 60
+    settings.TELEGRAM_RATE_PER_CHAT_SECONDS = 0
+    return settings.BILLING_PROVIDERS

@@ -25,6 +25,7 @@ def tariff_save(*, tariff: Tariff, changed_fields: list[str], actor) -> Tariff:
             "action": "tariff_add" if created else "tariff_change",
             "fields": sorted(changed_fields),
             "price": str(tariff.price),
+            "price_stars": tariff.price_stars,
             "duration_days": tariff.duration_days,
         },
     )

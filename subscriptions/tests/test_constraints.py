@@ -18,6 +18,12 @@ def test_tariff_price_non_negative():
     assert violates(lambda: TariffFactory(price=Decimal("-0.01")))
 
 
+def test_tariff_stars_price_positive_or_empty():
+    assert violates(lambda: TariffFactory(price_stars=0))
+    assert not violates(lambda: TariffFactory(price_stars=None))
+    assert not violates(lambda: TariffFactory(price_stars=1))
+
+
 def test_tariff_duration_positive():
     assert violates(lambda: TariffFactory(duration_days=0))
 

@@ -27,6 +27,7 @@ from telegram_bot.bot.handlers import (
     devices,
     fallback,
     membership,
+    stars,
     start,
     stats,
     subscriptions,
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 FLOWS: tuple[ModuleType, ...] = (
     start,
     buy,
+    stars,
     subscriptions,
     countries,
     devices,

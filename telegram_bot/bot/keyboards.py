@@ -190,25 +190,21 @@ def buy_providers_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboar
 def buy_checkout_keyboard(*, language: str, checkout: "Checkout") -> InlineKeyboardMarkup:
     """The payment link, another method, the menu."""
     target_id = checkout.target.id if checkout.target else None
-    return InlineKeyboardMarkup(
+    rows = [
         [
-            [
-                InlineKeyboardButton(
-                    texts.button_pay(
-                        language=language, amount=checkout.amount, currency=checkout.currency
-                    ),
-                    url=checkout.url,
-                )
-            ],
-            [
-                _button(
-                    texts.button_other_method(language=language),
-                    buy_tariff_data(checkout.tariff.id, target_id, checkout.country),
-                ),
-                back_to_menu_button(language=language),
-            ],
+            _button(
+                texts.button_other_method(language=language),
+                buy_tariff_data(checkout.tariff.id, target_id, checkout.country),
+            ),
+            back_to_menu_button(language=language),
         ]
-    )
+    ]
+    if checkout.url:  # Telegram Stars have none: the invoice below has its own Pay button
+        pay = texts.button_pay(
+            language=language, amount=checkout.amount, currency=checkout.currency
+        )
+        rows.insert(0, [InlineKeyboardButton(pay, url=checkout.url)])
+    return InlineKeyboardMarkup(rows)
 
 
 def buy_retry_keyboard(*, language: str) -> InlineKeyboardMarkup:

@@ -16,9 +16,12 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from billing.providers import provider_label, providers_enabled
+from billing.providers.stars import STARS, STARS_CURRENCY
+from billing.services.stars import StarsInvoice
 from core.qr import qr_png
 from nodes.models import NodeClient
 from nodes.selectors import LIVE_KEY_STATES
+from notifications.formatting import money_format
 from notifications.texts import tariff_name
 from subscriptions.devices import device_label
 from subscriptions.models import GIB, Subscription, SubscriptionStatus, Tariff
@@ -109,6 +112,8 @@ class Checkout:
     expires_after: datetime | None
     valid_minutes: int
     country: str = ""  # a new subscription's chosen country
+    # Telegram Stars: no link (`url` is ""), the bot sends this invoice instead.
+    invoice: StarsInvoice | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,19 @@ def tariff_info(tariff: Tariff, language: str) -> TariffInfo:
 def providers_get(language: str) -> tuple[ProviderInfo, ...]:
     """The configured payment methods, in settings order, named for the customer."""
     return tuple(ProviderInfo(code, provider_label(code, language)) for code in providers_enabled())
+
+
+def tariff_providers(tariff: Tariff, language: str) -> tuple[ProviderInfo, ...]:
+    """The methods that can pay for `tariff`: Telegram Stars only with a Stars price (then
+    shown on the button: "⭐ Telegram Stars · 50 ⭐")."""
+    providers = []
+    for provider in providers_get(language):
+        if provider.code != STARS:
+            providers.append(provider)
+        elif tariff.price_stars:
+            price = money_format(Decimal(tariff.price_stars), STARS_CURRENCY, language)
+            providers.append(ProviderInfo(provider.code, f"{provider.label} · {price}"))
+    return tuple(providers)
 
 
 def _on_sale() -> Q:
@@ -354,7 +372,7 @@ def buy_offer_get(
     countries = () if subscription is not None else tuple(tariff_countries(tariff=tariff))
     return BuyOffer(
         tariff=tariff_info(tariff, language),
-        providers=providers_get(language),
+        providers=tariff_providers(tariff, language),
         target=target,
         expires_after=expires_after,
         countries=countries if len(countries) > 1 else (),

@@ -13,8 +13,10 @@ from django.utils.translation import gettext as _
 from accounts.models import Customer
 from billing.models import Payment
 from billing.providers import provider_label
+from billing.providers.stars import STARS
 from billing.services.checkout import checkout_message_set, checkout_payment_get
 from billing.services.payments import payment_checkout_url
+from billing.services.stars import stars_invoice_get
 from core.exceptions import ApplicationError
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_expiry_after_extend
@@ -34,8 +36,8 @@ def checkout_start(
     country: str = "",
     now: datetime | None = None,
 ) -> Checkout:
-    """The pending payment for the tariff (renewing `subscription_id`) and its payment link,
-    shown in message `message_id` of `chat_id`.
+    """The pending payment for the tariff (renewing `subscription_id`) and its payment link
+    (Telegram Stars: the invoice the bot sends), shown in message `message_id` of `chat_id`.
 
     One checkout, one payment: a press on a method whose payment is still pending and
     payable shows that payment again (``checkout_payment_get``). A link the provider refuses
@@ -62,12 +64,17 @@ def checkout_start(
         country=country,
         now=now,
     ).payment
-    url = payment_checkout_url(payment=payment, now=now)
+    invoice = None
+    if provider == STARS:
+        url, invoice = "", stars_invoice_get(payment=payment, now=now)
+    else:
+        url = payment_checkout_url(payment=payment, now=now)
     language = customer.language
     return Checkout(
         payment_id=payment.pk,
         payment_number=payment.number,
         url=url,
+        invoice=invoice,
         amount=payment.amount,
         currency=payment.currency,
         provider_label=provider_label(provider, customer.language),

@@ -237,29 +237,44 @@ def buy_checkout(*, language: str, checkout: "Checkout") -> str:
                     "date": date_format(checkout.expires_after),
                 }
             )
-            parts.append(
-                _(
-                    "Tap “Pay” to open the payment page. When the payment goes through, this "
-                    "chat gets a confirmation and your keys simply keep working: there is no "
-                    "need to come back and check."
+            if checkout.invoice is None:
+                parts.append(
+                    _(
+                        "Tap “Pay” to open the payment page. When the payment goes through, "
+                        "this chat gets a confirmation and your keys simply keep working: "
+                        "there is no need to come back and check."
+                    )
                 )
-            )
         else:
             parts.append(
                 _("After payment, your subscription starts at once for %(duration)s.")
                 % {"duration": days(checkout.tariff.duration_days)}
             )
+            if checkout.invoice is None:
+                parts.append(
+                    _(
+                        "Tap “Pay” to open the payment page. When the payment goes through, "
+                        "your keys arrive in this chat automatically: there is no need to "
+                        "come back and check."
+                    )
+                )
+        if checkout.invoice is not None:
             parts.append(
                 _(
-                    "Tap “Pay” to open the payment page. When the payment goes through, your "
-                    "keys arrive in this chat automatically: there is no need to come back "
-                    "and check."
+                    "Pay with the invoice below: tap “Pay %(amount)s” on it. This chat gets a "
+                    "confirmation as soon as the stars are paid."
                 )
+                % {"amount": money_format(checkout.amount, checkout.currency)}
             )
-        parts.append(
-            _("The payment link is valid for %(duration)s.")
-            % {"duration": _validity(checkout.valid_minutes)}
-        )
+            parts.append(
+                _("The invoice is valid for %(duration)s.")
+                % {"duration": _validity(checkout.valid_minutes)}
+            )
+        else:
+            parts.append(
+                _("The payment link is valid for %(duration)s.")
+                % {"duration": _validity(checkout.valid_minutes)}
+            )
         return "\n\n".join(parts)
 
 

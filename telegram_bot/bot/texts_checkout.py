@@ -8,6 +8,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.services import language_from_telegram
 from notifications.formatting import country_label, date_format
 from notifications.texts import subscription_title
 
@@ -110,4 +111,20 @@ def buy_countries(*, language: str, offer: "BuyOffer") -> str:
                 )
                 % {"tariff": escape(offer.tariff.name)},
             ]
+        )
+
+
+def stars_unavailable(*, language_code: str | None) -> str:
+    """A pre-checkout that could not be checked in time: refused, in the client's language."""
+    with translation.override(language_from_telegram(language_code=language_code)):
+        return _("Payments are temporarily unavailable. Please try again in a minute.")
+
+
+def stars_not_credited(*, language: str) -> str:
+    """Stars taken but the payment could not be credited: support has been told."""
+    with translation.override(language):
+        return _(
+            "⚠️ We received your stars but could not apply them to a purchase automatically. "
+            "Support has been told and will sort it out: either the subscription or a refund. "
+            "You do not need to pay again."
         )

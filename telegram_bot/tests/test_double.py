@@ -190,3 +190,71 @@ def test_stop_ends_every_thread_even_during_a_long_poll():
     assert time.monotonic() - started < 3
     assert not poller.is_alive()
     assert set(threading.enumerate()) <= before
+
+
+def invoice(**overrides):
+    params = {
+        "chat_id": 1,
+        "title": "VPN: Month",
+        "description": "30 days",
+        "payload": "42:sig",
+        "currency": "XTR",
+        "prices": [{"label": "Month", "amount": 50}],
+    }
+    return {**params, **overrides}
+
+
+def test_send_invoice_accepts_only_telegram_stars_invoices(api):
+    sent = post(api, "sendInvoice", **invoice())
+    assert sent.json()["result"]["invoice"]["total_amount"] == 50
+    assert api.sent_invoices(1)[0]["payload"] == "42:sig"
+    refused = [
+        invoice(currency="RUB"),
+        invoice(provider_token="284685063:TEST:abc"),
+        invoice(prices=[]),
+        invoice(prices=[{"label": "a", "amount": 1}, {"label": "b", "amount": 1}]),
+        invoice(prices=[{"label": "a", "amount": 0}]),
+        invoice(prices=[{"label": "a", "amount": 1.5}]),
+        invoice(title="x" * 33),
+        invoice(description="x" * 256),
+        invoice(payload="x" * 129),
+        invoice(payload=""),
+    ]
+    for params in refused:
+        assert post(api, "sendInvoice", **params).status_code == 400, params
+    assert post(api, "sendInvoice", **invoice(provider_token="")).ok  # empty is Stars' value
+    assert len(api.sent_invoices()) == 2
+
+
+def test_pre_checkout_query_is_answered_once_with_a_reason_to_refuse(api):
+    update = api.push_pre_checkout(user_id=7, payload="42:sig", total_amount=50)
+    query_id = update["pre_checkout_query"]["id"]
+    assert api.pending_updates[-1]["pre_checkout_query"]["invoice_payload"] == "42:sig"
+    assert (
+        post(api, "answerPreCheckoutQuery", pre_checkout_query_id=query_id, ok=False).status_code
+        == 400
+    )
+    assert api.pre_checkout_answer(query_id) is None
+    assert post(api, "answerPreCheckoutQuery", pre_checkout_query_id=query_id, ok=True).ok
+    assert api.pre_checkout_answer(query_id) == {"ok": True, "error_message": None}
+    again = post(api, "answerPreCheckoutQuery", pre_checkout_query_id=query_id, ok=True)
+    assert again.json()["description"] == "Bad Request: QUERY_ID_INVALID"
+
+
+def test_a_star_charge_is_refunded_once_to_its_payer(api):
+    update = api.push_successful_payment(user_id=7, payload="42:sig", total_amount=50)
+    payment = update["message"]["successful_payment"]
+    charge_id = payment["telegram_payment_charge_id"]
+    assert (payment["currency"], payment["total_amount"]) == ("XTR", 50)
+    refund = {"telegram_payment_charge_id": charge_id}
+    assert (
+        post(api, "refundStarPayment", user_id=8, **refund)
+        .json()["description"]
+        .endswith("USER_ID_INVALID")
+    )
+    assert post(api, "refundStarPayment", user_id=7, **refund).ok
+    assert api.charge(charge_id)["refunded"] is True
+    twice = post(api, "refundStarPayment", user_id=7, **refund)
+    assert twice.json()["description"] == "Bad Request: CHARGE_ALREADY_REFUNDED"
+    unknown = post(api, "refundStarPayment", user_id=7, telegram_payment_charge_id="nope")
+    assert unknown.status_code == 400

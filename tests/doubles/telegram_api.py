@@ -7,7 +7,9 @@ multipart parameters, so it serves PTB's long polling, the outbox's ``requests``
 Faithful where a bug could hide: unknown token 401, unknown method 404, ``text`` required and
 at most 4096 characters, well-formed HTML with Telegram's tags only, URL buttons of http(s) and
 tg:// only, "message is not modified", callback queries answered once, ``getUpdates``
-conflicting with a webhook, 403 for a blocked chat; ``fail_next`` injects any other error. Out of
+conflicting with a webhook, 403 for a blocked chat; Telegram Stars invoices (XTR: no
+``provider_token``, one whole-star price), pre-checkout queries answered once, star refunds
+once per charge; ``fail_next`` injects any other error. Out of
 process (``python -m tests.doubles.telegram_api --port P``) it is driven through the
 ``/__double__/`` routes.
 """
@@ -61,8 +63,21 @@ STRING_PARAMS: Final = frozenset(
         "business_connection_id",
         "secret_token",
         "name",
+        "title",
+        "payload",
+        "currency",
+        "provider_token",
+        "pre_checkout_query_id",
+        "error_message",
+        "telegram_payment_charge_id",
     ]
 )
+# Telegram Stars: the currency, and sendInvoice's limits
+# (https://core.telegram.org/bots/api#sendinvoice, https://core.telegram.org/bots/payments-stars).
+STARS_CURRENCY: Final = "XTR"
+INVOICE_TITLE_LIMIT: Final = 32
+INVOICE_DESCRIPTION_LIMIT: Final = 255
+INVOICE_PAYLOAD_LIMIT: Final = 128
 HTML_TAGS: Final = frozenset(
     [
         "b",
@@ -99,6 +114,9 @@ METHODS: Final = (
     "setMyCommands",
     "getMyCommands",
     "deleteMyCommands",
+    "sendInvoice",
+    "answerPreCheckoutQuery",
+    "refundStarPayment",
 )
 
 
@@ -325,6 +343,8 @@ class TelegramApiDouble:
         self._faults: dict[str, deque[_Fault]] = {}
         self._blocked: set[int] = set()
         self._webhook_url = ""
+        self._pre_checkout_queries: dict[str, dict[str, Any] | None] = {}  # id -> answer
+        self._charges: dict[str, dict[str, Any]] = {}  # telegram_payment_charge_id -> charge
 
     @property
     def calls(self) -> list[ApiCall]:
@@ -522,6 +542,105 @@ class TelegramApiDouble:
                 "new_chat_member": member_new,
             },
         }
+
+    def pre_checkout_update(
+        self,
+        *,
+        user_id: int,
+        payload: str,
+        total_amount: int,
+        currency: str = STARS_CURRENCY,
+        language_code: str | None = "ru",
+    ) -> dict[str, Any]:
+        """The buyer confirmed an invoice: a ``pre_checkout_query`` the bot must answer
+        (not queued; https://core.telegram.org/bots/api#precheckoutquery)."""
+        user = _user(user_id=user_id, language_code=language_code)
+        with self._cond:
+            update_id = next(self._update_ids)
+            query_id = str(secrets.randbits(63))
+            self._pre_checkout_queries[query_id] = None
+        return {
+            "update_id": update_id,
+            "pre_checkout_query": {
+                "id": query_id,
+                "from": user,
+                "currency": currency,
+                "total_amount": total_amount,
+                "invoice_payload": payload,
+            },
+        }
+
+    def successful_payment_update(
+        self,
+        *,
+        user_id: int,
+        payload: str,
+        total_amount: int,
+        currency: str = STARS_CURRENCY,
+        charge_id: str | None = None,
+        language_code: str | None = "ru",
+    ) -> dict[str, Any]:
+        """The stars were taken: a service message with ``successful_payment`` (not queued;
+        https://core.telegram.org/bots/api#successfulpayment). The charge is remembered for
+        ``refundStarPayment``; the same `charge_id` again is a redelivery of that payment."""
+        user = _user(user_id=user_id, language_code=language_code)
+        charge_id = charge_id or f"stxCharge{secrets.token_hex(12)}"
+        with self._cond:
+            update_id = next(self._update_ids)
+            message_id = next(self._message_ids)
+            self._charges.setdefault(
+                charge_id,
+                {
+                    "user_id": user_id,
+                    "amount": total_amount,
+                    "currency": currency,
+                    "refunded": False,
+                },
+            )
+        return {
+            "update_id": update_id,
+            "message": {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": _chat(user_id, user),
+                "from": user,
+                "successful_payment": {
+                    "currency": currency,
+                    "total_amount": total_amount,
+                    "invoice_payload": payload,
+                    "telegram_payment_charge_id": charge_id,
+                    "provider_payment_charge_id": "",
+                },
+            },
+        }
+
+    def push_pre_checkout(self, **kwargs: Any) -> dict[str, Any]:
+        """Queue a pre-checkout query; takes the arguments of ``pre_checkout_update``."""
+        return self.push_update(self.pre_checkout_update(**kwargs))
+
+    def push_successful_payment(self, **kwargs: Any) -> dict[str, Any]:
+        """Queue a paid invoice; takes the arguments of ``successful_payment_update``."""
+        return self.push_update(self.successful_payment_update(**kwargs))
+
+    def sent_invoices(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """Params of every successful sendInvoice, optionally to one chat."""
+        return [
+            c.params
+            for c in self.calls_to("sendInvoice")
+            if c.http_status == 200 and (chat_id is None or c.params.get("chat_id") == chat_id)
+        ]
+
+    def pre_checkout_answer(self, query_id: str) -> dict[str, Any] | None:
+        """How the bot answered a pre-checkout query (``ok``, ``error_message``), or None."""
+        with self._cond:
+            answer = self._pre_checkout_queries.get(query_id)
+        return dict(answer) if answer is not None else None
+
+    def charge(self, charge_id: str) -> dict[str, Any] | None:
+        """A Stars charge made by ``successful_payment_update``: user, amount, refunded."""
+        with self._cond:
+            charge = self._charges.get(charge_id)
+        return dict(charge) if charge is not None else None
 
     def push_message(self, **kwargs: Any) -> dict[str, Any]:
         """Queue a message update; takes the arguments of ``message_update``."""
@@ -836,6 +955,74 @@ class TelegramApiDouble:
         text = params.get("text")
         if text is not None and len(str(text)) > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        return True
+
+    def _api_send_invoice(self, params: dict[str, Any]) -> Any:
+        """Only Telegram Stars invoices: currency XTR, ``provider_token`` empty or left out,
+        exactly one price of a positive whole number of stars."""
+        chat_id = self._check_chat(params.get("chat_id"))
+        self._require(params, "title", "description", "payload", "currency")
+        title, description = str(params["title"]), str(params["description"])
+        if len(title) > INVOICE_TITLE_LIMIT:
+            raise ApiError(400, "Bad Request: INVOICE_TITLE_INVALID")
+        if len(description) > INVOICE_DESCRIPTION_LIMIT:
+            raise ApiError(400, "Bad Request: INVOICE_DESCRIPTION_INVALID")
+        if len(str(params["payload"]).encode()) > INVOICE_PAYLOAD_LIMIT:
+            raise ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+        if params["currency"] != STARS_CURRENCY:
+            raise ApiError(400, "Bad Request: this double sells for Telegram Stars (XTR) only")
+        if params.get("provider_token"):
+            raise ApiError(400, "Bad Request: provider_token must be empty for Telegram Stars")
+        prices = params.get("prices")
+        if not isinstance(prices, list) or len(prices) != 1:
+            raise ApiError(400, "Bad Request: STARS_INVOICE_INVALID")
+        amount = prices[0].get("amount") if isinstance(prices[0], dict) else None
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise ApiError(400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
+        if not str(prices[0].get("label") or ""):
+            raise ApiError(400, "Bad Request: price label is empty")
+        markup = self._check_markup(params)
+        invoice = {
+            "title": title,
+            "description": description,
+            "start_parameter": "",
+            "currency": STARS_CURRENCY,
+            "total_amount": amount,
+        }
+        return self._new_message(chat_id, invoice=invoice, reply_markup=markup)
+
+    def _api_answer_pre_checkout_query(self, params: dict[str, Any]) -> Any:
+        self._require(params, "pre_checkout_query_id")
+        ok = params.get("ok")
+        if not isinstance(ok, bool):
+            raise ApiError(400, "Bad Request: ok is required")
+        if not ok and not str(params.get("error_message") or "").strip():
+            raise ApiError(400, "Bad Request: error_message is required when ok is False")
+        with self._cond:
+            query_id = str(params["pre_checkout_query_id"])
+            if query_id not in self._pre_checkout_queries or self._pre_checkout_queries[query_id]:
+                raise ApiError(400, "Bad Request: QUERY_ID_INVALID")
+            self._pre_checkout_queries[query_id] = {
+                "ok": ok,
+                "error_message": params.get("error_message"),
+            }
+        return True
+
+    def _api_refund_star_payment(self, params: dict[str, Any]) -> Any:
+        """Errors as https://core.telegram.org/method/payments.refundStarsCharge lists them;
+        an unknown charge id's answer is not documented there (this double's guess)."""
+        self._require(params, "user_id")
+        if not str(params.get("telegram_payment_charge_id") or ""):
+            raise ApiError(400, "Bad Request: CHARGE_ID_EMPTY")
+        with self._cond:
+            charge = self._charges.get(str(params["telegram_payment_charge_id"]))
+            if charge is None:
+                raise ApiError(400, "Bad Request: CHARGE_NOT_FOUND")
+            if charge["user_id"] != params["user_id"]:
+                raise ApiError(400, "Bad Request: USER_ID_INVALID")
+            if charge["refunded"]:
+                raise ApiError(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+            charge["refunded"] = True
         return True
 
     def _api_set_my_commands(self, params: dict[str, Any]) -> Any:

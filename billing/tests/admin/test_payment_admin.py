@@ -106,6 +106,41 @@ def test_refund_action_asks_for_a_reason_then_refunds(as_superuser, superuser):
     assert audit.extra_data["reason"] == "customer asked"
 
 
+def test_refund_action_gives_telegram_stars_back(as_superuser, superuser, settings):
+    from billing.providers.stars import stars_payload
+    from billing.services.stars import stars_payment_received
+    from billing.tests.stars_helpers import STARS_PROVIDER, stars_payment
+    from tests.doubles.telegram_api import TelegramApiDouble
+
+    settings.BILLING_PROVIDERS = {**settings.BILLING_PROVIDERS, "stars": STARS_PROVIDER}
+    with TelegramApiDouble(token=settings.TELEGRAM_BOT_TOKEN) as telegram:
+        settings.TELEGRAM_API_BASE_URL = telegram.base_url
+        payment = stars_payment(subscription=SubscriptionFactory())
+        user_id = payment.customer.telegram_id
+        update = telegram.successful_payment_update(
+            user_id=user_id, payload=stars_payload(payment.pk), total_amount=50, charge_id="stxA"
+        )
+        stars_payment_received(update=update)
+        response = as_superuser.post(
+            reverse(CHANGELIST),
+            {
+                "action": "refund_selected",
+                "_selected_action": [payment.pk],
+                "apply": "yes",
+                "reason": "customer asked",
+            },
+            follow=True,
+        )
+        assert any("Refunded 1 payment" in text for text in texts(response))
+        [call] = telegram.calls_to("refundStarPayment")
+        assert call.params == {"user_id": user_id, "telegram_payment_charge_id": "stxA"}
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.REFUNDED
+    audit = AuditLog.objects.get(event_type=AuditEvent.PAYMENT_REFUNDED)
+    assert audit.acting_user == superuser
+    assert audit.extra_data["stars_refund"] == "refunded"
+
+
 def test_refund_action_reports_refusals(as_superuser):
     good, pending = paid(), PaymentFactory()
     response = as_superuser.post(

@@ -34,6 +34,7 @@ PAYMENT_ENV = (
     "FREEKASSA_SECRET1",
     "FREEKASSA_SECRET2",
     "FREEKASSA_CHECK_IP",
+    "TELEGRAM_STARS_ENABLED",
 )
 
 
@@ -113,6 +114,7 @@ ROBOKASSA_ENV = {
     "ROBOKASSA_PASSWORD1": "p1-secret",
     "ROBOKASSA_PASSWORD2": "p2-secret",
 }
+NO_STARS = {"TELEGRAM_STARS_ENABLED": "false"}
 FREEKASSA_ENV = {
     "FREEKASSA_MERCHANT_ID": "12345",
     "FREEKASSA_SECRET1": "s1",
@@ -123,12 +125,15 @@ FREEKASSA_ENV = {
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({}, []),
-        (ROBOKASSA_ENV, ["robokassa"]),
-        (FREEKASSA_ENV, ["freekassa"]),
-        ({**ROBOKASSA_ENV, **FREEKASSA_ENV}, ["robokassa", "freekassa"]),
-        ({**ROBOKASSA_ENV, "ROBOKASSA_PASSWORD2": ""}, []),
-        ({**FREEKASSA_ENV, "FREEKASSA_SECRET2": ""}, []),
+        (NO_STARS, []),
+        ({**NO_STARS, **ROBOKASSA_ENV}, ["robokassa"]),
+        ({**NO_STARS, **FREEKASSA_ENV}, ["freekassa"]),
+        ({**NO_STARS, **ROBOKASSA_ENV, **FREEKASSA_ENV}, ["robokassa", "freekassa"]),
+        ({**NO_STARS, **ROBOKASSA_ENV, "ROBOKASSA_PASSWORD2": ""}, []),
+        ({**NO_STARS, **FREEKASSA_ENV, "FREEKASSA_SECRET2": ""}, []),
+        # Telegram Stars need no credentials: on unless switched off.
+        ({}, ["stars"]),
+        (ROBOKASSA_ENV, ["robokassa", "stars"]),
     ],
 )
 def test_provider_enabled_only_when_credentials_configured(monkeypatch, env, expected):

@@ -332,6 +332,32 @@ def test_tariff_add_is_audited_and_sort_order_editable_in_the_list(as_superuser,
     assert tariff.sort_order == 1
 
 
+TARIFF_FORM = {
+    "name": "Stars",
+    "duration_days": "30",
+    "price": "299.00",
+    "currency": "RUB",
+    "device_limit": "3",
+    "hwid_device_limit": "0",
+    "traffic_limit_gb": "0",
+    "traffic_reset": "never",
+    "node_count": "1",
+    "sort_order": "0",
+    "is_active": "on",
+}
+
+
+def test_tariff_stars_price_is_set_in_the_form_and_never_zero(as_superuser):
+    add = url("subscriptions_tariff_add")
+    refused = as_superuser.post(add, {**TARIFF_FORM, "price_stars": "0"})
+    assert "price_stars" in refused.context["adminform"].form.errors
+    assert not Tariff.objects.exists()
+    assert as_superuser.post(add, {**TARIFF_FORM, "price_stars": "150"}).status_code == 302
+    tariff = Tariff.objects.get()
+    assert tariff.price_stars == 150
+    assert AuditLog.objects.get(object_id=str(tariff.pk)).extra_data["price_stars"] == 150
+
+
 def test_tariff_enable_disable(as_superuser):
     tariffs = [TariffFactory(is_active=True), TariffFactory(is_active=True)]
     changelist = url("subscriptions_tariff_changelist")

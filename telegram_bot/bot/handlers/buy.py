@@ -22,6 +22,7 @@ from telegram_bot.bot import keyboards, keyboards_checkout, texts, texts_checkou
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 from telegram_bot.bot.handlers.fallback import outdated_button
+from telegram_bot.bot.handlers.stars import send_stars_invoice
 from telegram_bot.bot.selectors import buy_offer_get, buy_options_get
 from telegram_bot.bot.selectors_checkout import purchase_since
 from telegram_bot.bot.services import checkout_message_moved, checkout_start
@@ -172,7 +173,7 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``buy:p:<tariff>:<sub|0>:<code>``: the checkout's one pending payment and its link."""
+    """``buy:p:<tariff>:<sub|0>:<code>``: the checkout's one pending payment, link/invoice."""
     purchase = await _purchase(update, context, provider_needed=True)
     if purchase is None:
         return
@@ -204,6 +205,10 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             payment_id=checkout.payment_id,
             chat_id=shown.chat.id,
             message_id=shown.message_id,
+        )
+    if checkout.invoice is not None and update.effective_chat is not None:
+        await send_stars_invoice(
+            context, chat_id=update.effective_chat.id, invoice=checkout.invoice
         )
 
 

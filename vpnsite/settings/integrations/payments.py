@@ -47,6 +47,12 @@ if FREEKASSA_MERCHANT_ID and FREEKASSA_SECRET1 and FREEKASSA_SECRET2:
             "check_ip": FREEKASSA_CHECK_IP,
         },
     )
+# Telegram Stars (currency XTR): the bot's own invoices, no credentials. On by default, but
+# offered only for tariffs with a Stars price (Tariff.price_stars); docs/payments.md
+# "Telegram Stars".
+TELEGRAM_STARS_ENABLED = env.bool("TELEGRAM_STARS_ENABLED", default=True)
+if TELEGRAM_STARS_ENABLED:
+    BILLING_PROVIDERS["stars"] = ("billing.providers.stars.StarsProvider", {})
 # Rejected notifications (bad signature, unknown order, ...) one address may send per
 # minute before it gets 429. Only rejects count, per sender address, and the providers'
 # published addresses are exempt: a prober can only ever block itself. 0 switches it off.
