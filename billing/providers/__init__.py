@@ -27,6 +27,7 @@ from billing.providers.base import (
     CheckoutSession,
     PaymentProvider,
     ProviderNotification,
+    ProviderRefund,
     ReceiptItem,
     params_from_request_data,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "CheckoutSession",
     "PaymentProvider",
     "ProviderNotification",
+    "ProviderRefund",
     "ReceiptItem",
     "params_from_request_data",
     "provider_get",

@@ -4,6 +4,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.utils import translation
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from accounts.models import Language
@@ -172,16 +173,19 @@ def _buy_back(target_id: int | None) -> str:
 
 
 def buy_providers_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboardMarkup:
-    """One button per payment method, then back to the tariffs."""
+    """One button per payment method (its title in the customer's language: YooKassa's is a
+    translation), then back to the tariffs."""
     target_id = offer.target.id if offer.target else None
+    with translation.override(language):
+        titles = [str(provider.title) for provider in offer.providers]
     rows = [
         [
             _button(
-                provider.title,
+                title,
                 buy_provider_data(offer.tariff.id, target_id, provider.code, offer.country),
             )
         ]
-        for provider in offer.providers
+        for provider, title in zip(offer.providers, titles, strict=True)
     ]
     rows.append(_menu_row(language, back=_buy_back(target_id)))
     return InlineKeyboardMarkup(rows)
