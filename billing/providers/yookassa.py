@@ -211,6 +211,12 @@ def checkout_session_from_answer(
     confirmation = answer.get("confirmation")
     url = confirmation.get("confirmation_url") if isinstance(confirmation, dict) else None
     amount = answer.get("amount")
+    if answer.get("status") != "pending":
+        raise CheckoutError(
+            "YooKassa's payment is no longer payable.",
+            reason="payment_not_pending",
+            extra={"status": value_preview(answer.get("status"))},
+        )
     if (
         not isinstance(payment_id, str)
         or not isinstance(url, str)
@@ -218,12 +224,6 @@ def checkout_session_from_answer(
         or len(url) > 500
     ):
         raise CheckoutError("YooKassa's answer has no payment id or URL.", reason="api_answer")
-    if answer.get("status") != "pending":
-        raise CheckoutError(
-            "YooKassa's payment is no longer payable.",
-            reason="payment_not_pending",
-            extra={"status": value_preview(answer.get("status"))},
-        )
     if _money(amount) != (request.amount, request.currency):
         raise CheckoutError("YooKassa's payment has another amount.", reason="amount_mismatch")
     try:
