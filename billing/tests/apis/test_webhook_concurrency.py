@@ -17,10 +17,17 @@ from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import (
     FK_IP,
     FREEKASSA_URL,
+    JSON,
     ROBOKASSA_URL,
+    YK_IP,
+    YOOKASSA_API,
+    YOOKASSA_URL,
     freekassa_params,
     robokassa_params,
     send,
+    yk_id,
+    yookassa_notification,
+    yookassa_payment,
 )
 from core.models import AuditEvent, AuditLog
 from notifications.models import OutboxAudience, OutboxMessage
@@ -73,18 +80,26 @@ def assert_one_enqueue(sends, *, subscription_id):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("provider", ["robokassa", "freekassa"])
-def test_fifty_parallel_deliveries_credit_exactly_once(on_postgres, provider):
+@pytest.mark.parametrize("provider", ["robokassa", "freekassa", "yookassa"])
+def test_fifty_parallel_deliveries_credit_exactly_once(on_postgres, provider, request):
     subscription = SubscriptionFactory()
     expiry = subscription.expires_at
     payment = PaymentFactory(
         subscription=subscription,
         provider=provider,
         expires_at=timezone.now() + timedelta(hours=1),
+        provider_ref=yk_id(1) if provider == "yookassa" else "",
     )
     if provider == "robokassa":
         url, params, extra = ROBOKASSA_URL, robokassa_params(payment.pk), {}
         success = f"OK{payment.pk}"
+    elif provider == "yookassa":
+        # Each of the 50 asks the (mocked) API, which confirms every time.
+        api = request.getfixturevalue("yookassa_api")
+        answer = yookassa_payment(payment.pk, object_id=yk_id(1))
+        api.get(f"{YOOKASSA_API}payments/{yk_id(1)}", json=answer)
+        url, params = YOOKASSA_URL, yookassa_notification("payment.succeeded", answer)
+        extra, success = {"REMOTE_ADDR": YK_IP, "content_type": JSON}, "OK"
     else:
         url, params, extra = FREEKASSA_URL, freekassa_params(payment.pk), {"REMOTE_ADDR": FK_IP}
         success = "YES"
