@@ -161,10 +161,20 @@ class YooKassaProvider(PaymentProvider):
         """
         remote_ip_check(remote_ip=remote_ip, allowed_ips=self.allowed_ips)
         event, object_id = notification_event(params=params)
-        if event.startswith("refund."):
-            answer = self.client.refund_get(refund_id=object_id)
-        else:
-            answer = self.client.payment_get(payment_id=object_id)
+        try:
+            if event.startswith("refund."):
+                answer = self.client.refund_get(refund_id=object_id)
+            else:
+                answer = self.client.payment_get(payment_id=object_id)
+        except ProviderApiError as exc:
+            if exc.reason != "api_not_found":
+                raise
+            # YooKassa does not know the object: nothing to confirm (no retry will help).
+            raise WebhookVerificationError(
+                "YooKassa's API does not know the notification's object.",
+                reason="not_confirmed",
+                extra={"event": event},
+            ) from exc
         return notification_confirmed(event=event, object_id=object_id, answer=answer)
 
     def success_response(self, *, notification: ProviderNotification) -> tuple[str, str]:

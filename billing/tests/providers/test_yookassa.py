@@ -345,3 +345,16 @@ def test_refund_cancelled_by_yookassa(provider, api):
         )
     assert excinfo.value.reason == "refund_canceled"
     assert "insufficient_funds" in excinfo.value.extra["details"]
+
+
+def test_an_object_yookassa_does_not_know_is_refused_not_failed(provider, api):
+    api.get(
+        f"{YOOKASSA_API}payments/{yk_id(42)}",
+        status=404,
+        json={"type": "error", "code": "not_found", "description": "Payment doesn't exist"},
+    )
+    with pytest.raises(WebhookVerificationError) as excinfo:
+        provider.notification_parse(
+            params=decoded("payment.succeeded", yookassa_payment(42)), remote_ip=YK_IP
+        )
+    assert excinfo.value.reason == "not_confirmed"
