@@ -9,7 +9,7 @@ and no retries of its own (the caller repeats with the same idempotence key):
 - ``GET  /v3/refunds/{id}``   a refund as YooKassa holds it
 
 Authentication is HTTP Basic with the shop id and the secret key
-(https://yookassa.ru/developers/using-api/interaction-format). Every failure is a
+(https://yookassa.ru/en/developers/using-api/interaction-format). Every failure is a
 ``ProviderApiError`` with a short machine ``reason``; the secret key never appears in one.
 Why ``requests`` and not the official ``yookassa`` SDK: docs/payments.md "YooKassa: API client".
 """
