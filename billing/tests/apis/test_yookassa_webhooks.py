@@ -251,3 +251,16 @@ def test_a_form_body_is_refused(client, yookassa_api, payment):
     )  # multipart, not JSON
     assert response.status_code == 400
     assert WebhookEvent.objects.get().outcome == "content_type_unsupported"
+
+
+def test_a_confirmed_other_amount_alerts_the_admins_once_naming_our_payment(
+    client, yookassa_api, payment
+):
+    confirm(yookassa_api, payment, amount="1.00")
+    for _ in range(2):
+        assert notify(client, "payment.succeeded", yookassa_payment(payment.pk)).status_code == 400
+    alerts = OutboxMessage.objects.filter(kind="payment-mismatch")
+    assert alerts.count() == 2  # one per admin chat, once for both deliveries
+    texts = [alert.text for alert in alerts]
+    assert all(f"платеже №{payment.pk} " in text for text in texts), texts  # LANGUAGE_CODE
+    assert all("amount_mismatch" in alert.text for alert in alerts)
