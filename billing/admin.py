@@ -46,7 +46,8 @@ class RefundForm(forms.Form):
     reason = forms.CharField(
         max_length=255,
         help_text="Why the money was returned (kept in the audit log). "
-        "Return the money itself in the provider's cabinet.",
+        "YooKassa refunds through its API; for the other providers return the money itself "
+        "in the provider's cabinet.",
     )
 
 
@@ -183,8 +184,9 @@ class PaymentAdmin(admin.ModelAdmin):
             submit="Refund",
             intro="Refunding marks each payment refunded and takes the days it credited off its "
             "subscription (never below now; a subscription left with no time expires). The "
-            "customer is told. Return the money itself in the provider's cabinet; Telegram "
-            "Stars are given back here, through Telegram, before anything is recorded.",
+            "customer is told. Telegram Stars and YooKassa payments get their money back "
+            "through Telegram or YooKassa's API first (nothing changes if it refuses); for the "
+            "other providers return the money in the provider's cabinet.",
             extra={
                 "info": f"{not_paid} of the selected payment(s) are not paid and will be refused."
                 if not_paid

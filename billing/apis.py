@@ -153,3 +153,9 @@ class FreeKassaNotifyApi(PaymentWebhookApi):
     """FreeKassa "URL оповещения": replies ``YES``."""
 
     provider_code = "freekassa"
+
+
+class YooKassaNotifyApi(PaymentWebhookApi):
+    """YooKassa HTTP notifications (JSON POST): replies 200 once handled or a duplicate."""
+
+    provider_code = "yookassa"

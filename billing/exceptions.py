@@ -60,3 +60,11 @@ class WebhookParseError(WebhookError):
     """The notification is malformed: bad encoding, missing field, non-numeric amount..."""
 
     default_reason = "parse_failed"
+
+
+class ProviderApiError(PaymentError):
+    """A provider's HTTP API did not do what we asked: timeout, unreachable, an error reply or
+    an answer we cannot read (YooKassa: ``billing/providers/yookassa_api.py``). Nothing on our
+    side changed; repeating the same request (same idempotence key) is safe."""
+
+    default_reason = "api_error"

@@ -44,7 +44,13 @@ class Payment(BaseModel):
         max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, db_index=True
     )
     description = models.CharField(max_length=255, blank=True, default="")
+    # The provider's id of this payment: set when crediting (Robokassa, FreeKassa), or when
+    # the payment is created through the provider's API (YooKassa's payment id). Unique per
+    # provider (``payment_unique_provider_ref``).
     provider_ref = models.CharField(max_length=128, blank=True, default="")
+    # Where the buyer pays, when the provider's API made it (YooKassa's confirmation_url):
+    # shown again while the payment is pending. Empty for the signed-link providers.
+    checkout_url = models.URLField(max_length=500, blank=True, default="")
     # The days this payment added to its subscription, so a refund takes back exactly those.
     days_credited = models.PositiveIntegerField(default=0)
     paid_at = models.DateTimeField(null=True, blank=True)

@@ -15,6 +15,11 @@ urlpatterns = [
         apis.FreeKassaNotifyApi.as_view(),
         name="freekassa-notify",
     ),
+    path(
+        "api/payments/yookassa/notify/",
+        apis.YooKassaNotifyApi.as_view(),
+        name="yookassa-notify",
+    ),
     path("pay/success/", views.pay_success, name="pay-success"),
     path("pay/fail/", views.pay_fail, name="pay-fail"),
 ]

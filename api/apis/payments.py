@@ -50,11 +50,12 @@ class PaymentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="Refund a payment",
-        description="Records a refund made in the provider's cabinet, as the console's "
-        "“Refund” does: the payment becomes refunded, the days it credited are taken off its "
-        "subscription (never below now; one left with no time expires) and the customer is "
-        "told. The money itself is returned in the provider's cabinet. Only a paid payment "
-        "can be refunded. Audited under the token's owner. Scope: operators.",
+        description="Refunds a payment as the console's “Refund” does: the payment becomes "
+        "refunded, the days it credited are taken off its subscription (never below now; one "
+        "left with no time expires) and the customer is told. A YooKassa payment's money goes "
+        "back through YooKassa's API (if it refuses, nothing changes); for the other providers "
+        "it is returned in the provider's cabinet. Only a paid payment can be refunded. "
+        "Audited under the token's owner. Scope: operators.",
         request=ReasonSerializer,
         examples=[
             examples.request("duplicate charge", {"reason": "duplicate charge"}),

@@ -29,6 +29,7 @@ from billing.providers.base import (
     CheckoutSession,
     PaymentProvider,
     ProviderNotification,
+    ProviderRefund,
     ReceiptItem,
     params_from_request_data,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "CheckoutSession",
     "PaymentProvider",
     "ProviderNotification",
+    "ProviderRefund",
     "ReceiptItem",
     "params_from_request_data",
     "provider_get",

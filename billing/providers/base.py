@@ -1,10 +1,13 @@
 """The provider contract: build a payment link, verify and parse a notification.
 
-Providers are pure: no ORM, no settings lookups, no HTTP. They answer two
-questions -- "what URL does the buyer open?" and "is this notification authentic, and what does
-it say?" -- and leave every decision (unknown order, wrong amount, already paid) to the billing
-services. Shapes follow django-payments' ``BasicProvider``; the verification rules come from
-``docs/payments.md``.
+Providers have no ORM and no settings lookups. They answer two questions -- "what URL does the
+buyer open?" and "is this notification authentic, and what does it say?" -- and leave every
+decision (unknown order, wrong amount, already paid) to the billing services. The signature
+providers (Robokassa, FreeKassa) are pure: no HTTP. An API provider (YooKassa) must ask its
+API for both answers; it does so only through its client object (``yookassa_api.py``), in
+``checkout_create``, ``notification_parse`` and ``refund_create``, and its parsing stays pure
+(docs/payments.md "YooKassa: design"). Shapes follow django-payments' ``BasicProvider``; the
+verification rules come from ``docs/payments.md``.
 """
 
 from __future__ import annotations
@@ -100,6 +103,9 @@ class CheckoutRequest:
     receipt_items: tuple[ReceiptItem, ...] = ()
     # Excluded from hash(): a read-only mapping is not hashable, the other fields identify.
     custom_params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # For an API provider: the key that makes a repeated create return the first result
+    # (derived from our payment, so a retried checkout never makes two).
+    idempotence_key: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.payment_id, bool) or not isinstance(self.payment_id, int):
@@ -145,6 +151,8 @@ class CheckoutSession:
 
     url: str
     params: dict[str, str]
+    # An API provider's own id of the payment it created ("" for link-only providers).
+    provider_ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,12 @@ class ProviderNotification:
     fields (the order id), so a replay with altered unsigned fields dedupes to the same key.
     ``currency`` is ``None`` when the provider does not report one (Robokassa ResultURL and
     FreeKassa notifications both don't); the service then assumes the payment's currency.
-    ``provider_ref`` and ``payment_method`` come from unsigned fields: informational only.
+    ``provider_ref`` and ``payment_method`` come from unsigned fields: informational only --
+    unless ``provider_ref_confirmed``: then the provider's API confirmed it, and it must equal
+    the id the payment got at checkout.
+    ``kind`` is what happened: ``paid`` (credit), ``canceled`` (never paid) or ``refunded``
+    (``amount`` is the refund's; ``payment_id`` is 0 and the payment is found by
+    ``provider_ref``).
     """
 
     event_key: str
@@ -165,6 +178,16 @@ class ProviderNotification:
     provider_ref: str
     raw: dict[str, str] = field(hash=False)
     payment_method: str = ""
+    kind: Literal["paid", "canceled", "refunded"] = "paid"
+    provider_ref_confirmed: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    """A refund an API provider accepted: its id and status (``succeeded`` or ``pending``)."""
+
+    refund_ref: str
+    status: str
 
 
 class PaymentProvider(abc.ABC):
@@ -175,19 +198,27 @@ class PaymentProvider(abc.ABC):
     # What the customer pays with through this provider, as an English message id marked
     # with ``gettext_noop`` and translated when shown (``provider_label``): "Card, SBP".
     pays_with: ClassVar[str] = ""
+    # True when the money goes back through ``refund_create`` (the console's refund action).
+    refunds_by_api: ClassVar[bool] = False
+
+    def params_decode(
+        self, *, body: bytes, content_type: str | None, query_string: str, max_bytes: int | None
+    ) -> Mapping[str, Any]:
+        """A stored notification's raw request → its fields (a form body or a query string;
+        YooKassa reads its JSON body, Telegram Stars the bot update it stores)."""
+        return params_from_request_data(
+            body=body, content_type=content_type, query_string=query_string, max_bytes=max_bytes
+        )
+
+    def refund_create(
+        self, *, provider_ref: str, amount: Decimal, currency: str, idempotence_key: str
+    ) -> ProviderRefund:
+        """Return the money of the payment the provider knows as ``provider_ref``."""
+        raise NotImplementedError(f"{self.code} refunds are made in its cabinet")
 
     @abc.abstractmethod
     def checkout_create(self, *, request: CheckoutRequest) -> CheckoutSession:
         """Build the signed payment link for ``request``."""
-
-    def params_from_request(
-        self, *, body: bytes, content_type: str | None, query_string: str, max_bytes: int | None
-    ) -> dict[str, str]:
-        """A stored notification's raw request → ``{field: value}`` (a form or a query string;
-        the Telegram Stars provider reads the bot update it stores instead)."""
-        return params_from_request_data(
-            body=body, content_type=content_type, query_string=query_string, max_bytes=max_bytes
-        )
 
     @abc.abstractmethod
     def notification_parse(

@@ -90,7 +90,7 @@ class StarsProvider(PaymentProvider):
             extra={"payment_id": request.payment_id},
         )
 
-    def params_from_request(
+    def params_decode(
         self, *, body: bytes, content_type: str | None, query_string: str, max_bytes: int | None
     ) -> dict[str, str]:
         """The stored update (JSON, as the Bot API sent it) → the ``successful_payment``

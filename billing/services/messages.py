@@ -179,7 +179,8 @@ def _notify_admins_mismatch(*, event: WebhookEvent, error: WebhookError) -> None
                 )
                 % {
                     "provider": escape(event.provider),
-                    "payment": escape(event.event_key),
+                    # Our id (a YooKassa event key is "<event>:<their id>").
+                    "payment": escape(str(error.extra.get("payment_id") or event.event_key)),
                     "reason": escape(error.reason),
                     "expected": escape(str(error.extra.get("expected", ""))),
                     "received": escape(received),

@@ -19,7 +19,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Customer
-from billing.exceptions import CheckoutError, ProviderNotConfiguredError, WebhookError
+from billing.exceptions import (
+    CheckoutError,
+    ProviderApiError,
+    ProviderNotConfiguredError,
+    WebhookError,
+)
 from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from billing.providers import CheckoutRequest, ProviderNotification, provider_get
 from billing.providers.stars import STARS, STARS_CURRENCY
@@ -165,7 +170,14 @@ def payment_create_check(
 
 
 def payment_checkout_url(*, payment: Payment, now: datetime | None = None) -> str:
-    """The signed link the buyer opens; only for a payment that can still be paid."""
+    """The link the buyer opens; only for a payment that can still be paid.
+
+    A signed-link provider builds it locally. An API provider (YooKassa) creates the payment
+    on its side (HTTP, with an idempotence key derived from ours) the first time; its id
+    (``provider_ref``) and URL (``checkout_url``) are kept and the URL is shown again after.
+    Call it inside the transaction that made the payment: an error (``ApplicationError`` in
+    the customer's language) then rolls the payment back, leaving nothing half made.
+    """
     now = now or timezone.now()
     customer = payment.customer
     with translation.override(customer.language):
@@ -176,6 +188,8 @@ def payment_checkout_url(*, payment: Payment, now: datetime | None = None) -> st
                 _("This payment can no longer be paid. Please start a new one."),
                 {"payment_id": payment.pk, "status": payment.status},
             )
+        if payment.checkout_url:
+            return payment.checkout_url
         try:
             provider = provider_get(payment.provider)
             session = provider.checkout_create(
@@ -186,6 +200,7 @@ def payment_checkout_url(*, payment: Payment, now: datetime | None = None) -> st
                     description=payment.description
                     or _payment_description(tariff=payment.tariff, language=customer.language),
                     language=_language(customer.language),
+                    idempotence_key=payment_idempotence_key(payment=payment, purpose="create"),
                 )
             )
         except (ProviderNotConfiguredError, CheckoutError) as exc:
@@ -194,7 +209,28 @@ def payment_checkout_url(*, payment: Payment, now: datetime | None = None) -> st
                 _("This payment method is not available."),
                 {"payment_id": payment.pk, "reason": exc.reason},
             ) from exc
+        except ProviderApiError as exc:
+            logger.warning("checkout for payment %s failed: %s %s", payment.pk, exc, exc.extra)
+            raise ApplicationError(
+                _(
+                    "The payment service is not answering right now. "
+                    "Please try again in a minute or choose another payment method."
+                ),
+                {"payment_id": payment.pk, "reason": exc.reason},
+            ) from exc
+    if session.provider_ref:
+        payment.provider_ref = session.provider_ref[:128]
+        payment.checkout_url = session.url
+        payment.save(update_fields=["provider_ref", "checkout_url", "updated_at"])
     return session.url
+
+
+def payment_idempotence_key(*, payment: Payment, purpose: str) -> str:
+    """The provider's idempotence key for `purpose` ("create", "refund") of `payment`: the
+    same for every retry, never the same for two payments (the creation time is in it, so a
+    database whose ids start again cannot collide with keys still alive at the provider)."""
+    stamp = int(payment.created_at.timestamp() * 1_000_000)
+    return f"vpnsite-{purpose}-{payment.pk}-{stamp}"
 
 
 @dataclass(frozen=True)
@@ -321,6 +357,14 @@ def _payment_check(*, payment: Payment, provider: str, notification: ProviderNot
             reason="provider_mismatch",
             extra={"payment_id": payment.pk, "payment_provider": payment.provider},
         )
+    if notification.provider_ref_confirmed and notification.provider_ref != payment.provider_ref:
+        # The provider's API named this payment of ours, but it is not the one we created
+        # for it at checkout (YooKassa: ``metadata`` of another payment).
+        raise WebhookError(
+            "Notification names another payment of the provider.",
+            reason="provider_ref_mismatch",
+            extra={"payment_id": payment.pk},
+        )
     if not amounts_equal(received=notification.amount, expected=payment.amount):
         raise WebhookError(
             "Notification amount differs from the payment amount.",
@@ -347,15 +391,20 @@ def payment_refund(
     actor: Any,
     reason: str,
     actor_label: str = "",
+    provider_refund_ref: str = "",
     now: datetime | None = None,
 ) -> Payment:
-    """Record a refund: mark REFUNDED, take the days back.
+    """Refund a PAID payment: the money back (through the provider's API where it has one),
+    then REFUNDED and the days taken back.
 
-    Only a PAID payment can be refunded. The days this payment credited are taken off its
-    subscription (never below now; a subscription left with nothing expires), the customer
-    is told. Money is returned by the operator in the provider's cabinet, not by us; except
-    Telegram Stars, which go back here through ``refundStarPayment`` before anything is
-    recorded (a refusal by Telegram changes nothing).
+    The days this payment credited are taken off its subscription (never below now; a
+    subscription left with nothing expires), the customer is told. YooKassa returns the
+    money through ``POST /v3/refunds`` (its idempotence key derived from the payment, so a
+    repeated refund never pays twice); if that fails, nothing changes. For the other
+    providers the operator returns the money in the provider's cabinet. A refund the
+    provider already made (its notification) passes ``provider_refund_ref``: no API call.
+    Telegram Stars go back through ``refundStarPayment`` before anything is recorded (a
+    refusal by Telegram changes nothing).
     """
     now = now or timezone.now()
     reason = (reason or "").strip()
@@ -369,9 +418,11 @@ def payment_refund(
             f"Only a paid payment can be refunded (payment #{locked.pk} is {locked.status}).",
             {"payment_id": locked.pk, "status": locked.status},
         )
+    # Under the row lock: a second refund of this payment waits and then sees REFUNDED.
     stars_refund = ""
     if locked.provider == STARS:
         stars_refund = stars_charge_refund(payment=locked)
+    refund_ref = provider_refund_ref or _provider_refund(payment=locked)
     subscription = locked.subscription
     if subscription is not None and locked.days_credited > 0:
         subscription = subscription_shorten(
@@ -404,11 +455,44 @@ def payment_refund(
             "reason": reason,
             # Telegram Stars: "refunded" or "already_refunded" by refundStarPayment.
             "stars_refund": stars_refund or None,
+            "provider_refund_ref": refund_ref,
         },
     )
     _notify_refunded(payment=locked, subscription=subscription, now=now)
     payment.refresh_from_db()
     return locked
+
+
+def _provider_refund(*, payment: Payment) -> str:
+    """Return the money through the provider's API, if it has one; the refund's id or "".
+
+    Raises ``ApplicationError`` (for the operator) when the provider refuses or fails.
+    """
+    try:
+        provider = provider_get(payment.provider)
+    except ProviderNotConfiguredError:
+        return ""  # a manual payment, or a provider no longer configured: recorded only
+    if not provider.refunds_by_api:
+        return ""
+    if not payment.provider_ref:
+        raise ApplicationError(
+            f"Payment #{payment.pk} has no {provider.code} payment id to refund.",
+            {"payment_id": payment.pk},
+        )
+    try:
+        refund = provider.refund_create(
+            provider_ref=payment.provider_ref,
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotence_key=payment_idempotence_key(payment=payment, purpose="refund"),
+        )
+    except ProviderApiError as exc:
+        detail = exc.extra.get("description") or exc.extra.get("details") or ""
+        raise ApplicationError(
+            f"{provider.code} did not refund payment #{payment.pk}: {exc.reason} {detail}".strip(),
+            {"payment_id": payment.pk, "reason": exc.reason},
+        ) from exc
+    return refund.refund_ref
 
 
 @transaction.atomic

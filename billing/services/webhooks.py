@@ -31,6 +31,7 @@ from billing.models import WebhookEvent, WebhookEventStatus
 from billing.providers import PaymentProvider, provider_get
 from billing.providers.base import TEXT_PLAIN
 from billing.services.messages import _notify_admins_mismatch
+from billing.services.payment_events import payment_mark_canceled, payment_refund_notified
 from billing.services.payments import payment_mark_paid
 from billing.services.webhook_events import WebhookRequest, _event_save
 
@@ -41,7 +42,16 @@ TRACEBACK_MAX_LENGTH = 20000
 
 # Verified notifications that name a real payment but cannot credit it: money may have been
 # taken, so an operator is told (once per distinct notification).
-_ALERT_REASONS = frozenset({"amount_mismatch", "currency_mismatch", "provider_mismatch"})
+_ALERT_REASONS = frozenset(
+    {
+        "amount_mismatch",
+        "currency_mismatch",
+        "provider_mismatch",
+        "provider_ref_mismatch",
+        "refund_partial",
+        "refund_not_paid",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,9 @@ def webhook_event_process(
     """Verify, parse and apply one stored notification; the event row gets its outcome.
 
     ``request`` is the live request; without it the stored copy is re-verified (reprocessing).
+    A YooKassa notification is confirmed through its API inside ``notification_parse``
+    (HTTP, outside any transaction); what it confirmed decides the action: credit, cancel
+    (``payment_mark_canceled``) or refund (``payment_refund_notified``).
     Outcomes: PROCESSED (credited; 200 + the provider's success body), DUPLICATE (already
     credited; the success body again, nothing changed), REJECTED (bad signature, unknown
     order, wrong amount, malformed...; 400 + a failure body), FAILED (our bug or outage:
@@ -76,7 +89,7 @@ def webhook_event_process(
     try:
         if request is None:
             request = _stored_request(event=event)
-        params = provider.params_from_request(
+        params = provider.params_decode(
             body=request.body,
             content_type=request.content_type,
             query_string=request.query_string,
@@ -92,12 +105,22 @@ def webhook_event_process(
     event.verified = True
     event.event_key = notification.event_key[:128]
     try:
-        payment_mark_paid(
-            payment_id=notification.payment_id,
-            provider=event.provider,
-            notification=notification,
-            event=event,
-        )
+        if notification.kind == "canceled":
+            payment_mark_canceled(
+                payment_id=notification.payment_id,
+                provider=event.provider,
+                notification=notification,
+                event=event,
+            )
+        elif notification.kind == "refunded":
+            payment_refund_notified(provider=event.provider, notification=notification, event=event)
+        else:
+            payment_mark_paid(
+                payment_id=notification.payment_id,
+                provider=event.provider,
+                notification=notification,
+                event=event,
+            )
         body, content_type = provider.success_response(notification=notification)
     except WebhookError as exc:
         reply = _webhook_reject(event=event, provider=provider, error=exc, verified=True)

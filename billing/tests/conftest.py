@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.tests.helpers import FREEKASSA, ROBOKASSA
+from billing.tests.helpers import FREEKASSA, ROBOKASSA, YOOKASSA
 
 
 @pytest.fixture
@@ -36,3 +36,14 @@ def stars_enabled(settings):
     settings.PAYMENT_PENDING_TTL_MINUTES = 60
     settings.TELEGRAM_RATE_PER_CHAT_SECONDS = 0
     return settings.BILLING_PROVIDERS
+
+
+@pytest.fixture
+def yookassa_api(billing_providers, settings):
+    """YooKassa configured beside the others, its API mocked: every request must be one the
+    test registered (``responses``), so nothing ever reaches a real service."""
+    import responses
+
+    settings.BILLING_PROVIDERS = {**billing_providers, "yookassa": YOOKASSA}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        yield mocked

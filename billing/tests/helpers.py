@@ -161,3 +161,77 @@ def checkout_request(**overrides) -> CheckoutRequest:
         **overrides,
     }
     return CheckoutRequest(**kwargs)
+
+
+# --- YooKassa: its API mocked with `responses` (docs/payments.md "YooKassa: …") ---------------
+
+YOOKASSA_API = "https://api.yookassa.test/v3/"
+YOOKASSA = (
+    "billing.providers.yookassa.YooKassaProvider",
+    {
+        "shop_id": "100500",
+        "secret_key": "test_yk_secret",
+        "return_url": "https://vpn.example/pay/success/",
+        "api_url": YOOKASSA_API,
+        "timeout": 2,
+    },
+)
+YK_IP = "185.71.76.10"
+YOOKASSA_URL = "/api/payments/yookassa/notify/"
+JSON = "application/json"
+
+
+def yk_id(number: int) -> str:
+    """A YooKassa-looking object id."""
+    return f"2d6d597{number:x}-000f-5000-9000-145f6df21d6f"[-36:]
+
+
+def yookassa_payment(
+    payment_id: int,
+    *,
+    object_id: str | None = None,
+    status: str = "succeeded",
+    amount: str = "299.00",
+    currency: str = "RUB",
+    **extra,
+) -> dict:
+    """A payment object as ``GET /v3/payments/{id}`` returns it."""
+    data = {
+        "id": object_id or yk_id(payment_id),
+        "status": status,
+        "paid": status in ("succeeded", "waiting_for_capture"),
+        "amount": {"value": amount, "currency": currency},
+        "created_at": "2026-12-07T10:00:00.000Z",
+        "description": f"Payment {payment_id}",
+        "metadata": {"payment_id": str(payment_id)},
+        "payment_method": {"type": "sbp", "id": "x", "saved": False},
+        "recipient": {"account_id": "100500", "gateway_id": "1"},
+        "refundable": status == "succeeded",
+        "test": True,
+    }
+    if status == "pending":
+        data["confirmation"] = {
+            "type": "redirect",
+            "confirmation_url": f"https://yoomoney.ru/checkout/payments/v2/contract?orderId={data['id']}",
+        }
+    data.update(extra)
+    return data
+
+
+def yookassa_refund(payment_ref: str, *, refund_id: str = "", amount: str = "299.00", **extra):
+    """A refund object as ``GET /v3/refunds/{id}`` (or ``POST /v3/refunds``) returns it."""
+    return {
+        "id": refund_id or f"{payment_ref[:-4]}ffff",
+        "payment_id": payment_ref,
+        "status": "succeeded",
+        "amount": {"value": amount, "currency": "RUB"},
+        "created_at": "2026-12-07T11:00:00.000Z",
+        **extra,
+    }
+
+
+def yookassa_notification(event: str, obj: dict) -> bytes:
+    """A notification body: the event and the object as it was when the status changed."""
+    import json
+
+    return json.dumps({"type": "notification", "event": event, "object": obj}).encode()

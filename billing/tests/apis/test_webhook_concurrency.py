@@ -17,10 +17,19 @@ from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import (
     FK_IP,
     FREEKASSA_URL,
+    JSON,
     ROBOKASSA_URL,
+    YK_IP,
+    YOOKASSA_API,
+    YOOKASSA_URL,
     freekassa_params,
+    mark_paid,
     robokassa_params,
     send,
+    yk_id,
+    yookassa_notification,
+    yookassa_payment,
+    yookassa_refund,
 )
 from core.models import AuditEvent, AuditLog
 from notifications.models import OutboxAudience, OutboxMessage
@@ -73,18 +82,26 @@ def assert_one_enqueue(sends, *, subscription_id):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("provider", ["robokassa", "freekassa"])
-def test_fifty_parallel_deliveries_credit_exactly_once(on_postgres, provider):
+@pytest.mark.parametrize("provider", ["robokassa", "freekassa", "yookassa"])
+def test_fifty_parallel_deliveries_credit_exactly_once(on_postgres, provider, request):
     subscription = SubscriptionFactory()
     expiry = subscription.expires_at
     payment = PaymentFactory(
         subscription=subscription,
         provider=provider,
         expires_at=timezone.now() + timedelta(hours=1),
+        provider_ref=yk_id(1) if provider == "yookassa" else "",
     )
     if provider == "robokassa":
         url, params, extra = ROBOKASSA_URL, robokassa_params(payment.pk), {}
         success = f"OK{payment.pk}"
+    elif provider == "yookassa":
+        # Each of the 50 asks the (mocked) API, which confirms every time.
+        api = request.getfixturevalue("yookassa_api")
+        answer = yookassa_payment(payment.pk, object_id=yk_id(1))
+        api.get(f"{YOOKASSA_API}payments/{yk_id(1)}", json=answer)
+        url, params = YOOKASSA_URL, yookassa_notification("payment.succeeded", answer)
+        extra, success = {"REMOTE_ADDR": YK_IP, "content_type": JSON}, "OK"
     else:
         url, params, extra = FREEKASSA_URL, freekassa_params(payment.pk), {"REMOTE_ADDR": FK_IP}
         success = "YES"
@@ -118,3 +135,38 @@ def test_parallel_new_purchase_creates_one_subscription(on_postgres):
     assert Subscription.objects.count() == 1
     assert_one_enqueue(sends, subscription_id=Subscription.objects.get().pk)
     assert AuditLog.objects.filter(event_type=AuditEvent.SUBSCRIPTION_CREATED).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_parallel_yookassa_refunds_refund_once(on_postgres, request):
+    """YooKassa's refund.succeeded 50 times at once: the days come back off once."""
+    api = request.getfixturevalue("yookassa_api")
+    subscription = SubscriptionFactory()
+    payment = PaymentFactory(
+        subscription=subscription,
+        provider="yookassa",
+        expires_at=timezone.now() + timedelta(hours=1),
+        provider_ref=yk_id(7),
+    )
+    mark_paid(payment, provider_ref=yk_id(7))
+    subscription.refresh_from_db()
+    paid_until = subscription.expires_at
+    refund = yookassa_refund(yk_id(7))
+    api.get(f"{YOOKASSA_API}refunds/{refund['id']}", json=refund)
+
+    results, _sends = deliver_in_parallel(
+        YOOKASSA_URL,
+        yookassa_notification("refund.succeeded", refund),
+        {"REMOTE_ADDR": YK_IP, "content_type": JSON},
+    )
+
+    assert results == [(200, "OK")] * THREADS
+    payment.refresh_from_db()
+    subscription.refresh_from_db()
+    assert payment.status == PaymentStatus.REFUNDED
+    assert subscription.expires_at == paid_until - timedelta(days=30)
+    assert AuditLog.objects.filter(event_type=AuditEvent.PAYMENT_REFUNDED).count() == 1
+    assert AuditLog.objects.filter(event_type=AuditEvent.SUBSCRIPTION_SHORTENED).count() == 1
+    statuses = list(WebhookEvent.objects.values_list("status", flat=True))
+    assert statuses.count(WebhookEventStatus.PROCESSED) == 1
+    assert statuses.count(WebhookEventStatus.DUPLICATE) == THREADS - 1

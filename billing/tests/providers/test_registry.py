@@ -33,6 +33,11 @@ PAYMENT_ENV = (
     "FREEKASSA_MERCHANT_ID",
     "FREEKASSA_SECRET1",
     "FREEKASSA_SECRET2",
+    "YOOKASSA_SHOP_ID",
+    "YOOKASSA_SECRET_KEY",
+    "YOOKASSA_RETURN_URL",
+    "YOOKASSA_TIMEOUT",
+    "PUBLIC_BASE_URL",
     "FREEKASSA_CHECK_IP",
     "TELEGRAM_STARS_ENABLED",
 )
@@ -121,6 +126,8 @@ FREEKASSA_ENV = {
     "FREEKASSA_SECRET2": "s2",
 }
 
+YOOKASSA_ENV = {"YOOKASSA_SHOP_ID": "100500", "YOOKASSA_SECRET_KEY": "test_secret"}
+
 
 @pytest.mark.parametrize(
     ("env", "expected"),
@@ -134,6 +141,9 @@ FREEKASSA_ENV = {
         # Telegram Stars need no credentials: on unless switched off.
         ({}, ["stars"]),
         (ROBOKASSA_ENV, ["robokassa", "stars"]),
+        ({**NO_STARS, **YOOKASSA_ENV}, ["yookassa"]),
+        ({**NO_STARS, **YOOKASSA_ENV, "YOOKASSA_SECRET_KEY": ""}, []),
+        ({**NO_STARS, **ROBOKASSA_ENV, **YOOKASSA_ENV}, ["robokassa", "yookassa"]),
     ],
 )
 def test_provider_enabled_only_when_credentials_configured(monkeypatch, env, expected):
@@ -163,3 +173,14 @@ def test_freekassa_ip_check_is_on_by_default(monkeypatch):
     registry = load_payments_settings(monkeypatch, **FREEKASSA_ENV)
     with override_settings(BILLING_PROVIDERS=registry):
         assert provider_get("freekassa").check_ip is True
+
+
+def test_yookassa_return_url_defaults_to_our_success_page(monkeypatch):
+    registry = load_payments_settings(
+        monkeypatch, **YOOKASSA_ENV, PUBLIC_BASE_URL="https://vpn.example/", YOOKASSA_TIMEOUT="3"
+    )
+    with override_settings(BILLING_PROVIDERS=registry):
+        yookassa = provider_get("yookassa")
+    assert yookassa.return_url == "https://vpn.example/pay/success/"
+    assert yookassa.client.timeout == (3.0, 3.0)
+    assert "test_secret" not in repr(yookassa) + repr(yookassa.client)

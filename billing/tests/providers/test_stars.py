@@ -27,7 +27,7 @@ def update_body(**kwargs) -> bytes:
 
 
 def parse(body: bytes):
-    params = PROVIDER.params_from_request(
+    params = PROVIDER.params_decode(
         body=body, content_type="application/json", query_string="", max_bytes=16384
     )
     return PROVIDER.notification_parse(params=params, remote_ip=None)

@@ -13,6 +13,13 @@ FREEKASSA_MERCHANT_ID = env("FREEKASSA_MERCHANT_ID", default="")
 FREEKASSA_SECRET1 = env("FREEKASSA_SECRET1", default="")
 FREEKASSA_SECRET2 = env("FREEKASSA_SECRET2", default="")
 FREEKASSA_CHECK_IP = env.bool("FREEKASSA_CHECK_IP", default=True)
+_PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+YOOKASSA_SHOP_ID = env("YOOKASSA_SHOP_ID", default="")
+YOOKASSA_SECRET_KEY = env("YOOKASSA_SECRET_KEY", default="")
+# Where YooKassa sends the buyer after paying; default: our /pay/success/ page.
+YOOKASSA_RETURN_URL = env("YOOKASSA_RETURN_URL", default="")
+# Seconds each YooKassa API call may take (connect, then the answer) before it is given up.
+YOOKASSA_TIMEOUT = env.float("YOOKASSA_TIMEOUT", default=10.0)
 # Client address behind a reverse proxy: only these proxy addresses may set X-Forwarded-For.
 TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
 
@@ -45,6 +52,16 @@ if FREEKASSA_MERCHANT_ID and FREEKASSA_SECRET1 and FREEKASSA_SECRET2:
             "secret1": FREEKASSA_SECRET1,
             "secret2": FREEKASSA_SECRET2,
             "check_ip": FREEKASSA_CHECK_IP,
+        },
+    )
+if YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY:
+    BILLING_PROVIDERS["yookassa"] = (
+        "billing.providers.yookassa.YooKassaProvider",
+        {
+            "shop_id": YOOKASSA_SHOP_ID,
+            "secret_key": YOOKASSA_SECRET_KEY,
+            "return_url": YOOKASSA_RETURN_URL or f"{_PUBLIC_BASE_URL}/pay/success/",
+            "timeout": YOOKASSA_TIMEOUT,
         },
     )
 # Telegram Stars (currency XTR): the bot's own invoices, no credentials. On by default, but
