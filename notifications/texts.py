@@ -16,6 +16,12 @@ def support_contact() -> str:
     return (getattr(settings, "TELEGRAM_SUPPORT_CONTACT", "") or "").strip()
 
 
+def bot_url() -> str:
+    """The bot's t.me link (``TELEGRAM_BOT_USERNAME``), or "" when no username is set."""
+    username = (getattr(settings, "TELEGRAM_BOT_USERNAME", "") or "").strip().lstrip("@")
+    return f"https://t.me/{username}" if username else ""
+
+
 def support_url() -> str | None:
     """A link a URL button can open for the support contact, when there is one."""
     contact = support_contact()
