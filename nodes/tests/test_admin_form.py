@@ -15,6 +15,12 @@ pytestmark = pytest.mark.django_db
 ADD = reverse("admin:nodes_node_add")
 
 
+@pytest.fixture(autouse=True)
+def _english(client):
+    """The messages below are read in English (the console follows the browser)."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 def form_data(sim, **overrides):
     data = {
         "name": "de-1",
@@ -183,3 +189,12 @@ def test_an_edit_with_a_blank_password_keeps_it_and_is_not_a_credentials_change(
     assert row.extra_data["values"] == {"weight": 3}
     node.refresh_from_db()
     assert node.panel_password == PASSWORD
+
+
+def test_the_form_speaks_russian_to_a_russian_browser(as_superuser, sim_factory):
+    sim = sim_factory()
+    as_superuser.defaults["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    response = as_superuser.post(ADD, form_data(sim, inbound_id=""))
+    assert "Выберите инбаунд для наших ключей." in response.content.decode()
+    page = as_superuser.get(ADD).content.decode()
+    assert "Проверить подключение" in page
