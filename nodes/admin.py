@@ -122,9 +122,29 @@ class NodeForm(forms.ModelForm):
         has_password = cleaned.get("panel_username") and cleaned.get("panel_password")
         if not has_password and not cleaned.get("panel_api_token"):
             raise forms.ValidationError(_("Give a username and password, or an API token."))
-        if cleaned.get("panel_url") and not self.errors:
+        if cleaned.get("panel_url") and not self.errors and self._reaches_the_panel(cleaned):
             self._panel_check(cleaned)
         return cleaned
+
+    def _reaches_the_panel(self, cleaned: dict) -> bool:
+        """Whether saving must log in: a new node, a test, or a change of how we reach the
+        panel. Other edits (disabling a node whose panel is down, its weight) never wait on
+        the panel."""
+        if self.test_only or self.instance.pk is None:
+            return True
+        before = {
+            "panel_url": self.instance.panel_url,
+            "panel_username": self.instance.panel_username,
+            "panel_password": self.instance.panel_password,
+            "panel_api_token": self.instance.panel_api_token,
+            "inbound_id": self.instance.inbound_id,
+        }
+        after = {
+            **{name: cleaned.get(name) or "" for name in before},
+            "panel_url": panel_url_normalize(cleaned["panel_url"]),
+            "inbound_id": cleaned.get("inbound_id"),
+        }
+        return after != before
 
     def _panel_check(self, cleaned: dict) -> None:
         """Log in, list the inbounds, then check ours as the CLI does (before any save)."""

@@ -198,3 +198,31 @@ def test_the_form_speaks_russian_to_a_russian_browser(as_superuser, sim_factory)
     assert "Выберите инбаунд для наших ключей." in response.content.decode()
     page = as_superuser.get(ADD).content.decode()
     assert "Проверить подключение" in page
+
+
+def test_an_edit_that_leaves_the_panel_alone_saves_while_the_panel_is_down(
+    as_superuser, superuser, sim_factory
+):
+    """Disabling a node whose panel is down must not wait on (or be refused by) the panel."""
+    sim = sim_factory()
+    node = NodeFactory(
+        panel_url=sim.url,
+        panel_username=USERNAME,
+        panel_password=PASSWORD,
+        inbound_id=sim.inbound_id,
+    )
+    sim.set_down()
+    change = reverse("admin:nodes_node_change", args=[node.pk])
+    data = form_data(sim, name=node.name, public_host=node.public_host, panel_password="")
+    data.pop("is_enabled")  # unticked
+    response = as_superuser.post(change, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    node.refresh_from_db()
+    assert node.is_enabled is False
+    row = AuditLog.objects.get(event_type=AuditEvent.NODE_CHANGED)
+    assert row.acting_user == superuser
+    assert row.extra_data["fields"] == ["is_enabled"]
+    # A credentials change still logs in, and the panel being down refuses it.
+    response = as_superuser.post(change, {**data, "panel_password": "a-new-password"})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors()
