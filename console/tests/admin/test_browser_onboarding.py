@@ -152,3 +152,40 @@ def test_a_half_configured_system_ticks_what_is_done(live_server, browser, setti
     assert "TELEGRAM_BOT_TOKEN" in secrets
     assert settings.TELEGRAM_BOT_TOKEN not in page.content()
     page.screenshot(path=str(ARTIFACTS / f"onboarding-half-{language}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.usefixtures("operator")
+def test_adding_a_node_from_the_checklist_tests_the_panel_and_picks_its_inbound(
+    live_server, browser, sim_factory, language
+):
+    from core.models import AuditEvent, AuditLog
+    from nodes.models import Node
+    from nodes.tests.conftest import PASSWORD as PANEL_PASSWORD
+    from nodes.tests.conftest import USERNAME as PANEL_USERNAME
+
+    sim = sim_factory()
+    sim.add_inbound(id=7, remark="NL-Reality")
+    page = open_dashboard(browser, live_server.url, language)
+    page.locator("#onboarding-node a.step-action").click()
+    page.wait_for_url(f"{live_server.url}/admin/nodes/node/add/")
+    page.fill("#id_name", "de-1")
+    page.fill("#id_panel_url", sim.url)
+    page.fill("#id_panel_username", PANEL_USERNAME)
+    page.fill("#id_panel_password", "a-wrong-password")
+    page.click("#node-test-connection")
+    page.wait_for_load_state()
+    assert "Invalid username or password" in page.locator("#content-main").inner_text()
+    assert not Node.objects.exists()
+    page.fill("#id_panel_password", PANEL_PASSWORD)
+    page.click("#node-test-connection")
+    page.wait_for_load_state()
+    result = page.locator("#node-test-result").inner_text()
+    assert "NL-Reality" in result
+    page.screenshot(path=str(ARTIFACTS / f"node-test-connection-{language}.png"), full_page=True)
+    page.select_option("#id_inbound_id", str(sim.inbound_id))
+    page.click("input[name=_save]")
+    page.wait_for_url(f"{live_server.url}/admin/nodes/node/")
+    node = Node.objects.get(name="de-1")
+    assert node.inbound_id == sim.inbound_id
+    assert AuditLog.objects.get(event_type=AuditEvent.NODE_CHANGED).acting_user.username == "chief"
