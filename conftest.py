@@ -10,10 +10,17 @@ from nodes.tests.conftest import sim_factory  # noqa: F401 - a fixture
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Every test starts with an empty cache and no panel session left by another test."""
+    """Every test starts with an empty cache and no panel session left by another test.
+
+    Content types too: one made during a test (constance's "config", made on its first save)
+    is rolled back with it, and its cached id would break the next test's admin log entry.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
     from nodes.services.clients import x3ui_clients_reset
 
     cache.clear()
+    ContentType.objects.clear_cache()
     x3ui_clients_reset()
     yield
     cache.clear()

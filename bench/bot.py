@@ -103,15 +103,17 @@ def main() -> None:
 def setup_shop() -> None:
     from decimal import Decimal
 
-    from django.conf import settings
+    from constance import config
 
+    from core.runtime_settings import runtime_settings_forget
     from nodes.models import Node, NodeHealth
     from subscriptions.models import Tariff
 
     Tariff.objects.create(name="Месяц", name_en="Month", duration_days=30, price=Decimal(299))
     Tariff.objects.create(name="Год", name_en="Year", duration_days=365, price=Decimal(2990))
     trial = Tariff.objects.create(name="Пробный", duration_days=3, price=0, is_trial=True)
-    settings.TRIAL_TARIFF_ID = trial.pk
+    config.TRIAL_TARIFF = trial.pk  # the runtime setting, as the console saves it
+    runtime_settings_forget()
     Node.objects.create(
         name="bench-1",
         panel_url="http://127.0.0.1:1/",

@@ -304,7 +304,7 @@ class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         counts: dict[str, int] = {}
         for selected in queryset.order_by("pk"):
             try:
-                event = webhook_event_reprocess(event=selected)
+                event = webhook_event_reprocess(event=selected, actor=request.user)
             except Exception as exc:  # noqa: BLE001 - the row keeps the error and traceback
                 # (FAILED, or PROCESSED when the failure came after the credit committed)
                 self.message_user(

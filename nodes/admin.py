@@ -1,13 +1,17 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
-from nodes.models import Node, NodeClient, NodeHealth
+from core.exceptions import ApplicationError
+from nodes.models import Node, NodeClient, NodeHealth, panel_url_normalize
 from nodes.selectors import nodes_with_load
 from nodes.services.health import node_health_check
+from nodes.services.nodes import node_panel_check, node_panel_inbounds, node_save
 from nodes.services.push import node_keys_retry
 from nodes.services.reconcile import node_reconcile
 from nodes.x3ui import X3UIError
+from nodes.x3ui.types import Inbound
 
 HEALTH_COLOURS = {
     NodeHealth.UP: "#12b76a",
@@ -41,22 +45,43 @@ HEALTH_FIELDS = [
 
 
 class NodeForm(forms.ModelForm):
-    """Credentials are write-only: the form never shows a stored secret; blank keeps it."""
+    """Credentials are write-only: the form never shows a stored secret; blank keeps it.
+
+    Saving logs in to the panel first (``nodes.services.nodes``, the same checks as
+    ``manage.py node add``): wrong credentials, an unknown inbound or one that is not VLESS
+    are refused with the panel's own message and nothing is saved. After a successful login
+    the inbound field lists the panel's inbounds to pick from. "Test connection" (a submit
+    button named ``TEST``) runs the same login and listing and saves nothing.
+    """
+
+    TEST = "_test_connection"
 
     panel_url = forms.URLField(
         max_length=300,
         assume_scheme="https",
-        help_text="Including webBasePath, e.g. https://panel.example.com:2053/Abc123/",
+        label=_("Panel URL"),
+        help_text=_("Including webBasePath, e.g. https://panel.example.com:2053/Abc123/"),
     )
     panel_password = forms.CharField(
         required=False,
+        label=_("Panel password"),
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave blank to keep the stored password.",
+        help_text=_("Leave blank to keep the stored password."),
     )
     panel_api_token = forms.CharField(
         required=False,
+        label=_("Panel API token"),
         widget=forms.PasswordInput(render_value=False),
-        help_text="Bearer API token (3x-ui v3.0+). Leave blank to keep the stored token.",
+        help_text=_("Bearer API token (3x-ui v3.0+). Leave blank to keep the stored token."),
+    )
+    inbound_id = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label=_("Inbound"),
+        help_text=_(
+            "The VLESS inbound our keys go on. Test the connection to pick it from the panel's "
+            "inbounds."
+        ),
     )
 
     class Meta:
@@ -77,6 +102,18 @@ class NodeForm(forms.ModelForm):
             "max_clients",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.test_only = self.is_bound and self.TEST in self.data
+        # The panel's inbounds after a successful login (None: no login tried or it failed).
+        self.inbounds: list[Inbound] | None = None
+        self.probe: Node | None = None
+        self.original = {name: getattr(self.instance, name) for name in NodeForm.Meta.fields}
+
+    def is_valid(self) -> bool:
+        # A test validates everything (the login included) and never lets the admin save.
+        return super().is_valid() and not self.test_only
+
     def clean(self):
         cleaned = super().clean()
         for name in ("panel_password", "panel_api_token"):
@@ -84,8 +121,89 @@ class NodeForm(forms.ModelForm):
                 cleaned[name] = getattr(self.instance, name)
         has_password = cleaned.get("panel_username") and cleaned.get("panel_password")
         if not has_password and not cleaned.get("panel_api_token"):
-            raise forms.ValidationError("Give a username and password, or an API token.")
+            raise forms.ValidationError(_("Give a username and password, or an API token."))
+        if cleaned.get("panel_url") and not self.errors and self._reaches_the_panel(cleaned):
+            self._panel_check(cleaned)
         return cleaned
+
+    def _reaches_the_panel(self, cleaned: dict) -> bool:
+        """Whether saving must log in: a new node, a test, or a change of how we reach the
+        panel. Other edits (disabling a node whose panel is down, its weight) never wait on
+        the panel."""
+        if self.test_only or self.instance.pk is None:
+            return True
+        before = {
+            "panel_url": self.instance.panel_url,
+            "panel_username": self.instance.panel_username,
+            "panel_password": self.instance.panel_password,
+            "panel_api_token": self.instance.panel_api_token,
+            "inbound_id": self.instance.inbound_id,
+        }
+        after = {
+            **{name: cleaned.get(name) or "" for name in before},
+            "panel_url": panel_url_normalize(cleaned["panel_url"]),
+            "inbound_id": cleaned.get("inbound_id"),
+        }
+        return after != before
+
+    def _panel_check(self, cleaned: dict) -> None:
+        """Log in, list the inbounds, then check ours as the CLI does (before any save)."""
+        inbound_id = cleaned.get("inbound_id")
+        probe = Node(
+            pk=self.instance.pk,
+            name=cleaned.get("name") or "?",
+            panel_url=panel_url_normalize(cleaned["panel_url"]),
+            panel_username=cleaned.get("panel_username") or "",
+            panel_password=cleaned.get("panel_password") or "",
+            panel_api_token=cleaned.get("panel_api_token") or "",
+            inbound_id=inbound_id or 0,
+        )
+        try:
+            self.inbounds = node_panel_inbounds(node=probe)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+        self._offer_inbounds()
+        if not inbound_id:
+            if not self.test_only:
+                self.add_error("inbound_id", _("Pick the inbound our keys go on."))
+            return
+        if inbound_id not in {inbound.id for inbound in self.inbounds}:
+            self.add_error(
+                "inbound_id",
+                _("The panel has no inbound %(id)s that this user can see.") % {"id": inbound_id},
+            )
+            return
+        try:
+            node_panel_check(node=probe)
+        except ApplicationError as exc:
+            self.add_error("inbound_id", exc.message)
+            return
+        self.probe = probe
+
+    def _offer_inbounds(self) -> None:
+        """The inbound field as a choice of the panel's inbounds; the secrets just typed stay
+        typed (a blank one keeps the stored value and renders blank)."""
+        choices = [("", "---------")] + [
+            (inbound.id, inbound_label(inbound)) for inbound in self.inbounds or ()
+        ]
+        self.fields["inbound_id"].widget = forms.Select(choices=choices)
+        for name in ("panel_password", "panel_api_token"):
+            self.fields[name].widget.render_value = True
+
+    def panel_apply(self, node: Node) -> None:
+        """What the panel check learnt (API generation, our inbound) onto the node to save."""
+        if self.probe is not None:
+            node.panel_generation = self.probe.panel_generation
+            node.inbound_cache = self.probe.inbound_cache
+            node.inbound_cached_at = self.probe.inbound_cached_at
+
+    def changed_fields(self, node: Node) -> list[str]:
+        return [name for name, before in self.original.items() if getattr(node, name) != before]
+
+
+def inbound_label(inbound: Inbound) -> str:
+    remark = f" · {inbound.remark}" if inbound.remark else ""
+    return f"{inbound.id}{remark} · {inbound.protocol or '?'}:{inbound.port}"
 
 
 @admin.register(Node)
@@ -125,6 +243,17 @@ class NodeAdmin(admin.ModelAdmin):
         ("Links", {"fields": ["public_host", "public_port"]}),
         ("Health", {"fields": HEALTH_FIELDS}),
     ]
+
+    def save_model(self, request, obj, form, change):
+        """Through the service: the audit row names the operator (the panel was checked by
+        the form)."""
+        form.panel_apply(obj)
+        node_save(
+            node=obj,
+            actor=request.user,
+            changed_fields=form.changed_fields(obj),
+            created=not change,
+        )
 
     def get_queryset(self, request):
         nodes = super().get_queryset(request).defer("inbound_cache", "orphans_first_seen")

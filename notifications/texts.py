@@ -10,10 +10,20 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from core.runtime_settings import runtime_settings
+
 
 def support_contact() -> str:
-    """The support contact from settings (``@username``, a link or an e-mail), or ""."""
-    return (getattr(settings, "TELEGRAM_SUPPORT_CONTACT", "") or "").strip()
+    """The support contact (``@username``, a link or an e-mail), or "": a runtime setting
+    (the console's Config page; ``TELEGRAM_SUPPORT_CONTACT`` is its default). In the bot it is the
+    value read for the update being handled (core/runtime_settings.py)."""
+    return (runtime_settings().get("SUPPORT_CONTACT") or "").strip()
+
+
+def bot_url() -> str:
+    """The bot's t.me link (``TELEGRAM_BOT_USERNAME``), or "" when no username is set."""
+    username = (getattr(settings, "TELEGRAM_BOT_USERNAME", "") or "").strip().lstrip("@")
+    return f"https://t.me/{username}" if username else ""
 
 
 def support_url() -> str | None:

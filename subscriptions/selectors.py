@@ -25,6 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.models import AuditEvent, AuditLog
+from core.runtime_settings import runtime_settings
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES, inbound_flow
 from nodes.services.keys import key_sub_id
@@ -183,9 +184,19 @@ def subscription_by_feed_token(*, token: str, hwid: str = "") -> Subscription | 
     )
 
 
+def trial_tariff_id() -> int:
+    """The trial tariff's id as set (runtime setting TRIAL_TARIFF, default TRIAL_TARIFF_ID);
+    0: no trial."""
+    try:
+        return int(runtime_settings().get("TRIAL_TARIFF") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def trial_tariff_get() -> Tariff | None:
-    """The tariff TRIAL_TARIFF_ID names while it is an active trial tariff; else None."""
-    tariff_id = settings.TRIAL_TARIFF_ID
+    """The tariff the runtime setting TRIAL_TARIFF names while it is an active trial
+    tariff; else None."""
+    tariff_id = trial_tariff_id()
     if not tariff_id:
         return None
     return Tariff.objects.filter(pk=tariff_id, is_active=True, is_trial=True).first()
@@ -285,7 +296,7 @@ def feed_placeholder_remark(state: str, language: str) -> str:
     """What the app shows as the one entry's name: what happened and where to go.
 
     Renewing happens in the bot (``TELEGRAM_BOT_USERNAME``); a ban is explained by support
-    (``TELEGRAM_SUPPORT_CONTACT``); each falls back to the other, then to no place at all.
+    (runtime setting SUPPORT_CONTACT); each falls back to the other, then to no place at all.
     """
     bot = settings.TELEGRAM_BOT_USERNAME.strip().lstrip("@")
     bot = f"@{bot}" if bot else ""

@@ -250,8 +250,12 @@ def payment_mark_paid(
     notification: ProviderNotification,
     event: WebhookEvent | None = None,
     now: datetime | None = None,
+    actor=None,
 ) -> PaymentCredit:
     """Credit the payment a verified notification names, at most once.
+
+    `actor` is the operator who reprocessed a stored notification (the credit's audit rows
+    name them; the provider stays in ``actor_label``), None for a live delivery.
 
     Raises ``WebhookError`` (nothing changed) for an unknown payment, another provider's
     payment, or an amount/currency that differs from ours. A payment already PAID/REFUNDED is
@@ -299,7 +303,7 @@ def payment_mark_paid(
     subscription, mode = _payment_credit(
         payment=payment,
         now=now,
-        actor=None,
+        actor=actor,
         actor_label=provider,
         provider_ref="" if provider_ref_conflict else provider_ref,
     )
@@ -317,9 +321,12 @@ def payment_mark_paid(
         note = f" LATE: credited although the payment was {status_before}" + (
             " and past its expiry" if expired else ""
         )
+    if actor is not None:
+        note += f" Reprocessed by {actor.get_username()}."
     audit_log_write(
         event_type=AuditEvent.PAYMENT_PAID,
         obj=payment,
+        acting_user=actor,
         actor_label=provider,
         customer_id=payment.customer_id,
         message=(

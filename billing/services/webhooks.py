@@ -34,6 +34,8 @@ from billing.services.messages import _notify_admins_mismatch
 from billing.services.payment_events import payment_mark_canceled, payment_refund_notified
 from billing.services.payments import payment_mark_paid
 from billing.services.webhook_events import WebhookRequest, _event_save
+from core.models import AuditEvent
+from core.services import audit_log_write
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ class WebhookReply:
 
 
 def webhook_event_process(
-    *, event: WebhookEvent, request: WebhookRequest | None = None
+    *, event: WebhookEvent, request: WebhookRequest | None = None, actor=None
 ) -> WebhookReply:
     """Verify, parse and apply one stored notification; the event row gets its outcome.
 
@@ -120,6 +122,7 @@ def webhook_event_process(
                 provider=event.provider,
                 notification=notification,
                 event=event,
+                actor=actor,
             )
         body, content_type = provider.success_response(notification=notification)
     except WebhookError as exc:
@@ -133,20 +136,50 @@ def webhook_event_process(
     return WebhookReply(status_code=200, body=body, content_type=content_type, event=event)
 
 
-def webhook_event_reprocess(*, event: WebhookEvent) -> WebhookEvent:
+def webhook_event_reprocess(*, event: WebhookEvent, actor=None) -> WebhookEvent:
     """Run a stored notification through the protocol again (the admin's "Reprocess").
 
     The stored request is verified again from scratch. A PROCESSED event is left alone (it is
     the one that credited); everything else ends as PROCESSED, DUPLICATE, REJECTED or FAILED
     by the same rules as a live delivery, so reprocessing can never credit twice. Internal
     failures propagate after the row recorded them (``_webhook_fail``).
+
+    `actor`, the operator, is named by an audit row of the reprocess whatever its outcome,
+    and by the credit's rows when it credits (the provider stays their ``actor_label``).
     """
     event.refresh_from_db()
+    status_before = event.status
     if event.status == WebhookEventStatus.PROCESSED:
+        _reprocess_audit(event=event, actor=actor, status_before=status_before)
         return event
-    webhook_event_process(event=event)
+    try:
+        webhook_event_process(event=event, actor=actor)
+    except Exception:
+        event.refresh_from_db()
+        _reprocess_audit(event=event, actor=actor, status_before=status_before)
+        raise
     event.refresh_from_db()
+    _reprocess_audit(event=event, actor=actor, status_before=status_before)
     return event
+
+
+def _reprocess_audit(*, event: WebhookEvent, actor, status_before: str) -> None:
+    outcome = f"{event.status} ({event.outcome})" if event.outcome else event.status
+    audit_log_write(
+        event_type=AuditEvent.ADMIN_ACTION,
+        obj=event,
+        acting_user=actor,
+        actor_label="" if actor is not None else "system",
+        message=f"webhook event #{event.pk} ({event.provider}) reprocessed: {outcome}",
+        extra_data={
+            "action": "webhook_reprocess",
+            "provider": event.provider,
+            "status_before": status_before,
+            "status": event.status,
+            "outcome": event.outcome,
+            "payment_id": event.payment_id,
+        },
+    )
 
 
 def _stored_request(*, event: WebhookEvent) -> WebhookRequest:

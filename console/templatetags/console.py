@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from console.onboarding import onboarding_steps, secrets_status
 from console.selectors import DayPoint, dashboard_get, local_midnight
 from nodes.admin import health_badge
 
@@ -104,8 +105,12 @@ def console_dashboard(context) -> dict | None:
         )
         for point in dash.revenue_chart
     ]
+    steps = onboarding_steps(nodes=dash.nodes)
     return {
         "dash": dash,
+        "onboarding": steps,
+        "onboarding_left": sum(not step.done for step in steps),
+        "secrets": secrets_status(),
         "periods": periods,
         "other_currencies": other_currencies,
         "by_provider": by_provider,

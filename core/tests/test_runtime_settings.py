@@ -49,3 +49,39 @@ def test_the_cache_is_dropped_only_after_the_save_commits(django_capture_on_comm
     assert len(callbacks) == 1
     callbacks[0]()
     assert runtime_settings()["FEED_ANNOUNCE"] == "Later"
+
+
+def test_on_an_event_loop_it_never_does_io_and_a_pinned_read_wins(runtime_setting):
+    """Async code (the bot) gets the values pinned for its update; with nothing pinned, the
+    last values this process read, never a query on the event loop."""
+    import asyncio
+
+    from core import runtime_settings as module
+
+    runtime_setting("SUPPORT_CONTACT", "@saved")
+    module._last.clear()
+
+    async def unpinned():
+        return runtime_settings()["SUPPORT_CONTACT"]
+
+    with CaptureQueriesContext(connection) as captured:
+        assert asyncio.run(unpinned()) == ""  # the environment's default: nothing read yet
+    assert captured.captured_queries == []
+
+    fresh = module.runtime_settings_fresh()
+    assert fresh["SUPPORT_CONTACT"] == "@saved"
+    assert asyncio.run(unpinned()) == "@saved"  # the last values read
+
+    async def pinned():
+        with module.runtime_settings_pinned({**fresh, "SUPPORT_CONTACT": "@pinned"}):
+            return runtime_settings()["SUPPORT_CONTACT"]
+
+    assert asyncio.run(pinned()) == "@pinned"
+    assert runtime_settings()["SUPPORT_CONTACT"] == "@saved"  # unpinned after the block
+
+
+def test_the_shop_settings_default_to_the_environment(settings):
+    values = runtime_settings()
+    assert values["SUPPORT_CONTACT"] == settings.TELEGRAM_SUPPORT_CONTACT
+    assert values["TRIAL_TARIFF"] == settings.TRIAL_TARIFF_ID
+    assert values["REMINDER_DAYS"] == ",".join(map(str, settings.SUBSCRIPTION_REMINDER_DAYS))

@@ -300,6 +300,12 @@ class X3UIClient(LegacyInboundsAPI, ClientsAPI):
             ) from None
         return self._parse_inbound(obj)
 
+    def list_inbounds(self) -> list[Inbound]:
+        """Every inbound the panel user sees (``GET panel/api/inbounds/list``, a route of
+        every supported version: 3x-ui web/controller/inbound.go ``getInbounds``), for an
+        operator to pick ours from."""
+        return self._legacy_inbounds(self._call_public("GET", _LEGACY_LIST))
+
     def server_status(self) -> ServerStatus:
         """Panel and Xray health (``POST server/status`` on panels ≤ v2.6)."""
         try:

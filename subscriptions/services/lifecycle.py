@@ -9,7 +9,6 @@ an expiry in ``subscriptions_keys_converge_ended``.
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone, translation
@@ -28,7 +27,7 @@ from subscriptions.operator_notifications import (
     notify_subscription_extended,
     subscription_ended_by_operator_message,
 )
-from subscriptions.selectors import trial_tariff_get
+from subscriptions.selectors import trial_tariff_get, trial_tariff_id
 from subscriptions.services.keys import (
     subscription_keys_converge,
     subscription_keys_converge_in_lock,
@@ -431,7 +430,7 @@ def subscription_trial_grant(*, customer: Customer, now: datetime | None = None)
         if tariff is None:
             raise ApplicationError(
                 _("There is no free trial at the moment."),
-                {"trial_tariff_id": settings.TRIAL_TARIFF_ID},
+                {"trial_tariff_id": trial_tariff_id()},
             )
     locked, _changed = model_update(instance=locked, data={"trial_used_at": now})
     subscription = subscription_create(

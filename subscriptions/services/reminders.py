@@ -1,13 +1,28 @@
 """Expiry reminders: "3 days left", each once per expiry."""
 
+import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.forms import days_list_parse
+from core.runtime_settings import runtime_settings
 from subscriptions.models import Subscription
 from subscriptions.notifications import notify_subscription_reminder
+
+logger = logging.getLogger(__name__)
+
+
+def reminder_days() -> list[int]:
+    """The reminder thresholds in days, ascending (the console refuses anything but whole
+    days from 1 to 60; a bad environment default is logged and skipped)."""
+    value = runtime_settings().get("REMINDER_DAYS") or ""
+    try:
+        return sorted(set(days_list_parse(str(value))))
+    except ValueError:
+        logger.error("REMINDER_DAYS %r is not a list of days: no reminders are sent", value)
+        return []
 
 
 def _reminder_label(days: int) -> str:
@@ -15,7 +30,8 @@ def _reminder_label(days: int) -> str:
 
 
 def subscriptions_remind_due(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Queue the expiry reminders that are due (SUBSCRIPTION_REMINDER_DAYS); returns how many.
+    """Queue the expiry reminders that are due (runtime setting REMINDER_DAYS, default
+    SUBSCRIPTION_REMINDER_DAYS); returns how many.
 
     A reminder is due once the time left falls to its threshold. When several fell due
     together (beat was down), only the nearest is sent; a threshold as long as the whole term
@@ -23,7 +39,7 @@ def subscriptions_remind_due(*, now: datetime | None = None, limit: int = 1000) 
     current `expires_at` (an extension clears it) under the subscription's row lock, and the
     outbox dedupe key names the expiry too: each reminder goes out once per expiry.
     """
-    thresholds = sorted({days for days in settings.SUBSCRIPTION_REMINDER_DAYS if days > 0})
+    thresholds = reminder_days()
     if not thresholds:
         return 0
     now = now or timezone.now()

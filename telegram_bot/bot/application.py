@@ -10,6 +10,7 @@ from types import ModuleType
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
@@ -20,7 +21,9 @@ from accounts.services import RUSSIAN_READING_LANGUAGES
 from core import metrics_files
 from core.logging import update_id_var
 from core.metrics import bot_update_observe
+from core.runtime_settings import runtime_settings, runtime_settings_fresh, runtime_settings_pinned
 from telegram_bot.bot import texts
+from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers import (
     buy,
     countries,
@@ -103,6 +106,17 @@ def update_kind(update: object) -> str:
     return "other"
 
 
+async def _runtime_settings_for_update() -> dict:
+    """The runtime settings (support contact, trial tariff...) read once per update, off the
+    event loop; with the database unreachable, the last values read (the handlers that need
+    the database fail on their own)."""
+    try:
+        return await call_service(runtime_settings_fresh)
+    except DatabaseError as exc:
+        logger.warning("runtime settings unreadable, using the last values read: %s", exc)
+        return runtime_settings()
+
+
 class MeteredApplication(Application):
     """The Application, with every update counted and timed (`vpnsite_bot_updates_total`,
     `vpnsite_bot_update_duration_seconds`) and its id on every log line it causes. A handler
@@ -115,7 +129,8 @@ class MeteredApplication(Application):
         started = time.perf_counter()
         failed = True
         try:
-            await super().process_update(update)
+            with runtime_settings_pinned(await _runtime_settings_for_update()):
+                await super().process_update(update)
             failed = False
         finally:
             failed = id(update) in failed_updates or failed

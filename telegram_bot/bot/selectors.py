@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
@@ -35,6 +34,7 @@ from subscriptions.selectors import (
     subscription_links,
     subscription_traffic_reset_upcoming,
     trial_tariff_get,
+    trial_tariff_id,
 )
 from subscriptions.services.countries import tariff_countries
 
@@ -174,9 +174,10 @@ class SubscriptionDevices:
 
 def trial_offered(*, customer: Customer) -> bool:
     """Whether the main menu offers `customer` the free trial (cached: asked on every menu)."""
-    if customer.trial_used_at is not None or not settings.TRIAL_TARIFF_ID:
+    tariff_id = trial_tariff_id()
+    if customer.trial_used_at is not None or not tariff_id:
         return False
-    key = f"bot:trial-offered:{settings.TRIAL_TARIFF_ID}"
+    key = f"bot:trial-offered:{tariff_id}"
     offered = cache.get(key)
     if offered is None:
         offered = trial_tariff_get() is not None

@@ -35,11 +35,11 @@ MENU_EN = [
 
 
 @pytest.fixture
-def telegram_api(settings) -> Iterator[TelegramApiDouble]:
+def telegram_api(runtime_setting, settings) -> Iterator[TelegramApiDouble]:
     """A Bot API double on a free loopback port, which the bot and the outbox both use."""
     with TelegramApiDouble(token=settings.TELEGRAM_BOT_TOKEN) as api:
         settings.TELEGRAM_API_BASE_URL = api.base_url
-        settings.TELEGRAM_SUPPORT_CONTACT = "@vpn_support"
+        runtime_setting("SUPPORT_CONTACT", "@vpn_support")
         yield api
 
 
@@ -153,11 +153,11 @@ def tariffs(db):
 
 
 @pytest.fixture
-def trial_tariff(db, settings):
+def trial_tariff(runtime_setting, db, settings):
     tariff = TariffFactory(
         name="Пробный", name_en="Trial", duration_days=3, price=Decimal("0"), is_trial=True
     )
-    settings.TRIAL_TARIFF_ID = tariff.pk
+    runtime_setting("TRIAL_TARIFF", tariff.pk)
     return tariff
 
 

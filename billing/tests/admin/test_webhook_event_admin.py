@@ -101,3 +101,51 @@ def test_the_webhook_log_filters_events_that_recorded_an_error(as_superuser):
 
     assert listed("yes") == {failed.pk, credited_then_failed.pk}
     assert listed("no") == {clean.pk}
+
+
+def test_a_reprocess_is_audited_under_the_operator(as_superuser, superuser, pending_payment):
+    """The reprocess itself has a row naming the operator, and so has the credit it made
+    (the provider stays beside them): a live delivery's credit names no operator."""
+    with mock.patch(
+        "billing.services.payments.subscription_create", side_effect=RuntimeError("boom")
+    ):
+        send(as_superuser, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
+    failed = WebhookEvent.objects.get()
+    as_superuser.post(
+        reverse(EVENTS), {"action": "reprocess_selected", "_selected_action": [failed.pk]}
+    )
+
+    reprocess = AuditLog.objects.get(event_type=AuditEvent.ADMIN_ACTION)
+    assert reprocess.acting_user == superuser
+    assert reprocess.object_type == "billing.webhookevent"
+    assert reprocess.object_id == str(failed.pk)
+    assert reprocess.extra_data["status_before"] == WebhookEventStatus.FAILED
+    assert reprocess.extra_data["status"] == WebhookEventStatus.PROCESSED
+    credit = AuditLog.objects.get(event_type=AuditEvent.PAYMENT_PAID)
+    assert credit.acting_user == superuser
+    assert credit.actor_label == "robokassa"
+    assert "Reprocessed by root" in credit.message
+
+
+def test_a_failing_reprocess_is_audited_under_the_operator(
+    as_superuser, superuser, pending_payment
+):
+    with mock.patch(
+        "billing.services.payments.subscription_create", side_effect=RuntimeError("boom")
+    ):
+        send(as_superuser, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
+        as_superuser.post(
+            reverse(EVENTS),
+            {"action": "reprocess_selected", "_selected_action": [WebhookEvent.objects.get().pk]},
+        )
+    row = AuditLog.objects.get(event_type=AuditEvent.ADMIN_ACTION)
+    assert row.acting_user == superuser
+    assert row.extra_data["status"] == WebhookEventStatus.FAILED
+
+
+def test_a_live_delivery_names_no_operator(client, pending_payment):
+    send(client, ROBOKASSA_URL, robokassa_params(pending_payment.pk))
+    credit = AuditLog.objects.get(event_type=AuditEvent.PAYMENT_PAID)
+    assert credit.acting_user is None
+    assert credit.actor_label == "robokassa"
+    assert not AuditLog.objects.filter(event_type=AuditEvent.ADMIN_ACTION).exists()

@@ -45,9 +45,9 @@ def pay(customer, django_capture_on_commit_callbacks):
 
 @pytest.mark.parametrize("language", ["ru", "en"])
 def test_a_banned_customers_payment_is_credited_and_says_the_account_is_blocked(
-    language, settings, node, django_capture_on_commit_callbacks
+    runtime_setting, language, settings, node, django_capture_on_commit_callbacks
 ):
-    settings.TELEGRAM_SUPPORT_CONTACT = "@vpn_help"
+    runtime_setting("SUPPORT_CONTACT", "@vpn_help")
     sim, _ = node
     customer = CustomerFactory(language=language, is_banned=True)
     payment = pay(customer, django_capture_on_commit_callbacks)
@@ -83,9 +83,9 @@ def test_a_banned_customers_payment_is_credited_and_says_the_account_is_blocked(
 
 @pytest.mark.parametrize("language", ["ru", "en"])
 def test_a_banned_customer_without_a_support_contact_is_still_told_to_contact_support(
-    language, settings, django_capture_on_commit_callbacks
+    runtime_setting, language, settings, django_capture_on_commit_callbacks
 ):
-    settings.TELEGRAM_SUPPORT_CONTACT = ""
+    runtime_setting("SUPPORT_CONTACT", "")
     customer = CustomerFactory(language=language, is_banned=True)
     payment = pay(customer, django_capture_on_commit_callbacks)
     assert payment.status == PaymentStatus.PAID

@@ -17,6 +17,7 @@ from accounts.tests.factories import CustomerFactory
 from billing.models import PaymentStatus
 from billing.tests.factories import PaymentFactory
 from console.selectors import dashboard_get
+from core.runtime_settings import runtime_settings
 from nodes.models import NodeClient, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.models import SubscriptionStatus
@@ -176,7 +177,9 @@ def _queries(client) -> int:
 
 
 def test_dashboard_queries_do_not_grow_with_the_data(as_superuser, django_assert_max_num_queries):
+    runtime_settings()  # warm, as in a running server
     _fill(5)
+    as_superuser.get(reverse("admin:index"))  # warm: the checklist's cached answers too
     small = _queries(as_superuser)
     _fill(45)
     with django_assert_max_num_queries(15):
@@ -194,3 +197,17 @@ def test_support_sees_the_dashboard_and_a_user_without_view_rights_does_not(
     bare = User.objects.create_user("bare", "b@example.com", "pw-123-long", is_staff=True)
     client.force_login(bare)
     assert b'id="console-dashboard"' not in client.get(reverse("admin:index")).content
+
+
+def test_view_site_opens_the_bot_never_a_404(as_superuser, settings):
+    """The admin's "View site" link: the bot when its username is set, else no link (the
+    site has no front page: "/" answers 404)."""
+    settings.TELEGRAM_BOT_USERNAME = "@vpnsite_bot"
+    page = as_superuser.get(reverse("admin:index")).content.decode()
+    assert '<a href="https://t.me/vpnsite_bot">' in page
+    assert '<a href="/">' not in page
+
+    settings.TELEGRAM_BOT_USERNAME = ""
+    response = as_superuser.get(reverse("admin:index"))
+    assert not response.context["site_url"]
+    assert '<a href="/">' not in response.content.decode()

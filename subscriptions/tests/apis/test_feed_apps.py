@@ -75,7 +75,7 @@ SHARED_HEADERS = (
 @pytest.fixture(autouse=True)
 def _settings(settings, runtime_setting):
     settings.TELEGRAM_BOT_USERNAME = "vpnsite_bot"
-    settings.TELEGRAM_SUPPORT_CONTACT = "@vpnsite_help"
+    runtime_setting("SUPPORT_CONTACT", "@vpnsite_help")
     settings.PUBLIC_BASE_URL = "https://vpn.example.com"
     runtime_setting("FEED_TITLE", "MyVPN")
     settings.SUBSCRIPTION_FEED_UPDATE_HOURS = 12

@@ -32,9 +32,9 @@ HWID_HEADERS = ("X-Hwid-Active", "X-Hwid-Limit", "X-Hwid-Max-Devices-Reached")
 
 
 @pytest.fixture(autouse=True)
-def _contacts(settings):
+def _contacts(runtime_setting, settings):
     settings.TELEGRAM_BOT_USERNAME = "vpnsite_bot"
-    settings.TELEGRAM_SUPPORT_CONTACT = "@vpnsite_help"
+    runtime_setting("SUPPORT_CONTACT", "@vpnsite_help")
 
 
 def _subscription(limit: int, **kwargs):
@@ -103,14 +103,15 @@ def test_a_new_device_over_the_limit_gets_the_placeholder_and_the_hwid_headers()
     assert Device.objects.filter(subscription=subscription).count() == 1
 
 
-def test_the_placeholder_speaks_the_customers_language(settings):
+def test_the_placeholder_speaks_the_customers_language(settings, runtime_setting):
     subscription = _subscription(limit=1)
     subscription.customer.language = "en"
     subscription.customer.save()
     DeviceFactory(subscription=subscription)
     [(_uuid, remark)] = _remarks(_get(subscription, "another-device"))
     assert remark == "Device limit reached — remove a device in @vpnsite_bot"
-    settings.TELEGRAM_BOT_USERNAME = settings.TELEGRAM_SUPPORT_CONTACT = ""
+    settings.TELEGRAM_BOT_USERNAME = ""
+    runtime_setting("SUPPORT_CONTACT", "")
     [(_uuid, remark)] = _remarks(_get(subscription, "another-device"))
     assert remark == "Device limit reached — remove a device you no longer use"
 

@@ -25,9 +25,9 @@ GIB = 1024**3
 
 
 @pytest.fixture(autouse=True)
-def _contacts(settings):
+def _contacts(runtime_setting, settings):
     settings.TELEGRAM_BOT_USERNAME = "vpnsite_bot"
-    settings.TELEGRAM_SUPPORT_CONTACT = "@vpnsite_help"
+    runtime_setting("SUPPORT_CONTACT", "@vpnsite_help")
     settings.PUBLIC_BASE_URL = "https://vpn.example.com"
 
 
@@ -125,8 +125,8 @@ def test_a_banned_customer_is_told_to_contact_support_and_gets_no_future_expiry(
     assert _userinfo(response)["expire"] < int(subscription.expires_at.timestamp())
 
 
-def test_a_banned_customer_without_support_contact_is_sent_to_the_bot(settings):
-    settings.TELEGRAM_SUPPORT_CONTACT = ""
+def test_a_banned_customer_without_support_contact_is_sent_to_the_bot(runtime_setting, settings):
+    runtime_setting("SUPPORT_CONTACT", "")
     subscription = _with_key(SubscriptionFactory())
     subscription.customer.is_banned = True
     subscription.customer.language = "en"
@@ -145,9 +145,9 @@ def test_over_the_traffic_limit_serves_the_placeholder_with_the_real_numbers():
     assert info["expire"] == int(subscription.expires_at.timestamp())
 
 
-def test_without_any_contact_the_placeholder_still_says_what_to_do(settings):
+def test_without_any_contact_the_placeholder_still_says_what_to_do(runtime_setting, settings):
     settings.TELEGRAM_BOT_USERNAME = ""
-    settings.TELEGRAM_SUPPORT_CONTACT = ""
+    runtime_setting("SUPPORT_CONTACT", "")
     subscription = _ended()
     assert _placeholder(_get(subscription)) == "Подписка закончилась — продлите её"
 
@@ -200,8 +200,8 @@ class TestHeaders:
     def test_support_url_is_the_configured_contact_as_a_link(self):
         assert _get(_with_key(SubscriptionFactory()))["Support-Url"] == "https://t.me/vpnsite_help"
 
-    def test_no_support_url_without_a_contact(self, settings):
-        settings.TELEGRAM_SUPPORT_CONTACT = ""
+    def test_no_support_url_without_a_contact(self, runtime_setting, settings):
+        runtime_setting("SUPPORT_CONTACT", "")
         assert "Support-Url" not in _get(_with_key(SubscriptionFactory()))
 
     def test_web_page_url_is_the_feed_url_itself(self):

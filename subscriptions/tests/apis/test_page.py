@@ -34,10 +34,10 @@ BASE = "https://vpn.example.com"
 
 
 @pytest.fixture(autouse=True)
-def _site(settings):
+def _site(runtime_setting, settings):
     settings.PUBLIC_BASE_URL = BASE
     settings.TELEGRAM_BOT_USERNAME = "vpnsite_bot"
-    settings.TELEGRAM_SUPPORT_CONTACT = "@vpnsite_help"
+    runtime_setting("SUPPORT_CONTACT", "@vpnsite_help")
 
 
 def _with_traffic(subscription, used: int):
@@ -203,15 +203,15 @@ def test_without_a_bot_an_ended_subscription_is_sent_to_support(settings):
     assert _hrefs(_page(_ended("en")), "button") == ["https://t.me/vpnsite_help"]
 
 
-def test_without_support_a_banned_customer_is_sent_to_the_bot(settings):
-    settings.TELEGRAM_SUPPORT_CONTACT = ""
+def test_without_support_a_banned_customer_is_sent_to_the_bot(runtime_setting, settings):
+    runtime_setting("SUPPORT_CONTACT", "")
     response = _page(_banned("en"))
     assert _hrefs(response, "button") == ["https://t.me/vpnsite_bot"]
     assert "Open the bot" in _text(response)
 
 
-def test_an_e_mail_support_contact_is_shown_as_text(settings):
-    settings.TELEGRAM_SUPPORT_CONTACT = "help@vpn.example.com"
+def test_an_e_mail_support_contact_is_shown_as_text(runtime_setting, settings):
+    runtime_setting("SUPPORT_CONTACT", "help@vpn.example.com")
     response = _page(_banned("en"))
     assert _hrefs(response, "button") == []
     assert "Support: help@vpn.example.com" in _text(response)

@@ -26,8 +26,8 @@ SUPPORT_RU = {"text": "✉️ Написать в поддержку", "url": "h
 
 
 @pytest.fixture(autouse=True)
-def support_contact(settings):
-    settings.TELEGRAM_SUPPORT_CONTACT = "@vpn_support"
+def support_contact(runtime_setting, settings):
+    runtime_setting("SUPPORT_CONTACT", "@vpn_support")
 
 
 @pytest.fixture
@@ -123,12 +123,12 @@ def test_an_operators_expiry_is_told_once(operator, language, text, support, but
 
 
 def test_an_expiry_without_tell_customer_is_silent_and_no_support_means_no_button(
-    operator, settings
+    runtime_setting, operator, settings
 ):
     subscription = _subscription("en")
     subscription_expire(subscription=subscription, actor=operator)
     assert not OutboxMessage.objects.exists()
-    settings.TELEGRAM_SUPPORT_CONTACT = ""
+    runtime_setting("SUPPORT_CONTACT", "")
     other = _subscription("en")
     subscription_expire(subscription=other, actor=operator, tell_customer=True)
     (message,) = _messages("subscription-ended-by-operator")

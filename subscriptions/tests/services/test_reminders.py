@@ -9,7 +9,7 @@ from notifications.models import OutboxMessage
 from subscriptions.models import SubscriptionStatus
 from subscriptions.notifications import KIND_REMINDER
 from subscriptions.services.lifecycle import subscription_extend
-from subscriptions.services.reminders import subscriptions_remind_due
+from subscriptions.services.reminders import reminder_days, subscriptions_remind_due
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,10 +28,11 @@ def subscription_ending_in(left: timedelta, **kwargs):
 
 def test_default_thresholds_are_three_days_and_one_day(settings):
     assert settings.SUBSCRIPTION_REMINDER_DAYS == [3, 1]
+    assert reminder_days() == [1, 3]  # the runtime setting's default is the environment's
 
 
-def test_each_reminder_once_per_expiry_and_again_after_an_extension(settings):
-    settings.SUBSCRIPTION_REMINDER_DAYS = [3, 1]
+def test_each_reminder_once_per_expiry_and_again_after_an_extension(runtime_setting):
+    runtime_setting("REMINDER_DAYS", "3,1")
     subscription = subscription_ending_in(timedelta(days=3, hours=1))
 
     assert subscriptions_remind_due(now=NOW) == 0  # more than 3 days left
@@ -124,11 +125,11 @@ def test_reminder_text_and_buttons_in_the_customers_language():
     }
 
 
-def test_thresholds_come_from_settings(settings):
-    settings.SUBSCRIPTION_REMINDER_DAYS = [7]
+def test_thresholds_come_from_the_runtime_setting_without_a_restart(runtime_setting):
+    runtime_setting("REMINDER_DAYS", "7")
     subscription_ending_in(timedelta(days=6))
     assert subscriptions_remind_due(now=NOW) == 1
-    settings.SUBSCRIPTION_REMINDER_DAYS = []
+    runtime_setting("REMINDER_DAYS", "")
     subscription_ending_in(timedelta(days=1))
     assert subscriptions_remind_due(now=NOW) == 0
 

@@ -20,9 +20,9 @@ NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 @pytest.fixture
-def trial(settings):
+def trial(runtime_setting, settings):
     tariff = TariffFactory(name="Пробный", duration_days=3, price=0, is_trial=True)
-    settings.TRIAL_TARIFF_ID = tariff.pk
+    runtime_setting("TRIAL_TARIFF", tariff.pk)
     return tariff
 
 
@@ -66,9 +66,9 @@ def test_stale_customer_object_is_not_trusted(customer, trial):
     "setup",
     ["unset", "inactive", "not-a-trial", "missing"],
 )
-def test_no_trial_tariff_configured(settings, customer, setup):
+def test_no_trial_tariff_configured(runtime_setting, settings, customer, setup):
     tariff = TariffFactory(is_trial=setup != "not-a-trial", is_active=setup != "inactive")
-    settings.TRIAL_TARIFF_ID = {"unset": 0, "missing": tariff.pk + 100}.get(setup, tariff.pk)
+    runtime_setting("TRIAL_TARIFF", {"unset": 0, "missing": tariff.pk + 100}.get(setup, tariff.pk))
     assert trial_tariff_get() is None
     with pytest.raises(ApplicationError) as exc:
         subscription_trial_grant(customer=CustomerFactory(language="en"))

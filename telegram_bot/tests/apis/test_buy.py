@@ -230,9 +230,11 @@ def test_unknown_provider_is_refused_politely(bot, providers, tariffs, customer_
     assert buttons(edit(bot)["reply_markup"]) == [("🛒 Buy", "buy"), ("« Menu", "menu")]
 
 
-def test_no_providers_configured_is_not_a_dead_end(bot, settings, tariffs, customer_en):
+def test_no_providers_configured_is_not_a_dead_end(
+    runtime_setting, bot, settings, tariffs, customer_en
+):
     settings.BILLING_PROVIDERS = {}
-    settings.TELEGRAM_SUPPORT_CONTACT = "@vpn_support"
+    runtime_setting("SUPPORT_CONTACT", "@vpn_support")
     bot.message("/buy")
     reply = bot.last_reply()
     assert reply["text"].startswith("Payments are temporarily unavailable.")

@@ -50,16 +50,16 @@ def test_help_in_english(bot, customer_en):
     assert buttons(reply["reply_markup"])[:5] == PICKER
 
 
-def test_help_without_support_contact(bot, settings):
-    settings.TELEGRAM_SUPPORT_CONTACT = ""
+def test_help_without_support_contact(runtime_setting, bot, settings):
+    runtime_setting("SUPPORT_CONTACT", "")
     bot.message("/help", language_code="en")
     reply = bot.last_reply()
     assert "support" not in reply["text"].lower()
     assert buttons(reply["reply_markup"]) == [*PICKER, ("« Menu", "menu")]
 
 
-def test_help_contact_is_escaped_and_not_a_button_when_not_a_link(bot, settings):
-    settings.TELEGRAM_SUPPORT_CONTACT = "help <at> example.com"
+def test_help_contact_is_escaped_and_not_a_button_when_not_a_link(runtime_setting, bot, settings):
+    runtime_setting("SUPPORT_CONTACT", "help <at> example.com")
     bot.message("/help", language_code="en")
     reply = bot.last_reply()
     assert "help &lt;at&gt; example.com" in reply["text"]
@@ -202,3 +202,15 @@ def test_pressing_help_twice_is_not_an_error(bot):
     ]
     assert bot.calls("editMessageText")[1].http_status == 400
     assert bot.replies() == []
+
+
+def test_a_support_contact_saved_in_the_console_reaches_the_running_bot(bot, runtime_setting):
+    """The bot reads the runtime settings once per update (off the event loop): a contact
+    saved in the console is on the very next update, with no restart."""
+    bot.message("/help", language_code="en")
+    assert "Write to support: @vpn_support" in bot.last_reply()["text"]
+    runtime_setting("SUPPORT_CONTACT", "@new_helpdesk")
+    bot.message("/help", language_code="en")
+    reply = bot.last_reply()
+    assert "Write to support: @new_helpdesk" in reply["text"]
+    assert ("✉️ Contact support", "https://t.me/new_helpdesk") in buttons(reply["reply_markup"])

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import CustomerFactory
+from core.runtime_settings import runtime_settings
 from telegram_bot.tests.conftest import USER_ID, subscription_for
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,7 @@ def test_queries_per_update(bot, world, update, most):
 
 
 def test_a_new_users_start(bot):
+    runtime_settings()  # warm, as in any running bot (read once per update from the cache)
     with CaptureQueriesContext(connection) as context:
         bot.message("/start")
     # Lock-or-create the customer (select, referral-code uniqueness, insert) + trial offer.

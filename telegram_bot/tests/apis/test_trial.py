@@ -29,8 +29,8 @@ def test_trial_is_in_the_menu_only_while_on_offer(bot, trial_tariff, settings):
     assert buttons(bot.last_reply()["reply_markup"]) == MENU_EN
 
 
-def test_trial_tariff_that_is_not_a_trial_is_not_offered(bot, tariffs, settings):
-    settings.TRIAL_TARIFF_ID = tariffs["month"].pk
+def test_trial_tariff_that_is_not_a_trial_is_not_offered(runtime_setting, bot, tariffs, settings):
+    runtime_setting("TRIAL_TARIFF", tariffs["month"].pk)
     bot.message("/start", language_code="en")
     assert buttons(bot.last_reply()["reply_markup"]) == MENU_EN
 

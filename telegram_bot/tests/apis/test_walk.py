@@ -222,8 +222,8 @@ def notifications(ids: dict) -> list[str]:
     return out
 
 
-def test_every_screen_in_both_languages(bot, world, tariffs, settings):
-    settings.TELEGRAM_SUPPORT_CONTACT = "@vpn_support"
+def test_every_screen_in_both_languages(runtime_setting, bot, world, tariffs, settings):
+    runtime_setting("SUPPORT_CONTACT", "@vpn_support")
     settings.SUBSCRIPTION_DEVICE_REMOVALS_PER_DAY = 1
     walked = {}
     for user_id in (RU_USER, EN_USER):

@@ -2,14 +2,18 @@
 database backend). Each default comes from the environment, so a value never saved in the console
 follows the environment; read them only through ``core.runtime_settings`` (docs/console.md)."""
 
+from django.utils.translation import gettext_noop
+
 from vpnsite.env import env
 
-from .subscriptions import SUBSCRIPTION_FEED_TITLE
+from .subscriptions import SUBSCRIPTION_FEED_TITLE, SUBSCRIPTION_REMINDER_DAYS, TRIAL_TARIFF_ID
+from .telegram import TELEGRAM_SUPPORT_CONTACT
 
 # Happ shows at most 25 characters of a profile title and an announce of up to 200
 # (https://www.happ.su/main/dev-docs/meta-info: profile-title, announce).
 FEED_TITLE_MAX = 25
 FEED_ANNOUNCE_MAX = 200
+SUPPORT_CONTACT_MAX = 200
 
 CONSTANCE_BACKEND = "constance.backends.database.DatabaseBackend"
 # Operators with the permission may change them (the "operators" group has it), not only
@@ -30,6 +34,12 @@ CONSTANCE_ADDITIONAL_FIELDS = {
             "widget_kwargs": {"attrs": {"rows": 3, "maxlength": FEED_ANNOUNCE_MAX}},
         },
     ],
+    "support_contact": [
+        "django.forms.CharField",
+        {"max_length": SUPPORT_CONTACT_MAX, "required": False, "strip": True},
+    ],
+    "trial_tariff": ["subscriptions.forms.TrialTariffField", {"required": False}],
+    "reminder_days": ["core.forms.DaysListField", {"required": False, "strip": True}],
 }
 CONSTANCE_CONFIG = {
     "FEED_TITLE": (
@@ -47,4 +57,41 @@ CONSTANCE_CONFIG = {
         "feed_announce",
     ),
 }
-CONSTANCE_CONFIG_FIELDSETS = {"Subscription feed": ("FEED_TITLE", "FEED_ANNOUNCE")}
+CONSTANCE_CONFIG.update(
+    {
+        # Once TELEGRAM_SUPPORT_CONTACT; the environment's value stays the default.
+        "SUPPORT_CONTACT": (
+            TELEGRAM_SUPPORT_CONTACT.strip(),
+            (
+                gettext_noop(
+                    "Where customers get help: @username, a link or an e-mail (the bot's support "
+                    "button, messages, the feed). Empty: none."
+                )
+            ),
+            "support_contact",
+        ),
+        # Once TRIAL_TARIFF_ID; the environment's value stays the default.
+        "TRIAL_TARIFF": (
+            TRIAL_TARIFF_ID,
+            (
+                gettext_noop(
+                    'The tariff the bot\'s free trial grants: one marked "Is trial" and on sale. '
+                    "None: no trial is offered."
+                )
+            ),
+            "trial_tariff",
+        ),
+        # Once SUBSCRIPTION_REMINDER_DAYS; the environment's value stays the default.
+        "REMINDER_DAYS": (
+            ",".join(str(days) for days in SUBSCRIPTION_REMINDER_DAYS),
+            gettext_noop("Days before expiry when a reminder goes out, e.g. 3,1 (empty: none)."),
+            "reminder_days",
+        ),
+    }
+)
+# Help texts are translated when the page renders (constance calls gettext on them); the
+# fieldset titles are dict keys, hashed at import, so they stay as written.
+CONSTANCE_CONFIG_FIELDSETS = {
+    "Subscription feed": ("FEED_TITLE", "FEED_ANNOUNCE"),
+    "Shop": ("SUPPORT_CONTACT", "TRIAL_TARIFF", "REMINDER_DAYS"),
+}
