@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.contrib.staticfiles import finders
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory
@@ -20,6 +22,9 @@ from billing.models import Payment, PaymentStatus
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import ROBOKASSA
 from core.models import AuditEvent, AuditLog
+from core.runtime_settings import runtime_settings
+from nodes.models import SyncState
+from nodes.tests.factories import NodeClientFactory
 from subscriptions.models import Device, SubscriptionStatus
 from subscriptions.tests.factories import DeviceFactory, SubscriptionFactory, TariffFactory
 
@@ -380,3 +385,35 @@ def test_the_mini_app_page_loads_only_our_static_files_in_both_languages(client)
     assert texts["en"]["buy"] == "Buy a subscription"
     assert texts["ru"]["buy"] != texts["en"]["buy"]
     assert set(texts["ru"]) == set(texts["en"])
+
+
+# --- query counts ----------------------------------------------------------------------------
+
+
+def _queries(app, path: str, auth: str, data=None) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = app.get(path, auth, data)
+    assert response.status_code == 200, response.content[:300]
+    return len(queries)
+
+
+def _give(customer, count: int) -> None:
+    for _ in range(count):
+        subscription = SubscriptionFactory(customer=customer)
+        DeviceFactory(subscription=subscription)
+        NodeClientFactory(subscription=subscription, sync_state=SyncState.SYNCED)
+        TariffFactory()
+
+
+@pytest.mark.usefixtures("providers")
+@pytest.mark.parametrize(("path", "data"), [("subscriptions/", None), ("tariffs/", {"new": "1"})])
+def test_the_lists_take_a_fixed_number_of_queries(
+    app, alice, path, data, django_assert_max_num_queries
+):
+    runtime_settings()  # constance, warmed as in production
+    _give(alice, 1)
+    few = _queries(app, path, tma(alice), data)
+    _give(alice, 6)
+    with django_assert_max_num_queries(10):
+        many = _queries(app, path, tma(alice), data)
+    assert many == few, f"{path}: {few} queries for a few rows, {many} for many"
