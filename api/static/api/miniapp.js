@@ -10,6 +10,11 @@
  * The theme (tgWebAppThemeParams, or Telegram.WebApp.themeParams) becomes the CSS
  * variables --tg-theme-<name>-color that miniapp.css uses, with fallbacks.
  * Texts come from the page (gettext, both languages); the customer's language picks one.
+ * Inside Telegram the page talks to the client as telegram-web-app.js would, by posting
+ * events (https://core.telegram.org/api/web-events: TelegramWebviewProxy.postEvent on
+ * phones and desktop, postMessage to the parent in Telegram Web): web_app_ready and
+ * web_app_expand at start, and links (pay, add to app, support) open outside the web view
+ * with web_app_open_link / web_app_open_tg_link. In a plain browser links open as links.
  */
 (function () {
   "use strict";
@@ -23,6 +28,35 @@
   // Until the profile names the customer's language: the browser's, Russian or English.
   var guess = /^en/i.test(navigator.language || "") ? "en" : "ru";
   var state = { profile: null, language: guess, T: ALL_TEXTS[guess], poll: null };
+
+  function postEvent(type, data) {
+    data = data || {};
+    var proxy = window.TelegramWebviewProxy;
+    if (proxy && typeof proxy.postEvent === "function") {
+      proxy.postEvent(type, JSON.stringify(data));
+      return true;
+    }
+    if (window.external && typeof window.external.notify === "function") {
+      window.external.notify(JSON.stringify({ eventType: type, eventData: data }));
+      return true;
+    }
+    if (window.parent !== window) {
+      window.parent.postMessage(JSON.stringify({ eventType: type, eventData: data }), "https://web.telegram.org");
+      return true;
+    }
+    return false;
+  }
+
+  // A tap on a link that leaves the app: Telegram opens it (t.me links in Telegram itself).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[href^='https://'], a[href^='http://']");
+    if (!link || link.origin === window.location.origin && !link.target) return;
+    var url = link.href;
+    var sent = url.indexOf("https://t.me/") === 0
+      ? postEvent("web_app_open_tg_link", { path_full: url.slice("https://t.me".length) })
+      : postEvent("web_app_open_link", { url: url });
+    if (sent) event.preventDefault();
+  });
 
   function applyTheme() {
     var theme = webApp && webApp.themeParams;
@@ -362,6 +396,10 @@
 
   applyTheme();
   if (webApp && webApp.ready) webApp.ready();
+  else {
+    postEvent("web_app_ready");
+    postEvent("web_app_expand");
+  }
   if (!initData) {
     message(state.T.no_init_data, "error");
     return;

@@ -152,3 +152,28 @@ def test_a_new_subscriber_buys_in_the_mini_app_and_sees_the_keys(browser, shop, 
     # The bot told the subscriber too.
     assert shop.sent_messages(USER_ID)
     context.close()
+
+
+def test_inside_telegram_the_app_talks_to_the_client_by_web_events(browser, shop, live_server):
+    """With Telegram's web view bridge present (TelegramWebviewProxy, as on phones) the app
+    says it is ready, and links leave through the client (web_app_open_tg_link)."""
+    context = browser.new_context(locale="en-US")
+    context.add_init_script(
+        "window.sent = []; window.TelegramWebviewProxy = {postEvent: function (type, data) {"
+        " window.sent.push([type, JSON.parse(data)]); }};"
+    )
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(launch_url(live_server.url))
+    page.locator("main h2").first.wait_for()
+    assert page.evaluate("window.sent.slice(0, 2)") == [
+        ["web_app_ready", {}],
+        ["web_app_expand", {}],
+    ]
+    page.locator("#support").click()
+    assert page.evaluate("window.sent[window.sent.length - 1]") == [
+        "web_app_open_tg_link",
+        {"path_full": "/vpn_support"},
+    ]
+    assert page.url.startswith(f"{live_server.url}/app/")  # the web view stayed put
+    context.close()
