@@ -140,17 +140,25 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
     statuses = [status for status, weight in weights for _ in range(weight)]
     prices = {tariff.pk: tariff.price for tariff in tariffs}
     rows = []
+    # One pending new-purchase payment per customer, tariff and provider (the database's
+    # payment_one_pending_new_checkout): a second one is left cancelled.
+    pending = set()
     for i in range(payments):
         sub_id, customer_id, tariff_id = subs[i % len(subs)]
         created = now - timedelta(seconds=rnd.randrange(120 * 86400))
         status = rnd.choice(statuses)
+        provider = rnd.choice(["robokassa", "robokassa", "freekassa", "manual"])
+        if status == PaymentStatus.PENDING:
+            if (customer_id, tariff_id, provider) in pending:
+                status = PaymentStatus.CANCELLED
+            pending.add((customer_id, tariff_id, provider))
         paid = status in (PaymentStatus.PAID, PaymentStatus.REFUNDED)
         rows.append(
             Payment(
                 customer_id=customer_id,
                 tariff_id=tariff_id,
                 subscription_id=sub_id if paid else None,
-                provider=rnd.choice(["robokassa", "robokassa", "freekassa", "manual"]),
+                provider=provider,
                 amount=prices[tariff_id],
                 status=status,
                 created_at=created,
