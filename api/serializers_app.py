@@ -158,6 +158,13 @@ class AppCheckoutRequestSerializer(serializers.Serializer):
     subscription = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, help_text="Renew it; absent: a new one."
     )
+    country = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2,
+        default="",
+        help_text="A new subscription's country (ISO code its tariff offers); empty: any.",
+    )
 
 
 class AppCheckoutSerializer(serializers.Serializer):

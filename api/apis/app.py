@@ -242,7 +242,10 @@ class CheckoutApi(AppView):
         "the keys.",
         request=AppCheckoutRequestSerializer,
         examples=[
-            ex.request("renew", {"tariff": 3, "provider": "robokassa", "subscription": 7}),
+            ex.request(
+                "renew",
+                {"tariff": 3, "provider": "robokassa", "subscription": 7, "country": ""},
+            ),
             ex.one("a payment link", ex.CHECKOUT),
         ],
         responses={
@@ -261,6 +264,7 @@ class CheckoutApi(AppView):
             tariff_id=body.validated_data["tariff"],
             provider=body.validated_data["provider"],
             subscription_id=body.validated_data.get("subscription"),
+            country=body.validated_data["country"],
         )
         return Response(AppCheckoutSerializer(checkout).data)
 

@@ -350,6 +350,9 @@ def test_checkout_refuses_other_peoples_subscriptions_and_unknown_methods(
     )
     assert refused["message"] == "This payment method is not available."
     assert_error(app.post("checkout/", tma(alice), {"provider": "robokassa"}), 400, "invalid")
+    country = {"tariff": tariff.pk, "provider": "robokassa", "country": "ZZ"}
+    refused = assert_error(app.post("checkout/", tma(alice), country), 400, "rejected")
+    assert refused["message"] == "This country is not available for this subscription."
     assert not Payment.objects.exists()
 
 
