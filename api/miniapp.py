@@ -58,6 +58,7 @@ def miniapp_texts() -> dict[str, str]:
         "devices": _("Devices"),
         "no_devices": _("No devices yet."),
         "remove": _("Remove"),
+        "remove_confirm": _("Tap again to remove"),
         "removed": _("Removed: %(label)s"),
         "removals_left": _("Removals left today: %(count)s"),
         "choose_tariff": _("Choose a tariff"),

@@ -248,7 +248,7 @@
             el("span", {}, el("span", { text: device.label }), el("span", { class: "hint", text: " " + device.details })),
             detail.removals.left === 0
               ? null
-              : el("button", { type: "button", class: "danger remove", text: t("remove"), onclick: function () { removeDevice(id, device.id); } })
+              : el("button", { type: "button", class: "danger remove", text: t("remove"), onclick: function (event) { confirmRemoval(event.currentTarget, id, device.id); } })
           )
         );
       });
@@ -267,6 +267,13 @@
         backButton()
       );
     }, failed);
+  }
+
+  // As the bot asks before removing: the first tap asks, the second removes.
+  function confirmRemoval(button, subscriptionId, deviceId) {
+    if (button.dataset.armed) return removeDevice(subscriptionId, deviceId);
+    button.dataset.armed = "1";
+    button.textContent = t("remove_confirm");
   }
 
   function removeDevice(subscriptionId, deviceId) {

@@ -11,13 +11,14 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from accounts.tests.factories import CustomerFactory
 from api.tests.miniapp_helpers import init_data, tg_user
 from billing.tests.helpers import ROBOKASSA, ROBOKASSA_URL, send
 from devtools.payment_signing import robokassa_signature
 from nodes.tests.conftest import node_for
 from subscriptions.deeplinks import app_open_url
-from subscriptions.models import Subscription
-from subscriptions.tests.factories import TariffFactory
+from subscriptions.models import Device, Subscription
+from subscriptions.tests.factories import DeviceFactory, SubscriptionFactory, TariffFactory
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.doubles.telegram_api import TelegramApiDouble
 
@@ -177,3 +178,26 @@ def test_inside_telegram_the_app_talks_to_the_client_by_web_events(browser, shop
     ]
     assert page.url.startswith(f"{live_server.url}/app/")  # the web view stayed put
     context.close()
+
+
+def test_a_device_is_removed_after_a_second_tap(browser, shop, live_server):
+    customer = CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+    subscription = SubscriptionFactory(customer=customer)
+    DeviceFactory(subscription=subscription, model="Pixel 8")
+    connections.close_all()  # this body's connection (see above)
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(launch_url(live_server.url))
+    page.locator("button.details").click()
+    remove = page.locator("ul.devices button.remove")
+    assert page.locator("ul.devices li").inner_text().startswith("Pixel 8")
+    remove.click()
+    assert remove.inner_text() == "Tap again to remove"
+    remove.click()
+    page.locator("p.notice", has_text="Removed: Pixel 8").wait_for()
+    assert page.locator("ul.devices").count() == 0
+    assert "Removals left today: 2" in page.locator("main").inner_text()
+    context.close()
+    assert not Device.objects.filter(subscription=subscription).exists()
+    connections.close_all()
