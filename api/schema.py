@@ -9,6 +9,24 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from api.serializers import ErrorSerializer
 
 API_PREFIX = "/api/v1/"
+APP_API_PREFIX = "/api/app/v1/"
+
+
+class TelegramInitDataScheme(OpenApiAuthenticationExtension):
+    """``Authorization: tma <initData>`` (docs/api.md, "Subscriber API and Mini App")."""
+
+    target_class = "api.app_auth.TelegramInitDataAuthentication"
+    name = "TelegramInitData"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`tma <initData>`: the Mini App's initData as Telegram signed it "
+            "(Telegram.WebApp.initData, or tgWebAppData of the launch URL's fragment), "
+            "accepted for MINIAPP_INIT_DATA_MAX_AGE seconds after its auth_date.",
+        }
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
@@ -28,14 +46,18 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
 
 def only_operator_api(endpoints):
-    """PREPROCESSING_HOOKS: the schema documents /api/v1/ only (the payment providers'
-    notification URLs are DRF views too, but speak the providers' protocols)."""
+    """PREPROCESSING_HOOKS: the schema documents /api/v1/ and the subscriber API
+    /api/app/v1/ only (the payment providers' notification URLs are DRF views too, but
+    speak the providers' protocols)."""
     return [
         (path, regex, method, callback)
         for path, regex, method, callback in endpoints
-        if path.startswith(API_PREFIX)
-        and not path.startswith(f"{API_PREFIX}schema")
-        and not path.startswith(f"{API_PREFIX}docs")
+        if path.startswith(APP_API_PREFIX)
+        or (
+            path.startswith(API_PREFIX)
+            and not path.startswith(f"{API_PREFIX}schema")
+            and not path.startswith(f"{API_PREFIX}docs")
+        )
     ]
 
 

@@ -103,3 +103,12 @@ def tariffs_list() -> QuerySet[Tariff]:
     return Tariff.objects.prefetch_related(
         Prefetch("eligible_nodes", queryset=Node.objects.only("id", "name"))
     )
+
+
+def customer_payment_get(*, customer: Customer, payment_id: int) -> Payment | None:
+    """One of `customer`'s payments (its state for the Mini App), None when not theirs."""
+    return (
+        Payment.objects.filter(pk=payment_id, customer=customer)
+        .only("pk", "status", "subscription_id", "paid_at")
+        .first()
+    )

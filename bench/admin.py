@@ -141,11 +141,19 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
     prices = {tariff.pk: tariff.price for tariff in tariffs}
     rows = []
     numbers: dict[int, int] = {}  # each customer's payments numbered 1, 2, 3 …
+    # One pending new-purchase payment per customer, tariff and provider (the database's
+    # payment_one_pending_new_checkout): a second one is left cancelled.
+    pending = set()
     for i in range(payments):
         sub_id, customer_id, tariff_id = subs[i % len(subs)]
         numbers[customer_id] = numbers.get(customer_id, 0) + 1
         created = now - timedelta(seconds=rnd.randrange(120 * 86400))
         status = rnd.choice(statuses)
+        provider = rnd.choice(["robokassa", "robokassa", "freekassa", "manual"])
+        if status == PaymentStatus.PENDING:
+            if (customer_id, tariff_id, provider) in pending:
+                status = PaymentStatus.CANCELLED
+            pending.add((customer_id, tariff_id, provider))
         paid = status in (PaymentStatus.PAID, PaymentStatus.REFUNDED)
         rows.append(
             Payment(
@@ -153,7 +161,7 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
                 number=numbers[customer_id],
                 tariff_id=tariff_id,
                 subscription_id=sub_id if paid else None,
-                provider=rnd.choice(["robokassa", "robokassa", "freekassa", "manual"]),
+                provider=provider,
                 amount=prices[tariff_id],
                 status=status,
                 created_at=created,

@@ -7,7 +7,9 @@ the way bench/admin.py does (100,000 customers, 100,000 subscriptions with one k
 API token the way the console does (``api.services.api_token_create``), then calls each list
 endpoint (default page of 50, and the common filters and orders) through the Django test
 client with that token: --runs requests each, p50 and p99 milliseconds, and the SQL
-statements of one request. The token's rate limit is lifted for the run
+statements of one request. Then the subscriber API's (/api/app/v1/) the same way, as the
+owner of a subscription in the middle of the table, with an initData signed as Telegram
+signs it. The token's rate limit is lifted for the run
 (API_RATE_PER_MINUTE); the cache is the embedded file-based one (no REDIS_URL).
 Targets (issue 22): every list p99 <= 100 ms and <= 10 queries.
 
@@ -55,6 +57,16 @@ OTHERS = [
     ("node detail", "/api/v1/nodes/{node}/"),
     ("statistics", "/api/v1/statistics/"),
 ]
+# The subscriber API (Mini App), called with a signed initData of the customer who owns
+# {subscription}: its lists, then the rest for information.
+APP_ENDPOINTS = [
+    ("app: subscriptions", "/api/app/v1/subscriptions/"),
+    ("app: tariffs", "/api/app/v1/tariffs/?new=true"),
+]
+APP_OTHERS = [
+    ("app: me", "/api/app/v1/me/"),
+    ("app: subscription detail", "/api/app/v1/subscriptions/{subscription}/"),
+]
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -82,36 +94,46 @@ def measure(runs: int) -> list[tuple[str, float, float, int, int, bool]]:
     from accounts.models import Customer, User
     from api.scopes import Scope
     from api.services import api_token_create
+    from api.tests.miniapp_helpers import init_data
     from nodes.models import Node
     from subscriptions.models import Subscription
 
     owner = User.objects.create_superuser("bench", "bench@example.com", "bench-pass-123")
     _token, raw = api_token_create(owner=owner, scope=Scope.OPERATORS, name="bench", actor=owner)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    subscription = Subscription.objects.order_by("pk")[Subscription.objects.count() // 2]
     ids = {
         "node": Node.objects.order_by("pk").first().pk,
         "customer": Customer.objects.order_by("pk")[Customer.objects.count() // 2].pk,
-        "subscription": Subscription.objects.order_by("pk")[Subscription.objects.count() // 2].pk,
+        "subscription": subscription.pk,
     }
+    subscriber = Customer.objects.get(pk=subscription.customer_id).telegram_id
+    app_client = Client(HTTP_AUTHORIZATION=f"tma {init_data(subscriber)}")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
     ours_before = process_ticks(os.getpid()) + process_ticks(backend)
     machine_before = machine_ticks()
     results = []
-    for group, endpoints in ((True, ENDPOINTS), (False, OTHERS)):
+    groups = (
+        (True, ENDPOINTS, client),
+        (False, OTHERS, client),
+        (True, APP_ENDPOINTS, app_client),
+        (False, APP_OTHERS, app_client),
+    )
+    for group, endpoints, caller in groups:
         for name, template in endpoints:
             url = template.format(**ids)
             for _ in range(3):  # warm caches and the connection
-                response = client.get(url)
+                response = caller.get(url)
             counter = QueryCounter()
             with connection.execute_wrapper(counter):
-                response = client.get(url)
+                response = caller.get(url)
             assert response.status_code == 200, (url, response.content[:300])
             timings = []
             for _ in range(runs):
                 started = time.perf_counter()
-                client.get(url)
+                caller.get(url)
                 timings.append((time.perf_counter() - started) * 1000)
             results.append(
                 (
@@ -155,6 +177,8 @@ def main() -> int:
         DJANGO_ALLOWED_HOSTS="testserver,localhost",
         LOG_LEVEL="WARNING",
         API_RATE_PER_MINUTE="1000000",
+        MINIAPP_RATE_PER_MINUTE="1000000",
+        TELEGRAM_BOT_TOKEN="123456:BENCH-TOKEN",
     )
     os.environ.pop("REDIS_URL", None)
     database_admin(args.pg, f'CREATE DATABASE "{database}"')

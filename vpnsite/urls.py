@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.functional import lazy
 
+from api.miniapp import miniapp_page
 from console import admin_views
 from console import views as console_views
 from core import views as core_views
@@ -36,5 +37,7 @@ urlpatterns = [
     ),
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/v1/", include("api.urls")),
+    path("api/app/v1/", include("api.urls_app")),
+    path("app/", miniapp_page, name="miniapp"),
     path("", include("billing.urls")),
 ]

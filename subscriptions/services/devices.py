@@ -101,9 +101,15 @@ def _cooldown_error(removals: DeviceRemovals) -> ApplicationError:
 
 @transaction.atomic
 def device_remove(
-    *, customer: Customer, subscription_id: int, device_id: int, now: datetime | None = None
+    *,
+    customer: Customer,
+    subscription_id: int,
+    device_id: int,
+    now: datetime | None = None,
+    actor_label: str = "bot",
 ) -> DeviceRemoved:
-    """The subscriber removes one device of their subscription (from the bot), audited.
+    """The subscriber removes one device of their subscription (from the bot, or the Mini
+    App: `actor_label` "miniapp"), audited.
 
     At most ``SUBSCRIPTION_DEVICE_REMOVALS_PER_DAY`` per subscription in any 24 hours (the
     audit rows are the count), so a limit by hardware id cannot be rotated among many people.
@@ -136,7 +142,7 @@ def device_remove(
     audit_log_write(
         event_type=AuditEvent.DEVICE_REMOVED,
         obj=subscription,
-        actor_label="bot",
+        actor_label=actor_label,
         customer_id=customer.pk,
         message=f"device removed by the subscriber: {label}",
         extra_data={

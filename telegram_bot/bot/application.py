@@ -11,7 +11,16 @@ from types import ModuleType
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
-from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, LinkPreviewOptions, Update
+from django.urls import reverse
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeChat,
+    LinkPreviewOptions,
+    MenuButtonWebApp,
+    Update,
+    WebAppInfo,
+)
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, Defaults
@@ -89,9 +98,41 @@ async def _publish_commands(
             logger.warning("setMyCommands (%s, %r) failed: %s", scope, language_code, exc)
 
 
+# The menu button's text: the product's name, the same in every language (one default
+# button serves every chat).
+MENU_BUTTON_TEXT = "VPN"
+
+
+def miniapp_url() -> str | None:
+    """The Mini App's address (/app/) when the site has a public https address: Telegram
+    opens only https Mini Apps (WebAppInfo, https://core.telegram.org/bots/api#webappinfo)."""
+    base = settings.PUBLIC_BASE_URL
+    if not base.startswith("https://"):
+        return None
+    return f"{base}{reverse('miniapp')}"
+
+
+async def _publish_menu_button(application: Application) -> None:
+    """The menu button next to the chat's input field opens the Mini App
+    (setChatMenuButton without chat_id: every private chat's default,
+    https://core.telegram.org/bots/api#setchatmenubutton); without a public https address
+    it keeps opening the command list."""
+    url = miniapp_url()
+    if url is None:
+        return
+    try:
+        await application.bot.set_chat_menu_button(
+            menu_button=MenuButtonWebApp(text=MENU_BUTTON_TEXT, web_app=WebAppInfo(url=url))
+        )
+    except TelegramError as exc:
+        logger.warning("setChatMenuButton (%s) failed: %s", url, exc)
+
+
 async def post_init(application: Application) -> None:
-    """Publish the command menu in every language; admin chats also see /stats."""
+    """Publish the command menu in every language (admin chats also see /stats) and the
+    menu button that opens the Mini App."""
     await _publish_commands(application)
+    await _publish_menu_button(application)
     for chat_id in settings.TELEGRAM_ADMIN_CHAT_IDS:
         await _publish_commands(application, admin=True, scope=BotCommandScopeChat(chat_id))
     logger.info("bot @%s ready (API %s)", application.bot.username, settings.TELEGRAM_API_BASE_URL)

@@ -89,6 +89,32 @@ def test_post_init_survives_a_rejected_command_list(bot, telegram_api):
     assert telegram_api.commands(language_code="ru")
 
 
+def test_post_init_sets_the_menu_button_to_the_mini_app_on_a_public_https_site(
+    bot, telegram_api, settings
+):
+    settings.PUBLIC_BASE_URL = "https://vpn.example.com"
+    bot.post_init()
+    assert telegram_api.menu_button() == {
+        "type": "web_app",
+        "text": "VPN",
+        "web_app": {"url": "https://vpn.example.com/app/"},
+    }
+
+
+def test_post_init_leaves_the_menu_button_alone_without_https(bot, telegram_api, settings):
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    bot.post_init()
+    assert telegram_api.calls_to("setChatMenuButton") == []
+    assert telegram_api.menu_button() == {"type": "commands"}
+
+
+def test_post_init_survives_a_rejected_menu_button(bot, telegram_api, settings):
+    settings.PUBLIC_BASE_URL = "https://vpn.example.com"
+    telegram_api.fail_next("setChatMenuButton", status=400, description="Bad Request: nope")
+    bot.post_init()  # logged, not raised
+    assert telegram_api.commands(language_code="ru")
+
+
 def test_callback_data_helpers():
     assert callbacks.callback_data("lang", "en") == "lang:en"
     assert callbacks.callback_args("lang:en") == ["en"]

@@ -117,6 +117,8 @@ METHODS: Final = (
     "sendInvoice",
     "answerPreCheckoutQuery",
     "refundStarPayment",
+    "setChatMenuButton",
+    "getChatMenuButton",
 )
 
 
@@ -340,6 +342,8 @@ class TelegramApiDouble:
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._callback_queries: dict[str, bool] = {}  # id -> answered
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # chat_id ("" for the default) -> the MenuButton set (https://core.telegram.org/bots/api#setchatmenubutton)
+        self._menu_buttons: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._blocked: set[int] = set()
         self._webhook_url = ""
@@ -1039,6 +1043,31 @@ class TelegramApiDouble:
         with self._cond:
             self._commands[key] = list(commands)
         return True
+
+    def _api_set_chat_menu_button(self, params: dict[str, Any]) -> Any:
+        button = params.get("menu_button") or {"type": "default"}
+        if not isinstance(button, dict) or button.get("type") not in {
+            "commands",
+            "web_app",
+            "default",
+        }:
+            raise ApiError(400, "Bad Request: can't parse menu button JSON object")
+        if button["type"] == "web_app":
+            url = str((button.get("web_app") or {}).get("url", ""))
+            # WebAppInfo.url: "An HTTPS URL of a Web App" (https://core.telegram.org/bots/api#webappinfo).
+            if not url.startswith("https://") or not 1 <= len(str(button.get("text", ""))) <= 64:
+                raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+        with self._cond:
+            self._menu_buttons[str(params.get("chat_id") or "")] = button
+        return True
+
+    def _api_get_chat_menu_button(self, params: dict[str, Any]) -> Any:
+        return self.menu_button(chat_id=params.get("chat_id"))
+
+    def menu_button(self, *, chat_id: int | None = None) -> dict[str, Any]:
+        """The menu button last set for `chat_id` (None: the default), else commands."""
+        with self._cond:
+            return dict(self._menu_buttons.get(str(chat_id or ""), {"type": "commands"}))
 
     def _api_get_my_commands(self, params: dict[str, Any]) -> Any:
         return self.commands(

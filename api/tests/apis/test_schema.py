@@ -58,7 +58,7 @@ def test_the_schema_generates_without_warnings_and_validates(schema):
     }
 
 
-def test_only_the_operator_api_is_documented(schema):
+def test_only_the_operator_and_subscriber_apis_are_documented(schema):
     assert set(schema["paths"]) == {
         "/api/v1/customers/",
         "/api/v1/customers/{id}/",
@@ -75,7 +75,16 @@ def test_only_the_operator_api_is_documented(schema):
         "/api/v1/nodes/{id}/reconcile/",
         "/api/v1/tariffs/",
         "/api/v1/statistics/",
+        "/api/app/v1/me/",
+        "/api/app/v1/me/language/",
+        "/api/app/v1/subscriptions/",
+        "/api/app/v1/subscriptions/{subscription_id}/",
+        "/api/app/v1/subscriptions/{subscription_id}/devices/{device_id}/",
+        "/api/app/v1/tariffs/",
+        "/api/app/v1/checkout/",
+        "/api/app/v1/payments/{payment_id}/",
     }
+    assert schema["components"]["securitySchemes"]["TelegramInitData"]["name"] == "Authorization"
 
 
 def test_every_operation_is_described_with_examples(schema):
@@ -83,7 +92,9 @@ def test_every_operation_is_described_with_examples(schema):
         where = f"{method.upper()} {path}"
         assert operation.get("summary"), where
         assert len(operation.get("description", "")) > 40, where
-        assert operation["security"] == [{"ApiToken": []}], where
+        # The subscriber API (Mini App) is called with Telegram's initData, never a token.
+        scheme = "TelegramInitData" if path.startswith("/api/app/v1/") else "ApiToken"
+        assert operation["security"] == [{scheme: []}], where
         success = [code for code in operation["responses"] if code.startswith("2")]
         assert success, where
         for code, response in operation["responses"].items():

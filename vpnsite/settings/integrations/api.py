@@ -32,3 +32,9 @@ SPECTACULAR_SETTINGS = {
         "SyncStateEnum": "nodes.models.SyncState",
     },
 }
+
+# The subscriber API (/api/app/v1/) and the Mini App (/app/): how long a Mini App's initData
+# is accepted after Telegram signed it (seconds; api/initdata.py), and calls a minute per
+# customer (api/app_auth.py).
+MINIAPP_INIT_DATA_MAX_AGE = env.int("MINIAPP_INIT_DATA_MAX_AGE", default=24 * 3600)
+MINIAPP_RATE_PER_MINUTE = env.int("MINIAPP_RATE_PER_MINUTE", default=120)
