@@ -22,6 +22,7 @@ from core.logging import update_id_var
 from core.metrics import bot_update_observe
 from telegram_bot.bot import texts
 from telegram_bot.bot.handlers import (
+    balance,
     buy,
     countries,
     devices,
@@ -46,6 +47,7 @@ FLOWS: tuple[ModuleType, ...] = (
     subscriptions,
     countries,
     devices,
+    balance,
     trial,
     help_flow,
     language_flow,
