@@ -90,3 +90,24 @@ def test_ledger_is_shown_read_only(as_superuser, superuser):
     )
     assert change.status_code == 403
     assert BalanceEntry.objects.get().reason == "gift"
+
+
+def test_operators_adjust_support_only_views(as_operator, support_user):
+    from django.test import Client
+
+    customer = CustomerFactory()
+    page = action(as_operator, CUSTOMERS, "adjust_balance_selected", [customer.pk])
+    key = re.search(rb'name="key" value="([0-9a-f]+)"', page.content).group(1).decode()
+    action(
+        as_operator,
+        CUSTOMERS,
+        "adjust_balance_selected",
+        [customer.pk],
+        amount="20",
+        reason="goodwill",
+        key=key,
+    )
+    assert Customer.objects.get(pk=customer.pk).balance == Decimal("20")
+    as_support = Client()
+    as_support.force_login(support_user)
+    assert as_support.get(reverse("admin:billing_balanceentry_changelist")).status_code == 200
