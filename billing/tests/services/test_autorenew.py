@@ -198,3 +198,47 @@ def test_messages_in_russian():
     fund(subscription.customer, "10")
     subscription_autorenew(subscription_id=subscription.pk)
     assert "Автопродление" in OutboxMessage.objects.get().text
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_runs_charge_once(on_postgres):
+    """Ten workers run the task at the same moment (a retry storm): one renewal."""
+    from core.tests.helpers import run_concurrently
+
+    subscription = ending_in(12)
+    fund(subscription.customer, "1000")
+    expiry = subscription.expires_at
+    now = timezone.now()
+    errors = run_concurrently([lambda: subscriptions_autorenew_due(now=now)] * 10)
+    assert errors == []
+    assert BalanceEntry.objects.filter(kind=BalanceEntryKind.AUTO_RENEW).count() == 1
+    subscription.refresh_from_db()
+    assert subscription.expires_at == expiry + timedelta(days=30)
+    assert balance(subscription) == Decimal("1000") - subscription.tariff.price
+    assert kinds() == ["autorenew-done"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_switching_off_while_the_task_runs_neither_deadlocks_nor_tears(on_postgres):
+    """The switch and the run queue on the subscription's row (no deadlock: both take the
+    locks in the same order); the run either renewed before the switch or saw it off, and a
+    renewal always has its payment. (A run after the switch never charges: the test above.)"""
+    from core.tests.helpers import run_concurrently
+
+    subscription = ending_in(12)
+    fund(subscription.customer, "1000")
+
+    def switch_off():
+        subscription_autorenew_set(
+            customer=subscription.customer, subscription_id=subscription.pk, on=False
+        )
+
+    errors = run_concurrently([switch_off, subscriptions_autorenew_due])
+    assert errors == []
+    subscription.refresh_from_db()
+    assert subscription.auto_renew is False
+    renewed = BalanceEntry.objects.filter(kind=BalanceEntryKind.AUTO_RENEW).exists()
+    # Either the run came first (renewed, then switched off) or it saw "off": no other state.
+    assert renewed == (Payment.objects.filter(provider=BALANCE_PROVIDER).count() == 1)
