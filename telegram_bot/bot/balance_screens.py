@@ -15,6 +15,7 @@ from decimal import Decimal
 from html import escape
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -23,7 +24,7 @@ from accounts.models import Customer
 from billing.models import BalanceEntry, BalanceEntryKind, Payment
 from billing.providers import provider_get
 from billing.services.balance import balance_top_up_create, payment_pay_from_balance
-from billing.services.checkout import checkout_payment_get
+from billing.services.checkout import checkout_message_set, checkout_payment_get
 from billing.services.ledger import BALANCE_CURRENCY, BALANCE_PROVIDER
 from billing.services.payments import payment_checkout_url
 from notifications.callbacks import (
@@ -89,11 +90,22 @@ class TopUpCheckout:
     provider_title: str
 
 
-def top_up_start(*, customer: Customer, amount: int, provider: str) -> TopUpCheckout:
-    """A pending top-up of one of the offered amounts and its payment link."""
+@transaction.atomic
+def top_up_start(
+    *,
+    customer: Customer,
+    amount: int,
+    provider: str,
+    chat_id: int | None = None,
+    message_id: int | None = None,
+) -> TopUpCheckout:
+    """A pending top-up of one of the offered amounts and its payment link, shown in message
+    `message_id` of `chat_id` (edited to "paid" once it is credited: ``checkout_settle``)."""
     if amount not in settings.BALANCE_TOP_UP_AMOUNTS:
         amount = -1  # refused below, in the customer's language
     payment = balance_top_up_create(customer=customer, amount=Decimal(amount), provider=provider)
+    if chat_id is not None and message_id is not None:
+        checkout_message_set(payment=payment, chat_id=chat_id, message_id=message_id)
     return TopUpCheckout(
         payment_id=payment.pk,
         amount=payment.amount,

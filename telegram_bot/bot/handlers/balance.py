@@ -30,6 +30,7 @@ from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_updat
 from telegram_bot.bot.handlers.fallback import outdated_button
 from telegram_bot.bot.handlers.subscriptions import subscription_card_show
 from telegram_bot.bot.selectors import providers_get
+from telegram_bot.bot.services import checkout_message_moved
 
 
 async def balance_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -79,18 +80,31 @@ async def top_up_provider(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if customer is None:
         return
     language = customer.language
+    pressed = query.message
     try:
         checkout = await call_service(
-            screens.top_up_start, customer=customer, amount=amount, provider=provider
+            screens.top_up_start,
+            customer=customer,
+            amount=amount,
+            provider=provider,
+            chat_id=pressed.chat.id if pressed else None,
+            message_id=pressed.message_id if pressed else None,
         )
     except ApplicationError as exc:
         await show(update, escape(exc.message), screens.balance_short_keyboard(language=language))
         return
-    await show(
+    shown = await show(
         update,
         screens.top_up_checkout_text(language=language, checkout=checkout),
         screens.top_up_checkout_keyboard(language=language, checkout=checkout),
     )
+    if shown is not None and (pressed is None or shown.message_id != pressed.message_id):
+        await call_service(
+            checkout_message_moved,
+            payment_id=checkout.payment_id,
+            chat_id=shown.chat.id,
+            message_id=shown.message_id,
+        )
 
 
 async def balance_checkout(

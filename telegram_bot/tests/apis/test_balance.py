@@ -63,7 +63,16 @@ def test_without_providers_no_top_up_is_offered(bot, customer_en, settings):
     assert [data for _, data in buttons(reply["reply_markup"])] == ["menu"]
 
 
-def test_top_up_through_a_provider_credits_the_balance_once(bot, providers, customer_en, client):
+@pytest.fixture
+def sending(providers, settings):
+    """Providers configured, and the outbox sends at once (eager tasks cannot wait)."""
+    settings.TELEGRAM_RATE_PER_CHAT_SECONDS = 0
+    return providers
+
+
+def test_top_up_through_a_provider_credits_the_balance_once(
+    bot, sending, customer_en, client, django_capture_on_commit_callbacks
+):
     bot.press("bal:t:300")
     assert [data for _, data in screen(bot)[1]][:2] == [
         "bal:p:300:robokassa",
@@ -75,10 +84,23 @@ def test_top_up_through_a_provider_credits_the_balance_once(bot, providers, cust
     text, keyboard = screen(bot)
     assert f"Payment #{payment.pk}" in text
     assert f"InvId={payment.pk}" in keyboard[0][1]
+    payment.refresh_from_db()
+    assert payment.checkout_message_id is not None
     for _ in range(3):
-        send(client, ROBOKASSA_URL, robokassa_params(payment.pk, "300.00"))
+        with django_capture_on_commit_callbacks(execute=True):
+            send(client, ROBOKASSA_URL, robokassa_params(payment.pk, "300.00"))
     assert balance(customer_en) == Decimal("300")
     assert BalanceEntry.objects.count() == 1
+    # The checkout message says "paid" and lost its pay button; the customer is told once.
+    edits = [
+        call.params
+        for call in bot.calls("editMessageText")
+        if call.params.get("message_id") == payment.checkout_message_id
+    ]
+    assert edits[-1]["text"].startswith("✅ Paid: Balance top-up — 300\xa0₽")
+    assert "reply_markup" not in edits[-1]
+    told = [m["text"] for m in bot.replies() if "added to your balance" in m["text"]]
+    assert len(told) == 1
 
 
 def test_an_amount_not_offered_is_refused(bot, providers, customer_en):
