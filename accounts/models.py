@@ -1,4 +1,5 @@
 import secrets
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -44,6 +45,10 @@ class Customer(BaseModel):
     bot_blocked_at = models.DateTimeField(null=True, blank=True)
     trial_used_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # The balance in roubles: the sum of the customer's ``billing.BalanceEntry`` rows, kept
+    # here so the database can refuse a negative one (the CHECK below). Only
+    # ``billing.services.balance`` writes it, with F() in the transaction of each entry.
+    balance = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -57,6 +62,9 @@ class Customer(BaseModel):
             ),
             models.CheckConstraint(
                 condition=~Q(referred_by=models.F("id")), name="customer_not_self_referred"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance__gte=0), name="customer_balance_non_negative"
             ),
         ]
 

@@ -101,8 +101,9 @@ def customer_register_or_update(
             last_seen_at=now,
             **profile,
         )
-        # telegram_id uniqueness is left to the database: see the IntegrityError below.
-        customer.full_clean(exclude=["telegram_id"])
+        # telegram_id uniqueness is left to the database: see the IntegrityError below. A
+        # new customer's balance is 0 (only the ledger moves it): no query to check it.
+        customer.full_clean(exclude=["telegram_id", "balance"])
         try:
             with transaction.atomic():
                 customer.save()

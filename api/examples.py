@@ -56,6 +56,7 @@ SUBSCRIPTION = {
 PAYMENT = {
     "id": 1001,
     "customer": CUSTOMER_BRIEF,
+    "purpose": "subscription",
     "tariff": TARIFF_BRIEF,
     "subscription_id": 7,
     "provider": "robokassa",

@@ -142,13 +142,15 @@ class ReprovisionSerializer(serializers.Serializer):
 
 class PaymentSerializer(serializers.ModelSerializer):
     customer = CustomerBriefSerializer(read_only=True)
-    tariff = TariffBriefSerializer(read_only=True)
+    # Null for a balance top-up (``purpose`` "top_up").
+    tariff = TariffBriefSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Payment
         fields = [
             "id",
             "customer",
+            "purpose",
             "tariff",
             "subscription_id",
             "provider",

@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.models import Customer
-from billing.models import Payment, PaymentStatus, WebhookEvent
+from billing.models import BalanceEntry, Payment, PaymentStatus, WebhookEvent
 from billing.selectors import payment_totals
 from billing.services.payments import payment_manual_create, payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
@@ -26,6 +26,7 @@ from subscriptions.models import Subscription, Tariff
 
 MONEY_FIELDS = (
     "customer",
+    "purpose",
     "tariff",
     "subscription",
     "provider",
@@ -115,7 +116,7 @@ class PaymentAdmin(admin.ModelAdmin):
         "paid_at",
         "subscription_link",
     ]
-    list_filter = ["provider", "status", "created_at", "paid_at"]
+    list_filter = ["provider", "purpose", "status", "created_at", "paid_at"]
     search_fields = ["customer__username", "provider_ref"]
     search_help_text = "Payment id, customer Telegram id, @username or provider reference."
     list_select_related = ["customer", "tariff", "subscription"]
@@ -319,3 +320,34 @@ class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         if counts:
             summary = ", ".join(f"{count} {key}" for key, count in sorted(counts.items()))
             self.message_user(request, f"Reprocessed: {summary}.", messages.SUCCESS)
+
+
+@admin.register(BalanceEntry)
+class BalanceEntryAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """The balance ledger: append-only, so read-only here; operators adjust a balance with
+    the customer list's "Adjust the balance" action (``balance_adjust``)."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "customer",
+        "kind",
+        "amount",
+        "balance_after",
+        "source_key",
+        "payment_id",
+        "operator",
+        "reason",
+    ]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["=source_key", "customer__username", "reason"]
+    search_help_text = "Customer Telegram id, @username, source key or reason."
+    list_select_related = ["customer", "operator"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-pk"]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.isdigit():
+            return queryset.filter(customer__telegram_id=int(term)), False
+        return super().get_search_results(request, queryset, term.lstrip("@"))

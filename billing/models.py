@@ -15,8 +15,17 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
 
 
+class PaymentPurpose(models.TextChoices):
+    SUBSCRIPTION = "subscription", "Subscription"
+    TOP_UP = "top_up", "Balance top-up"
+
+
 class Payment(BaseModel):
-    """One purchase attempt. Its integer id is Robokassa's InvId and FreeKassa's order id."""
+    """One purchase attempt. Its integer id is Robokassa's InvId and FreeKassa's order id.
+
+    A ``top_up`` payment buys no tariff: crediting it adds its amount to the customer's
+    balance (``billing.services.balance``); a payment with ``provider="balance"`` is a
+    tariff paid from that balance."""
 
     customer = models.ForeignKey(
         "accounts.Customer", on_delete=models.PROTECT, related_name="payments"
@@ -24,8 +33,16 @@ class Payment(BaseModel):
     # The customer's own numbering (1, 2, 3 … per customer, by creation): how messages to the
     # customer name the payment ("Payment 3"); the id stays the providers' and operators' one.
     number = models.PositiveIntegerField(editable=False)
+    purpose = models.CharField(
+        max_length=12, choices=PaymentPurpose.choices, default=PaymentPurpose.SUBSCRIPTION
+    )
+    # Empty exactly for a top-up (the constraint ``payment_purpose_tariff``).
     tariff = models.ForeignKey(
-        "subscriptions.Tariff", on_delete=models.PROTECT, related_name="payments"
+        "subscriptions.Tariff",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
     )
     # The subscription a renewal extends; empty for a new purchase until it is credited.
     subscription = models.ForeignKey(
@@ -91,6 +108,17 @@ class Payment(BaseModel):
                 condition=~Q(status="paid") | Q(paid_at__isnull=False),
                 name="payment_paid_has_paid_at",
             ),
+            models.CheckConstraint(
+                condition=(
+                    Q(purpose=PaymentPurpose.SUBSCRIPTION, tariff__isnull=False)
+                    | Q(
+                        purpose=PaymentPurpose.TOP_UP,
+                        tariff__isnull=True,
+                        subscription__isnull=True,
+                    )
+                ),
+                name="payment_purpose_tariff",
+            ),
         ]
         # The pending-expiry sweep (payments_expire_pending) filters on exactly this pair.
         indexes = [models.Index(fields=["status", "expires_at"], name="payment_status_expires")]
@@ -154,3 +182,66 @@ class WebhookEvent(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_key or '?'} {self.status}"
+
+
+class BalanceEntryKind(models.TextChoices):
+    TOP_UP = "top_up", "Top-up"
+    PURCHASE = "purchase", "Purchase"
+    AUTO_RENEW = "auto_renew", "Auto-renewal"
+    ADJUSTMENT = "adjustment", "Adjustment by an operator"
+    REFUND = "refund", "Refund"
+    REFERRAL = "referral", "Referral reward"
+
+
+class BalanceEntry(BaseModel):
+    """One change of a customer's balance, in roubles; the ledger is append-only.
+
+    ``source_key`` names what caused it ("payment:17", "purchase:18",
+    "autorenew:5:2026-01-01T00:00:00+00:00", "adjust:<uuid>") and is unique in the database,
+    so a repeated notification, task run or form post can never add an entry twice.
+    ``balance_after`` is the customer's balance once this entry is applied; the CHECKs here
+    and on ``Customer.balance`` keep it from ever going below zero.
+    """
+
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="balance_entries"
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    balance_after = models.DecimalField(max_digits=12, decimal_places=2)
+    kind = models.CharField(max_length=12, choices=BalanceEntryKind.choices, db_index=True)
+    source_key = models.CharField(max_length=128, unique=True)
+    payment = models.ForeignKey(
+        Payment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="balance_entries",
+    )
+    # An operator's adjustment: who, and why.
+    operator = models.ForeignKey(
+        "accounts.User",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="balance_adjustments",
+    )
+    reason = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "balance entries"
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="balanceentry_amount_not_zero"),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="balanceentry_balance_non_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="balanceentry_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+} RUB ({self.source_key})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Balance entries are append-only: add a new entry instead.")
+        super().save(*args, **kwargs)

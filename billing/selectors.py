@@ -64,8 +64,11 @@ def payments_revenue(
     refund: the figure for a day is what that day's buyers paid and kept. Pending, failed
     and cancelled payments never took money. What was *credited* (PAID or REFUNDED) is
     ``payments_credited_totals``, not revenue.
+
+    Money on the balance is revenue when it arrives (the top-up payment); a tariff paid from
+    the balance (provider ``balance``) only moves it and is left out, or it would count twice.
     """
-    payments = Payment.objects.filter(status=PaymentStatus.PAID)
+    payments = Payment.objects.filter(status=PaymentStatus.PAID).exclude(provider="balance")
     if since is not None:
         payments = payments.filter(paid_at__gte=since)
     if until is not None:

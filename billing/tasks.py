@@ -15,3 +15,11 @@ def webhook_events_prune_task() -> int:
     from billing.services.webhook_events import webhook_events_prune
 
     return webhook_events_prune()
+
+
+@shared_task(acks_late=True, soft_time_limit=250, time_limit=300, ignore_result=True)
+def subscriptions_autorenew_due_task() -> int:
+    """Beat: auto-renew due subscriptions from the balance (each period charged once)."""
+    from billing.services.autorenew import subscriptions_autorenew_due
+
+    return subscriptions_autorenew_due()

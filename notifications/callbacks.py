@@ -20,6 +20,11 @@ Flows and their data:
   ``subs:dy:<sub>:<device>`` removes it; ``subs:c:<sub>`` the countries its keys may
   live in, ``subs:cs:<sub>:<code>`` moves them there.
 - ``trial`` — take the free trial.
+- ``bal`` — the balance, its top-up amounts and its latest entries; ``bal:t:<amount>`` the
+  payment methods for a top-up; ``bal:p:<amount>:<provider>`` its pending payment and link;
+  ``bal:y:<payment>`` pays a pending ``balance`` checkout from the balance (the buy flow's
+  ``buy:p:<tariff>:<sub|0>:balance`` asks first); ``subs:ar:<sub>:<0|1>`` switches a
+  subscription's auto-renew off or on.
 """
 
 import re
@@ -34,6 +39,12 @@ LANGUAGE = "lang"
 BUY = "buy"
 SUBSCRIPTIONS = "subs"
 TRIAL = "trial"
+BALANCE = "bal"
+
+# Steps of the balance flow.
+BALANCE_TOP_UP = "t"
+BALANCE_TOP_UP_PROVIDER = "p"
+BALANCE_PAY = "y"
 
 # Steps of the buy flow (the second part of its data).
 BUY_NEW = "n"
@@ -51,6 +62,7 @@ SUB_DEVICE_REMOVE = "dr"
 SUB_DEVICE_REMOVE_YES = "dy"
 SUB_COUNTRY = "c"
 SUB_COUNTRY_SET = "cs"
+SUB_AUTO_RENEW = "ar"
 
 
 def callback_data(prefix: str, *args: str) -> str:

@@ -84,6 +84,11 @@ def button_my_subscriptions(*, language: str) -> str:
         return _("📋 My subscriptions")
 
 
+def button_balance(*, language: str) -> str:
+    with translation.override(language):
+        return _("💰 Balance")
+
+
 def button_renew(*, language: str) -> str:
     with translation.override(language):
         return _("🔄 Renew")

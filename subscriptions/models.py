@@ -167,6 +167,9 @@ class Subscription(BaseModel):
     # empty: any. Placement prefers its nodes (``services.placement``); changing it moves
     # the keys (``services.countries``).
     country = models.CharField(max_length=2, blank=True, default="")
+    # The customer's switch: renew from the balance shortly before expiry
+    # (``billing.services.autorenew``); off takes effect at once (read under the row lock).
+    auto_renew = models.BooleanField(default=False)
 
     objects = SubscriptionQuerySet.as_manager()
 

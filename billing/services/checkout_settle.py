@@ -53,24 +53,31 @@ def checkout_settle(*, payment: Payment, subscription_id: int | None) -> None:
     and their messages say it was paid. Each edit is queued once (dedupe keys).
     """
     customer = payment.customer
-    siblings = list(
-        Payment.objects.select_for_update()
-        .filter(
-            customer_id=payment.customer_id,
-            tariff_id=payment.tariff_id,
-            subscription_id=subscription_id,
-            status=PaymentStatus.PENDING,
+    siblings = []
+    if payment.tariff_id is not None:  # a top-up has no other payment methods to cancel
+        siblings = list(
+            Payment.objects.select_for_update()
+            .filter(
+                customer_id=payment.customer_id,
+                tariff_id=payment.tariff_id,
+                subscription_id=subscription_id,
+                status=PaymentStatus.PENDING,
+            )
+            .exclude(pk=payment.pk)
+            .order_by("pk")
         )
-        .exclude(pk=payment.pk)
-        .order_by("pk")
-    )
     for sibling in siblings:
         payment_supersede(payment=sibling, reason="checkout_paid")
     language = _language(customer.language)
     with translation.override(language):
-        name = escape(
-            tariff_name(name=payment.tariff.name, name_en=payment.tariff.name_en, language=language)
-        )
+        if payment.tariff is None:
+            name = _("Balance top-up")
+        else:
+            name = escape(
+                tariff_name(
+                    name=payment.tariff.name, name_en=payment.tariff.name_en, language=language
+                )
+            )
         amount = money_format(payment.amount, payment.currency)
         edits = []
         if payment.checkout_message_id is not None:

@@ -38,14 +38,17 @@ KIND_PAYMENT_PAID = "payment-paid"
 KIND_PAYMENT_NEW_ADMIN = "payment-new"
 KIND_PAYMENT_REFUNDED = "payment-refunded"
 KIND_PAYMENT_MISMATCH_ADMIN = "payment-mismatch"
+KIND_BALANCE_TOPPED_UP = "balance-topped-up"
 
 
 def _language(code: str) -> str:
     return code if code in ("ru", "en") else "ru"
 
 
-def _payment_description(*, tariff: Tariff, language: str) -> str:
+def _payment_description(*, tariff: Tariff | None, language: str, payment=None) -> str:
     """Shown on the provider's payment page; call inside the customer's language."""
+    if tariff is None:
+        return _("VPN service balance top-up")
     return _("VPN subscription “%(tariff)s”, %(duration)s") % {
         "tariff": tariff_name(name=tariff.name, name_en=tariff.name_en, language=language),
         "duration": days(tariff.duration_days),
@@ -137,6 +140,48 @@ def _notify_paid(*, payment: Payment, subscription: Subscription, late: bool) ->
             text=admin_text,
             kind=KIND_PAYMENT_NEW_ADMIN,
             dedupe_key=f"payment-new:{payment.pk}",
+        )
+    outbox_queue([to_customer, *to_admins])
+
+
+def _notify_topped_up(*, payment: Payment, late: bool) -> None:
+    """A credited top-up: the customer sees the new balance, the admins the payment."""
+    customer = payment.customer
+    customer.refresh_from_db(fields=["balance"])  # the credit has just changed it
+    amount = money_format(payment.amount, payment.currency)
+    with translation.override(_language(customer.language)):
+        to_customer = customer_message(
+            customer=customer,
+            text=_(
+                "✅ Payment %(payment)s received: %(amount)s added to your balance.\n"
+                "Balance: %(balance)s."
+            )
+            % {
+                "payment": payment.number,
+                "amount": amount,
+                "balance": money_format(customer.balance, payment.currency),
+            },
+            kind=KIND_BALANCE_TOPPED_UP,
+            dedupe_key=f"payment-paid:{payment.pk}",
+        )
+    with translation.override(settings.LANGUAGE_CODE):
+        admin_text = _(
+            "💰 New payment #%(payment)s: %(amount)s via %(provider)s\n"
+            "Customer: %(customer)s (Telegram id %(telegram_id)s)\n"
+            "Balance top-up"
+        ) % {
+            "payment": payment.pk,
+            "amount": amount,
+            "provider": escape(payment.provider),
+            "customer": escape(str(customer)),
+            "telegram_id": customer.telegram_id,
+        }
+        if late:
+            admin_text += "\n" + _(
+                "⚠️ Paid after the payment had expired or been cancelled; credited anyway."
+            )
+        to_admins = admin_messages(
+            text=admin_text, kind=KIND_PAYMENT_NEW_ADMIN, dedupe_key=f"payment-new:{payment.pk}"
         )
     outbox_queue([to_customer, *to_admins])
 

@@ -25,15 +25,24 @@ from billing.exceptions import (
     ProviderNotConfiguredError,
     WebhookError,
 )
-from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.models import (
+    BalanceEntryKind,
+    Payment,
+    PaymentPurpose,
+    PaymentStatus,
+    WebhookEvent,
+    WebhookEventStatus,
+)
 from billing.providers import CheckoutRequest, ProviderNotification, provider_get
 from billing.providers.stars import STARS, STARS_CURRENCY
 from billing.selectors import payment_provider_ref_taken
 from billing.services.checkout_settle import checkout_settle
+from billing.services.ledger import BALANCE_PROVIDER, balance_entry_add
 from billing.services.messages import (
     _language,
     _notify_paid,
     _notify_refunded,
+    _notify_topped_up,
     _payment_description,
 )
 from billing.services.stars_api import stars_charge_refund
@@ -157,11 +166,16 @@ def payment_create_check(
                 {"provider": provider, "tariff_id": tariff.pk},
             )
         try:
-            provider_get(provider)
+            if provider != BALANCE_PROVIDER:  # the balance needs no provider configured
+                provider_get(provider)
         except ProviderNotConfiguredError as exc:
             raise ApplicationError(
                 _("This payment method is not available."), {"provider": provider}
             ) from exc
+        if provider == BALANCE_PROVIDER and tariff.currency != "RUB":
+            raise ApplicationError(
+                _("This payment method is not available."), {"provider": provider}
+            )
         if subscription is not None and subscription.customer_id != customer.pk:
             raise ApplicationError(
                 _("This subscription belongs to another account."),
@@ -198,7 +212,9 @@ def payment_checkout_url(*, payment: Payment, now: datetime | None = None) -> st
                     amount=payment.amount,
                     currency=payment.currency,
                     description=payment.description
-                    or _payment_description(tariff=payment.tariff, language=customer.language),
+                    or _payment_description(
+                        tariff=payment.tariff, language=customer.language, payment=payment
+                    ),
                     language=_language(customer.language),
                     idempotence_key=payment_idempotence_key(payment=payment, purpose="create"),
                 )
@@ -323,16 +339,17 @@ def payment_mark_paid(
         )
     if actor is not None:
         note += f" Reprocessed by {actor.get_username()}."
+    if subscription is None:
+        what = "credited to the balance"
+    else:
+        what = f"+{payment.days_credited} days on subscription #{subscription.pk}"
     audit_log_write(
         event_type=AuditEvent.PAYMENT_PAID,
         obj=payment,
         acting_user=actor,
         actor_label=provider,
         customer_id=payment.customer_id,
-        message=(
-            f"{payment.amount} {payment.currency} via {provider}; "
-            f"+{payment.days_credited} days on subscription #{subscription.pk}.{note}"
-        ),
+        message=f"{payment.amount} {payment.currency} via {provider}; {what}.{note}",
         extra_data={
             "provider": provider,
             "amount": str(payment.amount),
@@ -342,16 +359,19 @@ def payment_mark_paid(
             "provider_ref_conflict": provider_ref_conflict,
             "payment_method": notification.payment_method,
             "days": payment.days_credited,
-            "subscription_id": subscription.pk,
+            "subscription_id": subscription.pk if subscription else None,
             "mode": mode,
-            "expires_at": subscription.expires_at.isoformat(),
+            "expires_at": subscription.expires_at.isoformat() if subscription else None,
             "status_before": status_before,
             "expired": expired,
             "late": late,
             "webhook_event_id": event.pk if event is not None else None,
         },
     )
-    _notify_paid(payment=payment, subscription=subscription, late=late)
+    if subscription is None:
+        _notify_topped_up(payment=payment, late=late)
+    else:
+        _notify_paid(payment=payment, subscription=subscription, late=late)
     checkout_settle(payment=payment, subscription_id=checkout_subscription_id)
     return PaymentCredit(payment=payment, credited=True, late=late)
 
@@ -430,6 +450,7 @@ def payment_refund(
     if locked.provider == STARS:
         stars_refund = stars_charge_refund(payment=locked)
     refund_ref = provider_refund_ref or _provider_refund(payment=locked)
+    _refund_balance(payment=locked)
     subscription = locked.subscription
     if subscription is not None and locked.days_credited > 0:
         subscription = subscription_shorten(
@@ -624,14 +645,45 @@ def amounts_equal(*, received: Decimal, expected: Decimal) -> bool:
     return received == received_cents and received_cents == expected_cents
 
 
+def _refund_balance(*, payment: Payment) -> None:
+    """A refunded top-up takes its money off the balance (refused when it was spent); a
+    refunded purchase from the balance puts its money back there. Once per payment."""
+    if payment.purpose == PaymentPurpose.TOP_UP:
+        amount = -payment.amount
+    elif payment.provider == BALANCE_PROVIDER:
+        amount = payment.amount
+    else:
+        return
+    if amount:
+        balance_entry_add(
+            customer_id=payment.customer_id,
+            amount=amount,
+            kind=BalanceEntryKind.REFUND,
+            source_key=f"refund:{payment.pk}",
+            payment=payment,
+        )
+
+
 def _payment_credit(
     *, payment: Payment, now: datetime, actor: Any, actor_label: str, provider_ref: str
-) -> tuple[Subscription, str]:
-    """Extend the renewal target or create a subscription; mark the (locked) payment PAID."""
+) -> tuple[Subscription | None, str]:
+    """Extend the renewal target or create a subscription, or (a top-up) credit the
+    balance; mark the (locked) payment PAID."""
     tariff = payment.tariff
-    days = tariff.duration_days
+    days = tariff.duration_days if tariff is not None else 0
     reason = f"payment #{payment.pk}"
-    if payment.subscription_id:
+    subscription = None
+    if payment.purpose == PaymentPurpose.TOP_UP:
+        # The ledger's unique source key backs up the payment's row lock.
+        balance_entry_add(
+            customer_id=payment.customer_id,
+            amount=payment.amount,
+            kind=BalanceEntryKind.TOP_UP,
+            source_key=f"payment:{payment.pk}",
+            payment=payment,
+        )
+        mode = "top_up"
+    elif payment.subscription_id:
         subscription = subscription_extend(
             # Only the id: the service reads and locks the current row itself.
             subscription=Subscription(pk=payment.subscription_id),

@@ -3,7 +3,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from billing.models import Payment, WebhookEvent, WebhookEventStatus
+from billing.models import (
+    BalanceEntry,
+    BalanceEntryKind,
+    Payment,
+    PaymentPurpose,
+    WebhookEvent,
+    WebhookEventStatus,
+)
 from subscriptions.tests.factories import TariffFactory
 
 
@@ -34,8 +41,30 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     # The customer's next number, as `payment_create` assigns it.
     number = factory.LazyAttribute(lambda o: _next_number(o.customer))
     provider = "robokassa"
-    amount = factory.SelfAttribute("tariff.price")
+    amount = factory.Maybe(
+        "tariff", factory.SelfAttribute("tariff.price"), factory.LazyFunction(lambda: 500)
+    )
     currency = "RUB"
+
+    class Params:
+        # A balance top-up: no tariff, no subscription (``PaymentFactory(top_up=True)``).
+        top_up = factory.Trait(purpose=PaymentPurpose.TOP_UP, tariff=None, subscription=None)
+
+
+class BalanceEntryFactory(factory.django.DjangoModelFactory):
+    """A ledger row as an operator's adjustment would write it. It does not move
+    ``Customer.balance``: services do (``billing.services.ledger``); tests of the ledger
+    use them."""
+
+    class Meta:
+        model = BalanceEntry
+
+    customer = factory.SubFactory(CustomerFactory)
+    amount = 100
+    balance_after = factory.SelfAttribute("amount")
+    kind = BalanceEntryKind.ADJUSTMENT
+    source_key = factory.Sequence(lambda n: f"test:{n}")
+    reason = "test"
 
 
 class WebhookEventFactory(factory.django.DjangoModelFactory):

@@ -55,3 +55,37 @@ def test_one_pending_payment_per_checkout():
     assert violates(lambda: PaymentFactory(subscription=subscription))
     Payment.objects.filter(pk=first.pk).update(status="paid", paid_at=timezone.now())
     PaymentFactory(provider="robokassa", **same)  # once paid, a new purchase may start
+
+
+def test_customer_balance_never_below_zero():
+    from accounts.models import Customer
+    from accounts.tests.factories import CustomerFactory
+
+    customer = CustomerFactory()
+    assert violates(
+        lambda: Customer.objects.filter(pk=customer.pk).update(balance=Decimal("-0.01"))
+    )
+    Customer.objects.filter(pk=customer.pk).update(balance=Decimal("0"))
+
+
+def test_balance_entry_source_key_unique():
+    from billing.tests.factories import BalanceEntryFactory
+
+    BalanceEntryFactory(source_key="payment:1")
+    assert violates(lambda: BalanceEntryFactory(source_key="payment:1"))
+
+
+def test_balance_entry_balance_after_never_below_zero_and_amount_not_zero():
+    from billing.tests.factories import BalanceEntryFactory
+
+    assert violates(lambda: BalanceEntryFactory(amount=Decimal("-5"), balance_after=Decimal("-5")))
+    assert violates(lambda: BalanceEntryFactory(amount=Decimal("0"), balance_after=Decimal("0")))
+    BalanceEntryFactory(amount=Decimal("-5"), balance_after=Decimal("0"))
+
+
+def test_payment_purpose_matches_tariff():
+    payment = PaymentFactory()
+    # A subscription payment needs its tariff; a top-up has none (and no subscription).
+    assert violates(lambda: Payment.objects.filter(pk=payment.pk).update(purpose="top_up"))
+    assert violates(lambda: PaymentFactory(tariff=None, amount=Decimal("100")))
+    PaymentFactory(top_up=True)

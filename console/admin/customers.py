@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Customer
-from billing.models import Payment
+from billing.models import BalanceEntry, Payment
+from billing.services.balance import balance_adjust, balance_adjust_key
 from core.admin import ReadOnlyAdmin, form_action
 from nodes.models import NodeClient, SyncState
 from notifications.models import OutboxStatus
@@ -63,6 +64,37 @@ class PaymentInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("tariff")
 
 
+class BalanceEntryInline(ReadOnlyInline):
+    """The balance ledger, newest first (read-only: entries are only ever added)."""
+
+    model = BalanceEntry
+    fk_name = "customer"
+    fields = ["created_at", "kind", "amount", "balance_after", "source_key", "operator", "reason"]
+    ordering = ["-created_at", "-pk"]
+    show_change_link = False
+    verbose_name_plural = f"Balance ledger (newest {INLINE_LIMIT})"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("operator")
+
+
+class BalanceAdjustForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        help_text="Roubles to add; negative to take off (never below zero).",
+    )
+    reason = forms.CharField(max_length=255, help_text="Kept on the ledger entry and audited.")
+    # One key per form shown: submitting the same form twice adjusts once.
+    key = forms.CharField(widget=forms.HiddenInput, initial=balance_adjust_key, max_length=64)
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("Enter a non-zero amount.")
+        return amount
+
+
 class BanForm(forms.Form):
     reason = forms.CharField(
         max_length=255,
@@ -105,6 +137,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "display_name",
         "language",
         "is_banned",
+        "balance",
         "bot_blocked_at",
         "created_at",
         "last_seen_at",
@@ -116,8 +149,8 @@ class CustomerAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     show_full_result_count = False
-    inlines = [SubscriptionInline, PaymentInline]
-    actions = ["ban_selected", "unban_selected", "message_selected"]
+    inlines = [SubscriptionInline, PaymentInline, BalanceEntryInline]
+    actions = ["ban_selected", "unban_selected", "message_selected", "adjust_balance_selected"]
     fieldsets = [
         (
             None,
@@ -133,6 +166,7 @@ class CustomerAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Balance", {"fields": ["balance"]}),
         (
             "Access",
             {"fields": ["is_banned", "banned_reason", "bot_blocked_at", "trial_used_at"]},
@@ -160,6 +194,9 @@ class CustomerAdmin(admin.ModelAdmin):
     def has_message_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.message_customer")
 
+    def has_adjust_balance_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.add_balanceentry")
+
     def get_search_results(self, request, queryset, search_term):
         """A number is a Telegram id (exact, indexed); @name is a username."""
         term = search_term.strip()
@@ -172,6 +209,7 @@ class CustomerAdmin(admin.ModelAdmin):
         pairs = [
             ("subscriptions.subscription", "Subscriptions", "customer__id__exact"),
             ("billing.payment", "Payments", "customer__id__exact"),
+            ("billing.balanceentry", "Balance ledger", "customer__id__exact"),
             ("nodes.nodeclient", "Keys", "q"),
             ("notifications.outboxmessage", "Messages", "customer__id__exact"),
             ("core.auditlog", "Audit", "customer__id__exact"),
@@ -280,3 +318,28 @@ class CustomerAdmin(admin.ModelAdmin):
                 messages.WARNING,
             )
         return page
+
+    @admin.action(
+        description="Adjust the balance of selected customers…", permissions=["adjust_balance"]
+    )
+    def adjust_balance_selected(self, request: HttpRequest, queryset):
+        return form_action(
+            self,
+            request,
+            queryset,
+            form_class=BalanceAdjustForm,
+            call=lambda customer, data: balance_adjust(
+                customer=customer,
+                amount=data["amount"],
+                reason=data["reason"],
+                operator=request.user,
+                key=data["key"],
+            ),
+            done="Adjusted the balance of {count} customer(s).",
+            action="adjust_balance_selected",
+            title="Adjust balances",
+            submit="Adjust",
+            intro="Adds the amount to each selected customer's balance (negative: takes it "
+            "off; a balance never goes below zero). Each change is a ledger entry with your "
+            "name and reason, and an audit row. The customer is not messaged.",
+        )

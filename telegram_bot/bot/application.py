@@ -34,6 +34,7 @@ from core.runtime_settings import runtime_settings, runtime_settings_fresh, runt
 from telegram_bot.bot import texts
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers import (
+    balance,
     buy,
     countries,
     devices,
@@ -60,6 +61,7 @@ FLOWS: tuple[ModuleType, ...] = (
     subscriptions,
     countries,
     devices,
+    balance,
     trial,
     help_flow,
     language_flow,

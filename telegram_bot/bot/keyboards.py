@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from accounts.models import Language
+from billing.services.ledger import BALANCE_PROVIDER
 from notifications.callbacks import (
+    BALANCE,
     BUY,
     BUY_NEW,
     HELP,
@@ -29,8 +31,10 @@ from notifications.callbacks import (
     subscription_data,
     subscription_device_data,
 )
+from notifications.texts import button_balance
 from subscriptions.deeplinks import APPS, BOT_APPS, app_open_url
 from telegram_bot.bot import help_screens, texts
+from telegram_bot.bot.balance_screens import balance_method_button
 
 if TYPE_CHECKING:
     from telegram_bot.bot.selectors import (
@@ -57,6 +61,7 @@ class MenuEntry:
 
 BUY_ENTRY = MenuEntry(callback_data(BUY), texts.button_buy)
 SUBSCRIPTIONS_ENTRY = MenuEntry(callback_data(SUBSCRIPTIONS), texts.button_my_subscriptions)
+BALANCE_ENTRY = MenuEntry(callback_data(BALANCE), button_balance)
 TRIAL_ENTRY = MenuEntry(callback_data(TRIAL), texts.button_trial, trial_only=True)
 HELP_ENTRY = MenuEntry(callback_data(HELP), texts.button_help)
 LANGUAGE_ENTRY = MenuEntry(callback_data(LANGUAGE), texts.button_language)
@@ -65,6 +70,7 @@ LANGUAGE_ENTRY = MenuEntry(callback_data(LANGUAGE), texts.button_language)
 MAIN_MENU: tuple[MenuEntry, ...] = (
     BUY_ENTRY,
     SUBSCRIPTIONS_ENTRY,
+    BALANCE_ENTRY,
     TRIAL_ENTRY,
     HELP_ENTRY,
     LANGUAGE_ENTRY,
@@ -183,6 +189,9 @@ def buy_providers_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboar
         ]
         for provider in offer.providers
     ]
+    if offer.balance is not None:  # the balance pays for it (``handlers.balance``)
+        data = buy_provider_data(offer.tariff.id, target_id, BALANCE_PROVIDER, offer.country)
+        rows.append([balance_method_button(language=language, balance=offer.balance, data=data)])
     rows.append(_menu_row(language, back=_buy_back(target_id)))
     return InlineKeyboardMarkup(rows)
 

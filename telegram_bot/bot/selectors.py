@@ -95,6 +95,8 @@ class BuyOffer:
     # A new subscription's countries to choose from (two or more, else empty), the chosen one.
     countries: tuple[str, ...] = ()
     country: str = ""
+    # The customer's balance when it pays for this tariff (then "Balance" is a method), else None.
+    balance: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class SubscriptionCard:
     traffic_reset: str = "never"
     traffic_reset_at: datetime | None = None
     number: int | None = None  # the customer's own number (``Subscription.number``)
+    auto_renew: bool = False  # renewed from the balance before it ends (``billing.autorenew``)
 
 
 @dataclass(frozen=True)
@@ -371,7 +374,10 @@ def buy_offer_get(
             subscription=subscription, days=tariff.duration_days, now=now
         )
     countries = () if subscription is not None else tuple(tariff_countries(tariff=tariff))
+    # The customer was read for this update (``customer_for_update``): its balance is fresh.
+    balance = customer.balance
     return BuyOffer(
+        balance=balance if tariff.currency == "RUB" and balance >= tariff.price else None,
         tariff=tariff_info(tariff, language),
         providers=tariff_providers(tariff, language),
         target=target,
@@ -438,6 +444,7 @@ def _card(subscription: Subscription, language: str, now: datetime) -> Subscript
         feed_url=subscription_feed_url(subscription=subscription),
         traffic_reset=subscription.traffic_reset,
         traffic_reset_at=subscription_traffic_reset_upcoming(subscription, now),
+        auto_renew=subscription.auto_renew,
     )
 
 

@@ -389,6 +389,7 @@ def commands(*, language: str) -> list[tuple[str, str]]:
             ("start", _("Main menu")),
             ("buy", _("Buy or renew a subscription")),
             ("subscriptions", _("My subscriptions and keys")),
+            ("balance", _("Balance, top-ups and history")),
             ("trial", _("Free trial")),
             ("help", _("How to connect")),
             ("language", _("Change the language")),

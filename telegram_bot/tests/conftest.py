@@ -21,6 +21,7 @@ USER_ID = 5550001
 MENU_RU = [
     ("🛒 Купить", "buy"),
     ("📋 Мои подписки", "subs"),
+    ("💰 Баланс", "bal"),
     ("❓ Помощь", "help"),
     ("🌐 Язык", "lang"),
     ("✉️ Написать в поддержку", "https://t.me/vpn_support"),
@@ -28,6 +29,7 @@ MENU_RU = [
 MENU_EN = [
     ("🛒 Buy", "buy"),
     ("📋 My subscriptions", "subs"),
+    ("💰 Balance", "bal"),
     ("❓ Help", "help"),
     ("🌐 Language", "lang"),
     ("✉️ Contact support", "https://t.me/vpn_support"),

@@ -12,7 +12,7 @@ from telegram_bot.bot.application import build_application
 
 pytestmark = pytest.mark.django_db
 
-RU_NAMES = ["start", "buy", "subscriptions", "trial", "help", "language"]
+RU_NAMES = ["start", "buy", "subscriptions", "balance", "trial", "help", "language"]
 
 
 def descriptions(commands: list[dict]) -> list[str]:
@@ -55,6 +55,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "Главное меню",
         "Купить или продлить подписку",
         "Мои подписки и ключи",
+        "Баланс, пополнение и история",
         "Пробный период",
         "Как подключиться",
         "Сменить язык",
@@ -63,6 +64,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "Main menu",
         "Buy or renew a subscription",
         "My subscriptions and keys",
+        "Balance, top-ups and history",
         "Free trial",
         "How to connect",
         "Change the language",

@@ -266,3 +266,10 @@ def test_a_filter_that_does_not_parse_is_400(api, reader, path, params, field):
 def test_ids_are_whole_numbers_and_booleans_are_true_or_false(api, reader, path, params, field):
     body = assert_error(api.get(path, reader, params), 400, "invalid")
     assert field in body["fields"]
+
+
+def test_a_balance_top_up_is_listed_without_tariff(api, reader):
+    top_up = PaymentFactory(top_up=True)
+    rows = api.get("/api/v1/payments/", reader).json()["results"]
+    row = next(row for row in rows if row["id"] == top_up.pk)
+    assert (row["purpose"], row["tariff"]) == ("top_up", None)

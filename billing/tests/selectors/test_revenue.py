@@ -84,3 +84,10 @@ def test_credited_totals_keep_refunded_payments_and_are_not_revenue():
         ("robokassa", "RUB"): (2, Decimal("399.00")),
     }
     assert revenue_by_currency() == {"RUB": Decimal("349.00")}
+
+
+def test_balance_money_counts_once_when_it_arrives():
+    top_up = payment("500.00", top_up=True)
+    payment("299.00", provider="balance")  # paid from that balance: moved, not earned
+    assert list(payments_revenue()) == [top_up]
+    assert revenue_by_currency() == {"RUB": Decimal("500.00")}

@@ -7,6 +7,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from accounts.models import Customer
+from billing.services.ledger import BALANCE_PROVIDER
 from core.exceptions import ApplicationError
 from notifications.callbacks import (
     BUY,
@@ -20,6 +21,7 @@ from notifications.callbacks import (
 )
 from telegram_bot.bot import keyboards, keyboards_checkout, texts, texts_checkout
 from telegram_bot.bot.db import call_service
+from telegram_bot.bot.handlers.balance import balance_checkout
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 from telegram_bot.bot.handlers.fallback import outdated_button
 from telegram_bot.bot.handlers.stars import send_stars_invoice
@@ -152,7 +154,7 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             new=subscription_id is None,
             notice=texts.not_available(language=language),
         )
-    elif not offer.providers:
+    elif not offer.providers and offer.balance is None:
         await show(
             update,
             texts.buy_no_providers(language=language),
@@ -178,6 +180,15 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if purchase is None:
         return
     customer, tariff_id, subscription_id, provider, country = purchase
+    if provider == BALANCE_PROVIDER:  # from the balance: a confirmation first
+        await balance_checkout(
+            update,
+            customer,
+            tariff_id=tariff_id,
+            subscription_id=subscription_id,
+            country=country,
+        )
+        return
     language = customer.language
     pressed = update.callback_query.message
     try:

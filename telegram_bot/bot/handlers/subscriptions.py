@@ -16,7 +16,7 @@ from notifications.callbacks import (
     callback_pattern,
     int_arg,
 )
-from telegram_bot.bot import keyboards, keyboards_checkout, texts
+from telegram_bot.bot import balance_screens, keyboards, keyboards_checkout, texts
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, pressed, show
 from telegram_bot.bot.handlers.fallback import outdated_button
@@ -84,14 +84,39 @@ async def subscription_view(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     read = await _subscription_read(update, context, subscription_card_get)
     if read is None:
         return
-    customer, _id, (card, count) = read
-    markup = keyboards.subscription_keyboard(language=customer.language, card=card, many=count > 1)
-    choice = await call_service(subscription_countries_get, customer=customer, subscription_id=_id)
-    if choice is not None:  # the country button (handlers.countries)
-        markup = keyboards_checkout.with_country_button(
-            markup, language=customer.language, choice=choice
+    customer, subscription_id, (card, count) = read
+    await _card_show(update, customer, subscription_id, card, count)
+
+
+async def subscription_card_show(update: Update, customer: Customer, subscription_id: int) -> None:
+    """The card of the customer's subscription (after a change on it), else the list."""
+    found = await call_service(
+        subscription_card_get, customer=customer, subscription_id=subscription_id
+    )
+    if found is None:
+        await show_subscriptions(
+            update, customer, notice=texts.subscription_not_found(language=customer.language)
         )
-    await show(update, texts.subscription_card(language=customer.language, card=card), markup)
+        return
+    card, count = found
+    await _card_show(update, customer, subscription_id, card, count)
+
+
+async def _card_show(update: Update, customer: Customer, subscription_id: int, card, count) -> None:
+    language = customer.language
+    markup = keyboards.subscription_keyboard(language=language, card=card, many=count > 1)
+    text = texts.subscription_card(language=language, card=card)
+    if not card.is_trial:  # the auto-renew switch (handlers.balance)
+        markup = balance_screens.with_auto_renew_button(
+            markup, language=language, subscription_id=subscription_id, on=card.auto_renew
+        )
+        text += "\n\n" + balance_screens.auto_renew_line(language=language, on=card.auto_renew)
+    choice = await call_service(
+        subscription_countries_get, customer=customer, subscription_id=subscription_id
+    )
+    if choice is not None:  # the country button (handlers.countries)
+        markup = keyboards_checkout.with_country_button(markup, language=language, choice=choice)
+    await show(update, text, markup)
 
 
 async def subscription_keys(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -14,9 +14,10 @@ def test_trial_is_in_the_menu_only_while_on_offer(bot, trial_tariff, settings):
     bot.message("/start", language_code="en")
     menu = buttons(bot.last_reply()["reply_markup"])
     assert ("🎁 Free trial", "trial") in menu
-    assert menu[:3] == [
+    assert menu[:4] == [
         ("🛒 Buy", "buy"),
         ("📋 My subscriptions", "subs"),
+        ("💰 Balance", "bal"),
         ("🎁 Free trial", "trial"),
     ]
 

@@ -3,6 +3,7 @@ every press is answered first, every screen has a way on (buttons), nothing is r
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
+from billing.models import BalanceEntryKind, Payment
+from billing.services.ledger import balance_entry_add
 from nodes.models import NodeHealth
 from nodes.tests.factories import REALITY_INBOUND, NodeFactory
 from notifications.models import OutboxMessage
@@ -138,6 +141,13 @@ def world(providers, tariffs, trial_tariff):
             expires_at=now - timedelta(days=30),
         )
         trial = subscription_for(customer, trial_tariff, is_trial=True)
+        # Money on the balance: "from the balance" is offered, and its history has a line.
+        balance_entry_add(
+            customer_id=customer.pk,
+            amount=Decimal("1000"),
+            kind=BalanceEntryKind.ADJUSTMENT,
+            source_key=f"walk:{user_id}",
+        )
         ids[user_id] = {
             "customer": customer,
             "sub": running,
@@ -164,11 +174,17 @@ def steps(ids: dict, tariffs: dict) -> list[str]:
         f"subs:dy:{sub}:{first}", f"subs:dy:{sub}:{first}", f"subs:dy:{sub}:{second}",
         f"subs:dr:{sub}:{second}", f"subs:d:{trial}", "subs:d:999999", "trial", "promo:old",
         "buy:x", "help:android", "help:ios", "help:windows", "help:macos", "help:linux",
-        "help:nope",
+        "help:nope", "bal", "/balance", "bal:t:300", "bal:p:300:robokassa", "bal:p:7:robokassa",
+        f"buy:p:{month}:{sub}:balance", "bal:y:LATEST", "bal:y:LATEST", "bal:y:999999",
+        f"buy:p:{family}:0:balance", "bal:y:LATEST", f"buy:p:{family}:0:balance",
+        f"subs:ar:{sub}:1", f"subs:ar:{sub}:0", f"subs:ar:{trial}:1",
     ]  # fmt: skip
 
 
 def run(bot, user_id: int, step: str) -> list:
+    if "LATEST" in step:  # the customer's latest payment from the balance
+        latest = Payment.objects.filter(customer__telegram_id=user_id, provider="balance")
+        step = step.replace("LATEST", str(latest.latest("pk").pk))
     before = len(bot.api.calls)
     if step.startswith("/") or step == "hello":
         bot.message(step, user_id=user_id)

@@ -118,6 +118,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.payments_expire_pending_task",
         "schedule": timedelta(seconds=env.float("PAYMENTS_EXPIRE_INTERVAL", default=300.0)),
     },
+    "subscriptions-auto-renew-due": {
+        "task": "billing.tasks.subscriptions_autorenew_due_task",
+        "schedule": timedelta(seconds=env.float("AUTO_RENEW_INTERVAL", default=900.0)),
+    },
     "webhook-events-prune": {
         "task": "billing.tasks.webhook_events_prune_task",
         "schedule": crontab(minute=30, hour=2),

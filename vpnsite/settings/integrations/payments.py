@@ -32,6 +32,20 @@ WEBHOOK_BODY_MAX_BYTES = env.int("WEBHOOK_BODY_MAX_BYTES", default=16 * 1024)
 # duplicate and dismissed failed deliveries; never the ones that credited a payment.
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 
+# Balance (billing.services.balance): the top-up amounts the bot offers, in roubles, and the
+# bounds of any top-up.
+BALANCE_TOP_UP_AMOUNTS = [
+    int(amount)
+    for amount in env.list("BALANCE_TOP_UP_AMOUNTS", default=["100", "300", "500", "1000"])
+    if amount
+]
+BALANCE_TOP_UP_MIN = env.int("BALANCE_TOP_UP_MIN", default=50)
+BALANCE_TOP_UP_MAX = env.int("BALANCE_TOP_UP_MAX", default=50_000)
+# Auto-renew (billing.services.autorenew): a subscription with auto-renew on is renewed from
+# the balance once it has this many days left or fewer (its customer is reminded a day
+# earlier); the beat task runs every AUTO_RENEW_INTERVAL seconds.
+AUTO_RENEW_DAYS_BEFORE = env.int("AUTO_RENEW_DAYS_BEFORE", default=1)
+
 BILLING_PROVIDERS = {}
 if ROBOKASSA_LOGIN and ROBOKASSA_PASSWORD1 and ROBOKASSA_PASSWORD2:
     BILLING_PROVIDERS["robokassa"] = (
