@@ -20,10 +20,17 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Customer
 from billing.exceptions import CheckoutError, ProviderNotConfiguredError, WebhookError
-from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.models import (
+    Payment,
+    PaymentPurpose,
+    PaymentStatus,
+    WebhookEvent,
+    WebhookEventStatus,
+)
 from billing.providers import CheckoutRequest, ProviderNotification, provider_get
 from billing.selectors import payment_provider_ref_taken
 from billing.services.checkout_settle import checkout_settle
+from billing.services.gifts import gift_create_in_lock, gift_refund_in_lock
 from billing.services.messages import (
     _language,
     _notify_paid,
@@ -58,8 +65,10 @@ def payment_create(
     provider: str,
     subscription: Subscription | None = None,
     now: datetime | None = None,
+    purpose: str = PaymentPurpose.SUBSCRIPTION,
 ) -> Payment:
-    """A pending payment for ``tariff`` through ``provider``; ``subscription`` = a renewal.
+    """A pending payment for ``tariff`` through ``provider``; ``subscription`` = a renewal;
+    ``purpose`` GIFT: a gift for someone else (``billing.services.gifts``), never a renewal.
 
     The amount and currency are the tariff's at this moment (a later price change does not
     touch a link already handed out). Errors are ``ApplicationError`` with a message in the
@@ -82,6 +91,7 @@ def payment_create(
         status=PaymentStatus.PENDING,
         description=description,
         expires_at=now + timedelta(minutes=settings.PAYMENT_PENDING_TTL_MINUTES),
+        purpose=purpose,
     )
     payment.full_clean()
     payment.save()
@@ -98,6 +108,7 @@ def payment_create(
             "tariff_id": tariff.pk,
             "subscription_id": subscription.pk if subscription else None,
             "expires_at": payment.expires_at.isoformat(),
+            "purpose": purpose,
         },
     )
     return payment
@@ -270,7 +281,12 @@ def payment_mark_paid(
         customer_id=payment.customer_id,
         message=(
             f"{payment.amount} {payment.currency} via {provider}; "
-            f"+{payment.days_credited} days on subscription #{subscription.pk}.{note}"
+            + (
+                f"+{payment.days_credited} days on subscription #{subscription.pk}."
+                if subscription is not None
+                else "a gift code made."
+            )
+            + note
         ),
         extra_data={
             "provider": provider,
@@ -281,16 +297,17 @@ def payment_mark_paid(
             "provider_ref_conflict": provider_ref_conflict,
             "payment_method": notification.payment_method,
             "days": payment.days_credited,
-            "subscription_id": subscription.pk,
+            "subscription_id": subscription.pk if subscription is not None else None,
             "mode": mode,
-            "expires_at": subscription.expires_at.isoformat(),
+            "expires_at": subscription.expires_at.isoformat() if subscription is not None else None,
             "status_before": status_before,
             "expired": expired,
             "late": late,
             "webhook_event_id": event.pk if event is not None else None,
         },
     )
-    _notify_paid(payment=payment, subscription=subscription, late=late)
+    if subscription is not None:  # a gift's buyer got the code (``gift_create_in_lock``)
+        _notify_paid(payment=payment, subscription=subscription, late=late)
     checkout_settle(payment=payment, subscription_id=checkout_subscription_id)
     return PaymentCredit(payment=payment, credited=True, late=late)
 
@@ -350,6 +367,12 @@ def payment_refund(
             {"payment_id": locked.pk, "status": locked.status},
         )
     subscription = locked.subscription
+    if locked.purpose == PaymentPurpose.GIFT:
+        # Unredeemed: the gift is cancelled; redeemed: its days leave the recipient's
+        # subscription. The buyer's message names no subscription of the recipient's.
+        gift_refund_in_lock(
+            payment=locked, actor=actor, actor_label=actor_label, reason=reason, now=now
+        )
     if subscription is not None and locked.days_credited > 0:
         subscription = subscription_shorten(
             subscription=subscription,
@@ -510,12 +533,16 @@ def amounts_equal(*, received: Decimal, expected: Decimal) -> bool:
 
 def _payment_credit(
     *, payment: Payment, now: datetime, actor: Any, actor_label: str, provider_ref: str
-) -> tuple[Subscription, str]:
-    """Extend the renewal target or create a subscription; mark the (locked) payment PAID."""
+) -> tuple[Subscription | None, str]:
+    """Extend the renewal target or create a subscription (a gift: make its code, no
+    subscription: None); mark the (locked) payment PAID."""
     tariff = payment.tariff
     days = tariff.duration_days
     reason = f"payment #{payment.pk}"
-    if payment.subscription_id:
+    if payment.purpose == PaymentPurpose.GIFT:
+        gift_create_in_lock(payment=payment, now=now)
+        subscription, mode, days = None, "gift", 0
+    elif payment.subscription_id:
         subscription = subscription_extend(
             # Only the id: the service reads and locks the current row itself.
             subscription=Subscription(pk=payment.subscription_id),

@@ -1,9 +1,19 @@
+from datetime import timedelta
+
 import factory
 from django.db.models import Max
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from billing.models import Payment, WebhookEvent, WebhookEventStatus
+from billing.models import (
+    Gift,
+    GiftStatus,
+    Payment,
+    PaymentPurpose,
+    PaymentStatus,
+    WebhookEvent,
+    WebhookEventStatus,
+)
 from subscriptions.tests.factories import TariffFactory
 
 
@@ -36,6 +46,23 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     provider = "robokassa"
     amount = factory.SelfAttribute("tariff.price")
     currency = "RUB"
+
+
+class GiftFactory(factory.django.DjangoModelFactory):
+    """An active gift of a paid gift payment (redeem it with ``gift_redeem``)."""
+
+    class Meta:
+        model = Gift
+
+    payment = factory.SubFactory(
+        PaymentFactory,
+        purpose=PaymentPurpose.GIFT,
+        status=PaymentStatus.PAID,
+        paid_at=factory.LazyFunction(timezone.now),
+    )
+    code = factory.Sequence(lambda n: f"GFT{n:09d}".replace("0", "A").replace("1", "B"))
+    status = GiftStatus.ACTIVE
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=180))
 
 
 class WebhookEventFactory(factory.django.DjangoModelFactory):
