@@ -112,35 +112,9 @@ def gift_redeem(
     cancelled, redeemed, expired, own, banned, subscription), nothing changed.
     """
     now = now or timezone.now()
+    # The lock is the point: concurrent redemptions queue here, the first one wins.
+    gift = _gift_usable(customer=customer, code=code, now=now, lock=True)
     with translation.override(_language(customer.language)):
-        normalized = gift_code_normalize(code)
-        gift = None
-        if normalized:
-            # The lock is the point: concurrent redemptions queue here, the first one wins.
-            gift = (
-                Gift.objects.select_for_update(of=("self",))
-                .select_related("payment__customer", "payment__tariff")
-                .filter(code=normalized)
-                .first()
-            )
-        if gift is None:
-            raise _refused(customer, "unknown", _("There is no gift with this code."))
-        if gift.status == GiftStatus.CANCELLED:
-            raise _refused(
-                customer, "cancelled", _("This gift was cancelled and can no longer be redeemed.")
-            )
-        if gift.status == GiftStatus.REDEEMED:
-            raise _refused(customer, "redeemed", _("This gift has already been redeemed."))
-        if gift.expires_at <= now:
-            raise _refused(customer, "expired", _("This gift code has expired."))
-        if customer.is_banned:
-            raise _refused(customer, "banned", _("Your account is blocked."))
-        if gift.payment.customer_id == customer.pk:
-            raise _refused(
-                customer,
-                "own",
-                _("You cannot redeem your own gift: send the link to the person it is for."),
-            )
         tariff = gift.payment.tariff
         reason = f"gift #{gift.pk} (payment #{gift.payment_id})"
         if subscription_id is not None:
@@ -188,6 +162,42 @@ def gift_redeem(
         ]
     )
     _notify_gift_redeemed(gift=gift)
+    return gift
+
+
+def gift_preview(*, customer: Customer, code: str, now: datetime | None = None) -> Gift:
+    """The gift `code` names if `customer` may redeem it now (a read, for the bot to offer
+    the choice); raises as ``gift_redeem`` does."""
+    return _gift_usable(customer=customer, code=code, now=now or timezone.now(), lock=False)
+
+
+def _gift_usable(*, customer: Customer, code: str, now: datetime, lock: bool) -> Gift:
+    with translation.override(_language(customer.language)):
+        normalized = gift_code_normalize(code)
+        gift = None
+        if normalized:
+            gifts = Gift.objects.select_related("payment__customer", "payment__tariff")
+            if lock:
+                gifts = gifts.select_for_update(of=("self",))
+            gift = gifts.filter(code=normalized).first()
+        if gift is None:
+            raise _refused(customer, "unknown", _("There is no gift with this code."))
+        if gift.status == GiftStatus.CANCELLED:
+            raise _refused(
+                customer, "cancelled", _("This gift was cancelled and can no longer be redeemed.")
+            )
+        if gift.status == GiftStatus.REDEEMED:
+            raise _refused(customer, "redeemed", _("This gift has already been redeemed."))
+        if gift.expires_at <= now:
+            raise _refused(customer, "expired", _("This gift code has expired."))
+        if customer.is_banned:
+            raise _refused(customer, "banned", _("Your account is blocked."))
+        if gift.payment.customer_id == customer.pk:
+            raise _refused(
+                customer,
+                "own",
+                _("You cannot redeem your own gift: send the link to the person it is for."),
+            )
     return gift
 
 

@@ -26,6 +26,7 @@ from telegram_bot.bot.handlers import (
     countries,
     devices,
     fallback,
+    gifts,
     membership,
     start,
     stats,
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 # catch-all `fallback` comes last. A new flow goes before it.
 FLOWS: tuple[ModuleType, ...] = (
     start,
+    gifts,  # before buy: its ``buy`` pattern would take ``buy:g…`` too
     buy,
     subscriptions,
     countries,

@@ -110,6 +110,7 @@ class Checkout:
     expires_after: datetime | None
     valid_minutes: int
     country: str = ""  # a new subscription's chosen country
+    gift: bool = False  # bought as a gift (``billing.services.gifts``)
 
 
 @dataclass(frozen=True)

@@ -375,6 +375,7 @@ def commands(*, language: str) -> list[tuple[str, str]]:
             ("buy", _("Buy or renew a subscription")),
             ("subscriptions", _("My subscriptions and keys")),
             ("trial", _("Free trial")),
+            ("gift", _("Redeem a gift code")),
             ("help", _("How to connect")),
             ("language", _("Change the language")),
         ]

@@ -12,7 +12,7 @@ from telegram_bot.bot.application import build_application
 
 pytestmark = pytest.mark.django_db
 
-RU_NAMES = ["start", "buy", "subscriptions", "trial", "help", "language"]
+RU_NAMES = ["start", "buy", "subscriptions", "trial", "gift", "help", "language"]
 
 
 def descriptions(commands: list[dict]) -> list[str]:
@@ -56,6 +56,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "Купить или продлить подписку",
         "Мои подписки и ключи",
         "Пробный период",
+        "Активировать подарок",
         "Как подключиться",
         "Сменить язык",
     ]
@@ -64,6 +65,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "Buy or renew a subscription",
         "My subscriptions and keys",
         "Free trial",
+        "Redeem a gift code",
         "How to connect",
         "Change the language",
     ]
