@@ -280,9 +280,9 @@ def _notify_gift_created(*, gift: Gift, payment: Payment) -> None:
                 "link": link
             }
         else:
-            text += "\n\n" + _("The recipient sends this code to the bot: /gift %(code)s") % {
-                "code": gift.code
-            }
+            text += "\n\n" + _(
+                "The recipient sends this code to the bot: <code>/gift %(code)s</code>"
+            ) % {"code": gift.code}
         to_customer = customer_message(
             customer=customer,
             text=text,
@@ -314,7 +314,9 @@ def _notify_gift_redeemed(*, gift: Gift) -> None:
     tariff = gift.payment.tariff
     language = _language(buyer.language)
     with translation.override(language):
-        text = _("🎁 Your gift %(tariff)s (code …%(last)s) was redeemed on %(date)s.") % {
+        text = _(
+            "🎁 Your gift %(tariff)s (code <code>…%(last)s</code>) was redeemed on %(date)s."
+        ) % {
             "tariff": escape(
                 tariff_name(name=tariff.name, name_en=tariff.name_en, language=language)
             ),

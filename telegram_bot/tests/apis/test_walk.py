@@ -11,6 +11,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
+from billing.services.gifts import _notify_gift_created, gift_redeem
+from billing.services.payments import payment_refund
+from billing.tests.factories import GiftFactory
 from nodes.models import NodeHealth
 from nodes.tests.factories import REALITY_INBOUND, NodeFactory
 from notifications.models import OutboxMessage
@@ -138,7 +141,10 @@ def world(providers, tariffs, trial_tariff):
             expires_at=now - timedelta(days=30),
         )
         trial = subscription_for(customer, trial_tariff, is_trial=True)
+        # A gift someone else bought for this customer (redeemed on their running one).
+        gift = GiftFactory(payment__tariff=tariffs["month"])
         ids[user_id] = {
+            "gift": gift.code,
             "customer": customer,
             "sub": running,
             "ended": ended,
@@ -152,6 +158,7 @@ def steps(ids: dict, tariffs: dict) -> list[str]:
     sub, ended, trial = ids["sub"].pk, ids["ended"].pk, ids["trial"].pk
     first, second = (device.pk for device in ids["devices"])
     month, family = tariffs["month"].pk, tariffs["family"].pk
+    gift = ids["gift"]
     return [
         "/start", "/help", "/language", "/buy", "/subscriptions", "/trial", "hello", "/nope",
         "menu", "help", "lang", "buy", "buy:n", f"buy:r:{sub}", f"buy:r:{ended}",
@@ -164,7 +171,9 @@ def steps(ids: dict, tariffs: dict) -> list[str]:
         f"subs:dy:{sub}:{first}", f"subs:dy:{sub}:{first}", f"subs:dy:{sub}:{second}",
         f"subs:dr:{sub}:{second}", f"subs:d:{trial}", "subs:d:999999", "trial", "promo:old",
         "buy:x", "help:android", "help:ios", "help:windows", "help:macos", "help:linux",
-        "help:nope",
+        "help:nope", f"buy:g:{month}", f"buy:gp:{month}:robokassa", "buy:g:999999",
+        f"buy:gp:{month}:paypal", "/gift", f"/gift {gift}", f"gift:r:{gift}:{sub}",
+        f"gift:n:{gift}", "/start gift_ABCDEFGHJKMN", "gift:x",
     ]  # fmt: skip
 
 
@@ -209,8 +218,15 @@ def notifications(ids: dict) -> list[str]:
             )
         ]
     )
+    # Gifts: the buyer's code, the buyer told it was used; a redeemed gift refunded.
+    bought = GiftFactory(payment__customer=customer, payment__tariff=ids["sub"].tariff)
+    _notify_gift_created(gift=bought, payment=bought.payment)
+    gift_redeem(customer=CustomerFactory(), code=bought.code)
+    received = GiftFactory(payment__tariff=ids["sub"].tariff)
+    gift_redeem(customer=customer, code=received.code)
+    payment_refund(payment=received.payment, actor=None, reason="chargeback")
     messages = OutboxMessage.objects.filter(customer=customer, pk__gt=last).order_by("pk")
-    assert len(messages) == 14
+    assert len(messages) == 17
     out = []
     for message in messages:
         out.append(message.text)
