@@ -178,6 +178,7 @@ def test_redeem_refuses_a_subscription_it_cannot_extend(case):
         ("expired", "expired", "This gift code has expired."),
         ("cancelled", "cancelled", "This gift was cancelled and can no longer be redeemed."),
         ("own", "own", "You cannot redeem your own gift"),
+        ("banned", "banned", "Your account is blocked."),
     ],
 )
 def test_refused_codes_change_nothing(case, reason, english):
@@ -187,7 +188,11 @@ def test_refused_codes_change_nothing(case, reason, english):
         status=GiftStatus.CANCELLED if case == "cancelled" else GiftStatus.ACTIVE,
     )
     code = {"unknown": "ABCDEFGHJKMN", "garbage": "0OIl'; --"}.get(case, gift.code)
-    customer = gift.payment.customer if case == "own" else CustomerFactory(language="en")
+    customer = (
+        gift.payment.customer
+        if case == "own"
+        else CustomerFactory(language="en", is_banned=case == "banned")
+    )
     customer.language = "en"
     before = state()
     with pytest.raises(ApplicationError) as refused:
