@@ -12,11 +12,13 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import Customer
-from billing.models import BalanceEntry, Payment, PaymentStatus, WebhookEvent
+from billing.models import BalanceEntry, Gift, GiftStatus, Payment, PaymentStatus, WebhookEvent
 from billing.selectors import payment_totals
+from billing.services.gifts import gift_code_normalize
 from billing.services.payments import payment_manual_create, payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
@@ -113,6 +115,7 @@ class PaymentAdmin(admin.ModelAdmin):
         "amount",
         "currency",
         "status",
+        "purpose",
         "paid_at",
         "subscription_link",
     ]
@@ -187,7 +190,9 @@ class PaymentAdmin(admin.ModelAdmin):
             "subscription (never below now; a subscription left with no time expires). The "
             "customer is told. Telegram Stars and YooKassa payments get their money back "
             "through Telegram or YooKassa's API first (nothing changes if it refuses); for the "
-            "other providers return the money in the provider's cabinet.",
+            "other providers return the money in the provider's cabinet. A gift's payment: an "
+            "unredeemed gift is cancelled, a redeemed one's days leave the recipient's "
+            "subscription and the recipient is told.",
             extra={
                 "info": f"{not_paid} of the selected payment(s) are not paid and will be refused."
                 if not_paid
@@ -351,3 +356,91 @@ class BalanceEntryAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         if term.isdigit():
             return queryset.filter(customer__telegram_id=int(term)), False
         return super().get_search_results(request, queryset, term.lstrip("@"))
+
+
+def gift_code_masked(code: str) -> str:
+    """Only the last 4 characters: the code is the gift itself, anyone who reads it can
+    redeem it; the buyer has it in their chat."""
+    return "…" + code[-4:]
+
+
+@admin.register(Gift)
+class GiftAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Gift codes (``billing.services.gifts``): read-only; refund the gift's payment to
+    cancel an unredeemed gift."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "code_masked",
+        "buyer",
+        "tariff",
+        "status_shown",
+        "expires_at",
+        "redeemed_by",
+        "redeemed_at",
+        "payment_link",
+    ]
+    list_filter = ["status", "created_at", "redeemed_at"]
+    search_help_text = "A whole gift code, a payment id, the buyer's or recipient's Telegram id."
+    search_fields = ["=payment__id"]
+    list_select_related = ["payment__customer", "payment__tariff", "redeemed_by"]
+    fields = [
+        "code_masked",
+        "buyer",
+        "tariff",
+        "status_shown",
+        "expires_at",
+        "redeemed_by",
+        "redeemed_at",
+        "subscription",
+        "days_credited",
+        "cancelled_at",
+        "payment_link",
+        "created_at",
+    ]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+    @admin.display(description="Code")
+    def code_masked(self, obj: Gift) -> str:
+        return gift_code_masked(obj.code)
+
+    @admin.display(description="Buyer", ordering="payment__customer")
+    def buyer(self, obj: Gift):
+        return obj.payment.customer
+
+    @admin.display(description="Tariff", ordering="payment__tariff")
+    def tariff(self, obj: Gift):
+        return obj.payment.tariff
+
+    @admin.display(description="Status", ordering="status")
+    def status_shown(self, obj: Gift) -> str:
+        """The status, with what the table alone does not say: past its validity, refunded."""
+        label = obj.get_status_display()
+        if obj.status == GiftStatus.ACTIVE and obj.expires_at <= timezone.now():
+            return "Expired"
+        if obj.status == GiftStatus.REDEEMED and obj.payment.status == PaymentStatus.REFUNDED:
+            return f"{label}, refunded"
+        return label
+
+    @admin.display(description="Payment", ordering="payment")
+    def payment_link(self, obj: Gift) -> str:
+        url = reverse("admin:billing_payment_change", args=[obj.payment_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.payment_id)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A whole code (a customer quotes it to support), or a number: the payment id, the
+        buyer's or the recipient's Telegram id."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = Q(code=gift_code_normalize(term) or None)
+        if term.isdigit() and len(term) <= 18:
+            number = int(term)
+            found |= (
+                Q(payment_id=number)
+                | Q(payment__customer__telegram_id=number)
+                | Q(redeemed_by__telegram_id=number)
+            )
+        return queryset.filter(found), False

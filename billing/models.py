@@ -16,7 +16,12 @@ class PaymentStatus(models.TextChoices):
 
 
 class PaymentPurpose(models.TextChoices):
+    """What a payment buys: a subscription for the payer (a new one or a renewal), a gift
+    (a ``Gift`` code for someone else: ``billing.services.gifts``), or roubles on the payer's
+    balance (``billing.services.balance``)."""
+
     SUBSCRIPTION = "subscription", "Subscription"
+    GIFT = "gift", "Gift"
     TOP_UP = "top_up", "Balance top-up"
 
 
@@ -36,7 +41,8 @@ class Payment(BaseModel):
     purpose = models.CharField(
         max_length=12, choices=PaymentPurpose.choices, default=PaymentPurpose.SUBSCRIPTION
     )
-    # Empty exactly for a top-up (the constraint ``payment_purpose_tariff``).
+    # Empty exactly for a top-up (the constraint ``payment_purpose_tariff``). A gift never
+    # gets a subscription of the payer's: its credit makes a ``Gift``.
     tariff = models.ForeignKey(
         "subscriptions.Tariff",
         null=True,
@@ -90,10 +96,15 @@ class Payment(BaseModel):
                 condition=Q(status="pending", subscription__isnull=False),
                 name="payment_one_pending_renewal_checkout",
             ),
+            # Buying a tariff for oneself and as a gift are two checkouts.
             models.UniqueConstraint(
-                fields=["customer", "tariff", "provider"],
+                fields=["customer", "tariff", "provider", "purpose"],
                 condition=Q(status="pending", subscription__isnull=True),
                 name="payment_one_pending_new_checkout",
+            ),
+            models.CheckConstraint(
+                condition=~Q(purpose="gift") | Q(subscription__isnull=True),
+                name="payment_gift_has_no_subscription",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_non_negative"),
             models.UniqueConstraint(
@@ -110,7 +121,10 @@ class Payment(BaseModel):
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(purpose=PaymentPurpose.SUBSCRIPTION, tariff__isnull=False)
+                    Q(
+                        purpose__in=[PaymentPurpose.SUBSCRIPTION, PaymentPurpose.GIFT],
+                        tariff__isnull=False,
+                    )
                     | Q(
                         purpose=PaymentPurpose.TOP_UP,
                         tariff__isnull=True,
@@ -245,3 +259,69 @@ class BalanceEntry(BaseModel):
         if not self._state.adding:
             raise ValueError("Balance entries are append-only: add a new entry instead.")
         super().save(*args, **kwargs)
+
+
+class GiftStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    REDEEMED = "redeemed", "Redeemed"
+    # Refunded before anyone redeemed it: it can no longer be redeemed.
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Gift(BaseModel):
+    """A paid gift payment's code: redeemed once, by someone other than the buyer, into a new
+    subscription or an extension of a running one (``billing.services.gifts``)."""
+
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="gift")
+    code = models.CharField(max_length=32, unique=True)
+    status = models.CharField(
+        max_length=10, choices=GiftStatus.choices, default=GiftStatus.ACTIVE, db_index=True
+    )
+    # Redemption is refused from then on (GIFT_VALIDITY_DAYS after the payment).
+    expires_at = models.DateTimeField()
+    redeemed_by = models.ForeignKey(
+        "accounts.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="gifts_redeemed",
+    )
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    # The subscription it made or extended, and by how many days (a refund takes them back).
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="gifts",
+    )
+    days_credited = models.PositiveIntegerField(default=0)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Redeemed means: by someone, at a time, into a subscription; and only then.
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        status="redeemed",
+                        redeemed_by__isnull=False,
+                        redeemed_at__isnull=False,
+                        subscription__isnull=False,
+                    )
+                    | (
+                        ~Q(status="redeemed")
+                        & Q(
+                            redeemed_by__isnull=True,
+                            redeemed_at__isnull=True,
+                            subscription__isnull=True,
+                        )
+                    )
+                ),
+                name="gift_redeemed_fields_together",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Gift …{self.code[-4:]} {self.status}"

@@ -13,7 +13,10 @@ Flows and their data:
   ``buy:t:<tariff>:<sub|0>[:<country>]`` — payment methods for a tariff (first the
   country, for a new subscription whose tariff offers several);
   ``buy:p:<tariff>:<sub|0>:<provider>[:<country>]`` — the checkout's pending payment and
-  its link.
+  its link; ``buy:g:<tariff>`` — payment methods for the tariff as a gift,
+  ``buy:gp:<tariff>:<provider>`` — the gift checkout's pending payment and its link.
+- ``gift:n:<code>`` — redeem a gift code as a new subscription; ``gift:r:<code>:<sub>`` —
+  add its days to that subscription.
 - ``subs`` — the customer's subscriptions; ``subs:v:<sub>`` one of them;
   ``subs:k:<sub>`` its keys; ``subs:u:<sub>`` its subscription URL; ``subs:q:<sub>`` its QR code;
   ``subs:d:<sub>`` its devices (hardware ids); ``subs:dr:<sub>:<device>`` asks to remove one,
@@ -46,11 +49,19 @@ BALANCE_TOP_UP = "t"
 BALANCE_TOP_UP_PROVIDER = "p"
 BALANCE_PAY = "y"
 
+GIFT = "gift"
+
 # Steps of the buy flow (the second part of its data).
 BUY_NEW = "n"
 BUY_RENEW = "r"
 BUY_TARIFF = "t"
 BUY_PROVIDER = "p"
+BUY_GIFT = "g"
+BUY_GIFT_PROVIDER = "gp"
+
+# Ways to redeem a gift (the second part of ``gift`` data).
+GIFT_NEW = "n"
+GIFT_RENEW = "r"
 
 # What to show about one subscription.
 SUB_VIEW = "v"
@@ -119,6 +130,20 @@ def buy_provider_data(
 ) -> str:
     args = (str(tariff_id), str(subscription_id or 0), provider, *((country,) if country else ()))
     return callback_data(BUY, BUY_PROVIDER, *args)
+
+
+def buy_gift_data(tariff_id: int) -> str:
+    return callback_data(BUY, BUY_GIFT, str(tariff_id))
+
+
+def buy_gift_provider_data(tariff_id: int, provider: str) -> str:
+    return callback_data(BUY, BUY_GIFT_PROVIDER, str(tariff_id), provider)
+
+
+def gift_redeem_data(code: str, subscription_id: int | None = None) -> str:
+    if subscription_id is None:
+        return callback_data(GIFT, GIFT_NEW, code)
+    return callback_data(GIFT, GIFT_RENEW, code, str(subscription_id))
 
 
 def subscription_data(action: str, subscription_id: int) -> str:

@@ -31,7 +31,7 @@ from nodes.selectors import LIVE_KEY_STATES, inbound_flow
 from nodes.services.keys import key_sub_id
 from notifications import texts
 from notifications.formatting import country_flag, country_name
-from subscriptions.models import Device, Subscription, SubscriptionStatus, Tariff
+from subscriptions.models import GIB, Device, Subscription, SubscriptionStatus, Tariff
 from subscriptions.vless import VlessLinkError, vless_link_build
 
 logger = logging.getLogger(__name__)
@@ -200,6 +200,26 @@ def trial_tariff_get() -> Tariff | None:
     if not tariff_id:
         return None
     return Tariff.objects.filter(pk=tariff_id, is_active=True, is_trial=True).first()
+
+
+def renewal_tariffs_q(subscription: Subscription) -> Q:
+    """Tariffs that may pay for renewing `subscription`: its own, or one with the same limits.
+
+    A renewal only adds days (limits stay as bought), so a tariff with other limits would
+    charge for devices or traffic the customer does not get; that is a new subscription.
+    The bot's buy flow and a gift's redemption (``billing.services.gifts``) both use it.
+    """
+    same_limits = Q(
+        device_limit=subscription.device_limit,
+        hwid_device_limit=subscription.hwid_device_limit,
+        node_count=subscription.node_count,
+        traffic_reset=subscription.traffic_reset,
+    )
+    if subscription.traffic_limit_bytes % GIB == 0:
+        same_limits &= Q(traffic_limit_gb=subscription.traffic_limit_bytes // GIB)
+    else:
+        same_limits = Q(pk__in=[])
+    return Q(pk=subscription.tariff_id) | same_limits
 
 
 def subscription_expiry_after_extend(

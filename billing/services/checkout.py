@@ -1,5 +1,6 @@
 """A checkout: one pending payment per customer, tariff, renewed subscription (or a new
-one) and provider, reused while it can still be paid; and its bot message once settled.
+one), provider and purpose (for oneself or a gift), reused while it can still be paid; and
+its bot message once settled.
 
 The database holds the rule too (``payment_one_pending_*_checkout`` on ``Payment``), and one
 customer's checkouts queue up on the customer's row, so two fast presses make one payment.
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from accounts.models import Customer
-from billing.models import Payment, PaymentStatus
+from billing.models import Payment, PaymentPurpose, PaymentStatus
 from billing.services.checkout_settle import payment_supersede
 from billing.services.payments import payment_create, payment_create_check, payment_price
 from subscriptions.models import Subscription, Tariff
@@ -31,7 +32,12 @@ class CheckoutPayment:
 
 
 def _checkout_pending(
-    *, customer: Customer, tariff: Tariff, provider: str, subscription: Subscription | None
+    *,
+    customer: Customer,
+    tariff: Tariff,
+    provider: str,
+    subscription: Subscription | None,
+    purpose: str = PaymentPurpose.SUBSCRIPTION,
 ):
     return Payment.objects.filter(
         customer=customer,
@@ -39,6 +45,7 @@ def _checkout_pending(
         provider=provider,
         subscription=subscription,
         status=PaymentStatus.PENDING,
+        purpose=purpose,
     )
 
 
@@ -62,6 +69,7 @@ def checkout_payment_get(
     message_id: int | None = None,
     country: str = "",
     now: datetime,
+    gift: bool = False,
 ) -> CheckoutPayment:
     """The pending payment of this checkout: the one already made if it can still be paid,
     else a new one (an outdated one is cancelled first). `chat_id`/`message_id` name the
@@ -69,18 +77,26 @@ def checkout_payment_get(
     a new subscription's (``country_check``): the latest choice, also on a reused payment.
 
     Raises ``ApplicationError`` (in the customer's language) as ``payment_create`` does, for
-    a reused payment too.
+    a reused payment too. `gift`: a gift for someone else (``billing.services.gifts``): its
+    own checkout, never a renewal, no country (the recipient's subscription takes any).
     """
+    purpose = PaymentPurpose.GIFT if gift else PaymentPurpose.SUBSCRIPTION
+    if gift and subscription is not None:
+        raise ValueError("a gift is never a renewal")
     payment_create_check(
         customer=customer, tariff=tariff, provider=provider, subscription=subscription
     )
-    country = "" if subscription is not None else country
+    country = "" if subscription is not None or gift else country
     country = country_check(tariff=tariff, country=country, language=customer.language)
     # One customer's checkouts queue up here: the second of two fast presses then sees the
     # payment the first one made (PostgreSQL; the unique constraint backs it up anywhere).
     list(Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk"))
     pending = _checkout_pending(
-        customer=customer, tariff=tariff, provider=provider, subscription=subscription
+        customer=customer,
+        tariff=tariff,
+        provider=provider,
+        subscription=subscription,
+        purpose=purpose,
     )
     payment = pending.select_for_update().first()
     reused = payment is not None and _reusable(payment=payment, tariff=tariff, now=now)
@@ -95,6 +111,7 @@ def checkout_payment_get(
                     provider=provider,
                     subscription=subscription,
                     now=now,
+                    purpose=purpose,
                 )
         except IntegrityError:
             # Another press made it between our read and our insert (no row lock on SQLite).

@@ -50,7 +50,8 @@ def checkout_settle(*, payment: Payment, subscription_id: int | None) -> None:
     """After `payment` is credited (in its transaction): its checkout message says "paid"
     and loses its pay button; the other pending payments of the same purchase (another
     payment method, `subscription_id` = the subscription it renewed or None) are cancelled
-    and their messages say it was paid. Each edit is queued once (dedupe keys).
+    and their messages say it was paid. A gift and a purchase for oneself are different
+    purchases (``Payment.purpose``). Each edit is queued once (dedupe keys).
     """
     customer = payment.customer
     siblings = []
@@ -62,6 +63,7 @@ def checkout_settle(*, payment: Payment, subscription_id: int | None) -> None:
                 tariff_id=payment.tariff_id,
                 subscription_id=subscription_id,
                 status=PaymentStatus.PENDING,
+                purpose=payment.purpose,
             )
             .exclude(pk=payment.pk)
             .order_by("pk")

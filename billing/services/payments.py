@@ -37,6 +37,7 @@ from billing.providers import CheckoutRequest, ProviderNotification, provider_ge
 from billing.providers.stars import STARS, STARS_CURRENCY
 from billing.selectors import payment_provider_ref_taken
 from billing.services.checkout_settle import checkout_settle
+from billing.services.gifts import gift_create_in_lock, gift_refund_in_lock
 from billing.services.ledger import BALANCE_PROVIDER, balance_entry_add
 from billing.services.messages import (
     _language,
@@ -74,8 +75,10 @@ def payment_create(
     provider: str,
     subscription: Subscription | None = None,
     now: datetime | None = None,
+    purpose: str = PaymentPurpose.SUBSCRIPTION,
 ) -> Payment:
-    """A pending payment for ``tariff`` through ``provider``; ``subscription`` = a renewal.
+    """A pending payment for ``tariff`` through ``provider``; ``subscription`` = a renewal;
+    ``purpose`` GIFT: a gift for someone else (``billing.services.gifts``), never a renewal.
 
     The amount and currency are the tariff's at this moment (a later price change does not
     touch a link already handed out). Errors are ``ApplicationError`` with a message in the
@@ -99,6 +102,7 @@ def payment_create(
         status=PaymentStatus.PENDING,
         description=description,
         expires_at=now + timedelta(minutes=settings.PAYMENT_PENDING_TTL_MINUTES),
+        purpose=purpose,
     )
     payment.full_clean()
     payment.save()
@@ -115,6 +119,7 @@ def payment_create(
             "tariff_id": tariff.pk,
             "subscription_id": subscription.pk if subscription else None,
             "expires_at": payment.expires_at.isoformat(),
+            "purpose": purpose,
         },
     )
     return payment
@@ -339,10 +344,12 @@ def payment_mark_paid(
         )
     if actor is not None:
         note += f" Reprocessed by {actor.get_username()}."
-    if subscription is None:
-        what = "credited to the balance"
-    else:
+    if subscription is not None:
         what = f"+{payment.days_credited} days on subscription #{subscription.pk}"
+    elif payment.purpose == PaymentPurpose.GIFT:
+        what = "a gift code made"
+    else:
+        what = "credited to the balance"
     audit_log_write(
         event_type=AuditEvent.PAYMENT_PAID,
         obj=payment,
@@ -368,9 +375,9 @@ def payment_mark_paid(
             "webhook_event_id": event.pk if event is not None else None,
         },
     )
-    if subscription is None:
+    if payment.purpose == PaymentPurpose.TOP_UP:
         _notify_topped_up(payment=payment, late=late)
-    else:
+    elif subscription is not None:  # a gift's buyer got the code (``gift_create_in_lock``)
         _notify_paid(payment=payment, subscription=subscription, late=late)
     checkout_settle(payment=payment, subscription_id=checkout_subscription_id)
     return PaymentCredit(payment=payment, credited=True, late=late)
@@ -452,6 +459,12 @@ def payment_refund(
     refund_ref = provider_refund_ref or _provider_refund(payment=locked)
     _refund_balance(payment=locked)
     subscription = locked.subscription
+    if locked.purpose == PaymentPurpose.GIFT:
+        # Unredeemed: the gift is cancelled; redeemed: its days leave the recipient's
+        # subscription. The buyer's message names no subscription of the recipient's.
+        gift_refund_in_lock(
+            payment=locked, actor=actor, actor_label=actor_label, reason=reason, now=now
+        )
     if subscription is not None and locked.days_credited > 0:
         subscription = subscription_shorten(
             subscription=subscription,
@@ -668,7 +681,8 @@ def _payment_credit(
     *, payment: Payment, now: datetime, actor: Any, actor_label: str, provider_ref: str
 ) -> tuple[Subscription | None, str]:
     """Extend the renewal target or create a subscription, or (a top-up) credit the
-    balance; mark the (locked) payment PAID."""
+    balance, or (a gift) make its code, no subscription: None; mark the (locked) payment
+    PAID."""
     tariff = payment.tariff
     days = tariff.duration_days if tariff is not None else 0
     reason = f"payment #{payment.pk}"
@@ -683,6 +697,9 @@ def _payment_credit(
             payment=payment,
         )
         mode = "top_up"
+    elif payment.purpose == PaymentPurpose.GIFT:
+        gift_create_in_lock(payment=payment, now=now)
+        subscription, mode, days = None, "gift", 0
     elif payment.subscription_id:
         subscription = subscription_extend(
             # Only the id: the service reads and locks the current row itself.

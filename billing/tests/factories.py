@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import factory
 from django.db.models import Max
 from django.utils import timezone
@@ -6,8 +8,11 @@ from accounts.tests.factories import CustomerFactory
 from billing.models import (
     BalanceEntry,
     BalanceEntryKind,
+    Gift,
+    GiftStatus,
     Payment,
     PaymentPurpose,
+    PaymentStatus,
     WebhookEvent,
     WebhookEventStatus,
 )
@@ -65,6 +70,23 @@ class BalanceEntryFactory(factory.django.DjangoModelFactory):
     kind = BalanceEntryKind.ADJUSTMENT
     source_key = factory.Sequence(lambda n: f"test:{n}")
     reason = "test"
+
+
+class GiftFactory(factory.django.DjangoModelFactory):
+    """An active gift of a paid gift payment (redeem it with ``gift_redeem``)."""
+
+    class Meta:
+        model = Gift
+
+    payment = factory.SubFactory(
+        PaymentFactory,
+        purpose=PaymentPurpose.GIFT,
+        status=PaymentStatus.PAID,
+        paid_at=factory.LazyFunction(timezone.now),
+    )
+    code = factory.Sequence(lambda n: f"GFT{n:09d}".replace("0", "A").replace("1", "B"))
+    status = GiftStatus.ACTIVE
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=180))
 
 
 class WebhookEventFactory(factory.django.DjangoModelFactory):

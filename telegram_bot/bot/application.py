@@ -39,6 +39,7 @@ from telegram_bot.bot.handlers import (
     countries,
     devices,
     fallback,
+    gifts,
     membership,
     stars,
     start,
@@ -56,6 +57,7 @@ logger = logging.getLogger(__name__)
 # catch-all `fallback` comes last. A new flow goes before it.
 FLOWS: tuple[ModuleType, ...] = (
     start,
+    gifts,  # before buy: its ``buy`` pattern would take ``buy:g…`` too
     buy,
     stars,
     subscriptions,

@@ -24,6 +24,7 @@ from notifications.callbacks import (
     SUB_VIEW,
     SUBSCRIPTIONS,
     TRIAL,
+    buy_gift_data,
     buy_provider_data,
     buy_renew_data,
     buy_tariff_data,
@@ -33,7 +34,7 @@ from notifications.callbacks import (
 )
 from notifications.texts import button_balance
 from subscriptions.deeplinks import APPS, BOT_APPS, app_open_url
-from telegram_bot.bot import help_screens, texts
+from telegram_bot.bot import help_screens, texts, texts_gifts
 from telegram_bot.bot.balance_screens import balance_method_button
 
 if TYPE_CHECKING:
@@ -192,8 +193,15 @@ def buy_providers_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboar
     if offer.balance is not None:  # the balance pays for it (``handlers.balance``)
         data = buy_provider_data(offer.tariff.id, target_id, BALANCE_PROVIDER, offer.country)
         rows.append([balance_method_button(language=language, balance=offer.balance, data=data)])
+    if target_id is None:  # a new subscription's tariff may be bought as a gift
+        rows.append([_gift_button(language, offer.tariff.id)])
     rows.append(_menu_row(language, back=_buy_back(target_id)))
     return InlineKeyboardMarkup(rows)
+
+
+def _gift_button(language: str, tariff_id: int) -> InlineKeyboardButton:
+    """ "🎁 As a gift" (``handlers.gifts``)."""
+    return _button(texts_gifts.button_gift(language=language), buy_gift_data(tariff_id))
 
 
 def buy_checkout_keyboard(*, language: str, checkout: "Checkout") -> InlineKeyboardMarkup:

@@ -18,6 +18,7 @@ from notifications.callbacks import (
 from notifications.formatting import country_label
 from telegram_bot.bot import texts, texts_checkout
 from telegram_bot.bot.keyboards import back_to_menu_button
+from telegram_bot.bot.keyboards_gifts import gift_button
 
 if TYPE_CHECKING:
     from telegram_bot.bot.selectors import BuyOffer, BuyOptions
@@ -117,6 +118,8 @@ def buy_countries_keyboard(*, language: str, offer: "BuyOffer") -> InlineKeyboar
         ]
         for code in offer.countries
     ]
+    # A gift takes no country (the recipient's subscription goes anywhere): offered here too.
+    rows.append([gift_button(language=language, tariff_id=offer.tariff.id)])
     rows.append(
         [
             InlineKeyboardButton(

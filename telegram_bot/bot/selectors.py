@@ -23,11 +23,12 @@ from nodes.selectors import LIVE_KEY_STATES
 from notifications.formatting import money_format
 from notifications.texts import tariff_name
 from subscriptions.devices import device_label
-from subscriptions.models import GIB, Subscription, SubscriptionStatus, Tariff
+from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 from subscriptions.selectors import (
     DeviceRemovals,
     device_removals_get,
     node_place,
+    renewal_tariffs_q,
     subscription_devices,
     subscription_expiry_after_extend,
     subscription_feed_url,
@@ -116,6 +117,7 @@ class Checkout:
     country: str = ""  # a new subscription's chosen country
     # Telegram Stars: no link (`url` is ""), the bot sends this invoice instead.
     invoice: StarsInvoice | None = None
+    gift: bool = False  # bought as a gift (``billing.services.gifts``)
 
 
 @dataclass(frozen=True)
@@ -234,22 +236,8 @@ def _on_sale() -> Q:
 
 
 def _renewal_tariffs(subscription: Subscription) -> Q:
-    """Tariffs that may pay for renewing `subscription`: its own, or one with the same limits.
-
-    A renewal only adds days (limits stay as bought), so a tariff with other limits would
-    charge for devices or traffic the customer does not get; that is a new subscription.
-    """
-    same_limits = Q(
-        device_limit=subscription.device_limit,
-        hwid_device_limit=subscription.hwid_device_limit,
-        node_count=subscription.node_count,
-        traffic_reset=subscription.traffic_reset,
-    )
-    if subscription.traffic_limit_bytes % GIB == 0:
-        same_limits &= Q(traffic_limit_gb=subscription.traffic_limit_bytes // GIB)
-    else:
-        same_limits = Q(pk__in=[])
-    return Q(pk=subscription.tariff_id) | same_limits
+    """Tariffs that may pay for renewing `subscription` (``renewal_tariffs_q``)."""
+    return renewal_tariffs_q(subscription)
 
 
 def renewal_target(subscription: Subscription, language: str, now: datetime) -> RenewalTarget:

@@ -35,6 +35,7 @@ def checkout_start(
     message_id: int | None = None,
     country: str = "",
     now: datetime | None = None,
+    gift: bool = False,
 ) -> Checkout:
     """The pending payment for the tariff (renewing `subscription_id`) and its payment link
     (Telegram Stars: the invoice the bot sends), shown in message `message_id` of `chat_id`.
@@ -43,10 +44,14 @@ def checkout_start(
     payable shows that payment again (``checkout_payment_get``). A link the provider refuses
     to build rolls a new payment back, so no unpayable payment is left behind.
     Raises `ApplicationError` (in the customer's language) when the choice is no longer valid.
+    `gift`: the tariff bought as a gift (``billing.services.gifts``), never a renewal.
     """
     now = now or timezone.now()
     tariff, subscription = buy_offer_load(
-        customer=customer, tariff_id=tariff_id, subscription_id=subscription_id, now=now
+        customer=customer,
+        tariff_id=tariff_id,
+        subscription_id=None if gift else subscription_id,
+        now=now,
     )
     if tariff is None:
         with translation.override(customer.language):
@@ -63,6 +68,7 @@ def checkout_start(
         message_id=message_id,
         country=country,
         now=now,
+        gift=gift,
     ).payment
     invoice = None
     if provider == STARS:
@@ -89,6 +95,7 @@ def checkout_start(
         ),
         valid_minutes=_minutes_left(payment.expires_at, now),
         country=payment.country,
+        gift=gift,
     )
 
 

@@ -391,6 +391,7 @@ def commands(*, language: str) -> list[tuple[str, str]]:
             ("subscriptions", _("My subscriptions and keys")),
             ("balance", _("Balance, top-ups and history")),
             ("trial", _("Free trial")),
+            ("gift", _("Redeem a gift code")),
             ("help", _("How to connect")),
             ("language", _("Change the language")),
         ]

@@ -12,7 +12,7 @@ from telegram_bot.bot.application import build_application
 
 pytestmark = pytest.mark.django_db
 
-RU_NAMES = ["start", "buy", "subscriptions", "balance", "trial", "help", "language"]
+RU_NAMES = ["start", "buy", "subscriptions", "balance", "trial", "gift", "help", "language"]
 
 
 def descriptions(commands: list[dict]) -> list[str]:
@@ -57,6 +57,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "Мои подписки и ключи",
         "Баланс, пополнение и история",
         "Пробный период",
+        "Активировать подарок",
         "Как подключиться",
         "Сменить язык",
     ]
@@ -66,6 +67,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "My subscriptions and keys",
         "Balance, top-ups and history",
         "Free trial",
+        "Redeem a gift code",
         "How to connect",
         "Change the language",
     ]

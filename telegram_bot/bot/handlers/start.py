@@ -12,13 +12,20 @@ from telegram_bot.bot.handlers.common import (
     reply,
     show,
 )
+from telegram_bot.bot.handlers.gifts import gift_start_code, show_gift
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start [referral code]: register or refresh the customer, greet, show the main menu."""
-    referral_code = context.args[0] if context.args else None
-    customer = await customer_for_update(update, referral_code=referral_code)
+    """/start [referral code | gift_<CODE>]: register, greet and show the menu (or the gift)."""
+    payload = context.args[0] if context.args else None
+    gift_code = gift_start_code(payload)
+    customer = await customer_for_update(
+        update, referral_code=payload if gift_code is None else None
+    )
     if customer is None:
+        return
+    if gift_code is not None:
+        await show_gift(update, customer, gift_code)
         return
     language = customer.language
     name = customer.first_name or customer.username or str(customer.telegram_id)

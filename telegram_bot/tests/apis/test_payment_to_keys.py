@@ -71,3 +71,32 @@ def test_paid_twice_gives_one_payment_message_and_one_keys_message(
     # The keys button works in the bot right away.
     bot.press(f"subs:k:{subscription.pk}", language_code="en")
     assert "<code>vless://" in bot.calls("editMessageText")[-1].params["text"]
+
+
+def test_a_redeemed_gift_gives_the_recipient_keys_as_a_purchase_does(
+    bot, shop, panel, client, django_capture_on_commit_callbacks
+):
+    from billing.models import Gift
+
+    buyer, recipient = USER_ID, USER_ID + 1
+    bot.press(f"buy:gp:{shop['month'].pk}:robokassa", language_code="en", user_id=buyer)
+    payment = Payment.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        send(client, ROBOKASSA_URL, robokassa_params(payment.pk, "299.00"))
+    assert not Subscription.objects.exists()
+    code = Gift.objects.get().code
+
+    bot.message(f"/start gift_{code}", language_code="en", user_id=recipient)
+    with django_capture_on_commit_callbacks(execute=True):
+        bot.press(f"gift:n:{code}", language_code="en", user_id=recipient)
+    subscription = Subscription.objects.get()
+    assert subscription.customer.telegram_id == recipient
+    assert subscription.keys.get().sync_state == SyncState.SYNCED
+    keys = [
+        m
+        for m in bot.replies(recipient)
+        if m.get("text", "").startswith("<b>Your VPN keys are ready</b>")
+    ]
+    assert len(keys) == 1
+    told = [m for m in bot.replies(buyer) if "was redeemed" in m.get("text", "")]
+    assert len(told) == 1

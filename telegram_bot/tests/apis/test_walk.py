@@ -13,7 +13,10 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from billing.models import BalanceEntryKind, Payment
+from billing.services.gifts import _notify_gift_created, gift_redeem
 from billing.services.ledger import balance_entry_add
+from billing.services.payments import payment_refund
+from billing.tests.factories import GiftFactory
 from nodes.models import NodeHealth
 from nodes.tests.factories import REALITY_INBOUND, NodeFactory
 from notifications.models import OutboxMessage
@@ -148,7 +151,10 @@ def world(providers, tariffs, trial_tariff):
             kind=BalanceEntryKind.ADJUSTMENT,
             source_key=f"walk:{user_id}",
         )
+        # A gift someone else bought for this customer (redeemed on their running one).
+        gift = GiftFactory(payment__tariff=tariffs["month"])
         ids[user_id] = {
+            "gift": gift.code,
             "customer": customer,
             "sub": running,
             "ended": ended,
@@ -162,6 +168,7 @@ def steps(ids: dict, tariffs: dict) -> list[str]:
     sub, ended, trial = ids["sub"].pk, ids["ended"].pk, ids["trial"].pk
     first, second = (device.pk for device in ids["devices"])
     month, family = tariffs["month"].pk, tariffs["family"].pk
+    gift = ids["gift"]
     return [
         "/start", "/help", "/language", "/buy", "/subscriptions", "/trial", "hello", "/nope",
         "menu", "help", "lang", "buy", "buy:n", f"buy:r:{sub}", f"buy:r:{ended}",
@@ -178,6 +185,9 @@ def steps(ids: dict, tariffs: dict) -> list[str]:
         f"buy:p:{month}:{sub}:balance", "bal:y:LATEST", "bal:y:LATEST", "bal:y:999999",
         f"buy:p:{family}:0:balance", "bal:y:LATEST", f"buy:p:{family}:0:balance",
         f"subs:ar:{sub}:1", f"subs:ar:{sub}:0", f"subs:ar:{trial}:1",
+        "help:nope", f"buy:g:{month}", f"buy:gp:{month}:robokassa", "buy:g:999999",
+        f"buy:gp:{month}:paypal", "/gift", f"/gift {gift}", f"gift:r:{gift}:{sub}",
+        f"gift:n:{gift}", "/start gift_ABCDEFGHJKMN", "gift:x",
     ]  # fmt: skip
 
 
@@ -225,8 +235,15 @@ def notifications(ids: dict) -> list[str]:
             )
         ]
     )
+    # Gifts: the buyer's code, the buyer told it was used; a redeemed gift refunded.
+    bought = GiftFactory(payment__customer=customer, payment__tariff=ids["sub"].tariff)
+    _notify_gift_created(gift=bought, payment=bought.payment)
+    gift_redeem(customer=CustomerFactory(), code=bought.code)
+    received = GiftFactory(payment__tariff=ids["sub"].tariff)
+    gift_redeem(customer=customer, code=received.code)
+    payment_refund(payment=received.payment, actor=None, reason="chargeback")
     messages = OutboxMessage.objects.filter(customer=customer, pk__gt=last).order_by("pk")
-    assert len(messages) == 14
+    assert len(messages) == 17
     out = []
     for message in messages:
         out.append(message.text)

@@ -25,6 +25,8 @@ TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
 
 PAYMENT_CURRENCY = env("PAYMENT_CURRENCY", default="RUB")
 PAYMENT_PENDING_TTL_MINUTES = env.int("PAYMENT_PENDING_TTL_MINUTES", default=60 * 24)
+# Days a paid gift's code can be redeemed (billing.services.gifts); later it is refused.
+GIFT_VALIDITY_DAYS = env.int("GIFT_VALIDITY_DAYS", default=180)
 # Largest notification accepted and stored, in bytes, body and query string together (a real
 # one is under 1 KB). With at most ~4 KB of headers, it bounds what one delivery stores.
 WEBHOOK_BODY_MAX_BYTES = env.int("WEBHOOK_BODY_MAX_BYTES", default=16 * 1024)
