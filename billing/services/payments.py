@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Customer
 from billing.exceptions import CheckoutError, ProviderNotConfiguredError, WebhookError
-from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
+from billing.models import Payment, PaymentStatus, PromoCode, WebhookEvent, WebhookEventStatus
 from billing.providers import CheckoutRequest, ProviderNotification, provider_get
 from billing.selectors import payment_provider_ref_taken
 from billing.services.checkout_settle import checkout_settle
@@ -29,6 +29,13 @@ from billing.services.messages import (
     _notify_paid,
     _notify_refunded,
     _payment_description,
+)
+from billing.services.promo import (
+    PromoError,
+    checkout_price,
+    promo_credit,
+    promo_release,
+    promo_reserve,
 )
 from billing.services.webhook_events import _event_outcome
 from core.exceptions import ApplicationError
@@ -58,12 +65,17 @@ def payment_create(
     provider: str,
     subscription: Subscription | None = None,
     now: datetime | None = None,
+    promo: PromoCode | None = None,
 ) -> Payment:
     """A pending payment for ``tariff`` through ``provider``; ``subscription`` = a renewal.
 
     The amount and currency are the tariff's at this moment (a later price change does not
     touch a link already handed out). Errors are ``ApplicationError`` with a message in the
     customer's language, for the bot to show as is.
+
+    With ``promo`` the amount is ``checkout_price`` and a use of the code is reserved
+    (``promo_reserve``: ``PromoError`` if the code may not be used; nothing is made then).
+    A price brought to 0 is refused here: that purchase is a free grant (``promo_grant``).
     """
     now = now or timezone.now()
     payment_create_check(
@@ -77,14 +89,20 @@ def payment_create(
         tariff=tariff,
         subscription=subscription,
         provider=provider,
-        amount=tariff.price,
+        amount=checkout_price(tariff=tariff, promo=promo),
         currency=tariff.currency,
         status=PaymentStatus.PENDING,
         description=description,
         expires_at=now + timedelta(minutes=settings.PAYMENT_PENDING_TTL_MINUTES),
+        promo=promo,
+        price_before_promo=tariff.price if promo is not None else None,
     )
+    if payment.amount <= 0:
+        raise PromoError("A free purchase is a promo grant, not a payment.", "not_at_checkout")
     payment.full_clean()
     payment.save()
+    if promo is not None:
+        promo_reserve(payment=payment, promo=promo, now=now)
     audit_log_write(
         event_type=AuditEvent.PAYMENT_CREATED,
         obj=payment,
@@ -483,6 +501,7 @@ def _payments_expire_batch(*, now: datetime, size: int) -> int:
     for payment in due:
         payment.status = PaymentStatus.CANCELLED
         payment.save(update_fields=["status", "updated_at"])
+        promo_release(payment=payment)
         audit_log_write(
             event_type=AuditEvent.PAYMENT_CANCELLED,
             obj=payment,
@@ -513,7 +532,9 @@ def _payment_credit(
 ) -> tuple[Subscription, str]:
     """Extend the renewal target or create a subscription; mark the (locked) payment PAID."""
     tariff = payment.tariff
-    days = tariff.duration_days
+    # A promo code's extra days: promised at checkout, given even if the code lapsed since.
+    bonus_days = promo_credit(payment=payment)
+    days = tariff.duration_days + bonus_days
     reason = f"payment #{payment.pk}"
     if payment.subscription_id:
         subscription = subscription_extend(
@@ -539,6 +560,16 @@ def _payment_credit(
             place_keys_now=False,
             country=payment.country,
         )
+        if bonus_days:
+            subscription = subscription_extend(
+                subscription=subscription,
+                days=bonus_days,
+                actor=actor,
+                actor_label=actor_label,
+                reason=f"{reason}: promo code",
+                now=now,
+                place_keys_now=False,
+            )
         mode = "create"
     payment.status = PaymentStatus.PAID
     payment.subscription = subscription

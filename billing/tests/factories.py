@@ -3,7 +3,15 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from billing.models import Payment, WebhookEvent, WebhookEventStatus
+from billing.models import (
+    Payment,
+    PromoCode,
+    PromoKind,
+    PromoRedemption,
+    PromoRedemptionStatus,
+    WebhookEvent,
+    WebhookEventStatus,
+)
 from subscriptions.tests.factories import TariffFactory
 
 
@@ -80,3 +88,26 @@ class WebhookEventFactory(factory.django.DjangoModelFactory):
             error="RuntimeError: boom",
             processed_at=factory.LazyFunction(timezone.now),
         )
+
+
+class PromoCodeFactory(factory.django.DjangoModelFactory):
+    """A 10 % discount code, once per customer, no other limit."""
+
+    class Meta:
+        model = PromoCode
+
+    code = factory.Sequence(lambda n: f"PROMO{n}")
+    kind = PromoKind.PERCENT
+    percent = 10
+
+
+class PromoRedemptionFactory(factory.django.DjangoModelFactory):
+    """A used redemption of a fresh code by a fresh customer, without a payment."""
+
+    class Meta:
+        model = PromoRedemption
+
+    promo = factory.SubFactory(PromoCodeFactory)
+    customer = factory.SubFactory(CustomerFactory)
+    status = PromoRedemptionStatus.USED
+    once = factory.SelfAttribute("promo.once_per_customer")
