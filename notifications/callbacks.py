@@ -20,6 +20,9 @@ Flows and their data:
   ``subs:dy:<sub>:<device>`` removes it; ``subs:c:<sub>`` the countries its keys may
   live in, ``subs:cs:<sub>:<code>`` moves them there.
 - ``trial`` — take the free trial.
+- ``promo:<tariff>:<sub|0>[:<country>]`` — enter a promo code for this purchase (the code
+  then arrives as a text message: the one piece of per-chat state, ``telegram_bot.bot.promo``);
+  ``buy:p:<tariff>:<sub|0>:free[:<country>]`` — take a purchase a promo code makes free.
 """
 
 import re
@@ -34,6 +37,7 @@ LANGUAGE = "lang"
 BUY = "buy"
 SUBSCRIPTIONS = "subs"
 TRIAL = "trial"
+PROMO = "promo"
 
 # Steps of the buy flow (the second part of its data).
 BUY_NEW = "n"
@@ -107,6 +111,11 @@ def buy_provider_data(
 ) -> str:
     args = (str(tariff_id), str(subscription_id or 0), provider, *((country,) if country else ()))
     return callback_data(BUY, BUY_PROVIDER, *args)
+
+
+def promo_data(tariff_id: int, subscription_id: int | None, country: str = "") -> str:
+    args = (str(tariff_id), str(subscription_id or 0), *((country,) if country else ()))
+    return callback_data(PROMO, *args)
 
 
 def subscription_data(action: str, subscription_id: int) -> str:

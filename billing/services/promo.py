@@ -105,10 +105,13 @@ def promo_check(
     customer: Customer,
     tariff: Tariff | None = None,
     now: datetime,
-    exclude_payment: Payment | None = None,
+    preview: bool = False,
 ) -> None:
     """Raise ``PromoError`` (in the customer's language) unless `customer` may use `promo`
-    now (on `tariff`, when given). Under ``promo_lock`` the counts are exact."""
+    now (on `tariff`, when given). Under ``promo_lock`` the counts are exact.
+
+    ``preview`` (the bot showing what a code would do): a once-per-customer code's use the
+    customer holds on a pending payment does not count, as the next checkout replaces it."""
     if (
         not promo.is_active
         or (promo.valid_from is not None and now < promo.valid_from)
@@ -116,8 +119,8 @@ def promo_check(
     ):
         raise _refuse("expired", customer=customer, promo=promo)
     uses = promo.redemptions.filter(status__in=COUNTED)
-    if exclude_payment is not None:
-        uses = uses.exclude(payment=exclude_payment)
+    if preview and promo.once_per_customer:
+        uses = uses.exclude(customer=customer, status=PromoRedemptionStatus.RESERVED)
     if promo.once_per_customer and uses.filter(customer=customer).exists():
         raise _refuse("used_by_you", customer=customer, promo=promo)
     if promo.max_uses is not None and uses.count() >= promo.max_uses:

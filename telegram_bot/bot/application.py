@@ -27,6 +27,7 @@ from telegram_bot.bot.handlers import (
     devices,
     fallback,
     membership,
+    promo,
     start,
     stats,
     subscriptions,
@@ -51,6 +52,8 @@ FLOWS: tuple[ModuleType, ...] = (
     language_flow,
     stats,
     membership,
+    # Last: its text handler answers any plain message (the code, or the fallback's hint).
+    promo,
 )
 
 

@@ -15,6 +15,7 @@ from billing.models import Payment
 from billing.providers import provider_label
 from billing.services.checkout import checkout_message_set, checkout_payment_get
 from billing.services.payments import payment_checkout_url
+from billing.services.promo import promo_find
 from core.exceptions import ApplicationError
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_expiry_after_extend
@@ -33,6 +34,7 @@ def checkout_start(
     message_id: int | None = None,
     country: str = "",
     now: datetime | None = None,
+    promo_code: str = "",
 ) -> Checkout:
     """The pending payment for the tariff (renewing `subscription_id`) and its payment link,
     shown in message `message_id` of `chat_id`.
@@ -40,7 +42,8 @@ def checkout_start(
     One checkout, one payment: a press on a method whose payment is still pending and
     payable shows that payment again (``checkout_payment_get``). A link the provider refuses
     to build rolls a new payment back, so no unpayable payment is left behind.
-    Raises `ApplicationError` (in the customer's language) when the choice is no longer valid.
+    Raises `ApplicationError` (in the customer's language) when the choice is no longer valid,
+    ``PromoError`` when `promo_code` may not be used (``billing.services.promo``).
     """
     now = now or timezone.now()
     tariff, subscription = buy_offer_load(
@@ -61,6 +64,7 @@ def checkout_start(
         message_id=message_id,
         country=country,
         now=now,
+        promo=promo_find(code=promo_code, customer=customer) if promo_code else None,
     ).payment
     url = payment_checkout_url(payment=payment, now=now)
     language = customer.language

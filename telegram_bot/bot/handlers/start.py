@@ -12,12 +12,17 @@ from telegram_bot.bot.handlers.common import (
     reply,
     show,
 )
+from telegram_bot.bot.handlers.promo import promo_deep_link
+from telegram_bot.bot.promo import DEEP_LINK_PREFIX
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start [referral code]: register or refresh the customer, greet, show the main menu."""
-    referral_code = context.args[0] if context.args else None
-    customer = await customer_for_update(update, referral_code=referral_code)
+    """/start [referral code | promo_<CODE>]: greet, the main menu, then a promo link's code."""
+    payload = context.args[0] if context.args else None
+    promo_code = None
+    if payload and payload.startswith(DEEP_LINK_PREFIX):
+        promo_code, payload = payload.removeprefix(DEEP_LINK_PREFIX), None
+    customer = await customer_for_update(update, referral_code=payload)
     if customer is None:
         return
     language = customer.language
@@ -27,6 +32,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         texts.greeting(language=language, name=name),
         await main_menu(customer),
     )
+    if promo_code is not None:
+        await promo_deep_link(update, customer, promo_code)
 
 
 async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
