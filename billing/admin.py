@@ -37,6 +37,8 @@ MONEY_FIELDS = (
     "paid_at",
     "expires_at",
     "refunded_at",
+    "promo",
+    "price_before_promo",
     "created_at",
     "updated_at",
 )
@@ -316,3 +318,6 @@ class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         if counts:
             summary = ", ".join(f"{count} {key}" for key, count in sorted(counts.items()))
             self.message_user(request, f"Reprocessed: {summary}.", messages.SUCCESS)
+
+
+from billing import admin_promo  # noqa: E402, F401 - registers the promo code admins
