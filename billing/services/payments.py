@@ -116,6 +116,11 @@ def payment_create(
             "tariff_id": tariff.pk,
             "subscription_id": subscription.pk if subscription else None,
             "expires_at": payment.expires_at.isoformat(),
+            **(
+                {"promo_id": promo.pk, "price_before_promo": str(payment.price_before_promo)}
+                if promo is not None
+                else {}
+            ),
         },
     )
     return payment

@@ -129,7 +129,7 @@ def promo_check(
         raise _refuse("new_customers_only", customer=customer, promo=promo)
     if (
         tariff is not None
-        and promo.kind in PURCHASE_KINDS
+        and promo.kind != PromoKind.FREE_TARIFF
         and promo.tariffs.exists()
         and not promo.tariffs.filter(pk=tariff.pk).exists()
     ):
@@ -181,26 +181,24 @@ def promo_credit(*, payment: Payment) -> int:
 
     The payment was priced at checkout and the customer paid that: a code that expired,
     was switched off or got used up since still gives what it promised. A late credit of a
-    payment whose use was released takes the use again, unless the customer has since used
-    the code once more (once per customer): then it stays released, the days still given.
+    payment whose use was released takes the use again; under once per customer it takes it
+    from the customer's pending payment holding it now (that payment is then priced with a
+    code it no longer holds: paid too, it stays credited as priced), and when the customer
+    already used the code on another paid payment it stays released, the days still given.
     """
     redemption = PromoRedemption.objects.filter(payment_id=payment.pk).first()
     if redemption is None:
         return 0
     if redemption.status != PromoRedemptionStatus.USED:
         promo_lock(redemption.promo)
-        taken_again = (
-            redemption.once
-            and PromoRedemption.objects.filter(
-                promo_id=redemption.promo_id,
-                customer_id=redemption.customer_id,
-                once=True,
-                status__in=COUNTED,
+        others = PromoRedemption.objects.filter(
+            promo_id=redemption.promo_id, customer_id=redemption.customer_id, once=True
+        ).exclude(pk=redemption.pk)
+        if redemption.once:
+            others.filter(status=PromoRedemptionStatus.RESERVED).update(
+                status=PromoRedemptionStatus.RELEASED, updated_at=timezone.now()
             )
-            .exclude(pk=redemption.pk)
-            .exists()
-        )
-        if not taken_again:
+        if not (redemption.once and others.filter(status=PromoRedemptionStatus.USED).exists()):
             redemption.status = PromoRedemptionStatus.USED
             redemption.save(update_fields=["status", "updated_at"])
     return redemption.days

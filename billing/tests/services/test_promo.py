@@ -425,3 +425,62 @@ def test_parallel_uses_by_one_customer_of_a_once_code_make_one(on_postgres, bill
     assert {getattr(e, "reason", repr(e)) for e in errors} == {"used_by_you"}
     assert Subscription.objects.count() == 1
     assert PromoRedemption.objects.count() == 1
+
+
+def test_a_refused_code_changes_nothing_not_even_the_pending_payment_it_would_replace():
+    customer, tariff = CustomerFactory(), TariffFactory()
+    pending = checkout(customer, tariff).payment
+    promo = PromoCodeFactory(max_uses=0)
+    refused("used_up", lambda: checkout(customer, tariff, promo))
+    pending.refresh_from_db()
+    assert pending.status == PaymentStatus.PENDING
+    assert Payment.objects.count() == 1
+    assert not PromoRedemption.objects.exists()
+
+
+def test_a_late_credit_takes_the_use_back_from_the_pending_payment_holding_it():
+    customer, tariff = CustomerFactory(), TariffFactory()
+    promo = PromoCodeFactory(kind=PromoKind.DAYS, percent=None, days=3)
+    first = checkout(customer, tariff, promo, "robokassa").payment
+    second = checkout(customer, tariff, promo, "freekassa").payment  # cancels the first
+    mark_paid(first, amount=str(first.amount))  # paid through the old link after all
+    first.refresh_from_db()
+    assert (first.status, first.days_credited) == (PaymentStatus.PAID, 33)
+    statuses = dict(PromoRedemption.objects.values_list("payment_id", "status"))
+    assert statuses == {
+        first.pk: PromoRedemptionStatus.USED,
+        second.pk: PromoRedemptionStatus.RELEASED,
+    }
+    # The second is paid too (both links were open): credited as priced, the use counted once.
+    mark_paid(second, amount=str(second.amount))
+    second.refresh_from_db()
+    assert (second.status, second.days_credited) == (PaymentStatus.PAID, 33)
+    assert PromoRedemption.objects.filter(status=PromoRedemptionStatus.USED).count() == 1
+
+
+def test_free_days_respect_the_code_s_tariffs():
+    customer = CustomerFactory()
+    SubscriptionFactory(customer=customer)
+    promo = PromoCodeFactory(kind=PromoKind.FREE_DAYS, percent=None, days=5)
+    promo.tariffs.set([TariffFactory()])
+    refused("not_for_tariff", lambda: promo_grant(customer=customer, promo=promo))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_storm_of_deliveries_credits_a_promo_payment_and_its_days_once(
+    on_postgres, billing_providers
+):
+    customer, tariff = CustomerFactory(), TariffFactory(duration_days=30)
+    promo = PromoCodeFactory(kind=PromoKind.DAYS, percent=None, days=7)
+    payment = checkout(customer, tariff, promo).payment
+
+    def deliver():
+        mark_paid(Payment.objects.get(pk=payment.pk), amount=str(payment.amount))
+
+    assert run_concurrently([deliver] * 20) == []
+    payment.refresh_from_db()
+    assert payment.days_credited == 37
+    assert Subscription.objects.count() == 1
+    subscription = Subscription.objects.get()
+    assert subscription.expires_at - payment.paid_at == timedelta(days=37)
+    assert PromoRedemption.objects.get().status == PromoRedemptionStatus.USED
