@@ -92,8 +92,8 @@ def promo_offer_get(
     *, customer: Customer, code: str, tariff_id: int, now: datetime | None = None
 ) -> PromoOffer | None:
     """The offer of `code` on the tariff (None: no code, or no such tariff)."""
-    tariff = Tariff.objects.filter(pk=tariff_id).first()
-    if not code or tariff is None:
+    tariff = Tariff.objects.filter(pk=tariff_id).first() if code else None
+    if tariff is None:
         return None
     now = now or timezone.now()
     try:
