@@ -34,6 +34,7 @@ from telegram_bot.bot.promo import (
     promo_checkout_free,
     promo_code_get,
     promo_offer_get,
+    promo_wait_pop,
 )
 from telegram_bot.bot.selectors import buy_offer_get, buy_options_get
 from telegram_bot.bot.selectors_checkout import purchase_since
@@ -190,9 +191,12 @@ async def offer_screen(
 
 
 async def _providers_screen(update: Update, customer: Customer, offer) -> None:
-    """The payment methods, with what the chat's promo code does to the price."""
+    """The payment methods, with what the chat's promo code does to the price. Shown again,
+    the screen ends a question for a code ("« Back" from it)."""
     language = customer.language
-    code = await call_service(promo_code_get, chat_id=update.effective_chat.id)
+    chat_id = update.effective_chat.id
+    await call_service(promo_wait_pop, chat_id=chat_id)
+    code = await call_service(promo_code_get, chat_id=chat_id)
     promo = await call_service(
         promo_offer_get, customer=customer, code=code, tariff_id=offer.tariff.id
     )

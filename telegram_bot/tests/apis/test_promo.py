@@ -214,3 +214,29 @@ def test_text_without_a_question_is_the_fallback(bot, customer_en):
     bot.message("SPRING")
     assert not PromoRedemption.objects.exists()
     assert "SPRING" not in last_text(bot)
+
+
+def test_back_from_the_question_ends_it(bot, providers, tariffs, customer_en):
+    month = tariffs["month"].pk
+    PromoCodeFactory(code="SPRING")
+    bot.press(f"promo:{month}:0")
+    bot.press(f"buy:t:{month}:0")  # « Back
+    bot.message("SPRING")
+    assert "SPRING" not in last_text(bot)
+
+
+def test_a_free_days_code_typed_at_checkout_is_granted_at_once(
+    bot, providers, tariffs, customer_en
+):
+    subscription = subscription_for(customer_en, tariffs["month"])
+    expiry = subscription.expires_at
+    PromoCodeFactory(code="BONUS3", kind=PromoKind.FREE_DAYS, percent=None, days=3)
+    bot.press(f"promo:{tariffs['year'].pk}:{subscription.pk}")
+    bot.message("bonus3")
+    subscription.refresh_from_db()
+    assert subscription.expires_at == expiry + timedelta(days=3)
+    assert "🎁 Promo code <code>BONUS3</code> activated" in last_text(bot)
+    assert buttons(bot.last_reply()["reply_markup"]) == [
+        ("📋 My subscriptions", "subs"),
+        ("« Menu", "menu"),
+    ]
