@@ -235,6 +235,9 @@ def promo_grant(
     tariff as a new subscription, or `tariff` (renewing `subscription`) bought with a
     discount that brings its price to 0. Raises ``PromoError``; nothing changes then."""
     now = now or timezone.now()
+    if customer.is_banned:
+        with translation.override(customer.language):
+            raise ApplicationError(_("Your account is blocked."), {"customer_id": customer.pk})
     promo = promo_lock(promo)
     reason = f"promo code {promo.code}"
     if promo.kind == PromoKind.FREE_DAYS:

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
 
 def buy_providers_keyboard(
-    *, language: str, offer: "BuyOffer", promo: "PromoOffer | None"
+    *, language: str, offer: "BuyOffer", promo: "PromoOffer | None", offered: bool
 ) -> InlineKeyboardMarkup:
     """The payment methods (or, when the code makes it free, one "get it free" button), the
-    promo code button, then back and the menu."""
+    promo code button while codes are `offered`, then back and the menu."""
     target_id = offer.target.id if offer.target else None
     rows = [
         list(row)
@@ -30,6 +30,8 @@ def buy_providers_keyboard(
             [InlineKeyboardButton(texts_promo.button_free(language=language), callback_data=free)],
             rows[-1],
         ]
+    if not offered:
+        return InlineKeyboardMarkup(rows)
     promo_button = InlineKeyboardButton(
         texts_promo.button_promo(language=language),
         callback_data=promo_data(offer.tariff.id, target_id, offer.country),

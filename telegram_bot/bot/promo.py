@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Customer
+from billing.models import PromoCode
 from billing.services.promo import (
     PURCHASE_KINDS,
     PromoError,
@@ -108,6 +109,11 @@ def promo_offer_get(
         currency=tariff.currency,
         days=promo.days if promo.kind in PURCHASE_KINDS else 0,
     )
+
+
+def promo_codes_offered() -> bool:
+    """Whether the bot offers the promo code button: some code is switched on."""
+    return PromoCode.objects.filter(is_active=True).exists()
 
 
 @dataclass(frozen=True)

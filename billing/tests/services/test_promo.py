@@ -25,6 +25,7 @@ from billing.services.payments import payment_create, payment_refund, payments_e
 from billing.services.promo import PromoError, checkout_price, promo_find, promo_grant
 from billing.tests.factories import PaymentFactory, PromoCodeFactory, PromoRedemptionFactory
 from billing.tests.helpers import mark_paid
+from core.exceptions import ApplicationError
 from core.tests.helpers import run_concurrently
 from subscriptions.models import Subscription, Tariff
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
@@ -484,3 +485,12 @@ def test_a_storm_of_deliveries_credits_a_promo_payment_and_its_days_once(
     subscription = Subscription.objects.get()
     assert subscription.expires_at - payment.paid_at == timedelta(days=37)
     assert PromoRedemption.objects.get().status == PromoRedemptionStatus.USED
+
+
+def test_a_banned_customer_gets_no_grant():
+    tariff = TariffFactory()
+    promo = PromoCodeFactory(kind=PromoKind.FREE_TARIFF, percent=None, free_tariff=tariff)
+    with pytest.raises(ApplicationError):
+        promo_grant(customer=CustomerFactory(is_banned=True), promo=promo)
+    assert not Subscription.objects.exists()
+    assert not PromoRedemption.objects.exists()

@@ -33,6 +33,7 @@ from telegram_bot.bot.promo import (
     FREE_PROVIDER,
     promo_checkout_free,
     promo_code_get,
+    promo_codes_offered,
     promo_offer_get,
     promo_wait_pop,
 )
@@ -200,6 +201,7 @@ async def _providers_screen(update: Update, customer: Customer, offer) -> None:
     promo = await call_service(
         promo_offer_get, customer=customer, code=code, tariff_id=offer.tariff.id
     )
+    offered = promo is not None or await call_service(promo_codes_offered)
     text = texts.buy_providers(language=language, offer=offer)
     if promo is not None:
         # Above the last paragraph ("Choose a payment method:").
@@ -208,7 +210,9 @@ async def _providers_screen(update: Update, customer: Customer, offer) -> None:
     await show(
         update,
         text,
-        keyboards_promo.buy_providers_keyboard(language=language, offer=offer, promo=promo),
+        keyboards_promo.buy_providers_keyboard(
+            language=language, offer=offer, promo=promo, offered=offered
+        ),
     )
 
 

@@ -57,7 +57,6 @@ def test_choosing_a_tariff_offers_the_configured_methods_and_a_way_back(
     assert buttons(params["reply_markup"]) == [
         ("💳 Card, SBP · Robokassa", f"buy:p:{month}:0:robokassa"),
         ("💳 Card, SBP · FreeKassa", f"buy:p:{month}:0:freekassa"),
-        ("🎟 Promo code", f"promo:{month}:0"),
         ("« Back", "buy:n"),
         ("« Menu", "menu"),
     ]

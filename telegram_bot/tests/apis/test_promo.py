@@ -209,6 +209,18 @@ def test_a_code_that_makes_the_price_zero_is_a_free_grant_not_a_payment(
     assert Subscription.objects.count() == 1
 
 
+def test_the_button_is_offered_only_while_a_code_is_switched_on(
+    bot, providers, tariffs, customer_en
+):
+    month = tariffs["month"].pk
+    PromoCodeFactory(is_active=False)
+    bot.press(f"buy:t:{month}:0")
+    assert ("🎟 Promo code", f"promo:{month}:0") not in buttons(edit(bot)["reply_markup"])
+    PromoCodeFactory()
+    bot.press(f"buy:t:{month}:0")
+    assert ("🎟 Promo code", f"promo:{month}:0") in buttons(edit(bot)["reply_markup"])
+
+
 def test_text_without_a_question_is_the_fallback(bot, customer_en):
     PromoCodeFactory(code="SPRING")
     bot.message("SPRING")
