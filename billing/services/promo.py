@@ -79,14 +79,19 @@ def promo_code_normalize(code: str) -> str:
 
 def checkout_price(*, tariff: Tariff, promo: PromoCode | None) -> Decimal:
     """What `tariff` costs with `promo`: never below 0 (a pure function, no database)."""
-    price = tariff.price
+    return promo_price(price=tariff.price, promo=promo)
+
+
+def promo_price(*, price: Decimal, promo: PromoCode | None, quantum: Decimal = CENT) -> Decimal:
+    """`price` with `promo`'s discount, the discount rounded half up to `quantum` (a kopeck;
+    1 for a currency of whole units); never below 0."""
     if promo is None:
         return price
     if promo.kind == PromoKind.PERCENT:
-        off = (price * Decimal(promo.percent) / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-        return max(price - off, Decimal("0.00"))
+        off = (price * Decimal(promo.percent) / 100).quantize(quantum, rounding=ROUND_HALF_UP)
+        return max(price - off, Decimal(0).quantize(quantum))
     if promo.kind == PromoKind.AMOUNT:
-        return max(price - promo.amount, Decimal("0.00"))
+        return max(price - promo.amount, Decimal(0).quantize(quantum))
     return price
 
 

@@ -23,7 +23,13 @@ from billing.models import (
 from billing.selectors import promo_codes_with_usage
 from billing.services.checkout import checkout_payment_get
 from billing.services.payments import payment_create, payment_refund, payments_expire_pending
-from billing.services.promo import PromoError, checkout_price, promo_find, promo_grant
+from billing.services.promo import (
+    PromoError,
+    checkout_price,
+    promo_find,
+    promo_grant,
+    promo_price,
+)
 from billing.tests.factories import PaymentFactory, PromoCodeFactory
 from billing.tests.helpers import mark_paid
 from core.exceptions import ApplicationError
@@ -93,6 +99,12 @@ def test_a_discount_never_makes_a_price_negative_nor_higher(price, percent, amou
     assert abs((price - by_percent) - price * percent / 100) <= Decimal("0.005")
     if percent == 100:
         assert by_percent == 0
+
+
+def test_promo_price_in_whole_units():
+    promo = PromoCode(kind=PromoKind.PERCENT, percent=15)
+    assert promo_price(price=Decimal("250"), promo=promo, quantum=Decimal("1")) == Decimal("212")
+    assert promo_price(price=Decimal("250"), promo=None, quantum=Decimal("1")) == Decimal("250")
 
 
 # --- checkout, credit, release, refund ----------------------------------------------------
