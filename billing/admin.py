@@ -40,6 +40,8 @@ MONEY_FIELDS = (
     "paid_at",
     "expires_at",
     "refunded_at",
+    "promo",
+    "price_before_promo",
     "created_at",
     "updated_at",
 )
@@ -444,3 +446,6 @@ class GiftAdmin(ReadOnlyAdmin, admin.ModelAdmin):
                 | Q(redeemed_by__telegram_id=number)
             )
         return queryset.filter(found), False
+
+
+from billing import admin_promo  # noqa: E402, F401 - registers the promo code admins

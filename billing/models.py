@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from core.models import BaseModel
 
@@ -85,6 +85,16 @@ class Payment(BaseModel):
     checkout_message_id = models.BigIntegerField(null=True, blank=True)
     # A new subscription's country (``Subscription.country``), chosen at checkout; "" = any.
     country = models.CharField(max_length=2, blank=True, default="")
+    # The promo code this payment was priced with (``billing.services.promo``) and the
+    # tariff's price before it: ``amount`` is what the customer pays, fixed at checkout.
+    promo = models.ForeignKey(
+        "billing.PromoCode",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+    )
+    price_before_promo = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -132,6 +142,11 @@ class Payment(BaseModel):
                     )
                 ),
                 name="payment_purpose_tariff",
+            ),
+            models.CheckConstraint(
+                condition=Q(promo__isnull=True)
+                | Q(price_before_promo__isnull=False, price_before_promo__gte=F("amount")),
+                name="payment_promo_has_price_before",
             ),
         ]
         # The pending-expiry sweep (payments_expire_pending) filters on exactly this pair.
@@ -325,3 +340,128 @@ class Gift(BaseModel):
 
     def __str__(self) -> str:
         return f"Gift …{self.code[-4:]} {self.status}"
+
+
+class PromoKind(models.TextChoices):
+    DAYS = "days", "Extra days on a purchase"
+    FREE_DAYS = "free_days", "Free days (no payment)"
+    PERCENT = "percent", "Percentage discount"
+    AMOUNT = "amount", "Fixed discount"
+    FREE_TARIFF = "free_tariff", "Free tariff (no payment)"
+
+
+class PromoCode(BaseModel):
+    """A code a customer enters at checkout or opens as ``/start promo_<CODE>``; the rules
+    (``billing.services.promo``) and what each kind does are in docs/payments.md."""
+
+    code = models.CharField(max_length=32, unique=True, help_text="Letters, digits, _ and -.")
+    kind = models.CharField(max_length=12, choices=PromoKind.choices)
+    # DAYS / FREE_DAYS: the days added.
+    days = models.PositiveIntegerField(default=0)
+    # PERCENT: 1..100 off the price.
+    percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    # AMOUNT: roubles off the price (never below 0).
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # FREE_TARIFF: the tariff granted.
+    free_tariff = models.ForeignKey(
+        "subscriptions.Tariff",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="free_promo_codes",
+    )
+    # Limits. Empty ``tariffs`` = every tariff.
+    tariffs = models.ManyToManyField("subscriptions.Tariff", blank=True, related_name="promo_codes")
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = no limit.")
+    once_per_customer = models.BooleanField(default=True)
+    new_customers_only = models.BooleanField(
+        default=False, help_text="Only customers who never paid."
+    )
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(percent__isnull=True) | Q(percent__gte=1, percent__lte=100),
+                name="promo_percent_1_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=0),
+                name="promo_amount_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=["days", "free_days"], days__gte=1)
+                    | Q(kind="percent", percent__isnull=False)
+                    | Q(kind="amount", amount__isnull=False)
+                    | Q(kind="free_tariff", free_tariff__isnull=False)
+                ),
+                name="promo_kind_has_value",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_until__gt=F("valid_from")),
+                name="promo_valid_until_after_from",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PromoRedemptionStatus(models.TextChoices):
+    # Held by a pending payment: counts as a use; released if the payment is never paid.
+    RESERVED = "reserved", "Reserved"
+    # The payment was credited, or a free grant was made. A refund keeps it used.
+    USED = "used", "Used"
+    RELEASED = "released", "Released"
+
+
+class PromoRedemption(BaseModel):
+    """One use of a promo code by a customer: tied to the payment it priced, or (free
+    days, free tariff) to the subscription it granted."""
+
+    promo = models.ForeignKey(PromoCode, on_delete=models.PROTECT, related_name="redemptions")
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="promo_redemptions"
+    )
+    payment = models.OneToOneField(
+        Payment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="promo_redemption",
+    )
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="promo_redemptions",
+    )
+    status = models.CharField(max_length=10, choices=PromoRedemptionStatus.choices)
+    # The promo's once-per-customer flag when redeemed (the unique constraint below needs it
+    # on this row).
+    once = models.BooleanField()
+    discount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    days = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["promo", "customer"],
+                condition=Q(once=True) & ~Q(status="released"),
+                name="promo_redemption_once_per_customer",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount__gte=0), name="promo_redemption_discount_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promo} by {self.customer_id} ({self.status})"

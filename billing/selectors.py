@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
-from billing.models import Payment, PaymentStatus
+from billing.models import Payment, PaymentStatus, PromoCode, PromoRedemption, PromoRedemptionStatus
 
 
 def payment_get(*, payment_id: int) -> Payment | None:
@@ -104,4 +105,36 @@ def payments_credited_totals() -> list[dict]:
         .values("provider", "currency")
         .annotate(count=Count("id"), amount=Sum("amount"))
         .order_by("provider", "currency")
+    )
+
+
+def promo_codes_with_usage(*, queryset: QuerySet[PromoCode]) -> QuerySet[PromoCode]:
+    """`queryset` annotated for the console: ``uses`` (reserved or used), ``revenue`` (what
+    the credited payments with the code brought in, refunds included) and ``discount_given``
+    (the price cut of its used redemptions; a free grant counts the tariff's price). One
+    subquery each, so the joins never multiply one another's rows."""
+    redemptions = PromoRedemption.objects.filter(promo=OuterRef("pk")).order_by().values("promo")
+    counted = (PromoRedemptionStatus.RESERVED, PromoRedemptionStatus.USED)
+    paid = (
+        Payment.objects.filter(
+            promo=OuterRef("pk"), status__in=(PaymentStatus.PAID, PaymentStatus.REFUNDED)
+        )
+        .order_by()
+        .values("promo")
+    )
+    zero = Value(Decimal("0"), output_field=DecimalField(max_digits=12, decimal_places=2))
+    return queryset.annotate(
+        uses=Coalesce(
+            Subquery(redemptions.filter(status__in=counted).annotate(n=Count("pk")).values("n")),
+            0,
+        ),
+        revenue=Coalesce(Subquery(paid.annotate(s=Sum("amount")).values("s")), zero),
+        discount_given=Coalesce(
+            Subquery(
+                redemptions.filter(status=PromoRedemptionStatus.USED)
+                .annotate(s=Sum("discount"))
+                .values("s")
+            ),
+            zero,
+        ),
     )

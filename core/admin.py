@@ -120,7 +120,7 @@ class ReadOnlyAdmin:
 # --- Audit log -------------------------------------------------------------------------------
 
 # Actors other than operators, as services label them.
-ACTOR_LABELS = ["system", "bot", "celery", "cli", "robokassa", "freekassa", "manual"]
+ACTOR_LABELS = ["system", "bot", "celery", "cli", "robokassa", "freekassa", "manual", "promo"]
 
 
 class ActorFilter(admin.SimpleListFilter):

@@ -28,6 +28,9 @@ Flows and their data:
   ``bal:y:<payment>`` pays a pending ``balance`` checkout from the balance (the buy flow's
   ``buy:p:<tariff>:<sub|0>:balance`` asks first); ``subs:ar:<sub>:<0|1>`` switches a
   subscription's auto-renew off or on.
+- ``promo:<tariff>:<sub|0>[:<country>]`` — enter a promo code for this purchase (the code
+  then arrives as a text message: the one piece of per-chat state, ``telegram_bot.bot.promo``);
+  ``buy:p:<tariff>:<sub|0>:free[:<country>]`` — take a purchase a promo code makes free.
 """
 
 import re
@@ -50,6 +53,7 @@ BALANCE_TOP_UP_PROVIDER = "p"
 BALANCE_PAY = "y"
 
 GIFT = "gift"
+PROMO = "promo"
 
 # Steps of the buy flow (the second part of its data).
 BUY_NEW = "n"
@@ -144,6 +148,11 @@ def gift_redeem_data(code: str, subscription_id: int | None = None) -> str:
     if subscription_id is None:
         return callback_data(GIFT, GIFT_NEW, code)
     return callback_data(GIFT, GIFT_RENEW, code, str(subscription_id))
+
+
+def promo_data(tariff_id: int, subscription_id: int | None, country: str = "") -> str:
+    args = (str(tariff_id), str(subscription_id or 0), *((country,) if country else ()))
+    return callback_data(PROMO, *args)
 
 
 def subscription_data(action: str, subscription_id: int) -> str:

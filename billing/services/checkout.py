@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from accounts.models import Customer
-from billing.models import Payment, PaymentPurpose, PaymentStatus
+from billing.models import Payment, PaymentPurpose, PaymentStatus, PromoCode
 from billing.services.checkout_settle import payment_supersede
 from billing.services.payments import payment_create, payment_create_check, payment_price
 from subscriptions.models import Subscription, Tariff
@@ -49,12 +49,17 @@ def _checkout_pending(
     )
 
 
-def _reusable(*, payment: Payment, tariff: Tariff, now: datetime) -> bool:
-    """Still payable long enough, and for what the tariff costs now."""
+def _reusable(
+    *, payment: Payment, tariff: Tariff, now: datetime, promo: PromoCode | None = None
+) -> bool:
+    """Still payable long enough, priced with the same promo code (or none), and for what
+    the tariff costs with it now."""
     if payment.expires_at is not None and payment.expires_at - now < CHECKOUT_REUSE_MIN_LEFT:
         return False
+    if payment.promo_id != (promo.pk if promo is not None else None):
+        return False
     return (payment.amount, payment.currency) == payment_price(
-        tariff=tariff, provider=payment.provider
+        tariff=tariff, provider=payment.provider, promo=promo
     )
 
 
@@ -70,11 +75,15 @@ def checkout_payment_get(
     country: str = "",
     now: datetime,
     gift: bool = False,
+    promo: PromoCode | None = None,
 ) -> CheckoutPayment:
     """The pending payment of this checkout: the one already made if it can still be paid,
     else a new one (an outdated one is cancelled first). `chat_id`/`message_id` name the
     bot message that shows it, edited once it is paid (``checkout_settle``). `country` is
     a new subscription's (``country_check``): the latest choice, also on a reused payment.
+    `promo` prices it (``checkout_price``): a checkout with another code, or none, replaces
+    the pending payment (its reserved use is released). A code used once per customer holds
+    one pending payment at a time: its pending payments of other methods are cancelled.
 
     Raises ``ApplicationError`` (in the customer's language) as ``payment_create`` does, for
     a reused payment too. `gift`: a gift for someone else (``billing.services.gifts``): its
@@ -99,9 +108,15 @@ def checkout_payment_get(
         purpose=purpose,
     )
     payment = pending.select_for_update().first()
-    reused = payment is not None and _reusable(payment=payment, tariff=tariff, now=now)
+    reused = payment is not None and _reusable(payment=payment, tariff=tariff, now=now, promo=promo)
     if payment is not None and not reused:
         payment_supersede(payment=payment, reason="checkout_outdated")
+    if promo is not None and promo.once_per_customer and not reused:
+        others = Payment.objects.select_for_update().filter(
+            customer=customer, promo=promo, status=PaymentStatus.PENDING
+        )
+        for other in others:
+            payment_supersede(payment=other, reason="checkout_outdated")
     if not reused:
         try:
             with transaction.atomic():
@@ -112,6 +127,7 @@ def checkout_payment_get(
                     subscription=subscription,
                     now=now,
                     purpose=purpose,
+                    promo=promo,
                 )
         except IntegrityError:
             # Another press made it between our read and our insert (no row lock on SQLite).

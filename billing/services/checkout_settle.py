@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Customer
 from billing.models import Payment, PaymentStatus
 from billing.services.messages import _language
+from billing.services.promo import promo_release
 from core.models import AuditEvent
 from core.services import audit_log_write
 from notifications.formatting import money_format
@@ -32,6 +33,7 @@ def payment_supersede(*, payment: Payment, reason: str) -> None:
     through its link, it is still credited, flagged late (``payment_mark_paid``)."""
     payment.status = PaymentStatus.CANCELLED
     payment.save(update_fields=["status", "updated_at"])
+    promo_release(payment=payment)
     audit_log_write(
         event_type=AuditEvent.PAYMENT_CANCELLED,
         obj=payment,

@@ -30,6 +30,8 @@ from billing.models import (
     Payment,
     PaymentPurpose,
     PaymentStatus,
+    PromoCode,
+    PromoKind,
     WebhookEvent,
     WebhookEventStatus,
 )
@@ -45,6 +47,13 @@ from billing.services.messages import (
     _notify_refunded,
     _notify_topped_up,
     _payment_description,
+)
+from billing.services.promo import (
+    PromoError,
+    promo_credit,
+    promo_price,
+    promo_release,
+    promo_reserve,
 )
 from billing.services.stars_api import stars_charge_refund
 from billing.services.webhook_events import _event_outcome
@@ -76,6 +85,7 @@ def payment_create(
     subscription: Subscription | None = None,
     now: datetime | None = None,
     purpose: str = PaymentPurpose.SUBSCRIPTION,
+    promo: PromoCode | None = None,
 ) -> Payment:
     """A pending payment for ``tariff`` through ``provider``; ``subscription`` = a renewal;
     ``purpose`` GIFT: a gift for someone else (``billing.services.gifts``), never a renewal.
@@ -83,6 +93,10 @@ def payment_create(
     The amount and currency are the tariff's at this moment (a later price change does not
     touch a link already handed out). Errors are ``ApplicationError`` with a message in the
     customer's language, for the bot to show as is.
+
+    With ``promo`` the amount is ``payment_price``'s and a use of the code is reserved
+    (``promo_reserve``: ``PromoError`` if the code may not be used; nothing is made then).
+    A price brought to 0 is refused here: that purchase is a free grant (``promo_grant``).
     """
     now = now or timezone.now()
     payment_create_check(
@@ -90,7 +104,10 @@ def payment_create(
     )
     with translation.override(customer.language):
         description = _payment_description(tariff=tariff, language=customer.language)
-    amount, currency = payment_price(tariff=tariff, provider=provider)
+    amount, currency = payment_price(tariff=tariff, provider=provider, promo=promo)
+    price_before_promo = (
+        payment_price(tariff=tariff, provider=provider)[0] if promo is not None else None
+    )
     payment = Payment(
         customer=customer,
         number=payment_number_next(customer_id=customer.pk),
@@ -103,9 +120,15 @@ def payment_create(
         description=description,
         expires_at=now + timedelta(minutes=settings.PAYMENT_PENDING_TTL_MINUTES),
         purpose=purpose,
+        promo=promo,
+        price_before_promo=price_before_promo,
     )
+    if payment.amount <= 0:
+        raise PromoError("A free purchase is a promo grant, not a payment.", "not_at_checkout")
     payment.full_clean()
     payment.save()
+    if promo is not None:
+        promo_reserve(payment=payment, promo=promo, now=now)
     audit_log_write(
         event_type=AuditEvent.PAYMENT_CREATED,
         obj=payment,
@@ -120,6 +143,11 @@ def payment_create(
             "subscription_id": subscription.pk if subscription else None,
             "expires_at": payment.expires_at.isoformat(),
             "purpose": purpose,
+            **(
+                {"promo_id": promo.pk, "price_before_promo": str(payment.price_before_promo)}
+                if promo is not None
+                else {}
+            ),
         },
     )
     return payment
@@ -138,14 +166,21 @@ def payment_number_next(*, customer_id: int) -> int:
     return (last["last"] or 0) + 1
 
 
-def payment_price(*, tariff: Tariff, provider: str) -> tuple[Decimal, str]:
-    """What `tariff` costs through `provider`: (amount, currency). Telegram Stars charge the
-    tariff's Stars price in XTR (whole stars; None when it is not sold for Stars), every
-    other provider its price in its currency."""
+def payment_price(
+    *, tariff: Tariff, provider: str, promo: PromoCode | None = None
+) -> tuple[Decimal, str]:
+    """What `tariff` costs through `provider` with `promo`: (amount, currency). Telegram
+    Stars charge the tariff's Stars price in XTR (whole stars; None when it is not sold for
+    Stars), every other provider its price in its currency. A percentage code discounts
+    either (whole stars for Stars); a fixed discount is in roubles, so it refuses Stars."""
     if provider == STARS:
         stars = tariff.price_stars
-        return (Decimal(stars) if stars else Decimal("0")), STARS_CURRENCY
-    return tariff.price, tariff.currency
+        price, currency, quantum = Decimal(stars or 0), STARS_CURRENCY, Decimal(1)
+        if promo is not None and promo.kind == PromoKind.AMOUNT:
+            raise PromoError("A fixed discount cannot apply to Telegram Stars.", "not_for_tariff")
+    else:
+        price, currency, quantum = tariff.price, tariff.currency, CENT
+    return promo_price(price=price, promo=promo, quantum=quantum), currency
 
 
 def payment_create_check(
@@ -633,6 +668,7 @@ def _payments_expire_batch(*, now: datetime, size: int) -> int:
     for payment in due:
         payment.status = PaymentStatus.CANCELLED
         payment.save(update_fields=["status", "updated_at"])
+        promo_release(payment=payment)
         audit_log_write(
             event_type=AuditEvent.PAYMENT_CANCELLED,
             obj=payment,
@@ -684,7 +720,9 @@ def _payment_credit(
     balance, or (a gift) make its code, no subscription: None; mark the (locked) payment
     PAID."""
     tariff = payment.tariff
-    days = tariff.duration_days if tariff is not None else 0
+    # A promo code's extra days: promised at checkout, given even if the code lapsed since.
+    bonus_days = promo_credit(payment=payment)
+    days = tariff.duration_days + bonus_days if tariff is not None else 0
     reason = f"payment #{payment.pk}"
     subscription = None
     if payment.purpose == PaymentPurpose.TOP_UP:
@@ -724,6 +762,16 @@ def _payment_credit(
             place_keys_now=False,
             country=payment.country,
         )
+        if bonus_days:
+            subscription = subscription_extend(
+                subscription=subscription,
+                days=bonus_days,
+                actor=actor,
+                actor_label=actor_label,
+                reason=f"{reason}: promo code",
+                now=now,
+                place_keys_now=False,
+            )
         mode = "create"
     payment.status = PaymentStatus.PAID
     payment.subscription = subscription

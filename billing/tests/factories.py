@@ -13,6 +13,10 @@ from billing.models import (
     Payment,
     PaymentPurpose,
     PaymentStatus,
+    PromoCode,
+    PromoKind,
+    PromoRedemption,
+    PromoRedemptionStatus,
     WebhookEvent,
     WebhookEventStatus,
 )
@@ -131,3 +135,26 @@ class WebhookEventFactory(factory.django.DjangoModelFactory):
             error="RuntimeError: boom",
             processed_at=factory.LazyFunction(timezone.now),
         )
+
+
+class PromoCodeFactory(factory.django.DjangoModelFactory):
+    """A 10 % discount code, once per customer, no other limit."""
+
+    class Meta:
+        model = PromoCode
+
+    code = factory.Sequence(lambda n: f"PROMO{n}")
+    kind = PromoKind.PERCENT
+    percent = 10
+
+
+class PromoRedemptionFactory(factory.django.DjangoModelFactory):
+    """A used redemption of a fresh code by a fresh customer, without a payment."""
+
+    class Meta:
+        model = PromoRedemption
+
+    promo = factory.SubFactory(PromoCodeFactory)
+    customer = factory.SubFactory(CustomerFactory)
+    status = PromoRedemptionStatus.USED
+    once = factory.SelfAttribute("promo.once_per_customer")

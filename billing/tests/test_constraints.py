@@ -1,13 +1,19 @@
 """The invariants the database holds on the billing tables: a violation raises, whatever
 the code above it does."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from billing.models import Payment
-from billing.tests.factories import PaymentFactory, WebhookEventFactory
+from billing.models import Payment, PromoKind
+from billing.tests.factories import (
+    PaymentFactory,
+    PromoCodeFactory,
+    PromoRedemptionFactory,
+    WebhookEventFactory,
+)
 from core.tests.helpers import violates
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +95,56 @@ def test_payment_purpose_matches_tariff():
     assert violates(lambda: Payment.objects.filter(pk=payment.pk).update(purpose="top_up"))
     assert violates(lambda: PaymentFactory(tariff=None, amount=Decimal("100")))
     PaymentFactory(top_up=True)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": PromoKind.PERCENT, "percent": 0},
+        {"kind": PromoKind.PERCENT, "percent": 101},
+        {"kind": PromoKind.PERCENT, "percent": None},
+        {"kind": PromoKind.AMOUNT, "percent": None, "amount": Decimal("-1")},
+        {"kind": PromoKind.AMOUNT, "percent": None, "amount": None},
+        {"kind": PromoKind.DAYS, "percent": None, "days": 0},
+        {"kind": PromoKind.FREE_DAYS, "percent": None, "days": 0},
+        {"kind": PromoKind.FREE_TARIFF, "percent": None},
+        {"valid_from": timezone.now(), "valid_until": timezone.now() - timedelta(days=1)},
+    ],
+)
+def test_promo_code_needs_a_sane_value(fields):
+    assert violates(lambda: PromoCodeFactory(**fields))
+
+
+@pytest.mark.parametrize("fields", [{"percent": 1}, {"percent": 100}])
+def test_promo_code_percent_bounds_are_allowed(fields):
+    assert not violates(lambda: PromoCodeFactory(**fields))
+
+
+def test_promo_one_counted_use_per_customer_of_a_once_code():
+    redemption = PromoRedemptionFactory()
+    same = {"promo": redemption.promo, "customer": redemption.customer}
+    # A released use does not count; a code for many uses is not limited here.
+    assert not violates(lambda: PromoRedemptionFactory(**same, status="released"))
+    assert violates(lambda: PromoRedemptionFactory(**same, status="reserved"))
+    many = PromoRedemptionFactory(promo__once_per_customer=False)
+    again = {"promo": many.promo, "customer": many.customer}
+    assert not violates(lambda: PromoRedemptionFactory(**again))
+
+
+def test_promo_payment_keeps_its_price_before():
+    promo = PromoCodeFactory()
+    assert violates(lambda: PaymentFactory(promo=promo, price_before_promo=None))
+    assert violates(
+        lambda: PaymentFactory(
+            promo=promo, amount=Decimal("300"), price_before_promo=Decimal("299")
+        )
+    )
+    assert not violates(
+        lambda: PaymentFactory(
+            promo=promo, amount=Decimal("0.01"), price_before_promo=Decimal("299")
+        )
+    )
+
+
+def test_promo_redemption_discount_non_negative():
+    assert violates(lambda: PromoRedemptionFactory(discount=Decimal("-0.01")))

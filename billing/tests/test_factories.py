@@ -3,7 +3,12 @@
 import pytest
 
 from billing.models import WebhookEventStatus
-from billing.tests.factories import PaymentFactory, WebhookEventFactory
+from billing.tests.factories import (
+    PaymentFactory,
+    PromoCodeFactory,
+    PromoRedemptionFactory,
+    WebhookEventFactory,
+)
 from subscriptions.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,3 +44,11 @@ def test_payment_factory():
     renewal.full_clean()
     assert renewal.customer == renewal.subscription.customer
     assert renewal.tariff == renewal.subscription.tariff
+
+
+def test_promo_factories():
+    promo = PromoCodeFactory()
+    promo.full_clean()
+    redemption = PromoRedemptionFactory(promo=promo)
+    redemption.full_clean()
+    assert redemption.once is promo.once_per_customer

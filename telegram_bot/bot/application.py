@@ -41,6 +41,7 @@ from telegram_bot.bot.handlers import (
     fallback,
     gifts,
     membership,
+    promo,
     stars,
     start,
     stats,
@@ -69,6 +70,8 @@ FLOWS: tuple[ModuleType, ...] = (
     language_flow,
     stats,
     membership,
+    # Last: its text handler answers any plain message (the code, or the fallback's hint).
+    promo,
 )
 
 

@@ -16,6 +16,7 @@ from billing.providers import provider_label
 from billing.providers.stars import STARS
 from billing.services.checkout import checkout_message_set, checkout_payment_get
 from billing.services.payments import payment_checkout_url
+from billing.services.promo import promo_find
 from billing.services.stars import stars_invoice_get
 from core.exceptions import ApplicationError
 from subscriptions.models import Subscription
@@ -36,6 +37,7 @@ def checkout_start(
     country: str = "",
     now: datetime | None = None,
     gift: bool = False,
+    promo_code: str = "",
 ) -> Checkout:
     """The pending payment for the tariff (renewing `subscription_id`) and its payment link
     (Telegram Stars: the invoice the bot sends), shown in message `message_id` of `chat_id`.
@@ -43,7 +45,8 @@ def checkout_start(
     One checkout, one payment: a press on a method whose payment is still pending and
     payable shows that payment again (``checkout_payment_get``). A link the provider refuses
     to build rolls a new payment back, so no unpayable payment is left behind.
-    Raises `ApplicationError` (in the customer's language) when the choice is no longer valid.
+    Raises `ApplicationError` (in the customer's language) when the choice is no longer valid,
+    ``PromoError`` when `promo_code` may not be used (``billing.services.promo``).
     `gift`: the tariff bought as a gift (``billing.services.gifts``), never a renewal.
     """
     now = now or timezone.now()
@@ -69,6 +72,7 @@ def checkout_start(
         country=country,
         now=now,
         gift=gift,
+        promo=promo_find(code=promo_code, customer=customer) if promo_code else None,
     ).payment
     invoice = None
     if provider == STARS:

@@ -76,7 +76,7 @@ def test_reprocess_reports_internal_errors(as_superuser, pending_payment):
     assert WebhookEvent.objects.get().status == WebhookEventStatus.FAILED
 
 
-def test_only_payment_webhook_event_the_ledger_and_gift_are_registered():
+def test_only_payment_webhook_event_ledger_gift_and_promo_are_registered():
     from django.contrib import admin
 
     billing_models = {
@@ -84,7 +84,14 @@ def test_only_payment_webhook_event_the_ledger_and_gift_are_registered():
         for model in admin.site._registry
         if model._meta.app_label == "billing"
     }
-    assert billing_models == {"payment", "webhookevent", "balanceentry", "gift"}
+    assert billing_models == {
+        "payment",
+        "webhookevent",
+        "balanceentry",
+        "gift",
+        "promocode",
+        "promoredemption",
+    }
 
 
 def test_the_webhook_log_filters_events_that_recorded_an_error(as_superuser):

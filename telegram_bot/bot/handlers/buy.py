@@ -19,12 +19,27 @@ from notifications.callbacks import (
     callback_pattern,
     int_arg,
 )
-from telegram_bot.bot import keyboards, keyboards_checkout, texts, texts_checkout
+from telegram_bot.bot import (
+    keyboards,
+    keyboards_checkout,
+    keyboards_promo,
+    texts,
+    texts_checkout,
+    texts_promo,
+)
 from telegram_bot.bot.db import call_service
 from telegram_bot.bot.handlers.balance import balance_checkout
 from telegram_bot.bot.handlers.common import PRIVATE_MESSAGE, customer_for_update, show
 from telegram_bot.bot.handlers.fallback import outdated_button
 from telegram_bot.bot.handlers.stars import send_stars_invoice
+from telegram_bot.bot.promo import (
+    FREE_PROVIDER,
+    promo_checkout_free,
+    promo_code_get,
+    promo_codes_offered,
+    promo_offer_get,
+    promo_wait_pop,
+)
 from telegram_bot.bot.selectors import buy_offer_get, buy_options_get
 from telegram_bot.bot.selectors_checkout import purchase_since
 from telegram_bot.bot.services import checkout_message_moved, checkout_start
@@ -138,6 +153,15 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if purchase is None:
         return
     customer, tariff_id, subscription_id, _provider, country = purchase
+    await offer_screen(
+        update, customer, tariff_id=tariff_id, subscription_id=subscription_id, country=country
+    )
+
+
+async def offer_screen(
+    update: Update, customer: Customer, *, tariff_id: int, subscription_id: int | None, country: str
+) -> None:
+    """The chosen tariff: its country first if it offers several, else the payment methods."""
     language = customer.language
     offer = await call_service(
         buy_offer_get,
@@ -167,11 +191,32 @@ async def tariff_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             keyboards_checkout.buy_countries_keyboard(language=language, offer=offer),
         )
     else:
-        await show(
-            update,
-            texts.buy_providers(language=language, offer=offer),
-            keyboards.buy_providers_keyboard(language=language, offer=offer),
-        )
+        await _providers_screen(update, customer, offer)
+
+
+async def _providers_screen(update: Update, customer: Customer, offer) -> None:
+    """The payment methods, with what the chat's promo code does to the price. Shown again,
+    the screen ends a question for a code ("« Back" from it)."""
+    language = customer.language
+    chat_id = update.effective_chat.id
+    await call_service(promo_wait_pop, chat_id=chat_id)
+    code = await call_service(promo_code_get, chat_id=chat_id)
+    promo = await call_service(
+        promo_offer_get, customer=customer, code=code, tariff_id=offer.tariff.id
+    )
+    offered = promo is not None or await call_service(promo_codes_offered)
+    text = texts.buy_providers(language=language, offer=offer)
+    if promo is not None:
+        # Above the last paragraph ("Choose a payment method:").
+        head, _sep, tail = text.rpartition("\n\n")
+        text = "\n\n".join([head, texts_promo.promo_note(language=language, offer=promo), tail])
+    await show(
+        update,
+        text,
+        keyboards_promo.buy_providers_keyboard(
+            language=language, offer=offer, promo=promo, offered=offered
+        ),
+    )
 
 
 async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -191,6 +236,26 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     language = customer.language
     pressed = update.callback_query.message
+    chat_id = update.effective_chat.id
+    if provider == FREE_PROVIDER:
+        entry = await call_service(
+            promo_checkout_free,
+            customer=customer,
+            tariff_id=tariff_id,
+            subscription_id=subscription_id,
+            chat_id=chat_id,
+            country=country,
+        )
+        await show(
+            update,
+            texts_promo.promo_entered(language=language, entry=entry),
+            keyboards_promo.promo_granted_keyboard(language=language),
+        )
+        return
+    # The chat's promo code, when it applies to this tariff (the providers screen said so).
+    code = await call_service(promo_code_get, chat_id=chat_id)
+    promo = await call_service(promo_offer_get, customer=customer, code=code, tariff_id=tariff_id)
+    promo = promo if promo is not None and promo.applies else None
     try:
         checkout = await call_service(
             checkout_start,
@@ -201,13 +266,17 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             chat_id=pressed.chat.id if pressed else None,
             message_id=pressed.message_id if pressed else None,
             country=country,
+            promo_code=promo.code if promo is not None else "",
         )
     except ApplicationError as exc:
         await show(update, escape(exc.message), keyboards.buy_retry_keyboard(language=language))
         return
+    text = texts.buy_checkout(language=language, checkout=checkout)
+    if promo is not None:
+        text += "\n\n" + texts_promo.promo_note(language=language, offer=promo)
     shown = await show(
         update,
-        texts.buy_checkout(language=language, checkout=checkout),
+        text,
         keyboards.buy_checkout_keyboard(language=language, checkout=checkout),
     )
     if shown is not None and (pressed is None or shown.message_id != pressed.message_id):

@@ -13,15 +13,19 @@ from telegram_bot.bot.handlers.common import (
     show,
 )
 from telegram_bot.bot.handlers.gifts import gift_start_code, show_gift
+from telegram_bot.bot.handlers.promo import promo_deep_link
+from telegram_bot.bot.promo import DEEP_LINK_PREFIX
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start [referral code | gift_<CODE>]: register, greet and show the menu (or the gift)."""
+    """/start [referral code | gift_<CODE> | promo_<CODE>]: register, greet, the menu."""
     payload = context.args[0] if context.args else None
     gift_code = gift_start_code(payload)
-    customer = await customer_for_update(
-        update, referral_code=payload if gift_code is None else None
-    )
+    promo_code = None
+    if payload and payload.startswith(DEEP_LINK_PREFIX):
+        promo_code = payload.removeprefix(DEEP_LINK_PREFIX)
+    referral = payload if gift_code is None and promo_code is None else None
+    customer = await customer_for_update(update, referral_code=referral)
     if customer is None:
         return
     if gift_code is not None:
@@ -34,6 +38,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         texts.greeting(language=language, name=name),
         await main_menu(customer),
     )
+    if promo_code is not None:
+        await promo_deep_link(update, customer, promo_code)
 
 
 async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
