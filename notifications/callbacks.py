@@ -45,6 +45,7 @@ BALANCE = "bal"
 BALANCE_TOP_UP = "t"
 BALANCE_TOP_UP_PROVIDER = "p"
 BALANCE_PAY = "y"
+BALANCE_REFERRAL = "r"  # the "Invite friends" screen
 
 # Steps of the buy flow (the second part of its data).
 BUY_NEW = "n"

@@ -12,7 +12,7 @@ from telegram_bot.bot.application import build_application
 
 pytestmark = pytest.mark.django_db
 
-RU_NAMES = ["start", "buy", "subscriptions", "balance", "trial", "help", "language"]
+RU_NAMES = ["start", "buy", "subscriptions", "balance", "invite", "trial", "help", "language"]
 
 
 def descriptions(commands: list[dict]) -> list[str]:
@@ -56,6 +56,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "Купить или продлить подписку",
         "Мои подписки и ключи",
         "Баланс, пополнение и история",
+        "Пригласить друзей",
         "Пробный период",
         "Как подключиться",
         "Сменить язык",
@@ -65,6 +66,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "Buy or renew a subscription",
         "My subscriptions and keys",
         "Balance, top-ups and history",
+        "Invite friends",
         "Free trial",
         "How to connect",
         "Change the language",
