@@ -142,6 +142,7 @@ def referral_stats(*, customer_id: int) -> ReferralStats:
     return ReferralStats(
         invited=invited.count(),
         paid=paid,
-        earned=earned or Decimal("0"),
+        # Quantized: SQLite sums decimals as floats.
+        earned=(earned or Decimal("0")).quantize(Decimal("0.01")),
         days=(days["given"] or 0) - (days["revoked"] or 0),
     )
