@@ -76,7 +76,7 @@ def test_reprocess_reports_internal_errors(as_superuser, pending_payment):
     assert WebhookEvent.objects.get().status == WebhookEventStatus.FAILED
 
 
-def test_only_payment_webhook_event_and_the_ledger_are_registered():
+def test_only_payment_webhook_event_the_ledger_and_referral_rewards_are_registered():
     from django.contrib import admin
 
     billing_models = {
@@ -84,7 +84,7 @@ def test_only_payment_webhook_event_and_the_ledger_are_registered():
         for model in admin.site._registry
         if model._meta.app_label == "billing"
     }
-    assert billing_models == {"payment", "webhookevent", "balanceentry"}
+    assert billing_models == {"payment", "webhookevent", "balanceentry", "referralreward"}
 
 
 def test_the_webhook_log_filters_events_that_recorded_an_error(as_superuser):

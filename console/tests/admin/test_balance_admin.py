@@ -140,3 +140,10 @@ def test_customer_card_shows_referral_earnings_and_the_rewards_list(
     invitees = as_superuser.get(CUSTOMERS, {"referred_by__id__exact": inviter.pk})
     assert invitees.status_code == 200
     assert "bob" in invitees.content.decode()
+
+
+@pytest.mark.parametrize("group_client", ["as_support", "as_operator"])
+def test_support_and_operators_see_referral_rewards_read_only(group_client, request):
+    client = request.getfixturevalue(group_client)
+    assert client.get(reverse("admin:billing_referralreward_changelist")).status_code == 200
+    assert client.get(reverse("admin:billing_referralreward_add")).status_code == 403
