@@ -34,13 +34,17 @@ from accounts.models import Customer
 from billing.models import BalanceEntryKind, Payment, PaymentStatus, ReferralReward
 from billing.services.ledger import BALANCE_CURRENCY, BALANCE_PROVIDER, CENT, balance_entry_add
 from core.runtime_settings import runtime_settings
-from notifications.services import notify_admins
+from notifications.formatting import days as days_format
+from notifications.formatting import money_format
+from notifications.services import notify_admins, notify_customer
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.services.lifecycle import subscription_extend, subscription_shorten
 
 logger = logging.getLogger(__name__)
 
 KIND_REFERRAL_SHORTFALL_ADMIN = "referral_shortfall"
+KIND_REFERRAL_REWARD = "referral-reward"
+KIND_REFERRAL_REVOKED = "referral-revoked"
 
 
 def referral_rules() -> tuple[int, int, bool]:
@@ -138,6 +142,7 @@ def referral_reward_grant(*, payment: Payment, now: datetime) -> ReferralReward 
             reason=f"referral reward for payment #{payment.pk} of customer #{invitee.pk}",
             now=now,
         )
+    _tell_inviter(reward=reward, amount=amount, days=reward.days, revoked=False)
     logger.info(
         "referral reward for payment #%s: customer #%s gets %s RUB, %s days",
         payment.pk,
@@ -185,7 +190,39 @@ def referral_reward_revoke(*, payment: Payment, now: datetime) -> ReferralReward
         reward.days_revoked = reward.days
     reward.revoked_at = now
     reward.save(update_fields=["amount_revoked", "days_revoked", "revoked_at", "updated_at"])
+    if reward.amount_revoked or reward.days_revoked:
+        _tell_inviter(
+            reward=reward, amount=reward.amount_revoked, days=reward.days_revoked, revoked=True
+        )
     return reward
+
+
+def _tell_inviter(*, reward: ReferralReward, amount: Decimal, days: int, revoked: bool) -> None:
+    """One message per reward (and one per taking back), in the inviter's language."""
+    inviter = Customer.objects.get(pk=reward.inviter_id)
+    language = inviter.language if inviter.language in ("ru", "en") else "ru"
+    with translation.override(language):
+        parts = []
+        if amount:
+            parts.append(
+                _("%(amount)s on your balance") % {"amount": money_format(amount, BALANCE_CURRENCY)}
+            )
+        if days:
+            parts.append(_("%(days)s on your subscription") % {"days": days_format(days)})
+        if revoked:
+            text = _(
+                "↩️ A payment of a friend you invited was refunded, so the reward is taken "
+                "back: %(reward)s."
+            )
+        else:
+            text = _("🤝 A friend you invited has paid. Your reward: %(reward)s.")
+        kind = KIND_REFERRAL_REVOKED if revoked else KIND_REFERRAL_REWARD
+        notify_customer(
+            customer=inviter,
+            text=text % {"reward": ", ".join(parts)},
+            kind=kind,
+            dedupe_key=f"{kind}:{reward.payment_id}",
+        )
 
 
 def _alert_shortfall(*, reward: ReferralReward, missing: Decimal) -> None:

@@ -63,6 +63,47 @@ def test_percentage_of_the_first_payment_goes_to_the_inviter_once(rules, inviter
     assert entry.payment_id == payment.pk
     assert balance(inviter) == Decimal("29.90")
     assert ReferralReward.objects.get().amount == Decimal("29.90")
+    assert (
+        OutboxMessage.objects.filter(chat_id=inviter.telegram_id, kind="referral-reward").count()
+        == 1
+    )
+
+
+TOLD = {
+    "en": (
+        (
+            "🤝 A friend you invited has paid. Your reward: 29.90\xa0₽ on your balance, "
+            "5 days on your subscription."
+        ),
+        (
+            "↩️ A payment of a friend you invited was refunded, so the reward is taken back: "
+            "29.90\xa0₽ on your balance, 5 days on your subscription."
+        ),
+    ),
+    "ru": (
+        "🤝 Приглашённый вами друг оплатил. Ваша награда: 29,90\xa0₽ на баланс, 5 дней к подписке.",
+        (
+            "↩️ Платёж приглашённого вами друга возвращён, награда отозвана: 29,90\xa0₽ на "
+            "баланс, 5 дней к подписке."
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_inviter_is_told_once_in_their_language(rules, language):
+    reward, revoked = TOLD[language]
+    rules(percent=10, days=5)
+    inviter = CustomerFactory(language=language)
+    SubscriptionFactory(customer=inviter, expires_at=timezone.now() + timedelta(days=10))
+    payment = PaymentFactory(customer=CustomerFactory(referred_by=inviter))
+    mark_paid(payment)
+    mark_paid(payment)
+    told = OutboxMessage.objects.filter(chat_id=inviter.telegram_id)
+    assert [m.text for m in told.filter(kind="referral-reward")] == [reward]
+    payment.refresh_from_db()
+    payment_refund(payment=payment, actor=None, reason="asked")
+    assert [m.text for m in told.filter(kind="referral-revoked")] == [revoked]
 
 
 def test_the_percentage_rounds_down_to_kopecks(rules, inviter, invitee):
