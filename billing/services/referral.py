@@ -141,6 +141,8 @@ def referral_reward_grant(*, payment: Payment, now: datetime) -> ReferralReward 
             actor_label="referral",
             reason=f"referral reward for payment #{payment.pk} of customer #{invitee.pk}",
             now=now,
+            # As the credit itself: missing keys are placed by a task after commit.
+            place_keys_now=False,
         )
     _tell_inviter(reward=reward, amount=amount, days=reward.days, revoked=False)
     logger.info(
