@@ -43,9 +43,32 @@ def _referrer_find(*, referral_code: str | None, telegram_id: int) -> Customer |
     if not code or len(code) > Customer._meta.get_field("referral_code").max_length:
         return None
     referrer = Customer.objects.filter(referral_code=code).first()
-    if referrer is None or referrer.telegram_id == telegram_id:
+    if referrer is None or _referral_chain_has(referrer=referrer, telegram_id=telegram_id):
         return None
     return referrer
+
+
+# How far up the inviters' chain a registration looks for itself (a cycle).
+REFERRAL_CHAIN_DEPTH = 50
+
+
+def _referral_chain_has(*, referrer: Customer, telegram_id: int) -> bool:
+    """True when `telegram_id` is `referrer` or one of its inviters (self-referral, a cycle),
+    or the chain is longer than ``REFERRAL_CHAIN_DEPTH`` (refused rather than walked on)."""
+    current: Customer | None = referrer
+    for _depth in range(REFERRAL_CHAIN_DEPTH):
+        if current is None:
+            return False
+        if current.telegram_id == telegram_id:
+            return True
+        if current.referred_by_id is None:
+            return False
+        current = (
+            Customer.objects.only("pk", "telegram_id", "referred_by")
+            .filter(pk=current.referred_by_id)
+            .first()
+        )
+    return current is not None
 
 
 def _customer_save_changes(*, customer: Customer, data: dict) -> Customer:

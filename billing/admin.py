@@ -16,7 +16,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import Customer
-from billing.models import BalanceEntry, Gift, GiftStatus, Payment, PaymentStatus, WebhookEvent
+from billing.models import (
+    BalanceEntry,
+    Gift,
+    GiftStatus,
+    Payment,
+    PaymentStatus,
+    ReferralReward,
+    WebhookEvent,
+)
 from billing.selectors import payment_totals
 from billing.services.gifts import gift_code_normalize
 from billing.services.payments import payment_manual_create, payment_refund
@@ -446,6 +454,37 @@ class GiftAdmin(ReadOnlyAdmin, admin.ModelAdmin):
                 | Q(redeemed_by__telegram_id=number)
             )
         return queryset.filter(found), False
+
+
+@admin.register(ReferralReward)
+class ReferralRewardAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Referral rewards, one per invitee's payment (billing.services.referral): written by the
+    credit and the refund only, so read-only here."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "inviter",
+        "invitee",
+        "payment_id",
+        "amount",
+        "days",
+        "revoked_at",
+        "amount_revoked",
+        "days_revoked",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["inviter__username", "invitee__username"]
+    search_help_text = "Inviter's Telegram id, inviter's or invitee's @username."
+    list_select_related = ["inviter", "invitee"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-pk"]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.isdigit():
+            return queryset.filter(inviter__telegram_id=int(term)), False
+        return super().get_search_results(request, queryset, term.lstrip("@"))
 
 
 from billing import admin_promo  # noqa: E402, F401 - registers the promo code admins

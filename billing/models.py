@@ -465,3 +465,55 @@ class PromoRedemption(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.promo} by {self.customer_id} ({self.status})"
+
+
+class ReferralReward(BaseModel):
+    """The inviter's reward for one payment of the customer they invited: at most one per
+    payment (the unique ``payment``), so a repeated notification can never reward twice.
+
+    ``amount`` went to the inviter's balance (the ledger entry ``referral:<payment id>``),
+    ``days`` onto ``subscription``. A refund of the payment takes them back once
+    (``revoked_at``): ``amount_revoked`` is what the balance still held (it never goes
+    below zero), ``days_revoked`` the days taken off (billing.services.referral).
+    """
+
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, related_name="referral_reward"
+    )
+    inviter = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="referral_rewards"
+    )
+    invitee = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="referral_rewards_caused"
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    days = models.PositiveIntegerField(default=0)
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="referral_rewards",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    amount_revoked = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    days_revoked = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gte=0)
+                & Q(amount_revoked__gte=0)
+                & Q(amount_revoked__lte=F("amount")),
+                name="referralreward_amounts_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(inviter=F("invitee")), name="referralreward_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"referral reward for payment #{self.payment_id}: {self.amount} RUB, {self.days} days"
+        )

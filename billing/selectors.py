@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from billing.models import Payment, PaymentStatus, PromoCode, PromoRedemption, PromoRedemptionStatus
+from accounts.models import Customer
+from billing.models import (
+    BalanceEntry,
+    BalanceEntryKind,
+    Payment,
+    PaymentStatus,
+    PromoCode,
+    PromoRedemption,
+    PromoRedemptionStatus,
+    ReferralReward,
+)
 
 
 def payment_get(*, payment_id: int) -> Payment | None:
@@ -137,4 +148,43 @@ def promo_codes_with_usage(*, queryset: QuerySet[PromoCode]) -> QuerySet[PromoCo
             ),
             zero,
         ),
+    )
+
+
+@dataclass(frozen=True)
+class ReferralStats:
+    """What a customer's invitations brought: the console's card and the bot's screen."""
+
+    invited: int  # customers registered through their link
+    paid: int  # of them, how many made a real-money payment
+    earned: Decimal  # the referral ledger entries' sum (rewards less refunds taken back)
+    days: int  # days added to their subscriptions, less days taken back
+
+
+def referral_stats(*, customer_id: int) -> ReferralStats:
+    """The referral figures of one customer, in four small queries."""
+    invited = Customer.objects.filter(referred_by_id=customer_id)
+    paid = (
+        Payment.objects.filter(
+            customer__referred_by_id=customer_id,
+            status__in=[PaymentStatus.PAID, PaymentStatus.REFUNDED],
+            amount__gt=0,
+        )
+        .exclude(provider="balance")
+        .values("customer_id")
+        .distinct()
+        .count()
+    )
+    earned = BalanceEntry.objects.filter(
+        customer_id=customer_id, kind=BalanceEntryKind.REFERRAL
+    ).aggregate(total=Sum("amount"))["total"]
+    days = ReferralReward.objects.filter(inviter_id=customer_id).aggregate(
+        given=Sum("days"), revoked=Sum("days_revoked")
+    )
+    return ReferralStats(
+        invited=invited.count(),
+        paid=paid,
+        # Quantized: SQLite sums decimals as floats.
+        earned=(earned or Decimal("0")).quantize(Decimal("0.01")),
+        days=(days["given"] or 0) - (days["revoked"] or 0),
     )

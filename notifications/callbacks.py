@@ -51,6 +51,7 @@ BALANCE = "bal"
 BALANCE_TOP_UP = "t"
 BALANCE_TOP_UP_PROVIDER = "p"
 BALANCE_PAY = "y"
+BALANCE_REFERRAL = "r"  # the "Invite friends" screen
 
 GIFT = "gift"
 PROMO = "promo"

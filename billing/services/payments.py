@@ -55,6 +55,7 @@ from billing.services.promo import (
     promo_release,
     promo_reserve,
 )
+from billing.services.referral import referral_reward_grant, referral_reward_revoke
 from billing.services.stars_api import stars_charge_refund
 from billing.services.webhook_events import _event_outcome
 from core.exceptions import ApplicationError
@@ -493,6 +494,7 @@ def payment_refund(
         stars_refund = stars_charge_refund(payment=locked)
     refund_ref = provider_refund_ref or _provider_refund(payment=locked)
     _refund_balance(payment=locked)
+    referral_reward_revoke(payment=locked, now=now)
     subscription = locked.subscription
     if locked.purpose == PaymentPurpose.GIFT:
         # Unredeemed: the gift is cancelled; redeemed: its days leave the recipient's
@@ -784,4 +786,5 @@ def _payment_credit(
     # No full_clean here: every value is computed above, and the database constraints
     # (paid has paid_at, unique provider_ref) guard the invariants.
     payment.save(update_fields=update_fields)
+    referral_reward_grant(payment=payment, now=now)  # the inviter's reward, once per payment
     return subscription, mode

@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import Customer
 from billing.models import BalanceEntry, Payment
+from billing.selectors import referral_stats
 from billing.services.balance import balance_adjust, balance_adjust_key
 from core.admin import ReadOnlyAdmin, form_action
 from nodes.models import NodeClient, SyncState
@@ -167,6 +168,7 @@ class CustomerAdmin(admin.ModelAdmin):
             },
         ),
         ("Balance", {"fields": ["balance"]}),
+        ("Referrals", {"fields": ["referral_summary"]}),
         (
             "Access",
             {"fields": ["is_banned", "banned_reason", "bot_blocked_at", "trial_used_at"]},
@@ -180,6 +182,7 @@ class CustomerAdmin(admin.ModelAdmin):
             *(f.name for f in Customer._meta.fields),
             "links",
             "keys_table",
+            "referral_summary",
         ]
 
     def has_add_permission(self, request):
@@ -221,6 +224,24 @@ class CustomerAdmin(admin.ModelAdmin):
             value = customer.telegram_id if param == "q" else customer.pk
             items.append((f"{url}?{param}={value}", title))
         return format_html_join(" · ", '<a href="{}">{}</a>', items)
+
+    @admin.display(description="Invited")
+    def referral_summary(self, customer: Customer) -> str:
+        stats = referral_stats(customer_id=customer.pk)
+        invited = reverse("admin:accounts_customer_changelist")
+        rewards = reverse("admin:billing_referralreward_changelist")
+        return format_html(
+            '<a href="{}?referred_by__id__exact={}">{} invited</a>, {} paid · earned {} RUB, '
+            '{} days · <a href="{}?inviter__id__exact={}">rewards</a>',
+            invited,
+            customer.pk,
+            stats.invited,
+            stats.paid,
+            stats.earned,
+            stats.days,
+            rewards,
+            customer.pk,
+        )
 
     @admin.display(description=f"Keys (newest {INLINE_LIMIT})")
     def keys_table(self, customer: Customer) -> str:

@@ -4,7 +4,8 @@ auto-renew switch on a subscription card. Reads, texts and keyboards here; the h
 ``handlers/balance.py``; every write is a ``billing.services`` call.
 
 Callback data (``notifications.callbacks``): ``bal``, ``bal:t:<amount>``,
-``bal:p:<amount>:<provider>``, ``bal:y:<payment>``, ``subs:ar:<sub>:<0|1>``.
+``bal:p:<amount>:<provider>``, ``bal:y:<payment>``, ``bal:r`` (🤝 Invite friends: the
+invite link and what invitations brought), ``subs:ar:<sub>:<0|1>``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from html import escape
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -24,13 +26,16 @@ from accounts.models import Customer
 from billing.models import BalanceEntry, BalanceEntryKind, Payment
 from billing.providers import provider_label
 from billing.providers.stars import STARS
+from billing.selectors import ReferralStats, referral_stats
 from billing.services.balance import balance_top_up_create, payment_pay_from_balance
 from billing.services.checkout import checkout_message_set, checkout_payment_get
 from billing.services.ledger import BALANCE_CURRENCY, BALANCE_PROVIDER
 from billing.services.payments import payment_checkout_url
+from billing.services.referral import referral_rules
 from notifications.callbacks import (
     BALANCE,
     BALANCE_PAY,
+    BALANCE_REFERRAL,
     BALANCE_TOP_UP,
     BALANCE_TOP_UP_PROVIDER,
     BUY,
@@ -44,6 +49,7 @@ from notifications.callbacks import (
 )
 from notifications.formatting import date_format, days, money_format
 from notifications.texts import (
+    bot_url,
     button_balance,
     button_buy,
     button_menu,
@@ -86,6 +92,29 @@ def balance_screen_get(*, customer: Customer) -> BalanceScreen:
         entries=entries,
         amounts=amounts if providers else (),
         providers=providers,
+    )
+
+
+@dataclass(frozen=True)
+class ReferralScreen:
+    link: str  # "" without TELEGRAM_BOT_USERNAME
+    stats: ReferralStats
+    percent: int
+    days: int
+    every: bool
+
+
+def referral_screen_get(*, customer: Customer) -> ReferralScreen:
+    """The invite link (``/start <referral code>``), the rules as set now, the figures."""
+    code = Customer.objects.values_list("referral_code", flat=True).get(pk=customer.pk)
+    base = bot_url()
+    percent, days_, every = referral_rules()
+    return ReferralScreen(
+        link=f"{base}?start={code}" if base else "",
+        stats=referral_stats(customer_id=customer.pk),
+        percent=percent,
+        days=days_,
+        every=every,
     )
 
 
@@ -251,6 +280,40 @@ def balance_text(*, language: str, screen: BalanceScreen) -> str:
         return "\n".join(lines)
 
 
+def referral_text(*, language: str, screen: ReferralScreen) -> str:
+    with translation.override(language):
+        lines = [_("<b>🤝 Invite friends</b>"), ""]
+        if screen.percent:
+            if screen.every:
+                rule = _("💰 %(percent)s%% of every payment of your friends goes to your balance.")
+            else:
+                rule = _("💰 %(percent)s%% of a friend's first payment goes to your balance.")
+            lines.append(rule % {"percent": screen.percent})
+        if screen.days:
+            if screen.every:
+                rule = _("📅 +%(days)s to your subscription for every payment of your friends.")
+            else:
+                rule = _("📅 +%(days)s to your subscription for a friend's first payment.")
+            lines.append(rule % {"days": days(screen.days)})
+        if not screen.percent and not screen.days:
+            lines.append(_("Invitations are not rewarded at the moment."))
+        lines.append("")
+        if screen.link:
+            lines += [_("Your invite link:"), f"<code>{escape(screen.link)}</code>", ""]
+        else:
+            lines += [_("The invite link is not available right now."), ""]
+        stats = screen.stats
+        lines.append(
+            _("Invited: %(invited)s · paid: %(paid)s")
+            % {"invited": stats.invited, "paid": stats.paid}
+        )
+        earned = _("Earned: %(money)s") % {"money": _money(stats.earned)}
+        if stats.days:
+            earned += f" + {days(stats.days)}"
+        lines.append(earned)
+        return "\n".join(lines)
+
+
 def top_up_providers_text(*, language: str, amount: int) -> str:
     with translation.override(language):
         return _("💰 Top-up of %(amount)s. Choose a payment method:") % {
@@ -335,7 +398,27 @@ def balance_keyboard(*, language: str, screen: BalanceScreen) -> InlineKeyboardM
         for amount in screen.amounts
     ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append(
+        [_button(button_invite(language=language), callback_data(BALANCE, BALANCE_REFERRAL))]
+    )
     rows.append([_menu(language)])
+    return InlineKeyboardMarkup(rows)
+
+
+def button_invite(*, language: str) -> str:
+    with translation.override(language):
+        return _("🤝 Invite friends")
+
+
+def referral_keyboard(*, language: str, screen: ReferralScreen) -> InlineKeyboardMarkup:
+    rows = []
+    if screen.link:
+        with translation.override(language):
+            share = _("📤 Share the link")
+            invite = _("Join me: a fast VPN")
+        url = f"https://t.me/share/url?{urlencode({'url': screen.link, 'text': invite})}"
+        rows.append([InlineKeyboardButton(share, url=url)])
+    rows.append([_button(button_balance(language=language), BALANCE), _menu(language)])
     return InlineKeyboardMarkup(rows)
 
 

@@ -390,6 +390,7 @@ def commands(*, language: str) -> list[tuple[str, str]]:
             ("buy", _("Buy or renew a subscription")),
             ("subscriptions", _("My subscriptions and keys")),
             ("balance", _("Balance, top-ups and history")),
+            ("invite", _("Invite friends")),
             ("trial", _("Free trial")),
             ("gift", _("Redeem a gift code")),
             ("help", _("How to connect")),

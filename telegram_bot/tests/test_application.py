@@ -12,7 +12,17 @@ from telegram_bot.bot.application import build_application
 
 pytestmark = pytest.mark.django_db
 
-RU_NAMES = ["start", "buy", "subscriptions", "balance", "trial", "gift", "help", "language"]
+RU_NAMES = [
+    "start",
+    "buy",
+    "subscriptions",
+    "balance",
+    "invite",
+    "trial",
+    "gift",
+    "help",
+    "language",
+]
 
 
 def descriptions(commands: list[dict]) -> list[str]:
@@ -56,6 +66,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "Купить или продлить подписку",
         "Мои подписки и ключи",
         "Баланс, пополнение и история",
+        "Пригласить друзей",
         "Пробный период",
         "Активировать подарок",
         "Как подключиться",
@@ -66,6 +77,7 @@ def test_post_init_publishes_commands_in_both_languages(bot, telegram_api):
         "Buy or renew a subscription",
         "My subscriptions and keys",
         "Balance, top-ups and history",
+        "Invite friends",
         "Free trial",
         "Redeem a gift code",
         "How to connect",

@@ -196,3 +196,31 @@ def test_register_is_two_queries_for_a_returning_customer(django_assert_max_num_
     # SELECT ... FOR UPDATE + UPDATE (plus savepoint bookkeeping on some backends).
     with django_assert_max_num_queries(4):
         register(first_name="Changed")
+
+
+def test_referral_cycle_refused():
+    """A invited B: A (again) with B's code changes nothing; and whoever is up the chain of a
+    code's owner can never be recorded as invited by it (a cycle)."""
+    from accounts.services import _referrer_find
+
+    a = CustomerFactory(telegram_id=8001)
+    b = CustomerFactory(telegram_id=8002, referred_by=a)
+    c = CustomerFactory(telegram_id=8003, referred_by=b)
+    assert _referrer_find(referral_code=b.referral_code, telegram_id=a.telegram_id) is None
+    assert _referrer_find(referral_code=c.referral_code, telegram_id=a.telegram_id) is None
+    assert _referrer_find(referral_code=c.referral_code, telegram_id=8004) == c
+    again, created = register(telegram_id=a.telegram_id, referral_code=c.referral_code)
+    assert not created
+    again.refresh_from_db()
+    assert again.referred_by is None
+
+
+def test_referral_chain_longer_than_the_limit_refused():
+    from accounts.services import REFERRAL_CHAIN_DEPTH, _referrer_find
+
+    inviter = None
+    for _ in range(REFERRAL_CHAIN_DEPTH):
+        inviter = CustomerFactory(referred_by=inviter)
+    assert _referrer_find(referral_code=inviter.referral_code, telegram_id=9001) == inviter
+    longer = CustomerFactory(referred_by=inviter)
+    assert _referrer_find(referral_code=longer.referral_code, telegram_id=9001) is None

@@ -76,7 +76,7 @@ def test_reprocess_reports_internal_errors(as_superuser, pending_payment):
     assert WebhookEvent.objects.get().status == WebhookEventStatus.FAILED
 
 
-def test_only_payment_webhook_event_ledger_gift_and_promo_are_registered():
+def test_only_the_billing_models_operators_need_are_registered():
     from django.contrib import admin
 
     billing_models = {
@@ -91,6 +91,7 @@ def test_only_payment_webhook_event_ledger_gift_and_promo_are_registered():
         "gift",
         "promocode",
         "promoredemption",
+        "referralreward",
     }
 
 

@@ -2,7 +2,13 @@
 auto-renew runs (each run twice: a retry), refunds and the passing of time. After every
 step: the balance is the sum of the ledger's entries and never below zero, the latest
 entry's ``balance_after`` is the balance, no source key appears twice, and a purchase or a
-renewal never shortens a subscription."""
+renewal never shortens a subscription.
+
+The customer was invited: with referral rewards drawn per example (a percentage, days, first
+or every payment), the inviter's balance is the sum of their entries and never below zero
+(the inviter spends some of it between steps), there is at most one reward per payment, only
+for real-money payments (never a purchase from the balance), at most one when only the first
+payment counts, and a refunded payment's reward is taken back."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -16,16 +22,17 @@ from hypothesis.extra.django import TestCase
 
 from accounts.models import Customer
 from accounts.tests.factories import CustomerFactory
-from billing.models import BalanceEntry, Payment, PaymentStatus
+from billing.models import BalanceEntry, BalanceEntryKind, Payment, PaymentStatus, ReferralReward
 from billing.providers import ProviderNotification
 from billing.services.autorenew import subscription_autorenew_set, subscriptions_autorenew_due
 from billing.services.balance import balance_top_up_create, payment_pay_from_balance
 from billing.services.checkout import checkout_payment_get
-from billing.services.ledger import BALANCE_PROVIDER, InsufficientBalanceError
+from billing.services.ledger import BALANCE_PROVIDER, InsufficientBalanceError, balance_entry_add
 from billing.services.payments import payment_mark_paid, payment_refund
 from billing.tests.helpers import ROBOKASSA
+from core.runtime_settings import runtime_settings_defaults, runtime_settings_pinned
 from subscriptions.models import Subscription
-from subscriptions.tests.factories import TariffFactory
+from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 
 STEPS = st.lists(
     st.one_of(
@@ -35,6 +42,7 @@ STEPS = st.lists(
         st.tuples(st.just("auto_renew_run"), st.integers(0, 3), st.integers(1, 30)),
         st.tuples(st.just("refund"), st.integers(0, 10)),
         st.tuples(st.just("wait"), st.integers(1, 24 * 40)),
+        st.tuples(st.just("inviter_spends"), st.integers(1, 100)),
     ),
     min_size=1,
     max_size=25,
@@ -52,7 +60,11 @@ class BalanceProperties(TestCase):
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(first_top_up=st.integers(0, 30).map(lambda n: n * 100), steps=STEPS)
+    @given(
+        first_top_up=st.integers(0, 30).map(lambda n: n * 100),
+        steps=STEPS,
+        referral=st.tuples(st.sampled_from([0, 10, 33]), st.sampled_from([0, 3]), st.booleans()),
+    )
     # A renewal from the balance, then its refund: always tried.
     @example(
         first_top_up=0,
@@ -65,10 +77,27 @@ class BalanceProperties(TestCase):
             ("refund", 2),
             ("auto_renew_run", 0, 12),
         ],
+        referral=(10, 3, True),
     )
-    def test_ledger_and_renewal_invariants(self, first_top_up, steps):
+    def test_ledger_and_renewal_invariants(self, first_top_up, steps, referral):
+        percent, days, every = referral
+        rules = {
+            **runtime_settings_defaults(),
+            "REFERRAL_PERCENT": percent,
+            "REFERRAL_DAYS": days,
+            "REFERRAL_EVERY_PAYMENT": every,
+        }
+        with runtime_settings_pinned(rules):
+            self.run_steps(first_top_up, steps, every=every)
+
+    def run_steps(self, first_top_up, steps, *, every):
         self.now = timezone.now()
-        self.customer = CustomerFactory(language="en")
+        self.every = every
+        self.inviter = CustomerFactory(language="en")
+        self.inviter_subscription = SubscriptionFactory(
+            customer=self.inviter, expires_at=self.now + timedelta(days=365)
+        )
+        self.customer = CustomerFactory(language="en", referred_by=self.inviter)
         self.tariffs = [
             TariffFactory(price=Decimal("299"), duration_days=30),
             TariffFactory(price=Decimal("799"), duration_days=90),
@@ -76,7 +105,9 @@ class BalanceProperties(TestCase):
         if first_top_up:
             self.top_up(first_top_up)
         for step in steps:
-            before = dict(Subscription.objects.values_list("pk", "expires_at"))
+            before = dict(
+                Subscription.objects.filter(customer=self.customer).values_list("pk", "expires_at")
+            )
             paid_before = set(
                 Payment.objects.filter(status=PaymentStatus.PAID).values_list("pk", flat=True)
             )
@@ -108,7 +139,7 @@ class BalanceProperties(TestCase):
             )
 
     def buy(self, tariff_index, subscription_index, auto_renew):
-        subscriptions = list(Subscription.objects.order_by("pk"))
+        subscriptions = list(Subscription.objects.filter(customer=self.customer).order_by("pk"))
         target = None
         if 0 <= subscription_index < len(subscriptions):
             target = subscriptions[subscription_index]
@@ -141,7 +172,7 @@ class BalanceProperties(TestCase):
             )
 
     def auto_renew_on(self, subscription_index, on):
-        subscriptions = list(Subscription.objects.order_by("pk"))
+        subscriptions = list(Subscription.objects.filter(customer=self.customer).order_by("pk"))
         if subscriptions:
             subscription = subscriptions[subscription_index % len(subscriptions)]
             subscription_autorenew_set(
@@ -151,7 +182,7 @@ class BalanceProperties(TestCase):
     def auto_renew_run(self, subscription_index, hours):
         """Time moves to `hours` before that subscription's expiry (where reminders and
         renewals happen; never back), then the task runs."""
-        subscriptions = list(Subscription.objects.order_by("pk"))
+        subscriptions = list(Subscription.objects.filter(customer=self.customer).order_by("pk"))
         if subscriptions:
             subscription = subscriptions[subscription_index % len(subscriptions)]
             moment = subscription.expires_at - timedelta(hours=hours)
@@ -174,6 +205,18 @@ class BalanceProperties(TestCase):
     def wait(self, hours):
         self.now += timedelta(hours=hours)
 
+    def inviter_spends(self, amount):
+        """The inviter spends part of their rewards (a refund may then find less there)."""
+        balance = Customer.objects.get(pk=self.inviter.pk).balance
+        amount = min(Decimal(amount), balance)
+        if amount > 0:
+            balance_entry_add(
+                customer_id=self.inviter.pk,
+                amount=-amount,
+                kind=BalanceEntryKind.PURCHASE,
+                source_key=f"spend:{BalanceEntry.objects.count()}",
+            )
+
     # --- invariants --------------------------------------------------------------------------
 
     def balance(self) -> Decimal:
@@ -182,7 +225,9 @@ class BalanceProperties(TestCase):
     def check_renewals(self, step, before, paid_before):
         """No subscription got shorter; one renewed while running got exactly the days
         paid for added to its expiry (never "now + days": the days left are kept)."""
-        after = dict(Subscription.objects.values_list("pk", "expires_at"))
+        after = dict(
+            Subscription.objects.filter(customer=self.customer).values_list("pk", "expires_at")
+        )
         for pk, expiry in before.items():
             assert after[pk] >= expiry, f"{step} shortened subscription #{pk}"
         paid = Payment.objects.filter(status=PaymentStatus.PAID).exclude(pk__in=paid_before)
@@ -192,8 +237,32 @@ class BalanceProperties(TestCase):
                 assert after[subscription_id] == expected, f"{step} lost days of #{subscription_id}"
 
     def check_ledger(self):
-        balance = self.balance()
-        entries = BalanceEntry.objects.filter(customer=self.customer)
+        for customer in (self.customer, self.inviter):
+            self.check_ledger_of(customer)
+        self.check_referral()
+
+    def check_referral(self):
+        rewards = ReferralReward.objects.select_related("payment")
+        assert all(r.payment.provider != BALANCE_PROVIDER for r in rewards)
+        assert all(r.payment.status != PaymentStatus.PENDING for r in rewards)
+        if not self.every:
+            assert rewards.count() <= 1
+        entries = BalanceEntry.objects.filter(customer=self.inviter, kind=BalanceEntryKind.REFERRAL)
+        for reward in rewards:
+            paid = entries.filter(source_key=f"referral:{reward.payment_id}")
+            assert paid.count() == (1 if reward.amount else 0)
+            taken = entries.filter(source_key=f"referral-refund:{reward.payment_id}")
+            if reward.payment.status == PaymentStatus.REFUNDED:
+                assert reward.revoked_at is not None
+                assert -sum(e.amount for e in taken) == reward.amount_revoked
+            else:
+                assert reward.revoked_at is None
+                assert not taken.exists()
+        assert entries.count() <= 2 * rewards.count()
+
+    def check_ledger_of(self, customer):
+        balance = Customer.objects.get(pk=customer.pk).balance
+        entries = BalanceEntry.objects.filter(customer=customer)
         total = entries.aggregate(total=Sum("amount"))["total"] or Decimal("0")
         assert balance == total
         assert balance >= 0

@@ -111,3 +111,39 @@ def test_operators_adjust_support_only_views(as_operator, support_user):
     as_support = Client()
     as_support.force_login(support_user)
     assert as_support.get(reverse("admin:billing_balanceentry_changelist")).status_code == 200
+
+
+def test_customer_card_shows_referral_earnings_and_the_rewards_list(
+    as_superuser, runtime_setting, settings
+):
+    from billing.models import ReferralReward
+    from billing.tests.factories import PaymentFactory
+    from billing.tests.helpers import ROBOKASSA, mark_paid
+
+    settings.BILLING_PROVIDERS = {"robokassa": ROBOKASSA}
+    runtime_setting("REFERRAL_PERCENT", 10)
+    inviter = CustomerFactory()
+    CustomerFactory(referred_by=inviter)
+    payment = PaymentFactory(customer=CustomerFactory(referred_by=inviter, username="bob"))
+    mark_paid(payment)
+    page = as_superuser.get(reverse("admin:accounts_customer_change", args=[inviter.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "2 invited</a>, 1 paid · earned 29.90 RUB, 0 days" in text
+    assert f"?inviter__id__exact={inviter.pk}" in text
+    rewards = as_superuser.get(
+        reverse("admin:billing_referralreward_changelist"), {"inviter__id__exact": inviter.pk}
+    )
+    assert rewards.status_code == 200
+    assert ReferralReward.objects.get().payment_id == payment.pk
+    assert str(payment.pk) in rewards.content.decode()
+    invitees = as_superuser.get(CUSTOMERS, {"referred_by__id__exact": inviter.pk})
+    assert invitees.status_code == 200
+    assert "bob" in invitees.content.decode()
+
+
+@pytest.mark.parametrize("group_client", ["as_support", "as_operator"])
+def test_support_and_operators_see_referral_rewards_read_only(group_client, request):
+    client = request.getfixturevalue(group_client)
+    assert client.get(reverse("admin:billing_referralreward_changelist")).status_code == 200
+    assert client.get(reverse("admin:billing_referralreward_add")).status_code == 403

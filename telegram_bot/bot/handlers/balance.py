@@ -14,6 +14,7 @@ from core.exceptions import ApplicationError
 from notifications.callbacks import (
     BALANCE,
     BALANCE_PAY,
+    BALANCE_REFERRAL,
     BALANCE_TOP_UP,
     BALANCE_TOP_UP_PROVIDER,
     SUB_AUTO_RENEW,
@@ -43,6 +44,20 @@ async def balance_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         update,
         screens.balance_text(language=language, screen=screen),
         screens.balance_keyboard(language=language, screen=screen),
+    )
+
+
+async def referral_screen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``bal:r``, /invite: 🤝 Invite friends: the invite link and what invitations brought."""
+    customer = await customer_for_update(update)
+    if customer is None:
+        return
+    screen = await call_service(screens.referral_screen_get, customer=customer)
+    language = customer.language
+    await show(
+        update,
+        screens.referral_text(language=language, screen=screen),
+        screens.referral_keyboard(language=language, screen=screen),
     )
 
 
@@ -197,6 +212,10 @@ async def auto_renew_switch(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 HANDLERS: list[BaseHandler] = [
     CommandHandler("balance", balance_command, filters=PRIVATE_MESSAGE),
+    CommandHandler("invite", referral_screen, filters=PRIVATE_MESSAGE),
+    CallbackQueryHandler(
+        pressed(referral_screen), pattern=callback_exact(BALANCE, BALANCE_REFERRAL)
+    ),
     CallbackQueryHandler(top_up_amount, pattern=callback_pattern(BALANCE, BALANCE_TOP_UP)),
     CallbackQueryHandler(
         top_up_provider, pattern=callback_pattern(BALANCE, BALANCE_TOP_UP_PROVIDER)

@@ -60,7 +60,7 @@ def test_without_providers_no_top_up_is_offered(bot, customer_en, settings):
     bot.message("/balance")
     reply = bot.last_reply()
     assert "Top-ups are not available" in reply["text"]
-    assert [data for _, data in buttons(reply["reply_markup"])] == ["menu"]
+    assert [data for _, data in buttons(reply["reply_markup"])] == ["bal:r", "menu"]
 
 
 @pytest.fixture

@@ -47,6 +47,13 @@ BALANCE_TOP_UP_MAX = env.int("BALANCE_TOP_UP_MAX", default=50_000)
 # the balance once it has this many days left or fewer (its customer is reminded a day
 # earlier); the beat task runs every AUTO_RENEW_INTERVAL seconds.
 AUTO_RENEW_DAYS_BEFORE = env.int("AUTO_RENEW_DAYS_BEFORE", default=1)
+# Referral rewards (billing.services.referral): defaults of the runtime settings of the same
+# names (console): a percentage of an invitee's real-money rouble payments into the inviter's
+# balance (0: none), days added to the inviter's running subscription (0: none), and whether
+# every payment counts or only the invitee's first.
+REFERRAL_PERCENT = env.int("REFERRAL_PERCENT", default=0)
+REFERRAL_DAYS = env.int("REFERRAL_DAYS", default=0)
+REFERRAL_EVERY_PAYMENT = env.bool("REFERRAL_EVERY_PAYMENT", default=False)
 
 BILLING_PROVIDERS = {}
 if ROBOKASSA_LOGIN and ROBOKASSA_PASSWORD1 and ROBOKASSA_PASSWORD2:

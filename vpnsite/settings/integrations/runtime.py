@@ -6,6 +6,7 @@ from django.utils.translation import gettext_noop
 
 from vpnsite.env import env
 
+from .payments import REFERRAL_DAYS, REFERRAL_EVERY_PAYMENT, REFERRAL_PERCENT
 from .subscriptions import SUBSCRIPTION_FEED_TITLE, SUBSCRIPTION_REMINDER_DAYS, TRIAL_TARIFF_ID
 from .telegram import TELEGRAM_SUPPORT_CONTACT
 
@@ -40,6 +41,8 @@ CONSTANCE_ADDITIONAL_FIELDS = {
     ],
     "trial_tariff": ["subscriptions.forms.TrialTariffField", {"required": False}],
     "reminder_days": ["core.forms.DaysListField", {"required": False, "strip": True}],
+    "referral_percent": ["django.forms.IntegerField", {"min_value": 0, "max_value": 100}],
+    "referral_days": ["django.forms.IntegerField", {"min_value": 0, "max_value": 365}],
 }
 CONSTANCE_CONFIG = {
     "FEED_TITLE": (
@@ -89,9 +92,37 @@ CONSTANCE_CONFIG.update(
         ),
     }
 )
+CONSTANCE_CONFIG.update(
+    {
+        "REFERRAL_PERCENT": (
+            REFERRAL_PERCENT,
+            gettext_noop(
+                "Referral reward: this percentage (0-100) of an invitee's rouble payments goes to "
+                "the inviter's balance. 0: none."
+            ),
+            "referral_percent",
+        ),
+        "REFERRAL_DAYS": (
+            REFERRAL_DAYS,
+            gettext_noop(
+                "Referral reward: days added to the inviter's running subscription per invitee's "
+                "payment. 0: none."
+            ),
+            "referral_days",
+        ),
+        "REFERRAL_EVERY_PAYMENT": (
+            REFERRAL_EVERY_PAYMENT,
+            gettext_noop(
+                "Reward every payment of an invitee (off: only the invitee's first payment)."
+            ),
+            bool,
+        ),
+    }
+)
 # Help texts are translated when the page renders (constance calls gettext on them); the
 # fieldset titles are dict keys, hashed at import, so they stay as written.
 CONSTANCE_CONFIG_FIELDSETS = {
     "Subscription feed": ("FEED_TITLE", "FEED_ANNOUNCE"),
     "Shop": ("SUPPORT_CONTACT", "TRIAL_TARIFF", "REMINDER_DAYS"),
+    "Referral rewards": ("REFERRAL_PERCENT", "REFERRAL_DAYS", "REFERRAL_EVERY_PAYMENT"),
 }
