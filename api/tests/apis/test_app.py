@@ -99,6 +99,8 @@ def test_signed_init_data_registers_the_customer_as_the_bot_does(app, providers)
         "language": "en",
         "support_url": "https://t.me/vpn_support",
         "bot_username": "vpnsite_bot",
+        "balance": "0.00",
+        "balance_currency": "RUB",
     }
     customer = Customer.objects.get(telegram_id=777001)
     assert customer.language == "en"
