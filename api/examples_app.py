@@ -144,6 +144,7 @@ PROMO_OFFER = {
     "currency": "RUB",
     "days": 0,
     "free": False,
+    "balance_pays": True,
 }
 FREE = {
     "subscription": 8,

@@ -254,6 +254,7 @@ class AppPromoOfferSerializer(serializers.Serializer):
     currency = serializers.CharField()
     days = serializers.IntegerField(help_text="Extra days it adds to the purchase.")
     free = serializers.BooleanField(help_text="Take it with `checkout/free/`.")
+    balance_pays = serializers.BooleanField(help_text="The balance pays the price with it.")
 
 
 class AppFreeSerializer(serializers.Serializer):

@@ -254,7 +254,9 @@ class TariffsApi(AppView):
             **{f.name: getattr(options, f.name) for f in dataclasses.fields(options)},
             "balance": balance,
             "balance_tariffs": [
-                t.id for t in options.tariffs if balance_pays(balance=balance, tariff=t)
+                t.id
+                for t in options.tariffs
+                if balance_pays(balance=balance, price=t.price, currency=t.currency)
             ],
         }
         return Response(AppBuyOptionsSerializer(body).data)
@@ -429,6 +431,10 @@ class PromoApi(AppView):
             **dataclasses.asdict(offer),
             "applies": offer.applies,
             "free": offer.free,
+            "balance_pays": offer.applies
+            and balance_pays(
+                balance=self.customer.balance, price=offer.price, currency=offer.currency
+            ),
         }
         return Response(AppPromoOfferSerializer(body).data)
 

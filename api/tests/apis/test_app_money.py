@@ -186,6 +186,10 @@ def test_checkout_with_a_promo_code_is_priced_and_reserves_it(client, alice, pro
     promo = PromoCodeFactory(code="SPRING10", percent=10)
     offer = get(client, alice, "promo/", {"code": "spring10", "tariff": tariff.pk}).json()
     assert (offer["applies"], offer["price"], offer["free"]) == (True, "269.10", False)
+    assert offer["balance_pays"] is False
+    fund(alice, "270.00")
+    offer = get(client, alice, "promo/", {"code": "spring10", "tariff": tariff.pk}).json()
+    assert offer["balance_pays"] is True
     body = {"tariff": tariff.pk, "provider": "robokassa", "promo_code": "spring10"}
     response = post(client, alice, "checkout/", body)
     assert response.status_code == 200, response.content
