@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import translation
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
@@ -45,8 +45,8 @@ from api.serializers_app import (
     AppSubscriptionCardSerializer,
     AppSubscriptionDetailSerializer,
 )
-from billing.providers.stars import STARS
 from billing.services.ledger import BALANCE_CURRENCY
+from billing.services.stars import stars_invoice_link
 from core.exceptions import ApplicationError
 from notifications.texts import support_url
 from subscriptions.services.devices import device_remove
@@ -245,10 +245,6 @@ class TariffsApi(AppView):
             subscription_id=query.validated_data.get("subscription"),
             new=query.validated_data["new"],
         )
-        # Telegram Stars are paid by an invoice in the bot's chat, not by a link.
-        options = dataclasses.replace(
-            options, providers=tuple(p for p in options.providers if p.code != STARS)
-        )
         balance = self.customer.balance
         body = {
             **{f.name: getattr(options, f.name) for f in dataclasses.fields(options)},
@@ -271,10 +267,12 @@ class CheckoutApi(AppView):
         "subscription) with a provider, and the link that pays it: the bot's checkout "
         "(`checkout_payment_get`), so a payment still payable is handed out again. Once the "
         "provider confirms it, the subscription is created or extended and the bot sends "
-        'the keys. Provider "balance": no link; pay it with '
-        "`payments/<id>/pay-from-balance/`. `promo_code` prices it as the bot's promo code "
-        "does (refused: 400 `rejected` with the reason in the customer's language); a code "
-        "that makes it free is taken with `checkout/free/`.",
+        'the keys. Provider "stars": `url` is a Telegram invoice link (`createInvoiceLink`) '
+        "for Telegram.WebApp.openInvoice (the bot is told when it is paid). Provider "
+        '"balance": no link; pay it with `payments/<id>/pay-from-balance/`. '
+        "`promo_code` prices it as the bot's promo code does (refused: 400 `rejected` with "
+        "the reason in the customer's language); a code that makes it free is taken with "
+        "`checkout/free/`.",
         request=AppCheckoutRequestSerializer,
         examples=[
             ex.request(
@@ -302,20 +300,20 @@ class CheckoutApi(AppView):
     def post(self, request):
         body = AppCheckoutRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        if body.validated_data["provider"] == STARS:
-            with translation.override(self.customer.language):
-                raise ApplicationError(
-                    _("Telegram Stars are paid in the bot's chat: choose them there."),
-                    {"provider": STARS},
-                )
-        checkout = checkout_start(
-            customer=self.customer,
-            tariff_id=body.validated_data["tariff"],
-            provider=body.validated_data["provider"],
-            subscription_id=body.validated_data.get("subscription"),
-            country=body.validated_data["country"],
-            promo_code=body.validated_data["promo_code"],
-        )
+        with transaction.atomic():
+            checkout = checkout_start(
+                customer=self.customer,
+                tariff_id=body.validated_data["tariff"],
+                provider=body.validated_data["provider"],
+                subscription_id=body.validated_data.get("subscription"),
+                country=body.validated_data["country"],
+                promo_code=body.validated_data["promo_code"],
+            )
+            if checkout.invoice is not None:
+                # Telegram Stars: a link to the bot's invoice, which the Mini App opens
+                # (web_app_open_invoice); a refused link rolls the new payment back.
+                link = stars_invoice_link(invoice=checkout.invoice, language=self.customer.language)
+                checkout = dataclasses.replace(checkout, url=link)
         return Response(AppCheckoutSerializer(checkout).data)
 
 

@@ -14,7 +14,8 @@
  * events (https://core.telegram.org/api/web-events: TelegramWebviewProxy.postEvent on
  * phones and desktop, postMessage to the parent in Telegram Web): web_app_ready and
  * web_app_expand at start, and links (pay, add to app, support) open outside the web view
- * with web_app_open_link / web_app_open_tg_link. In a plain browser links open as links.
+ * with web_app_open_link / web_app_open_tg_link; a Telegram Stars invoice link opens the
+ * payment sheet with web_app_open_invoice. In a plain browser links open as links.
  */
 (function () {
   "use strict";
@@ -47,11 +48,26 @@
     return false;
   }
 
+  // A Telegram Stars invoice link (createInvoiceLink: https://t.me/$<slug>, or /invoice/<slug>),
+  // opened in Telegram's own payment sheet: web_app_open_invoice with the slug
+  // (https://core.telegram.org/api/web-events#web-app-open-invoice).
+  var INVOICE = /^https:\/\/t\.me\/(\$|invoice\/)([A-Za-z0-9_=-]+)$/;
+
   // A tap on a link that leaves the app: Telegram opens it (t.me links in Telegram itself).
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a[href^='https://'], a[href^='http://']");
     if (!link || link.origin === window.location.origin && !link.target) return;
     var url = link.href;
+    var invoice = INVOICE.exec(url);
+    if (invoice) {
+      if (webApp && typeof webApp.openInvoice === "function") {
+        webApp.openInvoice(url);
+        event.preventDefault();
+      } else if (postEvent("web_app_open_invoice", { slug: invoice[2] })) {
+        event.preventDefault();
+      }
+      return;
+    }
     var sent = url.indexOf("https://t.me/") === 0
       ? postEvent("web_app_open_tg_link", { path_full: url.slice("https://t.me".length) })
       : postEvent("web_app_open_link", { url: url });

@@ -21,11 +21,14 @@ from billing.models import (
     PromoRedemption,
     PromoRedemptionStatus,
 )
+from billing.providers.stars import stars_payload
 from billing.services.ledger import balance_entry_add
 from billing.tests.factories import PaymentFactory, PromoCodeFactory
 from billing.tests.helpers import ROBOKASSA
+from billing.tests.stars_helpers import STARS_PROVIDER
 from subscriptions.models import Subscription
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
+from tests.doubles.telegram_api import TelegramApiDouble
 
 pytestmark = pytest.mark.django_db
 
@@ -259,3 +262,43 @@ def test_renewing_from_the_balance_with_a_promo_code(client, alice):
     paid = post(client, alice, f"payments/{checkout['payment_id']}/pay-from-balance/").json()
     assert (paid["credited"], paid["balance"]) == (True, "0.00")
     assert paid["payment"]["subscription"] == subscription.pk
+
+
+# --- Telegram Stars ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def telegram(settings):
+    settings.BILLING_PROVIDERS = {"robokassa": ROBOKASSA, "stars": STARS_PROVIDER}
+    settings.PAYMENT_PENDING_TTL_MINUTES = 60
+    with TelegramApiDouble(token=settings.TELEGRAM_BOT_TOKEN) as api:
+        settings.TELEGRAM_API_BASE_URL = api.base_url
+        yield api
+
+
+def test_stars_checkout_is_an_invoice_link_of_the_bots_invoice(client, alice, telegram):
+    tariff = TariffFactory(price_stars=150)
+    codes = [p["code"] for p in get(client, alice, "tariffs/", {"new": "true"}).json()["providers"]]
+    assert "stars" in codes
+    response = post(client, alice, "checkout/", {"tariff": tariff.pk, "provider": "stars"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    payment = Payment.objects.get(pk=body["payment_id"])
+    assert (payment.provider, payment.currency, payment.amount) == ("stars", "XTR", 150)
+    assert body["url"].startswith("https://t.me/$")
+    invoice = telegram.invoice_link(body["url"].removeprefix("https://t.me/$"))
+    assert invoice["payload"] == stars_payload(payment.pk)
+    assert (invoice["currency"], invoice["prices"][0]["amount"]) == ("XTR", 150)
+    assert not invoice.get("provider_token")
+    assert not telegram.calls_to("sendInvoice")
+
+
+def test_a_refused_invoice_link_leaves_no_payment(client, alice, telegram):
+    tariff = TariffFactory(price_stars=150)
+    telegram.fail_next("createInvoiceLink", status=400, description="Bad Request: oops")
+    response = post(client, alice, "checkout/", {"tariff": tariff.pk, "provider": "stars"})
+    refused = assert_error(response, 400, "rejected")
+    assert refused["message"] == (
+        "Telegram Stars are not available right now. Please try again later."
+    )
+    assert not Payment.objects.exists()

@@ -18,6 +18,7 @@ from billing.models import BalanceEntryKind
 from billing.services.ledger import balance_entry_add
 from billing.tests.factories import PromoCodeFactory
 from billing.tests.helpers import ROBOKASSA, ROBOKASSA_URL, send
+from billing.tests.stars_helpers import STARS_PROVIDER
 from devtools.payment_signing import robokassa_signature
 from nodes.tests.conftest import node_for
 from subscriptions.deeplinks import app_open_url
@@ -240,5 +241,36 @@ def test_a_promo_code_and_the_balance_pay_in_the_mini_app(browser, shop, live_se
     customer.refresh_from_db()
     assert customer.balance == Decimal("50.50")
     assert Subscription.objects.filter(customer=customer).count() == 1
+    connections.close_all()
+    context.close()
+
+
+def test_stars_open_telegrams_invoice_by_a_web_event(browser, shop, live_server, settings):
+    """Telegram Stars: the checkout's link is the bot's invoice (createInvoiceLink), opened
+    in Telegram's payment sheet with web_app_open_invoice and its slug."""
+    settings.BILLING_PROVIDERS = {"robokassa": ROBOKASSA, "stars": STARS_PROVIDER}
+    TariffFactory(name="Звёзды", name_en="Stars month", price="299.00", price_stars=150)
+    connections.close_all()
+    context = browser.new_context(locale="en-US")
+    context.add_init_script(
+        "window.sent = []; window.TelegramWebviewProxy = {postEvent: function (type, data) {"
+        " window.sent.push([type, JSON.parse(data)]); }};"
+    )
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(launch_url(live_server.url))
+    page.locator("button.buy").click()
+    page.locator("button.tariff", has_text="Звёзды").click()
+    page.locator('button.provider[data-provider="stars"]').click()
+    pay = page.locator("a.pay")
+    pay.wait_for()
+    slug = pay.get_attribute("href").removeprefix("https://t.me/$")
+    assert shop.invoice_link(slug)["currency"] == "XTR"
+    pay.click()
+    assert page.evaluate("window.sent[window.sent.length - 1]") == [
+        "web_app_open_invoice",
+        {"slug": slug},
+    ]
+    assert page.url.startswith(f"{live_server.url}/app/")
     connections.close_all()
     context.close()
