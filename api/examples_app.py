@@ -15,6 +15,8 @@ PROFILE = {
     "language": "en",
     "support_url": "https://t.me/vpn_support",
     "bot_username": "vpnsite_bot",
+    "balance": "150.00",
+    "balance_currency": "RUB",
 }
 CARD = {
     "id": 7,
@@ -79,6 +81,8 @@ BUY_OPTIONS = {
     "target": TARGET,
     "refused": "",
     "choices": [],
+    "balance": "350.00",
+    "balance_tariffs": [3],
 }
 CHECKOUT = {
     "payment_id": 1001,
@@ -92,7 +96,62 @@ CHECKOUT = {
     "expires_after": "2026-03-03T10:00:00+03:00",
     "valid_minutes": 60,
 }
+CHECKOUT_BALANCE_REQUEST = {
+    "tariff": 3,
+    "provider": "balance",
+    "subscription": 7,
+    "country": "",
+    "promo_code": "SPRING10",
+}
+CHECKOUT_BALANCE = {
+    **CHECKOUT,
+    "url": "",
+    "amount": "269.10",
+    "provider_label": "💰 From the balance",
+}
+TARGET_END = "2026-03-03T10:00:00+03:00"
 PAYMENT = {"id": 1001, "status": "paid", "subscription": 7, "paid_at": "2026-01-15T18:22:00+03:00"}
+
+BALANCE_PAID = {"payment": PAYMENT, "credited": True, "balance": "80.90", "expires_at": TARGET_END}
+BALANCE = {
+    "balance": "80.90",
+    "currency": "RUB",
+    "entries": [
+        {
+            "id": 12,
+            "created_at": "2026-01-15T18:22:00+03:00",
+            "amount": "-269.10",
+            "balance_after": "80.90",
+            "kind": "purchase",
+            "kind_label": "purchase",
+        },
+        {
+            "id": 11,
+            "created_at": "2026-01-15T18:10:00+03:00",
+            "amount": "350.00",
+            "balance_after": "350.00",
+            "kind": "top_up",
+            "kind_label": "top-up",
+        },
+    ],
+}
+PROMO_OFFER = {
+    "code": "SPRING10",
+    "applies": True,
+    "error": "",
+    "price": "269.10",
+    "price_before": "299.00",
+    "currency": "RUB",
+    "days": 0,
+    "free": False,
+    "balance_pays": True,
+}
+FREE = {
+    "subscription": 8,
+    "title": "Subscription #2 · Month",
+    "expires_at": "2026-02-14T18:22:00+03:00",
+    "days": 30,
+}
 
 
 def one(name: str, value: dict) -> OpenApiExample:

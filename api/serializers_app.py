@@ -21,6 +21,10 @@ class AppProfileSerializer(serializers.Serializer):
         allow_null=True, help_text="The support contact as a link (the bot's button), or null."
     )
     bot_username = serializers.CharField(help_text="The bot's @username without @; may be empty.")
+    balance = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="The balance, in balance_currency."
+    )
+    balance_currency = serializers.CharField()
 
 
 class AppLanguageSerializer(serializers.Serializer):
@@ -147,6 +151,11 @@ class AppBuyOptionsSerializer(serializers.Serializer):
         many=True,
         help_text="Several running subscriptions and none named: renew which? (no tariffs)",
     )
+    balance = serializers.DecimalField(max_digits=12, decimal_places=2)
+    balance_tariffs = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text='The tariffs the balance pays for (provider "balance"), at their price.',
+    )
 
 
 class AppBuyQuerySerializer(serializers.Serializer):
@@ -154,9 +163,8 @@ class AppBuyQuerySerializer(serializers.Serializer):
     new = serializers.BooleanField(required=False, default=False)
 
 
-class AppCheckoutRequestSerializer(serializers.Serializer):
+class AppPurchaseSerializer(serializers.Serializer):
     tariff = serializers.IntegerField(min_value=1)
-    provider = serializers.CharField(max_length=32)
     subscription = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, help_text="Renew it; absent: a new one."
     )
@@ -167,12 +175,27 @@ class AppCheckoutRequestSerializer(serializers.Serializer):
         default="",
         help_text="A new subscription's country (ISO code its tariff offers); empty: any.",
     )
+    promo_code = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, default="", help_text="Optional."
+    )
+
+
+class AppCheckoutRequestSerializer(AppPurchaseSerializer):
+    provider = serializers.CharField(
+        max_length=32,
+        help_text='A code of `tariffs/` providers, or "balance" (then pay it with '
+        "`payments/<id>/pay-from-balance/`).",
+    )
+
+
+class AppFreeRequestSerializer(AppPurchaseSerializer):
+    promo_code = serializers.CharField(max_length=64, help_text="The code that makes it free.")
 
 
 class AppCheckoutSerializer(serializers.Serializer):
     payment_id = serializers.IntegerField()
     payment_number = serializers.IntegerField(help_text="The customer's own: what messages show.")
-    url = serializers.URLField(help_text="Open it to pay.")
+    url = serializers.CharField(help_text='Open it to pay; "" for the balance (confirm it).')
     amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     currency = serializers.CharField()
     provider_label = serializers.CharField()
@@ -189,3 +212,53 @@ class AppPaymentStateSerializer(serializers.Serializer):
         allow_null=True, source="subscription_id", help_text="What it bought, once paid."
     )
     paid_at = serializers.DateTimeField(allow_null=True)
+
+
+class AppBalancePaidSerializer(serializers.Serializer):
+    payment = AppPaymentStateSerializer()
+    credited = serializers.BooleanField(
+        help_text="False: it had been paid already (nothing charged again)."
+    )
+    balance = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="Now.")
+    expires_at = serializers.DateTimeField(help_text="The subscription's end now.")
+
+
+class AppBalanceEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Negative: money taken."
+    )
+    balance_after = serializers.DecimalField(max_digits=12, decimal_places=2)
+    kind = serializers.CharField(help_text="top_up, purchase, auto_renew, adjustment, …")
+    kind_label = serializers.CharField(help_text="In the customer's language.")
+
+
+class AppBalanceSerializer(serializers.Serializer):
+    balance = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    entries = AppBalanceEntrySerializer(many=True, help_text="The latest, newest first.")
+
+
+class AppPromoQuerySerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64)
+    tariff = serializers.IntegerField(min_value=1)
+
+
+class AppPromoOfferSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    applies = serializers.BooleanField()
+    error = serializers.CharField(help_text="Why it does not apply (customer's language).")
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="With the code.")
+    price_before = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    days = serializers.IntegerField(help_text="Extra days it adds to the purchase.")
+    free = serializers.BooleanField(help_text="Take it with `checkout/free/`.")
+    balance_pays = serializers.BooleanField(help_text="The balance pays the price with it.")
+
+
+class AppFreeSerializer(serializers.Serializer):
+    subscription = serializers.IntegerField(source="subscription_id")
+    title = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    days = serializers.IntegerField()

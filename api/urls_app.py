@@ -10,6 +10,8 @@ app_name = "app-api"
 urlpatterns = [
     path("me/", app.ProfileApi.as_view(), name="profile"),
     path("me/language/", app.LanguageApi.as_view(), name="language"),
+    path("balance/", app.BalanceApi.as_view(), name="balance"),
+    path("promo/", app.PromoApi.as_view(), name="promo"),
     path("subscriptions/", app.SubscriptionsApi.as_view(), name="subscriptions"),
     path(
         "subscriptions/<int:subscription_id>/",
@@ -23,6 +25,12 @@ urlpatterns = [
     ),
     path("tariffs/", app.TariffsApi.as_view(), name="tariffs"),
     path("checkout/", app.CheckoutApi.as_view(), name="checkout"),
+    path("checkout/free/", app.FreeCheckoutApi.as_view(), name="checkout-free"),
     path("payments/<int:payment_id>/", app.PaymentApi.as_view(), name="payment"),
+    path(
+        "payments/<int:payment_id>/pay-from-balance/",
+        app.PayFromBalanceApi.as_view(),
+        name="pay-from-balance",
+    ),
     re_path(r"^.*$", api_not_found, name="not-found"),
 ]

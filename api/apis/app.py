@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import translation
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
@@ -28,22 +28,32 @@ from api.exceptions import api_exception_handler
 from api.schema import ok
 from api.selectors import customer_payment_get
 from api.serializers_app import (
+    AppBalancePaidSerializer,
+    AppBalanceSerializer,
     AppBuyOptionsSerializer,
     AppBuyQuerySerializer,
     AppCheckoutRequestSerializer,
     AppCheckoutSerializer,
     AppDeviceRemovedSerializer,
+    AppFreeRequestSerializer,
+    AppFreeSerializer,
     AppLanguageSerializer,
     AppPaymentStateSerializer,
     AppProfileSerializer,
+    AppPromoOfferSerializer,
+    AppPromoQuerySerializer,
     AppSubscriptionCardSerializer,
     AppSubscriptionDetailSerializer,
 )
-from billing.providers.stars import STARS
+from billing.services.ledger import BALANCE_CURRENCY
+from billing.services.stars import stars_invoice_link
 from core.exceptions import ApplicationError
 from notifications.texts import support_url
 from subscriptions.services.devices import device_remove
+from telegram_bot.bot.balance_screens import balance_pay, balance_screen_get, kind_label
+from telegram_bot.bot.promo import promo_offer_get, promo_purchase_free
 from telegram_bot.bot.selectors import (
+    balance_pays,
     buy_options_get,
     subscription_cards_get,
     subscription_devices_get,
@@ -84,6 +94,8 @@ def _profile(customer: Customer) -> dict:
             "language": customer.language,
             "support_url": support_url(),
             "bot_username": settings.TELEGRAM_BOT_USERNAME,
+            "balance": customer.balance,
+            "balance_currency": BALANCE_CURRENCY,
         }
     ).data
 
@@ -94,7 +106,7 @@ class ProfileApi(AppView):
         operation_id="app_profile",
         summary="My profile",
         description="The customer the initData names (registered on first use, as /start "
-        "does), their language and the support contact.",
+        "does), their language, balance and the support contact.",
         examples=[ex.one("a profile", ex.PROFILE)],
         responses={200: ok(AppProfileSerializer, "The profile."), **ex.errors()},
     )
@@ -213,7 +225,8 @@ class TariffsApi(AppView):
         description="Tariffs on sale and the configured payment methods, as the bot's /buy "
         "offers them: with `subscription` a renewal of it (only tariffs with its limits), "
         "with `new=true` a new subscription, else the running paid subscription's renewal "
-        "(or, with several, `choices` asks which).",
+        "(or, with several, `choices` asks which). `balance_tariffs`: those the balance "
+        'pays for (checkout with provider "balance").',
         parameters=[
             OpenApiParameter("subscription", int, description="Renew this subscription."),
             OpenApiParameter("new", bool, description="A new subscription."),
@@ -232,11 +245,17 @@ class TariffsApi(AppView):
             subscription_id=query.validated_data.get("subscription"),
             new=query.validated_data["new"],
         )
-        # Telegram Stars are paid by an invoice in the bot's chat, not by a link.
-        options = dataclasses.replace(
-            options, providers=tuple(p for p in options.providers if p.code != STARS)
-        )
-        return Response(AppBuyOptionsSerializer(options).data)
+        balance = self.customer.balance
+        body = {
+            **{f.name: getattr(options, f.name) for f in dataclasses.fields(options)},
+            "balance": balance,
+            "balance_tariffs": [
+                t.id
+                for t in options.tariffs
+                if balance_pays(balance=balance, price=t.price, currency=t.currency)
+            ],
+        }
+        return Response(AppBuyOptionsSerializer(body).data)
 
 
 class CheckoutApi(AppView):
@@ -248,39 +267,53 @@ class CheckoutApi(AppView):
         "subscription) with a provider, and the link that pays it: the bot's checkout "
         "(`checkout_payment_get`), so a payment still payable is handed out again. Once the "
         "provider confirms it, the subscription is created or extended and the bot sends "
-        "the keys.",
+        'the keys. Provider "stars": `url` is a Telegram invoice link (`createInvoiceLink`) '
+        "for Telegram.WebApp.openInvoice (the bot is told when it is paid). Provider "
+        '"balance": no link; pay it with `payments/<id>/pay-from-balance/`. '
+        "`promo_code` prices it as the bot's promo code does (refused: 400 `rejected` with "
+        "the reason in the customer's language); a code that makes it free is taken with "
+        "`checkout/free/`.",
         request=AppCheckoutRequestSerializer,
         examples=[
             ex.request(
                 "renew",
-                {"tariff": 3, "provider": "robokassa", "subscription": 7, "country": ""},
+                {
+                    "tariff": 3,
+                    "provider": "robokassa",
+                    "subscription": 7,
+                    "country": "",
+                    "promo_code": "",
+                },
             ),
+            ex.request("from the balance, with a code", ex.CHECKOUT_BALANCE_REQUEST),
             ex.one("a payment link", ex.CHECKOUT),
+            ex.one("from the balance", ex.CHECKOUT_BALANCE),
         ],
         responses={
             200: ok(AppCheckoutSerializer, "The payment link."),
             **ex.errors(
                 invalid={"tariff": ["This field is required."]},
-                rejected="This payment method is not available.",
+                rejected="This promo code is not valid for this tariff.",
             ),
         },
     )
     def post(self, request):
         body = AppCheckoutRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        if body.validated_data["provider"] == STARS:
-            with translation.override(self.customer.language):
-                raise ApplicationError(
-                    _("Telegram Stars are paid in the bot's chat: choose them there."),
-                    {"provider": STARS},
-                )
-        checkout = checkout_start(
-            customer=self.customer,
-            tariff_id=body.validated_data["tariff"],
-            provider=body.validated_data["provider"],
-            subscription_id=body.validated_data.get("subscription"),
-            country=body.validated_data["country"],
-        )
+        with transaction.atomic():
+            checkout = checkout_start(
+                customer=self.customer,
+                tariff_id=body.validated_data["tariff"],
+                provider=body.validated_data["provider"],
+                subscription_id=body.validated_data.get("subscription"),
+                country=body.validated_data["country"],
+                promo_code=body.validated_data["promo_code"],
+            )
+            if checkout.invoice is not None:
+                # Telegram Stars: a link to the bot's invoice, which the Mini App opens
+                # (web_app_open_invoice); a refused link rolls the new payment back.
+                link = stars_invoice_link(invoice=checkout.invoice, language=self.customer.language)
+                checkout = dataclasses.replace(checkout, url=link)
         return Response(AppCheckoutSerializer(checkout).data)
 
 
@@ -302,3 +335,142 @@ class PaymentApi(AppView):
         if payment is None:
             raise _not_found()
         return Response(AppPaymentStateSerializer(payment).data)
+
+
+class PayFromBalanceApi(AppView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="app_payment_pay_from_balance",
+        summary="Pay from my balance",
+        description='Pays a pending "balance" checkout from the balance, as the bot\'s '
+        "confirmation does (`payment_pay_from_balance`): at most once (again: "
+        "`credited=false`, nothing charged). A balance short of the price, an expired "
+        "payment: 400 `rejected`, nothing changes.",
+        request=None,
+        examples=[ex.one("paid", ex.BALANCE_PAID)],
+        responses={
+            200: ok(AppBalancePaidSerializer, "Paid; the balance now."),
+            **ex.errors(
+                not_found=True,
+                rejected="Not enough money on your balance: 100.00 ₽, needed 299.00 ₽.",
+            ),
+        },
+    )
+    def post(self, request, payment_id: int):
+        if customer_payment_get(customer=self.customer, payment_id=payment_id) is None:
+            raise _not_found()
+        paid = balance_pay(customer=self.customer, payment_id=payment_id)
+        payment = customer_payment_get(customer=self.customer, payment_id=payment_id)
+        body = {
+            "payment": payment,
+            "credited": paid.credited,
+            "balance": paid.balance,
+            "expires_at": paid.expires_at,
+        }
+        return Response(AppBalancePaidSerializer(body).data)
+
+
+class BalanceApi(AppView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="app_balance",
+        summary="My balance",
+        description="The balance and its latest ledger entries, newest first (the bot's "
+        "balance screen).",
+        examples=[ex.one("a balance", ex.BALANCE)],
+        responses={200: ok(AppBalanceSerializer, "The balance."), **ex.errors()},
+    )
+    def get(self, request):
+        screen = balance_screen_get(customer=self.customer)
+        with translation.override(self.customer.language):
+            entries = [
+                {
+                    "id": entry.pk,
+                    "created_at": entry.created_at,
+                    "amount": entry.amount,
+                    "balance_after": entry.balance_after,
+                    "kind": entry.kind,
+                    "kind_label": kind_label(entry.kind),
+                }
+                for entry in screen.entries
+            ]
+        body = {"balance": screen.balance, "currency": BALANCE_CURRENCY, "entries": entries}
+        return Response(AppBalanceSerializer(body).data)
+
+
+class PromoApi(AppView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="app_promo_offer",
+        summary="What a promo code does to a tariff",
+        description="The price of `tariff` with `code`, or why the code does not apply (the "
+        "bot's promo note): nothing is reserved until the checkout.",
+        parameters=[
+            OpenApiParameter("code", str, required=True),
+            OpenApiParameter("tariff", int, required=True),
+        ],
+        examples=[ex.one("a discount", ex.PROMO_OFFER)],
+        responses={
+            200: ok(AppPromoOfferSerializer, "The code's offer."),
+            **ex.errors(not_found=True, invalid={"code": ["This field is required."]}),
+        },
+    )
+    def get(self, request):
+        query = AppPromoQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        offer = promo_offer_get(
+            customer=self.customer,
+            code=query.validated_data["code"],
+            tariff_id=query.validated_data["tariff"],
+        )
+        if offer is None:
+            raise _not_found()
+        body = {
+            **dataclasses.asdict(offer),
+            "applies": offer.applies,
+            "free": offer.free,
+            "balance_pays": offer.applies
+            and balance_pays(
+                balance=self.customer.balance, price=offer.price, currency=offer.currency
+            ),
+        }
+        return Response(AppPromoOfferSerializer(body).data)
+
+
+class FreeCheckoutApi(AppView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="app_checkout_free",
+        summary="Take a purchase a promo code makes free",
+        description='The bot\'s "Get it free": the tariff (renewing `subscription`, or a '
+        "new subscription) without a payment, when `promo_code` brings its price to 0 "
+        "(`promo_grant`); the code is spent.",
+        request=AppFreeRequestSerializer,
+        examples=[
+            ex.request(
+                "free",
+                {"tariff": 3, "subscription": None, "country": "", "promo_code": "FREEMONTH"},
+            ),
+            ex.one("granted", ex.FREE),
+        ],
+        responses={
+            200: ok(AppFreeSerializer, "The subscription it made or extended."),
+            **ex.errors(
+                invalid={"promo_code": ["This field is required."]},
+                rejected="You have already used this promo code.",
+            ),
+        },
+    )
+    def post(self, request):
+        body = AppFreeRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        entry = promo_purchase_free(
+            customer=self.customer,
+            code=body.validated_data["promo_code"],
+            tariff_id=body.validated_data["tariff"],
+            subscription_id=body.validated_data.get("subscription"),
+            country=body.validated_data["country"],
+        )
+        if entry.error:
+            raise ApplicationError(entry.error, {"promo_code": entry.code})
+        return Response(AppFreeSerializer(entry).data)

@@ -42,6 +42,7 @@ from billing.services.webhook_events import WebhookRequest, webhook_event_record
 from billing.services.webhooks import _ALERT_REASONS, WebhookReply, webhook_event_process
 from core.exceptions import ApplicationError
 from notifications.services import notify_admins
+from notifications.telegram_api import TelegramError, bot_api_call
 from notifications.texts import tariff_name
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,35 @@ def stars_invoice_get(*, payment: Payment, now: datetime | None = None) -> Stars
             label=name[:TITLE_MAX] or title[:TITLE_MAX],
             stars=int(payment.amount),
         )
+
+
+def stars_invoice_link(*, invoice: StarsInvoice, language: str) -> str:
+    """A link to `invoice` (``createInvoiceLink``, https://core.telegram.org/bots/api#createinvoicelink:
+    the sendInvoice fields without a chat; ``provider_token`` empty for Stars), which a Mini App
+    opens with ``web_app_open_invoice``. Paying it is the usual ``pre_checkout_query`` and
+    ``successful_payment`` of the bot. ``ApplicationError`` (in `language`) when Telegram
+    refuses or cannot be reached."""
+    try:
+        link = bot_api_call(
+            method="createInvoiceLink",
+            data={
+                "title": invoice.title,
+                "description": invoice.description,
+                "payload": invoice.payload,
+                "currency": invoice.currency,
+                "prices": [{"label": invoice.label, "amount": invoice.stars}],
+            },
+        )
+    except TelegramError as exc:
+        logger.warning("createInvoiceLink failed for payment %s: %s", invoice.payment_id, exc)
+        link = None
+    if not isinstance(link, str) or not link.startswith("https://t.me/"):
+        with translation.override(language):
+            raise ApplicationError(
+                _("Telegram Stars are not available right now. Please try again later."),
+                {"payment_id": invoice.payment_id},
+            )
+    return link
 
 
 def stars_pre_checkout_check(

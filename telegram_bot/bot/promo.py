@@ -126,6 +126,7 @@ class PromoEntry:
     title: str = ""  # the subscription a grant made or extended
     expires_at: datetime | None = None
     days: int = 0
+    subscription_id: int | None = None
 
 
 def promo_enter(
@@ -154,6 +155,7 @@ def _granted(customer: Customer, grant) -> PromoEntry:
         title=subscription_title_of(subscription, language=customer.language),
         expires_at=subscription.expires_at,
         days=grant.days,
+        subscription_id=subscription.pk,
     )
 
 
@@ -166,9 +168,33 @@ def promo_checkout_free(
     country: str = "",
     now: datetime | None = None,
 ) -> PromoEntry:
-    """Take the purchase the chat's code makes free (``promo_grant``); the code is spent."""
+    """Take the purchase the chat's code makes free (``promo_purchase_free``); the code is
+    spent."""
+    entry = promo_purchase_free(
+        customer=customer,
+        code=promo_code_get(chat_id=chat_id),
+        tariff_id=tariff_id,
+        subscription_id=subscription_id,
+        country=country,
+        now=now,
+    )
+    if not entry.error:
+        promo_code_clear(chat_id=chat_id)
+    return entry
+
+
+def promo_purchase_free(
+    *,
+    customer: Customer,
+    code: str,
+    tariff_id: int,
+    subscription_id: int | None,
+    country: str = "",
+    now: datetime | None = None,
+) -> PromoEntry:
+    """Take the purchase `code` makes free (``promo_grant``): the bot's "Get it free" and
+    the Mini App's. A refusal is the entry's ``error`` (the customer's language)."""
     now = now or timezone.now()
-    code = promo_code_get(chat_id=chat_id)
     tariff, subscription = buy_offer_load(
         customer=customer, tariff_id=tariff_id, subscription_id=subscription_id, now=now
     )
@@ -188,5 +214,4 @@ def promo_checkout_free(
         )
     except PromoError as exc:
         return PromoEntry(code=promo_code_normalize(code), error=exc.message)
-    promo_code_clear(chat_id=chat_id)
     return _granted(customer, grant)

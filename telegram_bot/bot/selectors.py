@@ -338,6 +338,11 @@ def buy_offer_load(
     return tariffs.first(), subscription
 
 
+def balance_pays(*, balance: Decimal, price: Decimal, currency: str) -> bool:
+    """Whether `balance` pays `price` (then "from the balance" is a method)."""
+    return currency == "RUB" and balance >= price
+
+
 def buy_offer_get(
     *,
     customer: Customer,
@@ -365,7 +370,11 @@ def buy_offer_get(
     # The customer was read for this update (``customer_for_update``): its balance is fresh.
     balance = customer.balance
     return BuyOffer(
-        balance=balance if tariff.currency == "RUB" and balance >= tariff.price else None,
+        balance=(
+            balance
+            if balance_pays(balance=balance, price=tariff.price, currency=tariff.currency)
+            else None
+        ),
         tariff=tariff_info(tariff, language),
         providers=tariff_providers(tariff, language),
         target=target,

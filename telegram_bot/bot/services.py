@@ -15,6 +15,7 @@ from billing.models import Payment
 from billing.providers import provider_label
 from billing.providers.stars import STARS
 from billing.services.checkout import checkout_message_set, checkout_payment_get
+from billing.services.ledger import BALANCE_PROVIDER
 from billing.services.payments import payment_checkout_url
 from billing.services.promo import promo_find
 from billing.services.stars import stars_invoice_get
@@ -40,7 +41,8 @@ def checkout_start(
     promo_code: str = "",
 ) -> Checkout:
     """The pending payment for the tariff (renewing `subscription_id`) and its payment link
-    (Telegram Stars: the invoice the bot sends), shown in message `message_id` of `chat_id`.
+    (Telegram Stars: the invoice the bot sends; the balance: no link, the customer confirms
+    it with ``payment_pay_from_balance``), shown in message `message_id` of `chat_id`.
 
     One checkout, one payment: a press on a method whose payment is still pending and
     payable shows that payment again (``checkout_payment_get``). A link the provider refuses
@@ -77,6 +79,8 @@ def checkout_start(
     invoice = None
     if provider == STARS:
         url, invoice = "", stars_invoice_get(payment=payment, now=now)
+    elif provider == BALANCE_PROVIDER:
+        url = ""
     else:
         url = payment_checkout_url(payment=payment, now=now)
     language = customer.language
@@ -87,7 +91,7 @@ def checkout_start(
         invoice=invoice,
         amount=payment.amount,
         currency=payment.currency,
-        provider_label=provider_label(provider, customer.language),
+        provider_label=_provider_label(provider, language),
         tariff=tariff_info(tariff, language),
         target=renewal_target(subscription, language, now) if subscription else None,
         expires_after=(
@@ -101,6 +105,13 @@ def checkout_start(
         country=payment.country,
         gift=gift,
     )
+
+
+def _provider_label(provider: str, language: str) -> str:
+    if provider == BALANCE_PROVIDER:
+        with translation.override(language):
+            return _("💰 From the balance")
+    return provider_label(provider, language)
 
 
 def _minutes_left(expires_at: datetime, now: datetime) -> int:

@@ -226,6 +226,18 @@ def test_send_invoice_accepts_only_telegram_stars_invoices(api):
     assert len(api.sent_invoices()) == 2
 
 
+def test_create_invoice_link_checks_the_invoice_and_returns_a_t_me_link(api):
+    params = {k: v for k, v in invoice().items() if k != "chat_id"}
+    link = post(api, "createInvoiceLink", **params).json()["result"]
+    assert link.startswith("https://t.me/$")
+    assert api.invoice_link(link.removeprefix("https://t.me/$"))["payload"] == "42:sig"
+    second = post(api, "createInvoiceLink", **params).json()["result"]
+    assert second != link
+    for bad in ({"currency": "RUB"}, {"prices": []}, {"payload": "x" * 129}):
+        assert post(api, "createInvoiceLink", **{**params, **bad}).status_code == 400, bad
+    assert not api.sent_invoices()
+
+
 def test_pre_checkout_query_is_answered_once_with_a_reason_to_refuse(api):
     update = api.push_pre_checkout(user_id=7, payload="42:sig", total_amount=50)
     query_id = update["pre_checkout_query"]["id"]

@@ -115,6 +115,7 @@ METHODS: Final = (
     "getMyCommands",
     "deleteMyCommands",
     "sendInvoice",
+    "createInvoiceLink",
     "answerPreCheckoutQuery",
     "refundStarPayment",
     "setChatMenuButton",
@@ -349,6 +350,8 @@ class TelegramApiDouble:
         self._webhook_url = ""
         self._pre_checkout_queries: dict[str, dict[str, Any] | None] = {}  # id -> answer
         self._charges: dict[str, dict[str, Any]] = {}  # telegram_payment_charge_id -> charge
+        self._invoice_ids = itertools.count(1)
+        self._invoice_links: dict[str, dict[str, Any]] = {}  # slug -> createInvoiceLink params
 
     @property
     def calls(self) -> list[ApiCall]:
@@ -633,6 +636,11 @@ class TelegramApiDouble:
             for c in self.calls_to("sendInvoice")
             if c.http_status == 200 and (chat_id is None or c.params.get("chat_id") == chat_id)
         ]
+
+    def invoice_link(self, slug: str) -> dict[str, Any] | None:
+        """The params of the createInvoiceLink call that made ``https://t.me/$<slug>``."""
+        with self._cond:
+            return self._invoice_links.get(slug)
 
     def pre_checkout_answer(self, query_id: str) -> dict[str, Any] | None:
         """How the bot answered a pre-checkout query (``ok``, ``error_message``), or None."""
@@ -965,7 +973,21 @@ class TelegramApiDouble:
         """Only Telegram Stars invoices: currency XTR, ``provider_token`` empty or left out,
         exactly one price of a positive whole number of stars."""
         chat_id = self._check_chat(params.get("chat_id"))
-        self._require(params, "title", "description", "payload", "currency")
+        invoice = self._check_invoice(params)
+        markup = self._check_markup(params)
+        return self._new_message(chat_id, invoice=invoice, reply_markup=markup)
+
+    def _api_create_invoice_link(self, params: dict[str, Any]) -> Any:
+        """sendInvoice's checks without a chat; the link is ``https://t.me/$<slug>``
+        (https://core.telegram.org/bots/api#createinvoicelink), as Telegram returns it."""
+        self._check_invoice(params)
+        slug = f"invoice{next(self._invoice_ids)}"
+        self._invoice_links[slug] = dict(params)
+        return f"https://t.me/${slug}"
+
+    @staticmethod
+    def _check_invoice(params: dict[str, Any]) -> dict[str, Any]:
+        TelegramApiDouble._require(params, "title", "description", "payload", "currency")
         title, description = str(params["title"]), str(params["description"])
         if len(title) > INVOICE_TITLE_LIMIT:
             raise ApiError(400, "Bad Request: INVOICE_TITLE_INVALID")
@@ -985,15 +1007,13 @@ class TelegramApiDouble:
             raise ApiError(400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
         if not str(prices[0].get("label") or ""):
             raise ApiError(400, "Bad Request: price label is empty")
-        markup = self._check_markup(params)
-        invoice = {
+        return {
             "title": title,
             "description": description,
             "start_parameter": "",
             "currency": STARS_CURRENCY,
             "total_amount": amount,
         }
-        return self._new_message(chat_id, invoice=invoice, reply_markup=markup)
 
     def _api_answer_pre_checkout_query(self, params: dict[str, Any]) -> Any:
         self._require(params, "pre_checkout_query_id")

@@ -14,7 +14,8 @@
  * events (https://core.telegram.org/api/web-events: TelegramWebviewProxy.postEvent on
  * phones and desktop, postMessage to the parent in Telegram Web): web_app_ready and
  * web_app_expand at start, and links (pay, add to app, support) open outside the web view
- * with web_app_open_link / web_app_open_tg_link. In a plain browser links open as links.
+ * with web_app_open_link / web_app_open_tg_link; a Telegram Stars invoice link opens the
+ * payment sheet with web_app_open_invoice. In a plain browser links open as links.
  */
 (function () {
   "use strict";
@@ -47,11 +48,26 @@
     return false;
   }
 
+  // A Telegram Stars invoice link (createInvoiceLink: https://t.me/$<slug>, or /invoice/<slug>),
+  // opened in Telegram's own payment sheet: web_app_open_invoice with the slug
+  // (https://core.telegram.org/api/web-events#web-app-open-invoice).
+  var INVOICE = /^https:\/\/t\.me\/(\$|invoice\/)([A-Za-z0-9_=-]+)$/;
+
   // A tap on a link that leaves the app: Telegram opens it (t.me links in Telegram itself).
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a[href^='https://'], a[href^='http://']");
     if (!link || link.origin === window.location.origin && !link.target) return;
     var url = link.href;
+    var invoice = INVOICE.exec(url);
+    if (invoice) {
+      if (webApp && typeof webApp.openInvoice === "function") {
+        webApp.openInvoice(url);
+        event.preventDefault();
+      } else if (postEvent("web_app_open_invoice", { slug: invoice[2] })) {
+        event.preventDefault();
+      }
+      return;
+    }
     var sent = url.indexOf("https://t.me/") === 0
       ? postEvent("web_app_open_tg_link", { path_full: url.slice("https://t.me".length) })
       : postEvent("web_app_open_link", { url: url });
@@ -203,8 +219,11 @@
   function openList() {
     stopPolling();
     message(t("loading"));
-    api("subscriptions/").then(function (cards) {
+    Promise.all([api("subscriptions/"), api("me/")]).then(function (loaded) {
+      var cards = loaded[0];
+      state.profile = loaded[1];
       var nodes = [el("h2", { text: t("subscriptions") })];
+      if (state.profile) nodes.push(el("p", { class: "hint balance", text: t("balance", { amount: money(state.profile.balance, state.profile.balance_currency) }) }));
       if (!cards.length) nodes.push(el("p", { class: "muted", text: t("none") }));
       cards.forEach(function (card) { nodes.push(subscriptionCard(card)); });
       nodes.push(el("button", { type: "button", class: "buy", text: t("buy"), onclick: function () { openBuy({ new: true }); } }));
@@ -305,7 +324,7 @@
             class: "tariff",
             "data-id": tariff.id,
             text: tariff.name + " · " + t("days", { days: tariff.duration_days }) + " · " + money(tariff.price, tariff.currency),
-            onclick: function () { chooseProvider(tariff, options); },
+            onclick: function () { chooseProvider(tariff, options, null); },
           })
         );
       });
@@ -314,9 +333,26 @@
     }, failed);
   }
 
-  function chooseProvider(tariff, options) {
-    var nodes = [el("h2", { text: tariff.name + " · " + money(tariff.price, tariff.currency) }), el("p", { class: "hint", text: t("choose_provider") })];
-    if (!options.providers.length) nodes.push(el("p", { class: "error", text: t("no_providers") }));
+  // The payment methods; `promo`: the offer of the code entered (promo/), if any.
+  function chooseProvider(tariff, options, promo) {
+    var price = promo ? promo.price : tariff.price;
+    var nodes = [el("h2", { text: tariff.name + " · " + money(price, tariff.currency) })];
+    if (promo && promo.price !== promo.price_before) {
+      nodes.push(el("p", { class: "notice promo-note", text: t("promo_price", { code: promo.code, price: money(promo.price, promo.currency), before: money(promo.price_before, promo.currency) }) }));
+    }
+    if (promo && promo.days) nodes.push(el("p", { class: "notice promo-note", text: t("promo_days", { code: promo.code, days: promo.days }) }));
+    var code = promo ? promo.code : "";
+    if (promo && promo.free) {
+      nodes.push(el("button", { type: "button", class: "free", text: t("promo_free"), onclick: function () { takeFree(tariff, options.target, code); } }));
+      nodes.push(backButton(function () { chooseProvider(tariff, options); }));
+      return show.apply(null, nodes);
+    }
+    nodes.push(el("p", { class: "hint", text: t("choose_provider") }));
+    var fromBalance = promo ? promo.balance_pays : options.balance_tariffs.indexOf(tariff.id) !== -1;
+    if (!options.providers.length && !fromBalance) nodes.push(el("p", { class: "error", text: t("no_providers") }));
+    if (fromBalance) {
+      nodes.push(el("button", { type: "button", class: "provider", "data-provider": "balance", text: t("from_balance", { balance: money(options.balance, "RUB") }), onclick: function () { checkout(tariff, "balance", options, code); } }));
+    }
     options.providers.forEach(function (provider) {
       nodes.push(
         el("button", {
@@ -324,18 +360,46 @@
           class: "provider",
           "data-provider": provider.code,
           text: provider.label,
-          onclick: function () { checkout(tariff, provider.code, options.target); },
+          onclick: function () { checkout(tariff, provider.code, options, code); },
         })
       );
     });
+    nodes.push(promoForm(tariff, options, code));
     nodes.push(backButton());
     show.apply(null, nodes);
   }
 
-  function checkout(tariff, provider, target) {
+  function promoForm(tariff, options, code) {
+    var input = el("input", { type: "text", id: "promo-code", maxlength: "32", autocomplete: "off", autocapitalize: "characters", placeholder: t("promo_code"), value: code || null });
+    var error = el("p", { class: "error", hidden: true });
+    var form = el("form", { class: "card promo" }, el("label", { for: "promo-code", text: t("promo_code") }), el("div", { class: "row" }, input, el("button", { type: "submit", class: "secondary", text: t("promo_apply") })), error);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var value = input.value.trim();
+      if (!value) return chooseProvider(tariff, options);
+      api("promo/?" + new URLSearchParams({ code: value, tariff: tariff.id })).then(function (offer) {
+        if (offer.applies) return chooseProvider(tariff, options, offer);
+        error.textContent = offer.error;
+        error.hidden = false;
+      }, failed);
+    });
+    return form;
+  }
+
+  function takeFree(tariff, target, code) {
     message(t("loading"));
-    var body = { tariff: tariff.id, provider: provider, subscription: target ? target.id : null };
+    var body = { tariff: tariff.id, subscription: target ? target.id : null, promo_code: code };
+    api("checkout/free/", { method: "POST", body: body }).then(function (granted) {
+      openSubscription(granted.subscription, t("free_done", { title: granted.title, date: date(granted.expires_at) }));
+    }, failed);
+  }
+
+  function checkout(tariff, provider, options, code) {
+    message(t("loading"));
+    var target = options.target;
+    var body = { tariff: tariff.id, provider: provider, subscription: target ? target.id : null, promo_code: code || "" };
     api("checkout/", { method: "POST", body: body }).then(function (payment) {
+      if (provider === "balance") return confirmBalance(payment, options.balance);
       show(
         el(
           "section",
@@ -349,6 +413,33 @@
       );
       pollPayment(payment.payment_id);
     }, failed);
+  }
+
+  // As the bot asks before paying from the balance: the amount and what is left.
+  function confirmBalance(payment, balance) {
+    var amount = money(payment.amount, payment.currency);
+    var after = money(Math.max(Number(balance) - Number(payment.amount), 0), payment.currency);
+    show(
+      el(
+        "section",
+        { class: "card" },
+        el("h2", { text: payment.tariff.name }),
+        el("p", { text: t("balance_confirm", { amount: amount, after: after }) }),
+        el("button", {
+          type: "button",
+          class: "pay-balance",
+          text: t("balance_pay", { amount: amount }),
+          onclick: function (event) {
+            event.currentTarget.disabled = true;
+            api("payments/" + payment.payment_id + "/pay-from-balance/", { method: "POST" }).then(function (paid) {
+              state.profile.balance = paid.balance;
+              openSubscription(paid.payment.subscription, t("paid_balance"));
+            }, failed);
+          },
+        })
+      ),
+      backButton()
+    );
   }
 
   function stopPolling() {

@@ -99,6 +99,8 @@ def test_signed_init_data_registers_the_customer_as_the_bot_does(app, providers)
         "language": "en",
         "support_url": "https://t.me/vpn_support",
         "bot_username": "vpnsite_bot",
+        "balance": "0.00",
+        "balance_currency": "RUB",
     }
     customer = Customer.objects.get(telegram_id=777001)
     assert customer.language == "en"
@@ -420,22 +422,3 @@ def test_the_lists_take_a_fixed_number_of_queries(
     with django_assert_max_num_queries(10):
         many = _queries(app, path, tma(alice), data)
     assert many == few, f"{path}: {few} queries for a few rows, {many} for many"
-
-
-def test_telegram_stars_are_left_to_the_bots_chat(app, alice, settings):
-    """Stars are paid by an invoice in the bot's chat (``sendInvoice``), not by a link: the
-    Mini App neither offers them nor makes a Stars payment."""
-    settings.BILLING_PROVIDERS = {
-        "robokassa": ROBOKASSA,
-        "stars": ("billing.providers.stars.StarsProvider", {}),
-    }
-    tariff = TariffFactory(price_stars=150)
-    body = app.get("tariffs/", tma(alice), {"new": "true"}).json()
-    assert [p["code"] for p in body["providers"]] == ["robokassa"]
-    refused = assert_error(
-        app.post("checkout/", tma(alice), {"tariff": tariff.pk, "provider": "stars"}),
-        400,
-        "rejected",
-    )
-    assert "bot's chat" in refused["message"]
-    assert not Payment.objects.exists()

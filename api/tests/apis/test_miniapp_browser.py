@@ -6,6 +6,7 @@ Robokassa signs it (devtools.payment_signing), and the page shows the keys by it
 
 import json
 import urllib.parse
+from decimal import Decimal
 
 import pytest
 from django.db import connections
@@ -13,7 +14,11 @@ from django.test import Client
 
 from accounts.tests.factories import CustomerFactory
 from api.tests.miniapp_helpers import init_data, tg_user
+from billing.models import BalanceEntryKind
+from billing.services.ledger import balance_entry_add
+from billing.tests.factories import PromoCodeFactory
 from billing.tests.helpers import ROBOKASSA, ROBOKASSA_URL, send
+from billing.tests.stars_helpers import STARS_PROVIDER
 from devtools.payment_signing import robokassa_signature
 from nodes.tests.conftest import node_for
 from subscriptions.deeplinks import app_open_url
@@ -201,3 +206,71 @@ def test_a_device_is_removed_after_a_second_tap(browser, shop, live_server):
     context.close()
     assert not Device.objects.filter(subscription=subscription).exists()
     connections.close_all()
+
+
+def test_a_promo_code_and_the_balance_pay_in_the_mini_app(browser, shop, live_server):
+    """A code entered at checkout lowers the price; the balance then pays it (once)."""
+    customer = CustomerFactory(telegram_id=USER_ID, language="en", language_chosen=True)
+    balance_entry_add(
+        customer_id=customer.pk,
+        amount=Decimal("200.00"),
+        kind=BalanceEntryKind.ADJUSTMENT,
+        source_key="test:browser",
+    )
+    PromoCodeFactory(code="HALF", percent=50)
+    connections.close_all()  # this body's connection (see above)
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(launch_url(live_server.url))
+    page.locator("p.balance", has_text="200").wait_for()
+    page.locator("button.buy").click()
+    page.locator("button.tariff").click()
+    # 299 ₽ is more than the balance: no "from the balance" until the code halves it.
+    page.locator('button.provider[data-provider="robokassa"]').wait_for()
+    assert page.locator('button.provider[data-provider="balance"]').count() == 0
+    page.locator("#promo-code").fill("nope")
+    page.locator("form.promo button").click()
+    page.locator("form.promo p.error", has_text="There is no such promo code.").wait_for()
+    page.locator("#promo-code").fill("half")
+    page.locator("form.promo button").click()
+    page.locator("p.promo-note", has_text="HALF").wait_for()
+    page.locator('button.provider[data-provider="balance"]').click()
+    page.locator("button.pay-balance").click()
+    page.locator("p.notice", has_text="Paid from your balance").wait_for(timeout=20000)
+    customer.refresh_from_db()
+    assert customer.balance == Decimal("50.50")
+    assert Subscription.objects.filter(customer=customer).count() == 1
+    connections.close_all()
+    context.close()
+
+
+def test_stars_open_telegrams_invoice_by_a_web_event(browser, shop, live_server, settings):
+    """Telegram Stars: the checkout's link is the bot's invoice (createInvoiceLink), opened
+    in Telegram's payment sheet with web_app_open_invoice and its slug."""
+    settings.BILLING_PROVIDERS = {"robokassa": ROBOKASSA, "stars": STARS_PROVIDER}
+    TariffFactory(name="Звёзды", name_en="Stars month", price="299.00", price_stars=150)
+    connections.close_all()
+    context = browser.new_context(locale="en-US")
+    context.add_init_script(
+        "window.sent = []; window.TelegramWebviewProxy = {postEvent: function (type, data) {"
+        " window.sent.push([type, JSON.parse(data)]); }};"
+    )
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(launch_url(live_server.url))
+    page.locator("button.buy").click()
+    page.locator("button.tariff", has_text="Звёзды").click()
+    page.locator('button.provider[data-provider="stars"]').click()
+    pay = page.locator("a.pay")
+    pay.wait_for()
+    slug = pay.get_attribute("href").removeprefix("https://t.me/$")
+    assert shop.invoice_link(slug)["currency"] == "XTR"
+    pay.click()
+    assert page.evaluate("window.sent[window.sent.length - 1]") == [
+        "web_app_open_invoice",
+        {"slug": slug},
+    ]
+    assert page.url.startswith(f"{live_server.url}/app/")
+    connections.close_all()
+    context.close()

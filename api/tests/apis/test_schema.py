@@ -77,12 +77,16 @@ def test_only_the_operator_and_subscriber_apis_are_documented(schema):
         "/api/v1/statistics/",
         "/api/app/v1/me/",
         "/api/app/v1/me/language/",
+        "/api/app/v1/balance/",
+        "/api/app/v1/promo/",
         "/api/app/v1/subscriptions/",
         "/api/app/v1/subscriptions/{subscription_id}/",
         "/api/app/v1/subscriptions/{subscription_id}/devices/{device_id}/",
         "/api/app/v1/tariffs/",
         "/api/app/v1/checkout/",
+        "/api/app/v1/checkout/free/",
         "/api/app/v1/payments/{payment_id}/",
+        "/api/app/v1/payments/{payment_id}/pay-from-balance/",
     }
     assert schema["components"]["securitySchemes"]["TelegramInitData"]["name"] == "Authorization"
 
