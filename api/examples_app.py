@@ -204,3 +204,12 @@ def errors(*, not_found: bool = False, rejected: str = "", invalid: dict | None 
             examples.append(_error("refused", "rejected", rejected))
         responses[400] = _response("Bad input, or a rule refused it; nothing changed.", *examples)
     return responses
+
+
+REFERRAL = {
+    "link": "https://t.me/vpnsite_bot?start=k3vq9x2m",
+    "percent": 10,
+    "days": 0,
+    "every": False,
+    "stats": {"invited": 4, "paid": 2, "earned": "59.80", "days": 0},
+}

@@ -240,6 +240,23 @@ class AppBalanceSerializer(serializers.Serializer):
     entries = AppBalanceEntrySerializer(many=True, help_text="The latest, newest first.")
 
 
+class AppReferralStatsSerializer(serializers.Serializer):
+    invited = serializers.IntegerField(help_text="Customers registered through the link.")
+    paid = serializers.IntegerField(help_text="Of them, how many paid real money.")
+    earned = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Roubles onto the balance, less take-backs."
+    )
+    days = serializers.IntegerField(help_text="Days added to my subscriptions, less take-backs.")
+
+
+class AppReferralSerializer(serializers.Serializer):
+    link = serializers.CharField(help_text='The invite link; "" when the bot has no username.')
+    percent = serializers.IntegerField(help_text="Percent of an invitee's payments I get; 0: off.")
+    days = serializers.IntegerField(help_text="Days I get per invitee's payment; 0: off.")
+    every = serializers.BooleanField(help_text="For every payment (else the first only).")
+    stats = AppReferralStatsSerializer()
+
+
 class AppPromoQuerySerializer(serializers.Serializer):
     code = serializers.CharField(max_length=64)
     tariff = serializers.IntegerField(min_value=1)

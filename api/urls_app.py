@@ -12,6 +12,7 @@ urlpatterns = [
     path("me/language/", app.LanguageApi.as_view(), name="language"),
     path("balance/", app.BalanceApi.as_view(), name="balance"),
     path("promo/", app.PromoApi.as_view(), name="promo"),
+    path("referral/", app.ReferralApi.as_view(), name="referral"),
     path("subscriptions/", app.SubscriptionsApi.as_view(), name="subscriptions"),
     path(
         "subscriptions/<int:subscription_id>/",

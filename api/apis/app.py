@@ -42,6 +42,7 @@ from api.serializers_app import (
     AppProfileSerializer,
     AppPromoOfferSerializer,
     AppPromoQuerySerializer,
+    AppReferralSerializer,
     AppSubscriptionCardSerializer,
     AppSubscriptionDetailSerializer,
 )
@@ -50,7 +51,12 @@ from billing.services.stars import stars_invoice_link
 from core.exceptions import ApplicationError
 from notifications.texts import support_url
 from subscriptions.services.devices import device_remove
-from telegram_bot.bot.balance_screens import balance_pay, balance_screen_get, kind_label
+from telegram_bot.bot.balance_screens import (
+    balance_pay,
+    balance_screen_get,
+    kind_label,
+    referral_screen_get,
+)
 from telegram_bot.bot.promo import promo_offer_get, promo_purchase_free
 from telegram_bot.bot.selectors import (
     balance_pays,
@@ -396,6 +402,21 @@ class BalanceApi(AppView):
             ]
         body = {"balance": screen.balance, "currency": BALANCE_CURRENCY, "entries": entries}
         return Response(AppBalanceSerializer(body).data)
+
+
+class ReferralApi(AppView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="app_referral",
+        summary="My invitations",
+        description="The invite link, the reward rules as set now and what my invitations "
+        'brought (the bot\'s invite screen; docs/payments.md "Referral rewards").',
+        examples=[ex.one("invitations", ex.REFERRAL)],
+        responses={200: ok(AppReferralSerializer, "The invite link and figures."), **ex.errors()},
+    )
+    def get(self, request):
+        screen = referral_screen_get(customer=self.customer)
+        return Response(AppReferralSerializer(dataclasses.asdict(screen)).data)
 
 
 class PromoApi(AppView):

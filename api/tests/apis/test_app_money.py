@@ -302,3 +302,34 @@ def test_a_refused_invoice_link_leaves_no_payment(client, alice, telegram):
         "Telegram Stars are not available right now. Please try again later."
     )
     assert not Payment.objects.exists()
+
+
+# --- invitations ------------------------------------------------------------------------------
+
+
+def test_referral_shows_my_link_rules_and_figures_only(
+    client, alice, bob, settings, runtime_setting
+):
+    """The bot's invite screen as data: my link, the rules as set, what my invitations
+    brought; another customer's invitations never count for me."""
+    settings.TELEGRAM_BOT_USERNAME = "vpnsite_bot"
+    runtime_setting("REFERRAL_PERCENT", 10)
+    invitee = CustomerFactory(referred_by=alice)
+    CustomerFactory(referred_by=bob)
+    PaymentFactory(customer=invitee, status="paid", paid_at=invitee.created_at)
+    balance_entry_add(
+        customer_id=alice.pk,
+        amount=Decimal("29.90"),
+        kind=BalanceEntryKind.REFERRAL,
+        source_key=f"test:referral:{alice.pk}",
+    )
+    body = get(client, alice, "referral/").json()
+    assert body == {
+        "link": f"https://t.me/vpnsite_bot?start={alice.referral_code}",
+        "percent": 10,
+        "days": 0,
+        "every": False,
+        "stats": {"invited": 1, "paid": 1, "earned": "29.90", "days": 0},
+    }
+    theirs = get(client, bob, "referral/").json()["stats"]
+    assert theirs == {"invited": 1, "paid": 0, "earned": "0.00", "days": 0}

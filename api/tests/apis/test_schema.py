@@ -79,6 +79,7 @@ def test_only_the_operator_and_subscriber_apis_are_documented(schema):
         "/api/app/v1/me/language/",
         "/api/app/v1/balance/",
         "/api/app/v1/promo/",
+        "/api/app/v1/referral/",
         "/api/app/v1/subscriptions/",
         "/api/app/v1/subscriptions/{subscription_id}/",
         "/api/app/v1/subscriptions/{subscription_id}/devices/{device_id}/",
