@@ -27,7 +27,8 @@ from billing.models import (
 )
 from billing.selectors import payment_totals
 from billing.services.gifts import gift_code_normalize
-from billing.services.payments import payment_manual_create, payment_refund
+from billing.services.payments import payment_manual_create
+from billing.services.refunds import payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
 from core.admin import ReadOnlyAdmin, form_action

@@ -149,7 +149,7 @@ class Payment(BaseModel):
                 name="payment_promo_has_price_before",
             ),
         ]
-        # The pending-expiry sweep (payments_expire_pending) filters on exactly this pair.
+        # The pending-expiry sweep (checkout_settle.payments_expire_pending) filters on this pair.
         indexes = [models.Index(fields=["status", "expires_at"], name="payment_status_expires")]
 
     def __str__(self) -> str:

@@ -1,5 +1,5 @@
 """/api/v1/payments/: list, detail, and refund through billing's service
-(``billing.services.payments.payment_refund``, as the console's "Refund" action)."""
+(``billing.services.refunds.payment_refund``, as the console's "Refund" action)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from api.schema import invalid, ok, read_errors, rejected, write_errors
 from api.scopes import PERM_CHANGE_PAYMENT, PERM_VIEW_PAYMENT
 from api.selectors import payments_list
 from api.serializers import PaymentSerializer, ReasonSerializer
-from billing.services.payments import payment_refund
+from billing.services.refunds import payment_refund
 
 
 @extend_schema_view(

@@ -1,5 +1,6 @@
-"""What a credited payment does to its checkout: the bot message that showed it says "paid"
-and loses its pay button; the other pending payments of the same purchase are cancelled.
+"""How pending payments end without a credit of their own: a credited payment's checkout (the
+bot message that showed it says "paid" and loses its pay button; the other pending payments of
+the same purchase are cancelled), and the beat's sweep of those past their expiry.
 
 Apart from ``billing.services.checkout`` because crediting (``payments``) calls it and that
 module calls ``payments``.
@@ -7,8 +8,10 @@ module calls ``payments``.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
@@ -122,3 +125,42 @@ def _checkout_edit(*, customer: Customer, payment: Payment, kind: str, text: str
     )
     message.chat_id = payment.checkout_chat_id or customer.telegram_id
     return message
+
+
+def payments_expire_pending(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Cancel pending payments past ``expires_at`` (beat). Returns how many were cancelled.
+
+    Each batch locks its rows with SKIP LOCKED, so a notification crediting one of them right
+    now is never blocked nor overwritten: the status is re-checked under the lock. A payment
+    cancelled here that is paid after all is still credited by its notification (flagged).
+    """
+    now = now or timezone.now()
+    cancelled = 0
+    while cancelled < limit:
+        batch = _payments_expire_batch(now=now, size=min(200, limit - cancelled))
+        if not batch:
+            break
+        cancelled += batch
+    return cancelled
+
+
+@transaction.atomic
+def _payments_expire_batch(*, now: datetime, size: int) -> int:
+    due = list(
+        Payment.objects.select_for_update(skip_locked=True)
+        .filter(status=PaymentStatus.PENDING, expires_at__lte=now)
+        .order_by("expires_at")[:size]
+    )
+    for payment in due:
+        payment.status = PaymentStatus.CANCELLED
+        payment.save(update_fields=["status", "updated_at"])
+        promo_release(payment=payment)
+        audit_log_write(
+            event_type=AuditEvent.PAYMENT_CANCELLED,
+            obj=payment,
+            actor_label="system",
+            customer_id=payment.customer_id,
+            message="unpaid before its expiry",
+            extra_data={"expires_at": payment.expires_at.isoformat(), "provider": payment.provider},
+        )
+    return len(due)

@@ -16,7 +16,8 @@ from django.utils import timezone
 from billing.exceptions import WebhookError
 from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from billing.providers import ProviderNotification
-from billing.services.payments import _payment_check, amounts_equal, payment_refund
+from billing.services.payments import _payment_check, amounts_equal
+from billing.services.refunds import payment_refund
 from billing.services.webhook_events import _event_outcome
 from core.models import AuditEvent
 from core.services import audit_log_write

@@ -17,7 +17,8 @@ from billing.services.balance import (
 )
 from billing.services.checkout import checkout_payment_get
 from billing.services.ledger import BALANCE_PROVIDER, InsufficientBalanceError, balance_entry_add
-from billing.services.payments import payment_checkout_url, payment_refund
+from billing.services.payments import payment_checkout_url
+from billing.services.refunds import payment_refund
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import mark_paid
 from core.exceptions import ApplicationError

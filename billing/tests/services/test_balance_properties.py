@@ -28,7 +28,8 @@ from billing.services.autorenew import subscription_autorenew_set, subscriptions
 from billing.services.balance import balance_top_up_create, payment_pay_from_balance
 from billing.services.checkout import checkout_payment_get
 from billing.services.ledger import BALANCE_PROVIDER, InsufficientBalanceError, balance_entry_add
-from billing.services.payments import payment_mark_paid, payment_refund
+from billing.services.payments import payment_mark_paid
+from billing.services.refunds import payment_refund
 from billing.tests.helpers import ROBOKASSA
 from core.runtime_settings import runtime_settings_defaults, runtime_settings_pinned
 from subscriptions.models import Subscription

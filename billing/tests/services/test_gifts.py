@@ -17,7 +17,7 @@ from billing.services.gifts import (
     gift_link,
     gift_redeem,
 )
-from billing.services.payments import payment_refund
+from billing.services.refunds import payment_refund
 from billing.tests.factories import GiftFactory, PaymentFactory
 from billing.tests.helpers import mark_paid
 from core.exceptions import ApplicationError

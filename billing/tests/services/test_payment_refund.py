@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from billing.models import PaymentStatus
-from billing.services.payments import payment_refund
+from billing.services.refunds import payment_refund
 from billing.tests.factories import PaymentFactory
 from core.exceptions import ApplicationError
 from core.models import AuditEvent, AuditLog

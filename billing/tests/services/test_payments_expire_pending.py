@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import PaymentStatus
-from billing.services.payments import payments_expire_pending
+from billing.services.checkout_settle import payments_expire_pending
 from billing.tests.factories import PaymentFactory
 from core.models import AuditEvent, AuditLog
 

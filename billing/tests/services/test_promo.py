@@ -22,7 +22,8 @@ from billing.models import (
 )
 from billing.selectors import promo_codes_with_usage
 from billing.services.checkout import checkout_payment_get
-from billing.services.payments import payment_create, payment_refund, payments_expire_pending
+from billing.services.checkout_settle import payments_expire_pending
+from billing.services.payments import payment_create
 from billing.services.promo import (
     PromoError,
     checkout_price,
@@ -30,6 +31,7 @@ from billing.services.promo import (
     promo_grant,
     promo_price,
 )
+from billing.services.refunds import payment_refund
 from billing.tests.factories import PaymentFactory, PromoCodeFactory
 from billing.tests.helpers import mark_paid
 from core.exceptions import ApplicationError

@@ -13,7 +13,8 @@ from billing.models import BalanceEntry, BalanceEntryKind, ReferralReward
 from billing.selectors import referral_stats
 from billing.services.balance import payment_pay_from_balance
 from billing.services.ledger import balance_entry_add
-from billing.services.payments import payment_manual_create, payment_refund
+from billing.services.payments import payment_manual_create
+from billing.services.refunds import payment_refund
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import mark_paid
 from notifications.models import OutboxAudience, OutboxMessage

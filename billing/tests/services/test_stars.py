@@ -11,7 +11,8 @@ from accounts.tests.factories import UserFactory
 from billing.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from billing.providers.stars import stars_payload
 from billing.services.checkout import checkout_payment_get
-from billing.services.payments import payment_create, payment_refund
+from billing.services.payments import payment_create
+from billing.services.refunds import payment_refund
 from billing.services.stars import (
     stars_invoice_get,
     stars_payment_received,

@@ -10,7 +10,8 @@ import requests
 from django.utils import timezone
 
 from billing.models import PaymentStatus
-from billing.services.payments import payment_idempotence_key, payment_refund
+from billing.services.payments import payment_idempotence_key
+from billing.services.refunds import payment_refund
 from billing.tests.factories import PaymentFactory
 from billing.tests.helpers import YOOKASSA_API, mark_paid, snapshot, yk_id, yookassa_refund
 from core.exceptions import ApplicationError

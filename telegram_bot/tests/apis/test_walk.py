@@ -15,7 +15,7 @@ from accounts.tests.factories import CustomerFactory
 from billing.models import BalanceEntryKind, Payment
 from billing.services.gifts import _notify_gift_created, gift_redeem
 from billing.services.ledger import balance_entry_add
-from billing.services.payments import payment_refund
+from billing.services.refunds import payment_refund
 from billing.tests.factories import GiftFactory
 from nodes.models import NodeHealth
 from nodes.tests.factories import REALITY_INBOUND, NodeFactory
