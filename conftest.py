@@ -8,6 +8,27 @@ from django.db import connection
 from nodes.tests.conftest import sim_factory  # noqa: F401 - a fixture
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_one_request_at_a_time_on_sqlite():
+    """On SQLite the live server's request threads share the test's one in-memory connection
+    (Django's LiveServerThread), so two requests a page sends at once ("cannot start a
+    transaction within a transaction") collide. There the server takes one request at a
+    time: Django's plain WSGIServer, which also closes each connection after its answer."""
+    from django.core.servers.basehttp import WSGIServer
+    from django.test.testcases import LiveServerThread
+
+    class OneAtATimeServer(WSGIServer):
+        # The server thread itself holds the shared connection (LiveServerThread.run).
+        def __init__(self, *args, connections_override=None, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    threaded = LiveServerThread.server_class
+    if connection.vendor == "sqlite":
+        LiveServerThread.server_class = OneAtATimeServer
+    yield
+    LiveServerThread.server_class = threaded
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Every test starts with an empty cache and no panel session left by another test.
