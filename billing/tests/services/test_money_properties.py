@@ -52,6 +52,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
+    INVARIANT_MARKER,
     RuleBasedStateMachine,
     initialize,
     invariant,
@@ -155,7 +156,13 @@ class MachineBase(RuleBasedStateMachine):
             TariffFactory(price=Decimal("149.50"), duration_days=7),
         ]
         self.promos = [
-            PromoCodeFactory(code="PCT30", kind=PromoKind.PERCENT, percent=30, max_uses=3),
+            PromoCodeFactory(
+                code="PCT30",
+                kind=PromoKind.PERCENT,
+                percent=30,
+                max_uses=3,
+                once_per_customer=False,
+            ),
             PromoCodeFactory(
                 code="MINUS100",
                 kind=PromoKind.AMOUNT,
@@ -573,10 +580,18 @@ class MoneyInvariants(MachineBase):
 
     @invariant()
     def check_promo_codes(self):
+        # A payment credited late (cancelled or expired first, its reserved use released, then
+        # paid at the provider after all) still gets the price it was offered and takes its
+        # use again even past ``max_uses`` (``promo_credit``): the customer paid it.
+        late = AuditLog.objects.filter(
+            event_type=AuditEvent.PAYMENT_PAID, object_type="billing.payment", extra_data__late=True
+        ).values_list("object_id", flat=True)
+        late_ids = [int(pk) for pk in late]
         for promo in self.promos:
             counted = PromoRedemption.objects.filter(promo=promo, status__in=COUNTED)
             if promo.max_uses is not None:
-                assert counted.count() <= promo.max_uses, promo.code
+                on_time = counted.exclude(payment_id__in=late_ids)
+                assert on_time.count() <= promo.max_uses, promo.code
             if promo.once_per_customer:
                 per_customer = counted.values("customer").annotate(n=Count("pk"))
                 assert not per_customer.filter(n__gt=1).exists(), promo.code
@@ -602,6 +617,24 @@ class MoneyInvariants(MachineBase):
 
 class MoneyMachine(ShopOperations, MoneyInvariants):
     """The operations and the invariants; a new kind of operation is one more mixin."""
+
+    def run_steps(self, steps: list[tuple[str, dict]], then=None) -> None:
+        """Fixed steps, every invariant checked after each (as hypothesis does); `then`
+        runs before the example's rollback."""
+        checks = [
+            getattr(self, name)
+            for name in dir(type(self))
+            if hasattr(getattr(type(self), name), INVARIANT_MARKER)
+        ]
+        try:
+            for name, kwargs in steps:
+                getattr(self, name)(**kwargs)
+                for check in checks:
+                    check()
+            if then is not None:
+                then()
+        finally:
+            self.teardown()
 
 
 @override_settings(
@@ -631,3 +664,73 @@ class MoneyProperties(TestCase):
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
             ),
         )
+
+    def machine(self) -> MoneyMachine:
+        machine = MoneyMachine()
+        machine.client = self.client
+        return machine
+
+    def test_always_tried_auto_renewal_gift_and_refunds(self):
+        """The deep paths a random run may miss, in one fixed sequence: a purchase from the
+        balance with auto-renew, its renewal (run twice), a renewal onto another tariff
+        delivered three times, a gift redeemed onto that subscription and refunded, the
+        auto-renewal refunded."""
+        self.machine().run_steps(
+            [
+                ("top_up", {"who": 0, "amount": Decimal(1000)}),
+                (
+                    "buy_from_balance",
+                    {"who": 0, "tariff": 0, "renew": -1, "promo": None, "auto_renew": True},
+                ),
+                ("auto_renew_run", {"index": 0, "hours": 12}),
+                (
+                    "buy_through_provider",
+                    {"who": 0, "tariff": 1, "renew": 0, "promo": 2, "times": 3, "tamper": True},
+                ),
+                ("buy_gift", {"buyer": 1, "tariff": 1, "times": 2}),
+                ("redeem_gift", {"index": 0, "own": False, "extend": True}),
+                ("refund", {"index": 4}),  # the gift: its days leave the recipient
+                ("refund", {"index": 2}),  # the auto-renewal: its money back to the balance
+                ("wait", {"hours": 24 * 200}),
+                (
+                    "buy_through_provider",
+                    {"who": 0, "tariff": 2, "renew": 0, "promo": 0, "times": 1, "tamper": False},
+                ),
+            ],
+            then=self.each_path_taken,
+        )
+
+    @staticmethod
+    def each_path_taken():
+        refunded = Payment.objects.filter(status=PaymentStatus.REFUNDED)
+        assert refunded.filter(purpose=PaymentPurpose.GIFT).exists()
+        assert refunded.filter(provider=BALANCE_PROVIDER, promo=None, number=3).exists()
+        assert BalanceEntry.objects.filter(source_key__startswith="autorenew:").count() == 1
+        assert Gift.objects.get().redeemed_at is not None
+        renewed = Payment.objects.filter(tariff__duration_days=90, days_credited=97)
+        assert renewed.get().subscription.tariff.duration_days == 7  # then onto a third
+        assert WebhookEvent.objects.filter(status=WebhookEventStatus.REJECTED).count() == 1
+
+    def test_only_a_late_credit_takes_a_use_past_max_uses(self):
+        """A payment whose reserved use lapsed (unpaid past its expiry) and that is paid
+        after the code was used up still gets its price and its use (``promo_credit``); no
+        on-time use ever goes past ``max_uses``."""
+        buy = {"renew": -1, "promo": 0, "tamper": False}
+        self.machine().run_steps(
+            [
+                ("buy_through_provider", {**buy, "who": 0, "tariff": 0, "times": 0}),
+                ("wait", {"hours": 2}),
+                ("expire_unpaid", {}),
+                ("buy_through_provider", {**buy, "who": 0, "tariff": 0, "times": 1}),
+                ("buy_through_provider", {**buy, "who": 1, "tariff": 1, "times": 1}),
+                ("buy_through_provider", {**buy, "who": 0, "tariff": 2, "times": 1}),
+                ("buy_through_provider", {**buy, "who": 1, "tariff": 2, "times": 1}),  # used up
+                ("deliver_again", {"index": 0, "times": 2}),  # the lapsed one, paid late
+            ],
+            then=self.four_uses_of_a_three_use_code,
+        )
+
+    @staticmethod
+    def four_uses_of_a_three_use_code():
+        uses = PromoRedemption.objects.filter(promo__code="PCT30", status__in=COUNTED)
+        assert uses.count() == 4
