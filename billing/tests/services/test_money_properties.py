@@ -78,10 +78,12 @@ from billing.models import (
 from billing.services.autorenew import subscription_autorenew_set, subscriptions_autorenew_due
 from billing.services.balance import balance_top_up_create, payment_pay_from_balance
 from billing.services.checkout import checkout_payment_get
+from billing.services.checkout_settle import payments_expire_pending
 from billing.services.gifts import gift_redeem, gift_targets
 from billing.services.ledger import BALANCE_PROVIDER, InsufficientBalanceError
-from billing.services.payments import payment_price, payment_refund, payments_expire_pending
+from billing.services.payments import payment_price
 from billing.services.promo import PromoError
+from billing.services.refunds import payment_refund
 from billing.tests.factories import PromoCodeFactory
 from billing.tests.helpers import ROBOKASSA, ROBOKASSA_URL, is_success, robokassa_params, send
 from core.exceptions import ApplicationError
