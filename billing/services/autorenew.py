@@ -56,9 +56,14 @@ def autorenew_source_key(subscription: Subscription) -> str:
 @transaction.atomic
 def subscription_autorenew_set(*, customer: Customer, subscription_id: int, on: bool) -> bool:
     """The customer switches auto-renew of their paid subscription on or off (at once: the
-    renewal reads it under the same row lock). Returns the new setting."""
+    renewal reads it under the same row lock). Returns the new setting.
+
+    The locks in the ledger's order, as the renewal takes them: the customer, then the
+    subscription. (The subscription first would deadlock with a renewal running now: its
+    audit row needs a share lock on the customer the renewal holds.)"""
+    list(Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk"))
     subscription = (
-        Subscription.objects.select_for_update()
+        Subscription.objects.select_for_update(of=("self",))
         .filter(pk=subscription_id, customer=customer, is_trial=False)
         .first()
     )
