@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources
 
 from accounts.models import Customer
@@ -9,6 +10,25 @@ from core.exports import DecimalStringWidget, IsoDateTimeWidget
 
 
 class CustomerResource(resources.ModelResource):
+    # The export form's checkboxes (core.exports.ExportForm); the CSV headers are the columns'
+    # names, the same in every language.
+    export_labels = {
+        "id": _("ID"),
+        "telegram_id": _("Telegram ID"),
+        "username": _("Username"),
+        "first_name": _("First name"),
+        "last_name": _("Last name"),
+        "language": _("Language"),
+        "balance": _("Balance"),
+        "is_banned": _("Banned"),
+        "banned_reason": _("Ban reason"),
+        "bot_blocked_at": _("Blocked the bot at"),
+        "trial_used_at": _("Trial used at"),
+        "referred_by": _("Invited by (Telegram ID)"),
+        "created_at": _("Created at"),
+        "last_seen_at": _("Last seen at"),
+    }
+
     referred_by = fields.Field(
         attribute="referred_by__telegram_id", column_name="referred_by_telegram_id"
     )

@@ -3,6 +3,7 @@ URL: it lets anyone pay or see the provider's page; no Telegram chat/message ids
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources
 
 from billing.models import Payment
@@ -18,6 +19,29 @@ def _money(name: str) -> fields.Field:
 
 
 class PaymentResource(resources.ModelResource):
+    # The export form's checkboxes (core.exports.ExportForm); the CSV headers are the columns'
+    # names, the same in every language.
+    export_labels = {
+        "id": _("ID"),
+        "created_at": _("Created at"),
+        "customer_telegram_id": _("Customer's Telegram ID"),
+        "customer_username": _("Customer's username"),
+        "purpose": _("Purpose"),
+        "tariff": _("Tariff"),
+        "subscription": _("Subscription ID"),
+        "provider": _("Provider"),
+        "provider_ref": _("Provider reference"),
+        "amount": _("Amount"),
+        "currency": _("Currency"),
+        "price_before_promo": _("Price before promo code"),
+        "promo_code": _("Promo code"),
+        "status": _("Status"),
+        "days_credited": _("Days credited"),
+        "country": _("Country"),
+        "paid_at": _("Paid at"),
+        "refunded_at": _("Refunded at"),
+    }
+
     customer_telegram_id = fields.Field(
         attribute="customer__telegram_id", column_name="customer_telegram_id"
     )

@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from import_export import widgets
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV
+from import_export.forms import SelectableFieldsExportForm
 
 from core.models import AuditEvent
 from core.services import audit_log_write
@@ -41,10 +42,22 @@ class DecimalStringWidget(widgets.DecimalWidget):
         return str(value) if value is not None else ""
 
 
+class ExportForm(SelectableFieldsExportForm):
+    """The library's form with the columns' checkboxes labelled in the operator's language
+    (the resource's ``export_labels``); the CSV headers stay the stable column names."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        label = getattr(resource, "export_labels", {}).get(field_name)
+        if label is None:
+            return super()._get_field_label(resource, field_name)
+        return f"{label} ({resource.fields[field_name].column_name})"
+
+
 class AuditedExportMixin(ExportMixin):
     """The console's export: CSV of the filtered changelist, permission-checked, audited."""
 
     export_formats = [CSV]
+    export_form_class = ExportForm
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         # The library checks only ``<app>.export_<model>``; the export shows every row of the

@@ -3,6 +3,7 @@ no client UUID, sub id or feed token (they give access to the keys)."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources
 
 from core.exports import IsoDateTimeWidget
@@ -14,6 +15,29 @@ def _when(name: str) -> fields.Field:
 
 
 class SubscriptionResource(resources.ModelResource):
+    # The export form's checkboxes (core.exports.ExportForm); the CSV headers are the columns'
+    # names, the same in every language.
+    export_labels = {
+        "id": _("ID"),
+        "customer_telegram_id": _("Customer's Telegram ID"),
+        "customer_username": _("Customer's username"),
+        "tariff": _("Tariff"),
+        "status": _("Status"),
+        "is_trial": _("Trial"),
+        "auto_renew": _("Auto-renewal"),
+        "started_at": _("Started at"),
+        "expires_at": _("Expires at"),
+        "traffic_used_bytes": _("Traffic used, bytes"),
+        "traffic_limit_bytes": _("Traffic limit, bytes"),
+        "traffic_reset": _("Traffic reset"),
+        "traffic_reset_next_at": _("Next traffic reset at"),
+        "device_limit": _("Device limit"),
+        "hwid_device_limit": _("Device limit (hardware id)"),
+        "node_count": _("Nodes"),
+        "country": _("Country"),
+        "created_at": _("Created at"),
+    }
+
     customer_telegram_id = fields.Field(
         attribute="customer__telegram_id", column_name="customer_telegram_id"
     )

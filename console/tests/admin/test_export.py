@@ -217,3 +217,14 @@ def test_export_queries_do_not_grow_with_rows(as_superuser, model):
     assert large_rows >= 50 > small_rows
     assert large == small, f"{model}: {small} queries ({small_rows} rows), {large} ({large_rows})"
     assert large <= 15
+
+
+def test_export_form_speaks_the_operators_language(as_operator):
+    page = as_operator.get(
+        reverse("admin:billing_payment_export"), HTTP_ACCEPT_LANGUAGE="ru"
+    ).content.decode()
+    assert "Цена до промокода (price_before_promo)" in page
+    page = as_operator.get(
+        reverse("admin:billing_payment_export"), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "Price before promo code (price_before_promo)" in page
