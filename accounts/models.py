@@ -55,6 +55,7 @@ class Customer(BaseModel):
         permissions = [
             ("ban_customer", "Can ban and unban customers"),
             ("message_customer", "Can send a message to a customer"),
+            ("export_customer", "Can export customers as CSV"),
         ]
         constraints = [
             models.CheckConstraint(

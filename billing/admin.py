@@ -25,6 +25,7 @@ from billing.models import (
     ReferralReward,
     WebhookEvent,
 )
+from billing.resources import PaymentResource
 from billing.selectors import payment_totals
 from billing.services.gifts import gift_code_normalize
 from billing.services.payments import payment_manual_create
@@ -33,6 +34,7 @@ from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
 from core.admin import ReadOnlyAdmin, form_action
 from core.exceptions import ApplicationError
+from core.exports import AuditedExportMixin
 from subscriptions.models import Subscription, Tariff
 
 MONEY_FIELDS = (
@@ -116,7 +118,11 @@ class ManualPaymentForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(AuditedExportMixin, admin.ModelAdmin):
+    resource_classes = [PaymentResource]
+    # The library's changelist template shows the object tools only with the add permission,
+    # which hides "Manual payment": this template adds the export link itself.
+    import_export_change_list_template = None
     list_display = [
         "id",
         "created_at",

@@ -98,6 +98,7 @@ class Payment(BaseModel):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("export_payment", "Can export payments as CSV")]
         constraints = [
             # A checkout is one pending payment per customer, tariff, renewed subscription
             # (or a new one) and provider: a second press reuses it (``checkout_payment_get``).

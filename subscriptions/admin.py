@@ -15,10 +15,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdmin, action_form_page, form_action, run_for_each
+from core.exports import AuditedExportMixin
 from nodes.admin import health_badge
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES
 from subscriptions.models import Device, Subscription, SubscriptionStatus, Tariff
+from subscriptions.resources import SubscriptionResource
 from subscriptions.services.devices import subscription_devices_reset
 from subscriptions.services.lifecycle import (
     subscription_expire,
@@ -174,7 +176,8 @@ class MoveForm(forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(AuditedExportMixin, admin.ModelAdmin):
+    resource_classes = [SubscriptionResource]
     list_display = [
         "id",
         "customer_link",

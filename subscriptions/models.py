@@ -175,7 +175,10 @@ class Subscription(BaseModel):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("extend_subscription", "Can extend subscriptions")]
+        permissions = [
+            ("extend_subscription", "Can extend subscriptions"),
+            ("export_subscription", "Can export subscriptions as CSV"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["customer", "number"], name="subscription_number_per_customer"

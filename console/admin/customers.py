@@ -12,10 +12,12 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Customer
+from accounts.resources import CustomerResource
 from billing.models import BalanceEntry, Payment
 from billing.selectors import referral_stats
 from billing.services.balance import balance_adjust, balance_adjust_key
 from core.admin import ReadOnlyAdmin, form_action
+from core.exports import AuditedExportMixin
 from nodes.models import NodeClient, SyncState
 from notifications.models import OutboxStatus
 from notifications.services import TELEGRAM_TEXT_LIMIT
@@ -131,7 +133,8 @@ class BlockedBotFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(AuditedExportMixin, admin.ModelAdmin):
+    resource_classes = [CustomerResource]
     list_display = [
         "telegram_id",
         "username",

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "constance",
     # Country names in every language (notifications.formatting.country_name).
     "django_countries",
+    # CSV export of customers, subscriptions and payments, export only (core/exports.py).
+    "import_export",
 ]
 
 MIDDLEWARE = [
@@ -259,3 +261,7 @@ from .integrations.runtime import *  # noqa: E402, F403
 from .integrations.subscriptions import *  # noqa: E402, F403
 from .integrations.telegram import *  # noqa: E402, F403
 from .integrations.x3ui import *  # noqa: E402, F403
+
+# CSV export in the console (django-import-export, core/exports.py): exporting a model needs
+# its "export_<model>" permission (and its view permission; docs/console.md).
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
