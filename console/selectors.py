@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import Customer
 from billing.models import Payment, WebhookEvent, WebhookEventStatus
 from billing.selectors import payments_revenue
+from core.charts import DayPoint
 from nodes.models import Node, NodeClient, SyncState
 from subscriptions.models import Subscription, SubscriptionStatus
 
@@ -22,12 +23,6 @@ DASHBOARD_EXPIRING_LIST = 10
 DASHBOARD_FAILED_LIST = 10
 # A key still `pending` this long after its last change is stuck (its push task was lost).
 KEY_STUCK_AFTER = timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class DayPoint:
-    day: date
-    value: Decimal | int
 
 
 @dataclass(frozen=True)
