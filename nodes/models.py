@@ -186,6 +186,13 @@ class NodeClient(BaseModel):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "key"
+        # A node's live keys by subscription, read from the index alone: the API's and the
+        # console's "subscriptions on this node" count (bench/README.md, api).
+        indexes = [
+            models.Index(
+                fields=["node", "subscription", "sync_state"], name="nodeclient_node_subscription"
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["node", "email"], name="nodeclient_unique_email_per_node"
