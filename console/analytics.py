@@ -42,6 +42,7 @@ TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 COHORT_MONTHS = 12
 TOP = 10
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,11 @@ class Analytics:
         return percent(self.lapsed, self.renewals + self.lapsed)
 
 
+def money(value) -> Decimal:
+    """A sum as money: two places (SQLite's sums of decimals come back with more)."""
+    return Decimal(value or 0).quantize(CENT)
+
+
 def percent(part: int, whole: int) -> Decimal | None:
     """`part` of `whole` in per cent to 0.1; None (shown "—") when `whole` is 0."""
     if not whole:
@@ -214,9 +220,10 @@ def _revenue_series(period: Period) -> tuple[list, dict[str, Decimal], int]:
     for row in rows:
         day = _local_date(row["bucket"], period.tz)
         amounts = by_bucket.setdefault(day, {})
-        amounts[row["currency"]] = amounts.get(row["currency"], ZERO) + row["amount"]
+        amount = money(row["amount"])
+        amounts[row["currency"]] = amounts.get(row["currency"], ZERO) + amount
         counts[day] = counts.get(day, 0) + row["count"]
-        totals[row["currency"]] = totals.get(row["currency"], ZERO) + row["amount"]
+        totals[row["currency"]] = totals.get(row["currency"], ZERO) + amount
     series = [(day, by_bucket.get(day, {}), counts.get(day, 0)) for day in buckets(period)]
     return series, totals, sum(counts.values())
 
@@ -250,7 +257,7 @@ def _breakdowns(period: Period) -> tuple[list[Row], list[Row], dict[str, Decimal
         renewals += row["renewals"]
         if row["refunds"]:
             currency = row["currency"]
-            refunds[currency] = refunds.get(currency, ZERO) + row["refunded"]
+            refunds[currency] = refunds.get(currency, ZERO) + money(row["refunded"])
             refunds_count += row["refunds"]
         if not row["count"]:
             continue
@@ -261,7 +268,9 @@ def _breakdowns(period: Period) -> tuple[list[Row], list[Row], dict[str, Decimal
             (tariffs, key, None if top_up else row["tariff__name"]),
         ):
             line = target.setdefault(target_key, Row(target_key, label or ""))
-            line.amounts[row["currency"]] = line.amounts.get(row["currency"], ZERO) + row["total"]
+            line.amounts[row["currency"]] = line.amounts.get(row["currency"], ZERO) + money(
+                row["total"]
+            )
             line.payments += row["count"]
 
     def ordered(lines) -> list[Row]:
@@ -368,8 +377,9 @@ def _referrers(period: Period) -> tuple[list[dict], list[dict]]:
         .annotate(invited=Count("id"))
         .order_by("-invited", "referred_by_id")[:TOP]
     )
-    by_rewards = list(
-        ReferralReward.objects.filter(_in(period, "created_at"))
+    by_rewards = [
+        {**row, "net_amount": money(row["net_amount"])}
+        for row in ReferralReward.objects.filter(_in(period, "created_at"))
         .order_by()
         .values("inviter_id", "inviter__username", "inviter__telegram_id")
         .annotate(
@@ -378,7 +388,7 @@ def _referrers(period: Period) -> tuple[list[dict], list[dict]]:
             net_days=Sum(F("days") - F("days_revoked")),
         )
         .order_by("-net_amount", "-net_days", "inviter_id")[:TOP]
-    )
+    ]
     return by_customers, by_rewards
 
 
@@ -388,7 +398,7 @@ def _promos(period: Period) -> list[dict]:
         _in(period, "payment__paid_at") | (Q(payment__isnull=True) & _in(period, "created_at"))
     )
     kept = Q(payment__status=PaymentStatus.PAID) & ~Q(payment__provider="balance")
-    return list(
+    rows = (
         used.order_by()
         .values("promo_id", "promo__code", "promo__kind", "payment__currency")
         .annotate(
@@ -399,6 +409,14 @@ def _promos(period: Period) -> list[dict]:
         )
         .order_by("-uses", "promo__code")[:TOP]
     )
+    return [
+        {
+            **row,
+            "revenue": None if row["revenue"] is None else money(row["revenue"]),
+            "discount_total": money(row["discount_total"]),
+        }
+        for row in rows
+    ]
 
 
 def analytics_get(*, period: Period, now: datetime | None = None) -> Analytics:
@@ -424,7 +442,7 @@ def analytics_get(*, period: Period, now: datetime | None = None) -> Analytics:
         by_tariff=by_tariff,
         paying={c: paying.get(c, 0) for c in currencies},
         arpu={
-            c: (revenue[c] / paying[c]).quantize(Decimal("0.01"))
+            c: (revenue[c] / paying[c]).quantize(CENT)
             for c in currencies
             if paying.get(c) and c in revenue
         },

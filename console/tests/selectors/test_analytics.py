@@ -50,12 +50,15 @@ def test_empty_system_has_zeros_and_no_rates():
     data = last()
     assert data.is_empty
     assert data.revenue == {"RUB": Decimal("0.00")}
-    assert data.payments == 0 and data.paying_total == 0
+    assert data.payments == 0
+    assert data.paying_total == 0
     assert data.arpu == {}
     assert data.conversion_rate is None
-    assert data.renewal_rate is None and data.churn_rate is None
+    assert data.renewal_rate is None
+    assert data.churn_rate is None
     assert len(data.series) == 30
-    assert len(data.cohorts) == 12 and all(size == 0 for _m, size, _c in data.cohorts)
+    assert len(data.cohorts) == 12
+    assert all(size == 0 for _m, size, _c in data.cohorts)
     assert all(pct is None for _m, _s, cells in data.cohorts for _d, _n, pct in cells)
 
 
@@ -207,8 +210,10 @@ def test_trials_are_not_revenue():
     trial = TariffFactory(name="Trial", price=Decimal("0.00"), is_trial=True)
     SubscriptionFactory(tariff=trial, is_trial=True, started_at=NOW - timedelta(days=2))
     data = last()
-    assert data.trials == 1 and data.trials_converted == 0
-    assert data.revenue == {"RUB": Decimal("0.00")} and data.paying_total == 0
+    assert data.trials == 1
+    assert data.trials_converted == 0
+    assert data.revenue == {"RUB": Decimal("0.00")}
+    assert data.paying_total == 0
 
 
 def test_renewal_and_churn_rates():
@@ -284,7 +289,8 @@ def test_cohort_retention_by_month_of_first_payment():
     SubscriptionFactory(customer=march, tariff=tariff, started_at=utc(2026, 2, 28, 22))
 
     cohorts = {month: (size, cells) for month, size, cells in last().cohorts}
-    assert list(cohorts)[0] == date(2025, 4, 1) and list(cohorts)[-1] == date(2026, 3, 1)
+    assert next(iter(cohorts)) == date(2025, 4, 1)
+    assert list(cohorts)[-1] == date(2026, 3, 1)
     size, cells = cohorts[date(2026, 1, 1)]
     assert size == 2
     assert [(month, n, pct) for month, n, pct in cells] == [
@@ -342,7 +348,8 @@ def test_top_referrers_and_promo_codes():
     assert promos["SPRING"]["revenue"] == Decimal("270.00")  # the refunded one is not revenue
     assert promos["SPRING"]["discount_total"] == Decimal("60.00")
     assert promos["SPRING"]["payment__currency"] == "RUB"
-    assert promos["FREEWEEK"]["uses"] == 1 and promos["FREEWEEK"]["days_total"] == 7
+    assert promos["FREEWEEK"]["uses"] == 1
+    assert promos["FREEWEEK"]["days_total"] == 7
     assert promos["FREEWEEK"]["revenue"] is None
 
 
