@@ -233,7 +233,7 @@ def _breakdowns(period: Period) -> tuple[list[Row], list[Row], dict[str, Decimal
     grouped query over the payments paid or refunded in the period."""
     paid = Q(status=PaymentStatus.PAID) & _in(period, "paid_at")
     refunded = Q(status=PaymentStatus.REFUNDED) & _in(period, "refunded_at")
-    money = ~Q(provider="balance")
+    kept = ~Q(provider="balance")
     renewal = paid & Q(
         purpose=PaymentPurpose.SUBSCRIPTION, subscription__started_at__lt=F("created_at")
     )
@@ -242,10 +242,10 @@ def _breakdowns(period: Period) -> tuple[list[Row], list[Row], dict[str, Decimal
         .order_by()
         .values("provider", "tariff_id", "tariff__name", "purpose", "currency")
         .annotate(
-            total=Sum("amount", filter=paid & money),
-            count=Count("id", filter=paid & money),
-            refunded=Sum("amount", filter=refunded & money),
-            refunds=Count("id", filter=refunded & money),
+            total=Sum("amount", filter=paid & kept),
+            count=Count("id", filter=paid & kept),
+            refunded=Sum("amount", filter=refunded & kept),
+            refunds=Count("id", filter=refunded & kept),
             renewals=Count("id", filter=renewal),
         )
     )
