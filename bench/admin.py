@@ -2,9 +2,11 @@
 
 Fills a fresh PostgreSQL database (created here and dropped at the end:
 postgres://postgres@127.0.0.1:5432/vpnsite_bench_admin_<pid>, BENCH_PG overrides the server)
-with 100,000 customers, 100,000 subscriptions (one key each on 5 nodes), 200,000 payments
-and 300,000 audit rows, then times each page through the Django test client as a
-superuser: median milliseconds over --runs requests and the number of SQL queries.
+with 100,000 customers, 100,000 subscriptions (one key each on 5 nodes) and 20,000 trials,
+200,000 payments (4% in Telegram Stars, 5% refunded, 5% with a promo code), a tenth of the
+customers invited (with their referral rewards) and 300,000 audit rows, then times each
+page through the Django test client as a superuser: median milliseconds over --runs
+requests and the number of SQL queries.
 Targets: each page <= 300 ms and <= 15 queries.
 
 Usage: .venv/bin/python bench/admin.py [--customers 100000 --payments 200000 --runs 7]
@@ -47,7 +49,15 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
     from django.utils import timezone
 
     from accounts.models import Customer
-    from billing.models import Payment, PaymentStatus
+    from billing.models import (
+        Payment,
+        PaymentStatus,
+        PromoCode,
+        PromoKind,
+        PromoRedemption,
+        PromoRedemptionStatus,
+        ReferralReward,
+    )
     from core.models import AuditEvent, AuditLog
     from nodes.models import Node, NodeClient, NodeHealth, SyncState
     from subscriptions.models import Subscription, SubscriptionStatus, Tariff
@@ -57,6 +67,13 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
     tariffs = [
         Tariff.objects.create(name=f"{days} days", duration_days=days, price=Decimal(price))
         for days, price in ((30, "299.00"), (90, "799.00"), (365, "2490.00"))
+    ]
+    trial = Tariff.objects.create(
+        name="Trial", duration_days=3, price=Decimal("0.00"), is_trial=True, is_active=False
+    )
+    promos = [
+        PromoCode.objects.create(code=f"PROMO{i}", kind=PromoKind.PERCENT, percent=10 * (i + 1))
+        for i in range(3)
     ]
     nodes = [
         Node.objects.create(
@@ -93,10 +110,24 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
     print(f"  customers: {len(customer_ids):,} ({time.monotonic() - started:.0f} s)")
 
     subscriptions = []
-    for customer_id in customer_ids:
+    for index, customer_id in enumerate(customer_ids):
         tariff = tariffs[rnd.randrange(3) if rnd.random() < 0.3 else 0]
         start = now - timedelta(seconds=rnd.randrange(120 * 86400))
         expires = start + timedelta(days=tariff.duration_days)
+        if index % 5 == 0:  # a fifth of the customers began with a trial
+            subscriptions.append(
+                Subscription(
+                    customer_id=customer_id,
+                    number=2,
+                    tariff=trial,
+                    is_trial=True,
+                    started_at=start - timedelta(days=3),
+                    expires_at=start,
+                    created_at=start - timedelta(days=3),
+                    status=SubscriptionStatus.EXPIRED,
+                    node_count=1,
+                )
+            )
         subscriptions.append(
             Subscription(
                 customer_id=customer_id,
@@ -111,7 +142,11 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
             )
         )
     bulk(Subscription, subscriptions)
-    subs = list(Subscription.objects.order_by("pk").values_list("pk", "customer_id", "tariff_id"))
+    subs = list(
+        Subscription.objects.filter(is_trial=False)
+        .order_by("pk")
+        .values_list("pk", "customer_id", "tariff_id")
+    )
     print(f"  subscriptions: {len(subs):,} ({time.monotonic() - started:.0f} s)")
 
     states = [SyncState.SYNCED] * 96 + [SyncState.ERROR] * 2 + [SyncState.PENDING] * 2
@@ -155,23 +190,81 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
                 status = PaymentStatus.CANCELLED
             pending.add((customer_id, tariff_id, provider))
         paid = status in (PaymentStatus.PAID, PaymentStatus.REFUNDED)
+        # A few payments in Telegram Stars, a twentieth with a promo code.
+        stars = i % 25 == 0 and status != PaymentStatus.PENDING
+        promo = promos[i % 3] if paid and not stars and i % 20 == 1 else None
         rows.append(
             Payment(
                 customer_id=customer_id,
                 number=numbers[customer_id],
                 tariff_id=tariff_id,
                 subscription_id=sub_id if paid else None,
-                provider=provider,
-                amount=prices[tariff_id],
+                provider="stars" if stars else provider,
+                currency="XTR" if stars else "RUB",
+                amount=Decimal(150) if stars else prices[tariff_id] - (30 if promo else 0),
+                promo=promo,
+                price_before_promo=prices[tariff_id] if promo else None,
                 status=status,
                 created_at=created,
                 paid_at=created + timedelta(minutes=2) if paid else None,
+                refunded_at=created + timedelta(days=3)
+                if status == PaymentStatus.REFUNDED
+                else None,
                 provider_ref=f"ref-{i}" if paid else "",
                 days_credited=30 if paid else 0,
             )
         )
     bulk(Payment, rows)
     print(f"  payments: {len(rows):,} ({time.monotonic() - started:.0f} s)")
+
+    # Promo redemptions for the payments priced with a code; a tenth of the customers
+    # invited by one of the first hundred, each paid payment of theirs rewarding the inviter.
+    bulk(
+        PromoRedemption,
+        [
+            PromoRedemption(
+                promo_id=promo_id,
+                customer_id=customer_id,
+                payment_id=payment_id,
+                status=PromoRedemptionStatus.USED,
+                once=False,
+                discount=Decimal("30.00"),
+                created_at=created,
+            )
+            for payment_id, promo_id, customer_id, created in Payment.objects.filter(
+                promo__isnull=False
+            ).values_list("pk", "promo_id", "customer_id", "created_at")
+        ],
+    )
+    inviters = customer_ids[:100]
+    invited = {
+        customer_id: inviters[index % 100]
+        for index, customer_id in enumerate(customer_ids[100:])
+        if index % 10 == 0
+    }
+    for inviter in inviters:
+        Customer.objects.filter(pk__in=[c for c, by in invited.items() if by == inviter]).update(
+            referred_by_id=inviter
+        )
+    bulk(
+        ReferralReward,
+        [
+            ReferralReward(
+                payment_id=payment_id,
+                inviter_id=invited[customer_id],
+                invitee_id=customer_id,
+                amount=(amount * Decimal("0.10")).quantize(Decimal("0.01")),
+                created_at=paid_at,
+            )
+            for payment_id, customer_id, amount, paid_at in Payment.objects.filter(
+                status=PaymentStatus.PAID, customer_id__in=list(invited), currency="RUB"
+            ).values_list("pk", "customer_id", "amount", "paid_at")
+        ],
+    )
+    print(
+        f"  trials, promo redemptions, {len(invited):,} referrals "
+        f"({time.monotonic() - started:.0f} s)"
+    )
 
     events = [AuditEvent.PAYMENT_PAID, AuditEvent.SUBSCRIPTION_EXTENDED, AuditEvent.KEY_CREATED]
     bulk(
@@ -208,6 +301,9 @@ PAGES = [
     ("audit log: actor", "/admin/core/auditlog/?actor=label%3Arobokassa"),
     ("outbox", "/admin/notifications/outboxmessage/"),
     ("customer page", "/admin/accounts/customer/{customer}/change/"),
+    ("analytics", "/admin/analytics/"),
+    ("analytics: 90 days by week", "/admin/analytics/?period=90&group=week"),
+    ("analytics: 365 days by month", "/admin/analytics/?period=365&group=month"),
 ]
 
 

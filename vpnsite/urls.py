@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.utils.functional import lazy
 
 from api.miniapp import miniapp_page
-from console import admin_views
+from console import admin_views, analytics_views
 from console import views as console_views
 from core import views as core_views
 from notifications.texts import bot_url
@@ -34,6 +34,11 @@ urlpatterns = [
         f"{settings.ADMIN_URL}system/worker-ping/",
         admin.site.admin_view(admin_views.worker_ping),
         name="admin-worker-ping",
+    ),
+    path(
+        f"{settings.ADMIN_URL}analytics/",
+        admin.site.admin_view(analytics_views.analytics_view),
+        name="admin-analytics",
     ),
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/v1/", include("api.urls")),
