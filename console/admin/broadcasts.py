@@ -43,6 +43,13 @@ from notifications.telegram_html import telegram_html_preview
 from subscriptions.models import Tariff
 
 
+def _https_urls(db_field, **kwargs):
+    """Form fields for Broadcast; a URL without a scheme is taken as https."""
+    if db_field.name == "button_url":
+        kwargs["assume_scheme"] = "https"
+    return db_field.formfield(**kwargs)
+
+
 class BroadcastForm(forms.ModelForm):
     audience_tariff_id = forms.TypedChoiceField(
         label=_("tariff"), coerce=int, empty_value=None, required=False
@@ -52,6 +59,7 @@ class BroadcastForm(forms.ModelForm):
     )
 
     class Meta:
+        formfield_callback = _https_urls
         model = Broadcast
         fields = list(BROADCAST_FIELDS)
         widgets = {
@@ -62,7 +70,6 @@ class BroadcastForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["button_url"].assume_scheme = "https"
         empty = [("", "—")]
         self.fields["audience_tariff_id"].choices = empty + [
             (tariff.pk, str(tariff)) for tariff in Tariff.objects.order_by("sort_order", "pk")
@@ -141,6 +148,11 @@ class BroadcastAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and (
             obj is None or obj.status == BroadcastStatus.DRAFT
         )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "button_url":
+            kwargs["assume_scheme"] = "https"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_send_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("notifications.send_broadcast")
