@@ -71,14 +71,14 @@ class BroadcastForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         empty = [("", "—")]
-        self.fields["audience_tariff_id"].choices = empty + [
-            (tariff.pk, str(tariff)) for tariff in Tariff.objects.order_by("sort_order", "pk")
-        ]
-        self.fields["audience_node_id"].choices = empty + [
-            (node.pk, node.name) for node in Node.objects.order_by("name")
-        ]
-        self.fields["audience_tariff_id"].help_text = _("For “on a tariff”.")
-        self.fields["audience_node_id"].help_text = _("For “on a node”.")
+        if "audience_tariff_id" in self.fields:  # not on a started (read-only) broadcast
+            tariffs = Tariff.objects.order_by("sort_order", "pk")
+            self.fields["audience_tariff_id"].choices = empty + [(t.pk, str(t)) for t in tariffs]
+            self.fields["audience_tariff_id"].help_text = _("For “on a tariff”.")
+        if "audience_node_id" in self.fields:
+            nodes = Node.objects.order_by("name")
+            self.fields["audience_node_id"].choices = empty + [(n.pk, n.name) for n in nodes]
+            self.fields["audience_node_id"].help_text = _("For “on a node”.")
 
     def clean(self):
         cleaned = super().clean()
