@@ -378,7 +378,8 @@ class BroadcastAdmin(admin.ModelAdmin):
         status = obj.status if obj is not None else None
         context.update(
             {
-                "can_send": may_send and status == BroadcastStatus.DRAFT,
+                "can_send": may_send
+                and status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED),
                 "can_schedule": may_send and status == BroadcastStatus.DRAFT,
                 "can_test": may_send,
                 "can_stop": may_send
