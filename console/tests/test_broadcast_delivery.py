@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase
+from django.utils import translation
 from PIL import Image
 
 from accounts.tests.factories import CustomerFactory, UserFactory
@@ -33,6 +34,13 @@ def image(fmt: str = "PNG", size: tuple[int, int] = (64, 48)) -> bytes:
 
 def photo_upload(fmt: str = "PNG", size=(64, 48), name: str = "sale.png") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, image(fmt, size), content_type=f"image/{fmt.lower()}")
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    """Errors in the operator's words, in English (the default language is Russian)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import responses
 from django.test import TestCase
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.tests.factories import CustomerFactory, UserFactory
 from billing.models import PaymentStatus
@@ -44,6 +44,13 @@ pytestmark = pytest.mark.django_db
 
 API = "http://telegram.test/bot123456:TEST-TOKEN"
 HOUR = timedelta(hours=1)
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    """Errors in the operator's words, in English (the default language is Russian)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

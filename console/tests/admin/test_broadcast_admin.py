@@ -26,6 +26,13 @@ def media(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def in_english(client):
+    """Pages in English unless a test asks for Russian (the default language)."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture(autouse=True)
 def no_background_tasks(monkeypatch):
     started = []
     monkeypatch.setattr("console.broadcasts.broadcast_enqueue_task.delay", started.append)
@@ -209,3 +216,12 @@ def test_operators_may_send(as_operator, operator_user, no_background_tasks):
     broadcast.refresh_from_db()
     assert broadcast.status == BroadcastStatus.SENDING
     assert AuditLog.objects.get(extra_data__action="broadcast_start").acting_user == operator_user
+
+
+def test_errors_and_labels_in_russian(as_superuser):
+    as_superuser.defaults["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    response = compose(as_superuser, text_ru="", text_en="")
+    html = response.content.decode()
+    assert "Напишите текст хотя бы на одном языке." in html
+    assert "текст (русский)" in html.lower()
+    assert not Broadcast.objects.exists()

@@ -50,9 +50,7 @@ def test_renew_button_renews_the_latest_paid_subscription_even_when_it_ended(
     text = edit(bot)["text"]
     assert text.startswith(f"<b>🔄 Renew: Subscription {latest.number} · ")
     # The tariffs offered renew that subscription.
-    assert any(
-        data.endswith(f":{latest.pk}") for _, data in buttons(edit(bot)["reply_markup"])[:2]
-    )
+    assert any(data.endswith(f":{latest.pk}") for _, data in buttons(edit(bot)["reply_markup"])[:2])
 
 
 def test_renew_button_without_a_paid_subscription_offers_a_purchase(
