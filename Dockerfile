@@ -21,7 +21,7 @@ RUN pip install -r requirements.txt
 COPY --chown=app:app . .
 # Static files are collected at build time; whitenoise serves them from the image.
 RUN DJANGO_SETTINGS_MODULE=vpnsite.settings.local python manage.py collectstatic --noinput \
-    && mkdir -p /app/var \
+    && mkdir -p /app/var/media \
     && chown -R app:app /app/var /app/staticfiles
 
 USER app

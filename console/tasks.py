@@ -69,3 +69,11 @@ def broadcast_progress_task(self, broadcast_id: int, check: int = 1) -> bool:
             (broadcast_id, check + 1), countdown=BROADCAST_PROGRESS_EVERY
         )
     return done
+
+
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=60, ignore_result=True)
+def broadcasts_start_due_task() -> list[int]:
+    """Beat (BROADCAST_SCHEDULE_INTERVAL): start scheduled broadcasts whose time has come."""
+    from console.broadcasts import broadcasts_start_due
+
+    return broadcasts_start_due()

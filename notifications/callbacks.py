@@ -10,6 +10,7 @@ Flows and their data:
 - ``menu``, ``help``, ``lang[:<code>]`` — main menu, help, language.
 - ``buy`` — the tariff list (renews the running subscription, if there is one);
   ``buy:n`` — a new subscription even so; ``buy:r:<sub>`` — renew that subscription;
+  ``buy:r`` — renew the latest paid subscription (a broadcast's "Renew" button);
   ``buy:t:<tariff>:<sub|0>[:<country>]`` — payment methods for a tariff (first the
   country, for a new subscription whose tariff offers several);
   ``buy:p:<tariff>:<sub|0>:<provider>[:<country>]`` — the checkout's pending payment and

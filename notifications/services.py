@@ -23,6 +23,7 @@ from core.models import AuditEvent
 from core.qr import qr_png
 from core.services import audit_log_write
 from notifications.models import (
+    Broadcast,
     OutboxAudience,
     OutboxMessage,
     OutboxStatus,
@@ -46,6 +47,12 @@ OUTBOX_CLAIM_STALE_AFTER = timedelta(minutes=2)
 TELEGRAM_TEXT_LIMIT = 4096
 # The kind of a broadcast's messages (console/broadcasts.py); backlog alerts leave them out.
 BROADCAST_KIND = "broadcast"
+# A broadcast's test message to the operator who asked (not counted in its progress).
+BROADCAST_TEST_KIND = "broadcast_test"
+# While one send uploads a broadcast's photo, the others wait this long and try again: they
+# go by the file_id the upload gives (the photo is uploaded once, not once per recipient).
+BROADCAST_PHOTO_UPLOAD_WAIT = 2.0
+BROADCAST_PHOTO_UPLOAD_LOCK_SECONDS = 60
 TELEGRAM_CAPTION_LIMIT = 1024
 
 
@@ -185,7 +192,7 @@ def _backoff(attempts: int) -> float:
     return capped * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
 
 
-def _api_send(message: OutboxMessage) -> dict:
+def _api_send(message: OutboxMessage, broadcast: Broadcast | None = None) -> dict:
     data: dict = {"chat_id": message.chat_id}
     if message.parse_mode:
         data["parse_mode"] = message.parse_mode
@@ -198,6 +205,17 @@ def _api_send(message: OutboxMessage) -> dict:
         data["text"] = message.text
         data["link_preview_options"] = {"is_disabled": True}
         return bot_api_call(method="editMessageText", data=data)
+    if broadcast is not None:  # a broadcast with a photo: its text is the caption
+        data["caption"] = message.text
+        if broadcast.photo_file_id:  # uploaded before: Telegram sends it by its id
+            data["photo"] = broadcast.photo_file_id
+            return bot_api_call(method="sendPhoto", data=data)
+        with broadcast.photo.open("rb") as photo:
+            content = photo.read()
+        name = broadcast.photo.name.rsplit("/", 1)[-1]
+        return bot_api_call(
+            method="sendPhoto", data=data, files={"photo": (name, content, _image_type(name))}
+        )
     if message.qr_payload and len(message.text) <= TELEGRAM_CAPTION_LIMIT:
         data["caption"] = message.text
         png = qr_png(data=message.qr_payload)
@@ -207,6 +225,54 @@ def _api_send(message: OutboxMessage) -> dict:
     data["text"] = message.text
     data["link_preview_options"] = {"is_disabled": True}
     return bot_api_call(method="sendMessage", data=data)
+
+
+def _image_type(name: str) -> str:
+    extension = name.rsplit(".", 1)[-1].lower()
+    return {"png": "image/png", "webp": "image/webp"}.get(extension, "image/jpeg")
+
+
+def _broadcast_photo(message: OutboxMessage) -> Broadcast | None:
+    """The broadcast whose photo this message carries, or None (no photo, not a broadcast)."""
+    if message.broadcast_id is None or message.kind not in (BROADCAST_KIND, BROADCAST_TEST_KIND):
+        return None
+    broadcast = Broadcast.objects.only("pk", "photo", "photo_file_id").get(pk=message.broadcast_id)
+    return broadcast if broadcast.photo else None
+
+
+def _photo_upload_key(broadcast_id: int) -> str:
+    return f"broadcast:photo-upload:{broadcast_id}"
+
+
+def _photo_upload_take(broadcast_id: int) -> bool:
+    """Whether this send may upload the broadcast's photo (no other send is uploading it);
+    yes when the cache cannot say (Redis down: better a second upload than none)."""
+    try:
+        return cache.add(
+            _photo_upload_key(broadcast_id), 1, timeout=BROADCAST_PHOTO_UPLOAD_LOCK_SECONDS
+        )
+    except Exception as exc:  # noqa: BLE001 - any cache failure: upload
+        logger.warning("broadcast photo: the cache is unreachable (%s); uploading", exc)
+        return True
+
+
+def _photo_upload_done(broadcast: Broadcast, result: Any) -> None:
+    """Keep the file_id Telegram gave the uploaded photo (its largest size), then let the
+    waiting sends go by it."""
+    sizes = result.get("photo") if isinstance(result, dict) else None
+    if sizes and isinstance(sizes, list) and isinstance(sizes[-1], dict):
+        file_id = str(sizes[-1].get("file_id") or "")[:200]
+        if file_id:
+            Broadcast.objects.filter(pk=broadcast.pk, photo_file_id="").update(
+                photo_file_id=file_id
+            )
+
+
+def _photo_upload_release(broadcast_id: int) -> None:
+    try:
+        cache.delete(_photo_upload_key(broadcast_id))
+    except Exception as exc:  # noqa: BLE001 - the lock expires by itself
+        logger.warning("broadcast photo: cannot release the upload lock (%s)", exc)
 
 
 def _finish(message_id: int, **fields) -> None:
@@ -250,7 +316,27 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
         # The earlier message's task hands over to this one when it is done.
         return SendResult("waiting") if waiting else SendResult("not-due")
     message = OutboxMessage.objects.get(pk=message_id)
+    broadcast = _broadcast_photo(message)
+    uploading = broadcast is not None and not broadcast.photo_file_id
+    if uploading and not _photo_upload_take(broadcast.pk):
+        _finish(
+            message_id,
+            status=OutboxStatus.PENDING,
+            next_attempt_at=now + timedelta(seconds=BROADCAST_PHOTO_UPLOAD_WAIT),
+        )
+        return SendResult("photo-uploading", retry_in=BROADCAST_PHOTO_UPLOAD_WAIT)
+    try:
+        return _outbox_message_deliver(message=message, broadcast=broadcast, now=now)
+    finally:
+        if uploading:
+            _photo_upload_release(broadcast.pk)
 
+
+def _outbox_message_deliver(
+    *, message: OutboxMessage, broadcast: Broadcast | None, now: datetime
+) -> SendResult:
+    """Send a claimed message (`broadcast`: the photo it carries) and record the outcome."""
+    message_id = message.pk
     wait = send_slot_reserve(chat_id=message.chat_id)
     if wait > 0:
         _finish(
@@ -261,7 +347,7 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
         return SendResult("rate-limited", retry_in=wait)
 
     try:
-        result = _api_send(message)
+        result = _api_send(message, broadcast)
     except TelegramRetryAfter as exc:
         _finish(
             message_id,
@@ -303,6 +389,8 @@ def outbox_message_send(*, message_id: int, now: datetime | None = None) -> Send
         )
         return SendResult("retry", retry_in=delay)
 
+    if broadcast is not None and not broadcast.photo_file_id:
+        _photo_upload_done(broadcast, result)
     _finish(
         message_id,
         status=OutboxStatus.SENT,

@@ -10,7 +10,7 @@ class BroadcastFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Broadcast
 
-    text = factory.Sequence(lambda n: f"News {n}")
+    text_ru = factory.Sequence(lambda n: f"News {n}")
 
 
 class OutboxMessageFactory(factory.django.DjangoModelFactory):

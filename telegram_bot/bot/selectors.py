@@ -266,6 +266,20 @@ def _renewable(*, customer: Customer, subscription_id: int) -> Subscription | No
     )
 
 
+def renewal_latest_id(*, customer: Customer) -> int | None:
+    """The subscription a bare "Renew" renews: the customer's paid one that ends last (a
+    running one, or one that has ended and was not cancelled); None without one, and None
+    with several running (the tariff screen then asks which, as ``buy`` does)."""
+    paid = Subscription.objects.filter(
+        customer=customer,
+        is_trial=False,
+        status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.EXPIRED],
+    )
+    if paid.filter(Subscription.objects.running_q()).count() > 1:
+        return None
+    return paid.order_by("-expires_at", "-pk").values_list("pk", flat=True).first()
+
+
 def buy_options_get(
     *,
     customer: Customer,

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import email.parser
 import email.policy
+import io
 import itertools
 import json
 import logging
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOKEN: Final = "123456:TEST-TOKEN"
 TEXT_LIMIT: Final = 4096
 CAPTION_LIMIT: Final = 1024
+# sendPhoto's limits (https://core.telegram.org/bots/api#sendphoto).
+PHOTO_MAX_BYTES: Final = 10 * 1024 * 1024
+PHOTO_MAX_DIMENSIONS: Final = 10000
 # What an inline keyboard's URL button may open.
 URL_BUTTON_SCHEMES: Final = frozenset({"http", "https", "tg"})
 # Telegram's defaults when getUpdates is called without allowed_updates.
@@ -190,6 +194,23 @@ class _TelegramHTMLChecker(HTMLParser):
         if self.error is None and self.stack:
             self.error = f'can\'t find end tag corresponding to start tag "{self.stack[-1]}"'
         return self.error
+
+
+class _VisibleText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _html_visible(text: str) -> str:
+    """`text` in HTML parse mode as the user reads it: tags gone, entities decoded."""
+    parser = _VisibleText()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.parts)
 
 
 def html_error(text: str) -> str | None:
@@ -352,6 +373,7 @@ class TelegramApiDouble:
         self._charges: dict[str, dict[str, Any]] = {}  # telegram_payment_charge_id -> charge
         self._invoice_ids = itertools.count(1)
         self._invoice_links: dict[str, dict[str, Any]] = {}  # slug -> createInvoiceLink params
+        self._photos: dict[str, list[dict[str, Any]]] = {}  # file_id -> the photo's sizes
 
     @property
     def calls(self) -> list[ApiCall]:
@@ -793,12 +815,14 @@ class TelegramApiDouble:
     def _check_text(text: Any, parse_mode: Any, limit: int, what: str = "message text") -> str:
         if not isinstance(text, str) or not text.strip():
             raise ApiError(400, f"Bad Request: {what} is empty")
-        if len(text) > limit:
-            raise ApiError(400, f"Bad Request: {what} is too long")
-        if str(parse_mode or "").upper() == "HTML":
+        html = str(parse_mode or "").upper() == "HTML"
+        if html:
             problem = html_error(text)
             if problem:
                 raise ApiError(400, f"Bad Request: can't parse entities: {problem}")
+        # Telegram counts the length after entities parsing: tags do not count.
+        if len(_html_visible(text) if html else text) > limit:
+            raise ApiError(400, f"Bad Request: {what} is too long")
         return text
 
     def _new_message(self, chat_id: int, **content: Any) -> dict[str, Any]:
@@ -894,6 +918,10 @@ class TelegramApiDouble:
         return self._new_message(chat_id, text=text, reply_markup=markup)
 
     def _api_send_photo(self, params: dict[str, Any]) -> Any:
+        """https://core.telegram.org/bots/api#sendphoto: ``photo`` is an upload (multipart;
+        at most 10 MB, width + height at most 10000, ratio at most 20), a ``file_id`` this
+        bot got before (the same photo again, same sizes) or an HTTP URL; caption at most
+        1024 characters after entities parsing."""
         chat_id = self._check_chat(params.get("chat_id"))
         photo = params.get("photo")
         if photo in (None, ""):
@@ -902,17 +930,48 @@ class TelegramApiDouble:
         if caption is not None:
             self._check_text(caption, params.get("parse_mode"), CAPTION_LIMIT, "caption")
         markup = self._check_markup(params)
-        unique = secrets.token_hex(6)
-        sizes = [
-            {
-                "file_id": f"photo-{unique}-{w}",
-                "file_unique_id": f"{unique}{w}",
-                "width": w,
-                "height": w,
-            }
-            for w in (90, 320)
-        ]
+        if isinstance(photo, Upload):
+            sizes = self._photo_upload(photo)
+        elif isinstance(photo, str) and photo in self._photos:
+            sizes = self._photos[photo]
+        elif isinstance(photo, str) and urlsplit(photo).scheme in {"http", "https"}:
+            sizes = self._photo_sizes(1280, 720)
+        else:
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
         return self._new_message(chat_id, photo=sizes, caption=caption, reply_markup=markup)
+
+    def _photo_upload(self, upload: Upload) -> list[dict[str, Any]]:
+        if upload.size > PHOTO_MAX_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
+        try:
+            from PIL import Image  # a test double: Pillow is there (qrcode[pil])
+
+            with Image.open(io.BytesIO(upload.data)) as image:
+                width, height = image.size
+        except Exception:  # noqa: BLE001 - anything Pillow cannot read is not a photo
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED") from None
+        if width + height > PHOTO_MAX_DIMENSIONS or max(width, height) > 20 * min(width, height):
+            raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        return self._photo_sizes(width, height)
+
+    def _photo_sizes(self, width: int, height: int) -> list[dict[str, Any]]:
+        """The sizes Telegram makes of a new photo (a thumbnail and the photo); each
+        file_id can be sent again."""
+        unique = secrets.token_hex(6)
+        sizes = []
+        for side in (90, max(width, height)):
+            scale = min(1.0, side / max(width, height))
+            size = {
+                "file_id": f"photo-{unique}-{side}",
+                "file_unique_id": f"{unique}{side}",
+                "width": max(1, round(width * scale)),
+                "height": max(1, round(height * scale)),
+            }
+            sizes.append(size)
+        with self._cond:
+            for size in sizes:
+                self._photos[size["file_id"]] = sizes
+        return sizes
 
     def _api_edit_message_text(self, params: dict[str, Any]) -> Any:
         text = self._check_text(params.get("text"), params.get("parse_mode"), TEXT_LIMIT)

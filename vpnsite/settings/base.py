@@ -1,6 +1,7 @@
 """Settings shared by every environment; values come from the environment (.env.example)."""
 
 from datetime import timedelta
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -157,6 +158,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on a missing root before collectstatic
+# Uploaded files (a broadcast's photo): under var/media/ unless MEDIA_ROOT says otherwise
+# (compose mounts the `media` volume there). Never served publicly: the console shows a
+# photo through a staff-only view (console/admin/broadcasts.py).
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default="") or VAR_DIR / "media")
+MEDIA_URL = env("MEDIA_URL", default="") or "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -40,7 +40,7 @@ from telegram_bot.bot.promo import (
     promo_offer_get,
     promo_wait_pop,
 )
-from telegram_bot.bot.selectors import buy_offer_get, buy_options_get
+from telegram_bot.bot.selectors import buy_offer_get, buy_options_get, renewal_latest_id
 from telegram_bot.bot.selectors_checkout import purchase_since
 from telegram_bot.bot.services import checkout_message_moved, checkout_start
 
@@ -88,18 +88,25 @@ async def buy_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def buy_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``buy``, ``buy:n`` (a new subscription) or ``buy:r:<sub>`` (renew it): the tariffs."""
+    """``buy``, ``buy:n`` (a new subscription), ``buy:r:<sub>`` (renew it) or ``buy:r``
+    (renew the latest paid one; without one, the tariffs as ``buy`` shows them)."""
     query = update.callback_query
     await query.answer()
     args = callback_args(query.data)
     action = args[0] if args else ""
     subscription_id = int_arg(args, 1) if action == BUY_RENEW else None
-    if action not in ("", BUY_NEW, BUY_RENEW) or (action == BUY_RENEW and not subscription_id):
+    # ``buy:r`` alone (a broadcast's "Renew"): the customer's latest paid subscription.
+    renew_latest = action == BUY_RENEW and len(args) == 1
+    if action not in ("", BUY_NEW, BUY_RENEW) or (
+        action == BUY_RENEW and not subscription_id and not renew_latest
+    ):
         await outdated_button(update, context, answered=True)
         return
     customer = await customer_for_update(update)
     if customer is None or (action and await _bought_meanwhile(update, customer)):
         return
+    if renew_latest:
+        subscription_id = await call_service(renewal_latest_id, customer=customer)
     await show_tariffs(update, customer, subscription_id=subscription_id, new=action == BUY_NEW)
 
 

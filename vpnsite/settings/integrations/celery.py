@@ -81,9 +81,15 @@ NODE_PLACE_MISSING_INTERVAL = env.float("NODE_PLACE_MISSING_INTERVAL", default=3
 NODE_RECONCILE_INTERVAL = env.float("NODE_RECONCILE_INTERVAL", default=600.0)
 ALERTS_CHECK_INTERVAL = env.float("ALERTS_CHECK_INTERVAL", default=60.0)
 DAILY_SUMMARY_HOUR_UTC = env.int("DAILY_SUMMARY_HOUR_UTC", default=6)
+# Seconds between two looks for scheduled broadcasts that are due (docs/console.md).
+BROADCAST_SCHEDULE_INTERVAL = env.float("BROADCAST_SCHEDULE_INTERVAL", default=30.0)
 
 # The whole periodic schedule. Later features add their entries here, never elsewhere.
 CELERY_BEAT_SCHEDULE = {
+    "broadcasts-start-due": {
+        "task": "console.tasks.broadcasts_start_due_task",
+        "schedule": timedelta(seconds=BROADCAST_SCHEDULE_INTERVAL),
+    },
     "outbox-flush": {
         "task": "notifications.tasks.outbox_flush_task",
         "schedule": timedelta(seconds=OUTBOX_FLUSH_INTERVAL),
