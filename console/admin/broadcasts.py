@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
 
 from console.broadcasts import (
     broadcast_audience_count,
@@ -17,6 +18,7 @@ from console.broadcasts import (
     broadcast_start,
     broadcast_update,
 )
+from core.admin import ConsoleModelForm
 from core.exceptions import ApplicationError
 from notifications.models import Broadcast, BroadcastStatus, OutboxStatus
 
@@ -28,7 +30,7 @@ def _https_urls(db_field, **kwargs):
     return db_field.formfield(**kwargs)
 
 
-class BroadcastForm(forms.ModelForm):
+class BroadcastForm(ConsoleModelForm):
     class Meta:
         formfield_callback = _https_urls
         model = Broadcast
@@ -47,7 +49,7 @@ class BroadcastForm(forms.ModelForm):
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(ModelAdmin):
     form = BroadcastForm
     list_display = [
         "id",

@@ -76,7 +76,7 @@ def open_dashboard(browser, base: str, language: str):
     page.goto(f"{base}/admin/login/?next=/admin/")
     page.fill("#id_username", "chief")
     page.fill("#id_password", PASSWORD)
-    page.click("#login-form input[type=submit]")
+    page.click("#login-form [type=submit]")
     page.wait_for_url(f"{base}/admin/")
     return page
 
