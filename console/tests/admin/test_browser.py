@@ -135,7 +135,7 @@ def test_console_end_to_end(live_server, console_data, page):
     before = subscription.expires_at
     page.goto(f"{base}/admin/subscriptions/subscription/")
     run_action(page, str(subscription.pk), "extend_selected")
-    assert "Extend subscriptions" in page.locator("h1").inner_text()
+    assert "Extend subscriptions" in page.locator("#console-action-title").inner_text()
     page.fill("#id_days", "10")
     page.fill("#id_reason", "browser test: outage compensation")
     page.click("#console-action-form input[type=submit]")

@@ -184,7 +184,7 @@ def test_adding_a_node_from_the_checklist_tests_the_panel_and_picks_its_inbound(
     assert "NL-Reality" in result
     page.screenshot(path=str(ARTIFACTS / f"node-test-connection-{language}.png"), full_page=True)
     page.select_option("#id_inbound_id", str(sim.inbound_id))
-    page.click("input[name=_save]")
+    page.click("[name=_save]")
     page.wait_for_url(f"{live_server.url}/admin/nodes/node/")
     node = Node.objects.get(name="de-1")
     assert node.inbound_id == sim.inbound_id

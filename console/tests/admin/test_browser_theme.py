@@ -151,7 +151,7 @@ def body_scrolls_sideways(page) -> bool:
 # For every column header: is it in the viewport, or can its own scroll container (an
 # ancestor that scrolls sideways, inside the viewport) bring it into view?
 HEADERS_REACHABLE = """
-() => {
+(selector = "#result_list thead th") => {
   const viewport = document.documentElement.clientWidth;
   const scroller = (el) => {
     for (let node = el.parentElement; node; node = node.parentElement) {
@@ -162,7 +162,7 @@ HEADERS_REACHABLE = """
     }
     return null;
   };
-  return [...document.querySelectorAll("#result_list thead th")].map((th) => {
+  return [...document.querySelectorAll(selector)].filter((th) => th.offsetParent).map((th) => {
     const rect = th.getBoundingClientRect();
     const box = scroller(th);
     const inViewport = rect.left >= -1 && rect.right <= viewport + 1 && rect.width > 0;
@@ -230,9 +230,10 @@ def test_phone_dashboard_lists_and_a_customer_page_never_scroll_sideways(
         page = console.open(path)
         assert not body_scrolls_sideways(page), name
         page.screenshot(path=str(ARTIFACTS / f"theme-phone-{name}-{language}.png"), full_page=True)
-    # The customer list is wider than a phone: its own container scrolls, not the page.
+    # On a phone unfold shows each row as a card (the headers become each cell's label):
+    # every cell can be seen, in the viewport or inside its own scroll container.
     page = console.open("/admin/accounts/customer/")
-    headers = page.evaluate(HEADERS_REACHABLE)
+    headers = page.evaluate(HEADERS_REACHABLE, "#result_list tbody td")
     assert headers
     assert all(h["visible"] for h in headers), headers
     assert console.violations() == []
