@@ -151,7 +151,7 @@ def body_scrolls_sideways(page) -> bool:
 # For every column header: is it in the viewport, or can its own scroll container (an
 # ancestor that scrolls sideways, inside the viewport) bring it into view?
 HEADERS_REACHABLE = """
-(selector = "#result_list thead th") => {
+(selector) => {
   const viewport = document.documentElement.clientWidth;
   const scroller = (el) => {
     for (let node = el.parentElement; node; node = node.parentElement) {
@@ -247,7 +247,7 @@ def test_phone_dashboard_lists_and_a_customer_page_never_scroll_sideways(
 def test_desktop_lists_show_every_column_header(live_server, filled, browser, path):
     console = Console(browser, live_server.url, viewport=DESKTOP)
     page = console.open(path)
-    headers = page.evaluate(HEADERS_REACHABLE)
+    headers = page.evaluate(HEADERS_REACHABLE, "#result_list thead th")
     assert len(headers) >= 4
     assert all(h["visible"] for h in headers), headers
     assert not body_scrolls_sideways(page)
