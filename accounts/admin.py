@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from accounts.models import User
 
 
 @admin.register(User)
-class OperatorAdmin(UserAdmin):
+class OperatorAdmin(UserAdmin, ModelAdmin):
     """Operators of the console (user management: superusers only by the group setup)."""
+
+    # django-unfold's styled versions of the auth forms (its docs, "Authentication").
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
 
     fieldsets = (
         *UserAdmin.fieldsets,

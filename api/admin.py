@@ -7,21 +7,21 @@ groups were made before this model existed (accounts/migrations/0002_console_gro
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from unfold.admin import ModelAdmin
 
 from api.models import ApiToken
 from api.services import api_token_create, api_token_owner_check, api_token_revoke
-from core.admin import run_for_each
+from core.admin import ConsoleModelForm, run_for_each
 from core.exceptions import ApplicationError
 
 
-class ApiTokenCreateForm(forms.ModelForm):
+class ApiTokenCreateForm(ConsoleModelForm):
     class Meta:
         model = ApiToken
         fields = ["name", "owner", "scope", "expires_at", "rate_per_minute"]
@@ -66,7 +66,7 @@ class TokenStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ModelAdmin):
     form = ApiTokenCreateForm
     list_display = [
         "name",

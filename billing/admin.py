@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin
 
 from accounts.models import Customer
 from billing.models import (
@@ -32,7 +33,7 @@ from billing.services.payments import payment_manual_create
 from billing.services.refunds import payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
-from core.admin import ReadOnlyAdmin, form_action
+from core.admin import ConsoleForm, ReadOnlyAdmin, form_action
 from core.exceptions import ApplicationError
 from core.exports import AuditedExportMixin
 from subscriptions.models import Subscription, Tariff
@@ -58,7 +59,7 @@ MONEY_FIELDS = (
 )
 
 
-class RefundForm(forms.Form):
+class RefundForm(ConsoleForm):
     reason = forms.CharField(
         max_length=255,
         help_text="Why the money was returned (kept in the audit log). "
@@ -67,7 +68,7 @@ class RefundForm(forms.Form):
     )
 
 
-class DismissForm(forms.Form):
+class DismissForm(ConsoleForm):
     reason = forms.CharField(
         max_length=255,
         help_text="How the notification was settled (kept in the audit log), e.g. "
@@ -89,7 +90,7 @@ class CustomerField(forms.CharField):
         return customer
 
 
-class ManualPaymentForm(forms.Form):
+class ManualPaymentForm(ConsoleForm):
     customer = CustomerField(label="Customer", help_text="Telegram id or @username.")
     tariff = forms.ModelChoiceField(queryset=Tariff.objects.filter(is_trial=False))
     amount = forms.DecimalField(
@@ -118,7 +119,7 @@ class ManualPaymentForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(AuditedExportMixin, admin.ModelAdmin):
+class PaymentAdmin(AuditedExportMixin, ModelAdmin):
     resource_classes = [PaymentResource]
     # The library's changelist template shows the object tools only with the add permission,
     # which hides "Manual payment": this template adds the export link itself.
@@ -271,7 +272,7 @@ class EventErrorFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin, ModelAdmin):
     """The raw notification log: look, never touch; "Reprocess" re-verifies a stored request."""
 
     list_display = [
@@ -345,7 +346,7 @@ class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
 
 @admin.register(BalanceEntry)
-class BalanceEntryAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class BalanceEntryAdmin(ReadOnlyAdmin, ModelAdmin):
     """The balance ledger: append-only, so read-only here; operators adjust a balance with
     the customer list's "Adjust the balance" action (``balance_adjust``)."""
 
@@ -382,7 +383,7 @@ def gift_code_masked(code: str) -> str:
 
 
 @admin.register(Gift)
-class GiftAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class GiftAdmin(ReadOnlyAdmin, ModelAdmin):
     """Gift codes (``billing.services.gifts``): read-only; refund the gift's payment to
     cancel an unredeemed gift."""
 
@@ -464,7 +465,7 @@ class GiftAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
 
 @admin.register(ReferralReward)
-class ReferralRewardAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class ReferralRewardAdmin(ReadOnlyAdmin, ModelAdmin):
     """Referral rewards, one per invitee's payment (billing.services.referral): written by the
     credit and the refund only, so read-only here."""
 

@@ -9,16 +9,17 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin
 
 from billing.models import PromoCode, PromoRedemption
 from billing.selectors import promo_codes_with_usage
 from billing.services.promo import CODE_RE, promo_audit, promo_code_normalize
-from core.admin import ReadOnlyAdmin
+from core.admin import ConsoleModelForm, ReadOnlyAdmin
 
 VALUE_FIELDS = ("kind", "days", "percent", "amount", "free_tariff")
 
 
-class PromoCodeForm(forms.ModelForm):
+class PromoCodeForm(ConsoleModelForm):
     class Meta:
         model = PromoCode
         fields = [
@@ -41,7 +42,7 @@ class PromoCodeForm(forms.ModelForm):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(admin.ModelAdmin):
+class PromoCodeAdmin(ModelAdmin):
     form = PromoCodeForm
     list_display = [
         "code",
@@ -117,7 +118,7 @@ class PromoCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromoRedemption)
-class PromoRedemptionAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class PromoRedemptionAdmin(ReadOnlyAdmin, ModelAdmin):
     """Every use of a code: reserved by a pending payment, used, or released."""
 
     list_display = [

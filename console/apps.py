@@ -7,3 +7,9 @@ class ConsoleConfig(AppConfig):
 
     name = "console"
     verbose_name = "Console"
+
+    def ready(self):
+        # After the admin's autodiscovery: the other apps' admins are registered by now.
+        from console.admin.system import third_party_admins_theme
+
+        third_party_admins_theme()

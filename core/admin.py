@@ -4,18 +4,110 @@ with 2FA is the console's (console/admin.py)."""
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import re
+
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.http import HttpRequest
+from django.template import Context, Template, loader
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from unfold import widgets as unfold_widgets
+from unfold.admin import ModelAdmin
 
 from core.exceptions import ApplicationError
 from core.models import AuditLog
+
+# --- The theme's one inline style ----------------------------------------------------------
+
+# django-unfold's page skeleton sets its colour palette as CSS variables in one inline
+# <style id="unfold-theme-colors"> (its styles.css only refers to them).
+_THEME_STYLE = re.compile(
+    r'(\{% if colors %\}\s*<style id="unfold-theme-colors">)(.*?)(</style>)', re.S
+)
+
+
+@functools.cache
+def unfold_theme_style_hash() -> str:
+    """The CSP source (``'sha256-…'``) that allows exactly unfold's colour variables.
+
+    Renders that element's body from unfold's own template with the site's colours and border
+    radius (settings UNFOLD, which no request changes here), the same text every page carries,
+    so the console's policy allows it by hash and no other inline style
+    (core/middleware.py; a test compares it with a rendered page)."""
+    source = loader.get_template("unfold/layouts/skeleton.html").template.source
+    match = _THEME_STYLE.search(source)
+    if match is None:  # unfold moved it: no hash, the browser test reports the violation
+        return ""
+    fragment = "{% load unfold %}" + match.group(2)
+    site = admin.site
+    body = Template(fragment).render(
+        Context(
+            {
+                "colors": site._get_colors("COLORS", None),
+                "border_radius": site._get_config("BORDER_RADIUS", None),
+            }
+        )
+    )
+    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+# --- Forms in the console's theme -----------------------------------------------------------
+
+# Django's plain widgets -> django-unfold's styled ones (unfold's ModelAdmin does this for
+# model fields, unfold/overrides.py; the action forms below are plain forms).
+UNFOLD_WIDGETS: dict[type[forms.Widget], type[forms.Widget]] = {
+    forms.TextInput: unfold_widgets.UnfoldAdminTextInputWidget,
+    forms.NumberInput: unfold_widgets.UnfoldAdminIntegerFieldWidget,
+    forms.EmailInput: unfold_widgets.UnfoldAdminEmailInputWidget,
+    forms.URLInput: unfold_widgets.UnfoldAdminURLInputWidget,
+    forms.Textarea: unfold_widgets.UnfoldAdminTextareaWidget,
+    forms.Select: unfold_widgets.UnfoldAdminSelectWidget,
+    forms.CheckboxInput: unfold_widgets.UnfoldBooleanWidget,
+    forms.PasswordInput: unfold_widgets.UnfoldAdminPasswordWidget,
+}
+
+
+def unfold_widget(widget: forms.Widget) -> forms.Widget:
+    """`widget` as its django-unfold counterpart (same attributes, choices and value
+    rendering), or unchanged when it has none (hidden inputs, unfold's own widgets)."""
+    themed = UNFOLD_WIDGETS.get(type(widget))
+    if themed is None:
+        return widget
+    new = themed(attrs=dict(widget.attrs))
+    if hasattr(widget, "choices"):
+        new.choices = widget.choices
+    if hasattr(widget, "render_value"):
+        new.render_value = widget.render_value
+    new.is_required = widget.is_required
+    return new
+
+
+class ConsoleFormMixin:
+    """For the console's own forms (action questions, manual payments, model forms): every
+    field's widget in the theme's style."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget = unfold_widget(field.widget)
+
+
+class ConsoleForm(ConsoleFormMixin, forms.Form):
+    """A plain form in the console's theme."""
+
+
+class ConsoleModelForm(ConsoleFormMixin, forms.ModelForm):
+    """A model form in the console's theme."""
+
 
 # --- Intermediate pages for actions ----------------------------------------------------------
 
@@ -167,7 +259,7 @@ class ObjectTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin, ModelAdmin):
     """Append-only: nobody adds, edits or deletes audit rows from the console."""
 
     list_display = [

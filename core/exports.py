@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from import_export import widgets
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV
-from import_export.forms import SelectableFieldsExportForm
+from unfold.contrib.import_export.forms import SelectableFieldsExportForm
 
 from core.models import AuditEvent
 from core.services import audit_log_write

@@ -102,20 +102,45 @@ def csp_header_value(policy: dict[str, list[str]]) -> str:
 
 
 class ContentSecurityPolicyMiddleware:
-    """Sends SECURE_CSP as the Content-Security-Policy header of every response that has none.
+    """Sends SECURE_CSP as the Content-Security-Policy header of every response that has none;
+    under the console's prefix (``/<ADMIN_URL>``) SECURE_CSP_CONSOLE instead, with the hash of
+    the theme's one inline style added to its ``style-src`` and ``style-src-elem`` (settings;
+    docs/console.md).
 
     Django 5.2 has no CSP support of its own; the setting has the shape of Django 6.0's
     (`SECURE_CSP`, directive -> sources), so on 6.0 this class gives way to
-    `django.middleware.csp.ContentSecurityPolicyMiddleware` unchanged. No page of ours has an
-    inline script or style (they are static files).
+    `django.middleware.csp.ContentSecurityPolicyMiddleware` with the console's policy as a
+    `csp_override` of the admin's views. No page of ours has an inline script or style (they
+    are static files).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.header = csp_header_value(settings.SECURE_CSP) if settings.SECURE_CSP else ""
+        self.console_prefix = f"/{settings.ADMIN_URL.lstrip('/')}"
+        self.console_policy = getattr(settings, "SECURE_CSP_CONSOLE", None)
+        self._console_header: str | None = None
+
+    def console_header(self) -> str:
+        """The console's header, built on first use (it renders a template of the theme)."""
+        if self._console_header is None:
+            from core.admin import unfold_theme_style_hash
+
+            policy = {key: list(sources) for key, sources in self.console_policy.items()}
+            theme_hash = unfold_theme_style_hash()
+            if theme_hash:
+                for directive in ("style-src", "style-src-elem"):
+                    if directive in policy:
+                        policy[directive].append(theme_hash)
+            self._console_header = csp_header_value(policy)
+        return self._console_header
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if self.header and "Content-Security-Policy" not in response:
+        if "Content-Security-Policy" in response:
+            return response
+        if self.console_policy and request.path.startswith(self.console_prefix):
+            response["Content-Security-Policy"] = self.console_header()
+        elif self.header:
             response["Content-Security-Policy"] = self.header
         return response

@@ -2,7 +2,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
+from core.admin import ConsoleModelForm
 from core.exceptions import ApplicationError
 from nodes.models import Node, NodeClient, NodeHealth, panel_url_normalize
 from nodes.selectors import nodes_with_load
@@ -44,7 +46,7 @@ HEALTH_FIELDS = [
 ]
 
 
-class NodeForm(forms.ModelForm):
+class NodeForm(ConsoleModelForm):
     """Credentials are write-only: the form never shows a stored secret; blank keeps it.
 
     Saving logs in to the panel first (``nodes.services.nodes``, the same checks as
@@ -207,7 +209,7 @@ def inbound_label(inbound: Inbound) -> str:
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):
+class NodeAdmin(ModelAdmin):
     form = NodeForm
     list_display = [
         "name",
@@ -315,7 +317,7 @@ class NodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(NodeClient)
-class NodeClientAdmin(admin.ModelAdmin):
+class NodeClientAdmin(ModelAdmin):
     list_display = [
         "email",
         "node",

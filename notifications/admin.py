@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from unfold.admin import ModelAdmin
 
 from core.admin import ReadOnlyAdmin
 from notifications.models import OutboxMessage
@@ -12,7 +13,7 @@ from notifications.services import outbox_messages_retry
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyAdmin, ModelAdmin):
     list_display = [
         "id",
         "created_at",

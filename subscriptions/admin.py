@@ -13,8 +13,15 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin, TabularInline
 
-from core.admin import ReadOnlyAdmin, action_form_page, form_action, run_for_each
+from core.admin import (
+    ConsoleForm,
+    ReadOnlyAdmin,
+    action_form_page,
+    form_action,
+    run_for_each,
+)
 from core.exports import AuditedExportMixin
 from nodes.admin import health_badge
 from nodes.models import Node, NodeClient, NodeHealth
@@ -32,7 +39,7 @@ from subscriptions.services.tariffs import tariff_save, tariff_set_active
 
 
 @admin.register(Tariff)
-class TariffAdmin(admin.ModelAdmin):
+class TariffAdmin(ModelAdmin):
     list_display = [
         "name",
         "duration_days",
@@ -121,7 +128,7 @@ class NodeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class KeyInline(ReadOnlyAdmin, admin.TabularInline):
+class KeyInline(ReadOnlyAdmin, TabularInline):
     model = NodeClient
     fields = [
         "node",
@@ -142,7 +149,7 @@ class KeyInline(ReadOnlyAdmin, admin.TabularInline):
         return super().get_queryset(request).select_related("node")
 
 
-class DeviceInline(ReadOnlyAdmin, admin.TabularInline):
+class DeviceInline(ReadOnlyAdmin, TabularInline):
     """The devices (hardware ids) that fetched the feed, last seen first."""
 
     model = Device
@@ -154,20 +161,20 @@ class DeviceInline(ReadOnlyAdmin, admin.TabularInline):
     verbose_name_plural = "Devices (reset them all with the action “Reset devices”)"
 
 
-class ExtendForm(forms.Form):
+class ExtendForm(ConsoleForm):
     days = forms.IntegerField(min_value=1, max_value=3650, initial=7)
     reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
 
 
-class ExpireForm(forms.Form):
+class ExpireForm(ConsoleForm):
     reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
 
 
-class DevicesResetForm(forms.Form):
+class DevicesResetForm(ConsoleForm):
     reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
 
 
-class MoveForm(forms.Form):
+class MoveForm(ConsoleForm):
     node = forms.ModelChoiceField(
         queryset=Node.objects.filter(is_enabled=True).exclude(health=NodeHealth.DOWN),
         help_text="Enabled nodes that are not down.",
@@ -176,7 +183,7 @@ class MoveForm(forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(AuditedExportMixin, admin.ModelAdmin):
+class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
     resource_classes = [SubscriptionResource]
     list_display = [
         "id",

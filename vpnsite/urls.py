@@ -41,6 +41,8 @@ urlpatterns = [
         name="admin-analytics",
     ),
     path(settings.ADMIN_URL, admin.site.urls),
+    # The console's language switch (unfold's SHOW_LANGUAGES posts to set_language).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("api.urls")),
     path("api/app/v1/", include("api.urls_app")),
     path("app/", miniapp_page, name="miniapp"),

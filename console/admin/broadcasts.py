@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from accounts.models import Language
 from console.broadcasts import (
@@ -36,6 +37,7 @@ from console.broadcasts import (
     broadcast_test_send,
     broadcast_update,
 )
+from core.admin import ConsoleModelForm
 from core.exceptions import ApplicationError
 from nodes.models import Node
 from notifications.models import Broadcast, BroadcastAudience, BroadcastStatus, OutboxStatus
@@ -50,7 +52,7 @@ def _https_urls(db_field, **kwargs):
     return db_field.formfield(**kwargs)
 
 
-class BroadcastForm(forms.ModelForm):
+class BroadcastForm(ConsoleModelForm):
     audience_tariff_id = forms.TypedChoiceField(
         label=_("tariff"), coerce=int, empty_value=None, required=False
     )
@@ -96,7 +98,7 @@ class BroadcastForm(forms.ModelForm):
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(ModelAdmin):
     form = BroadcastForm
     list_display = [
         "id",

@@ -10,13 +10,14 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin, TabularInline
 
 from accounts.models import Customer
 from accounts.resources import CustomerResource
 from billing.models import BalanceEntry, Payment
 from billing.selectors import referral_stats
 from billing.services.balance import balance_adjust, balance_adjust_key
-from core.admin import ReadOnlyAdmin, form_action
+from core.admin import ConsoleForm, ReadOnlyAdmin, form_action
 from core.exports import AuditedExportMixin
 from nodes.models import NodeClient, SyncState
 from notifications.models import OutboxStatus
@@ -36,7 +37,7 @@ class LimitedInlineFormSet(BaseInlineFormSet):
         return self._queryset
 
 
-class ReadOnlyInline(ReadOnlyAdmin, admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdmin, TabularInline):
     formset = LimitedInlineFormSet
     extra = 0
     can_delete = False
@@ -81,7 +82,7 @@ class BalanceEntryInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("operator")
 
 
-class BalanceAdjustForm(forms.Form):
+class BalanceAdjustForm(ConsoleForm):
     amount = forms.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -98,18 +99,18 @@ class BalanceAdjustForm(forms.Form):
         return amount
 
 
-class BanForm(forms.Form):
+class BanForm(ConsoleForm):
     reason = forms.CharField(
         max_length=255,
         help_text="Kept on the customer and in the audit log; the customer is not shown it.",
     )
 
 
-class UnbanForm(forms.Form):
+class UnbanForm(ConsoleForm):
     reason = forms.CharField(max_length=255, required=False)
 
 
-class MessageForm(forms.Form):
+class MessageForm(ConsoleForm):
     text = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
         max_length=TELEGRAM_TEXT_LIMIT,
@@ -133,7 +134,7 @@ class BlockedBotFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(AuditedExportMixin, admin.ModelAdmin):
+class CustomerAdmin(AuditedExportMixin, ModelAdmin):
     resource_classes = [CustomerResource]
     list_display = [
         "telegram_id",

@@ -9,8 +9,10 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest
 from django_otp import user_has_device
+from unfold.forms import AuthenticationForm
 
 from accounts.services import operator_otp_mandatory, operator_otp_required, operator_otp_verify
+from core.admin import unfold_widget
 from core.net import client_ip
 
 
@@ -23,7 +25,7 @@ def console_client_ip(request: HttpRequest) -> str | None:
     )
 
 
-class ConsoleAuthenticationForm(AdminAuthenticationForm):
+class ConsoleAuthenticationForm(AuthenticationForm):
     """The admin login with an optional one-time code.
 
     Staff who enrolled a TOTP device must give a valid code; with ADMIN_REQUIRE_2FA every
@@ -52,6 +54,10 @@ class ConsoleAuthenticationForm(AdminAuthenticationForm):
             "python manage.py otp_enrol <username>)."
         ),
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)  # unfold styles the username and the password
+        self.fields["otp_token"].widget = unfold_widget(self.fields["otp_token"].widget)
 
     def clean(self):
         cleaned = super().clean()

@@ -13,7 +13,6 @@ from django.urls import reverse
 from console.onboarding import onboarding_steps, secrets_status
 from console.selectors import dashboard_get, local_midnight
 from core.charts import svg_bar_chart, svg_line_chart
-from nodes.admin import health_badge
 
 register = template.Library()
 
@@ -140,5 +139,13 @@ def console_dashboard(context) -> dict | None:
     }
 
 
-# The nodes admin's colour badge for a node's health.
-register.simple_tag(health_badge, name="health_badge")
+@register.simple_tag(name="health_badge")
+def health_badge(health: str) -> str:
+    """The nodes admin's colour badge for a node's health.
+
+    Imported when first used: django-unfold's admin module renders a widget while it is
+    imported, which loads every template library, this one too; an admin module imported
+    from here at module level would then be imported half-way through unfold's (a cycle)."""
+    from nodes.admin import health_badge as nodes_health_badge
+
+    return nodes_health_badge(health)

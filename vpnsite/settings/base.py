@@ -18,6 +18,14 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
 
 INSTALLED_APPS = [
+    # The console's theme (django-unfold, docs/console.md): before django.contrib.admin so its
+    # templates win; its contrib apps style the filters, form widgets, the CSV export and the
+    # runtime settings page (unfold.contrib.constance before constance).
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
+    "unfold.contrib.import_export",
+    "unfold.contrib.constance",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -185,6 +193,33 @@ SECURE_CSP = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
+# The console (DJANGO_ADMIN_URL and below, nothing else) runs django-unfold (docs/console.md
+# "Theme"), which needs three things the policy above refuses; it is given exactly those, as
+# found by reading unfold's templates and static files and by recording violations in a browser
+# (console/tests/admin/test_browser_theme.py):
+# - 'unsafe-eval' for scripts: unfold's Alpine.js (the standard build,
+#   unfold/static/unfold/js/alpine/alpine.js) evaluates the x-data / x-on / x-show expressions
+#   written in unfold's markup with `new AsyncFunction(...)`; Alpine's CSP build cannot run
+#   them (it takes only named Alpine.data components), so no unfold page would work. Still no
+#   inline <script> and no on*= handler attribute runs: no 'unsafe-inline' for scripts.
+# - the theme's colour palette: unfold's page skeleton carries one inline
+#   <style id="unfold-theme-colors"> (CSS variables its styles.css refers to). It is allowed by
+#   its 'sha256-…' hash, which core.middleware adds to style-src and style-src-elem, computed
+#   from unfold's own template (core.admin.unfold_theme_style_hash); no other <style> element
+#   is allowed (htmx's indicator <style> is switched off and its rules are in console.css).
+# - style *attributes* (style-src-attr 'unsafe-inline'): Alpine writes them (the change list's
+#   action bar, `x-bind:style` in unfold's admin/actions.html), and unfold's markup carries some
+#   (its readonly JSON is highlighted with inline colours when Pygments is installed). An
+#   attribute styles only its own element: unlike a <style> element it cannot select other
+#   elements or read their attributes, and img-src keeps url() on our own host.
+# The subscriber pages, the feed page, the payment pages, the Mini App and the API docs keep
+# SECURE_CSP (core/tests/test_hardening.py).
+SECURE_CSP_CONSOLE = {
+    **SECURE_CSP,
+    "script-src": ["'self'", "'unsafe-eval'"],
+    "style-src-elem": ["'self'"],
+    "style-src-attr": ["'unsafe-inline'"],
+}
 
 # --- Request limits ----------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
@@ -261,6 +296,7 @@ from .integrations.alerts import *  # noqa: E402, F403
 from .integrations.api import *  # noqa: E402, F403
 from .integrations.backups import *  # noqa: E402, F403
 from .integrations.celery import *  # noqa: E402, F403
+from .integrations.console import *  # noqa: E402, F403
 from .integrations.observability import *  # noqa: E402, F403
 from .integrations.payments import *  # noqa: E402, F403
 from .integrations.runtime import *  # noqa: E402, F403

@@ -106,7 +106,7 @@ def test_empty_system(as_superuser, language, empty, defined):
     assert defined in page
     assert 'id="figure-churn"' in page
     assert "—" in page
-    content = page[page.index('id="content-main"') : page.index('id="footer"')]
+    content = page[page.index('id="content-main"') : page.index('id="analytics-end"')]
     assert "<svg" in content
     assert "<script" not in content
     assert " style=" not in content

@@ -97,7 +97,7 @@ def log_in(page, base: str) -> None:
     page.screenshot(path=str(ARTIFACTS / "login.png"))
     page.fill("#id_username", "chief")
     page.fill("#id_password", PASSWORD)
-    page.click("#login-form input[type=submit]")
+    page.click("#login-form [type=submit]")
     page.wait_for_url(f"{base}/admin/")
 
 
@@ -128,19 +128,21 @@ def test_console_end_to_end(live_server, console_data, page):
     # A figure opens its filtered changelist.
     page.click("#figure-expiring .figure")
     page.wait_for_load_state()
-    assert "1 subscription" in page.locator("#changelist-form .paginator").inner_text()
+    assert "1 subscription" in page.locator("#changelist-pagination").inner_text()
 
     # Extend a subscription through the action's form.
     subscription = console_data["subscriptions"][0]
     before = subscription.expires_at
     page.goto(f"{base}/admin/subscriptions/subscription/")
     run_action(page, str(subscription.pk), "extend_selected")
-    assert "Extend subscriptions" in page.locator("h1").inner_text()
+    assert "Extend subscriptions" in page.locator("#console-action-title").inner_text()
     page.fill("#id_days", "10")
     page.fill("#id_reason", "browser test: outage compensation")
     page.click("#console-action-form input[type=submit]")
     page.wait_for_url(re.compile(r".*/admin/subscriptions/subscription/.*"))
-    assert "Extended 1 subscription(s) by 10 day(s)." in page.locator("ul.messagelist").inner_text()
+    assert (
+        "Extended 1 subscription(s) by 10 day(s)." in page.locator("#console-messages").inner_text()
+    )
     page.screenshot(path=str(ARTIFACTS / "subscriptions-changelist.png"), full_page=True)
     subscription.refresh_from_db()
     assert subscription.expires_at == before + timedelta(days=10)
@@ -154,7 +156,7 @@ def test_console_end_to_end(live_server, console_data, page):
     page.fill("#id_reason", "browser test: duplicate charge")
     page.click("form input[type=submit][value=Refund]")
     page.wait_for_url(re.compile(r".*/admin/billing/payment/.*"))
-    assert "Refunded 1 payment(s)" in page.locator("ul.messagelist").inner_text()
+    assert "Refunded 1 payment(s)" in page.locator("#console-messages").inner_text()
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.REFUNDED
     page.screenshot(path=str(ARTIFACTS / "payments-changelist.png"), full_page=True)

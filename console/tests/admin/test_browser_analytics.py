@@ -126,7 +126,7 @@ def open_analytics(browser, base: str, language: str, query: str = ""):
     page.goto(f"{base}/admin/login/?{urlencode({'next': f'/admin/analytics/{query}'})}")
     page.fill("#id_username", "chief")
     page.fill("#id_password", PASSWORD)
-    page.click("#login-form input[type=submit]")
+    page.click("#login-form [type=submit]")
     page.wait_for_url(f"{base}/admin/analytics/**")
     return context, page
 

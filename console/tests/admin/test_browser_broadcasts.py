@@ -67,7 +67,7 @@ def test_broadcast_from_compose_to_stop(live_server, data, browser, language):
     page.goto(f"{base}/admin/login/?next=/admin/")
     page.fill("#id_username", "chief")
     page.fill("#id_password", PASSWORD)
-    page.click("#login-form input[type=submit]")
+    page.click("#login-form [type=submit]")
     page.wait_for_url(f"{base}/admin/")
 
     page.goto(f"{base}/admin/notifications/broadcast/add/")
@@ -78,7 +78,7 @@ def test_broadcast_from_compose_to_stop(live_server, data, browser, language):
     page.fill("#id_button_text", "Site")
     page.fill("#id_button_url", "https://example.com/sale")
     page.screenshot(path=str(ARTIFACTS / f"broadcast-compose-{language}.png"), full_page=True)
-    page.click("input[name=_continue]")
+    page.click("[name=_continue]")
     page.wait_for_selector("#broadcast-preview")
     broadcast = Broadcast.objects.get()
 
@@ -92,13 +92,13 @@ def test_broadcast_from_compose_to_stop(live_server, data, browser, language):
     page.screenshot(path=str(ARTIFACTS / f"broadcast-preview-{language}.png"), full_page=True)
 
     page.click("#broadcast-test")
-    page.wait_for_selector(".messagelist .success")
+    page.wait_for_selector("#console-messages li")
     assert set(OutboxMessage.objects.values_list("chat_id", flat=True)) == {900100}
 
     when = timezone.localtime() + timedelta(days=1)
     page.fill("#broadcast-send-at", when.strftime("%Y-%m-%dT%H:%M"))
     page.click("#broadcast-schedule")
-    page.wait_for_selector(".messagelist .success")
+    page.wait_for_selector("#console-messages li")
     broadcast.refresh_from_db()
     assert broadcast.status == BroadcastStatus.SCHEDULED
     page.screenshot(path=str(ARTIFACTS / f"broadcast-scheduled-{language}.png"), full_page=True)
@@ -120,7 +120,7 @@ def test_broadcast_from_compose_to_stop(live_server, data, browser, language):
     page.screenshot(path=str(ARTIFACTS / f"broadcast-progress-{language}.png"), full_page=True)
 
     page.click("#broadcast-stop")
-    page.wait_for_selector(".messagelist .success")
+    page.wait_for_selector("#console-messages li")
     broadcast.refresh_from_db()
     assert broadcast.status == BroadcastStatus.STOPPED
     pending = OutboxMessage.objects.filter(kind="broadcast", status=OutboxStatus.PENDING)

@@ -76,7 +76,7 @@ def open_dashboard(browser, base: str, language: str):
     page.goto(f"{base}/admin/login/?next=/admin/")
     page.fill("#id_username", "chief")
     page.fill("#id_password", PASSWORD)
-    page.click("#login-form input[type=submit]")
+    page.click("#login-form [type=submit]")
     page.wait_for_url(f"{base}/admin/")
     return page
 
@@ -184,7 +184,7 @@ def test_adding_a_node_from_the_checklist_tests_the_panel_and_picks_its_inbound(
     assert "NL-Reality" in result
     page.screenshot(path=str(ARTIFACTS / f"node-test-connection-{language}.png"), full_page=True)
     page.select_option("#id_inbound_id", str(sim.inbound_id))
-    page.click("input[name=_save]")
+    page.click("[name=_save]")
     page.wait_for_url(f"{live_server.url}/admin/nodes/node/")
     node = Node.objects.get(name="de-1")
     assert node.inbound_id == sim.inbound_id
