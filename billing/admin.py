@@ -33,7 +33,7 @@ from billing.services.payments import payment_manual_create
 from billing.services.refunds import payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
-from core.admin import ReadOnlyAdmin, form_action
+from core.admin import ReadOnlyAdmin, form_action, id_column
 from core.exceptions import ApplicationError
 from core.exports import AuditedExportMixin
 from subscriptions.models import Subscription, Tariff
@@ -307,7 +307,7 @@ class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         "verified",
         "status",
         "outcome",
-        "payment_id",
+        "payment_id_shown",
         "dismissed_at",
     ]
     list_filter = ["provider", "status", EventErrorFilter, "verified", "created_at"]
@@ -315,6 +315,7 @@ class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     actions = ["reprocess_selected", "dismiss_selected"]
+    payment_id_shown = id_column("payment", _("Payment"))
 
     def get_queryset(self, request: HttpRequest):
         queryset = super().get_queryset(request)
@@ -385,7 +386,7 @@ class BalanceEntryAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         "amount",
         "balance_after",
         "source_key",
-        "payment_id",
+        "payment_id_shown",
         "operator",
         "reason",
     ]
@@ -393,6 +394,7 @@ class BalanceEntryAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     search_fields = ["=source_key", "customer__username", "reason"]
     search_help_text = _("Customer Telegram id, @username, source key or reason.")
     list_select_related = ["customer", "operator"]
+    payment_id_shown = id_column("payment", _("Payment"))
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-pk"]
 
@@ -501,7 +503,7 @@ class ReferralRewardAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         "created_at",
         "inviter",
         "invitee",
-        "payment_id",
+        "payment_id_shown",
         "amount",
         "days",
         "revoked_at",
@@ -512,6 +514,7 @@ class ReferralRewardAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     search_fields = ["inviter__username", "invitee__username"]
     search_help_text = _("Inviter's Telegram id, inviter's or invitee's @username.")
     list_select_related = ["inviter", "invitee"]
+    payment_id_shown = id_column("payment", _("Payment"))
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-pk"]
 

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.models import BaseModel
@@ -189,7 +190,12 @@ class Payment(BaseModel):
         indexes = [models.Index(fields=["status", "expires_at"], name="payment_status_expires")]
 
     def __str__(self) -> str:
-        return f"Payment #{self.pk} {self.amount} {self.currency} {self.status}"
+        return gettext("Payment #%(id)s %(amount)s %(currency)s %(status)s") % {
+            "id": self.pk,
+            "amount": self.amount,
+            "currency": self.currency,
+            "status": self.get_status_display(),
+        }
 
 
 class WebhookEventStatus(models.TextChoices):
@@ -256,7 +262,7 @@ class WebhookEvent(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.provider} {self.event_key or '?'} {self.status}"
+        return f"{self.provider} {self.event_key or '?'} {self.get_status_display()}"
 
 
 class BalanceEntryKind(models.TextChoices):
@@ -324,7 +330,7 @@ class BalanceEntry(BaseModel):
         indexes = [models.Index(fields=["customer", "-created_at"], name="balanceentry_customer")]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount:+} RUB ({self.source_key})"
+        return f"{self.get_kind_display()} {self.amount:+} RUB ({self.source_key})"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -405,7 +411,10 @@ class Gift(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"Gift …{self.code[-4:]} {self.status}"
+        return gettext("Gift …%(code)s %(status)s") % {
+            "code": self.code[-4:],
+            "status": self.get_status_display(),
+        }
 
 
 class PromoKind(models.TextChoices):
@@ -559,7 +568,11 @@ class PromoRedemption(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.promo} by {self.customer_id} ({self.status})"
+        return gettext("%(promo)s by %(customer)s (%(status)s)") % {
+            "promo": self.promo,
+            "customer": self.customer_id,
+            "status": self.get_status_display(),
+        }
 
 
 class ReferralReward(BaseModel):
@@ -622,6 +635,6 @@ class ReferralReward(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"referral reward for payment #{self.payment_id}: {self.amount} RUB, {self.days} days"
-        )
+        return gettext(
+            "referral reward for payment #%(payment)s: %(amount)s RUB, %(days)s days"
+        ) % {"payment": self.payment_id, "amount": self.amount, "days": self.days}

@@ -105,6 +105,18 @@ def form_action(
     return None
 
 
+def id_column(field: str, description):
+    """A list column with a foreign key's id (no join), headed by `description`, a
+    translated name. Listing "payment_id" itself would be headed "Payment id" in every
+    language (the admin's label for a column name); give the column another name."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj) -> int | None:
+        return getattr(obj, f"{field}_id")
+
+    return column
+
+
 class ReadOnlyAdmin:
     """For a model admin or an inline: nobody adds, changes or deletes these rows here."""
 

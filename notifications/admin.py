@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, id_column
 from notifications.models import OutboxMessage
 from notifications.services import outbox_messages_retry
 
@@ -24,7 +24,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         "status",
         "attempts",
         "sent_at",
-        "broadcast_id",
+        "broadcast_id_shown",
         "text_short",
         "last_error_short",
     ]
@@ -36,6 +36,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     ordering = ["-created_at"]
     show_full_result_count = False
     actions = ["retry_selected"]
+    broadcast_id_shown = id_column("broadcast", _("Broadcast"))
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
 
     def get_queryset(self, request):

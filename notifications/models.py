@@ -3,6 +3,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.models import BaseModel
@@ -101,7 +102,8 @@ class OutboxMessage(BaseModel):
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
     def __str__(self) -> str:
-        return f"{self.audience}:{self.chat_id} {self.kind or 'message'} {self.status}"
+        kind = self.kind or gettext("message")
+        return f"{self.get_audience_display()}:{self.chat_id} {kind} {self.get_status_display()}"
 
 
 class BroadcastAudience(models.TextChoices):

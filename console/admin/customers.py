@@ -217,6 +217,10 @@ class CustomerAdmin(AuditedExportMixin, admin.ModelAdmin):
             return queryset.filter(Q(telegram_id=int(term)) | Q(pk=int(term))), False
         return super().get_search_results(request, queryset, term.lstrip("@"))
 
+    @admin.display(description=_("Name"))
+    def display_name(self, customer: Customer) -> str:
+        return customer.display_name
+
     @admin.display(description=_("Everything of this customer"))
     def links(self, customer: Customer) -> str:
         pairs = [
