@@ -213,6 +213,8 @@ ENGLISH_WORDS = [
     "Other",
     "Totals",
     "Manual",
+    "Operations",
+    "console",
 ]
 _ENGLISH = re.compile(r"(?<![\w-])(" + "|".join(ENGLISH_WORDS) + r")(?![\w-])")
 
