@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -21,7 +22,7 @@ class OperatorAdmin(UserAdmin, ModelAdmin):
 
     fieldsets = (
         *UserAdmin.fieldsets,
-        ("Telegram", {"fields": ("telegram_id",)}),
+        (_("Telegram"), {"fields": ("telegram_id",)}),
     )
     list_display = ["username", "email", "is_staff", "is_superuser", "is_active", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "groups"]

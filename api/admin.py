@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from api.models import ApiToken
@@ -43,16 +44,16 @@ class ApiTokenCreateForm(ConsoleModelForm):
                 self.add_error("scope", exc.message)
         expires_at = cleaned.get("expires_at")
         if expires_at is not None and expires_at <= timezone.now():
-            self.add_error("expires_at", "The expiry must be in the future.")
+            self.add_error("expires_at", _("The expiry must be in the future."))
         return cleaned
 
 
 class TokenStateFilter(admin.SimpleListFilter):
-    title = "state"
+    title = _("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("usable", "Usable"), ("expired", "Expired"), ("revoked", "Revoked")]
+        return [("usable", _("Usable")), ("expired", _("Expired")), ("revoked", _("Revoked"))]
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -108,17 +109,17 @@ class ApiTokenAdmin(ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # revoked tokens stay, for the audit log's sake
 
-    @admin.display(description="Token")
+    @admin.display(description=_("Token"))
     def masked(self, token: ApiToken) -> str:
         return token.masked
 
-    @admin.display(description="State")
+    @admin.display(description=_("State"))
     def state(self, token: ApiToken) -> str:
         if token.revoked_at is not None:
-            return "revoked"
+            return _("revoked")
         if token.expires_at is not None and token.expires_at <= timezone.now():
-            return "expired"
-        return "usable"
+            return _("expired")
+        return _("usable")
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form, change: bool) -> None:
         if change:
@@ -143,7 +144,7 @@ class ApiTokenAdmin(ModelAdmin):
             return super().response_add(request, obj, post_url_continue)
         context = {
             **self.admin_site.each_context(request),
-            "title": "API token created",
+            "title": _("API token created"),
             "opts": self.model._meta,
             "token": obj,
             "raw": raw,
@@ -152,12 +153,12 @@ class ApiTokenAdmin(ModelAdmin):
         add_never_cache_headers(response)
         return response
 
-    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    @admin.action(description=_("Revoke selected tokens"), permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset) -> None:
         run_for_each(
             self,
             request,
             queryset.order_by("pk"),
             lambda token: api_token_revoke(token=token, actor=request.user),
-            done="Revoked {count} token(s): requests with them are refused from now on.",
+            done=_("Revoked {count} token(s): requests with them are refused from now on."),
         )

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiConfig(AppConfig):
@@ -9,7 +10,7 @@ class ApiConfig(AppConfig):
     """
 
     name = "api"
-    verbose_name = "Operator API"
+    verbose_name = _("Operator API")
 
     def ready(self) -> None:
         # drf-spectacular finds the token authentication's scheme through this extension.

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from api.scopes import Scope
 from core.models import BaseModel
@@ -18,31 +19,42 @@ class ApiToken(BaseModel):
     working at `expires_at`, on revocation, and when its owner is no longer active staff.
     """
 
-    name = models.CharField(max_length=100, help_text="What uses it, e.g. “CRM sync”.")
+    name = models.CharField(
+        max_length=100, help_text=_("What uses it, e.g. “CRM sync”."), verbose_name=_("name")
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="api_tokens",
-        help_text="The console user the API acts as: audit rows name them.",
+        help_text=_("The console user the API acts as: audit rows name them."),
+        verbose_name=_("owner"),
     )
     scope = models.CharField(
         max_length=10,
         choices=Scope.choices,
-        help_text="Read-only: reads. Support: reads and extending subscriptions. Operators: "
-        "everything the API does. The owner must hold the console permissions of the scope.",
+        help_text=_(
+            "Read-only: reads. Support: reads and extending subscriptions. Operators: "
+            "everything the API does. The owner must hold the console permissions of the scope."
+        ),
+        verbose_name=_("scope"),
     )
-    prefix = models.CharField(max_length=16, unique=True, editable=False)
-    secret_hash = models.CharField(max_length=64, editable=False)
+    prefix = models.CharField(max_length=16, unique=True, editable=False, verbose_name=_("prefix"))
+    secret_hash = models.CharField(max_length=64, editable=False, verbose_name=_("secret hash"))
     expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="Empty: until revoked.", db_index=True
+        null=True,
+        blank=True,
+        help_text=_("Empty: until revoked."),
+        db_index=True,
+        verbose_name=_("expires at"),
     )
     rate_per_minute = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(100_000)],
-        help_text="Requests per minute; empty: API_RATE_PER_MINUTE.",
+        help_text=_("Requests per minute; empty: API_RATE_PER_MINUTE."),
+        verbose_name=_("requests per minute"),
     )
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -50,8 +62,11 @@ class ApiToken(BaseModel):
         on_delete=models.SET_NULL,
         related_name="+",
         editable=False,
+        verbose_name=_("created by"),
     )
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("revoked at")
+    )
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -59,11 +74,13 @@ class ApiToken(BaseModel):
         on_delete=models.SET_NULL,
         related_name="+",
         editable=False,
+        verbose_name=_("revoked by"),
     )
 
     class Meta:
+        verbose_name_plural = _("API tokens")
         ordering = ["-created_at"]
-        verbose_name = "API token"
+        verbose_name = _("API token")
         constraints = [
             models.CheckConstraint(
                 condition=Q(scope__in=Scope.values), name="apitoken_scope_known"

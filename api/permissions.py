@@ -12,7 +12,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from api.models import ApiToken
-from api.scopes import Scope, scope_includes
+from api.scopes import Scope, scope_includes, scope_name
 
 
 class TokenScope(BasePermission):
@@ -32,8 +32,8 @@ class TokenScope(BasePermission):
             raise exceptions.MethodNotAllowed(request.method)
         if not scope_includes(granted=token.scope, needed=self.scope):
             self.message = (
-                f"This token's scope is {Scope(token.scope).label.lower()}; "
-                f"this endpoint needs {Scope(self.scope).label.lower()}."
+                f"This token's scope is {scope_name(token.scope)}; "
+                f"this endpoint needs {scope_name(self.scope)}."
             )
             self.code = "scope_insufficient"
             return False

@@ -8,12 +8,20 @@ smaller group.
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Scope(models.TextChoices):
-    READ_ONLY = "read_only", "Read-only"
-    SUPPORT = "support", "Support"
-    OPERATORS = "operators", "Operators"
+    READ_ONLY = "read_only", _("Read-only")
+    SUPPORT = "support", _("Support")
+    OPERATORS = "operators", _("Operators")
+
+
+def scope_name(scope: str) -> str:
+    """The scope as the API's own (English) messages name it: "read-only", "support",
+    "operators". Not the label: labels follow the console's language, the API's messages
+    do not."""
+    return Scope(scope).value.replace("_", "-")
 
 
 # A scope includes every scope of a lower rank.

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from api.models import TOKEN_KIND, ApiToken
-from api.scopes import SCOPE_PERMISSIONS, Scope
+from api.scopes import SCOPE_PERMISSIONS, Scope, scope_name
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write
@@ -65,7 +65,7 @@ def api_token_owner_check(*, owner, scope: str) -> None:
     missing = api_token_scope_missing(owner=owner, scope=scope)
     if missing:
         raise ApplicationError(
-            f"{owner} cannot be given a {Scope(scope).label.lower()} token: they lack "
+            f"{owner} cannot be given a {scope_name(scope)} token: they lack "
             f"{', '.join(missing)} in the console.",
             {"owner_id": owner.pk, "scope": scope, "missing": missing},
         )

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from accounts.models import Customer
@@ -33,7 +34,7 @@ from billing.services.payments import payment_manual_create
 from billing.services.refunds import payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
-from core.admin import ConsoleForm, ReadOnlyAdmin, form_action
+from core.admin import ConsoleForm, ReadOnlyAdmin, form_action, id_column
 from core.exceptions import ApplicationError
 from core.exports import AuditedExportMixin
 from subscriptions.models import Subscription, Tariff
@@ -61,18 +62,24 @@ MONEY_FIELDS = (
 
 class RefundForm(ConsoleForm):
     reason = forms.CharField(
+        label=_("Reason"),
         max_length=255,
-        help_text="Why the money was returned (kept in the audit log). "
-        "YooKassa refunds through its API; for the other providers return the money itself "
-        "in the provider's cabinet.",
+        help_text=_(
+            "Why the money was returned (kept in the audit log). "
+            "YooKassa refunds through its API; for the other providers return the money itself "
+            "in the provider's cabinet."
+        ),
     )
 
 
 class DismissForm(ConsoleForm):
     reason = forms.CharField(
+        label=_("Reason"),
         max_length=255,
-        help_text="How the notification was settled (kept in the audit log), e.g. "
-        "“no money was taken” or “credited by hand as payment #…”.",
+        help_text=_(
+            "How the notification was settled (kept in the audit log), e.g. "
+            "“no money was taken” or “credited by hand as payment #…”."
+        ),
     )
 
 
@@ -86,35 +93,40 @@ class CustomerField(forms.CharField):
         else:
             customer = Customer.objects.filter(username__iexact=text.lstrip("@")).first()
         if customer is None:
-            raise forms.ValidationError("No customer with this Telegram id or username.")
+            raise forms.ValidationError(_("No customer with this Telegram id or username."))
         return customer
 
 
 class ManualPaymentForm(ConsoleForm):
-    customer = CustomerField(label="Customer", help_text="Telegram id or @username.")
-    tariff = forms.ModelChoiceField(queryset=Tariff.objects.filter(is_trial=False))
+    customer = CustomerField(label=_("Customer"), help_text=_("Telegram id or @username."))
+    tariff = forms.ModelChoiceField(
+        queryset=Tariff.objects.filter(is_trial=False), label=_("Tariff")
+    )
     amount = forms.DecimalField(
+        label=_("Amount"),
         max_digits=12,
         decimal_places=2,
         min_value=Decimal("0"),
-        help_text="What the customer actually paid.",
+        help_text=_("What the customer actually paid."),
     )
     subscription = forms.ModelChoiceField(
         queryset=Subscription.objects.all(),
         required=False,
         widget=forms.TextInput,
-        label="Renew subscription #",
-        help_text="Optional: the id of the subscription to extend; empty = a new subscription.",
+        label=_("Renew subscription #"),
+        help_text=_("Optional: the id of the subscription to extend; empty = a new subscription."),
     )
     reason = forms.CharField(
-        max_length=255, help_text="E.g. “cash at the office”, “bank transfer 12.03”."
+        label=_("Reason"),
+        max_length=255,
+        help_text=_("E.g. “cash at the office”, “bank transfer 12.03”."),
     )
 
     def clean(self):
         cleaned = super().clean()
         customer, subscription = cleaned.get("customer"), cleaned.get("subscription")
         if customer and subscription and subscription.customer_id != customer.pk:
-            raise forms.ValidationError("That subscription belongs to another customer.")
+            raise forms.ValidationError(_("That subscription belongs to another customer."))
         return cleaned
 
 
@@ -139,7 +151,7 @@ class PaymentAdmin(AuditedExportMixin, ModelAdmin):
     ]
     list_filter = ["provider", "purpose", "status", "created_at", "paid_at"]
     search_fields = ["customer__username", "provider_ref"]
-    search_help_text = "Payment id, customer Telegram id, @username or provider reference."
+    search_help_text = _("Payment id, customer Telegram id, @username or provider reference.")
     list_select_related = ["customer", "tariff", "subscription"]
     date_hierarchy = "created_at"
     readonly_fields = MONEY_FIELDS
@@ -160,7 +172,7 @@ class PaymentAdmin(AuditedExportMixin, ModelAdmin):
     def has_manual_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.add_payment")
 
-    @admin.display(description="Subscription", ordering="subscription")
+    @admin.display(description=_("Subscription"), ordering="subscription")
     def subscription_link(self, obj: Payment) -> str:
         if not obj.subscription_id:
             return "—"
@@ -189,7 +201,7 @@ class PaymentAdmin(AuditedExportMixin, ModelAdmin):
             context["payment_totals"] = payment_totals(queryset=context["cl"].queryset)
         return response
 
-    @admin.action(description="Refund selected payments…", permissions=["refund"])
+    @admin.action(description=_("Refund selected payments…"), permissions=["refund"])
     def refund_selected(self, request: HttpRequest, queryset):
         not_paid = queryset.exclude(status=PaymentStatus.PAID).count()
         return form_action(
@@ -200,19 +212,22 @@ class PaymentAdmin(AuditedExportMixin, ModelAdmin):
             call=lambda payment, data: payment_refund(
                 payment=payment, actor=request.user, reason=data["reason"]
             ),
-            done="Refunded {count} payment(s); their days were taken back.",
+            done=_("Refunded {count} payment(s); their days were taken back."),
             action="refund_selected",
-            title="Refund payments",
-            submit="Refund",
-            intro="Refunding marks each payment refunded and takes the days it credited off its "
-            "subscription (never below now; a subscription left with no time expires). The "
-            "customer is told. Telegram Stars and YooKassa payments get their money back "
-            "through Telegram or YooKassa's API first (nothing changes if it refuses); for the "
-            "other providers return the money in the provider's cabinet. A gift's payment: an "
-            "unredeemed gift is cancelled, a redeemed one's days leave the recipient's "
-            "subscription and the recipient is told.",
+            title=_("Refund payments"),
+            submit=_("Refund"),
+            intro=_(
+                "Refunding marks each payment refunded and takes the days it credited off its "
+                "subscription (never below now; a subscription left with no time expires). The "
+                "customer is told. Telegram Stars and YooKassa payments get their money back "
+                "through Telegram or YooKassa's API first (nothing changes if it refuses); for the "
+                "other providers return the money in the provider's cabinet. A gift's payment: an "
+                "unredeemed gift is cancelled, a redeemed one's days leave the recipient's "
+                "subscription and the recipient is told."
+            ),
             extra={
-                "info": f"{not_paid} of the selected payment(s) are not paid and will be refused."
+                "info": _("%(count)s of the selected payment(s) are not paid and will be refused.")
+                % {"count": not_paid}
                 if not_paid
                 else ""
             },
@@ -238,15 +253,23 @@ class PaymentAdmin(AuditedExportMixin, ModelAdmin):
             else:
                 self.message_user(
                     request,
-                    f"Manual payment #{payment.pk} recorded: {payment.amount} "
-                    f"{payment.currency}, +{payment.days_credited} days on subscription "
-                    f"#{payment.subscription_id}.",
+                    _(
+                        "Manual payment #%(payment)s recorded: %(amount)s %(currency)s, "
+                        "+%(days)s days on subscription #%(subscription)s."
+                    )
+                    % {
+                        "payment": payment.pk,
+                        "amount": payment.amount,
+                        "currency": payment.currency,
+                        "days": payment.days_credited,
+                        "subscription": payment.subscription_id,
+                    },
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:billing_payment_changelist"))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Manual payment",
+            "title": _("Manual payment"),
             "opts": self.model._meta,
             "form": form,
         }
@@ -257,11 +280,11 @@ class EventErrorFilter(admin.SimpleListFilter):
     """Events that recorded an error: every FAILED one, and a PROCESSED one whose failure came
     after its credit committed (an after-commit step), which the status filter cannot show."""
 
-    title = "error"
+    title = _("error")
     parameter_name = "has_error"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Has an error"), ("no", "No error")]
+        return [("yes", _("Has an error")), ("no", _("No error"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -285,7 +308,7 @@ class WebhookEventAdmin(ReadOnlyAdmin, ModelAdmin):
         "verified",
         "status",
         "outcome",
-        "payment_id",
+        "payment_id_shown",
         "dismissed_at",
     ]
     list_filter = ["provider", "status", EventErrorFilter, "verified", "created_at"]
@@ -293,6 +316,7 @@ class WebhookEventAdmin(ReadOnlyAdmin, ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     actions = ["reprocess_selected", "dismiss_selected"]
+    payment_id_shown = id_column("payment", _("Payment"))
 
     def get_queryset(self, request: HttpRequest):
         queryset = super().get_queryset(request)
@@ -304,7 +328,7 @@ class WebhookEventAdmin(ReadOnlyAdmin, ModelAdmin):
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.change_webhookevent")
 
-    @admin.action(description="Dismiss selected failed events…", permissions=["reprocess"])
+    @admin.action(description=_("Dismiss selected failed events…"), permissions=["reprocess"])
     def dismiss_selected(self, request: HttpRequest, queryset):
         """A FAILED event settled by hand leaves the dashboard (a reason is asked first)."""
         return form_action(
@@ -315,15 +339,17 @@ class WebhookEventAdmin(ReadOnlyAdmin, ModelAdmin):
             call=lambda event, data: webhook_event_dismiss(
                 event=event, actor=request.user, reason=data["reason"]
             ),
-            done="Dismissed {count} failed event(s).",
+            done=_("Dismissed {count} failed event(s)."),
             action="dismiss_selected",
-            title="Dismiss failed payment notifications",
-            submit="Dismiss",
-            intro="Only for a failure settled by hand: the provider may have taken the money. "
-            "A dismissed event leaves the dashboard and can still be reprocessed.",
+            title=_("Dismiss failed payment notifications"),
+            submit=_("Dismiss"),
+            intro=_(
+                "Only for a failure settled by hand: the provider may have taken the money. "
+                "A dismissed event leaves the dashboard and can still be reprocessed."
+            ),
         )
 
-    @admin.action(description="Reprocess selected events", permissions=["reprocess"])
+    @admin.action(description=_("Reprocess selected events"), permissions=["reprocess"])
     def reprocess_selected(self, request: HttpRequest, queryset) -> None:
         counts: dict[str, int] = {}
         for selected in queryset.order_by("pk"):
@@ -333,16 +359,19 @@ class WebhookEventAdmin(ReadOnlyAdmin, ModelAdmin):
                 # (FAILED, or PROCESSED when the failure came after the credit committed)
                 self.message_user(
                     request,
-                    f"Event #{selected.pk} failed: {type(exc).__name__}: {exc}. "
-                    "Its row keeps the error and traceback.",
+                    _("Event #%(event)s failed: %(error)s. Its row keeps the error and traceback.")
+                    % {"event": selected.pk, "error": f"{type(exc).__name__}: {exc}"},
                     messages.ERROR,
                 )
                 continue
-            key = f"{event.status} ({event.outcome})" if event.outcome else event.status
+            status = event.get_status_display()
+            key = f"{status} ({event.outcome})" if event.outcome else str(status)
             counts[key] = counts.get(key, 0) + 1
         if counts:
             summary = ", ".join(f"{count} {key}" for key, count in sorted(counts.items()))
-            self.message_user(request, f"Reprocessed: {summary}.", messages.SUCCESS)
+            self.message_user(
+                request, _("Reprocessed: %(summary)s.") % {"summary": summary}, messages.SUCCESS
+            )
 
 
 @admin.register(BalanceEntry)
@@ -358,14 +387,15 @@ class BalanceEntryAdmin(ReadOnlyAdmin, ModelAdmin):
         "amount",
         "balance_after",
         "source_key",
-        "payment_id",
+        "payment_id_shown",
         "operator",
         "reason",
     ]
     list_filter = ["kind", "created_at"]
     search_fields = ["=source_key", "customer__username", "reason"]
-    search_help_text = "Customer Telegram id, @username, source key or reason."
+    search_help_text = _("Customer Telegram id, @username, source key or reason.")
     list_select_related = ["customer", "operator"]
+    payment_id_shown = id_column("payment", _("Payment"))
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-pk"]
 
@@ -400,7 +430,7 @@ class GiftAdmin(ReadOnlyAdmin, ModelAdmin):
         "payment_link",
     ]
     list_filter = ["status", "created_at", "redeemed_at"]
-    search_help_text = "A whole gift code, a payment id, the buyer's or recipient's Telegram id."
+    search_help_text = _("A whole gift code, a payment id, the buyer's or recipient's Telegram id.")
     search_fields = ["=payment__id"]
     list_select_related = ["payment__customer", "payment__tariff", "redeemed_by"]
     fields = [
@@ -420,29 +450,29 @@ class GiftAdmin(ReadOnlyAdmin, ModelAdmin):
     readonly_fields = fields
     ordering = ["-created_at"]
 
-    @admin.display(description="Code")
+    @admin.display(description=_("Code"))
     def code_masked(self, obj: Gift) -> str:
         return gift_code_masked(obj.code)
 
-    @admin.display(description="Buyer", ordering="payment__customer")
+    @admin.display(description=_("Buyer"), ordering="payment__customer")
     def buyer(self, obj: Gift):
         return obj.payment.customer
 
-    @admin.display(description="Tariff", ordering="payment__tariff")
+    @admin.display(description=_("Tariff"), ordering="payment__tariff")
     def tariff(self, obj: Gift):
         return obj.payment.tariff
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_shown(self, obj: Gift) -> str:
         """The status, with what the table alone does not say: past its validity, refunded."""
         label = obj.get_status_display()
         if obj.status == GiftStatus.ACTIVE and obj.expires_at <= timezone.now():
-            return "Expired"
+            return _("Expired")
         if obj.status == GiftStatus.REDEEMED and obj.payment.status == PaymentStatus.REFUNDED:
-            return f"{label}, refunded"
+            return _("%(status)s, refunded") % {"status": label}
         return label
 
-    @admin.display(description="Payment", ordering="payment")
+    @admin.display(description=_("Payment"), ordering="payment")
     def payment_link(self, obj: Gift) -> str:
         url = reverse("admin:billing_payment_change", args=[obj.payment_id])
         return format_html('<a href="{}">#{}</a>', url, obj.payment_id)
@@ -474,7 +504,7 @@ class ReferralRewardAdmin(ReadOnlyAdmin, ModelAdmin):
         "created_at",
         "inviter",
         "invitee",
-        "payment_id",
+        "payment_id_shown",
         "amount",
         "days",
         "revoked_at",
@@ -483,8 +513,9 @@ class ReferralRewardAdmin(ReadOnlyAdmin, ModelAdmin):
     ]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["inviter__username", "invitee__username"]
-    search_help_text = "Inviter's Telegram id, inviter's or invitee's @username."
+    search_help_text = _("Inviter's Telegram id, inviter's or invitee's @username.")
     list_select_related = ["inviter", "invitee"]
+    payment_id_shown = id_column("payment", _("Payment"))
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-pk"]
 

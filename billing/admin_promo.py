@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from billing.models import PromoCode, PromoRedemption
@@ -37,7 +38,7 @@ class PromoCodeForm(ConsoleModelForm):
     def clean_code(self):
         code = promo_code_normalize(self.cleaned_data["code"])
         if not CODE_RE.match(code):
-            raise forms.ValidationError("1 to 32 letters, digits, _ or -.")
+            raise forms.ValidationError(_("1 to 32 letters, digits, _ or -."))
         return code
 
 
@@ -78,43 +79,55 @@ class PromoCodeAdmin(ModelAdmin):
             promo=form.instance, actor=request.user, action="changed" if change else "created"
         )
 
-    @admin.display(description="Gives")
+    @admin.display(description=_("Gives"))
     def value(self, obj: PromoCode) -> str:
-        return {
-            "days": f"+{obj.days} days",
-            "free_days": f"{obj.days} free days",
-            "percent": f"{obj.percent} % off",
-            "amount": f"{obj.amount} off",
-            "free_tariff": f"free {obj.free_tariff}",
-        }.get(obj.kind, "")
+        texts = {
+            "days": _("+%(days)s days"),
+            "free_days": _("%(days)s free days"),
+            "percent": _("%(percent)s %% off"),
+            "amount": _("%(amount)s off"),
+            "free_tariff": _("free %(tariff)s"),
+        }
+        if obj.kind not in texts:
+            return ""
+        return texts[obj.kind] % {
+            "days": obj.days,
+            "percent": obj.percent,
+            "amount": obj.amount,
+            "tariff": obj.free_tariff,
+        }
 
-    @admin.display(description="Uses", ordering="uses")
+    @admin.display(description=_("Uses"), ordering="uses")
     def uses_of_max(self, obj: PromoCode) -> str:
         return f"{obj.uses} / {obj.max_uses}" if obj.max_uses is not None else str(obj.uses)
 
-    @admin.display(description="Revenue with it", ordering="revenue")
+    @admin.display(description=_("Revenue with it"), ordering="revenue")
     def revenue(self, obj: PromoCode):
         return obj.revenue
 
-    @admin.display(description="Discount given", ordering="discount_given")
+    @admin.display(description=_("Discount given"), ordering="discount_given")
     def discount_given(self, obj: PromoCode):
         return obj.discount_given
 
-    @admin.display(description="Usage")
+    @admin.display(description=_("Usage"))
     def usage(self, obj: PromoCode) -> str:
         if obj.pk is None:
             return "—"
-        return (
-            f"{self.uses_of_max(obj)} uses (reserved by pending payments or used); revenue "
-            f"{obj.revenue}; discount given {obj.discount_given}."
-        )
+        return _(
+            "%(uses)s uses (reserved by pending payments or used); revenue %(revenue)s; "
+            "discount given %(discount)s."
+        ) % {
+            "uses": self.uses_of_max(obj),
+            "revenue": obj.revenue,
+            "discount": obj.discount_given,
+        }
 
-    @admin.display(description="Redemptions")
+    @admin.display(description=_("Redemptions"))
     def redemptions_link(self, obj: PromoCode) -> str:
         if obj.pk is None:
             return "—"
         url = reverse("admin:billing_promoredemption_changelist") + f"?promo__id__exact={obj.pk}"
-        return format_html('<a href="{}">{}</a>', url, "Redemptions →")
+        return format_html('<a href="{}">{}</a>', url, _("Redemptions →"))
 
 
 @admin.register(PromoRedemption)

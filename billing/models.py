@@ -3,16 +3,18 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.models import BaseModel
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PAID = "paid", "Paid"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-    REFUNDED = "refunded", "Refunded"
+    PENDING = "pending", _("Pending")
+    PAID = "paid", _("Paid")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUNDED = "refunded", _("Refunded")
 
 
 class PaymentPurpose(models.TextChoices):
@@ -20,9 +22,9 @@ class PaymentPurpose(models.TextChoices):
     (a ``Gift`` code for someone else: ``billing.services.gifts``), or roubles on the payer's
     balance (``billing.services.balance``)."""
 
-    SUBSCRIPTION = "subscription", "Subscription"
-    GIFT = "gift", "Gift"
-    TOP_UP = "top_up", "Balance top-up"
+    SUBSCRIPTION = "subscription", _("Subscription")
+    GIFT = "gift", _("Gift")
+    TOP_UP = "top_up", _("Balance top-up")
 
 
 class Payment(BaseModel):
@@ -33,13 +35,19 @@ class Payment(BaseModel):
     tariff paid from that balance."""
 
     customer = models.ForeignKey(
-        "accounts.Customer", on_delete=models.PROTECT, related_name="payments"
+        "accounts.Customer",
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("customer"),
     )
     # The customer's own numbering (1, 2, 3 … per customer, by creation): how messages to the
     # customer name the payment ("Payment 3"); the id stays the providers' and operators' one.
-    number = models.PositiveIntegerField(editable=False)
+    number = models.PositiveIntegerField(editable=False, verbose_name=_("number (per customer)"))
     purpose = models.CharField(
-        max_length=12, choices=PaymentPurpose.choices, default=PaymentPurpose.SUBSCRIPTION
+        max_length=12,
+        choices=PaymentPurpose.choices,
+        default=PaymentPurpose.SUBSCRIPTION,
+        verbose_name=_("purpose"),
     )
     # Empty exactly for a top-up (the constraint ``payment_purpose_tariff``). A gift never
     # gets a subscription of the payer's: its credit makes a ``Gift``.
@@ -49,6 +57,7 @@ class Payment(BaseModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="payments",
+        verbose_name=_("tariff"),
     )
     # The subscription a renewal extends; empty for a new purchase until it is credited.
     subscription = models.ForeignKey(
@@ -57,34 +66,52 @@ class Payment(BaseModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="payments",
+        verbose_name=_("subscription"),
     )
-    provider = models.CharField(max_length=32, db_index=True)
+    provider = models.CharField(max_length=32, db_index=True, verbose_name=_("provider"))
     amount = models.DecimalField(
-        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+        max_digits=12,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+        verbose_name=_("amount"),
     )
-    currency = models.CharField(max_length=3, default="RUB")
+    currency = models.CharField(max_length=3, default="RUB", verbose_name=_("currency"))
     status = models.CharField(
-        max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, db_index=True
+        max_length=10,
+        choices=PaymentStatus.choices,
+        default=PaymentStatus.PENDING,
+        db_index=True,
+        verbose_name=_("status"),
     )
-    description = models.CharField(max_length=255, blank=True, default="")
+    description = models.CharField(
+        max_length=255, blank=True, default="", verbose_name=_("description")
+    )
     # The provider's id of this payment: set when crediting (Robokassa, FreeKassa), or when
     # the payment is created through the provider's API (YooKassa's payment id). Unique per
     # provider (``payment_unique_provider_ref``).
-    provider_ref = models.CharField(max_length=128, blank=True, default="")
+    provider_ref = models.CharField(
+        max_length=128, blank=True, default="", verbose_name=_("provider reference")
+    )
     # Where the buyer pays, when the provider's API made it (YooKassa's confirmation_url):
     # shown again while the payment is pending. Empty for the signed-link providers.
-    checkout_url = models.URLField(max_length=500, blank=True, default="")
+    checkout_url = models.URLField(
+        max_length=500, blank=True, default="", verbose_name=_("checkout URL")
+    )
     # The days this payment added to its subscription, so a refund takes back exactly those.
-    days_credited = models.PositiveIntegerField(default=0)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    refunded_at = models.DateTimeField(null=True, blank=True)
+    days_credited = models.PositiveIntegerField(default=0, verbose_name=_("days credited"))
+    paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
+    refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded at"))
     # The bot message that shows this checkout ("💳 Pay 499 ₽"): edited to "paid" once the
     # payment is credited (``billing.services.checkout``). Empty for payments made elsewhere.
-    checkout_chat_id = models.BigIntegerField(null=True, blank=True)
-    checkout_message_id = models.BigIntegerField(null=True, blank=True)
+    checkout_chat_id = models.BigIntegerField(
+        null=True, blank=True, verbose_name=_("checkout chat id")
+    )
+    checkout_message_id = models.BigIntegerField(
+        null=True, blank=True, verbose_name=_("checkout message id")
+    )
     # A new subscription's country (``Subscription.country``), chosen at checkout; "" = any.
-    country = models.CharField(max_length=2, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="", verbose_name=_("country"))
     # The promo code this payment was priced with (``billing.services.promo``) and the
     # tariff's price before it: ``amount`` is what the customer pays, fixed at checkout.
     promo = models.ForeignKey(
@@ -93,10 +120,19 @@ class Payment(BaseModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="payments",
+        verbose_name=_("promo code"),
     )
-    price_before_promo = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    price_before_promo = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        verbose_name=_("price before promo code"),
+    )
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         ordering = ["-created_at"]
         permissions = [("export_payment", "Can export payments as CSV")]
         constraints = [
@@ -154,52 +190,67 @@ class Payment(BaseModel):
         indexes = [models.Index(fields=["status", "expires_at"], name="payment_status_expires")]
 
     def __str__(self) -> str:
-        return f"Payment #{self.pk} {self.amount} {self.currency} {self.status}"
+        return gettext("Payment #%(id)s %(amount)s %(currency)s %(status)s") % {
+            "id": self.pk,
+            "amount": self.amount,
+            "currency": self.currency,
+            "status": self.get_status_display(),
+        }
 
 
 class WebhookEventStatus(models.TextChoices):
-    RECEIVED = "received", "Received"
-    PROCESSED = "processed", "Processed"
-    DUPLICATE = "duplicate", "Duplicate"
-    REJECTED = "rejected", "Rejected"
-    FAILED = "failed", "Failed"
+    RECEIVED = "received", _("Received")
+    PROCESSED = "processed", _("Processed")
+    DUPLICATE = "duplicate", _("Duplicate")
+    REJECTED = "rejected", _("Rejected")
+    FAILED = "failed", _("Failed")
 
 
 class WebhookEvent(BaseModel):
     """Every notification a provider sent us: stored raw as it arrives (RECEIVED), then given
     the outcome of its processing (one row per delivery: see ``billing.services``)."""
 
-    provider = models.CharField(max_length=32, db_index=True)
+    provider = models.CharField(max_length=32, db_index=True, verbose_name=_("provider"))
     # The provider's identity of the notification (our payment id); empty if unparseable.
-    event_key = models.CharField(max_length=128, blank=True, default="", db_index=True)
-    method = models.CharField(max_length=8, default="POST")
-    remote_ip = models.GenericIPAddressField(null=True, blank=True)
-    headers = models.JSONField(default=dict, blank=True)
-    query_string = models.TextField(blank=True, default="")
-    body = models.TextField(blank=True, default="")
-    body_truncated = models.BooleanField(default=False)
+    event_key = models.CharField(
+        max_length=128, blank=True, default="", db_index=True, verbose_name=_("event key")
+    )
+    method = models.CharField(max_length=8, default="POST", verbose_name=_("method"))
+    remote_ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("remote IP"))
+    headers = models.JSONField(default=dict, blank=True, verbose_name=_("headers"))
+    query_string = models.TextField(blank=True, default="", verbose_name=_("query string"))
+    body = models.TextField(blank=True, default="", verbose_name=_("body"))
+    body_truncated = models.BooleanField(default=False, verbose_name=_("body truncated"))
     # The body was not storable verbatim (not UTF-8, or NUL bytes): ``body`` holds an escaped
     # rendering for humans, so the stored request can no longer be re-verified.
-    body_escaped = models.BooleanField(default=False)
-    verified = models.BooleanField(default=False)
+    body_escaped = models.BooleanField(default=False, verbose_name=_("body escaped"))
+    verified = models.BooleanField(default=False, verbose_name=_("verified"))
     status = models.CharField(
         max_length=10,
         choices=WebhookEventStatus.choices,
         default=WebhookEventStatus.RECEIVED,
         db_index=True,
+        verbose_name=_("status"),
     )
-    outcome = models.CharField(max_length=255, blank=True, default="")
-    error = models.TextField(blank=True, default="")
-    traceback = models.TextField(blank=True, default="")
+    outcome = models.CharField(max_length=255, blank=True, default="", verbose_name=_("outcome"))
+    error = models.TextField(blank=True, default="", verbose_name=_("error"))
+    traceback = models.TextField(blank=True, default="", verbose_name=_("traceback"))
     payment = models.ForeignKey(
-        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events"
+        Payment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhook_events",
+        verbose_name=_("payment"),
     )
-    processed_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("processed at"))
     # A FAILED event an operator settled by hand (``webhook_event_dismiss``): off the
     # dashboard, and pruned after WEBHOOK_RETENTION_DAYS. A new failure clears it.
-    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("dismissed at"))
 
     class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
         ordering = ["-created_at"]
         constraints = [
             # At most one delivery of a provider event is ever the one that credited it.
@@ -211,16 +262,16 @@ class WebhookEvent(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.provider} {self.event_key or '?'} {self.status}"
+        return f"{self.provider} {self.event_key or '?'} {self.get_status_display()}"
 
 
 class BalanceEntryKind(models.TextChoices):
-    TOP_UP = "top_up", "Top-up"
-    PURCHASE = "purchase", "Purchase"
-    AUTO_RENEW = "auto_renew", "Auto-renewal"
-    ADJUSTMENT = "adjustment", "Adjustment by an operator"
-    REFUND = "refund", "Refund"
-    REFERRAL = "referral", "Referral reward"
+    TOP_UP = "top_up", _("Top-up")
+    PURCHASE = "purchase", _("Purchase")
+    AUTO_RENEW = "auto_renew", _("Auto-renewal")
+    ADJUSTMENT = "adjustment", _("Adjustment by an operator")
+    REFUND = "refund", _("Refund")
+    REFERRAL = "referral", _("Referral reward")
 
 
 class BalanceEntry(BaseModel):
@@ -234,18 +285,26 @@ class BalanceEntry(BaseModel):
     """
 
     customer = models.ForeignKey(
-        "accounts.Customer", on_delete=models.PROTECT, related_name="balance_entries"
+        "accounts.Customer",
+        on_delete=models.PROTECT,
+        related_name="balance_entries",
+        verbose_name=_("customer"),
     )
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    balance_after = models.DecimalField(max_digits=12, decimal_places=2)
-    kind = models.CharField(max_length=12, choices=BalanceEntryKind.choices, db_index=True)
-    source_key = models.CharField(max_length=128, unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, verbose_name=_("amount"))
+    balance_after = models.DecimalField(
+        max_digits=12, decimal_places=2, verbose_name=_("balance after")
+    )
+    kind = models.CharField(
+        max_length=12, choices=BalanceEntryKind.choices, db_index=True, verbose_name=_("kind")
+    )
+    source_key = models.CharField(max_length=128, unique=True, verbose_name=_("source key"))
     payment = models.ForeignKey(
         Payment,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="balance_entries",
+        verbose_name=_("payment"),
     )
     # An operator's adjustment: who, and why.
     operator = models.ForeignKey(
@@ -254,12 +313,14 @@ class BalanceEntry(BaseModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="balance_adjustments",
+        verbose_name=_("operator"),
     )
-    reason = models.CharField(max_length=255, blank=True, default="")
+    reason = models.CharField(max_length=255, blank=True, default="", verbose_name=_("reason"))
 
     class Meta:
+        verbose_name = _("balance entry")
         ordering = ["-created_at", "-pk"]
-        verbose_name_plural = "balance entries"
+        verbose_name_plural = _("balance entries")
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="balanceentry_amount_not_zero"),
             models.CheckConstraint(
@@ -269,7 +330,7 @@ class BalanceEntry(BaseModel):
         indexes = [models.Index(fields=["customer", "-created_at"], name="balanceentry_customer")]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount:+} RUB ({self.source_key})"
+        return f"{self.get_kind_display()} {self.amount:+} RUB ({self.source_key})"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -278,31 +339,38 @@ class BalanceEntry(BaseModel):
 
 
 class GiftStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    REDEEMED = "redeemed", "Redeemed"
+    ACTIVE = "active", _("Active")
+    REDEEMED = "redeemed", _("Redeemed")
     # Refunded before anyone redeemed it: it can no longer be redeemed.
-    CANCELLED = "cancelled", "Cancelled"
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Gift(BaseModel):
     """A paid gift payment's code: redeemed once, by someone other than the buyer, into a new
     subscription or an extension of a running one (``billing.services.gifts``)."""
 
-    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="gift")
-    code = models.CharField(max_length=32, unique=True)
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, related_name="gift", verbose_name=_("payment")
+    )
+    code = models.CharField(max_length=32, unique=True, verbose_name=_("code"))
     status = models.CharField(
-        max_length=10, choices=GiftStatus.choices, default=GiftStatus.ACTIVE, db_index=True
+        max_length=10,
+        choices=GiftStatus.choices,
+        default=GiftStatus.ACTIVE,
+        db_index=True,
+        verbose_name=_("status"),
     )
     # Redemption is refused from then on (GIFT_VALIDITY_DAYS after the payment).
-    expires_at = models.DateTimeField()
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
     redeemed_by = models.ForeignKey(
         "accounts.Customer",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="gifts_redeemed",
+        verbose_name=_("redeemed by"),
     )
-    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("redeemed at"))
     # The subscription it made or extended, and by how many days (a refund takes them back).
     subscription = models.ForeignKey(
         "subscriptions.Subscription",
@@ -310,11 +378,14 @@ class Gift(BaseModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="gifts",
+        verbose_name=_("subscription"),
     )
-    days_credited = models.PositiveIntegerField(default=0)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
+    days_credited = models.PositiveIntegerField(default=0, verbose_name=_("days credited"))
+    cancelled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("cancelled at"))
 
     class Meta:
+        verbose_name = _("gift")
+        verbose_name_plural = _("gifts")
         ordering = ["-created_at"]
         constraints = [
             # Redeemed means: by someone, at a time, into a subscription; and only then.
@@ -340,29 +411,36 @@ class Gift(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"Gift …{self.code[-4:]} {self.status}"
+        return gettext("Gift …%(code)s %(status)s") % {
+            "code": self.code[-4:],
+            "status": self.get_status_display(),
+        }
 
 
 class PromoKind(models.TextChoices):
-    DAYS = "days", "Extra days on a purchase"
-    FREE_DAYS = "free_days", "Free days (no payment)"
-    PERCENT = "percent", "Percentage discount"
-    AMOUNT = "amount", "Fixed discount"
-    FREE_TARIFF = "free_tariff", "Free tariff (no payment)"
+    DAYS = "days", _("Extra days on a purchase")
+    FREE_DAYS = "free_days", _("Free days (no payment)")
+    PERCENT = "percent", _("Percentage discount")
+    AMOUNT = "amount", _("Fixed discount")
+    FREE_TARIFF = "free_tariff", _("Free tariff (no payment)")
 
 
 class PromoCode(BaseModel):
     """A code a customer enters at checkout or opens as ``/start promo_<CODE>``; the rules
     (``billing.services.promo``) and what each kind does are in docs/payments.md."""
 
-    code = models.CharField(max_length=32, unique=True, help_text="Letters, digits, _ and -.")
-    kind = models.CharField(max_length=12, choices=PromoKind.choices)
+    code = models.CharField(
+        max_length=32, unique=True, help_text=_("Letters, digits, _ and -."), verbose_name=_("code")
+    )
+    kind = models.CharField(max_length=12, choices=PromoKind.choices, verbose_name=_("kind"))
     # DAYS / FREE_DAYS: the days added.
-    days = models.PositiveIntegerField(default=0)
+    days = models.PositiveIntegerField(default=0, verbose_name=_("days"))
     # PERCENT: 1..100 off the price.
-    percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    percent = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("percent"))
     # AMOUNT: roubles off the price (never below 0).
-    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, verbose_name=_("amount")
+    )
     # FREE_TARIFF: the tariff granted.
     free_tariff = models.ForeignKey(
         "subscriptions.Tariff",
@@ -370,19 +448,28 @@ class PromoCode(BaseModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="free_promo_codes",
+        verbose_name=_("free tariff"),
     )
     # Limits. Empty ``tariffs`` = every tariff.
-    tariffs = models.ManyToManyField("subscriptions.Tariff", blank=True, related_name="promo_codes")
-    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = no limit.")
-    once_per_customer = models.BooleanField(default=True)
-    new_customers_only = models.BooleanField(
-        default=False, help_text="Only customers who never paid."
+    tariffs = models.ManyToManyField(
+        "subscriptions.Tariff", blank=True, related_name="promo_codes", verbose_name=_("tariffs")
     )
-    valid_from = models.DateTimeField(null=True, blank=True)
-    valid_until = models.DateTimeField(null=True, blank=True)
-    is_active = models.BooleanField(default=True)
+    max_uses = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Empty = no limit."), verbose_name=_("max uses")
+    )
+    once_per_customer = models.BooleanField(default=True, verbose_name=_("once per customer"))
+    new_customers_only = models.BooleanField(
+        default=False,
+        help_text=_("Only customers who never paid."),
+        verbose_name=_("new customers only"),
+    )
+    valid_from = models.DateTimeField(null=True, blank=True, verbose_name=_("valid from"))
+    valid_until = models.DateTimeField(null=True, blank=True, verbose_name=_("valid until"))
+    is_active = models.BooleanField(default=True, verbose_name=_("active"))
 
     class Meta:
+        verbose_name = _("promo code")
+        verbose_name_plural = _("promo codes")
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
@@ -416,19 +503,27 @@ class PromoCode(BaseModel):
 
 class PromoRedemptionStatus(models.TextChoices):
     # Held by a pending payment: counts as a use; released if the payment is never paid.
-    RESERVED = "reserved", "Reserved"
+    RESERVED = "reserved", _("Reserved")
     # The payment was credited, or a free grant was made. A refund keeps it used.
-    USED = "used", "Used"
-    RELEASED = "released", "Released"
+    USED = "used", _("Used")
+    RELEASED = "released", _("Released")
 
 
 class PromoRedemption(BaseModel):
     """One use of a promo code by a customer: tied to the payment it priced, or (free
     days, free tariff) to the subscription it granted."""
 
-    promo = models.ForeignKey(PromoCode, on_delete=models.PROTECT, related_name="redemptions")
+    promo = models.ForeignKey(
+        PromoCode,
+        on_delete=models.PROTECT,
+        related_name="redemptions",
+        verbose_name=_("promo code"),
+    )
     customer = models.ForeignKey(
-        "accounts.Customer", on_delete=models.PROTECT, related_name="promo_redemptions"
+        "accounts.Customer",
+        on_delete=models.PROTECT,
+        related_name="promo_redemptions",
+        verbose_name=_("customer"),
     )
     payment = models.OneToOneField(
         Payment,
@@ -436,6 +531,7 @@ class PromoRedemption(BaseModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="promo_redemption",
+        verbose_name=_("payment"),
     )
     subscription = models.ForeignKey(
         "subscriptions.Subscription",
@@ -443,15 +539,22 @@ class PromoRedemption(BaseModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="promo_redemptions",
+        verbose_name=_("subscription"),
     )
-    status = models.CharField(max_length=10, choices=PromoRedemptionStatus.choices)
+    status = models.CharField(
+        max_length=10, choices=PromoRedemptionStatus.choices, verbose_name=_("status")
+    )
     # The promo's once-per-customer flag when redeemed (the unique constraint below needs it
     # on this row).
-    once = models.BooleanField()
-    discount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    days = models.PositiveIntegerField(default=0)
+    once = models.BooleanField(verbose_name=_("once per customer"))
+    discount = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0"), verbose_name=_("discount")
+    )
+    days = models.PositiveIntegerField(default=0, verbose_name=_("days"))
 
     class Meta:
+        verbose_name = _("promo code use")
+        verbose_name_plural = _("promo code uses")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
@@ -465,7 +568,11 @@ class PromoRedemption(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.promo} by {self.customer_id} ({self.status})"
+        return gettext("%(promo)s by %(customer)s (%(status)s)") % {
+            "promo": self.promo,
+            "customer": self.customer_id,
+            "status": self.get_status_display(),
+        }
 
 
 class ReferralReward(BaseModel):
@@ -479,28 +586,41 @@ class ReferralReward(BaseModel):
     """
 
     payment = models.OneToOneField(
-        Payment, on_delete=models.PROTECT, related_name="referral_reward"
+        Payment, on_delete=models.PROTECT, related_name="referral_reward", verbose_name=_("payment")
     )
     inviter = models.ForeignKey(
-        "accounts.Customer", on_delete=models.PROTECT, related_name="referral_rewards"
+        "accounts.Customer",
+        on_delete=models.PROTECT,
+        related_name="referral_rewards",
+        verbose_name=_("inviter"),
     )
     invitee = models.ForeignKey(
-        "accounts.Customer", on_delete=models.PROTECT, related_name="referral_rewards_caused"
+        "accounts.Customer",
+        on_delete=models.PROTECT,
+        related_name="referral_rewards_caused",
+        verbose_name=_("invitee"),
     )
-    amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    days = models.PositiveIntegerField(default=0)
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0"), verbose_name=_("amount")
+    )
+    days = models.PositiveIntegerField(default=0, verbose_name=_("days"))
     subscription = models.ForeignKey(
         "subscriptions.Subscription",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="referral_rewards",
+        verbose_name=_("subscription"),
     )
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    amount_revoked = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    days_revoked = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
+    amount_revoked = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0"), verbose_name=_("amount revoked")
+    )
+    days_revoked = models.PositiveIntegerField(default=0, verbose_name=_("days revoked"))
 
     class Meta:
+        verbose_name = _("referral reward")
+        verbose_name_plural = _("referral rewards")
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(
@@ -515,6 +635,6 @@ class ReferralReward(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"referral reward for payment #{self.payment_id}: {self.amount} RUB, {self.days} days"
-        )
+        return gettext(
+            "referral reward for payment #%(payment)s: %(amount)s RUB, %(days)s days"
+        ) % {"payment": self.payment_id, "amount": self.amount, "days": self.days}

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ConsoleConfig(AppConfig):
@@ -6,7 +7,7 @@ class ConsoleConfig(AppConfig):
     dashboard, the customer card, alert checks, the daily summary, metrics gauges and backups."""
 
     name = "console"
-    verbose_name = "Console"
+    verbose_name = _("Console")
 
     def ready(self):
         # After the admin's autodiscovery: the other apps' admins are registered by now.

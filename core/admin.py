@@ -19,6 +19,7 @@ from django.template import Context, Template, loader
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from unfold import widgets as unfold_widgets
 from unfold.admin import ModelAdmin
 
@@ -196,6 +197,18 @@ def form_action(
     return None
 
 
+def id_column(field: str, description):
+    """A list column with a foreign key's id (no join), headed by `description`, a
+    translated name. Listing "payment_id" itself would be headed "Payment id" in every
+    language (the admin's label for a column name); give the column another name."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj) -> int | None:
+        return getattr(obj, f"{field}_id")
+
+    return column
+
+
 class ReadOnlyAdmin:
     """For a model admin or an inline: nobody adds, changes or deletes these rows here."""
 
@@ -218,7 +231,7 @@ ACTOR_LABELS = ["system", "bot", "celery", "cli", "robokassa", "freekassa", "man
 class ActorFilter(admin.SimpleListFilter):
     """Who acted: a staff user, or one of the system's labels. No scan of the log itself."""
 
-    title = "actor"
+    title = _("actor")
     parameter_name = "actor"
 
     def lookups(self, request, model_admin):
@@ -241,7 +254,7 @@ class ActorFilter(admin.SimpleListFilter):
 class ObjectTypeFilter(admin.SimpleListFilter):
     """The kind of object: every model of ours, listed without scanning the log."""
 
-    title = "object type"
+    title = _("object type")
     parameter_name = "object_type"
 
     def lookups(self, request, model_admin):
@@ -273,7 +286,7 @@ class AuditLogAdmin(ReadOnlyAdmin, ModelAdmin):
     list_filter = ["event_type", ActorFilter, ObjectTypeFilter, "event_time"]
     list_select_related = ["acting_user", "customer"]
     search_fields = ["message"]
-    search_help_text = "Object id (exact), customer Telegram id, or words of the message."
+    search_help_text = _("Object id (exact), customer Telegram id, or words of the message.")
     date_hierarchy = "event_time"
     ordering = ["-event_time", "-id"]
     show_full_result_count = False
@@ -286,11 +299,11 @@ class AuditLogAdmin(ReadOnlyAdmin, ModelAdmin):
             return queryset.filter(Q(object_id=term) | Q(customer__telegram_id=int(term))), False
         return super().get_search_results(request, queryset, term)
 
-    @admin.display(description="Actor", ordering="acting_user")
+    @admin.display(description=_("Actor"), ordering="acting_user")
     def actor_display(self, row: AuditLog) -> str:
         return row.actor
 
-    @admin.display(description="Customer", ordering="customer")
+    @admin.display(description=_("Customer"), ordering="customer")
     def customer_link(self, row: AuditLog) -> str:
         if not row.customer_id:
             return "—"
@@ -300,7 +313,7 @@ class AuditLogAdmin(ReadOnlyAdmin, ModelAdmin):
             row.customer,
         )
 
-    @admin.display(description="Object")
+    @admin.display(description=_("Object"))
     def object_display(self, row: AuditLog) -> str:
         if not row.object_type:
             return "—"

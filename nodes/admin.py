@@ -230,7 +230,7 @@ class NodeAdmin(ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "country", "location", "is_enabled", "weight", "max_clients"]}),
         (
-            "Panel",
+            _("Panel"),
             {
                 "fields": [
                     "panel_url",
@@ -242,8 +242,8 @@ class NodeAdmin(ModelAdmin):
                 ]
             },
         ),
-        ("Links", {"fields": ["public_host", "public_port"]}),
-        ("Health", {"fields": HEALTH_FIELDS}),
+        (_("Links"), {"fields": ["public_host", "public_port"]}),
+        (_("Health"), {"fields": HEALTH_FIELDS}),
     ]
 
     def save_model(self, request, obj, form, change):
@@ -261,57 +261,70 @@ class NodeAdmin(ModelAdmin):
         nodes = super().get_queryset(request).defer("inbound_cache", "orphans_first_seen")
         return nodes_with_load(nodes=nodes)
 
-    @admin.display(description="Location", ordering="country")
+    @admin.display(description=_("Location"), ordering="country")
     def location_display(self, node):
         return " · ".join(x for x in (node.country, node.location) if x)
 
-    @admin.display(description="Health", ordering="health")
+    @admin.display(description=_("Health"), ordering="health")
     def health_display(self, node):
         return health_badge(node.health)
 
-    @admin.display(description="Latency", ordering="latency_ms")
+    @admin.display(description=_("Latency"), ordering="latency_ms")
     def latency_display(self, node):
-        return f"{node.latency_ms} ms" if node.latency_ms is not None else "—"
+        if node.latency_ms is None:
+            return "—"
+        return _("%(ms)s ms") % {"ms": node.latency_ms}
 
-    @admin.display(description="Keys / capacity", ordering="load")
+    @admin.display(description=_("Keys / capacity"), ordering="load")
     def clients_display(self, node):
         return f"{node.load} / {node.max_clients or '∞'}"
 
-    @admin.display(description="Last error")
+    @admin.display(description=_("Last error"))
     def last_error_short(self, node):
         return (node.last_error[:80] + "…") if len(node.last_error) > 80 else node.last_error
 
-    @admin.display(description="Stored credentials")
+    @admin.display(description=_("Stored credentials"))
     def credentials_display(self, node):
         parts = []
         if node.panel_password:
-            parts.append(f"password {node.panel_password_masked}")
+            parts.append(_("password %(masked)s") % {"masked": node.panel_password_masked})
         if node.panel_api_token:
-            parts.append(f"API token {node.panel_api_token_masked}")
+            parts.append(_("API token %(masked)s") % {"masked": node.panel_api_token_masked})
         return ", ".join(parts) or "—"
 
-    @admin.action(description="Check now (login + status)")
+    @admin.action(description=_("Check now (login + status)"))
     def check_now(self, request, queryset):
         for node in queryset:
             health = node_health_check(node=node)
             level = messages.SUCCESS if health == NodeHealth.UP else messages.WARNING
             node.refresh_from_db(fields=["last_error", "latency_ms"])
-            detail = f"{node.latency_ms} ms" if health == NodeHealth.UP else node.last_error
-            self.message_user(request, f"{node.name}: {health} ({detail})", level)
+            if health == NodeHealth.UP:
+                detail = _("%(ms)s ms") % {"ms": node.latency_ms}
+            else:
+                detail = node.last_error
+            label = NodeHealth(health).label
+            self.message_user(request, f"{node.name}: {label} ({detail})", level)
 
-    @admin.action(description="Reconcile now")
+    @admin.action(description=_("Reconcile now"))
     def reconcile_now(self, request, queryset):
         for node in queryset:
             try:
                 result = node_reconcile(node=node)
             except X3UIError as exc:
-                self.message_user(request, f"{node.name}: reconcile failed: {exc}", messages.ERROR)
+                self.message_user(
+                    request,
+                    _("%(node)s: reconcile failed: %(error)s") % {"node": node.name, "error": exc},
+                    messages.ERROR,
+                )
                 continue
             self.message_user(
                 request,
-                f"{node.name}: added {result['added']}, updated {result['updated']}, "
-                f"removed {result['removed']}, unchanged {result['unchanged']}, "
-                f"orphans disabled {result['orphans_disabled']}, errors {result['errors']}",
+                _(
+                    "%(node)s: added %(added)s, updated %(updated)s, removed %(removed)s, "
+                    "unchanged %(unchanged)s, orphans disabled %(orphans_disabled)s, "
+                    "errors %(errors)s"
+                )
+                % {**result, "node": node.name},
                 messages.SUCCESS if result["ok"] else messages.WARNING,
             )
 
@@ -345,7 +358,7 @@ class NodeClientAdmin(ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Subscription")
+    @admin.display(description=_("Subscription"))
     def subscription_link(self, key):
         return format_html(
             '<a href="../../subscriptions/subscription/{}/change/">#{} {}</a>',
@@ -354,15 +367,18 @@ class NodeClientAdmin(ModelAdmin):
             key.subscription.customer,
         )
 
-    @admin.display(description="Traffic")
+    @admin.display(description=_("Traffic"))
     def traffic_display(self, key):
-        return f"{(key.traffic_up + key.traffic_down) / 1024**3:.2f} GiB"
+        gib = f"{(key.traffic_up + key.traffic_down) / 1024**3:.2f}"
+        return _("%(gib)s GiB") % {"gib": gib}
 
-    @admin.display(description="Last error")
+    @admin.display(description=_("Last error"))
     def last_error_short(self, key):
         return key.last_error[:80]
 
-    @admin.action(description="Retry sync of selected keys")
+    @admin.action(description=_("Retry sync of selected keys"))
     def retry(self, request, queryset):
         count = node_keys_retry(key_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} key(s) queued for sync.", messages.SUCCESS)
+        self.message_user(
+            request, _("%(count)s key(s) queued for sync.") % {"count": count}, messages.SUCCESS
+        )

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class NodesConfig(AppConfig):
     name = "nodes"
-    verbose_name = "Nodes"
+    verbose_name = _("Nodes")

@@ -3,6 +3,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from core.crypto import secret_mask
 from core.fields import EncryptedTextField
@@ -10,16 +11,16 @@ from core.models import BaseModel
 
 
 class NodeHealth(models.TextChoices):
-    UNKNOWN = "unknown", "Unknown"
-    UP = "up", "Up"
-    DEGRADED = "degraded", "Degraded"
-    DOWN = "down", "Down"
+    UNKNOWN = "unknown", _("Unknown")
+    UP = "up", _("Up")
+    DEGRADED = "degraded", _("Degraded")
+    DOWN = "down", _("Down")
 
 
 class PanelGeneration(models.TextChoices):
-    UNKNOWN = "unknown", "Not detected"
-    LEGACY = "legacy", "Legacy (≤ v3.0.2, inbound-scoped clients)"
-    V3 = "v3", "v3.1+ (/panel/api/clients)"
+    UNKNOWN = "unknown", _("Not detected")
+    LEGACY = "legacy", _("Legacy (≤ v3.0.2, inbound-scoped clients)")
+    V3 = "v3", _("v3.1+ (/panel/api/clients)")
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -47,52 +48,94 @@ def panel_url_normalize(url: str) -> str:
 class Node(BaseModel):
     """A 3x-ui panel with one VLESS inbound that holds our keys."""
 
-    name = models.CharField(max_length=64, unique=True)
-    country = models.CharField(max_length=2, blank=True, default="", help_text="ISO 3166 code")
-    location = models.CharField(max_length=64, blank=True, default="")
+    name = models.CharField(max_length=64, unique=True, verbose_name=_("name"))
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        default="",
+        help_text=_("ISO 3166 code"),
+        verbose_name=_("country"),
+    )
+    location = models.CharField(max_length=64, blank=True, default="", verbose_name=_("location"))
     # Including webBasePath, e.g. https://panel.example.com:2053/Abc123/
-    panel_url = models.URLField(max_length=300)
-    panel_username = models.CharField(max_length=128, blank=True, default="")
-    panel_password = EncryptedTextField(blank=True, default="")
-    panel_api_token = EncryptedTextField(blank=True, default="")
-    inbound_id = models.PositiveIntegerField()
+    panel_url = models.URLField(max_length=300, verbose_name=_("panel URL"))
+    panel_username = models.CharField(
+        max_length=128, blank=True, default="", verbose_name=_("panel username")
+    )
+    panel_password = EncryptedTextField(blank=True, default="", verbose_name=_("panel password"))
+    panel_api_token = EncryptedTextField(blank=True, default="", verbose_name=_("panel API token"))
+    inbound_id = models.PositiveIntegerField(verbose_name=_("inbound id"))
     public_host = models.CharField(
-        max_length=255, blank=True, default="", help_text="Host in links; panel host if blank"
+        max_length=255,
+        blank=True,
+        default="",
+        help_text=_("Host in links; panel host if blank"),
+        verbose_name=_("public host"),
     )
     public_port = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Port in links; inbound port if blank"
+        null=True,
+        blank=True,
+        help_text=_("Port in links; inbound port if blank"),
+        verbose_name=_("public port"),
     )
-    is_enabled = models.BooleanField(default=True, db_index=True)
-    weight = models.PositiveSmallIntegerField(default=1)
-    max_clients = models.PositiveIntegerField(default=0, help_text="0 = unlimited")
+    is_enabled = models.BooleanField(default=True, db_index=True, verbose_name=_("enabled"))
+    weight = models.PositiveSmallIntegerField(default=1, verbose_name=_("weight"))
+    max_clients = models.PositiveIntegerField(
+        default=0, help_text=_("0 = unlimited"), verbose_name=_("max keys")
+    )
     # Balancer state: the number of picks so far, for smooth weighted round-robin.
-    assigned_total = models.PositiveBigIntegerField(default=0)
+    assigned_total = models.PositiveBigIntegerField(
+        default=0, verbose_name=_("keys assigned in total")
+    )
 
     health = models.CharField(
-        max_length=10, choices=NodeHealth.choices, default=NodeHealth.UNKNOWN, db_index=True
+        max_length=10,
+        choices=NodeHealth.choices,
+        default=NodeHealth.UNKNOWN,
+        db_index=True,
+        verbose_name=_("health"),
     )
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    last_check_at = models.DateTimeField(null=True, blank=True)
-    last_ok_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(
+        default=0, verbose_name=_("consecutive failures")
+    )
+    last_check_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last check at"))
+    last_ok_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last OK at"))
+    last_error = models.TextField(blank=True, default="", verbose_name=_("last error"))
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("latency (ms)"))
     panel_generation = models.CharField(
-        max_length=10, choices=PanelGeneration.choices, default=PanelGeneration.UNKNOWN
+        max_length=10,
+        choices=PanelGeneration.choices,
+        default=PanelGeneration.UNKNOWN,
+        verbose_name=_("panel generation"),
     )
     # The inbound as last fetched (port, protocol, streamSettings): links are built from it.
-    inbound_cache = models.JSONField(default=dict, blank=True)
-    inbound_cached_at = models.DateTimeField(null=True, blank=True)
-    last_reconcile_at = models.DateTimeField(null=True, blank=True)
-    last_reconcile_result = models.JSONField(default=dict, blank=True)
+    inbound_cache = models.JSONField(default=dict, blank=True, verbose_name=_("inbound cache"))
+    inbound_cached_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("inbound cached at")
+    )
+    last_reconcile_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("last reconcile at")
+    )
+    last_reconcile_result = models.JSONField(
+        default=dict, blank=True, verbose_name=_("last reconcile result")
+    )
     # Our clients seen on the panel without a key here: email -> first seen (ISO time).
-    orphans_first_seen = models.JSONField(default=dict, blank=True)
+    orphans_first_seen = models.JSONField(
+        default=dict, blank=True, verbose_name=_("orphans first seen")
+    )
     # The panel refused our login: no login is tried again for a while
     # (node_login_paused_until), unless the credentials (their digest here) change.
-    login_refusals = models.PositiveIntegerField(default=0)
-    login_refused_at = models.DateTimeField(null=True, blank=True)
-    login_refused_digest = models.CharField(max_length=64, blank=True, default="")
+    login_refusals = models.PositiveIntegerField(default=0, verbose_name=_("login refusals"))
+    login_refused_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("login refused at")
+    )
+    login_refused_digest = models.CharField(
+        max_length=64, blank=True, default="", verbose_name=_("refused credentials digest")
+    )
 
     class Meta:
+        verbose_name = _("node")
+        verbose_name_plural = _("nodes")
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(weight__gte=0), name="node_weight_non_negative"),
@@ -120,9 +163,8 @@ class Node(BaseModel):
         if twin is not None:
             raise ValidationError(
                 {
-                    "inbound_id": (
-                        f"Node {twin.name} already uses inbound {self.inbound_id} of this panel."
-                    )
+                    "inbound_id": _("Node %(node)s already uses inbound %(inbound)s of this panel.")
+                    % {"node": twin.name, "inbound": self.inbound_id}
                 }
             )
 
@@ -136,56 +178,74 @@ class Node(BaseModel):
 
 
 class SyncState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SYNCED = "synced", "Synced"
-    ERROR = "error", "Error"
-    REMOVING = "removing", "Removing"
-    REMOVED = "removed", "Removed"
+    PENDING = "pending", _("Pending")
+    SYNCED = "synced", _("Synced")
+    ERROR = "error", _("Error")
+    REMOVING = "removing", _("Removing")
+    REMOVED = "removed", _("Removed")
 
 
 class NodeClient(BaseModel):
     """A key: one subscription's client on one node, with the state the panel must converge to."""
 
     subscription = models.ForeignKey(
-        "subscriptions.Subscription", on_delete=models.CASCADE, related_name="keys"
+        "subscriptions.Subscription",
+        on_delete=models.CASCADE,
+        related_name="keys",
+        verbose_name=_("subscription"),
     )
-    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="clients")
+    node = models.ForeignKey(
+        Node, on_delete=models.PROTECT, related_name="clients", verbose_name=_("node")
+    )
     # Stable and derived (s<subscription id>); the panel's client key on v3.1+.
-    email = models.CharField(max_length=64)
+    email = models.CharField(max_length=64, verbose_name=_("client email on the panel"))
     # Desired state on the panel.
-    enable = models.BooleanField(default=True)
-    expiry_time_ms = models.BigIntegerField(default=0)
-    limit_ip = models.PositiveIntegerField(default=0)
-    total_bytes = models.PositiveBigIntegerField(default=0)
+    enable = models.BooleanField(default=True, verbose_name=_("enabled"))
+    expiry_time_ms = models.BigIntegerField(default=0, verbose_name=_("expiry time (ms)"))
+    limit_ip = models.PositiveIntegerField(default=0, verbose_name=_("IP limit"))
+    total_bytes = models.PositiveBigIntegerField(default=0, verbose_name=_("traffic limit (bytes)"))
     # Convergence bookkeeping: desired_version grows on every change; synced_version is the
     # last one the panel confirmed, so a change made during a sync is never lost.
     sync_state = models.CharField(
-        max_length=10, choices=SyncState.choices, default=SyncState.PENDING, db_index=True
+        max_length=10,
+        choices=SyncState.choices,
+        default=SyncState.PENDING,
+        db_index=True,
+        verbose_name=_("sync state"),
     )
-    desired_version = models.PositiveIntegerField(default=1)
-    synced_version = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveIntegerField(default=0)
+    desired_version = models.PositiveIntegerField(default=1, verbose_name=_("desired version"))
+    synced_version = models.PositiveIntegerField(default=0, verbose_name=_("synced version"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
     # Set before an add is sent, cleared when the panel's answer or a listing settled it: a
     # key with an add in doubt is never added blindly again (docs/x3ui.md).
-    add_sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    last_synced_at = models.DateTimeField(null=True, blank=True)
+    add_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("add sent at"))
+    last_error = models.TextField(blank=True, default="", verbose_name=_("last error"))
+    last_synced_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last synced at"))
     # Traffic as the panel last reported it.
-    traffic_up = models.PositiveBigIntegerField(default=0)
-    traffic_down = models.PositiveBigIntegerField(default=0)
+    traffic_up = models.PositiveBigIntegerField(default=0, verbose_name=_("traffic up (bytes)"))
+    traffic_down = models.PositiveBigIntegerField(default=0, verbose_name=_("traffic down (bytes)"))
     # A scheduled traffic reset (nodes/services/resets.py): the panel's counters must be
     # reset for the period that began at traffic_reset_due_at; a reset sent (or found
     # unnecessary) at traffic_reset_done_at >= due covers it. A request is claimed first
     # (when, and the counter read just before), so a lost answer is settled by reading the
     # panel's counter back, never by resetting a new period's traffic again.
-    traffic_reset_due_at = models.DateTimeField(null=True, blank=True)
-    traffic_reset_done_at = models.DateTimeField(null=True, blank=True)
-    traffic_reset_sent_at = models.DateTimeField(null=True, blank=True)
-    traffic_reset_sent_counter = models.PositiveBigIntegerField(null=True, blank=True)
+    traffic_reset_due_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("traffic reset due at")
+    )
+    traffic_reset_done_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("traffic reset done at")
+    )
+    traffic_reset_sent_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("traffic reset sent at")
+    )
+    traffic_reset_sent_counter = models.PositiveBigIntegerField(
+        null=True, blank=True, verbose_name=_("counter before the reset")
+    )
 
     class Meta:
+        verbose_name_plural = _("keys")
         ordering = ["-created_at"]
-        verbose_name = "key"
+        verbose_name = _("key")
         # A node's live keys by subscription, read from the index alone: the API's and the
         # console's "subscriptions on this node" count (bench/README.md, api).
         indexes = [

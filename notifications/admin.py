@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, id_column
 from notifications.models import OutboxMessage
 from notifications.services import outbox_messages_retry
 
@@ -24,18 +25,19 @@ class OutboxMessageAdmin(ReadOnlyAdmin, ModelAdmin):
         "status",
         "attempts",
         "sent_at",
-        "broadcast_id",
+        "broadcast_id_shown",
         "text_short",
         "last_error_short",
     ]
     list_filter = ["status", "audience", "kind", "created_at"]
     list_select_related = ["customer"]
     search_fields = ["customer__username", "=dedupe_key"]
-    search_help_text = "Chat id or message id (exact), customer @username, or dedupe key."
+    search_help_text = _("Chat id or message id (exact), customer @username, or dedupe key.")
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     show_full_result_count = False
     actions = ["retry_selected"]
+    broadcast_id_shown = id_column("broadcast", _("Broadcast"))
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
 
     def get_queryset(self, request):
@@ -51,26 +53,31 @@ class OutboxMessageAdmin(ReadOnlyAdmin, ModelAdmin):
             return queryset.filter(chat_id=number) | queryset.filter(pk=number), False
         return super().get_search_results(request, queryset, term.lstrip("@"))
 
-    @admin.display(description="Text")
+    @admin.display(description=_("Text"))
     def text_short(self, message: OutboxMessage) -> str:
         return (message.text[:60] + "…") if len(message.text) > 60 else message.text
 
-    @admin.display(description="Last error")
+    @admin.display(description=_("Last error"))
     def last_error_short(self, message: OutboxMessage) -> str:
         return message.last_error[:80]
 
     @admin.action(
-        description="Retry selected messages (failed, blocked, skipped)", permissions=["retry"]
+        description=_("Retry selected messages (failed, blocked, skipped)"), permissions=["retry"]
     )
     def retry_selected(self, request: HttpRequest, queryset) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         count = outbox_messages_retry(message_ids=ids, actor=request.user)
         if count:
-            self.message_user(request, f"{count} message(s) queued again.", messages.SUCCESS)
+            self.message_user(
+                request,
+                _("%(count)s message(s) queued again.") % {"count": count},
+                messages.SUCCESS,
+            )
         left = len(ids) - count
         if left:
             self.message_user(
                 request,
-                f"{left} message(s) were not retried: sent or being sent right now.",
+                _("%(count)s message(s) were not retried: sent or being sent right now.")
+                % {"count": left},
                 messages.ERROR if not count else messages.WARNING,
             )

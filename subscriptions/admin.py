@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from core.admin import (
@@ -76,26 +77,28 @@ class TariffAdmin(ModelAdmin):
             request,
             queryset.order_by("pk"),
             lambda tariff: tariff_set_active(tariff=tariff, active=active, actor=request.user),
-            done=f"{{count}} tariff(s) {'enabled' if active else 'disabled'}.",
+            done=_("{count} tariff(s) enabled.") if active else _("{count} tariff(s) disabled."),
         )
 
     @admin.action(
-        description="Enable selected tariffs (offered in the bot)", permissions=["change"]
+        description=_("Enable selected tariffs (offered in the bot)"), permissions=["change"]
     )
     def enable_selected(self, request: HttpRequest, queryset) -> None:
         self._set_active(request, queryset, True)
 
-    @admin.action(description="Disable selected tariffs (no longer sold)", permissions=["change"])
+    @admin.action(
+        description=_("Disable selected tariffs (no longer sold)"), permissions=["change"]
+    )
     def disable_selected(self, request: HttpRequest, queryset) -> None:
         self._set_active(request, queryset, False)
 
 
 class ExpiringFilter(admin.SimpleListFilter):
-    title = "expiring soon"
+    title = _("expiring soon")
     parameter_name = "expiring"
 
     def lookups(self, request, model_admin):
-        return [("3d", "In 3 days"), ("7d", "In 7 days"), ("expired", "Already ended")]
+        return [("3d", _("In 3 days")), ("7d", _("In 7 days")), ("expired", _("Already ended"))]
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -112,7 +115,7 @@ class ExpiringFilter(admin.SimpleListFilter):
 class NodeFilter(admin.SimpleListFilter):
     """Subscriptions with a live key on a node."""
 
-    title = "node"
+    title = _("node")
     parameter_name = "node"
 
     def lookups(self, request, model_admin):
@@ -143,7 +146,7 @@ class KeyInline(ReadOnlyAdmin, TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    verbose_name_plural = "Keys"
+    verbose_name_plural = _("Keys")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("node")
@@ -158,28 +161,35 @@ class DeviceInline(ReadOnlyAdmin, TabularInline):
     extra = 0
     can_delete = False
     ordering = ["-last_seen_at", "-id"]
-    verbose_name_plural = "Devices (reset them all with the action “Reset devices”)"
+    verbose_name_plural = _("Devices (reset them all with the action “Reset devices”)")
 
 
 class ExtendForm(ConsoleForm):
-    days = forms.IntegerField(min_value=1, max_value=3650, initial=7)
-    reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
+    days = forms.IntegerField(label=_("Days"), min_value=1, max_value=3650, initial=7)
+    reason = forms.CharField(
+        label=_("Reason"), max_length=255, help_text=_("Kept in the audit log.")
+    )
 
 
 class ExpireForm(ConsoleForm):
-    reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
+    reason = forms.CharField(
+        label=_("Reason"), max_length=255, help_text=_("Kept in the audit log.")
+    )
 
 
 class DevicesResetForm(ConsoleForm):
-    reason = forms.CharField(max_length=255, help_text="Kept in the audit log.")
+    reason = forms.CharField(
+        label=_("Reason"), max_length=255, help_text=_("Kept in the audit log.")
+    )
 
 
 class MoveForm(ConsoleForm):
     node = forms.ModelChoiceField(
+        label=_("Node"),
         queryset=Node.objects.filter(is_enabled=True).exclude(health=NodeHealth.DOWN),
-        help_text="Enabled nodes that are not down.",
+        help_text=_("Enabled nodes that are not down."),
     )
-    reason = forms.CharField(max_length=255, required=False)
+    reason = forms.CharField(label=_("Reason"), max_length=255, required=False)
 
 
 @admin.register(Subscription)
@@ -199,7 +209,7 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
     list_filter = ["status", ExpiringFilter, "tariff", NodeFilter, "is_trial"]
     list_select_related = ["customer", "tariff"]
     search_fields = ["customer__username", "=sub_id"]
-    search_help_text = "Subscription id or customer Telegram id (exact), @username, or sub id."
+    search_help_text = _("Subscription id or customer Telegram id (exact), @username, or sub id.")
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     show_full_result_count = False
@@ -264,7 +274,7 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
             return queryset.filter(Q(pk=int(term)) | Q(customer__telegram_id=int(term))), False
         return super().get_search_results(request, queryset, term.lstrip("@"))
 
-    @admin.display(description="Customer", ordering="customer")
+    @admin.display(description=_("Customer"), ordering="customer")
     def customer_link(self, subscription: Subscription) -> str:
         return format_html(
             '<a href="{}">{}</a>',
@@ -272,28 +282,28 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
             subscription.customer,
         )
 
-    @admin.display(description="Days left")
+    @admin.display(description=_("Days left"))
     def days_left(self, subscription: Subscription) -> str:
         if subscription.status != SubscriptionStatus.ACTIVE:
             return "—"
         seconds = (subscription.expires_at - timezone.now()).total_seconds()
         return f"{max(seconds, 0) / 86400:.1f}"
 
-    @admin.display(description="Nodes")
+    @admin.display(description=_("Nodes"))
     def nodes_display(self, subscription: Subscription) -> str:
         keys = getattr(subscription, "live_keys", [])
         if not keys:
             return "—"
         return format_html_join(
-            " ", "{} <small>{}</small>", ((k.node.name, k.sync_state) for k in keys)
+            " ", "{} <small>{}</small>", ((k.node.name, k.get_sync_state_display()) for k in keys)
         )
 
-    @admin.display(description="Subscription page")
+    @admin.display(description=_("Subscription page"))
     def feed_link(self, subscription: Subscription) -> str:
         url = reverse("subscription-feed", args=[subscription.feed_token])
-        return format_html('<a href="{}" target="_blank" rel="noopener">open</a>', url)
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("open"))
 
-    @admin.action(description="Extend selected subscriptions by N days…", permissions=["extend"])
+    @admin.action(description=_("Extend selected subscriptions by N days…"), permissions=["extend"])
     def extend_selected(self, request: HttpRequest, queryset):
         return form_action(
             self,
@@ -307,14 +317,16 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
                 reason=data["reason"],
                 tell_customer=True,
             ),
-            done=lambda data: f"Extended {{count}} subscription(s) by {data['days']} day(s).",
+            done=lambda data: _("Extended {count} subscription(s) by {days} day(s).").replace(
+                "{days}", str(data["days"])
+            ),
             action="extend_selected",
-            title="Extend subscriptions",
-            submit="Extend",
-            intro="A running subscription gets the days added; an ended one restarts from now.",
+            title=_("Extend subscriptions"),
+            submit=_("Extend"),
+            intro=_("A running subscription gets the days added; an ended one restarts from now."),
         )
 
-    @admin.action(description="Expire selected subscriptions now…", permissions=["change"])
+    @admin.action(description=_("Expire selected subscriptions now…"), permissions=["change"])
     def expire_selected(self, request: HttpRequest, queryset):
         return form_action(
             self,
@@ -327,14 +339,16 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
                 reason=data["reason"],
                 tell_customer=True,
             ),
-            done="Expired {count} subscription(s); their keys are being disabled.",
+            done=_("Expired {count} subscription(s); their keys are being disabled."),
             action="expire_selected",
-            title="Expire subscriptions now",
-            submit="Expire now",
-            intro="The subscriptions end now and their keys are disabled on every panel.",
+            title=_("Expire subscriptions now"),
+            submit=_("Expire now"),
+            intro=_("The subscriptions end now and their keys are disabled on every panel."),
         )
 
-    @admin.action(description="Re-provision keys of selected subscriptions", permissions=["change"])
+    @admin.action(
+        description=_("Re-provision keys of selected subscriptions"), permissions=["change"]
+    )
     def reprovision_selected(self, request: HttpRequest, queryset) -> None:
         run_for_each(
             self,
@@ -343,11 +357,11 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
             lambda subscription: subscription_reprovision(
                 subscription=subscription, actor=request.user
             ),
-            done="Re-provisioning {count} subscription(s): their keys are pushed again.",
+            done=_("Re-provisioning {count} subscription(s): their keys are pushed again."),
         )
 
     @admin.action(
-        description="Move selected subscriptions to another node…", permissions=["change"]
+        description=_("Move selected subscriptions to another node…"), permissions=["change"]
     )
     def move_selected(self, request: HttpRequest, queryset):
         form = MoveForm(request.POST if "apply" in request.POST else None)
@@ -360,7 +374,9 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
                 lambda subscription: subscription_move(
                     subscription=subscription, node=node, actor=request.user, reason=reason
                 ),
-                done=f"Moved {{count}} subscription(s) to {node.name}.",
+                done=_("Moved {count} subscription(s) to {node}.").replace(
+                    "{node}", node.name.replace("{", "{{").replace("}", "}}")
+                ),
             )
             return None
         nodes = list(form.fields["node"].queryset)
@@ -373,15 +389,17 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
             queryset.select_related("customer", "tariff"),
             form=form,
             action="move_selected",
-            title="Move to another node",
-            submit="Move",
-            intro="Keys on other nodes are removed from their panels; the customer gets new "
-            "links (the subscription URL follows by itself).",
+            title=_("Move to another node"),
+            submit=_("Move"),
+            intro=_(
+                "Keys on other nodes are removed from their panels; the customer gets new "
+                "links (the subscription URL follows by itself)."
+            ),
             extra={"info": info},
         )
 
     @admin.action(
-        description="Reset devices (hardware ids) of selected subscriptions…",
+        description=_("Reset devices (hardware ids) of selected subscriptions…"),
         permissions=["change"],
     )
     def reset_devices_selected(self, request: HttpRequest, queryset):
@@ -393,11 +411,13 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
             call=lambda subscription, data: subscription_devices_reset(
                 subscription=subscription, actor=request.user, reason=data["reason"]
             ),
-            done="Reset the devices of {count} subscription(s).",
+            done=_("Reset the devices of {count} subscription(s)."),
             action="reset_devices_selected",
-            title="Reset devices",
-            submit="Reset devices",
-            intro="Every recorded device is removed; each app is recorded again at its next "
-            "update, up to the device limit. The subscriber's own removals in the bot are not "
-            "affected.",
+            title=_("Reset devices"),
+            submit=_("Reset devices"),
+            intro=_(
+                "Every recorded device is removed; each app is recorded again at its next "
+                "update, up to the device limit. The subscriber's own removals in the bot are not "
+                "affected."
+            ),
         )

@@ -6,6 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.models import BaseModel
 
@@ -16,58 +17,84 @@ class TrafficReset(models.TextChoices):
     """How often a subscription's used traffic goes back to zero
     (``subscriptions/traffic_periods.py``)."""
 
-    NEVER = "never", "Never"
-    DAY = "day", "Every day"
-    WEEK = "week", "Every week"
-    MONTH = "month", "Every month"
+    NEVER = "never", _("Never")
+    DAY = "day", _("Every day")
+    WEEK = "week", _("Every week")
+    MONTH = "month", _("Every month")
 
 
 class Tariff(BaseModel):
-    name = models.CharField(max_length=100)
-    name_en = models.CharField(max_length=100, blank=True, default="")
-    duration_days = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    price = models.DecimalField(
-        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    name_en = models.CharField(
+        max_length=100, blank=True, default="", verbose_name=_("name in English")
     )
-    currency = models.CharField(max_length=3, default="RUB")
+    duration_days = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)], verbose_name=_("duration (days)")
+    )
+    price = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+        verbose_name=_("price"),
+    )
+    currency = models.CharField(max_length=3, default="RUB", verbose_name=_("currency"))
     # The price in Telegram Stars (currency XTR, whole stars: https://core.telegram.org/bots/payments-stars);
     # empty: not sold for Stars (billing's "stars" provider is not offered for this tariff).
     price_stars = models.PositiveIntegerField(
-        "price in Telegram Stars",
+        _("price in Telegram Stars"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Whole stars (⭐). Empty = this tariff is not sold for Telegram Stars",
+        help_text=_("Whole stars (⭐). Empty = this tariff is not sold for Telegram Stars"),
     )
-    device_limit = models.PositiveIntegerField(default=0, help_text="3x-ui limitIp; 0 = no limit")
-    hwid_device_limit = models.PositiveIntegerField(
-        "device limit (hardware id)",
+    device_limit = models.PositiveIntegerField(
         default=0,
-        help_text="Devices by the hardware id apps send (X-HWID); a new one over the limit gets "
-        "a notice instead of the servers. 0 = no limit",
+        help_text=_("3x-ui limitIp; 0 = no limit"),
+        verbose_name=_("device limit (3x-ui limitIp)"),
     )
-    traffic_limit_gb = models.PositiveIntegerField(default=0, help_text="0 = unlimited")
+    hwid_device_limit = models.PositiveIntegerField(
+        _("device limit (hardware id)"),
+        default=0,
+        help_text=_(
+            "Devices by the hardware id apps send (X-HWID); a new one over the limit gets "
+            "a notice instead of the servers. 0 = no limit"
+        ),
+    )
+    traffic_limit_gb = models.PositiveIntegerField(
+        default=0, help_text=_("0 = unlimited"), verbose_name=_("traffic limit (GB)")
+    )
     traffic_reset = models.CharField(
         max_length=5,
         choices=TrafficReset.choices,
         default=TrafficReset.NEVER,
         help_text=(
-            "Used traffic goes back to zero every day, week or month, counted from the "
-            "subscription's start in the service's time zone (a month started on the 31st "
-            "resets on the last day of shorter months)."
+            _(
+                "Used traffic goes back to zero every day, week or month, counted from the "
+                "subscription's start in the service's time zone (a month started on the 31st "
+                "resets on the last day of shorter months)."
+            )
         ),
+        verbose_name=_("traffic reset"),
     )
     node_count = models.PositiveSmallIntegerField(
-        default=1, help_text="Nodes a subscription is placed on: 1 = one picked, 0 = every eligible"
+        default=1,
+        help_text=_("Nodes a subscription is placed on: 1 = one picked, 0 = every eligible"),
+        verbose_name=_("node count"),
     )
     eligible_nodes = models.ManyToManyField(
-        "nodes.Node", blank=True, related_name="tariffs", help_text="Empty = every node"
+        "nodes.Node",
+        blank=True,
+        related_name="tariffs",
+        help_text=_("Empty = every node"),
+        verbose_name=_("eligible nodes"),
     )
-    is_trial = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True, db_index=True)
-    sort_order = models.PositiveIntegerField(default=0)
+    is_trial = models.BooleanField(default=False, verbose_name=_("trial"))
+    is_active = models.BooleanField(default=True, db_index=True, verbose_name=_("active"))
+    sort_order = models.PositiveIntegerField(default=0, verbose_name=_("sort order"))
 
     class Meta:
+        verbose_name = _("tariff")
+        verbose_name_plural = _("tariffs")
         ordering = ["sort_order", "price", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="tariff_price_non_negative"),
@@ -89,10 +116,10 @@ class Tariff(BaseModel):
 
 
 class SubscriptionStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    EXPIRED = "expired", "Expired"
-    CANCELLED = "cancelled", "Cancelled"
-    SUSPENDED = "suspended", "Suspended"
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Cancelled")
+    SUSPENDED = "suspended", _("Suspended")
 
 
 def sub_id_new() -> str:
@@ -123,57 +150,86 @@ class SubscriptionQuerySet(models.QuerySet):
 
 class Subscription(BaseModel):
     customer = models.ForeignKey(
-        "accounts.Customer", on_delete=models.PROTECT, related_name="subscriptions"
+        "accounts.Customer",
+        on_delete=models.PROTECT,
+        related_name="subscriptions",
+        verbose_name=_("customer"),
     )
-    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="subscriptions")
+    tariff = models.ForeignKey(
+        Tariff, on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("tariff")
+    )
     # The customer's own numbering (1, 2, 3 … per customer, by creation): how every message
     # names the subscription ("Subscription 2 · 3 months"); see services.lifecycle.
-    number = models.PositiveIntegerField(editable=False)
+    number = models.PositiveIntegerField(editable=False, verbose_name=_("number (per customer)"))
     status = models.CharField(
         max_length=10,
         choices=SubscriptionStatus.choices,
         default=SubscriptionStatus.ACTIVE,
         db_index=True,
+        verbose_name=_("status"),
     )
-    started_at = models.DateTimeField()
-    expires_at = models.DateTimeField(db_index=True)
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+    expires_at = models.DateTimeField(db_index=True, verbose_name=_("expires at"))
     # Shared by every key of this subscription, persisted before any panel call (idempotency).
-    client_uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    sub_id = models.CharField(max_length=32, default=sub_id_new, unique=True, editable=False)
+    client_uuid = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("client UUID")
+    )
+    sub_id = models.CharField(
+        max_length=32, default=sub_id_new, unique=True, editable=False, verbose_name=_("sub id")
+    )
     feed_token = models.CharField(
-        max_length=64, default=feed_token_new, unique=True, editable=False
+        max_length=64,
+        default=feed_token_new,
+        unique=True,
+        editable=False,
+        verbose_name=_("feed token"),
     )
     # Limits snapshotted from the tariff at purchase, so editing a tariff never changes
     # what a customer already bought.
-    device_limit = models.PositiveIntegerField(default=0)
-    hwid_device_limit = models.PositiveIntegerField("device limit (hardware id)", default=0)
-    traffic_limit_bytes = models.PositiveBigIntegerField(default=0)
-    node_count = models.PositiveSmallIntegerField(default=1)
-    traffic_used_bytes = models.PositiveBigIntegerField(default=0)
+    device_limit = models.PositiveIntegerField(
+        default=0, verbose_name=_("device limit (3x-ui limitIp)")
+    )
+    hwid_device_limit = models.PositiveIntegerField(_("device limit (hardware id)"), default=0)
+    traffic_limit_bytes = models.PositiveBigIntegerField(
+        default=0, verbose_name=_("traffic limit (bytes)")
+    )
+    node_count = models.PositiveSmallIntegerField(default=1, verbose_name=_("node count"))
+    traffic_used_bytes = models.PositiveBigIntegerField(
+        default=0, verbose_name=_("traffic used (bytes)")
+    )
     # Snapshotted from the tariff like the limits; the next reset is due at
     # traffic_reset_next_at (None exactly when it never resets), the last one happened at
     # traffic_reset_last_at (services/traffic_resets.py).
     traffic_reset = models.CharField(
-        max_length=5, choices=TrafficReset.choices, default=TrafficReset.NEVER
+        max_length=5,
+        choices=TrafficReset.choices,
+        default=TrafficReset.NEVER,
+        verbose_name=_("traffic reset"),
     )
-    traffic_reset_next_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    traffic_reset_last_at = models.DateTimeField(null=True, blank=True)
-    is_trial = models.BooleanField(default=False)
+    traffic_reset_next_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, verbose_name=_("next traffic reset at")
+    )
+    traffic_reset_last_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("last traffic reset at")
+    )
+    is_trial = models.BooleanField(default=False, verbose_name=_("trial"))
     # Which reminders were already queued for the current expires_at ("3d", "1d").
-    reminders_sent = models.JSONField(default=list, blank=True)
+    reminders_sent = models.JSONField(default=list, blank=True, verbose_name=_("reminders sent"))
     # When the customer was sent their keys (the first time a key was synced).
-    keys_notified_at = models.DateTimeField(null=True, blank=True)
+    keys_notified_at = models.DateTimeField(null=True, blank=True, verbose_name=_("keys sent at"))
     # The country (ISO 3166 code, as ``Node.country``) the subscriber chose for the keys;
     # empty: any. Placement prefers its nodes (``services.placement``); changing it moves
     # the keys (``services.countries``).
-    country = models.CharField(max_length=2, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="", verbose_name=_("country"))
     # The customer's switch: renew from the balance shortly before expiry
     # (``billing.services.autorenew``); off takes effect at once (read under the row lock).
-    auto_renew = models.BooleanField(default=False)
+    auto_renew = models.BooleanField(default=False, verbose_name=_("auto-renew"))
 
     objects = SubscriptionQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
         ordering = ["-created_at"]
         permissions = [
             ("extend_subscription", "Can extend subscriptions"),
@@ -223,15 +279,24 @@ class Device(BaseModel):
     use it: docs/x3ui.md "Devices by hardware id".
     """
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="devices")
-    hwid = models.CharField("hardware id", max_length=64)
-    os = models.CharField("OS", max_length=64, blank=True, default="")
-    os_version = models.CharField("OS version", max_length=64, blank=True, default="")
-    model = models.CharField(max_length=128, blank=True, default="")
-    user_agent = models.CharField(max_length=256, blank=True, default="")
-    last_seen_at = models.DateTimeField()
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.CASCADE,
+        related_name="devices",
+        verbose_name=_("subscription"),
+    )
+    hwid = models.CharField(_("hardware id"), max_length=64)
+    os = models.CharField(_("OS"), max_length=64, blank=True, default="")
+    os_version = models.CharField(_("OS version"), max_length=64, blank=True, default="")
+    model = models.CharField(max_length=128, blank=True, default="", verbose_name=_("model"))
+    user_agent = models.CharField(
+        max_length=256, blank=True, default="", verbose_name=_("User-Agent")
+    )
+    last_seen_at = models.DateTimeField(verbose_name=_("last seen at"))
 
     class Meta:
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
         ordering = ["-last_seen_at", "-id"]
         constraints = [
             models.UniqueConstraint(

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
 
 from api.miniapp import miniapp_page
 from console import admin_views, analytics_views
@@ -10,9 +11,9 @@ from core import views as core_views
 from notifications.texts import bot_url
 from subscriptions import views as subscription_views
 
-admin.site.site_header = "vpnsite console"
+admin.site.site_header = _("vpnsite console")
 admin.site.site_title = "vpnsite"
-admin.site.index_title = "Operations"
+admin.site.index_title = _("Operations")
 # "View site" opens the shop, which is the bot: the site has no front page ("/" is a 404).
 # Without TELEGRAM_BOT_USERNAME the link is left out (an empty site_url hides it).
 admin.site.site_url = lazy(bot_url, str)()

@@ -10,6 +10,8 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from accounts.models import Customer
@@ -51,7 +53,7 @@ class SubscriptionInline(ReadOnlyInline):
     model = Subscription
     fields = ["tariff", "status", "started_at", "expires_at", "is_trial", "keys_notified_at"]
     ordering = ["-created_at"]
-    verbose_name_plural = f"Subscriptions (newest {INLINE_LIMIT})"
+    verbose_name_plural = format_lazy(_("Subscriptions (newest {count})"), count=INLINE_LIMIT)
 
     def get_queryset(self, request):
         # The rows' titles (str) name the customer and the tariff.
@@ -62,7 +64,7 @@ class PaymentInline(ReadOnlyInline):
     model = Payment
     fields = ["provider", "amount", "currency", "status", "tariff", "paid_at", "created_at"]
     ordering = ["-created_at"]
-    verbose_name_plural = f"Payments (newest {INLINE_LIMIT})"
+    verbose_name_plural = format_lazy(_("Payments (newest {count})"), count=INLINE_LIMIT)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("tariff")
@@ -76,7 +78,7 @@ class BalanceEntryInline(ReadOnlyInline):
     fields = ["created_at", "kind", "amount", "balance_after", "source_key", "operator", "reason"]
     ordering = ["-created_at", "-pk"]
     show_change_link = False
-    verbose_name_plural = f"Balance ledger (newest {INLINE_LIMIT})"
+    verbose_name_plural = format_lazy(_("Balance ledger (newest {count})"), count=INLINE_LIMIT)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("operator")
@@ -84,46 +86,51 @@ class BalanceEntryInline(ReadOnlyInline):
 
 class BalanceAdjustForm(ConsoleForm):
     amount = forms.DecimalField(
+        label=_("Amount"),
         max_digits=12,
         decimal_places=2,
-        help_text="Roubles to add; negative to take off (never below zero).",
+        help_text=_("Roubles to add; negative to take off (never below zero)."),
     )
-    reason = forms.CharField(max_length=255, help_text="Kept on the ledger entry and audited.")
+    reason = forms.CharField(
+        label=_("Reason"), max_length=255, help_text=_("Kept on the ledger entry and audited.")
+    )
     # One key per form shown: submitting the same form twice adjusts once.
     key = forms.CharField(widget=forms.HiddenInput, initial=balance_adjust_key, max_length=64)
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
         if amount == 0:
-            raise forms.ValidationError("Enter a non-zero amount.")
+            raise forms.ValidationError(_("Enter a non-zero amount."))
         return amount
 
 
 class BanForm(ConsoleForm):
     reason = forms.CharField(
+        label=_("Reason"),
         max_length=255,
-        help_text="Kept on the customer and in the audit log; the customer is not shown it.",
+        help_text=_("Kept on the customer and in the audit log; the customer is not shown it."),
     )
 
 
 class UnbanForm(ConsoleForm):
-    reason = forms.CharField(max_length=255, required=False)
+    reason = forms.CharField(label=_("Reason"), max_length=255, required=False)
 
 
 class MessageForm(ConsoleForm):
     text = forms.CharField(
+        label=_("Text"),
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
         max_length=TELEGRAM_TEXT_LIMIT,
-        help_text="Plain text, sent by the bot through the outbox.",
+        help_text=_("Plain text, sent by the bot through the outbox."),
     )
 
 
 class BlockedBotFilter(admin.SimpleListFilter):
-    title = "bot blocked"
+    title = _("bot blocked")
     parameter_name = "bot_blocked"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Blocked the bot"), ("no", "Reachable")]
+        return [("yes", _("Blocked the bot")), ("no", _("Reachable"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -149,7 +156,7 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
     ]
     list_filter = ["is_banned", BlockedBotFilter, "language", "created_at"]
     search_fields = ["username", "first_name", "last_name", "=referral_code"]
-    search_help_text = "Telegram id (exact), @username, name or referral code."
+    search_help_text = _("Telegram id (exact), @username, name or referral code.")
     list_select_related = ["referred_by"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
@@ -171,13 +178,13 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
                 ]
             },
         ),
-        ("Balance", {"fields": ["balance"]}),
-        ("Referrals", {"fields": ["referral_summary"]}),
+        (_("Balance"), {"fields": ["balance"]}),
+        (_("Referrals"), {"fields": ["referral_summary"]}),
         (
-            "Access",
+            _("Access"),
             {"fields": ["is_banned", "banned_reason", "bot_blocked_at", "trial_used_at"]},
         ),
-        ("Activity", {"fields": ["created_at", "last_seen_at", "links", "keys_table"]}),
+        (_("Activity"), {"fields": ["created_at", "last_seen_at", "links", "keys_table"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -211,15 +218,19 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
             return queryset.filter(Q(telegram_id=int(term)) | Q(pk=int(term))), False
         return super().get_search_results(request, queryset, term.lstrip("@"))
 
-    @admin.display(description="Everything of this customer")
+    @admin.display(description=_("Name"))
+    def display_name(self, customer: Customer) -> str:
+        return customer.display_name
+
+    @admin.display(description=_("Everything of this customer"))
     def links(self, customer: Customer) -> str:
         pairs = [
-            ("subscriptions.subscription", "Subscriptions", "customer__id__exact"),
-            ("billing.payment", "Payments", "customer__id__exact"),
-            ("billing.balanceentry", "Balance ledger", "customer__id__exact"),
-            ("nodes.nodeclient", "Keys", "q"),
-            ("notifications.outboxmessage", "Messages", "customer__id__exact"),
-            ("core.auditlog", "Audit", "customer__id__exact"),
+            ("subscriptions.subscription", _("Subscriptions"), "customer__id__exact"),
+            ("billing.payment", _("Payments"), "customer__id__exact"),
+            ("billing.balanceentry", _("Balance ledger"), "customer__id__exact"),
+            ("nodes.nodeclient", _("Keys"), "q"),
+            ("notifications.outboxmessage", _("Messages"), "customer__id__exact"),
+            ("core.auditlog", _("Audit"), "customer__id__exact"),
         ]
         items = []
         for label, title, param in pairs:
@@ -229,25 +240,25 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
             items.append((f"{url}?{param}={value}", title))
         return format_html_join(" · ", '<a href="{}">{}</a>', items)
 
-    @admin.display(description="Invited")
+    @admin.display(description=_("Invited"))
     def referral_summary(self, customer: Customer) -> str:
         stats = referral_stats(customer_id=customer.pk)
         invited = reverse("admin:accounts_customer_changelist")
         rewards = reverse("admin:billing_referralreward_changelist")
         return format_html(
-            '<a href="{}?referred_by__id__exact={}">{} invited</a>, {} paid · earned {} RUB, '
-            '{} days · <a href="{}?inviter__id__exact={}">rewards</a>',
+            '<a href="{}?referred_by__id__exact={}">{}</a>, {} · '
+            '<a href="{}?inviter__id__exact={}">{}</a>',
             invited,
             customer.pk,
-            stats.invited,
-            stats.paid,
-            stats.earned,
-            stats.days,
+            _("%(count)s invited") % {"count": stats.invited},
+            _("%(paid)s paid · earned %(earned)s RUB, %(days)s days")
+            % {"paid": stats.paid, "earned": stats.earned, "days": stats.days},
             rewards,
             customer.pk,
+            _("rewards"),
         )
 
-    @admin.display(description=f"Keys (newest {INLINE_LIMIT})")
+    @admin.display(description=format_lazy(_("Keys (newest {count})"), count=INLINE_LIMIT))
     def keys_table(self, customer: Customer) -> str:
         keys = list(
             NodeClient.objects.filter(subscription__customer=customer)
@@ -268,19 +279,32 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
                     key.node.name,
                     key.subscription_id,
                     key.get_sync_state_display(),
-                    "enabled" if key.enable else "disabled",
+                    _("enabled") if key.enable else _("disabled"),
                     key.last_error[:80],
                 )
                 for key in keys
             ),
         )
-        return format_html(
-            "<table><thead><tr><th>Key</th><th>Node</th><th>Subscription</th><th>State</th>"
-            "<th>Enable</th><th>Last error</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
+        head = format_html_join(
+            "",
+            "<th>{}</th>",
+            (
+                (title,)
+                for title in (
+                    _("Key"),
+                    _("Node"),
+                    _("Subscription"),
+                    _("State"),
+                    _("Enable"),
+                    _("Last error"),
+                )
+            ),
         )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
 
-    @admin.action(description="Ban selected customers (disable their keys)…", permissions=["ban"])
+    @admin.action(
+        description=_("Ban selected customers (disable their keys)…"), permissions=["ban"]
+    )
     def ban_selected(self, request: HttpRequest, queryset):
         return form_action(
             self,
@@ -290,14 +314,14 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
             call=lambda customer, data: customer_ban(
                 customer=customer, reason=data["reason"], actor=request.user
             ),
-            done="Banned {count} customer(s); their keys are being disabled.",
+            done=_("Banned {count} customer(s); their keys are being disabled."),
             action="ban_selected",
-            title="Ban customers",
-            submit="Ban",
-            intro="Banned customers' keys are disabled on every panel and they are told.",
+            title=_("Ban customers"),
+            submit=_("Ban"),
+            intro=_("Banned customers' keys are disabled on every panel and they are told."),
         )
 
-    @admin.action(description="Unban selected customers…", permissions=["ban"])
+    @admin.action(description=_("Unban selected customers…"), permissions=["ban"])
     def unban_selected(self, request: HttpRequest, queryset):
         return form_action(
             self,
@@ -307,13 +331,13 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
             call=lambda customer, data: customer_unban(
                 customer=customer, reason=data["reason"], actor=request.user
             ),
-            done="Unbanned {count} customer(s); keys of running subscriptions come back.",
+            done=_("Unbanned {count} customer(s); keys of running subscriptions come back."),
             action="unban_selected",
-            title="Unban customers",
-            submit="Unban",
+            title=_("Unban customers"),
+            submit=_("Unban"),
         )
 
-    @admin.action(description="Send a message to selected customers…", permissions=["message"])
+    @admin.action(description=_("Send a message to selected customers…"), permissions=["message"])
     def message_selected(self, request: HttpRequest, queryset):
         skipped = []
 
@@ -330,22 +354,25 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
             queryset,
             form_class=MessageForm,
             call=send,
-            done="Queued {count} message(s).",
+            done=_("Queued {count} message(s)."),
             action="message_selected",
-            title="Send a message",
-            submit="Send",
-            intro="The bot sends it through the outbox; you can follow it under Outbox messages.",
+            title=_("Send a message"),
+            submit=_("Send"),
+            intro=_(
+                "The bot sends it through the outbox; you can follow it under Outbox messages."
+            ),
         )
         if skipped:
             self.message_user(
                 request,
-                f"Not delivered (blocked the bot): {', '.join(skipped[:20])}",
+                _("Not delivered (blocked the bot): %(customers)s")
+                % {"customers": ", ".join(skipped[:20])},
                 messages.WARNING,
             )
         return page
 
     @admin.action(
-        description="Adjust the balance of selected customers…", permissions=["adjust_balance"]
+        description=_("Adjust the balance of selected customers…"), permissions=["adjust_balance"]
     )
     def adjust_balance_selected(self, request: HttpRequest, queryset):
         return form_action(
@@ -360,11 +387,13 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
                 operator=request.user,
                 key=data["key"],
             ),
-            done="Adjusted the balance of {count} customer(s).",
+            done=_("Adjusted the balance of {count} customer(s)."),
             action="adjust_balance_selected",
-            title="Adjust balances",
-            submit="Adjust",
-            intro="Adds the amount to each selected customer's balance (negative: takes it "
-            "off; a balance never goes below zero). Each change is a ledger entry with your "
-            "name and reason, and an audit row. The customer is not messaged.",
+            title=_("Adjust balances"),
+            submit=_("Adjust"),
+            intro=_(
+                "Adds the amount to each selected customer's balance (negative: takes it "
+                "off; a balance never goes below zero). Each change is a ledger entry with your "
+                "name and reason, and an audit row. The customer is not messaged."
+            ),
         )

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from django_otp import user_has_device
 from unfold.forms import AuthenticationForm
 
@@ -35,20 +36,20 @@ class ConsoleAuthenticationForm(AuthenticationForm):
     """
 
     otp_token = forms.CharField(
-        label="One-time code",
+        label=_("One-time code"),
         required=False,
         max_length=16,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "size": 8}
         ),
-        help_text="Only if you set up an authenticator app.",
+        help_text=_("Only if you set up an authenticator app."),
     )
 
     error_messages = {
         **AdminAuthenticationForm.error_messages,
-        "otp_required": "Enter the one-time code from your authenticator app.",
-        "otp_invalid": "That one-time code is not valid. Try the current one.",
-        "otp_no_device": (
+        "otp_required": _("Enter the one-time code from your authenticator app."),
+        "otp_invalid": _("That one-time code is not valid. Try the current one."),
+        "otp_no_device": _(
             "Two-factor authentication is required for the console, and your account has no "
             "authenticator device yet. Ask an administrator to enrol one (on the server: "
             "python manage.py otp_enrol <username>)."

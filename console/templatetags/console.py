@@ -9,7 +9,9 @@ from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
+from billing.models import PaymentStatus
 from console.onboarding import onboarding_steps, secrets_status
 from console.selectors import dashboard_get, local_midnight
 from core.charts import svg_bar_chart, svg_line_chart
@@ -28,7 +30,7 @@ def changelist_url(model_label: str, **params) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
-PERIOD_LABELS = {"today": "Today", "7d": "7 days", "30d": "30 days"}
+PERIOD_LABELS = {"today": _("Today"), "7d": _("7 days"), "30d": _("30 days")}
 
 
 @register.simple_tag(takes_context=True)
@@ -62,6 +64,9 @@ def console_dashboard(context) -> dict | None:
         {
             "provider": provider,
             "status": status,
+            "status_label": PaymentStatus(status).label
+            if status in PaymentStatus.values
+            else status,
             "count": count,
             "amount": amount,
             "url": changelist_url(
@@ -112,9 +117,9 @@ def console_dashboard(context) -> dict | None:
         "by_provider": by_provider,
         "nodes": nodes,
         "revenue_chart": svg_bar_chart(
-            dash.revenue_chart, links=revenue_links, unit=dash.currency, title="Revenue"
+            dash.revenue_chart, links=revenue_links, unit=dash.currency, title=_("Revenue")
         ),
-        "active_chart": svg_line_chart(dash.active_chart, title="Active subscriptions"),
+        "active_chart": svg_line_chart(dash.active_chart, title=_("Active subscriptions")),
         "active_url": changelist_url(
             "subscriptions.subscription", status__exact="active", expires_at__gt=now
         ),

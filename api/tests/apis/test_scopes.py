@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from api.scopes import Scope
+from api.scopes import Scope, scope_name
 from api.tests.conftest import assert_error
 from billing.models import PaymentStatus
 from billing.tests.factories import PaymentFactory
@@ -93,7 +93,7 @@ def test_endpoint_by_scope(api, world, tokens, index, scope):
             assert AuditLog.objects.count() > audit_before
     else:
         body = assert_error(response, 403, "scope_insufficient")
-        assert Scope(scope).label.lower() in body["message"]
+        assert scope_name(scope) in body["message"]
         assert AuditLog.objects.count() == audit_before
         world["subscription"].refresh_from_db()
         world["payment"].refresh_from_db()
@@ -153,3 +153,18 @@ def test_support_token_extends_but_the_subscription_keeps_its_rules(api, world, 
     assert response.status_code == 200
     subscription.refresh_from_db()
     assert subscription.expires_at == before + timedelta(days=3)
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_scope_message_names_scopes_the_same_in_every_language(api, world, tokens, language):
+    """The console shows scope labels translated; the API's message names them in English
+    whatever the request's language, as it always did."""
+    response = api.call(
+        "post",
+        f"/api/v1/subscriptions/{world['subscription'].pk}/expire/",
+        tokens[Scope.READ_ONLY].raw,
+        {"reason": "x"},
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    body = assert_error(response, 403, "scope_insufficient")
+    assert body["message"] == "This token's scope is read-only; this endpoint needs operators."

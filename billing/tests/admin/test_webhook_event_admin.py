@@ -49,8 +49,8 @@ def test_reprocess_action(as_superuser, pending_payment):
         follow=True,
     )
     messages = texts(response)
-    assert any("1 processed (credited)" in text for text in messages), messages
-    assert any("1 rejected (amount_mismatch)" in text for text in messages), messages
+    assert any("1 Processed (credited)" in text for text in messages), messages
+    assert any("1 Rejected (amount_mismatch)" in text for text in messages), messages
     pending_payment.refresh_from_db()
     assert pending_payment.status == PaymentStatus.PAID
 

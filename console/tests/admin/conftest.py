@@ -11,6 +11,14 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory
 
 
+@pytest.fixture
+def client(client):
+    """The console's own tests read its English (the settings' default language is Russian);
+    the Russian console is checked by console/tests/admin/test_translations.py."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
 def _member(username: str, group: str) -> User:
     user = UserFactory(username=username)  # staff
     user.groups.add(Group.objects.get(name=group))
