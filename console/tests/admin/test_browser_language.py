@@ -29,9 +29,9 @@ EXPECTED = {
         "dashboard": ("#figure-active .label", "Активные подписки"),
         "customers": ("h1", "клиент"),
         "filter": ("#changelist-filter", "бот заблокирован"),
-        "subscriptions": ("h1", "подписка"),
+        "subscriptions": ("h1", "подписк"),
         "customer": ("h1", "клиент"),
-        "payment": ("h1", "платёж"),
+        "payment": ("h1", "плат"),
     },
     "en": {
         "dashboard": ("#figure-active .label", "Active subscriptions"),
@@ -83,7 +83,7 @@ def test_the_console_speaks_the_browsers_language(live_server, console_data, pag
         page.goto(base + path)
         assert page.locator("html").get_attribute("lang") == language
         selector, text = expected[name]
-        assert text in page.locator(selector).first.inner_text(), (name, language)
+        assert text.lower() in page.locator(selector).first.inner_text().lower(), (name, language)
         if name == "customers":
             selector, text = expected["filter"]
             assert text in page.locator(selector).inner_text().lower()
