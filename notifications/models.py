@@ -206,9 +206,10 @@ class Broadcast(BaseModel):
         blank=True,
         default="",
         help_text=_(
-            "Telegram HTML: <b>, <i>, <u>, <s>, <a href>, <code>, <pre>, <blockquote>, "
-            "<tg-spoiler>. Customers whose language is Russian get it; English ones too "
-            "when the English text is empty."
+            # Escaped: forms show a help text as HTML (Django's help_text docs).
+            "Telegram HTML: &lt;b&gt;, &lt;i&gt;, &lt;u&gt;, &lt;s&gt;, &lt;a href&gt;, "
+            "&lt;code&gt;, &lt;pre&gt;, &lt;blockquote&gt;, &lt;tg-spoiler&gt;. Customers "
+            "whose language is Russian get it; English ones too when the English text is empty."
         ),
     )
     text_en = models.TextField(

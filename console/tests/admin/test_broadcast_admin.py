@@ -225,3 +225,15 @@ def test_errors_and_labels_in_russian(as_superuser):
     assert "Напишите текст хотя бы на одном языке." in html
     assert "текст (русский)" in html.lower()
     assert not Broadcast.objects.exists()
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_text_help_shows_the_tags_as_text(as_superuser, language):
+    """Forms show help texts as HTML: tags named in one must be escaped, or the browser
+    opens them (an unclosed <s> struck through the rest of the page)."""
+    html = as_superuser.get(
+        reverse("admin:notifications_broadcast_add"), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    assert "&lt;s&gt;" in html
+    assert "<s>" not in html
+    assert "<tg-spoiler>" not in html
