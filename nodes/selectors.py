@@ -1,8 +1,14 @@
 """Reads about nodes and keys."""
 
-from django.db.models import Count, Q, QuerySet
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from nodes.models import Node, NodeClient, SyncState
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from nodes.models import Node, NodeCheck, NodeClient, SyncState
 
 # Keys that exist (or must exist) on their panel.
 LIVE_KEY_STATES = (SyncState.PENDING, SyncState.SYNCED, SyncState.ERROR)
@@ -75,3 +81,150 @@ def inbound_flow(*, inbound: dict) -> str:
     network = stream.get("network") or "tcp"
     security = stream.get("security") or "none"
     return VISION_FLOW if network in {"tcp", "raw"} and security in {"tls", "reality"} else ""
+
+
+TOP_KEYS = 10
+
+
+@dataclass(frozen=True)
+class CheckWindow:
+    """The health checks of a window (the last 24 hours, the last 7 days)."""
+
+    checks: int
+    ok: int
+    latency_ms: int | None  # mean over the checks the panel answered
+
+    @property
+    def failed(self) -> int:
+        return self.checks - self.ok
+
+    @property
+    def uptime_percent(self) -> Decimal | None:
+        """The share of checks that found the node serving, or None without checks."""
+        if not self.checks:
+            return None
+        return (Decimal(self.ok * 100) / self.checks).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class CheckHour:
+    at: datetime  # the hour's start
+    checks: int
+    ok: int
+    latency_ms: int | None
+
+
+@dataclass(frozen=True)
+class NodeOverview:
+    """What the node's page shows beside its form, in a fixed number of queries."""
+
+    keys_by_state: dict[str, int]  # every SyncState, 0 when none
+    load: int  # keys that occupy a slot (everything not removed)
+    traffic_up: int  # bytes, summed over the keys on the node (not removed)
+    traffic_down: int
+    top_keys: list[NodeClient]
+    weight_share: Decimal | None  # percent of the enabled nodes' weights; None if disabled
+    keys_share: Decimal | None  # percent of every node's keys; None when there are none
+    day: CheckWindow
+    week: CheckWindow
+    hours: list[CheckHour]  # the last 7 days by hour, oldest first, empty hours included
+    last_failure: NodeCheck | None
+
+
+def _percent(part: int, whole: int) -> Decimal | None:
+    return (Decimal(part * 100) / whole).quantize(Decimal("0.1")) if whole else None
+
+
+def node_overview_get(*, node: Node, now: datetime | None = None) -> NodeOverview:
+    """Load, keys by state, traffic, the checks' history and the last failure of `node`:
+    7 queries, whatever the number of keys and checks (aggregates only)."""
+    now = now or timezone.now()
+    keys = NodeClient.objects.filter(node=node).order_by()
+    by_state = dict.fromkeys(SyncState.values, 0)
+    up = down = 0
+    for row in keys.values("sync_state").annotate(
+        n=Count("id"), up=Sum("traffic_up"), down=Sum("traffic_down")
+    ):
+        by_state[row["sync_state"]] = row["n"]
+        if row["sync_state"] != SyncState.REMOVED:
+            up, down = up + (row["up"] or 0), down + (row["down"] or 0)
+    load = sum(n for state, n in by_state.items() if state != SyncState.REMOVED)
+    top_keys = list(
+        keys.exclude(sync_state=SyncState.REMOVED)
+        .annotate(traffic=F("traffic_up") + F("traffic_down"))
+        .filter(traffic__gt=0)
+        .select_related("subscription__customer")
+        .only(
+            "email",
+            "sync_state",
+            "traffic_up",
+            "traffic_down",
+            "node_id",
+            "subscription__id",
+            "subscription__customer__id",
+            "subscription__customer__telegram_id",
+            "subscription__customer__username",
+            "subscription__customer__first_name",
+        )
+        .order_by("-traffic", "pk")[:TOP_KEYS]
+    )
+    weights = Node.objects.filter(is_enabled=True).aggregate(total=Sum("weight"))["total"] or 0
+    all_keys = NodeClient.objects.exclude(sync_state=SyncState.REMOVED).count()
+
+    day_ago, week_ago = now - timedelta(days=1), now - timedelta(days=7)
+    checks = NodeCheck.objects.filter(node=node, checked_at__gt=week_ago, checked_at__lte=now)
+    in_day = Q(checked_at__gt=day_ago)
+    totals = checks.aggregate(
+        day_checks=Count("id", filter=in_day),
+        day_ok=Count("id", filter=in_day & Q(ok=True)),
+        day_latency=Avg("latency_ms", filter=in_day),
+        week_checks=Count("id"),
+        week_ok=Count("id", filter=Q(ok=True)),
+        week_latency=Avg("latency_ms"),
+    )
+    by_hour = {
+        row["hour"]: row
+        for row in checks.annotate(hour=TruncHour("checked_at", tzinfo=UTC))
+        .order_by()
+        .values("hour")
+        .annotate(n=Count("id"), ok_n=Count("id", filter=Q(ok=True)), latency=Avg("latency_ms"))
+    }
+    last_failure = (
+        NodeCheck.objects.filter(node=node, ok=False)
+        .only("checked_at", "error", "node_id")
+        .order_by("-checked_at")
+        .first()
+    )
+    return NodeOverview(
+        keys_by_state=by_state,
+        load=load,
+        traffic_up=up,
+        traffic_down=down,
+        top_keys=top_keys,
+        weight_share=_percent(node.weight, weights) if node.is_enabled else None,
+        keys_share=_percent(load, all_keys),
+        day=CheckWindow(totals["day_checks"], totals["day_ok"], _ms(totals["day_latency"])),
+        week=CheckWindow(totals["week_checks"], totals["week_ok"], _ms(totals["week_latency"])),
+        hours=_hours(by_hour, since=week_ago, now=now),
+        last_failure=last_failure,
+    )
+
+
+def _ms(value) -> int | None:
+    return None if value is None else round(value)
+
+
+def _hours(by_hour: dict, *, since: datetime, now: datetime) -> list[CheckHour]:
+    """Every hour (UTC, as the query cut them) from the one holding `since` to the one
+    holding `now`, the empty ones included."""
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while hour <= now:
+        row = by_hour.get(hour)
+        hours.append(
+            CheckHour(hour, row["n"], row["ok_n"], _ms(row["latency"]))
+            if row
+            else CheckHour(hour, 0, 0, None)
+        )
+        hour += timedelta(hours=1)
+    return hours
