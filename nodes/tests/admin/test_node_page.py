@@ -308,3 +308,16 @@ def test_support_page_queries_are_bounded(client, django_assert_max_num_queries)
     node = NodeFactory()
     fill([node], keys_per_node=10, checks_per_node=100)
     count_queries(client, page_url(node), django_assert_max_num_queries)
+
+
+def test_the_page_in_russian(client, superuser):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    client.force_login(superuser)
+    node = NodeFactory(max_clients=0)
+    key(node, up=2 * 1024**3)
+    checks(node, count=3)
+    html = client.get(page_url(node)).content.decode()
+    for text in ("Нагрузка", "Ключи по состоянию синхронизации", "История задержки", "2.00 ГиБ"):
+        assert text in html
+    assert "без ограничения" in html
+    assert "Сверить сейчас" in html
