@@ -263,6 +263,9 @@ class NodeAdmin(admin.ModelAdmin):
 
     # The node's page: load, keys, traffic, the checks' history and the last reconcile above
     # the form (nodes/admin_pages.py, templates/admin/nodes/node/change_form.html).
+    class Media:
+        css = {"all": ["nodes/node.css"]}
+
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         if obj is not None and obj.pk:
             context.update(

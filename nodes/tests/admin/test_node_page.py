@@ -321,3 +321,18 @@ def test_the_page_in_russian(client, superuser):
         assert text in html
     assert "без ограничения" in html
     assert "Сверить сейчас" in html
+
+
+def test_the_groups_have_the_health_check_permissions():
+    support = set(
+        Group.objects.get(name="support")
+        .permissions.filter(content_type__model="nodecheck")
+        .values_list("codename", flat=True)
+    )
+    operators = set(
+        Group.objects.get(name="operators")
+        .permissions.filter(content_type__model="nodecheck")
+        .values_list("codename", flat=True)
+    )
+    assert support == {"view_nodecheck"}
+    assert operators == {"add_nodecheck", "change_nodecheck", "delete_nodecheck", "view_nodecheck"}
