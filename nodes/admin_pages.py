@@ -51,7 +51,7 @@ def load_bar(load: int, max_clients: int) -> str:
 
 
 def moment(at: datetime | None) -> str:
-    """ "3 minutes ago" with the exact time as its tooltip; a dash for never."""
+    """Relative time ("3 minutes ago") with the exact time as its tooltip; a dash for never."""
     if at is None:
         return "—"
     exact = date_format(timezone.localtime(at), "DATETIME_FORMAT")

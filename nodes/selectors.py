@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from nodes.models import Node, NodeCheck, NodeClient, SyncState
@@ -15,10 +15,19 @@ LIVE_KEY_STATES = (SyncState.PENDING, SyncState.SYNCED, SyncState.ERROR)
 
 
 def nodes_with_load(*, nodes: QuerySet[Node]) -> QuerySet[Node]:
-    """Annotate `load`: keys that occupy a slot on the node (everything not removed)."""
-    return nodes.annotate(
-        load=Count("clients", filter=~Q(clients__sync_state=SyncState.REMOVED), distinct=True)
+    """Annotate `load`: keys that occupy a slot on the node (everything not removed).
+
+    A correlated subquery, not a join: counting the node list (and its filters' choices)
+    then never walks the keys, and each node's count runs on the keys' node index."""
+    load = (
+        NodeClient.objects.filter(node=OuterRef("pk"))
+        .exclude(sync_state=SyncState.REMOVED)
+        .order_by()
+        .values("node")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
+    return nodes.annotate(load=Coalesce(Subquery(load), 0))
 
 
 def node_loads(*, node_ids) -> dict[int, int]:
@@ -137,7 +146,7 @@ def _percent(part: int, whole: int) -> Decimal | None:
 
 def node_overview_get(*, node: Node, now: datetime | None = None) -> NodeOverview:
     """Load, keys by state, traffic, the checks' history and the last failure of `node`:
-    7 queries, whatever the number of keys and checks (aggregates only)."""
+    6 queries, whatever the number of keys and checks (aggregates only)."""
     now = now or timezone.now()
     keys = NodeClient.objects.filter(node=node).order_by()
     by_state = dict.fromkeys(SyncState.values, 0)
@@ -171,24 +180,26 @@ def node_overview_get(*, node: Node, now: datetime | None = None) -> NodeOvervie
     weights = Node.objects.filter(is_enabled=True).aggregate(total=Sum("weight"))["total"] or 0
     all_keys = NodeClient.objects.exclude(sync_state=SyncState.REMOVED).count()
 
+    # One grouped query gives the hours and, summed, both windows exactly (the day's checks
+    # are counted by their own time, not by their hour).
     day_ago, week_ago = now - timedelta(days=1), now - timedelta(days=7)
-    checks = NodeCheck.objects.filter(node=node, checked_at__gt=week_ago, checked_at__lte=now)
     in_day = Q(checked_at__gt=day_ago)
-    totals = checks.aggregate(
-        day_checks=Count("id", filter=in_day),
-        day_ok=Count("id", filter=in_day & Q(ok=True)),
-        day_latency=Avg("latency_ms", filter=in_day),
-        week_checks=Count("id"),
-        week_ok=Count("id", filter=Q(ok=True)),
-        week_latency=Avg("latency_ms"),
-    )
-    by_hour = {
-        row["hour"]: row
-        for row in checks.annotate(hour=TruncHour("checked_at", tzinfo=UTC))
+    rows = list(
+        NodeCheck.objects.filter(node=node, checked_at__gt=week_ago, checked_at__lte=now)
+        .annotate(hour=TruncHour("checked_at", tzinfo=UTC))
         .order_by()
         .values("hour")
-        .annotate(n=Count("id"), ok_n=Count("id", filter=Q(ok=True)), latency=Avg("latency_ms"))
-    }
+        .annotate(
+            n=Count("id"),
+            ok_n=Count("id", filter=Q(ok=True)),
+            timed=Count("latency_ms"),
+            ms=Sum("latency_ms"),
+            day_n=Count("id", filter=in_day),
+            day_ok=Count("id", filter=in_day & Q(ok=True)),
+            day_timed=Count("latency_ms", filter=in_day),
+            day_ms=Sum("latency_ms", filter=in_day),
+        )
+    )
     last_failure = (
         NodeCheck.objects.filter(node=node, ok=False)
         .only("checked_at", "error", "node_id")
@@ -203,15 +214,23 @@ def node_overview_get(*, node: Node, now: datetime | None = None) -> NodeOvervie
         top_keys=top_keys,
         weight_share=_percent(node.weight, weights) if node.is_enabled else None,
         keys_share=_percent(load, all_keys),
-        day=CheckWindow(totals["day_checks"], totals["day_ok"], _ms(totals["day_latency"])),
-        week=CheckWindow(totals["week_checks"], totals["week_ok"], _ms(totals["week_latency"])),
-        hours=_hours(by_hour, since=week_ago, now=now),
+        day=_window(rows, "day_n", "day_ok", "day_timed", "day_ms"),
+        week=_window(rows, "n", "ok_n", "timed", "ms"),
+        hours=_hours({row["hour"]: row for row in rows}, since=week_ago, now=now),
         last_failure=last_failure,
     )
 
 
-def _ms(value) -> int | None:
-    return None if value is None else round(value)
+def _mean(total, count: int) -> int | None:
+    return round(total / count) if count else None
+
+
+def _window(rows: list[dict], checks: str, ok: str, timed: str, ms: str) -> CheckWindow:
+    return CheckWindow(
+        checks=sum(row[checks] for row in rows),
+        ok=sum(row[ok] for row in rows),
+        latency_ms=_mean(sum(row[ms] or 0 for row in rows), sum(row[timed] for row in rows)),
+    )
 
 
 def _hours(by_hour: dict, *, since: datetime, now: datetime) -> list[CheckHour]:
@@ -222,7 +241,7 @@ def _hours(by_hour: dict, *, since: datetime, now: datetime) -> list[CheckHour]:
     while hour <= now:
         row = by_hour.get(hour)
         hours.append(
-            CheckHour(hour, row["n"], row["ok_n"], _ms(row["latency"]))
+            CheckHour(hour, row["n"], row["ok_n"], _mean(row["ms"], row["timed"]))
             if row
             else CheckHour(hour, 0, 0, None)
         )
