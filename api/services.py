@@ -1,6 +1,7 @@
-"""The API's own writes: tokens (create, revoke, last use) and asking for a node's
-reconciliation. Everything else the API changes goes through the services of the app that
-owns it (subscriptions, billing), as the console's actions do.
+"""The API's own writes: tokens (create, revoke, last use). Everything else the API changes
+goes through the services of the app that owns it (subscriptions, billing; a node's
+reconciliation: ``nodes.services.reconcile.node_reconcile_request``), as the console's
+actions do.
 
 Tokens are stored the way django-rest-knox stores them
 (https://jazzband.github.io/django-rest-knox/settings, "SECURE_HASH_ALGORITHM"): a public
@@ -23,8 +24,6 @@ from api.scopes import SCOPE_PERMISSIONS, Scope, scope_name
 from core.exceptions import ApplicationError
 from core.models import AuditEvent
 from core.services import audit_log_write
-from nodes.models import Node
-from nodes.tasks import node_reconcile_task
 
 # How stale `last_used_at` may get before a request writes it again: one UPDATE a minute per
 # token at most, instead of one per request.
@@ -164,19 +163,3 @@ def api_token_touch(*, token: ApiToken, now: datetime | None = None) -> bool:
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     token.last_used_at = now
     return True
-
-
-@transaction.atomic
-def node_reconcile_request(*, node: Node, actor, actor_label: str = "") -> None:
-    """Queue a reconciliation of `node` (``nodes.tasks.node_reconcile_task``, the one the
-    beat runs) after commit, audited. The outcome lands on the node
-    (``last_reconcile_at``, ``last_reconcile_result``)."""
-    audit_log_write(
-        event_type=AuditEvent.ADMIN_ACTION,
-        obj=node,
-        acting_user=actor,
-        actor_label=actor_label,
-        message=f"reconcile of {node.name} requested",
-        extra_data={"action": "node_reconcile"},
-    )
-    transaction.on_commit(lambda: node_reconcile_task.delay(node.pk))

@@ -4,12 +4,14 @@ Fills a fresh PostgreSQL database (created here and dropped at the end:
 postgres://postgres@127.0.0.1:5432/vpnsite_bench_admin_<pid>, BENCH_PG overrides the server)
 with 100,000 customers, 100,000 subscriptions (one key each on 5 nodes) and 20,000 trials,
 200,000 payments (4% in Telegram Stars, 5% refunded, 5% with a promo code), a tenth of the
-customers invited (with their referral rewards) and 300,000 audit rows, then times each
-page through the Django test client as a superuser: median milliseconds over --runs
-requests and the number of SQL queries.
+customers invited (with their referral rewards), 300,000 audit rows and 7 days of health
+checks per node at the beat's 12 s interval (50,400 a node), then times each page through the
+Django test client as a superuser: median milliseconds over --runs requests and the number of
+SQL queries.
 Targets: each page <= 300 ms and <= 15 queries.
 
-Usage: .venv/bin/python bench/admin.py [--customers 100000 --payments 200000 --runs 7]
+Usage: .venv/bin/python bench/admin.py [--customers 100000 --payments 200000 --check-days 7
+--runs 7]
 """
 
 import argparse
@@ -43,7 +45,7 @@ def bulk(model, rows) -> None:
         model.objects.bulk_create(rows[start : start + BATCH])
 
 
-def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> None:
+def fill(*, customers: int, payments: int, audit: int, check_days: int, rnd: random.Random) -> None:
     """Realistic shapes: a year of sign-ups, 120 days of purchases, most paid."""
     from django.db import connection
     from django.utils import timezone
@@ -59,7 +61,7 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
         ReferralReward,
     )
     from core.models import AuditEvent, AuditLog
-    from nodes.models import Node, NodeClient, NodeHealth, SyncState
+    from nodes.models import Node, NodeCheck, NodeClient, NodeHealth, SyncState
     from subscriptions.models import Subscription, SubscriptionStatus, Tariff
 
     now = timezone.now()
@@ -159,6 +161,8 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
                 email=f"s{pk}",
                 sync_state=rnd.choice(states),
                 updated_at=now - timedelta(minutes=rnd.randrange(60)),
+                traffic_up=rnd.randrange(2 * 1024**3),
+                traffic_down=rnd.randrange(20 * 1024**3),
             )
             for i, (pk, _customer, _tariff) in enumerate(subs)
         ],
@@ -283,6 +287,45 @@ def fill(*, customers: int, payments: int, audit: int, rnd: random.Random) -> No
         ],
     )
     print(f"  audit rows: {audit:,} ({time.monotonic() - started:.0f} s)")
+
+    # The health beat's rows: one per node every NODE_HEALTH_INTERVAL seconds; the last
+    # node down for its last hour, the others failing 1 check in 500.
+    from django.conf import settings
+
+    interval = settings.NODE_HEALTH_INTERVAL
+    per_node = int(check_days * 86400 / interval)
+    for index, node in enumerate(nodes):
+        rows = []
+        for i in range(per_node):
+            down = index == 4 and i * interval < 3600
+            ok = not down and rnd.random() > 0.002
+            rows.append(
+                NodeCheck(
+                    node=node,
+                    checked_at=now - timedelta(seconds=i * interval),
+                    ok=ok,
+                    latency_ms=20 + index * 7 + rnd.randrange(30) if ok else None,
+                    error="" if ok else "connection refused",
+                )
+            )
+        bulk(NodeCheck, rows)
+        node.last_check_at = now
+        node.last_reconcile_at = now - timedelta(minutes=4)
+        node.last_reconcile_result = {
+            "ok": True,
+            "added": 0,
+            "updated": 3,
+            "removed": 1,
+            "unchanged": len(subs) // len(nodes) - 4,
+            "errors": 0,
+            "orphans_disabled": 0,
+            "orphans_deleted": 0,
+            "orphans_pending": 0,
+            "requests": 2,
+            "at": now.isoformat(),
+        }
+        node.save()
+    print(f"  health checks: {per_node * len(nodes):,} ({time.monotonic() - started:.0f} s)")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
@@ -304,6 +347,8 @@ PAGES = [
     ("analytics", "/admin/analytics/"),
     ("analytics: 90 days by week", "/admin/analytics/?period=90&group=week"),
     ("analytics: 365 days by month", "/admin/analytics/?period=365&group=month"),
+    ("nodes", "/admin/nodes/node/"),
+    ("node page", "/admin/nodes/node/{node}/change/"),
 ]
 
 
@@ -352,6 +397,7 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--payments", type=int, default=200_000)
     parser.add_argument("--audit", type=int, default=300_000)
+    parser.add_argument("--check-days", type=int, default=7)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
         "--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -388,6 +434,7 @@ def main() -> int:
             customers=args.customers,
             payments=args.payments,
             audit=args.audit,
+            check_days=args.check_days,
             rnd=random.Random(42),
         )
         results = measure(args.runs)

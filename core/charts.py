@@ -1,15 +1,17 @@
 """Charts as inline SVG: no CDN, no JavaScript, no inline style (the console's CSP allows
 none), so a page with charts works offline and costs only the queries behind its figures.
 
-A chart takes a sequence of `DayPoint` (a day and a value: Decimal money or an int count).
-Used by the console's dashboard and analytics and by the node pages.
+A chart takes a sequence of `DayPoint` (a day and a value: Decimal money or an int count), or
+for `svg_time_chart` of `TimePoint` (a moment, a value or none, an optional alert). Used by
+the console's dashboard and analytics and by the node pages.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -111,3 +113,62 @@ def svg_line_chart(points: Sequence[DayPoint], *, title: str = "") -> SafeString
             f"<title>{escape(tip)}</title></circle>"
         )
     return mark_safe(_frame(points, top, title, body))  # noqa: S308 - every value escaped
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    """One slot of a time series (an hour, say): its start, its value (None: nothing was
+    measured then, a gap in the line) and an alert (non-empty: a red mark under the slot with
+    this text as its tooltip)."""
+
+    at: datetime
+    value: Decimal | int | None
+    alert: str = ""
+
+
+def svg_time_chart(
+    points: Sequence[TimePoint], *, title: str = "", unit: str = "", label_format: str = "%H:%M"
+) -> SafeString:
+    """A line over evenly spaced slots, broken where a slot has no value; the first, middle
+    and last slots are labelled in the current time zone with `label_format`."""
+    top = max((p.value for p in points if p.value is not None), default=0) or 1
+    step = PLOT_W / max(len(points) - 1, 1)
+    radius = 3 if len(points) <= 48 else 1.5
+    body, segment = [], []
+    for index, point in enumerate(points):
+        x = PAD_LEFT + index * step
+        when = timezone.localtime(point.at)
+        if point.alert:
+            body.append(
+                f'<rect class="alert" x="{x - max(step / 2, 1):.1f}" y="{PAD_TOP + PLOT_H - 4}" '
+                f'width="{max(step, 2):.1f}" height="4" fill="#d92d20">'
+                f"<title>{escape(f'{when:%Y-%m-%d %H:%M}: {point.alert}')}</title></rect>"
+            )
+        if point.value is None:
+            if len(segment) > 1:
+                body.append(_polyline(segment))
+            segment = []
+            continue
+        y = PAD_TOP + PLOT_H - float(point.value) / float(top) * PLOT_H
+        segment.append((x, y))
+        tip = f"{when:%Y-%m-%d %H:%M}: {_number(point.value)} {unit}".strip()
+        body.append(
+            f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="#417690">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
+    if len(segment) > 1:
+        body.append(_polyline(segment))
+    last = len(points) - 1
+    for index in sorted({0, last // 2, last}) if points else ():
+        anchor = "start" if index == 0 else "end" if index == last else "middle"
+        label = f"{timezone.localtime(points[index].at):{label_format}}"
+        body.append(
+            f'<text x="{PAD_LEFT + index * step:.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}" '
+            f'font-size="11" fill="currentColor">{escape(label)}</text>'
+        )
+    return mark_safe(_frame([], top, title, body))  # noqa: S308 - every value escaped
+
+
+def _polyline(coords: list[tuple[float, float]]) -> str:
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    return f'<polyline points="{path}" fill="none" stroke="#417690" stroke-width="2"/>'

@@ -1,17 +1,23 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from core.admin import ConsoleModelForm
 from core.exceptions import ApplicationError
+from nodes.admin_pages import load_bar, moment, node_page_context
 from nodes.models import Node, NodeClient, NodeHealth, panel_url_normalize
 from nodes.selectors import nodes_with_load
 from nodes.services.health import node_health_check
 from nodes.services.nodes import node_panel_check, node_panel_inbounds, node_save
 from nodes.services.push import node_keys_retry
-from nodes.services.reconcile import node_reconcile
+from nodes.services.reconcile import node_reconcile, node_reconcile_request
 from nodes.x3ui import X3UIError
 from nodes.x3ui.types import Inbound
 
@@ -220,7 +226,7 @@ class NodeAdmin(ModelAdmin):
         "weight",
         "is_enabled",
         "panel_generation",
-        "last_check_at",
+        "last_check_display",
         "last_error_short",
     ]
     list_filter = ["health", "is_enabled", "country", "panel_generation"]
@@ -257,6 +263,50 @@ class NodeAdmin(ModelAdmin):
             created=not change,
         )
 
+    # The node's page: load, keys, traffic, the checks' history and the last reconcile above
+    # the form (nodes/admin_pages.py, templates/admin/nodes/node/change_form.html).
+    class Media:
+        css = {"all": ["nodes/node.css"]}
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None and obj.pk:
+            context.update(
+                node_page_context(node=obj, can_change=self.has_change_permission(request, obj)),
+                health_badge=health_badge(obj.health),
+            )
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def get_urls(self):
+        reconcile = path(
+            "<path:object_id>/reconcile/",
+            self.admin_site.admin_view(self.reconcile_view),
+            name="nodes_node_reconcile",
+        )
+        return [reconcile, *super().get_urls()]
+
+    def reconcile_view(self, request, object_id):
+        """POST: queue a reconcile of the node, audited with the operator
+        (``node_reconcile_request``, as the operator API does); operators only."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        node = self.get_object(request, unquote(object_id))
+        if node is None:
+            raise Http404
+        if not self.has_change_permission(request, node):
+            raise PermissionDenied
+        node_reconcile_request(node=node, actor=request.user)
+        self.message_user(
+            request,
+            _("Reconcile of %(node)s queued; its result shows under “Last reconcile”.")
+            % {"node": node.name},
+            messages.SUCCESS,
+        )
+        return redirect("admin:nodes_node_change", node.pk)
+
+    @admin.display(description=_("Last check"), ordering="last_check_at")
+    def last_check_display(self, node):
+        return moment(node.last_check_at)
+
     def get_queryset(self, request):
         nodes = super().get_queryset(request).defer("inbound_cache", "orphans_first_seen")
         return nodes_with_load(nodes=nodes)
@@ -277,7 +327,7 @@ class NodeAdmin(ModelAdmin):
 
     @admin.display(description=_("Keys / capacity"), ordering="load")
     def clients_display(self, node):
-        return f"{node.load} / {node.max_clients or '∞'}"
+        return load_bar(node.load, node.max_clients)
 
     @admin.display(description=_("Last error"))
     def last_error_short(self, node):
@@ -292,7 +342,7 @@ class NodeAdmin(ModelAdmin):
             parts.append(_("API token %(masked)s") % {"masked": node.panel_api_token_masked})
         return ", ".join(parts) or "—"
 
-    @admin.action(description=_("Check now (login + status)"))
+    @admin.action(description=_("Check now (login + status)"), permissions=["change"])
     def check_now(self, request, queryset):
         for node in queryset:
             health = node_health_check(node=node)
@@ -305,7 +355,7 @@ class NodeAdmin(ModelAdmin):
             label = NodeHealth(health).label
             self.message_user(request, f"{node.name}: {label} ({detail})", level)
 
-    @admin.action(description=_("Reconcile now"))
+    @admin.action(description=_("Reconcile now"), permissions=["change"])
     def reconcile_now(self, request, queryset):
         for node in queryset:
             try:

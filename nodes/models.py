@@ -268,3 +268,39 @@ class NodeClient(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.email}@{self.node_id}"
+
+
+class NodeCheck(models.Model):
+    """One health check of a node (``nodes.services.health``): whether the VPN answered and
+    how fast. One row per check (every NODE_HEALTH_INTERVAL seconds per enabled node: 7,200
+    a node a day at the default 12 s), kept NODE_CHECK_RETENTION_DAYS days
+    (``nodes.services.checks.node_checks_prune``). The node page draws its latency and
+    uptime from these rows."""
+
+    node = models.ForeignKey(
+        Node, on_delete=models.CASCADE, related_name="checks", verbose_name=_("node")
+    )
+    checked_at = models.DateTimeField(_("checked at"))
+    # The panel answered and its xray core runs: the node serves keys.
+    ok = models.BooleanField(_("OK"))
+    # Login + status + inbound, measured when the panel answered.
+    latency_ms = models.PositiveIntegerField(_("latency, ms"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("health check")
+        verbose_name_plural = _("health checks")
+        ordering = ["-checked_at"]
+        indexes = [
+            models.Index(fields=["node", "checked_at"], name="nodecheck_node_time"),
+            # The node page's "last error": the newest failed check without walking the
+            # successful ones.
+            models.Index(
+                fields=["node", "-checked_at"],
+                condition=Q(ok=False),
+                name="nodecheck_node_failed_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_id} {self.checked_at:%Y-%m-%d %H:%M:%S} {'ok' if self.ok else 'failed'}"

@@ -117,3 +117,11 @@ def nodes_health_check_task() -> int:
     for node_id in node_ids:
         node_health_check_task.delay(node_id)
     return len(node_ids)
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True)
+def node_checks_prune_task() -> int:
+    """Beat (hourly): delete health checks older than NODE_CHECK_RETENTION_DAYS."""
+    from nodes.services.checks import node_checks_prune
+
+    return node_checks_prune()

@@ -16,7 +16,7 @@ from api.schema import ok, read_errors
 from api.scopes import PERM_CHANGE_NODE, PERM_VIEW_NODE
 from api.selectors import node_detail_queryset, node_key_states, nodes_list, nodes_load_set
 from api.serializers import NodeDetailSerializer, NodeSerializer, ReconcileQueuedSerializer
-from api.services import node_reconcile_request
+from nodes.services.reconcile import node_reconcile_request
 
 
 @extend_schema_view(

@@ -11,6 +11,7 @@ from django.utils import timezone
 from nodes import signals
 from nodes.alerts import node_alert_sync
 from nodes.models import Node, NodeHealth
+from nodes.services.checks import node_check_record
 from nodes.services.clients import (
     _generation_remember,
     _login_ok,
@@ -29,7 +30,8 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
     After NODE_DOWN_AFTER_FAILURES failures in a row the node is down: it takes no new
     keys, admins are told once, and ``nodes.signals.node_down`` is sent (the subscriptions
     app re-places the keys stranded on it). On the first success after being down it is up
-    again, admins are told, and it is reconciled.
+    again, admins are told, and it is reconciled. Every check leaves one ``NodeCheck`` row
+    (``nodes.services.checks``): the node page's latency and uptime history.
     """
     now = now or timezone.now()
     client = x3ui_client_for_node(node=node)
@@ -61,6 +63,13 @@ def node_health_check(*, node: Node, now: datetime | None = None) -> str:
         inbound_cache=inbound.to_cache(),
         inbound_cached_at=now,
         updated_at=now,
+    )
+    node_check_record(
+        node=node,
+        checked_at=now,
+        ok=status.xray_running,
+        latency_ms=latency_ms,
+        error="" if status.xray_running else f"xray {status.xray_state}",
     )
     node.health = new_health
     if was == NodeHealth.DOWN:
@@ -95,6 +104,7 @@ def _health_failure(node: Node, error: str, *, now: datetime) -> str:
             ]
         )
         node.health, node.consecutive_failures = locked.health, failures
+        node_check_record(node=node, checked_at=now, ok=False, latency_ms=None, error=error)
         if goes_down:
             logger.error("node %s is down after %s failures: %s", node.name, failures, error)
             node_alert_sync(

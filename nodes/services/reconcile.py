@@ -4,9 +4,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
+from core.models import AuditEvent
+from core.services import audit_log_write
 from nodes import signals
 from nodes.models import Node, NodeClient
 from nodes.selectors import LIVE_KEY_STATES, node_keys_for_sync, subscription_uuids
@@ -26,6 +29,7 @@ from nodes.services.push import (
     _refusals_handle,
 )
 from nodes.services.resets import keys_traffic_resets_apply, reset_pending
+from nodes.tasks import node_reconcile_task
 from nodes.x3ui import (
     PanelClient,
     X3UIError,
@@ -34,6 +38,23 @@ from nodes.x3ui import (
     X3UILoginRefused,
     X3UIRejected,
 )
+
+
+@transaction.atomic
+def node_reconcile_request(*, node: Node, actor, actor_label: str = "") -> None:
+    """Queue a reconciliation of `node` (``nodes.tasks.node_reconcile_task``, the one the
+    beat runs) after commit, audited: the console's "Reconcile now" on the node page and the
+    operator API's ``POST /api/v1/nodes/<id>/reconcile/``. The outcome lands on the node
+    (``last_reconcile_at``, ``last_reconcile_result``)."""
+    audit_log_write(
+        event_type=AuditEvent.ADMIN_ACTION,
+        obj=node,
+        acting_user=actor,
+        actor_label=actor_label,
+        message=f"reconcile of {node.name} requested",
+        extra_data={"action": "node_reconcile"},
+    )
+    transaction.on_commit(lambda: node_reconcile_task.delay(node.pk))
 
 
 def node_reconcile(*, node: Node, now: datetime | None = None) -> dict:

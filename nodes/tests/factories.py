@@ -1,6 +1,7 @@
 import factory
+from django.utils import timezone
 
-from nodes.models import Node, NodeClient
+from nodes.models import Node, NodeCheck, NodeClient
 from subscriptions.tests.factories import SubscriptionFactory
 
 # A VLESS reality inbound as a health check caches it (Node.inbound_cache): links can be built.
@@ -45,3 +46,13 @@ class NodeClientFactory(factory.django.DjangoModelFactory):
     subscription = factory.SubFactory(SubscriptionFactory)
     node = factory.SubFactory(NodeFactory)
     email = factory.LazyAttribute(lambda o: f"s{o.subscription.pk}n{o.node.pk}")
+
+
+class NodeCheckFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = NodeCheck
+
+    node = factory.SubFactory(NodeFactory)
+    checked_at = factory.LazyFunction(timezone.now)
+    ok = True
+    latency_ms = 40

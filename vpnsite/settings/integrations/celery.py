@@ -106,6 +106,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "nodes.tasks.nodes_health_check_task",
         "schedule": timedelta(seconds=NODE_HEALTH_INTERVAL),
     },
+    "nodes-checks-prune": {
+        "task": "nodes.tasks.node_checks_prune_task",
+        "schedule": crontab(minute=17),
+    },
     "subscriptions-traffic-reset-due": {
         "task": "subscriptions.tasks.subscriptions_traffic_reset_due_task",
         "schedule": timedelta(

@@ -14,6 +14,11 @@ if NODE_DOWN_AFTER_FAILURES < 2:
     raise ValueError("NODE_DOWN_AFTER_FAILURES must be at least 2: one lost check moves no key")
 # Above this latency (ms) a reachable node is "degraded" (still takes keys, listed last).
 NODE_DEGRADED_LATENCY_MS = env.int("NODE_DEGRADED_LATENCY_MS", default=3000)
+# Every health check leaves a row (nodes.NodeCheck: 7,200 a node a day at a 12 s interval)
+# for the node page's latency and uptime; rows older than this many days are deleted hourly.
+NODE_CHECK_RETENTION_DAYS = env.int("NODE_CHECK_RETENTION_DAYS", default=14)
+if NODE_CHECK_RETENTION_DAYS < 7:
+    raise ValueError("NODE_CHECK_RETENTION_DAYS must be at least 7: the node page shows 7 days")
 # Our clients found on a panel without a key in the database: disabled at once, deleted after.
 NODE_ORPHAN_GRACE_HOURS = env.float("NODE_ORPHAN_GRACE_HOURS", default=24.0)
 # Provisioning retries (exponential backoff with jitter) before a key is marked error.
