@@ -173,3 +173,10 @@ def test_a_copy_from_older_code_is_not_read(as_operator):
     cache.set(query.cache_key, {"something": "else"}, 60)
     assert analytics_cached(query).from_cache is False
     assert query.cache_key.startswith(f"console:analytics:v{analytics_cache.CACHE_VERSION}:")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's JIT")
+def test_the_project_s_postgresql_connections_run_without_jit():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
