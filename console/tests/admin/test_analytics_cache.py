@@ -139,6 +139,12 @@ def test_the_beat_task_fills_the_presets(as_operator):
     assert figure_queries(queries.captured_queries) == []
 
 
+def test_beat_recomputes_the_presets_before_their_copies_expire(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["analytics-precompute"]
+    assert entry["task"] == "console.tasks.analytics_precompute_task"
+    assert 0 < entry["schedule"].total_seconds() < ANALYTICS_CACHE_SECONDS
+
+
 def test_kept_figures_equal_computed_ones(as_operator):
     fill(6)
     now = timezone.now()
