@@ -1,28 +1,31 @@
 """The analytics page of the console (``<admin>/analytics/``): a period form, figures from
-``console.analytics.analytics_get``, inline SVG charts beside their tables."""
+``console.analytics.analytics_get`` kept in the cache (``console.analytics_cache``), inline
+SVG charts beside their tables, and a "Recalculate" button (POST) that replaces the kept
+figures."""
 
 from datetime import date
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
 
 from billing.models import PromoKind
-from console.analytics import (
-    Analytics,
-    Period,
-    analytics_get,
-    bucket_next,
-    period_between,
-    period_last_days,
+from console.analytics import Analytics, bucket_next
+from console.analytics_cache import (
+    ANALYTICS_CACHE_SECONDS,
+    AnalyticsQuery,
+    analytics_cached,
+    analytics_compute,
 )
 from console.selectors import local_midnight
 from console.templatetags.console import changelist_url
@@ -88,13 +91,23 @@ class AnalyticsForm(forms.Form):
         data["group"] = data.get("group") or DEFAULT_GROUPING[data["period"]]
         return data
 
-    def period_get(self) -> Period:
+    def query_get(self) -> AnalyticsQuery:
         data = self.cleaned_data
         if data["period"] == "custom":
-            return period_between(
-                first=data["date_from"], last=data["date_to"], grouping=data["group"]
+            return AnalyticsQuery(
+                grouping=data["group"], first=data["date_from"], last=data["date_to"]
             )
-        return period_last_days(days=int(data["period"]), grouping=data["group"])
+        return AnalyticsQuery(grouping=data["group"], days=int(data["period"]))
+
+    def params_get(self) -> dict[str, str]:
+        """The cleaned choice as GET parameters (the page's address, the button's fields)."""
+        data = self.cleaned_data
+        params = {"period": data["period"], "group": data["group"]}
+        if data["period"] == "custom":
+            params.update(
+                date_from=data["date_from"].isoformat(), date_to=data["date_to"].isoformat()
+            )
+        return params
 
 
 def bucket_label(day: date, grouping: str) -> str:
@@ -244,19 +257,34 @@ def _present(data: Analytics) -> dict:
     }
 
 
-def analytics_view(request: HttpRequest) -> TemplateResponse:
-    """The page; staff only (``admin.site.admin_view``), and ANALYTICS_PERMISSIONS."""
+@require_http_methods(["GET", "HEAD", "POST"])
+def analytics_view(request: HttpRequest) -> HttpResponse:
+    """The page; staff only (``admin.site.admin_view``), and ANALYTICS_PERMISSIONS, checked
+    before any figure is read or recalculated.
+
+    GET shows the kept figures (computed on this request when none are kept); POST (the
+    "Recalculate" button, CSRF-checked) computes them now, keeps them and redirects back.
+    """
     if not request.user.has_perms(ANALYTICS_PERMISSIONS):
         raise PermissionDenied
-    form = AnalyticsForm(request.GET or None)
-    if not request.GET:
-        form = AnalyticsForm({"period": "30"})
+    data = request.POST if request.method == "POST" else request.GET
+    form = AnalyticsForm(data or {"period": "30"})
+    if request.method == "POST" and form.is_valid():
+        entry = analytics_compute(form.query_get())
+        messages.success(
+            request,
+            _("Figures recalculated in %(ms)s ms.") % {"ms": entry.compute_ms},
+        )
+        return HttpResponseRedirect(f"{request.path}?{urlencode(form.params_get())}")
     context = {
         **admin.site.each_context(request),
         "title": _("Analytics"),
         "form": form,
         "max_days": MAX_DAYS,
+        "cache_minutes": ANALYTICS_CACHE_SECONDS // 60,
     }
     if form.is_valid():
-        context.update(_present(analytics_get(period=form.period_get())))
+        entry = analytics_cached(form.query_get())
+        context.update(_present(entry.data))
+        context.update(fresh=entry, recalculate=form.params_get())
     return TemplateResponse(request, "admin/console/analytics.html", context)

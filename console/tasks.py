@@ -1,9 +1,11 @@
-"""The console's tasks: backups, alert checks, the daily summary and broadcasts."""
+"""The console's tasks: backups, alert checks, the daily summary, broadcasts and the analytics
+page's preset figures."""
 
 from celery import shared_task
 from django.conf import settings
 
 from console.alerts import alerts_check, daily_summary_send
+from console.analytics_cache import analytics_precompute
 from console.backups import backup_create, backup_send_to_admins, backups_rotate
 
 
@@ -27,6 +29,13 @@ def alerts_check_task() -> dict:
 def daily_summary_task() -> int:
     """Beat (DAILY_SUMMARY_HOUR_UTC): the last 24 hours to the admin chats, once a day."""
     return daily_summary_send()
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=270, ignore_result=True)
+def analytics_precompute_task() -> list[int]:
+    """Beat (ANALYTICS_PRECOMPUTE_INTERVAL): the analytics page's presets computed and kept,
+    so operators read them warm (console/analytics_cache.py). Returns each one's time in ms."""
+    return [entry.compute_ms for entry in analytics_precompute()]
 
 
 def _broadcast_enqueue_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # noqa: PLR0917

@@ -91,3 +91,27 @@ def test_postgresql_connections_give_up_on_an_unreachable_host(url, expected):
     result = run(["-c", script], {"DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "overrides", "expected"),
+    [
+        ("postgres://vpnsite:secret@127.0.0.1:5432/vpnsite", {}, "-c jit=off"),
+        ("postgres://vpnsite:secret@127.0.0.1:5432/vpnsite", {"DATABASE_JIT": "true"}, "None"),
+        (
+            "postgres://vpnsite:secret@127.0.0.1:5432/vpnsite?options=-c%20work_mem%3D64MB",
+            {},
+            "-c work_mem=64MB",
+        ),
+    ],
+)
+def test_postgresql_connections_turn_jit_off(url, overrides, expected):
+    """JIT off for the project's connections (bench/README.md, the analytics page), unless
+    DATABASE_JIT=true or DATABASE_URL gives its own `options`."""
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS'].get('options'))"
+    )
+    result = run(["-c", script], {"DATABASE_URL": url, **overrides})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected

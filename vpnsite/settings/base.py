@@ -127,6 +127,14 @@ else:
     # kernel's TCP timeout (minutes, past gunicorn's worker timeout); ?connect_timeout=N in
     # DATABASE_URL overrides it.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env.bool(
+        "DATABASE_JIT", default=False
+    ):
+        # PostgreSQL's JIT compiles the plans of the console's aggregates (the analytics page,
+        # the dashboard) for longer than they run: 3.7 s -> 1.6 s for the analytics page on
+        # the bench database (bench/README.md). Off for the project's connections; an
+        # `options` in DATABASE_URL or DATABASE_JIT=true leaves the server's setting.
+        DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache -------------------------------------------------------------------------------

@@ -25,12 +25,16 @@ WORDS = {
         "empty": "Nothing to show yet",
         "churn": "Churn rate",
         "error": "Give both dates",
+        "as_of": "Figures as of",
+        "recalculated": "Figures recalculated in",
     },
     "ru": {
         "title": "Аналитика",
         "empty": "Пока нечего показать",
         "churn": "Отток",
         "error": "Укажите",
+        "as_of": "Показатели на",
+        "recalculated": "Показатели пересчитаны за",
     },
 }
 
@@ -170,7 +174,14 @@ def test_analytics_on_a_filled_system(live_server, operator, browser, language):
     assert "%" in page.locator("#figure-churn .figure").inner_text()
     assert words["churn"] in page.locator("#figure-churn").inner_text()
     assert page.locator("#cohorts tbody tr").count() == 12
+    assert words["as_of"] in page.locator("#analytics-freshness").inner_text()
     page.screenshot(path=str(ARTIFACTS / f"analytics-filled-{language}.png"), full_page=True)
+
+    # Recalculate computes the shown period again and comes back to it.
+    page.click("#analytics-recalculate button[type=submit]")
+    page.wait_for_url("**/admin/analytics/?period=30&group=week")
+    assert words["recalculated"] in page.locator(".messagelist").inner_text()
+    assert page.locator("#id_group").input_value() == "week"
 
     # A revenue bar opens that bucket's paid payments.
     page.locator("#chart-revenue-rub a").last.click()

@@ -83,6 +83,9 @@ ALERTS_CHECK_INTERVAL = env.float("ALERTS_CHECK_INTERVAL", default=60.0)
 DAILY_SUMMARY_HOUR_UTC = env.int("DAILY_SUMMARY_HOUR_UTC", default=6)
 # Seconds between two looks for scheduled broadcasts that are due (docs/console.md).
 BROADCAST_SCHEDULE_INTERVAL = env.float("BROADCAST_SCHEDULE_INTERVAL", default=30.0)
+# The analytics page's presets are recomputed this often and kept 10 minutes
+# (console/analytics_cache.py): keep it under 600 so operators never find them cold.
+ANALYTICS_PRECOMPUTE_INTERVAL = env.float("ANALYTICS_PRECOMPUTE_INTERVAL", default=300.0)
 
 # The whole periodic schedule. Later features add their entries here, never elsewhere.
 CELERY_BEAT_SCHEDULE = {
@@ -143,6 +146,10 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-check": {
         "task": "console.tasks.alerts_check_task",
         "schedule": timedelta(seconds=ALERTS_CHECK_INTERVAL),
+    },
+    "analytics-precompute": {
+        "task": "console.tasks.analytics_precompute_task",
+        "schedule": timedelta(seconds=ANALYTICS_PRECOMPUTE_INTERVAL),
     },
     "alerts-daily-summary": {
         "task": "console.tasks.daily_summary_task",
