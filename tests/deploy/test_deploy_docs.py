@@ -110,11 +110,18 @@ def test_proxy_examples_exist_and_forward_the_client(path, needles):
                 "client_body_timeout 10s;",
                 "proxy_request_buffering on;",
                 "client_max_body_size 2m;",
+                "location /admin/ {\n        client_max_body_size 11m;",
             ],
         ),
         (
             "deploy/Caddyfile",
-            ["read_header 10s", "read_body 10s", "request_buffers 2MB", "max_size 2MB"],
+            [
+                "read_header 10s",
+                "read_body 10s",
+                "request_buffers 2MB",
+                "request_body @not_console {\n\t\tmax_size 2MB",
+                "request_body @console {\n\t\tmax_size 11MB",
+            ],
         ),
     ],
 )
