@@ -166,7 +166,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "ru"
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Ours first (it wins on a shared msgid; makemessages writes to it), then django-unfold's own
+# strings in Russian, which unfold does not ship (docs/console.md, "Language").
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_unfold"]
 TIME_ZONE = env("DJANGO_TIME_ZONE", default="Europe/Moscow")
 USE_I18N = True
 USE_TZ = True
