@@ -88,8 +88,7 @@ async def buy_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def buy_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``buy``, ``buy:n`` (a new subscription), ``buy:r:<sub>`` (renew it) or ``buy:r``
-    (renew the latest paid one; without one, the tariffs as ``buy`` shows them)."""
+    """``buy``, ``buy:n`` (new), ``buy:r:<sub>`` (renew it), ``buy:r`` (the latest paid)."""
     query = update.callback_query
     await query.answer()
     args = callback_args(query.data)
