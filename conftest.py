@@ -93,3 +93,24 @@ def runtime_setting(db, django_capture_on_commit_callbacks):
             setattr(config, name, value)
 
     return save
+
+
+@pytest.fixture
+def browser(live_server, monkeypatch):
+    """Debian's Chromium, headless, for a test that drives the live server (tests/browser.py)."""
+    from django.db import connections
+
+    from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright from PyPI")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls a test makes
+    # between browser steps are still plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        connections.close_all()
+        chromium.close()

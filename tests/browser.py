@@ -1,7 +1,9 @@
 """What every browser test shares: Debian's Chromium, the flags it runs headless with in a
-container, and where screenshots go (var/test-artifacts/)."""
+container, where screenshots go (var/test-artifacts/), and logging in to the console. The
+`browser` fixture (a launched Chromium beside the live server) is in the root conftest.py."""
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "var" / "test-artifacts"
@@ -15,3 +17,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def console_log_in(page, base: str, username: str, password: str, *, next_path="/admin/"):
+    """Log in to the console through its login form, then land on `next_path`."""
+    page.goto(f"{base}/admin/login/?{urlencode({'next': next_path})}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("#login-form [type=submit]")

@@ -4,10 +4,8 @@ Screenshots go to var/test-artifacts/analytics-{empty,filled}-{en,ru}.png."""
 
 from datetime import timedelta
 from decimal import Decimal
-from urllib.parse import urlencode
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from accounts.models import User
@@ -16,7 +14,7 @@ from billing.models import PaymentStatus, PromoKind
 from billing.tests.factories import PaymentFactory, PromoCodeFactory, PromoRedemptionFactory
 from subscriptions.models import SubscriptionStatus
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser import ARTIFACTS, CHROMIUM, console_log_in
 
 PASSWORD = "browser-pass-123"
 WORDS = {
@@ -53,19 +51,6 @@ def operator(transactional_db, monkeypatch):
     monkeypatch.setattr("notifications.services.outbox_send_task.delay", lambda *a: None)
     monkeypatch.setattr("notifications.tasks.outbox_send_task.apply_async", lambda *a, **k: None)
     return User.objects.create_superuser("chief", "chief@example.com", PASSWORD)
-
-
-@pytest.fixture
-def browser(live_server, monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        connections.close_all()
-        chromium.close()
 
 
 def fill() -> None:
@@ -127,10 +112,7 @@ def open_analytics(browser, base: str, language: str, query: str = ""):
     context = browser.new_context(locale=locale, viewport={"width": 1440, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(15000)
-    page.goto(f"{base}/admin/login/?{urlencode({'next': f'/admin/analytics/{query}'})}")
-    page.fill("#id_username", "chief")
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form [type=submit]")
+    console_log_in(page, base, "chief", PASSWORD, next_path=f"/admin/analytics/{query}")
     page.wait_for_url(f"{base}/admin/analytics/**")
     return context, page
 

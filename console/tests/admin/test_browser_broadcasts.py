@@ -5,7 +5,6 @@ stop. Screenshots: var/test-artifacts/broadcast-*-{en,ru}.png."""
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 from PIL import Image
 
@@ -13,7 +12,7 @@ from accounts.models import User
 from accounts.tests.factories import CustomerFactory
 from core.models import AuditLog
 from notifications.models import Broadcast, BroadcastStatus, OutboxMessage, OutboxStatus
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser import ARTIFACTS, CHROMIUM, console_log_in
 
 PASSWORD = "browser-pass-123"
 
@@ -43,19 +42,6 @@ def data(transactional_db, settings, tmp_path, monkeypatch):
     return {"user": user, "photo": photo}
 
 
-@pytest.fixture
-def browser(live_server, monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        connections.close_all()
-        browser.close()
-
-
 @pytest.mark.parametrize("language", ["en", "ru"])
 def test_broadcast_from_compose_to_stop(live_server, data, browser, language):
     context = browser.new_context(
@@ -64,10 +50,7 @@ def test_broadcast_from_compose_to_stop(live_server, data, browser, language):
     page = context.new_page()
     page.set_default_timeout(15000)
     base = live_server.url
-    page.goto(f"{base}/admin/login/?next=/admin/")
-    page.fill("#id_username", "chief")
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form [type=submit]")
+    console_log_in(page, base, "chief", PASSWORD)
     page.wait_for_url(f"{base}/admin/")
 
     page.goto(f"{base}/admin/notifications/broadcast/add/")

@@ -6,7 +6,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from accounts.models import User
@@ -16,7 +15,7 @@ from billing.tests.helpers import FREEKASSA, ROBOKASSA
 from nodes.models import NodeHealth
 from nodes.tests.factories import NodeFactory
 from subscriptions.tests.factories import TariffFactory
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser import ARTIFACTS, CHROMIUM, console_log_in
 from tests.doubles.telegram_api import TelegramApiDouble
 
 PASSWORD = "browser-pass-123"
@@ -55,28 +54,12 @@ def telegram(settings):
         yield api
 
 
-@pytest.fixture
-def browser(live_server, monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        connections.close_all()
-        chromium.close()
-
-
 def open_dashboard(browser, base: str, language: str):
     locale = {"en": "en-US", "ru": "ru-RU"}[language]
     context = browser.new_context(locale=locale, viewport={"width": 1440, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(15000)
-    page.goto(f"{base}/admin/login/?next=/admin/")
-    page.fill("#id_username", "chief")
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form [type=submit]")
+    console_log_in(page, base, "chief", PASSWORD)
     page.wait_for_url(f"{base}/admin/")
     return page
 

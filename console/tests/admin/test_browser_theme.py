@@ -16,7 +16,6 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from accounts.models import User
@@ -26,7 +25,7 @@ from billing.tests.factories import PaymentFactory
 from nodes.models import NodeHealth
 from nodes.tests.factories import NodeFactory
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser import ARTIFACTS, CHROMIUM, console_log_in
 
 PASSWORD = "browser-pass-123"
 PHONE = {"width": 390, "height": 844}
@@ -97,19 +96,6 @@ def filled(operator):
     return {"subscriptions": subscriptions}
 
 
-@pytest.fixture
-def browser(live_server, monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        connections.close_all()
-        chromium.close()
-
-
 class Console:
     """A logged-in page that records CSP violations, console errors and every request's host."""
 
@@ -123,10 +109,7 @@ class Console:
         self.hosts: set[str] = set()
         self.page.on("console", self._on_console)
         self.page.on("request", lambda request: self.hosts.add(urlsplit(request.url).netloc))
-        self.page.goto(f"{base}/admin/login/?next=/admin/")
-        self.page.fill("#id_username", "chief")
-        self.page.fill("#id_password", PASSWORD)
-        self.page.click("#login-form [type=submit]")
+        console_log_in(self.page, base, "chief", PASSWORD)
         self.page.wait_for_url(f"{base}/admin/")
 
     def _on_console(self, message) -> None:

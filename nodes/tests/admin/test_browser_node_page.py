@@ -6,13 +6,12 @@ Accept-Language). Screenshots go to var/test-artifacts/node-*.png."""
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from accounts.models import User
 from nodes.models import NodeCheck, NodeHealth, SyncState
 from nodes.tests.factories import NodeClientFactory, NodeFactory
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser import ARTIFACTS, CHROMIUM, console_log_in
 
 PASSWORD = "browser-pass-123"
 WORDS = {
@@ -95,19 +94,6 @@ def system(transactional_db, monkeypatch):
     return {"filled": filled, "fresh": fresh}
 
 
-@pytest.fixture
-def browser(live_server, monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        connections.close_all()
-        chromium.close()
-
-
 def logged_in(browser, base: str, language: str):
     locale = {"en": "en-US", "ru": "ru-RU"}[language]
     context = browser.new_context(locale=locale, viewport={"width": 1440, "height": 1000})
@@ -115,10 +101,7 @@ def logged_in(browser, base: str, language: str):
     page.set_default_timeout(15000)
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{base}/admin/login/?next=/admin/")
-    page.fill("#id_username", "chief")
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form [type=submit]")
+    console_log_in(page, base, "chief", PASSWORD)
     page.wait_for_url(f"{base}/admin/")
     return page, errors
 
