@@ -290,7 +290,7 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
     move_detail = detail_button(
         "move_detail",
         "move_selected",
-        description=_("Move to another node"),
+        description=_("Move to a node"),
         permission="move",
         icon="swap_horiz",
     )

@@ -183,7 +183,7 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
     message_detail = detail_button(
         "message_detail",
         "message_selected",
-        description=_("Send a message"),
+        description=_("Write a message"),
         permission="message_one",
         icon="chat",
     )
