@@ -34,7 +34,9 @@ def traffic_format(size: int | None) -> str:
     while abs(value) >= 1024 and unit < len(units) - 1:
         value /= 1024
         unit += 1
-    number = formats.number_format(value, decimal_pos=0 if unit == 0 else 1, use_l10n=True)
+    places = 0 if unit == 0 else 1
+    # number_format cuts decimals off (2.76 -> "2.7"): round first.
+    number = formats.number_format(round(value, places), decimal_pos=places, use_l10n=True)
     return units[unit] % {"size": number}
 
 
