@@ -42,7 +42,7 @@ from nodes.admin import health_badge
 from nodes.display import sync_state_badge
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES
-from notifications.formatting import days
+from notifications.formatting import time_left
 from subscriptions.models import Device, Subscription, SubscriptionStatus, Tariff
 from subscriptions.resources import SubscriptionResource
 from subscriptions.services.devices import subscription_devices_reset
@@ -193,14 +193,13 @@ STATUS_VARIANTS = {
 
 
 def days_left_text(expires_at) -> str:
-    """Whole days until `expires_at` ("30 days"; "less than a day" under one; "0 days" once
-    past), with the exact moment in the title."""
-    seconds = (expires_at - timezone.now()).total_seconds()
-    if 0 < seconds < 86400:
-        text = _("less than a day")
-    else:
-        text = days(max(int(seconds // 86400), 0))
-    return format_html('<span title="{}">{}</span>', moment_exact(expires_at), text)
+    """What is left until `expires_at`, as the bot tells customers (``time_left``: "30 days",
+    rounded, from a day on; "5 hours" under one), the exact moment in the title; once past,
+    when it ended ("3 hours ago")."""
+    left = expires_at - timezone.now()
+    if left.total_seconds() <= 0:
+        return relative_time(expires_at)
+    return format_html('<span title="{}">{}</span>', moment_exact(expires_at), time_left(left))
 
 
 class ExtendForm(ConsoleForm):
@@ -404,8 +403,8 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
 
     @admin.display(description=_("Left"), ordering="expires_at")
     def days_left(self, subscription: Subscription) -> str:
-        """Whole days left of an active subscription ("30 days", "less than a day"), the
-        exact end in the title; an ended one: when it ended."""
+        """What is left of an active subscription ("30 days", "5 hours"), the exact end in
+        the title; an ended one: when it ended."""
         if subscription.status != SubscriptionStatus.ACTIVE:
             return relative_time(subscription.expires_at)
         return days_left_text(subscription.expires_at)
