@@ -18,6 +18,7 @@ from unfold.enums import ActionVariant
 
 from accounts.models import Customer
 from accounts.resources import CustomerResource
+from billing.admin import PAYMENT_STATUS_VARIANTS
 from billing.models import BalanceEntry, Payment
 from billing.selectors import referral_stats
 from billing.services.balance import balance_adjust, balance_adjust_key
@@ -29,7 +30,9 @@ from nodes.models import NodeClient, SyncState
 from notifications.formatting import money_format
 from notifications.models import OutboxStatus
 from notifications.services import TELEGRAM_TEXT_LIMIT
-from subscriptions.models import Subscription
+from subscriptions.admin import STATUS_VARIANTS as SUBSCRIPTION_STATUS_VARIANTS
+from subscriptions.admin import days_left_text
+from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.services.customers import customer_ban, customer_message_send, customer_unban
 
 INLINE_LIMIT = 20
@@ -56,7 +59,7 @@ class ReadOnlyInline(ReadOnlyAdmin, TabularInline):
 
 class SubscriptionInline(ReadOnlyInline):
     model = Subscription
-    fields = ["tariff", "status", "started_at", "expires_at", "is_trial", "keys_notified_at"]
+    fields = ["tariff", "status_shown", "started_at", "left", "is_trial", "keys_notified_at"]
     ordering = ["-created_at"]
     verbose_name_plural = format_lazy(_("Subscriptions (newest {count})"), count=INLINE_LIMIT)
 
@@ -64,15 +67,42 @@ class SubscriptionInline(ReadOnlyInline):
         # The rows' titles (str) name the customer and the tariff.
         return super().get_queryset(request).select_related("customer", "tariff")
 
+    @admin.display(description=_("Status"))
+    def status_shown(self, subscription: Subscription) -> str:
+        variant = SUBSCRIPTION_STATUS_VARIANTS.get(subscription.status, "")
+        return badge(subscription.get_status_display(), variant)
+
+    @admin.display(description=_("Left"))
+    def left(self, subscription: Subscription) -> str:
+        if subscription.status != SubscriptionStatus.ACTIVE:
+            return relative_time(subscription.expires_at)
+        return days_left_text(subscription.expires_at)
+
 
 class PaymentInline(ReadOnlyInline):
     model = Payment
-    fields = ["provider", "amount", "currency", "status", "tariff", "paid_at", "created_at"]
+    fields = ["provider", "amount_shown", "status_shown", "tariff", "paid", "created"]
     ordering = ["-created_at"]
     verbose_name_plural = format_lazy(_("Payments (newest {count})"), count=INLINE_LIMIT)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("tariff")
+
+    @admin.display(description=_("Amount"))
+    def amount_shown(self, payment: Payment) -> str:
+        return money_format(payment.amount, payment.currency)
+
+    @admin.display(description=_("Status"))
+    def status_shown(self, payment: Payment) -> str:
+        return badge(payment.get_status_display(), PAYMENT_STATUS_VARIANTS.get(payment.status, ""))
+
+    @admin.display(description=_("Paid"))
+    def paid(self, payment: Payment) -> str:
+        return relative_time(payment.paid_at)
+
+    @admin.display(description=_("Created"))
+    def created(self, payment: Payment) -> str:
+        return relative_time(payment.created_at)
 
 
 class BalanceEntryInline(ReadOnlyInline):

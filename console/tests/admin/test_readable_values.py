@@ -103,3 +103,18 @@ def test_payment_list_money_and_status_badges(as_superuser):
     assert "Refunded" in html
     assert ORANGE in html
     assert "minutes ago" in html
+
+
+def test_customer_page_inlines_show_badges_money_and_days_left(as_superuser):
+    subscription = SubscriptionFactory(expires_at=timezone.now() + timedelta(days=10, hours=1))
+    PaymentFactory(
+        subscription=subscription,
+        amount=Decimal("299.00"),
+        status=PaymentStatus.PAID,
+        paid_at=timezone.now(),
+    )
+    url = reverse("admin:accounts_customer_change", args=[subscription.customer_id])
+    html = as_superuser.get(url).content.decode()
+    assert "299\xa0₽" in html
+    assert ">10 days<" in html
+    assert html.count(GREEN) >= 3  # the customer's state, the subscription's, the payment's
