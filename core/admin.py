@@ -261,7 +261,8 @@ def run_detail_action(
     response = getattr(modeladmin, list_action)(request, queryset)
     if response is None:
         return HttpResponseRedirect(change_url(obj))
-    response.context_data["back_url"] = change_url(obj)
+    if getattr(response, "context_data", None) is not None:  # a form page: back to the object
+        response.context_data["back_url"] = change_url(obj)
     return response
 
 
