@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
+from unfold.decorators import display
+from unfold.enums import ActionVariant
 
 from accounts.models import Customer
 from billing.models import (
@@ -34,9 +36,18 @@ from billing.services.payments import payment_manual_create
 from billing.services.refunds import payment_refund
 from billing.services.webhook_events import webhook_event_dismiss
 from billing.services.webhooks import webhook_event_reprocess
-from core.admin import ConsoleForm, ReadOnlyAdmin, form_action, id_column
+from core.admin import (
+    ConsoleForm,
+    ReadOnlyAdmin,
+    detail_applies,
+    detail_button,
+    form_action,
+    id_column,
+)
+from core.display import DANGER, INFO, NEUTRAL, SUCCESS, WARNING, badge, relative_time
 from core.exceptions import ApplicationError
 from core.exports import AuditedExportMixin
+from notifications.formatting import money_format
 from subscriptions.models import Subscription, Tariff
 
 MONEY_FIELDS = (
@@ -45,9 +56,8 @@ MONEY_FIELDS = (
     "tariff",
     "subscription",
     "provider",
-    "amount",
-    "currency",
-    "status",
+    "amount_shown",
+    "status_badge",
     "provider_ref",
     "days_credited",
     "paid_at",
@@ -58,6 +68,15 @@ MONEY_FIELDS = (
     "created_at",
     "updated_at",
 )
+
+
+PAYMENT_STATUS_VARIANTS = {
+    PaymentStatus.PAID: SUCCESS,
+    PaymentStatus.PENDING: INFO,
+    PaymentStatus.FAILED: DANGER,
+    PaymentStatus.CANCELLED: NEUTRAL,
+    PaymentStatus.REFUNDED: WARNING,
+}
 
 
 class RefundForm(ConsoleForm):
@@ -138,15 +157,14 @@ class PaymentAdmin(AuditedExportMixin, ModelAdmin):
     import_export_change_list_template = None
     list_display = [
         "id",
-        "created_at",
+        "created_shown",
         "customer",
         "tariff",
         "provider",
-        "amount",
-        "currency",
-        "status",
+        "amount_shown",
+        "status_label",
         "purpose",
-        "paid_at",
+        "paid_shown",
         "subscription_link",
     ]
     list_filter = ["provider", "purpose", "status", "created_at", "paid_at"]
@@ -158,6 +176,16 @@ class PaymentAdmin(AuditedExportMixin, ModelAdmin):
     fields = (*MONEY_FIELDS, "description")
     ordering = ["-created_at"]
     actions = ["refund_selected"]
+    # The button on the payment's page: the list's refund for this payment, once it is paid.
+    actions_detail = ["refund_detail"]
+    refund_detail = detail_button(
+        "refund_detail",
+        "refund_selected",
+        description=_("Refund"),
+        permission="refund_one",
+        variant=ActionVariant.DANGER,
+        icon="undo",
+    )
     change_list_template = "billing/admin/payment_change_list.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -166,11 +194,37 @@ class PaymentAdmin(AuditedExportMixin, ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # money records are never deleted
 
-    def has_refund_permission(self, request: HttpRequest) -> bool:
+    def has_refund_permission(self, request: HttpRequest, object_id=None) -> bool:
         return request.user.has_perm("billing.change_payment")
+
+    def has_refund_one_permission(self, request: HttpRequest, object_id=None) -> bool:
+        """The page's Refund: the refund permission, and a paid payment."""
+        return self.has_refund_permission(request) and detail_applies(
+            self, request, object_id, lambda payment: payment.status == PaymentStatus.PAID
+        )
 
     def has_manual_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.add_payment")
+
+    @admin.display(description=_("Amount"), ordering="amount")
+    def amount_shown(self, obj: Payment) -> str:
+        return money_format(obj.amount, obj.currency)
+
+    @display(description=_("Status"), ordering="status", label=PAYMENT_STATUS_VARIANTS)
+    def status_label(self, obj: Payment):
+        return obj.status, obj.get_status_display()
+
+    @admin.display(description=_("Status"))
+    def status_badge(self, obj: Payment) -> str:
+        return badge(obj.get_status_display(), PAYMENT_STATUS_VARIANTS.get(obj.status, NEUTRAL))
+
+    @admin.display(description=_("Created"), ordering="created_at")
+    def created_shown(self, obj: Payment) -> str:
+        return relative_time(obj.created_at)
+
+    @admin.display(description=_("Paid"), ordering="paid_at")
+    def paid_shown(self, obj: Payment) -> str:
+        return relative_time(obj.paid_at)
 
     @admin.display(description=_("Subscription"), ordering="subscription")
     def subscription_link(self, obj: Payment) -> str:

@@ -12,9 +12,10 @@ import re
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_user_model
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template import Context, Template, loader
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -22,6 +23,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold import widgets as unfold_widgets
 from unfold.admin import ModelAdmin
+from unfold.decorators import action as unfold_action
+from unfold.enums import ActionVariant
 
 from core.exceptions import ApplicationError
 from core.models import AuditLog
@@ -195,6 +198,99 @@ def form_action(
         done=done(data) if callable(done) else done,
     )
     return None
+
+
+# --- Buttons on an object's page ---------------------------------------------------------------
+#
+# django-unfold's ``actions_detail`` (unfold/mixins/action_model_admin.py): each button is a
+# method decorated with ``unfold.decorators.action``, served at ``<object_id>/<url_path>/`` and
+# shown and allowed only when every ``has_<permission>_permission(request, object_id)`` is true
+# (the decorator refuses the URL with 403 otherwise). Our buttons run the list's own action
+# for that one object: the same question form, service, audit row and messages.
+
+
+def detail_object(modeladmin: admin.ModelAdmin, request: HttpRequest, object_id):
+    """The object of a button's page (None when missing or not visible), fetched once per
+    request: each button's permission check asks for it."""
+    cache = request.__dict__.setdefault("_console_detail_objects", {})
+    key = (modeladmin.model._meta.label, str(object_id))
+    if key not in cache:
+        cache[key] = modeladmin.get_object(request, unquote(str(object_id)))
+    return cache[key]
+
+
+def detail_applies(modeladmin: admin.ModelAdmin, request: HttpRequest, object_id, test) -> bool:
+    """Whether a button applies to the page's object: `test(obj)`; False for a missing one."""
+    if object_id is None:
+        return True  # the list: the action itself reports what does not apply
+    obj = detail_object(modeladmin, request, object_id)
+    return obj is not None and bool(test(obj))
+
+
+def change_url(obj) -> str:
+    opts = obj._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
+
+
+def run_detail_action(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    object_id,
+    list_action: str,
+    *,
+    confirm: dict | None = None,
+):
+    """Run the list action `list_action` for the page's object: its form page (posting back
+    here), then the action itself; back to the object's page with its messages. `confirm`
+    (``action_form_page``'s title, submit, intro): an action without a question is confirmed
+    first, so a GET never changes anything."""
+    obj = detail_object(modeladmin, request, object_id)
+    if obj is None:
+        raise Http404
+    queryset = modeladmin.get_queryset(request).filter(pk=obj.pk)
+    if confirm is not None and "apply" not in request.POST:
+        return action_form_page(
+            modeladmin,
+            request,
+            queryset,
+            form=ConsoleForm(),
+            action=list_action,
+            extra={"back_url": change_url(obj)},
+            **confirm,
+        )
+    response = getattr(modeladmin, list_action)(request, queryset)
+    if response is None:
+        return HttpResponseRedirect(change_url(obj))
+    if getattr(response, "context_data", None) is not None:  # a form page: back to the object
+        response.context_data["back_url"] = change_url(obj)
+    return response
+
+
+def detail_button(
+    name: str,
+    list_action: str,
+    *,
+    description,
+    permission: str,
+    variant: ActionVariant = ActionVariant.DEFAULT,
+    icon: str | None = None,
+    confirm: dict | None = None,
+):
+    """A button on the object's page (list it in ``actions_detail`` under `name`) that runs
+    the list action `list_action` for that object; shown and allowed when
+    ``has_<permission>_permission(request, object_id)`` holds."""
+
+    def button(self, request: HttpRequest, object_id):
+        return run_detail_action(self, request, object_id, list_action, confirm=confirm)
+
+    button.__name__ = button.__qualname__ = name
+    return unfold_action(
+        description=description,
+        permissions=[permission],
+        url_path=name.removesuffix("_detail").replace("_", "-"),
+        variant=variant,
+        icon=icon,
+    )(button)
 
 
 def id_column(field: str, description):

@@ -15,18 +15,34 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import display
+from unfold.enums import ActionVariant
 
 from core.admin import (
     ConsoleForm,
     ReadOnlyAdmin,
     action_form_page,
+    detail_applies,
+    detail_button,
     form_action,
     run_for_each,
 )
+from core.display import (
+    DANGER,
+    NEUTRAL,
+    SUCCESS,
+    WARNING,
+    badge,
+    moment_exact,
+    relative_time,
+    traffic_format,
+)
 from core.exports import AuditedExportMixin
 from nodes.admin import health_badge
+from nodes.display import sync_state_badge
 from nodes.models import Node, NodeClient, NodeHealth
 from nodes.selectors import LIVE_KEY_STATES
+from notifications.formatting import time_left
 from subscriptions.models import Device, Subscription, SubscriptionStatus, Tariff
 from subscriptions.resources import SubscriptionResource
 from subscriptions.services.devices import subscription_devices_reset
@@ -136,7 +152,7 @@ class KeyInline(ReadOnlyAdmin, TabularInline):
     fields = [
         "node",
         "email",
-        "sync_state",
+        "sync_state_shown",
         "enable",
         "attempts",
         "last_synced_at",
@@ -151,6 +167,10 @@ class KeyInline(ReadOnlyAdmin, TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("node")
 
+    @admin.display(description=_("Sync state"))
+    def sync_state_shown(self, key: NodeClient) -> str:
+        return sync_state_badge(key.sync_state, key.get_sync_state_display())
+
 
 class DeviceInline(ReadOnlyAdmin, TabularInline):
     """The devices (hardware ids) that fetched the feed, last seen first."""
@@ -162,6 +182,24 @@ class DeviceInline(ReadOnlyAdmin, TabularInline):
     can_delete = False
     ordering = ["-last_seen_at", "-id"]
     verbose_name_plural = _("Devices (reset them all with the action “Reset devices”)")
+
+
+STATUS_VARIANTS = {
+    SubscriptionStatus.ACTIVE: SUCCESS,
+    SubscriptionStatus.EXPIRED: NEUTRAL,
+    SubscriptionStatus.SUSPENDED: WARNING,
+    SubscriptionStatus.CANCELLED: DANGER,
+}
+
+
+def days_left_text(expires_at) -> str:
+    """What is left until `expires_at`, as the bot tells customers (``time_left``: "30 days",
+    rounded, from a day on; "5 hours" under one), the exact moment in the title; once past,
+    when it ended ("3 hours ago")."""
+    left = expires_at - timezone.now()
+    if left.total_seconds() <= 0:
+        return relative_time(expires_at)
+    return format_html('<span title="{}">{}</span>', moment_exact(expires_at), time_left(left))
 
 
 class ExtendForm(ConsoleForm):
@@ -199,12 +237,11 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
         "id",
         "customer_link",
         "tariff",
-        "status",
-        "expires_at",
+        "status_label",
         "days_left",
         "nodes_display",
         "is_trial",
-        "created_at",
+        "created_shown",
     ]
     list_filter = ["status", ExpiringFilter, "tariff", NodeFilter, "is_trial"]
     list_select_related = ["customer", "tariff"]
@@ -221,19 +258,69 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
         "move_selected",
         "reset_devices_selected",
     ]
+    # Buttons on the subscription's page: the list's actions for this subscription.
+    actions_detail = [
+        "extend_detail",
+        "reprovision_detail",
+        "move_detail",
+        "reset_devices_detail",
+        "expire_detail",
+    ]
+    extend_detail = detail_button(
+        "extend_detail",
+        "extend_selected",
+        description=_("Extend"),
+        permission="extend",
+        variant=ActionVariant.PRIMARY,
+        icon="more_time",
+    )
+    reprovision_detail = detail_button(
+        "reprovision_detail",
+        "reprovision_selected",
+        description=_("Re-provision keys"),
+        permission="change_running",
+        icon="sync",
+        confirm={
+            "title": _("Re-provision keys"),
+            "submit": _("Re-provision"),
+            "intro": _("Every key of the subscription is pushed to its panel again."),
+        },
+    )
+    move_detail = detail_button(
+        "move_detail",
+        "move_selected",
+        description=_("Move to a node"),
+        permission="move",
+        icon="swap_horiz",
+    )
+    reset_devices_detail = detail_button(
+        "reset_devices_detail",
+        "reset_devices_selected",
+        description=_("Reset devices"),
+        permission="reset_devices",
+        icon="devices_off",
+    )
+    expire_detail = detail_button(
+        "expire_detail",
+        "expire_selected",
+        description=_("Expire now"),
+        permission="change_running",
+        variant=ActionVariant.DANGER,
+        icon="event_busy",
+    )
     readonly_fields = [
         "customer",
         "tariff",
-        "status",
+        "status_badge",
         "started_at",
-        "expires_at",
+        "expires_shown",
         "client_uuid",
         "sub_id",
         "device_limit",
         "hwid_device_limit",
-        "traffic_limit_bytes",
+        "traffic_limit_shown",
         "node_count",
-        "traffic_used_bytes",
+        "traffic_used_shown",
         "traffic_reset",
         "traffic_reset_next_at",
         "traffic_reset_last_at",
@@ -265,8 +352,30 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def has_extend_permission(self, request: HttpRequest) -> bool:
+    def has_extend_permission(self, request: HttpRequest, object_id=None) -> bool:
         return request.user.has_perm("subscriptions.extend_subscription")
+
+    # The page's buttons: the action's permission, and only where the action applies.
+    def _running(self, request: HttpRequest, object_id) -> bool:
+        return self.has_change_permission(request) and detail_applies(
+            self, request, object_id, lambda subscription: subscription.is_running()
+        )
+
+    def has_change_running_permission(self, request: HttpRequest, object_id=None) -> bool:
+        """Expire, re-provision: a running subscription."""
+        return self._running(request, object_id)
+
+    def has_move_permission(self, request: HttpRequest, object_id=None) -> bool:
+        """A running subscription placed on one node (not on every eligible one)."""
+        return self._running(request, object_id) and detail_applies(
+            self, request, object_id, lambda subscription: subscription.node_count != 0
+        )
+
+    def has_reset_devices_permission(self, request: HttpRequest, object_id=None) -> bool:
+        """A subscription with recorded devices."""
+        return self.has_change_permission(request) and detail_applies(
+            self, request, object_id, lambda subscription: subscription.devices.exists()
+        )
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -282,12 +391,43 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
             subscription.customer,
         )
 
-    @admin.display(description=_("Days left"))
+    @display(description=_("Status"), ordering="status", label=STATUS_VARIANTS)
+    def status_label(self, subscription: Subscription):
+        return subscription.status, subscription.get_status_display()
+
+    @admin.display(description=_("Status"))
+    def status_badge(self, subscription: Subscription) -> str:
+        return badge(
+            subscription.get_status_display(), STATUS_VARIANTS.get(subscription.status, NEUTRAL)
+        )
+
+    @admin.display(description=_("Left"), ordering="expires_at")
     def days_left(self, subscription: Subscription) -> str:
+        """What is left of an active subscription ("30 days", "5 hours"), the exact end in
+        the title; an ended one: when it ended."""
         if subscription.status != SubscriptionStatus.ACTIVE:
-            return "—"
-        seconds = (subscription.expires_at - timezone.now()).total_seconds()
-        return f"{max(seconds, 0) / 86400:.1f}"
+            return relative_time(subscription.expires_at)
+        return days_left_text(subscription.expires_at)
+
+    @admin.display(description=_("Expires at"))
+    def expires_shown(self, subscription: Subscription) -> str:
+        return format_html(
+            "{} ({})", moment_exact(subscription.expires_at), self.days_left(subscription)
+        )
+
+    @admin.display(description=_("Created"), ordering="created_at")
+    def created_shown(self, subscription: Subscription) -> str:
+        return relative_time(subscription.created_at)
+
+    @admin.display(description=_("Traffic used"))
+    def traffic_used_shown(self, subscription: Subscription) -> str:
+        return traffic_format(subscription.traffic_used_bytes)
+
+    @admin.display(description=_("Traffic limit"))
+    def traffic_limit_shown(self, subscription: Subscription) -> str:
+        if not subscription.traffic_limit_bytes:
+            return _("Unlimited")
+        return traffic_format(subscription.traffic_limit_bytes)
 
     @admin.display(description=_("Nodes"))
     def nodes_display(self, subscription: Subscription) -> str:
@@ -295,7 +435,12 @@ class SubscriptionAdmin(AuditedExportMixin, ModelAdmin):
         if not keys:
             return "—"
         return format_html_join(
-            " ", "{} <small>{}</small>", ((k.node.name, k.get_sync_state_display()) for k in keys)
+            " ",
+            "{} {}",
+            (
+                (k.node.name, sync_state_badge(k.sync_state, k.get_sync_state_display()))
+                for k in keys
+            ),
         )
 
     @admin.display(description=_("Subscription page"))

@@ -13,18 +13,26 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import display
+from unfold.enums import ActionVariant
 
 from accounts.models import Customer
 from accounts.resources import CustomerResource
+from billing.admin import PAYMENT_STATUS_VARIANTS
 from billing.models import BalanceEntry, Payment
 from billing.selectors import referral_stats
 from billing.services.balance import balance_adjust, balance_adjust_key
-from core.admin import ConsoleForm, ReadOnlyAdmin, form_action
+from core.admin import ConsoleForm, ReadOnlyAdmin, detail_applies, detail_button, form_action
+from core.display import DANGER, SUCCESS, WARNING, badge, relative_time
 from core.exports import AuditedExportMixin
+from nodes.display import sync_state_badge
 from nodes.models import NodeClient, SyncState
+from notifications.formatting import money_format
 from notifications.models import OutboxStatus
 from notifications.services import TELEGRAM_TEXT_LIMIT
-from subscriptions.models import Subscription
+from subscriptions.admin import STATUS_VARIANTS as SUBSCRIPTION_STATUS_VARIANTS
+from subscriptions.admin import days_left_text
+from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.services.customers import customer_ban, customer_message_send, customer_unban
 
 INLINE_LIMIT = 20
@@ -51,7 +59,7 @@ class ReadOnlyInline(ReadOnlyAdmin, TabularInline):
 
 class SubscriptionInline(ReadOnlyInline):
     model = Subscription
-    fields = ["tariff", "status", "started_at", "expires_at", "is_trial", "keys_notified_at"]
+    fields = ["tariff", "status_shown", "started_at", "left", "is_trial", "keys_notified_at"]
     ordering = ["-created_at"]
     verbose_name_plural = format_lazy(_("Subscriptions (newest {count})"), count=INLINE_LIMIT)
 
@@ -59,15 +67,42 @@ class SubscriptionInline(ReadOnlyInline):
         # The rows' titles (str) name the customer and the tariff.
         return super().get_queryset(request).select_related("customer", "tariff")
 
+    @admin.display(description=_("Status"))
+    def status_shown(self, subscription: Subscription) -> str:
+        variant = SUBSCRIPTION_STATUS_VARIANTS.get(subscription.status, "")
+        return badge(subscription.get_status_display(), variant)
+
+    @admin.display(description=_("Left"))
+    def left(self, subscription: Subscription) -> str:
+        if subscription.status != SubscriptionStatus.ACTIVE:
+            return relative_time(subscription.expires_at)
+        return days_left_text(subscription.expires_at)
+
 
 class PaymentInline(ReadOnlyInline):
     model = Payment
-    fields = ["provider", "amount", "currency", "status", "tariff", "paid_at", "created_at"]
+    fields = ["provider", "amount_shown", "status_shown", "tariff", "paid", "created"]
     ordering = ["-created_at"]
     verbose_name_plural = format_lazy(_("Payments (newest {count})"), count=INLINE_LIMIT)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("tariff")
+
+    @admin.display(description=_("Amount"))
+    def amount_shown(self, payment: Payment) -> str:
+        return money_format(payment.amount, payment.currency)
+
+    @admin.display(description=_("Status"))
+    def status_shown(self, payment: Payment) -> str:
+        return badge(payment.get_status_display(), PAYMENT_STATUS_VARIANTS.get(payment.status, ""))
+
+    @admin.display(description=_("Paid"))
+    def paid(self, payment: Payment) -> str:
+        return relative_time(payment.paid_at)
+
+    @admin.display(description=_("Created"))
+    def created(self, payment: Payment) -> str:
+        return relative_time(payment.created_at)
 
 
 class BalanceEntryInline(ReadOnlyInline):
@@ -140,19 +175,29 @@ class BlockedBotFilter(admin.SimpleListFilter):
         return queryset
 
 
+STATE_VARIANTS = {"banned": DANGER, "blocked": WARNING, "active": SUCCESS}
+
+
+def customer_state(customer: Customer) -> tuple[str, str]:
+    """Banned by an operator, else blocked the bot, else active (reachable)."""
+    if customer.is_banned:
+        return "banned", _("Banned")
+    if customer.bot_blocked_at is not None:
+        return "blocked", _("Blocked the bot")
+    return "active", _("Active")
+
+
 @admin.register(Customer)
 class CustomerAdmin(AuditedExportMixin, ModelAdmin):
     resource_classes = [CustomerResource]
     list_display = [
         "telegram_id",
-        "username",
-        "display_name",
+        "who",
         "language",
-        "is_banned",
-        "balance",
-        "bot_blocked_at",
-        "created_at",
-        "last_seen_at",
+        "state",
+        "balance_shown",
+        "created_shown",
+        "last_seen_shown",
     ]
     list_filter = ["is_banned", BlockedBotFilter, "language", "created_at"]
     search_fields = ["username", "first_name", "last_name", "=referral_code"]
@@ -163,6 +208,38 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
     show_full_result_count = False
     inlines = [SubscriptionInline, PaymentInline, BalanceEntryInline]
     actions = ["ban_selected", "unban_selected", "message_selected", "adjust_balance_selected"]
+    # Buttons on the customer's page: the list's actions for this customer (core.admin).
+    actions_detail = ["message_detail", "adjust_balance_detail", "unban_detail", "ban_detail"]
+    message_detail = detail_button(
+        "message_detail",
+        "message_selected",
+        description=_("Write a message"),
+        permission="message_one",
+        icon="chat",
+    )
+    adjust_balance_detail = detail_button(
+        "adjust_balance_detail",
+        "adjust_balance_selected",
+        description=_("Adjust the balance"),
+        permission="adjust_balance",
+        icon="account_balance_wallet",
+    )
+    unban_detail = detail_button(
+        "unban_detail",
+        "unban_selected",
+        description=_("Unban"),
+        permission="unban_one",
+        variant=ActionVariant.SUCCESS,
+        icon="lock_open",
+    )
+    ban_detail = detail_button(
+        "ban_detail",
+        "ban_selected",
+        description=_("Ban"),
+        permission="ban_one",
+        variant=ActionVariant.DANGER,
+        icon="block",
+    )
     fieldsets = [
         (
             None,
@@ -178,13 +255,16 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
                 ]
             },
         ),
-        (_("Balance"), {"fields": ["balance"]}),
+        (_("Balance"), {"fields": ["balance_shown"]}),
         (_("Referrals"), {"fields": ["referral_summary"]}),
         (
             _("Access"),
-            {"fields": ["is_banned", "banned_reason", "bot_blocked_at", "trial_used_at"]},
+            {"fields": ["state_badge", "banned_reason", "bot_blocked_at", "trial_used_at"]},
         ),
-        (_("Activity"), {"fields": ["created_at", "last_seen_at", "links", "keys_table"]}),
+        (
+            _("Activity"),
+            {"fields": ["created_shown", "last_seen_shown", "links", "keys_table"]},
+        ),
     ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -194,6 +274,10 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
             "links",
             "keys_table",
             "referral_summary",
+            "state_badge",
+            "balance_shown",
+            "created_shown",
+            "last_seen_shown",
         ]
 
     def has_add_permission(self, request):
@@ -202,14 +286,30 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # their payments and audit trail reference them
 
-    def has_ban_permission(self, request: HttpRequest) -> bool:
+    def has_ban_permission(self, request: HttpRequest, object_id=None) -> bool:
         return request.user.has_perm("accounts.ban_customer")
 
-    def has_message_permission(self, request: HttpRequest) -> bool:
+    def has_message_permission(self, request: HttpRequest, object_id=None) -> bool:
         return request.user.has_perm("accounts.message_customer")
 
-    def has_adjust_balance_permission(self, request: HttpRequest) -> bool:
+    def has_adjust_balance_permission(self, request: HttpRequest, object_id=None) -> bool:
         return request.user.has_perm("billing.add_balanceentry")
+
+    # The page's buttons: the action's permission, and only where the action applies.
+    def has_ban_one_permission(self, request: HttpRequest, object_id=None) -> bool:
+        return self.has_ban_permission(request) and detail_applies(
+            self, request, object_id, lambda customer: not customer.is_banned
+        )
+
+    def has_unban_one_permission(self, request: HttpRequest, object_id=None) -> bool:
+        return self.has_ban_permission(request) and detail_applies(
+            self, request, object_id, lambda customer: customer.is_banned
+        )
+
+    def has_message_one_permission(self, request: HttpRequest, object_id=None) -> bool:
+        return self.has_message_permission(request) and detail_applies(
+            self, request, object_id, lambda customer: customer.bot_blocked_at is None
+        )
 
     def get_search_results(self, request, queryset, search_term):
         """A number is a Telegram id (exact, indexed); @name is a username."""
@@ -218,9 +318,35 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
             return queryset.filter(Q(telegram_id=int(term)) | Q(pk=int(term))), False
         return super().get_search_results(request, queryset, term.lstrip("@"))
 
-    @admin.display(description=_("Name"))
-    def display_name(self, customer: Customer) -> str:
-        return customer.display_name
+    @admin.display(description=_("Name"), ordering="username")
+    def who(self, customer: Customer) -> str:
+        """The name and the @username in one column."""
+        name = " ".join(part for part in (customer.first_name, customer.last_name) if part)
+        if customer.username and name:
+            return format_html("{} <small>@{}</small>", name, customer.username)
+        return f"@{customer.username}" if customer.username else (name or "—")
+
+    @display(description=_("State"), label=STATE_VARIANTS)
+    def state(self, customer: Customer):
+        """Banned by an operator, blocked the bot, or reachable: a coloured label."""
+        return customer_state(customer)
+
+    @admin.display(description=_("State"))
+    def state_badge(self, customer: Customer) -> str:
+        key, text = customer_state(customer)
+        return badge(text, STATE_VARIANTS[key])
+
+    @admin.display(description=_("Balance"), ordering="balance")
+    def balance_shown(self, customer: Customer) -> str:
+        return money_format(customer.balance, "RUB")
+
+    @admin.display(description=_("Joined"), ordering="created_at")
+    def created_shown(self, customer: Customer) -> str:
+        return relative_time(customer.created_at)
+
+    @admin.display(description=_("Last seen"), ordering="last_seen_at")
+    def last_seen_shown(self, customer: Customer) -> str:
+        return relative_time(customer.last_seen_at)
 
     @admin.display(description=_("Everything of this customer"))
     def links(self, customer: Customer) -> str:
@@ -278,7 +404,7 @@ class CustomerAdmin(AuditedExportMixin, ModelAdmin):
                     key.email,
                     key.node.name,
                     key.subscription_id,
-                    key.get_sync_state_display(),
+                    sync_state_badge(key.sync_state, key.get_sync_state_display()),
                     _("enabled") if key.enable else _("disabled"),
                     key.last_error[:80],
                 )

@@ -15,6 +15,7 @@ from billing.models import PaymentStatus
 from console.onboarding import onboarding_steps, secrets_status
 from console.selectors import dashboard_get, local_midnight
 from core.charts import svg_bar_chart, svg_line_chart
+from core.display import relative_time
 
 register = template.Library()
 
@@ -31,6 +32,12 @@ def changelist_url(model_label: str, **params) -> str:
 
 
 PERIOD_LABELS = {"today": _("Today"), "7d": _("7 days"), "30d": _("30 days")}
+
+
+@register.filter(name="relative_time")
+def relative_time_filter(moment: datetime | None):
+    """ "in 2 days" / "через 2 дня", the exact time in the title (core.display)."""
+    return relative_time(moment)
 
 
 @register.simple_tag(takes_context=True)

@@ -6,7 +6,9 @@ Playwright against pytest-django's live server.
   (no CDN).
 - On a phone (390x844) the page body never scrolls sideways; wide tables scroll inside their
   own container. On a desktop (1440x900) every column header of the customer, subscription and
-  payment lists can be seen: in the viewport or inside the table's own scroll container.
+  payment lists can be seen: in the viewport or inside the table's own scroll container; and
+  at that size each of those lists fits: every header ends inside the viewport, in English
+  and in Russian.
 - The language follows the browser, and the operator's choice in the account menu switches it.
 - Screenshots in English and Russian go to var/test-artifacts/ (theme-*.png).
 """
@@ -22,8 +24,8 @@ from accounts.models import User
 from accounts.tests.factories import CustomerFactory
 from billing.models import PaymentStatus
 from billing.tests.factories import PaymentFactory
-from nodes.models import NodeHealth
-from nodes.tests.factories import NodeFactory
+from nodes.models import Node, NodeHealth
+from nodes.tests.factories import NodeClientFactory, NodeFactory
 from subscriptions.tests.factories import SubscriptionFactory, TariffFactory
 from tests.browser import ARTIFACTS, CHROMIUM, console_log_in
 
@@ -234,6 +236,63 @@ def test_desktop_lists_show_every_column_header(live_server, filled, browser, pa
     assert len(headers) >= 4
     assert all(h["visible"] for h in headers), headers
     assert not body_scrolls_sideways(page)
+    console.context.close()
+
+
+# Each header's box against the viewport, the page not scrolled: fits when it ends inside,
+# on one line (a header or a short value cut in two lines "fits" only by being unreadable).
+HEADERS_FIT = """
+(selector) => {
+  const viewport = document.documentElement.clientWidth;
+  const lines = (el) => {  // distinct line boxes of its visible text
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const tops = new Set();
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const parent = node.parentElement;  // icons (sort arrows) are ligatures, not text
+      if (!node.textContent.trim() || !parent.offsetParent
+          || parent.closest(".material-symbols-outlined")) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      for (const r of range.getClientRects()) if (r.width > 0) tops.add(Math.round(r.bottom));
+    }
+    return tops.size;
+  };
+  return [...document.querySelectorAll(selector)].filter((el) => el.offsetParent).map((el) => {
+    const rect = el.getBoundingClientRect();
+    return {text: el.innerText.split("\\n")[0].trim(), right: Math.round(rect.right), viewport,
+            lines: lines(el),
+            fits: rect.left >= -1 && rect.right <= viewport + 1 && rect.width > 0};
+  });
+}
+"""
+# Values that must never wrap: ids, badges, money, days left.
+SHORT_CELLS = ", ".join(
+    f"#result_list td.field-{name}"
+    for name in ("id", "telegram_id", "state", "status_label", "amount_shown", "days_left")
+)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/accounts/customer/", "/admin/subscriptions/subscription/", "/admin/billing/payment/"],
+)
+def test_desktop_lists_fit_without_scrolling(live_server, filled, browser, path, language):
+    """At 1440x900 every column header ends inside the viewport: nothing to scroll to."""
+    node = Node.objects.get(name="fra-1")
+    for subscription in filled["subscriptions"]:  # the nodes column with a key each
+        NodeClientFactory(subscription=subscription, node=node)
+    console = Console(browser, live_server.url, language=language, viewport=DESKTOP)
+    page = console.open(path)
+    headers = page.evaluate(HEADERS_FIT, "#result_list thead th")
+    assert len(headers) >= 6
+    assert [h for h in headers if not h["fits"]] == []
+    assert [h for h in headers if h["lines"] > 1] == []
+    cells = page.evaluate(HEADERS_FIT, SHORT_CELLS)
+    assert len(cells) >= 3
+    assert [c for c in cells if c["lines"] != 1] == []
+    name = path.strip("/").rsplit("/", 1)[-1]
+    page.screenshot(path=str(ARTIFACTS / f"theme-fit-{name}-{language}.png"))
     console.context.close()
 
 

@@ -7,13 +7,14 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Customer
-from accounts.tests.factories import CustomerFactory
+from accounts.tests.factories import CustomerFactory, UserFactory
 from billing.models import PaymentStatus
 from billing.tests.factories import PaymentFactory
 from console.selectors import dashboard_get
@@ -211,3 +212,19 @@ def test_view_site_opens_the_bot_never_a_404(as_superuser, settings):
     response = as_superuser.get(reverse("admin:index"))
     assert not response.context["site_url"]
     assert not re.search(r'<a href="/"[\s>]', response.content.decode())
+
+
+def test_the_dashboard_drops_unfolds_app_list_which_repeats_the_sidebar(as_superuser):
+    html = as_superuser.get(reverse("admin:index")).content.decode()
+    assert 'id="console-dashboard"' in html
+    assert "Models in the" not in html  # unfold's app list (its links' titles)
+    assert 'class="app-accounts module' not in html
+
+
+def test_a_staff_member_without_the_dashboard_keeps_the_app_list(client, db):
+    user = UserFactory(username="tariffs-only")
+    user.user_permissions.add(Permission.objects.get(codename="view_tariff"))
+    client.force_login(user)
+    html = client.get(reverse("admin:index")).content.decode()
+    assert 'id="console-dashboard"' not in html
+    assert 'class="app-subscriptions module' in html
