@@ -10,8 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from core.admin import ConsoleModelForm
+from core.display import relative_time
 from core.exceptions import ApplicationError
-from nodes.admin_pages import load_bar, moment, node_page_context
+from nodes.admin_pages import load_bar, node_page_context
 from nodes.models import Node, NodeClient, NodeHealth, panel_url_normalize
 from nodes.selectors import nodes_with_load
 from nodes.services.health import node_health_check
@@ -305,7 +306,7 @@ class NodeAdmin(ModelAdmin):
 
     @admin.display(description=_("Last check"), ordering="last_check_at")
     def last_check_display(self, node):
-        return moment(node.last_check_at)
+        return relative_time(node.last_check_at)
 
     def get_queryset(self, request):
         nodes = super().get_queryset(request).defer("inbound_cache", "orphans_first_seen")

@@ -7,15 +7,14 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.charts import TimePoint, svg_time_chart
+from core.display import relative_time, traffic_format
 from nodes.models import Node, SyncState
 from nodes.selectors import CheckHour, node_overview_get
 
@@ -48,24 +47,6 @@ def load_bar(load: int, max_clients: int) -> str:
         load,
         max_clients,
     )
-
-
-def moment(at: datetime | None) -> str:
-    """Relative time ("3 minutes ago") with the exact time as its tooltip; a dash for never."""
-    if at is None:
-        return "—"
-    exact = date_format(timezone.localtime(at), "DATETIME_FORMAT")
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>', at.isoformat(), exact, naturaltime(at)
-    )
-
-
-def human_bytes(value: int) -> str:
-    units = [_("B"), _("KiB"), _("MiB"), _("GiB"), _("TiB")]
-    amount, unit = float(value), 0
-    while amount >= 1024 and unit < len(units) - 1:
-        amount, unit = amount / 1024, unit + 1
-    return f"{value} {units[0]}" if unit == 0 else f"{amount:.2f} {units[unit]}"
 
 
 def _changelist(model: str, **params) -> str:
@@ -111,9 +92,9 @@ def node_page_context(*, node: Node, can_change: bool, now: datetime | None = No
         "key_states": states,
         "keys_url": _changelist("nodes_nodeclient", node__id__exact=node.pk),
         "subscriptions_url": _changelist("subscriptions_subscription", node=node.pk),
-        "traffic_up": human_bytes(overview.traffic_up),
-        "traffic_down": human_bytes(overview.traffic_down),
-        "traffic_total": human_bytes(overview.traffic_up + overview.traffic_down),
+        "traffic_up": traffic_format(overview.traffic_up),
+        "traffic_down": traffic_format(overview.traffic_down),
+        "traffic_total": traffic_format(overview.traffic_up + overview.traffic_down),
         "top_keys": [
             {
                 "key": key,
@@ -121,9 +102,9 @@ def node_page_context(*, node: Node, can_change: bool, now: datetime | None = No
                 "subscription_url": reverse(
                     "admin:subscriptions_subscription_change", args=[key.subscription_id]
                 ),
-                "up": human_bytes(key.traffic_up),
-                "down": human_bytes(key.traffic_down),
-                "total": human_bytes(key.traffic_up + key.traffic_down),
+                "up": traffic_format(key.traffic_up),
+                "down": traffic_format(key.traffic_down),
+                "total": traffic_format(key.traffic_up + key.traffic_down),
             }
             for key in overview.top_keys
         ],
@@ -141,12 +122,12 @@ def node_page_context(*, node: Node, can_change: bool, now: datetime | None = No
         ),
         "windows": [(_("Last 24 hours"), overview.day), (_("Last 7 days"), overview.week)],
         "retention_days": settings.NODE_CHECK_RETENTION_DAYS,
-        "last_check": moment(node.last_check_at),
-        "last_failure_at": moment(overview.last_failure.checked_at)
+        "last_check": relative_time(node.last_check_at),
+        "last_failure_at": relative_time(overview.last_failure.checked_at)
         if overview.last_failure
         else None,
         "reconcile": {
-            "at": moment(node.last_reconcile_at),
+            "at": relative_time(node.last_reconcile_at),
             "ok": result.get("ok"),
             "error": result.get("error", ""),
             "counts": [
